@@ -1,0 +1,85 @@
+package holdfast
+
+import (
+	"context"
+	"time"
+)
+
+// View selects how much a decision may say.
+type View string
+
+const (
+	// ViewStaff shows every cause with its id, kind and timing.
+	ViewStaff View = "staff"
+	// ViewHolder hides non-disclosable restrictions behind one generic
+	// "under review" cause with no id, kind, level or timing.
+	ViewHolder View = "holder"
+)
+
+// CheckRequest asks whether an account may do an action now.
+type CheckRequest struct {
+	Account string
+	Action  Action
+	Device  string
+	Session string
+	APIKey  string
+	IP      string
+	View    View
+}
+
+// Validate reports the first invalid field.
+func (r *CheckRequest) Validate() error {
+	if err := ValidateID("account", r.Account); err != nil {
+		return err
+	}
+	if !r.Action.Valid() {
+		return Errorf(InvalidArgument, "action", "unknown action %q", r.Action)
+	}
+	switch r.View {
+	case "", ViewStaff, ViewHolder:
+	default:
+		return Errorf(InvalidArgument, "view", "unknown view %q (want staff or holder)", r.View)
+	}
+	for _, f := range [...]struct{ name, v string }{{"device", r.Device}, {"session", r.Session}, {"api_key", r.APIKey}, {"ip", r.IP}} {
+		if f.v != "" {
+			if err := ValidateID(f.name, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Cause is one restriction behind a decision. In the holder view a
+// non-disclosable restriction becomes a cause with only Message and
+// Resolution set.
+type Cause struct {
+	ID         string    `json:"id,omitempty"`
+	Kind       Kind      `json:"kind,omitempty"`
+	Level      string    `json:"level,omitempty"`
+	Effect     Effect    `json:"effect"`
+	Message    string    `json:"message"`
+	StartsAt   time.Time `json:"starts_at,omitzero"`
+	EndsAt     time.Time `json:"ends_at,omitzero"`
+	Resolution []string  `json:"resolution,omitempty"`
+}
+
+// Decision answers a check: the strongest effect of every active
+// restriction covering the action, each of them as a cause, and the
+// earliest time the effect can change by time alone (zero: not by time).
+type Decision struct {
+	Effect     Effect    `json:"effect"`
+	Causes     []Cause   `json:"causes"`
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+}
+
+// DecisionService answers "may account A do action X now?".
+type DecisionService interface {
+	// Check answers from the in-memory decision index. Errors:
+	// invalid_argument.
+	Check(ctx context.Context, req CheckRequest) (Decision, error)
+	// AuthorizeWithdrawal decides a withdrawal linearizably against the
+	// store and records the answer in the same transaction. Errors:
+	// invalid_argument, conflict (same id, other fields).
+	AuthorizeWithdrawal(ctx context.Context, req WithdrawalRequest) (*Withdrawal, error)
+}

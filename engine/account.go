@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// PutAccount creates or replaces what Holdfast knows of an account (its
+// profile: creation, activity, tags, factors, known devices and countries,
+// trusted contacts). The audit chain head is the store's and is kept.
+func (e *Engine) PutAccount(ctx context.Context, a *holdfast.Account, actor holdfast.Actor) error {
+	if err := holdfast.ValidateID("account", a.ID); err != nil {
+		return err
+	}
+	for _, t := range a.Tags {
+		if !t.Valid() {
+			return holdfast.Errorf(holdfast.InvalidArgument, "tags", "unknown tag %q", t)
+		}
+	}
+	for _, f := range a.Factors {
+		if !f.Valid() {
+			return holdfast.Errorf(holdfast.InvalidArgument, "factors", "unknown factor %q", f)
+		}
+	}
+	return e.update(ctx, a.ID, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		cur := tx.Account()
+		seq, hash := cur.AuditSeq, cur.AuditHash
+		*cur = *a.Clone()
+		cur.AuditSeq, cur.AuditHash = seq, hash
+		if cur.CreatedAt.IsZero() {
+			cur.CreatedAt = now
+		}
+		if cur.LastActiveAt.IsZero() {
+			cur.LastActiveAt = now
+		}
+		return false, saveAccount(tx, now, actor, holdfast.AuditAccountUpdated)
+	})
+}
+
+// Account returns what Holdfast knows of an account.
+func (e *Engine) Account(ctx context.Context, id string) (*holdfast.Account, error) {
+	if err := holdfast.ValidateID("account", id); err != nil {
+		return nil, err
+	}
+	return e.store.Account(ctx, id)
+}
+
+// Tags returns the account's tags, with the derived dormant tag when it has
+// been inactive longer than the policy's dormant_after. An unknown account
+// has none.
+func (e *Engine) Tags(ctx context.Context, account string) ([]holdfast.Tag, error) {
+	a, err := e.Account(ctx, account)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return []holdfast.Tag{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	tags := append([]holdfast.Tag{}, a.Tags...)
+	if after := e.policy.DormantAfter; after > 0 && e.clock.Now().Sub(a.LastActiveAt) > after.Std() && !a.HasTag(holdfast.TagDormant) {
+		tags = append(tags, holdfast.TagDormant)
+	}
+	return tags, nil
+}

@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/policy"
+)
+
+// benchIndex loads an index the way Rebuild does, with restricted of the
+// accounts holding one or two restrictions, without a store: the benchmark
+// measures the in-memory path alone.
+func benchEngine(b *testing.B, restricted int) *Engine {
+	b.Helper()
+	e := &Engine{policy: policy.Default(), clock: holdfast.WallClock{}, index: newIndex()}
+	now := time.Now()
+	kinds := []holdfast.Kind{holdfast.KindCoolingOff, holdfast.KindReduceOnly, holdfast.KindWithdrawalFreeze, holdfast.KindPanicLock}
+	entries := make(map[string]*accountEntry, restricted)
+	for i := range restricted {
+		acct := fmt.Sprintf("acct-%d", i*10) // every tenth account of a million
+		var rs []*holdfast.Restriction
+		for j := range 1 + i%2 {
+			rs = append(rs, &holdfast.Restriction{
+				ID: fmt.Sprintf("r%d-%d", i, j), Account: acct, Kind: kinds[(i+j)%len(kinds)],
+				StartsAt: now.Add(-time.Hour), EndsAt: now.Add(24 * time.Hour), Disclose: true,
+			})
+		}
+		entries[acct] = &accountEntry{rules: e.rulesFor(rs, now)}
+	}
+	e.index.load(entries)
+	return e
+}
+
+// BenchmarkCheck: 1,000,000 accounts of which 100,000 hold restrictions;
+// each op checks a random account and action.
+func BenchmarkCheck(b *testing.B) {
+	e := benchEngine(b, 100_000)
+	reqs := make([]holdfast.CheckRequest, 1<<16)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range reqs {
+		reqs[i] = holdfast.CheckRequest{Account: fmt.Sprintf("acct-%d", r.IntN(1_000_000)), Action: holdfast.Actions[r.IntN(holdfast.NumActions)]}
+	}
+	b.Run("serial", func(b *testing.B) {
+		buf := make([]holdfast.Cause, 0, 8)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			e.CheckInto(&reqs[i&(len(reqs)-1)], buf)
+			i++
+		}
+	})
+	b.Run("restricted-only", func(b *testing.B) {
+		buf := make([]holdfast.Cause, 0, 8)
+		req := holdfast.CheckRequest{Account: "acct-10", Action: holdfast.ActionTrade}
+		b.ReportAllocs()
+		for b.Loop() {
+			e.CheckInto(&req, buf)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			buf := make([]holdfast.Cause, 0, 8)
+			i := rand.IntN(len(reqs))
+			for pb.Next() {
+				e.CheckInto(&reqs[i&(len(reqs)-1)], buf)
+				i++
+			}
+		})
+	})
+}

@@ -1,0 +1,163 @@
+// Package engine is Holdfast's restriction engine: it answers checks from an
+// in-memory decision index, authorizes withdrawals linearizably against the
+// store, and applies, lifts and extends restrictions under the policy's
+// rules. It holds no I/O of its own beyond the holdfast.Store it is given.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// Config wires an engine.
+type Config struct {
+	Store  holdfast.Store
+	Policy *holdfast.Policy
+	Clock  holdfast.Clock
+	Logger *slog.Logger
+}
+
+// Engine implements holdfast.DecisionService, holdfast.RestrictionService
+// and holdfast.SelfService.
+type Engine struct {
+	store  holdfast.Store
+	policy *holdfast.Policy
+	clock  holdfast.Clock
+	log    *slog.Logger
+	index  *index
+}
+
+var (
+	_ holdfast.DecisionService    = (*Engine)(nil)
+	_ holdfast.RestrictionService = (*Engine)(nil)
+	_ holdfast.SelfService        = (*Engine)(nil)
+)
+
+// New builds an engine and loads its decision index from the store.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = holdfast.WallClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex()}
+	if err := e.Rebuild(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Policy returns the policy in force.
+func (e *Engine) Policy() *holdfast.Policy { return e.policy }
+
+// Now returns the engine's clock reading.
+func (e *Engine) Now() time.Time { return e.clock.Now() }
+
+// Rebuild reloads the decision index from the store.
+func (e *Engine) Rebuild(ctx context.Context) error {
+	now := e.clock.Now()
+	byAccount := map[string][]*holdfast.Restriction{}
+	err := e.store.ActiveRestrictions(ctx, now, func(r *holdfast.Restriction) error {
+		byAccount[r.Account] = append(byAccount[r.Account], r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild index: %w", err)
+	}
+	entries := make(map[string]*accountEntry, len(byAccount))
+	for acct, rs := range byAccount {
+		// seq 0: any commit after start-up supersedes the loaded entry.
+		entries[acct] = &accountEntry{rules: e.rulesFor(rs, now)}
+	}
+	e.index.load(entries)
+	return nil
+}
+
+// IndexStats reports how many accounts and restrictions the index holds.
+func (e *Engine) IndexStats() (accounts, restrictions int) { return e.index.stats() }
+
+// txFunc is a change to one account. It reports whether the account's
+// restrictions changed, so that pure records (withdrawals) skip the index.
+type txFunc func(tx holdfast.AccountTx, now time.Time) (changed bool, err error)
+
+// update runs fn in a store transaction on account and, after the commit,
+// publishes the account's restrictions to the index.
+func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
+	var (
+		rules   []rule
+		seq     int64
+		changed bool
+	)
+	now := e.clock.Now()
+	err := e.store.Update(ctx, account, now, func(tx holdfast.AccountTx) error {
+		c, err := fn(tx, now)
+		if err != nil {
+			return err
+		}
+		changed = c
+		if changed {
+			rules = e.rulesFor(tx.Restrictions(), now)
+			seq = tx.Account().AuditSeq
+		}
+		return nil
+	})
+	if err == nil && changed {
+		e.index.put(account, seq, rules)
+	}
+	return err
+}
+
+// audit appends an entry for a change to r (before may be nil).
+func audit(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, action string, before, after *holdfast.Restriction, reason string) error {
+	e := &holdfast.AuditEntry{Account: tx.Account().ID, At: now, Actor: actor.String(), Action: action, Reason: reason}
+	if before != nil {
+		e.Restriction, e.Before = before.ID, mustJSON(before)
+	}
+	if after != nil {
+		e.Restriction, e.After = after.ID, mustJSON(after)
+	}
+	return tx.Append(e)
+}
+
+// saveAccount persists a new or changed account before its first audit
+// entry, so the chain always hangs off a stored account.
+func saveAccount(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, action string) error {
+	if err := tx.SaveAccount(); err != nil {
+		return err
+	}
+	return tx.Append(&holdfast.AuditEntry{Account: tx.Account().ID, At: now, Actor: actor.String(), Action: action, After: mustJSON(accountRecord(tx.Account()))})
+}
+
+// accountRecord is the part of an account that the audit log records (the
+// chain head itself is not part of the entry it heads).
+func accountRecord(a *holdfast.Account) *holdfast.Account {
+	c := a.Clone()
+	c.AuditSeq, c.AuditHash = 0, ""
+	return c
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own plain structs are marshalled
+	}
+	return b
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID returns a random identifier with a readable prefix ("rst_…").
+func newID(prefix string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}

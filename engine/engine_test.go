@@ -1,0 +1,261 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/sqlite"
+)
+
+func newEngine(t testing.TB, dir string) (*engine.Engine, *sqlite.DB) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	eng, err := engine.New(context.Background(), engine.Config{Store: db, Policy: policy.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, db
+}
+
+// TestPanicLockRacesWithdrawals floods an account with withdrawal
+// authorizations while its holder hits the panic button, and checks that
+// every approval committed before the lock and every authorization after
+// it was denied.
+func TestPanicLockRacesWithdrawals(t *testing.T) {
+	ctx := context.Background()
+	eng, _ := newEngine(t, t.TempDir())
+	const workers = 16
+	var (
+		wg      sync.WaitGroup
+		stop    atomic.Bool
+		mu      sync.Mutex
+		results []*holdfast.Withdrawal
+		n       atomic.Int64
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				res, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{
+					Account: "victim", ID: fmt.Sprintf("w-%d-%d", w, i), Asset: "USDT", Amount: "100", Address: "thief",
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n.Add(1)
+				mu.Lock()
+				results = append(results, res)
+				mu.Unlock()
+			}
+		}()
+	}
+	for n.Load() < 200 {
+		time.Sleep(time.Millisecond)
+	}
+	lock, err := eng.PanicLock(ctx, "victim", 0, holdfast.User("victim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := n.Load()
+	for n.Load() < after+200 {
+		time.Sleep(time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	history, err := eng.History(ctx, "victim", holdfast.System)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lockSeq int64
+	for _, e := range history {
+		if e.Action == holdfast.AuditApply && e.Restriction == lock.ID {
+			lockSeq = e.Seq
+		}
+	}
+	if lockSeq == 0 {
+		t.Fatal("panic lock not in the audit log")
+	}
+	var approvedBefore, deniedAfter int
+	for _, w := range results {
+		switch {
+		case w.Outcome == holdfast.Approve && w.Seq > lockSeq:
+			t.Fatalf("withdrawal %s approved at seq %d, after the panic lock committed at seq %d", w.ID, w.Seq, lockSeq)
+		case w.Seq > lockSeq && w.Outcome != holdfast.DenyOutcome:
+			t.Fatalf("withdrawal %s after the lock got %s", w.ID, w.Outcome)
+		case w.Seq < lockSeq && w.Outcome != holdfast.Approve:
+			t.Fatalf("withdrawal %s before the lock got %s", w.ID, w.Outcome)
+		case w.Seq > lockSeq:
+			deniedAfter++
+		default:
+			approvedBefore++
+		}
+	}
+	if approvedBefore < 200 || deniedAfter < 200 {
+		t.Fatalf("race not exercised: %d approved before, %d denied after", approvedBefore, deniedAfter)
+	}
+	report, err := eng.VerifyAudit(ctx, "victim")
+	if err != nil || !report.OK() {
+		t.Fatalf("audit chain: %+v %v", report, err)
+	}
+}
+
+// TestRestartKeepsDecisions closes and reopens the store: the index is
+// rebuilt and every decision is what it was.
+func TestRestartKeepsDecisions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Freeze(ctx, "u1", holdfast.Duration(48*time.Hour), holdfast.User("u1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u2", Kind: holdfast.KindLawEnforcementHold, Actor: holdfast.Staff("dan", holdfast.RoleLELiaison)}); err != nil {
+		t.Fatal(err)
+	}
+	before := decisions(t, eng)
+	db.Close()
+
+	eng2, _ := newEngine(t, dir)
+	if after := decisions(t, eng2); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("decisions changed across restart:\nbefore %v\nafter  %v", before, after)
+	}
+	if accounts, restrictions := eng2.IndexStats(); accounts != 2 || restrictions != 2 {
+		t.Fatalf("index holds %d accounts, %d restrictions; want 2, 2", accounts, restrictions)
+	}
+}
+
+func decisions(t *testing.T, eng *engine.Engine) []string {
+	var out []string
+	for _, acct := range []string{"u1", "u2", "u3"} {
+		for _, a := range holdfast.Actions {
+			for _, view := range []holdfast.View{holdfast.ViewStaff, holdfast.ViewHolder} {
+				d, err := eng.Check(context.Background(), holdfast.CheckRequest{Account: acct, Action: a, View: view})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprintf("%s/%s/%s=%s/%d", acct, a, view, d.Effect, len(d.Causes)))
+			}
+		}
+	}
+	return out
+}
+
+// TestHolderViewLeaksNothing compares the holder's answers for an account
+// under a law-enforcement hold with those for an account under a disclosed
+// hold of the same reach: apart from the generic cause, nothing differs.
+func TestHolderViewLeaksNothing(t *testing.T) {
+	ctx := context.Background()
+	eng, _ := newEngine(t, t.TempDir())
+	dan := holdfast.Staff("dan", holdfast.RoleLELiaison)
+	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindLawEnforcementHold, Actor: dan, Reason: "secret order", Duration: holdfast.Duration(30 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	pol := policy.Default()
+	for _, a := range holdfast.Actions {
+		d, err := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: a, View: holdfast.ViewHolder})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.RetryAfter.IsZero() {
+			t.Errorf("%s: retry_after %v reveals the hold's end", a, d.RetryAfter)
+		}
+		for _, c := range d.Causes {
+			if c.ID != "" || c.Kind != "" || c.Level != "" || !c.EndsAt.IsZero() || !c.StartsAt.IsZero() || c.Message != pol.Undisclosed.Message {
+				t.Errorf("%s: holder cause leaks %+v", a, c)
+			}
+		}
+	}
+	st, err := eng.Status(ctx, "u1", holdfast.ViewStaff, holdfast.User("u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Causes {
+		if c.ID != "" || c.Kind != "" || !c.EndsAt.IsZero() {
+			t.Errorf("status leaks %+v", c)
+		}
+	}
+	if _, err := eng.Extend(ctx, holdfast.ExtendRequest{Target: holdfast.Target{Account: "u1", Kind: holdfast.KindLawEnforcementHold}, By: holdfast.Duration(time.Hour), Actor: holdfast.User("u1")}); holdfast.ErrorCode(err) != holdfast.NotFound {
+		t.Errorf("holder extending a hidden hold: %v, want not_found like any absent restriction", err)
+	}
+	support := holdfast.Staff("sue", holdfast.RoleSupport)
+	rs, err := eng.List(ctx, holdfast.RestrictionFilter{Account: "u1"}, support)
+	if err != nil || len(rs) != 1 || rs[0].Reason != "" {
+		t.Errorf("support sees the hold's reason: %+v %v", rs, err)
+	}
+	rs, err = eng.List(ctx, holdfast.RestrictionFilter{Account: "u1"}, dan)
+	if err != nil || len(rs) != 1 || rs[0].Reason != "secret order" {
+		t.Errorf("liaison cannot see the reason: %+v %v", rs, err)
+	}
+}
+
+// TestBadInputWritesNothing sends invalid requests and checks that the
+// audit log is unchanged.
+func TestBadInputWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	eng, _ := newEngine(t, t.TempDir())
+	alice := holdfast.Staff("alice", holdfast.RoleSupport)
+	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindReduceOnly, Actor: alice}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := eng.History(ctx, "u1", holdfast.System)
+	bad := []struct {
+		name  string
+		field string
+		call  func() error
+	}{
+		{"unknown kind", "kind", func() error {
+			_, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: "moon", Actor: alice})
+			return err
+		}},
+		{"too long", "duration", func() error {
+			_, err := eng.PanicLock(ctx, "u1", holdfast.Duration(30*24*time.Hour), holdfast.User("u1"))
+			return err
+		}},
+		{"bad account", "account", func() error {
+			_, err := eng.Freeze(ctx, "u 1", holdfast.Duration(24*time.Hour), holdfast.User("u 1"))
+			return err
+		}},
+		{"bad amount", "amount", func() error {
+			_, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{Account: "u1", ID: "w", Asset: "BTC", Amount: "1e9", Address: "a"})
+			return err
+		}},
+		{"unknown action", "action", func() error {
+			_, err := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: "fly"})
+			return err
+		}},
+		{"extend without amount", "by", func() error {
+			_, err := eng.Extend(ctx, holdfast.ExtendRequest{Target: holdfast.Target{Account: "u1", Kind: holdfast.KindReduceOnly}, Actor: alice})
+			return err
+		}},
+	}
+	for _, b := range bad {
+		err := b.call()
+		if holdfast.ErrorCode(err) != holdfast.InvalidArgument || holdfast.ErrorField(err) != b.field {
+			t.Errorf("%s: got %v, want invalid_argument on %s", b.name, err, b.field)
+		}
+	}
+	after, _ := eng.History(ctx, "u1", holdfast.System)
+	if len(after) != len(before) {
+		t.Fatalf("bad input wrote %d audit entries", len(after)-len(before))
+	}
+}

@@ -1,0 +1,377 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// Apply creates a restriction.
+func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfast.Restriction, error) {
+	if err := holdfast.ValidateID("account", req.Account); err != nil {
+		return nil, err
+	}
+	if !req.Kind.Valid() {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "kind", "unknown kind %q", req.Kind)
+	}
+	if req.Device != "" {
+		if err := holdfast.ValidateID("device", req.Device); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range req.Factors {
+		if !f.Valid() {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "factors", "unknown factor %q (want email, sms or totp)", f)
+		}
+	}
+	if len(req.Reason) > maxReason {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reason", "reason is longer than %d characters", maxReason)
+	}
+	if err := e.mayApply(req.Actor, req.Account, req.Kind); err != nil {
+		return nil, err
+	}
+	d, err := e.duration(req.Kind, req.Duration)
+	if err != nil {
+		return nil, err
+	}
+	var out *holdfast.Restriction
+	err = e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		r, err := e.newRestriction(tx, now, req, d)
+		if err != nil {
+			return false, err
+		}
+		out = r.Clone()
+		return true, nil
+	})
+	return out, err
+}
+
+// maxReason bounds free-text reasons kept in the audit log.
+const maxReason = 2000
+
+// newRestriction saves a restriction and its audit entry inside tx.
+func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfast.ApplyRequest, d holdfast.Duration) (*holdfast.Restriction, error) {
+	kp := e.policy.Kind(req.Kind)
+	r := &holdfast.Restriction{
+		ID:        newID("rst"),
+		Account:   req.Account,
+		Kind:      req.Kind,
+		Device:    req.Device,
+		StartsAt:  now,
+		Reason:    req.Reason,
+		Disclose:  kp.Disclose,
+		AppliedBy: req.Actor.String(),
+		CreatedAt: now,
+		Factors:   req.Factors,
+	}
+	if req.Disclose != nil {
+		r.Disclose = *req.Disclose
+	}
+	if d != holdfast.Permanent && d != 0 {
+		r.EndsAt = now.Add(d.Std())
+	}
+	if req.Kind == holdfast.KindStepUpVerification && len(r.Factors) == 0 {
+		r.Factors = e.requiredFactors(tx.Account())
+	}
+	if err := tx.SaveRestriction(r); err != nil {
+		return nil, err
+	}
+	return r, audit(tx, now, req.Actor, holdfast.AuditApply, nil, r, req.Reason)
+}
+
+// requiredFactors are the account's bound factors, or the policy's default
+// when it has none.
+func (e *Engine) requiredFactors(a *holdfast.Account) []holdfast.Factor {
+	if len(a.Factors) > 0 {
+		return slices.Clone(a.Factors)
+	}
+	return slices.Clone(e.policy.StepUpFactors)
+}
+
+// duration resolves and checks a requested duration against the kind's
+// policy. Zero means the kind's default, and no default means until lifted.
+func (e *Engine) duration(kind holdfast.Kind, d holdfast.Duration) (holdfast.Duration, error) {
+	kp := e.policy.Kind(kind)
+	if d == 0 {
+		d = kp.DefaultDuration
+		if d == 0 {
+			return 0, nil
+		}
+	}
+	if d < 0 && d != holdfast.Permanent {
+		return 0, holdfast.Errorf(holdfast.InvalidArgument, "duration", "duration must be positive")
+	}
+	if len(kp.Durations) > 0 && !slices.Contains(kp.Durations, d) {
+		return 0, holdfast.Errorf(holdfast.InvalidArgument, "duration", "%s lasts one of %v, not %s", kind, kp.Durations, d)
+	}
+	if d == holdfast.Permanent {
+		if kp.MaxDuration != 0 {
+			return 0, holdfast.Errorf(holdfast.InvalidArgument, "duration", "%s cannot be permanent; it lasts at most %s", kind, kp.MaxDuration)
+		}
+		return d, nil
+	}
+	if kp.MinDuration != 0 && d < kp.MinDuration {
+		return 0, holdfast.Errorf(holdfast.InvalidArgument, "duration", "%s lasts at least %s, not %s", kind, kp.MinDuration, d)
+	}
+	if kp.MaxDuration != 0 && d > kp.MaxDuration {
+		return 0, holdfast.Errorf(holdfast.InvalidArgument, "duration", "%s lasts at most %s, not %s", kind, kp.MaxDuration, d)
+	}
+	return d, nil
+}
+
+// Lift ends a restriction early, or opens a four-eyes request for it.
+func (e *Engine) Lift(ctx context.Context, req holdfast.LiftRequest) (*holdfast.LiftResult, error) {
+	if len(req.Reason) > maxReason {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reason", "reason is longer than %d characters", maxReason)
+	}
+	account, err := e.targetAccount(ctx, req.Target, req.Actor)
+	if err != nil {
+		return nil, err
+	}
+	var out holdfast.LiftResult
+	err = e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		r, err := e.resolve(tx, req.Target, req.Actor)
+		if err != nil {
+			return false, err
+		}
+		fourEyes, err := e.mayEndEarly(req.Actor, r, tx.Account())
+		if err != nil {
+			return false, err
+		}
+		if fourEyes {
+			a, err := e.askApproval(tx, now, r, req)
+			out.Pending = a
+			return false, err
+		}
+		lifted, err := e.lift(tx, now, r, req.Actor, req.Reason)
+		if err == nil {
+			out.Restriction = e.redact(req.Actor, lifted)
+		}
+		return true, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// lift ends r now and runs the kind's follow-up (a compromise_lock leaves
+// the tag previously_compromised and a recovery_cooldown behind).
+func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, actor holdfast.Actor, reason string) (*holdfast.Restriction, error) {
+	before := r.Clone()
+	r.LiftedAt, r.LiftedBy, r.LiftReason = now, actor.String(), reason
+	if err := tx.SaveRestriction(r); err != nil {
+		return nil, err
+	}
+	if err := audit(tx, now, actor, holdfast.AuditLift, before, r, reason); err != nil {
+		return nil, err
+	}
+	acct := tx.Account()
+	if r.Kind == holdfast.KindSelfFreeze && !acct.UnfreezeRequestedAt.IsZero() {
+		// The request is used up: a later freeze needs a new one.
+		acct.UnfreezeRequestedAt = time.Time{}
+		if err := tx.SaveAccount(); err != nil {
+			return nil, err
+		}
+	}
+	if on := e.policy.Kind(r.Kind).OnLift; on != nil {
+		if on.Tag != "" && !acct.HasTag(on.Tag) {
+			acct.AddTag(on.Tag)
+			if err := saveAccount(tx, now, holdfast.System, holdfast.AuditAccountUpdated); err != nil {
+				return nil, err
+			}
+		}
+		if on.Apply != "" {
+			follow := holdfast.ApplyRequest{Account: r.Account, Kind: on.Apply, Actor: holdfast.System, Reason: "follows the end of " + string(r.Kind) + " " + r.ID}
+			if _, err := e.newRestriction(tx, now, follow, on.For); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// askApproval opens (or returns the already open) four-eyes request.
+func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, req holdfast.LiftRequest) (*holdfast.Approval, error) {
+	for _, a := range tx.Approvals() {
+		if a.Restriction == r.ID && a.StateAt(now) == holdfast.ApprovalPending {
+			return a, nil
+		}
+	}
+	a := &holdfast.Approval{
+		ID:          newID("apr"),
+		Account:     r.Account,
+		Restriction: r.ID,
+		Kind:        r.Kind,
+		AskedBy:     req.Actor.String(),
+		AskedRoles:  slices.Clone(req.Actor.Roles),
+		Reason:      req.Reason,
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(e.policy.FourEyesExpiry.Std()),
+		State:       holdfast.ApprovalPending,
+	}
+	if err := tx.SaveApproval(a); err != nil {
+		return nil, err
+	}
+	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: req.Actor.String(), Action: holdfast.AuditLiftRequested, Restriction: r.ID, After: mustJSON(a), Reason: req.Reason}
+	return a, tx.Append(entry)
+}
+
+// Approve completes a four-eyes request and lifts its restriction.
+func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	if err := holdfast.ValidateID("request", id); err != nil {
+		return nil, err
+	}
+	a, err := e.store.Approval(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out *holdfast.Restriction
+	err = e.update(ctx, a.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		i := slices.IndexFunc(tx.Approvals(), func(p *holdfast.Approval) bool { return p.ID == id })
+		if i < 0 {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "request", "request %s was already decided", id)
+		}
+		a := tx.Approvals()[i]
+		if a.StateAt(now) == holdfast.ApprovalExpired {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "request", "request %s expired at %s; ask again", id, a.ExpiresAt.Format(time.RFC3339))
+		}
+		if err := e.mayApprove(actor, a); err != nil {
+			return false, err
+		}
+		ri := slices.IndexFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool { return r.ID == a.Restriction })
+		if ri < 0 {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "request", "restriction %s has already ended", a.Restriction)
+		}
+		before := *a
+		a.State, a.DecidedBy, a.DecidedAt = holdfast.ApprovalApproved, actor.String(), now
+		if err := tx.SaveApproval(a); err != nil {
+			return false, err
+		}
+		entry := &holdfast.AuditEntry{Account: a.Account, At: now, Actor: actor.String(), Action: holdfast.AuditApproved, Restriction: a.Restriction, Before: mustJSON(&before), After: mustJSON(a)}
+		if err := tx.Append(entry); err != nil {
+			return false, err
+		}
+		r, err := e.lift(tx, now, tx.Restrictions()[ri], actor, a.Reason)
+		if err != nil {
+			return false, err
+		}
+		out = e.redact(actor, r)
+		return true, nil
+	})
+	return out, err
+}
+
+// Extend moves a restriction's end.
+func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdfast.Restriction, error) {
+	switch {
+	case req.By == 0 && req.Until.IsZero():
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "by", "give by (a duration to add) or until (a time)")
+	case req.By != 0 && !req.Until.IsZero():
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "until", "give either by or until, not both")
+	case req.By < 0:
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "by", "by must be a positive duration")
+	}
+	account, err := e.targetAccount(ctx, req.Target, req.Actor)
+	if err != nil {
+		return nil, err
+	}
+	var out *holdfast.Restriction
+	err = e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		r, err := e.resolve(tx, req.Target, req.Actor)
+		if err != nil {
+			return false, err
+		}
+		if r.EndsAt.IsZero() {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "restriction", "%s %s has no end to extend", r.Kind, r.ID)
+		}
+		end := req.Until
+		if req.By != 0 {
+			end = r.EndsAt.Add(req.By.Std())
+		}
+		if end.Before(r.EndsAt) {
+			if err := e.mayShorten(req.Actor, r, tx.Account()); err != nil {
+				return false, err
+			}
+		} else if err := e.mayExtend(req.Actor, r); err != nil {
+			return false, err
+		}
+		if end.Equal(r.EndsAt) {
+			out = e.redact(req.Actor, r)
+			return false, nil
+		}
+		before := r.Clone()
+		r.EndsAt = end
+		if err := tx.SaveRestriction(r); err != nil {
+			return false, err
+		}
+		out = e.redact(req.Actor, r)
+		return true, audit(tx, now, req.Actor, holdfast.AuditExtend, before, r, "")
+	})
+	return out, err
+}
+
+// mayShorten: a shortening is an early end by other means, so it needs the
+// right to lift directly (four-eyes kinds must go through a lift request).
+func (e *Engine) mayShorten(actor holdfast.Actor, r *holdfast.Restriction, acct *holdfast.Account) error {
+	fourEyes, err := e.mayEndEarly(actor, r, acct)
+	if err == nil && fourEyes {
+		return holdfast.Errorf(holdfast.PermissionDenied, "until", "%s needs a four-eyes lift; it cannot be shortened", r.Kind)
+	}
+	return err
+}
+
+// targetAccount finds the account a target is on without opening a
+// transaction (the restriction is re-read inside it).
+func (e *Engine) targetAccount(ctx context.Context, t holdfast.Target, actor holdfast.Actor) (string, error) {
+	if t.Restriction == "" {
+		if err := holdfast.ValidateID("account", t.Account); err != nil {
+			return "", err
+		}
+		if !t.Kind.Valid() {
+			return "", holdfast.Errorf(holdfast.InvalidArgument, "kind", "give a restriction id, or an account and a known kind (got %q)", t.Kind)
+		}
+		return t.Account, nil
+	}
+	if err := holdfast.ValidateID("restriction", t.Restriction); err != nil {
+		return "", err
+	}
+	r, err := e.store.Restriction(ctx, t.Restriction)
+	if err != nil {
+		return "", err
+	}
+	if !visible(actor, r) || (t.Account != "" && t.Account != r.Account) {
+		return "", notFound(t)
+	}
+	return r.Account, nil
+}
+
+// resolve finds the target among the account's restrictions in force or to
+// come: by id, or the newest of the kind.
+func (e *Engine) resolve(tx holdfast.AccountTx, t holdfast.Target, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	var found *holdfast.Restriction
+	for _, r := range tx.Restrictions() {
+		if !visible(actor, r) {
+			continue
+		}
+		if t.Restriction != "" && r.ID == t.Restriction {
+			return r, nil
+		}
+		if t.Restriction == "" && r.Kind == t.Kind && (found == nil || r.StartsAt.After(found.StartsAt)) {
+			found = r
+		}
+	}
+	if found == nil {
+		return nil, notFound(t)
+	}
+	return found, nil
+}
+
+func notFound(t holdfast.Target) error {
+	if t.Restriction != "" {
+		return holdfast.Errorf(holdfast.NotFound, "restriction", "no active restriction %s", t.Restriction)
+	}
+	return holdfast.Errorf(holdfast.NotFound, "kind", "account %s has no active %s", t.Account, t.Kind)
+}

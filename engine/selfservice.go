@@ -1,0 +1,163 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// Freeze applies a self_freeze for one of the policy's self-service
+// durations.
+func (e *Engine) Freeze(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	if d == 0 {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "choose a duration: one of %v", e.policy.SelfService.FreezeDurations)
+	}
+	if !slices.Contains(e.policy.SelfService.FreezeDurations, d) {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "a freeze lasts one of %v, not %s", e.policy.SelfService.FreezeDurations, d)
+	}
+	return e.Apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindSelfFreeze, Duration: d, Actor: actor, Reason: "holder froze the account"})
+}
+
+// PanicLock applies a panic_lock; zero d means the policy's default.
+func (e *Engine) PanicLock(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	ss := e.policy.SelfService
+	if d == 0 {
+		d = ss.PanicLockDefault
+	}
+	if d < ss.PanicLockMin || d > ss.PanicLockMax {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "a panic lock lasts from %s to %s, not %s", ss.PanicLockMin, ss.PanicLockMax, d)
+	}
+	return e.Apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindPanicLock, Duration: d, Actor: actor, Reason: "holder pressed the panic button"})
+}
+
+// RequestUnfreeze records the holder's request to end a self-freeze early.
+func (e *Engine) RequestUnfreeze(ctx context.Context, account string, actor holdfast.Actor) error {
+	if err := holdfast.ValidateID("account", account); err != nil {
+		return err
+	}
+	if !actor.IsHolder(account) {
+		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "only the holder may ask to end their own freeze")
+	}
+	return e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if !slices.ContainsFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
+			return r.Kind == holdfast.KindSelfFreeze && r.ActiveAt(now)
+		}) {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "account", "the account has no active self_freeze")
+		}
+		tx.Account().UnfreezeRequestedAt = now
+		return false, saveAccount(tx, now, actor, holdfast.AuditUnfreezeRequest)
+	})
+}
+
+// Verify records factors the identity service saw completed. Step-ups whose
+// factors are all among them end (only those on the given device, when one
+// is named); completing every bound factor also counts as an identity
+// verification.
+func (e *Engine) Verify(ctx context.Context, req holdfast.VerifyRequest) ([]*holdfast.Restriction, error) {
+	if err := holdfast.ValidateID("account", req.Account); err != nil {
+		return nil, err
+	}
+	if req.Device != "" {
+		if err := holdfast.ValidateID("device", req.Device); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Factors) == 0 {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "factors", "name the completed factors (email, sms, totp)")
+	}
+	for _, f := range req.Factors {
+		if !f.Valid() {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "factors", "unknown factor %q (want email, sms or totp)", f)
+		}
+	}
+	var ended []*holdfast.Restriction
+	err := e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		acct := tx.Account()
+		if subset(e.requiredFactors(acct), req.Factors) {
+			acct.VerifiedAt = now
+		}
+		if err := saveAccount(tx, now, req.Actor, holdfast.AuditVerified); err != nil {
+			return false, err
+		}
+		for _, r := range slices.Clone(tx.Restrictions()) {
+			if r.Kind != holdfast.KindStepUpVerification || !subset(r.Factors, req.Factors) {
+				continue
+			}
+			if req.Device != "" && r.Device != "" && r.Device != req.Device {
+				continue
+			}
+			lifted, err := e.lift(tx, now, r, req.Actor, "required factors completed")
+			if err != nil {
+				return false, err
+			}
+			ended = append(ended, lifted.Clone())
+		}
+		return len(ended) > 0, nil
+	})
+	return ended, err
+}
+
+func subset(need, have []holdfast.Factor) bool {
+	for _, f := range need {
+		if !slices.Contains(have, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// Status lists the account's restrictions in force now, each with what it
+// blocks, in the requested view.
+func (e *Engine) Status(ctx context.Context, account string, view holdfast.View, actor holdfast.Actor) (*holdfast.Status, error) {
+	if err := holdfast.ValidateID("account", account); err != nil {
+		return nil, err
+	}
+	if err := mayRead(actor, account); err != nil {
+		return nil, err
+	}
+	if actor.Type != holdfast.ActorStaff && actor.Type != holdfast.ActorSystem {
+		view = holdfast.ViewHolder // a holder never gets the staff view
+	}
+	now := e.clock.Now()
+	st := &holdfast.Status{Account: account, Causes: []holdfast.StatusCause{}, Effects: map[holdfast.Action]holdfast.Effect{}}
+	var rules []rule
+	if ent := e.index.get(account); ent != nil {
+		rules = ent.rules
+	}
+	hidden := -1
+	for i := range rules {
+		ru := &rules[i]
+		if !ru.r.ActiveAt(now) {
+			continue
+		}
+		blocks := map[holdfast.Action]holdfast.Effect{}
+		for ai, a := range holdfast.Actions {
+			if covers(ru, ai, "") {
+				blocks[a] = ru.fx[ai]
+			}
+		}
+		if view == holdfast.ViewHolder && !ru.r.Disclose {
+			if hidden < 0 {
+				hidden = len(st.Causes)
+				st.Causes = append(st.Causes, holdfast.StatusCause{Cause: holdfast.Cause{Message: e.policy.Undisclosed.Message, Resolution: e.policy.Undisclosed.Resolution}, Blocks: map[holdfast.Action]holdfast.Effect{}})
+			}
+			for a, fx := range blocks {
+				st.Causes[hidden].Blocks[a] = max(st.Causes[hidden].Blocks[a], fx)
+				st.Causes[hidden].Effect = max(st.Causes[hidden].Effect, fx)
+			}
+			continue
+		}
+		c := e.cause(ru, holdfast.Allow)
+		for _, fx := range blocks {
+			c.Effect = max(c.Effect, fx)
+		}
+		st.Causes = append(st.Causes, holdfast.StatusCause{Cause: c, Blocks: blocks})
+	}
+	for _, a := range holdfast.Actions {
+		req := holdfast.CheckRequest{Account: account, Action: a, View: view}
+		st.Effects[a] = e.decide(rules, &req, now, nil).Effect
+	}
+	return st, nil
+}

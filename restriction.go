@@ -1,0 +1,164 @@
+package holdfast
+
+import (
+	"context"
+	"time"
+)
+
+// Restriction is one reason an account may not do something. Time is data:
+// a restriction is active from StartsAt until EndsAt (zero EndsAt: until
+// lifted) unless LiftedAt is set; nothing has to run for it to expire.
+type Restriction struct {
+	ID      string `json:"id"`
+	Account string `json:"account"`
+	Kind    Kind   `json:"kind"`
+	// Device scopes a device-scoped kind (step_up_verification) to one device.
+	Device   string    `json:"device,omitempty"`
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+	// Disclose is false for restrictions the holder must never learn about;
+	// the holder view shows them only as a generic "under review" cause.
+	Disclose  bool      `json:"disclose"`
+	AppliedBy string    `json:"applied_by"`
+	CreatedAt time.Time `json:"created_at"`
+	// Factors a step-up verification requires.
+	Factors    []Factor  `json:"factors,omitempty"`
+	LiftedAt   time.Time `json:"lifted_at,omitzero"`
+	LiftedBy   string    `json:"lifted_by,omitempty"`
+	LiftReason string    `json:"lift_reason,omitempty"`
+}
+
+// ActiveAt reports whether r is in force at t.
+func (r *Restriction) ActiveAt(t time.Time) bool {
+	return r.LiftedAt.IsZero() && !t.Before(r.StartsAt) && (r.EndsAt.IsZero() || t.Before(r.EndsAt))
+}
+
+// Over reports whether r can no longer be in force at or after t.
+func (r *Restriction) Over(t time.Time) bool {
+	return !r.LiftedAt.IsZero() || (!r.EndsAt.IsZero() && !t.Before(r.EndsAt))
+}
+
+// Clone returns a copy that shares nothing mutable with r.
+func (r *Restriction) Clone() *Restriction {
+	c := *r
+	c.Factors = append([]Factor(nil), r.Factors...)
+	return &c
+}
+
+// ApplyRequest asks for a new restriction. Zero Duration: the kind's default
+// from the policy, or until lifted when the kind has none.
+type ApplyRequest struct {
+	Account  string
+	Kind     Kind
+	Duration Duration
+	Device   string
+	Reason   string
+	// Disclose overrides the kind's default when set.
+	Disclose *bool
+	Factors  []Factor
+	Actor    Actor
+}
+
+// Target names the restriction an operation is about: by ID, or the newest
+// active restriction of Kind on Account.
+type Target struct {
+	Account     string
+	Kind        Kind
+	Restriction string
+}
+
+// LiftRequest asks to end a restriction early.
+type LiftRequest struct {
+	Target
+	Reason string
+	Actor  Actor
+}
+
+// ExtendRequest moves a restriction's end later: by adding By, or to Until.
+// An Until before the current end is a shortening, which only an early end's
+// rules can allow (and never for a panic lock).
+type ExtendRequest struct {
+	Target
+	By    Duration
+	Until time.Time
+	Actor Actor
+}
+
+// LiftResult is the outcome of a lift: the lifted restriction, or the pending
+// four-eyes approval request that will lift it.
+type LiftResult struct {
+	Restriction *Restriction `json:"restriction,omitempty"`
+	Pending     *Approval    `json:"pending,omitempty"`
+}
+
+// ApprovalState is the state of a four-eyes request.
+type ApprovalState string
+
+const (
+	ApprovalPending  ApprovalState = "pending"
+	ApprovalApproved ApprovalState = "approved"
+	ApprovalExpired  ApprovalState = "expired"
+)
+
+// Approval is a four-eyes lift waiting for a second, different staff member.
+type Approval struct {
+	ID          string        `json:"id"`
+	Account     string        `json:"account"`
+	Restriction string        `json:"restriction"`
+	Kind        Kind          `json:"kind"`
+	AskedBy     string        `json:"asked_by"`
+	AskedRoles  []Role        `json:"asked_roles"`
+	Reason      string        `json:"reason,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+	ExpiresAt   time.Time     `json:"expires_at"`
+	State       ApprovalState `json:"state"`
+	DecidedBy   string        `json:"decided_by,omitempty"`
+	DecidedAt   time.Time     `json:"decided_at,omitzero"`
+}
+
+// StateAt returns the approval's state at t (a pending request past its
+// expiry is expired, with no job needed to mark it).
+func (a *Approval) StateAt(t time.Time) ApprovalState {
+	if a.State == ApprovalPending && !t.Before(a.ExpiresAt) {
+		return ApprovalExpired
+	}
+	return a.State
+}
+
+// RestrictionFilter selects restrictions for listing.
+type RestrictionFilter struct {
+	Account string
+	Kind    Kind
+	// ActiveAt, when set, keeps only restrictions in force or still to come
+	// at that time.
+	ActiveAt time.Time
+	Limit    int
+}
+
+// RestrictionService applies and ends restrictions. Every method enforces the
+// policy's rules for the actor (DESIGN.md "Who may end a restriction early")
+// and records an audit entry in the same transaction as the change.
+type RestrictionService interface {
+	// Apply creates a restriction. Errors: invalid_argument (kind, duration,
+	// account), permission_denied (actor may not apply the kind).
+	Apply(ctx context.Context, req ApplyRequest) (*Restriction, error)
+	// Lift ends a restriction early, or opens a four-eyes approval request.
+	// Errors: not_found, immutable (panic_lock), permission_denied,
+	// failed_precondition (e.g. no unfreeze request or verification yet).
+	Lift(ctx context.Context, req LiftRequest) (*LiftResult, error)
+	// Extend moves a restriction's end. Errors: not_found, immutable
+	// (shortening a panic_lock), permission_denied, invalid_argument,
+	// failed_precondition (the restriction has no end).
+	Extend(ctx context.Context, req ExtendRequest) (*Restriction, error)
+	// Approve completes a four-eyes request. Errors: not_found,
+	// permission_denied (own request or role does not qualify),
+	// failed_precondition (expired or already decided).
+	Approve(ctx context.Context, id string, actor Actor) (*Restriction, error)
+	// Get returns a restriction as the actor may see it. Errors: not_found.
+	Get(ctx context.Context, id string, actor Actor) (*Restriction, error)
+	// List returns restrictions matching the filter, newest first.
+	List(ctx context.Context, f RestrictionFilter, actor Actor) ([]*Restriction, error)
+	// History returns the account's audit entries in order.
+	History(ctx context.Context, account string, actor Actor) ([]AuditEntry, error)
+}

@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/holdfast/holdfast"
+)
+
+const accountCols = `id, created_at, last_active_at, tags, factors, known_devices, known_countries,
+	trusted_contacts, unfreeze_requested_at, verified_at, audit_seq, audit_hash`
+
+// accountFields lists a's columns in accountCols order, as scan
+// destinations or as arguments (database/sql binds a pointer's value).
+func accountFields(a *holdfast.Account) []any {
+	return []any{
+		&a.ID, nanos{&a.CreatedAt}, nanos{&a.LastActiveAt}, list(&a.Tags), list(&a.Factors),
+		list(&a.KnownDevices), list(&a.KnownCountries), list(&a.TrustedContacts),
+		nanos{&a.UnfreezeRequestedAt}, nanos{&a.VerifiedAt}, &a.AuditSeq, &a.AuditHash,
+	}
+}
+
+func scanAccount(s scanner) (*holdfast.Account, error) {
+	a := new(holdfast.Account)
+	if err := s.Scan(accountFields(a)...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Account returns a stored account. Errors: not_found.
+func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error) {
+	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, holdfast.Errorf(holdfast.NotFound, "account", "account %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// loadAccount reads the account row, or starts a new unsaved account.
+func (t *accountTx) loadAccount() error {
+	a, err := scanAccount(t.w.queryRow(`SELECT `+accountCols+` FROM accounts WHERE id = ?`, t.id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		t.acct = &holdfast.Account{
+			ID: t.id, CreatedAt: t.now, LastActiveAt: t.now,
+			Tags: []holdfast.Tag{}, Factors: []holdfast.Factor{},
+			KnownDevices: []string{}, KnownCountries: []string{}, TrustedContacts: []string{},
+		}
+		return nil
+	case err != nil:
+		return t.fail(fmt.Errorf("sqlite: load account %s: %w", t.id, err))
+	}
+	t.acct, t.stored = a, true
+	t.headSeq, t.headHash = a.AuditSeq, a.AuditHash
+	return nil
+}
+
+func (t *accountTx) Account() *holdfast.Account { return t.acct }
+
+// SaveAccount inserts or updates the account row. The audit head it writes
+// is the one Append keeps, whatever fn did to the Account's copy of it.
+func (t *accountTx) SaveAccount() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.acct.ID != t.id {
+		return t.fail(fmt.Errorf("sqlite: account id changed from %s to %s inside its update", t.id, t.acct.ID))
+	}
+	t.acct.AuditSeq, t.acct.AuditHash = t.headSeq, t.headHash
+	_, err := t.w.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			created_at = excluded.created_at, last_active_at = excluded.last_active_at,
+			tags = excluded.tags, factors = excluded.factors, known_devices = excluded.known_devices,
+			known_countries = excluded.known_countries, trusted_contacts = excluded.trusted_contacts,
+			unfreeze_requested_at = excluded.unfreeze_requested_at, verified_at = excluded.verified_at,
+			audit_seq = excluded.audit_seq, audit_hash = excluded.audit_hash`,
+		accountFields(t.acct)...)
+	if err != nil {
+		return t.fail(fmt.Errorf("sqlite: save account %s: %w", t.id, err))
+	}
+	t.stored = true
+	return nil
+}

@@ -1,0 +1,105 @@
+package sqlite
+
+import (
+	"bytes"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Column adapters: each wraps a pointer to a domain field and is both the
+// argument that writes it and the destination that reads it back, so one
+// column list serves INSERT and SELECT alike.
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// The instants an int64 of Unix nanoseconds can hold.
+var (
+	minTime = time.Unix(0, -1<<63)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+// nanos stores a time as INTEGER Unix nanoseconds, which round-trips every
+// instant exactly and compares in SQL; the zero time is NULL. Times read
+// back are in UTC.
+type nanos struct{ t *time.Time }
+
+func (n nanos) Value() (driver.Value, error) {
+	t := *n.t
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, fmt.Errorf("time %s is outside the storable range (years 1678-2262)", t.Format(time.RFC3339))
+	}
+	return t.UnixNano(), nil
+}
+
+func (n nanos) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*n.t = time.Time{}
+	case int64:
+		*n.t = time.Unix(0, v).UTC()
+	default:
+		return fmt.Errorf("time column holds %T, want INTEGER", src)
+	}
+	return nil
+}
+
+// nanosArg is the SQL argument for t.
+func nanosArg(t time.Time) nanos { return nanos{&t} }
+
+// jsonList stores a slice as JSON TEXT; a nil slice is NULL so that nil and
+// empty survive the round trip as they were.
+type jsonList[T any] struct{ v *[]T }
+
+func (j jsonList[T]) Value() (driver.Value, error) {
+	if *j.v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(*j.v)
+	return string(b), err
+}
+
+func (j jsonList[T]) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*j.v = nil
+		return nil
+	case string:
+		return json.Unmarshal([]byte(v), j.v)
+	case []byte:
+		return json.Unmarshal(v, j.v)
+	}
+	return fmt.Errorf("JSON column holds %T, want TEXT", src)
+}
+
+func list[T any](v *[]T) jsonList[T] { return jsonList[T]{v} }
+
+// rawJSON stores audit JSON byte for byte (the hash covers those bytes);
+// empty is NULL.
+type rawJSON struct{ b *json.RawMessage }
+
+func (r rawJSON) Value() (driver.Value, error) {
+	if len(*r.b) == 0 {
+		return nil, nil
+	}
+	return string(*r.b), nil
+}
+
+func (r rawJSON) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*r.b = nil
+	case string:
+		*r.b = json.RawMessage(v)
+	case []byte:
+		*r.b = bytes.Clone(v)
+	default:
+		return fmt.Errorf("JSON column holds %T, want TEXT", src)
+	}
+	return nil
+}

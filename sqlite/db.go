@@ -1,0 +1,184 @@
+// Package sqlite is Holdfast's embedded store: one SQLite file in WAL mode
+// with durable commits, written by a single goroutine that group-commits
+// queued updates, and read through a separate pool of read-only
+// connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+var _ holdfast.Store = (*DB)(nil)
+
+// FileName is the database file Open keeps in its directory.
+const FileName = "holdfast.db"
+
+// busyTimeout is how long a connection waits for a lock another process
+// holds (a backup tool, the CLI) before failing.
+const busyTimeout = 5 * time.Second
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the SQLite store. It is safe for concurrent use.
+type DB struct {
+	path      string
+	read      *sql.DB // pool of query_only connections
+	w         *writer
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open creates dir if needed, opens dir/holdfast.db, applies pending
+// migrations and starts the writer.
+func Open(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("sqlite: path %q may not contain '?'", path)
+	}
+	// synchronous=FULL: a commit that authorized a withdrawal survives power
+	// loss. _txlock=immediate takes the write lock at BEGIN, so a batch never
+	// fails half-way on a lock held by another process.
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)",
+		busyTimeout.Milliseconds())
+	wdb, err := sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, conn); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, err
+	}
+	rdb, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	return &DB{path: path, read: rdb, w: startWriter(wdb, conn)}, nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close stops the writer after the batch it is committing, fails updates
+// still queued, and closes every connection. It is safe to call twice.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.closeErr = errors.Join(db.w.stop(), db.read.Close())
+	})
+	return db.closeErr
+}
+
+// migration is one numbered SQL file.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads the embedded NNN_name.sql files in version order.
+func loadMigrations() ([]migration, error) {
+	var out []migration
+	err := fs.WalkDir(migrations, "migrations", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		name := d.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return fmt.Errorf("sqlite: migration %s: name must be NNN_description.sql", name)
+		}
+		b, err := migrations.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, migration{v, name, string(b)})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("sqlite: migrations %s and %s share a number", out[i-1].name, out[i].name)
+		}
+	}
+	return out, err
+}
+
+// migrate applies every migration the database lacks, all in one
+// transaction: a failed start-up leaves the schema as it was.
+func migrate(ctx context.Context, conn *sql.Conn) (err error) {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if len(ms) > 0 && have > ms[len(ms)-1].version {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", have, ms[len(ms)-1].version)
+	}
+	for _, m := range ms {
+		if m.version <= have {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package holdfast
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps Holdfast's state. Every implementation passes the contract
+// suite in package storetest.
+//
+// All changes to an account go through Update, which runs fn in one
+// transaction that holds the account's write lock (a single writer in
+// SQLite; a row lock on the account in PostgreSQL) and commits every write
+// fn made, audit entries included, or none of them. fn may be called again
+// if the store retries a serialization failure, so it must not have effects
+// outside tx.
+type Store interface {
+	Update(ctx context.Context, account string, now time.Time, fn func(tx AccountTx) error) error
+
+	// Account returns a stored account. Errors: not_found.
+	Account(ctx context.Context, id string) (*Account, error)
+	// Restriction returns one restriction by id. Errors: not_found.
+	Restriction(ctx context.Context, id string) (*Restriction, error)
+	// Restrictions lists restrictions matching f, newest first.
+	Restrictions(ctx context.Context, f RestrictionFilter) ([]*Restriction, error)
+	// ActiveRestrictions calls fn for every restriction in force or still to
+	// come at t, to rebuild a decision index.
+	ActiveRestrictions(ctx context.Context, t time.Time, fn func(*Restriction) error) error
+	// Approval returns a four-eyes request by id. Errors: not_found.
+	Approval(ctx context.Context, id string) (*Approval, error)
+	// Approvals lists pending requests, oldest first.
+	Approvals(ctx context.Context) ([]*Approval, error)
+	// History returns an account's audit entries in chain order.
+	History(ctx context.Context, account string) ([]AuditEntry, error)
+	// VerifyAudit checks one account's chain, or every chain when account
+	// is empty.
+	VerifyAudit(ctx context.Context, account string) (*AuditReport, error)
+
+	StaffStore
+	Close() error
+}
+
+// AccountTx is one account's state inside an Update. Reads reflect the
+// transaction's own writes.
+type AccountTx interface {
+	// Account is the account, created (unsaved) with CreatedAt = now when
+	// the store has none. Changes are kept by SaveAccount.
+	Account() *Account
+	SaveAccount() error
+	// Restrictions are the account's restrictions that are not lifted and
+	// not over at now.
+	Restrictions() []*Restriction
+	SaveRestriction(r *Restriction) error
+	// Approvals are the account's four-eyes requests still pending.
+	Approvals() []*Approval
+	SaveApproval(a *Approval) error
+	// Withdrawal returns a recorded authorization, or nil.
+	Withdrawal(id string) (*Withdrawal, error)
+	SaveWithdrawal(w *Withdrawal) error
+	// Append chains e to the account's audit log (setting Seq, PrevHash and
+	// Hash) and moves the account's head.
+	Append(e *AuditEntry) error
+}
+
+// Scope is what a bearer token may be used for.
+type Scope string
+
+const (
+	ScopeCheck       Scope = "check"
+	ScopeEvents      Scope = "events"
+	ScopeSelfService Scope = "self_service"
+	ScopeStaff       Scope = "staff"
+)
+
+// Scopes lists every scope.
+var Scopes = []Scope{ScopeCheck, ScopeEvents, ScopeSelfService, ScopeStaff}
+
+// StaffMember is a person who acts through the Console or API.
+type StaffMember struct {
+	ID        string    `json:"id"`
+	Roles     []Role    `json:"roles"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Token is a bearer credential. Only its SHA-256 hash is stored; the token
+// itself is shown once, at creation.
+type Token struct {
+	Hash      string    `json:"-"`
+	ID        string    `json:"id"`
+	Scopes    []Scope   `json:"scopes"`
+	Staff     string    `json:"staff,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// StaffStore keeps staff members and tokens.
+type StaffStore interface {
+	PutStaff(ctx context.Context, s *StaffMember) error
+	// Staff returns a staff member. Errors: not_found.
+	Staff(ctx context.Context, id string) (*StaffMember, error)
+	PutToken(ctx context.Context, t *Token) error
+	// TokenByHash returns a token. Errors: unauthenticated.
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+}
