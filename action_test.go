@@ -1,6 +1,9 @@
 package holdfast
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestActionIndexMatchesActions(t *testing.T) {
 	if len(Actions) != NumActions {
@@ -13,5 +16,21 @@ func TestActionIndexMatchesActions(t *testing.T) {
 	}
 	if Action("fly").Index() != -1 {
 		t.Error("unknown action has an index")
+	}
+}
+
+func TestCoarseClockFollowsTime(t *testing.T) {
+	c := NewCoarseClock(time.Millisecond)
+	defer c.Stop()
+	first := c.Now()
+	if d := time.Since(first); d < 0 || d > time.Second {
+		t.Fatalf("coarse clock is %v away from the wall clock", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.Now().After(first) {
+		if time.Now().After(deadline) {
+			t.Fatal("coarse clock does not advance")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

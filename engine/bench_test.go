@@ -15,7 +15,9 @@ import (
 // measures the in-memory path alone.
 func benchEngine(b *testing.B, restricted int) *Engine {
 	b.Helper()
-	e := &Engine{policy: policy.Default(), clock: holdfast.WallClock{}, index: newIndex()}
+	clk := holdfast.NewCoarseClock(time.Millisecond)
+	b.Cleanup(clk.Stop)
+	e := &Engine{policy: policy.Default(), clock: clk, index: newIndex()}
 	now := time.Now()
 	kinds := []holdfast.Kind{holdfast.KindCoolingOff, holdfast.KindReduceOnly, holdfast.KindWithdrawalFreeze, holdfast.KindPanicLock}
 	entries := make(map[string]*accountEntry, restricted)
@@ -49,6 +51,22 @@ func BenchmarkCheck(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			e.CheckInto(&reqs[i&(len(reqs)-1)], buf)
+			i++
+		}
+	})
+	b.Run("unrestricted-random", func(b *testing.B) {
+		misses := make([]holdfast.CheckRequest, 0, len(reqs))
+		for _, q := range reqs {
+			if e.index.get(q.Account) == nil {
+				misses = append(misses, q)
+			}
+		}
+		misses = misses[:1<<15]
+		buf := make([]holdfast.Cause, 0, 8)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			e.CheckInto(&misses[i&(len(misses)-1)], buf)
 			i++
 		}
 	})

@@ -32,42 +32,34 @@ func (e *Engine) CheckInto(req *holdfast.CheckRequest, buf []holdfast.Cause) hol
 // withdrawal path alike.
 func (e *Engine) decide(rules []rule, req *holdfast.CheckRequest, now time.Time, causes []holdfast.Cause) holdfast.Decision {
 	ai := req.Action.Index()
+	at := now.UnixNano()
 	holder := req.View == holdfast.ViewHolder
 	effect := holdfast.Allow
-	hidden := false // a non-disclosable restriction shapes the holder's answer
+	hidden := -1 // index of the one generic cause standing for hidden restrictions
 	for i := range rules {
 		ru := &rules[i]
-		if !covers(ru, ai, req.Device) {
-			continue
-		}
-		if !ru.r.ActiveAt(now) {
+		if !covers(ru, ai, req.Device) || !ru.activeAt(at) {
 			continue
 		}
 		fx := ru.fx[ai]
 		effect = max(effect, fx)
-		if holder && !ru.r.Disclose {
-			if !hidden {
-				causes = append(causes, holdfast.Cause{
-					Effect:     fx,
-					Message:    e.policy.Undisclosed.Message,
-					Resolution: e.policy.Undisclosed.Resolution,
-				})
-				hidden = true
-			} else {
-				// One generic cause stands for every hidden restriction.
-				for j := range causes {
-					if causes[j].ID == "" {
-						causes[j].Effect = max(causes[j].Effect, fx)
-					}
-				}
-			}
-			continue
+		switch {
+		case holder && !ru.disclose && hidden < 0:
+			hidden = len(causes)
+			causes = append(causes, holdfast.Cause{
+				Effect:     fx,
+				Message:    e.policy.Undisclosed.Message,
+				Resolution: e.policy.Undisclosed.Resolution,
+			})
+		case holder && !ru.disclose:
+			causes[hidden].Effect = max(causes[hidden].Effect, fx)
+		default:
+			causes = append(causes, cause(ru, fx))
 		}
-		causes = append(causes, e.cause(ru, fx))
 	}
 	d := holdfast.Decision{Effect: effect, Causes: causes}
-	if !hidden {
-		d.RetryAfter = retryAfter(rules, ai, req.Device, now, effect)
+	if hidden < 0 {
+		d.RetryAfter = retryAfter(rules, ai, req.Device, at, effect)
 	}
 	return d
 }
@@ -80,20 +72,19 @@ func covers(ru *rule, ai int, device string) bool {
 	if ru.fx[ai] == holdfast.Allow {
 		return false
 	}
-	return ru.r.Device == "" || device == "" || ru.r.Device == device
+	return ru.device == "" || device == "" || ru.device == device
 }
 
-func (e *Engine) cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
-	kp := ru.kp
+func cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 	return holdfast.Cause{
 		ID:         ru.r.ID,
 		Kind:       ru.r.Kind,
-		Level:      kp.Level,
+		Level:      ru.kp.Level,
 		Effect:     fx,
-		Message:    kp.Holder.Message,
+		Message:    ru.kp.Holder.Message,
 		StartsAt:   ru.r.StartsAt,
 		EndsAt:     ru.r.EndsAt,
-		Resolution: kp.Holder.Resolution,
+		Resolution: ru.kp.Holder.Resolution,
 	}
 }
 
@@ -101,34 +92,30 @@ func (e *Engine) cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 // the action differs from the current one; zero when time alone will not
 // change it. Accounts hold a handful of restrictions, so the quadratic scan
 // beats sorting and allocates nothing.
-func retryAfter(rules []rule, ai int, device string, now time.Time, current holdfast.Effect) time.Time {
-	var best time.Time
-	consider := func(t time.Time) {
-		if !t.After(now) || (!best.IsZero() && !t.Before(best)) {
-			return
-		}
-		if effectAt(rules, ai, device, t) != current {
-			best = t
-		}
-	}
+func retryAfter(rules []rule, ai int, device string, now int64, current holdfast.Effect) time.Time {
+	var best int64
 	for i := range rules {
 		ru := &rules[i]
-		if !covers(ru, ai, device) || !ru.r.LiftedAt.IsZero() {
+		if !covers(ru, ai, device) {
 			continue
 		}
-		consider(ru.r.StartsAt)
-		if !ru.r.EndsAt.IsZero() {
-			consider(ru.r.EndsAt)
+		for _, t := range [2]int64{ru.start, ru.end} {
+			if t > now && (best == 0 || t < best) && effectAt(rules, ai, device, t) != current {
+				best = t
+			}
 		}
 	}
-	return best
+	if best == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, best).UTC()
 }
 
-func effectAt(rules []rule, ai int, device string, t time.Time) holdfast.Effect {
+func effectAt(rules []rule, ai int, device string, t int64) holdfast.Effect {
 	effect := holdfast.Allow
 	for i := range rules {
 		ru := &rules[i]
-		if covers(ru, ai, device) && ru.r.ActiveAt(t) {
+		if covers(ru, ai, device) && ru.activeAt(t) {
 			effect = max(effect, ru.fx[ai])
 		}
 	}

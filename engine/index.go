@@ -41,12 +41,24 @@ type accountEntry struct {
 	rules []rule
 }
 
-// rule is a restriction with its kind's policy resolved once, off the hot
-// path.
+// rule is a restriction laid out for the hot path: what a check reads is
+// inline (effects, times as Unix nanoseconds, device scope), so deciding on
+// an account touches one contiguous slice; r and kp are read only to
+// describe a cause.
 type rule struct {
-	r  *holdfast.Restriction
-	fx *holdfast.EffectTable
-	kp *holdfast.KindPolicy
+	fx       holdfast.EffectTable
+	disclose bool
+	start    int64
+	end      int64 // 0: until lifted
+	device   string
+	r        *holdfast.Restriction
+	kp       *holdfast.KindPolicy
+}
+
+// activeAt reports whether the rule is in force at now (Unix nanoseconds).
+// Lifted restrictions never reach the index.
+func (ru *rule) activeAt(now int64) bool {
+	return now >= ru.start && (ru.end == 0 || now < ru.end)
 }
 
 func newIndex() *index {
@@ -148,10 +160,15 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		if r.Over(now) {
 			continue
 		}
-		out = append(out, rule{r: r.Clone(), fx: e.policy.Effects(r.Kind), kp: e.policy.Kind(r.Kind)})
+		c := r.Clone()
+		ru := rule{fx: *e.policy.Effects(r.Kind), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, r: c, kp: e.policy.Kind(r.Kind)}
+		if !r.EndsAt.IsZero() {
+			ru.end = r.EndsAt.UnixNano()
+		}
+		out = append(out, ru)
 	}
 	slices.SortFunc(out, func(a, b rule) int {
-		if c := a.r.StartsAt.Compare(b.r.StartsAt); c != 0 {
+		if c := cmp.Compare(a.start, b.start); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.r.ID, b.r.ID)

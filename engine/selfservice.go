@@ -129,7 +129,7 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 	hidden := -1
 	for i := range rules {
 		ru := &rules[i]
-		if !ru.r.ActiveAt(now) {
+		if !ru.activeAt(now.UnixNano()) {
 			continue
 		}
 		blocks := map[holdfast.Action]holdfast.Effect{}
@@ -138,7 +138,7 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 				blocks[a] = ru.fx[ai]
 			}
 		}
-		if view == holdfast.ViewHolder && !ru.r.Disclose {
+		if view == holdfast.ViewHolder && !ru.disclose {
 			if hidden < 0 {
 				hidden = len(st.Causes)
 				st.Causes = append(st.Causes, holdfast.StatusCause{Cause: holdfast.Cause{Message: e.policy.Undisclosed.Message, Resolution: e.policy.Undisclosed.Resolution}, Blocks: map[holdfast.Action]holdfast.Effect{}})
@@ -149,7 +149,7 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 			}
 			continue
 		}
-		c := e.cause(ru, holdfast.Allow)
+		c := cause(ru, holdfast.Allow)
 		for _, fx := range blocks {
 			c.Effect = max(c.Effect, fx)
 		}
