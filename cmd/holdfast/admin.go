@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/sqlite"
+)
+
+// Commands that work directly on a data directory, with or without a
+// running server: bootstrap access and verify the audit log.
+
+// openData opens the store in dir; must says the store must already exist
+// (a typo in --data should not create an empty one to verify).
+func openData(ctx context.Context, dir string, must bool) (*sqlite.DB, error) {
+	if must {
+		if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+			return nil, holdfast.Errorf(holdfast.NotFound, "data", "no Holdfast database in %s", dir)
+		}
+	}
+	return sqlite.Open(ctx, dir)
+}
+
+func auditCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Audit log tools"}
+	var data, account string
+	verify := &cobra.Command{
+		Use:   "verify [--account A] --data DIR",
+		Short: "Verify the audit hash chains in a data directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if account != "" {
+				if err := holdfast.ValidateID("account", account); err != nil {
+					return err
+				}
+			}
+			db, err := openData(cmd.Context(), data, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rep, err := db.VerifyAudit(cmd.Context(), account)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if rep.OK() {
+				fmt.Fprintf(w, "OK: %d account(s), %d entries verified\n", rep.Accounts, rep.Entries)
+				return nil
+			}
+			for _, b := range rep.Breaks {
+				fmt.Fprintf(w, "BROKEN: account %s at entry %d: %s\n", b.Account, b.Seq, b.Problem)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "error: failed_precondition: %d of %d audit chain(s) broken\n", len(rep.Breaks), rep.Accounts)
+			return exitCode(1)
+		},
+	}
+	verify.Flags().StringVar(&data, "data", defaultData, "data directory")
+	verify.Flags().StringVar(&account, "account", "", "only this account (default: every account)")
+	cmd.AddCommand(verify)
+	return cmd
+}
+
+func staffCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "staff", Short: "Manage staff members"}
+	var data, id, roles string
+	add := &cobra.Command{
+		Use:   "add --data DIR --id ID --roles r1,r2",
+		Short: "Add a staff member, or replace their roles (support, compliance, le_liaison, admin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := holdfast.ValidateID("id", id); err != nil {
+				return err
+			}
+			var rs []holdfast.Role
+			for _, r := range splitList(roles) {
+				if !holdfast.Role(r).Valid() {
+					return holdfast.Errorf(holdfast.InvalidArgument, "roles", "unknown role %q (want support, compliance, le_liaison or admin)", r)
+				}
+				rs = append(rs, holdfast.Role(r))
+			}
+			if len(rs) == 0 {
+				return holdfast.Errorf(holdfast.InvalidArgument, "roles", "name at least one role: support, compliance, le_liaison, admin")
+			}
+			db, err := openData(cmd.Context(), data, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.PutStaff(cmd.Context(), &holdfast.StaffMember{ID: id, Roles: rs, CreatedAt: time.Now().UTC()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "staff member %s has roles %s\n", id, roles)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&data, "data", defaultData, "data directory")
+	add.Flags().StringVar(&id, "id", "", "staff id")
+	add.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
+	cmd.AddCommand(add)
+	return cmd
+}
+
+func tokenCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
+	var data, scopes, staff string
+	create := &cobra.Command{
+		Use:   "create --data DIR --scopes a,b [--staff ID]",
+		Short: "Create a bearer token and print it (only once; only its hash is kept)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ss []holdfast.Scope
+			for _, s := range splitList(scopes) {
+				ss = append(ss, holdfast.Scope(s))
+			}
+			secret, tok, err := rpc.NewToken(ss, staff, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+			db, err := openData(cmd.Context(), data, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if staff != "" {
+				if _, err := db.Staff(cmd.Context(), staff); err != nil {
+					return err
+				}
+			}
+			if err := db.PutToken(cmd.Context(), tok); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&data, "data", defaultData, "data directory")
+	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes: check, events, self_service, staff")
+	create.Flags().StringVar(&staff, "staff", "", "the staff member a staff-scoped token acts as")
+	cmd.AddCommand(create)
+	return cmd
+}

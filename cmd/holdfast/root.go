@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/rpc"
+)
+
+// run executes the CLI and returns the process exit code: 0 on success, 1
+// when the command failed (printed as "error: CODE: message"), 2 for a
+// usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ex exitCode
+	if errors.As(err, &ex) {
+		return int(ex) // the command has said what went wrong
+	}
+	fmt.Fprintln(stderr, "error: "+describe(err))
+	if holdfast.ErrorCode(err) == holdfast.InvalidArgument && isUsage(err) {
+		return 2
+	}
+	return 1
+}
+
+// exitCode ends the command with that code and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError marks an error in the command line itself.
+type usageError struct{ err *holdfast.Error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+func usagef(format string, args ...any) error {
+	return usageError{holdfast.Errorf(holdfast.InvalidArgument, "", format, args...)}
+}
+
+// describe renders err as "CODE: message (field F)": the server's domain
+// code and field from the error detail, or the local domain error.
+func describe(err error) string {
+	var he *holdfast.Error
+	if errors.As(err, &he) {
+		return he.Error()
+	}
+	code, field, msg := rpc.ErrorInfo(err)
+	if field != "" {
+		msg += " (field " + field + ")"
+	}
+	return code + ": " + msg
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "holdfast",
+		Short:         "Holdfast: account restrictions and emergency freezes for a custodial exchange",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	root.AddCommand(
+		serveCmd(),
+		checkCmd(), authorizeWithdrawalCmd(),
+		applyCmd(), liftCmd(), extendCmd(), approveCmd(), approvalsCmd(), getCmd(), listCmd(), historyCmd(),
+		freezeCmd(), panicLockCmd(), requestUnfreezeCmd(), verifyCmd(), statusCmd(),
+		auditCmd(), staffCmd(), tokenCmd(), policyCmd(),
+		simulateCmd(), versionCmd(),
+	)
+	return root
+}
+
+// client holds the flags of every command that talks to a server.
+type client struct {
+	server, token string
+	json          bool
+}
+
+func (c *client) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.server, "server", "", "server URL (default $HOLDFAST_SERVER or http://127.0.0.1:7433)")
+	f.StringVar(&c.token, "token", "", "bearer token (default $HOLDFAST_TOKEN)")
+	f.BoolVar(&c.json, "json", false, "print the response as JSON")
+}
+
+func (c *client) clients() *rpc.Clients {
+	server := firstOf(c.server, os.Getenv("HOLDFAST_SERVER"), "http://127.0.0.1:7433")
+	token := firstOf(c.token, os.Getenv("HOLDFAST_TOKEN"))
+	return rpc.NewClients(&http.Client{Timeout: 30 * time.Second}, strings.TrimRight(server, "/"), token)
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// splitList reads a comma-separated flag ("a,b" or "a, b").
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/sqlite"
+)
+
+const defaultData = "./holdfast-data"
+
+func serveCmd() *cobra.Command {
+	var data, addr, policyPath, level string
+	cmd := &cobra.Command{
+		Use:   "serve [--data DIR] [--addr HOST:PORT] [--policy FILE]",
+		Short: "Run the Holdfast server on an embedded SQLite store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return usagef("--log-level must be debug, info, warn or error")
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
+			return serve(cmd.Context(), data, addr, policyPath, log, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&data, "data", defaultData, "data directory (created if missing)")
+	f.StringVar(&addr, "addr", "127.0.0.1:7433", "listen address")
+	f.StringVar(&policyPath, "policy", "", "policy file (default: the embedded default policy)")
+	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
+	return cmd
+}
+
+// serve listens first (so /healthz answers during a long index load), then
+// opens the store, builds the engine and opens the gate; it stops
+// gracefully when ctx ends (SIGINT, SIGTERM).
+func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger, out io.Writer) error {
+	pol, err := loadPolicy(policyPath)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	var gate rpc.Gate
+	srv := rpc.NewHTTPServer(addr, &gate)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	start := time.Now()
+	_, statErr := os.Stat(filepath.Join(data, sqlite.FileName))
+	db, err := sqlite.Open(ctx, data)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer func() {
+		db.Close()
+		log.Info("stopped")
+	}()
+	metrics := rpc.NewMetrics()
+	eng, err := engine.New(ctx, engine.Config{Store: metrics.Store(db), Policy: pol, Clock: holdfast.WallClock{}, Logger: log})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log}))
+	accounts, restrictions := eng.IndexStats()
+	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
+
+	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
+		firstStartHint(out, data, ln.Addr().String())
+	}
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func loadPolicy(path string) (*holdfast.Policy, error) {
+	if path == "" {
+		return policy.Default(), nil
+	}
+	p, err := policy.Load(path)
+	if err != nil {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "policy", "%s", policy.FormatError(path, err))
+	}
+	return p, nil
+}
+
+// firstStartHint tells a new operator how to get in.
+func firstStartHint(w io.Writer, data, addr string) {
+	fmt.Fprintf(w, `
+Holdfast is running on http://%[2]s with its data in %[1]s.
+There is no admin yet. To get an admin token, run in another terminal:
+
+  holdfast staff add --data %[1]s --id admin --roles admin
+  holdfast token create --data %[1]s --scopes staff,check,self_service,events --staff admin
+
+(from a source checkout, "go run ./cmd/holdfast" in place of "holdfast"), then
+  export HOLDFAST_TOKEN=<the printed token>
+
+`, data, addr)
+}

@@ -1,0 +1,258 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
+)
+
+// Bearer tokens are "hf_" and 32 random bytes in unpadded base64url. Only
+// their SHA-256 is stored, so a copy of the database grants nothing.
+const (
+	tokenPrefix = "hf_"
+	tokenLen    = len(tokenPrefix) + 43
+)
+
+// NewToken mints a token for the given scopes (and staff member, for the
+// staff scope). It returns the secret, to be shown once, and the record to
+// store.
+func NewToken(scopes []holdfast.Scope, staff string, now time.Time) (secret string, t *holdfast.Token, err error) {
+	if len(scopes) == 0 {
+		return "", nil, holdfast.Errorf(holdfast.InvalidArgument, "scopes", "name at least one scope: %s", strs(holdfast.Scopes))
+	}
+	for i, s := range scopes {
+		if !slices.Contains(holdfast.Scopes, s) {
+			return "", nil, holdfast.Errorf(holdfast.InvalidArgument, "scopes", "unknown scope %q (want %s)", s, strings.Join(strs(holdfast.Scopes), ", "))
+		}
+		if slices.Contains(scopes[:i], s) {
+			return "", nil, holdfast.Errorf(holdfast.InvalidArgument, "scopes", "scope %q named twice", s)
+		}
+	}
+	switch hasStaff := slices.Contains(scopes, holdfast.ScopeStaff); {
+	case hasStaff && staff == "":
+		return "", nil, holdfast.Errorf(holdfast.InvalidArgument, "staff", "a token with the staff scope must name its staff member")
+	case !hasStaff && staff != "":
+		return "", nil, holdfast.Errorf(holdfast.InvalidArgument, "staff", "only a token with the staff scope names a staff member")
+	case staff != "":
+		if err := holdfast.ValidateID("staff", staff); err != nil {
+			return "", nil, err
+		}
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	secret = tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", nil, err
+	}
+	t = &holdfast.Token{
+		Hash:      HashToken(secret),
+		ID:        "tok_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(id[:])),
+		Scopes:    slices.Clone(scopes),
+		Staff:     staff,
+		CreatedAt: now,
+	}
+	return secret, t, nil
+}
+
+// HashToken is the stored form of a token: hex SHA-256.
+func HashToken(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// Principal is who a request's token speaks for.
+type Principal struct {
+	TokenID string
+	Scopes  []holdfast.Scope
+	// Staff is the token's staff member with their current roles, for
+	// tokens with the staff scope.
+	Staff *holdfast.StaffMember
+}
+
+// Has reports whether the token carries s.
+func (p *Principal) Has(s holdfast.Scope) bool { return slices.Contains(p.Scopes, s) }
+
+type principalKey struct{}
+
+// PrincipalFrom returns the request's principal (set by the auth layer).
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// procedureScopes says which scopes may call each procedure; any one
+// suffices. A procedure missing here is not served.
+var procedureScopes = map[string][]holdfast.Scope{
+	holdfastv1connect.DecisionServiceCheckProcedure:               {holdfast.ScopeCheck},
+	holdfastv1connect.DecisionServiceBatchCheckProcedure:          {holdfast.ScopeCheck},
+	holdfastv1connect.DecisionServiceAuthorizeWithdrawalProcedure: {holdfast.ScopeCheck},
+
+	holdfastv1connect.RestrictionServiceApplyProcedure:         {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceLiftProcedure:          {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceExtendProcedure:        {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceApproveProcedure:       {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceListApprovalsProcedure: {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceGetProcedure:           {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceListProcedure:          {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceHistoryProcedure:       {holdfast.ScopeStaff},
+	holdfastv1connect.RestrictionServiceVerifyAuditProcedure:   {holdfast.ScopeStaff},
+
+	holdfastv1connect.SelfServiceFreezeProcedure:          {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServicePanicLockProcedure:       {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceRequestUnfreezeProcedure: {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceStatusProcedure:          {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceVerifyProcedure:          {holdfast.ScopeEvents, holdfast.ScopeStaff},
+}
+
+// authenticator resolves bearer tokens against the store. Successful
+// lookups are cached briefly so that Check costs no store read; a revoked
+// token or a changed role takes effect within cacheTTL.
+type authenticator struct {
+	store holdfast.StaffStore
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu    sync.RWMutex
+	cache map[string]cachedPrincipal // by token hash
+}
+
+type cachedPrincipal struct {
+	p       *Principal
+	expires time.Time
+}
+
+const (
+	cacheTTL = 10 * time.Second
+	// cacheMax bounds the cache; past it, expired entries are swept.
+	cacheMax = 10_000
+)
+
+func newAuthenticator(store holdfast.StaffStore) *authenticator {
+	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[string]cachedPrincipal{}}
+}
+
+// authenticate resolves an Authorization header. Errors: unauthenticated,
+// or the store's own failure.
+func (a *authenticator) authenticate(ctx context.Context, header string) (*Principal, error) {
+	scheme, secret, _ := strings.Cut(header, " ")
+	if header == "" {
+		return nil, errorf(holdfast.Unauthenticated, "authorization", "missing bearer token: send Authorization: Bearer hf_...")
+	}
+	if !strings.EqualFold(scheme, "Bearer") || len(secret) != tokenLen || !strings.HasPrefix(secret, tokenPrefix) {
+		return nil, errorf(holdfast.Unauthenticated, "authorization", "malformed bearer token: send Authorization: Bearer hf_...")
+	}
+	// The store is searched by hash, so no comparison ever touches the
+	// secret itself; only the hash (useless to an attacker) is compared.
+	hash := HashToken(secret)
+	now := a.now()
+	a.mu.RLock()
+	c, ok := a.cache[hash]
+	a.mu.RUnlock()
+	if ok && now.Before(c.expires) {
+		return c.p, nil
+	}
+	t, err := a.store.TokenByHash(ctx, hash)
+	switch holdfast.ErrorCode(err) {
+	case "":
+	case holdfast.Unauthenticated, holdfast.NotFound:
+		return nil, errorf(holdfast.Unauthenticated, "authorization", "unknown or revoked token")
+	default:
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hash)) != 1 {
+		return nil, errorf(holdfast.Unauthenticated, "authorization", "unknown or revoked token")
+	}
+	p := &Principal{TokenID: t.ID, Scopes: t.Scopes}
+	if t.Staff != "" {
+		s, err := a.store.Staff(ctx, t.Staff)
+		if holdfast.ErrorCode(err) == holdfast.NotFound {
+			return nil, errorf(holdfast.Unauthenticated, "authorization", "the token's staff member no longer exists")
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Staff = s
+	}
+	a.mu.Lock()
+	if len(a.cache) >= cacheMax {
+		for k, v := range a.cache {
+			if !now.Before(v.expires) {
+				delete(a.cache, k)
+			}
+		}
+	}
+	if len(a.cache) < cacheMax {
+		a.cache[hash] = cachedPrincipal{p: p, expires: now.Add(a.ttl)}
+	}
+	a.mu.Unlock()
+	return p, nil
+}
+
+// authorize is the HTTP layer that authenticates every API call and checks
+// its scope before the body is even read. It never logs the header.
+func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scopes, ok := procedureScopes[r.URL.Path]
+		if !ok {
+			next.ServeHTTP(w, r) // not an API procedure: connect answers 404
+			return
+		}
+		p, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		if !slices.ContainsFunc(scopes, p.Has) {
+			fail(w, r, errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s (needs %s)", p.TokenID, r.URL.Path, strings.Join(strs(scopes), " or ")))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// Actors. The engine enforces what each actor may do; these only say who
+// the caller is.
+
+// staffActor is the token's staff member with their roles.
+func staffActor(ctx context.Context) (holdfast.Actor, error) {
+	p := PrincipalFrom(ctx)
+	if p == nil || p.Staff == nil || !p.Has(holdfast.ScopeStaff) {
+		return holdfast.Actor{}, errorf(holdfast.PermissionDenied, "authorization", "this call needs a staff token")
+	}
+	return holdfast.Staff(p.Staff.ID, p.Staff.Roles...), nil
+}
+
+// holderActor is the account's holder when the token acts for holders
+// (self_service), else the staff member. preferStaff picks staff for a
+// token that has both (a staff view of Status).
+func holderActor(ctx context.Context, account string, preferStaff bool) (holdfast.Actor, error) {
+	p := PrincipalFrom(ctx)
+	if p != nil && p.Has(holdfast.ScopeSelfService) && !(preferStaff && p.Staff != nil) {
+		return holdfast.User(account), nil
+	}
+	return staffActor(ctx)
+}
+
+// eventsActor is the system, reporting what another service saw (events),
+// or the staff member.
+func eventsActor(ctx context.Context) (holdfast.Actor, error) {
+	if p := PrincipalFrom(ctx); p != nil && p.Has(holdfast.ScopeEvents) {
+		return holdfast.System, nil
+	}
+	return staffActor(ctx)
+}

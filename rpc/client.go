@@ -1,0 +1,64 @@
+package rpc
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
+)
+
+// Clients are the three API clients sharing one server and token, for the
+// CLI and for tests.
+type Clients struct {
+	Decision    holdfastv1connect.DecisionServiceClient
+	Restriction holdfastv1connect.RestrictionServiceClient
+	Self        holdfastv1connect.SelfServiceClient
+}
+
+// NewClients builds clients for baseURL that send token as a bearer token
+// (none when empty). httpClient nil means http.DefaultClient; add
+// connect.WithGRPC() to opts for gRPC (over an HTTP/2 client).
+func NewClients(httpClient connect.HTTPClient, baseURL, token string, opts ...connect.ClientOption) *Clients {
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	if token != "" {
+		opts = append(opts, connect.WithInterceptors(bearer(token)))
+	}
+	return &Clients{
+		Decision:    holdfastv1connect.NewDecisionServiceClient(httpClient, baseURL, opts...),
+		Restriction: holdfastv1connect.NewRestrictionServiceClient(httpClient, baseURL, opts...),
+		Self:        holdfastv1connect.NewSelfServiceClient(httpClient, baseURL, opts...),
+	}
+}
+
+// H2CClient is an HTTP client that speaks cleartext HTTP/2 only, as gRPC
+// over plain http:// needs.
+func H2CClient() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
+	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}

@@ -1,0 +1,216 @@
+package rpc
+
+import (
+	"encoding/json"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/holdfast/holdfast"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+)
+
+// This file converts between the domain's types and the API's messages.
+// Requests are converted in the handlers, next to their validation.
+
+// pbTime leaves a zero time unset: "none" (no end, not lifted).
+func pbTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// opt leaves an empty string unset, so that JSON omits it.
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func strs[T ~string](in []T) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func pbCause(c *holdfast.Cause) *holdfastv1.Cause {
+	return &holdfastv1.Cause{
+		Id:         opt(c.ID),
+		Kind:       opt(string(c.Kind)),
+		Level:      opt(c.Level),
+		Effect:     c.Effect.String(),
+		Message:    c.Message,
+		StartsAt:   pbTime(c.StartsAt),
+		EndsAt:     pbTime(c.EndsAt),
+		Resolution: c.Resolution,
+	}
+}
+
+func pbCauses(cs []holdfast.Cause) []*holdfastv1.Cause {
+	out := make([]*holdfastv1.Cause, len(cs))
+	for i := range cs {
+		out[i] = pbCause(&cs[i])
+	}
+	return out
+}
+
+func pbDecision(d *holdfast.Decision) *holdfastv1.CheckResponse {
+	return &holdfastv1.CheckResponse{Effect: d.Effect.String(), Causes: pbCauses(d.Causes), RetryAfter: pbTime(d.RetryAfter)}
+}
+
+func pbRestriction(r *holdfast.Restriction) *holdfastv1.Restriction {
+	if r == nil {
+		return nil
+	}
+	return &holdfastv1.Restriction{
+		Id:         r.ID,
+		Account:    r.Account,
+		Kind:       string(r.Kind),
+		Device:     opt(r.Device),
+		StartsAt:   pbTime(r.StartsAt),
+		EndsAt:     pbTime(r.EndsAt),
+		Reason:     opt(r.Reason),
+		Disclose:   r.Disclose,
+		AppliedBy:  r.AppliedBy,
+		CreatedAt:  pbTime(r.CreatedAt),
+		Factors:    strs(r.Factors),
+		LiftedAt:   pbTime(r.LiftedAt),
+		LiftedBy:   opt(r.LiftedBy),
+		LiftReason: opt(r.LiftReason),
+	}
+}
+
+func pbRestrictions(rs []*holdfast.Restriction) []*holdfastv1.Restriction {
+	out := make([]*holdfastv1.Restriction, len(rs))
+	for i, r := range rs {
+		out[i] = pbRestriction(r)
+	}
+	return out
+}
+
+func pbApproval(a *holdfast.Approval) *holdfastv1.Approval {
+	if a == nil {
+		return nil
+	}
+	return &holdfastv1.Approval{
+		Id:          a.ID,
+		Account:     a.Account,
+		Restriction: a.Restriction,
+		Kind:        string(a.Kind),
+		AskedBy:     a.AskedBy,
+		AskedRoles:  strs(a.AskedRoles),
+		Reason:      opt(a.Reason),
+		CreatedAt:   pbTime(a.CreatedAt),
+		ExpiresAt:   pbTime(a.ExpiresAt),
+		State:       string(a.State),
+		DecidedBy:   opt(a.DecidedBy),
+		DecidedAt:   pbTime(a.DecidedAt),
+	}
+}
+
+func pbEntry(e *holdfast.AuditEntry) (*holdfastv1.AuditEntry, error) {
+	before, err := pbStruct(e.Before)
+	if err != nil {
+		return nil, err
+	}
+	after, err := pbStruct(e.After)
+	if err != nil {
+		return nil, err
+	}
+	return &holdfastv1.AuditEntry{
+		Account:     e.Account,
+		Seq:         e.Seq,
+		At:          pbTime(e.At),
+		Actor:       e.Actor,
+		Action:      e.Action,
+		Restriction: opt(e.Restriction),
+		Before:      before,
+		After:       after,
+		Reason:      opt(e.Reason),
+		PrevHash:    e.PrevHash,
+		Hash:        e.Hash,
+	}, nil
+}
+
+// pbStruct shows an audit record as a JSON object rather than a string of
+// JSON, so that staff tools can read it directly.
+func pbStruct(raw json.RawMessage) (*structpb.Struct, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	return structpb.NewStruct(m)
+}
+
+func pbWithdrawal(w *holdfast.Withdrawal) *holdfastv1.AuthorizeWithdrawalResponse {
+	return &holdfastv1.AuthorizeWithdrawalResponse{
+		Account:          w.Account,
+		Id:               w.ID,
+		Asset:            w.Asset,
+		Amount:           w.Amount,
+		UsdValue:         opt(w.USDValue),
+		Address:          w.Address,
+		AvailableBalance: opt(w.AvailableBalance),
+		Outcome:          string(w.Outcome),
+		Causes:           pbCauses(w.Causes),
+		DecidedAt:        pbTime(w.DecidedAt),
+		Seq:              w.Seq,
+	}
+}
+
+func pbStatus(st *holdfast.Status) *holdfastv1.StatusResponse {
+	out := &holdfastv1.StatusResponse{Account: st.Account, Causes: make([]*holdfastv1.StatusCause, len(st.Causes)), Effects: effectMap(st.Effects)}
+	for i := range st.Causes {
+		c := &st.Causes[i]
+		out.Causes[i] = &holdfastv1.StatusCause{
+			Id:         opt(c.ID),
+			Kind:       opt(string(c.Kind)),
+			Level:      opt(c.Level),
+			Effect:     c.Effect.String(),
+			Message:    c.Message,
+			StartsAt:   pbTime(c.StartsAt),
+			EndsAt:     pbTime(c.EndsAt),
+			Resolution: c.Resolution,
+			Blocks:     effectMap(c.Blocks),
+		}
+	}
+	return out
+}
+
+func effectMap(m map[holdfast.Action]holdfast.Effect) map[string]string {
+	out := make(map[string]string, len(m))
+	for a, e := range m {
+		out[string(a)] = e.String()
+	}
+	return out
+}
+
+// Request fields.
+
+// duration parses an optional duration field; "" is zero (the default).
+func duration(field, s string) (holdfast.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := holdfast.ParseDuration(s)
+	if err != nil {
+		return 0, holdfast.Errorf(holdfast.InvalidArgument, field, "invalid %s %q (write e.g. 24h, 7d, 2d3h or permanent)", field, s)
+	}
+	return d, nil
+}
+
+func factors(in []string) []holdfast.Factor {
+	out := make([]holdfast.Factor, len(in))
+	for i, f := range in {
+		out[i] = holdfast.Factor(f)
+	}
+	return out
+}

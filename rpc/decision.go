@@ -1,0 +1,98 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/holdfast/holdfast"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+)
+
+// decisions serves holdfast.v1.DecisionService (scope check).
+type decisions struct{ *server }
+
+// maxBatch bounds a BatchCheck.
+const maxBatch = 1000
+
+func checkRequest(m *holdfastv1.CheckRequest) holdfast.CheckRequest {
+	return holdfast.CheckRequest{
+		Account: m.Account,
+		Action:  holdfast.Action(m.Action),
+		Device:  m.Device,
+		Session: m.Session,
+		APIKey:  m.ApiKey,
+		IP:      m.Ip,
+		View:    holdfast.View(m.View),
+	}
+}
+
+func (h *decisions) Check(ctx context.Context, req *connect.Request[holdfastv1.CheckRequest]) (*connect.Response[holdfastv1.CheckResponse], error) {
+	start := time.Now()
+	cr := checkRequest(req.Msg)
+	d, err := h.engine.Check(ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	h.metrics.decided(cr.Action, &d, time.Since(start))
+	return connect.NewResponse(pbDecision(&d)), nil
+}
+
+func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfastv1.BatchCheckRequest]) (*connect.Response[holdfastv1.BatchCheckResponse], error) {
+	checks := req.Msg.Checks
+	if len(checks) > maxBatch {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "checks", "a batch holds at most %d checks, not %d", maxBatch, len(checks))
+	}
+	// Validate every check first: one bad check fails the batch, naming it.
+	crs := make([]holdfast.CheckRequest, len(checks))
+	for i, m := range checks {
+		crs[i] = checkRequest(m)
+		if err := crs[i].Validate(); err != nil {
+			return nil, &holdfast.Error{
+				Code:    holdfast.InvalidArgument,
+				Field:   fmt.Sprintf("checks[%d].%s", i, holdfast.ErrorField(err)),
+				Message: fmt.Sprintf("check %d: %s", i, errorMessage(err)),
+			}
+		}
+	}
+	out := &holdfastv1.BatchCheckResponse{Decisions: make([]*holdfastv1.CheckResponse, len(crs))}
+	for i := range crs {
+		d, err := h.engine.Check(ctx, crs[i])
+		if err != nil {
+			return nil, err
+		}
+		h.metrics.decided(crs[i].Action, &d, 0)
+		out.Decisions[i] = pbDecision(&d)
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (h *decisions) AuthorizeWithdrawal(ctx context.Context, req *connect.Request[holdfastv1.AuthorizeWithdrawalRequest]) (*connect.Response[holdfastv1.AuthorizeWithdrawalResponse], error) {
+	m := req.Msg
+	w, err := h.engine.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{
+		Account:          m.Account,
+		ID:               m.Id,
+		Asset:            m.Asset,
+		Amount:           m.Amount,
+		USDValue:         m.UsdValue,
+		Address:          m.Address,
+		AvailableBalance: m.AvailableBalance,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.metrics.withdrawals.WithLabelValues(string(w.Outcome)).Inc()
+	return connect.NewResponse(pbWithdrawal(w)), nil
+}
+
+// errorMessage is a domain error's message without its code.
+func errorMessage(err error) string {
+	var he *holdfast.Error
+	if errors.As(err, &he) {
+		return he.Message
+	}
+	return err.Error()
+}

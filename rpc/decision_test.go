@@ -1,0 +1,180 @@
+package rpc_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/holdfast/holdfast"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/policy"
+)
+
+// TestCheckJSON posts checks as curl would and reads the JSON exactly:
+// snake_case names, DESIGN.md's words, "causes" present even when empty.
+func TestCheckJSON(t *testing.T) {
+	e := newEnv(t)
+	e.apply("alice", "acct-cool", holdfast.KindCoolingOff, "")
+	e.apply("carol", "acct-full", holdfast.KindFullRestriction, "")
+
+	tests := []struct {
+		name, body string
+		effect     string
+		kinds      []string
+	}{
+		{"unknown account is allowed", `{"account":"acct-none","action":"withdraw"}`, "allow", nil},
+		{"cooling_off denies withdraw", `{"account":"acct-cool","action":"withdraw","device":"d1","session":"s1","api_key":"k1","ip":"10.0.0.1"}`, "deny", []string{"cooling_off"}},
+		{"cooling_off leaves trade", `{"account":"acct-cool","action":"trade"}`, "allow", nil},
+		{"full_restriction denies trade", `{"account":"acct-full","action":"trade","view":"staff"}`, "deny", []string{"full_restriction"}},
+		{"full_restriction leaves login", `{"account":"acct-full","action":"login"}`, "allow", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := e.post("check", "/holdfast.v1.DecisionService/Check", tt.body)
+			if status != 200 {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			got := decode(t, body)
+			if got["effect"] != tt.effect {
+				t.Errorf("effect = %v, want %s\n%s", got["effect"], tt.effect, body)
+			}
+			causes, ok := got["causes"].([]any)
+			if !ok {
+				t.Fatalf("causes missing or not a list: %s", body)
+			}
+			var kinds []string
+			for _, c := range causes {
+				c := c.(map[string]any)
+				kinds = append(kinds, c["kind"].(string))
+				for _, k := range []string{"id", "kind", "effect", "message", "starts_at", "resolution"} {
+					if _, ok := c[k]; !ok {
+						t.Errorf("cause lacks %q: %s", k, body)
+					}
+				}
+				if strings.Contains(string(body), "startsAt") || strings.Contains(string(body), "retryAfter") {
+					t.Errorf("camelCase name in %s", body)
+				}
+			}
+			if !slices.Equal(kinds, tt.kinds) {
+				t.Errorf("cause kinds = %v, want %v", kinds, tt.kinds)
+			}
+			if tt.effect == "allow" && string(body) != `{"effect":"allow","causes":[]}` {
+				t.Errorf("allow answer = %s", body)
+			}
+		})
+	}
+
+	// A timed restriction says when it ends, in RFC 3339, and when to retry.
+	_, body := e.post("check", "/holdfast.v1.DecisionService/Check", `{"account":"acct-cool","action":"withdraw"}`)
+	got := decode(t, body)
+	c := got["causes"].([]any)[0].(map[string]any)
+	if c["level"] != "L1" || c["effect"] != "deny" {
+		t.Errorf("cause = %v", c)
+	}
+	ends, err := time.Parse(time.RFC3339, c["ends_at"].(string))
+	if err != nil || time.Until(ends) < 23*time.Hour {
+		t.Errorf("ends_at = %v (%v)", c["ends_at"], err)
+	}
+	if got["retry_after"] != c["ends_at"] {
+		t.Errorf("retry_after = %v, want the end %v", got["retry_after"], c["ends_at"])
+	}
+}
+
+// TestCheckGRPC speaks gRPC over h2c through the generated client.
+func TestCheckGRPC(t *testing.T) {
+	e := newEnv(t)
+	e.apply("alice", "acct-1", holdfast.KindCoolingOff, "48h")
+	ctx := context.Background()
+	res, err := e.grpc("check").Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: "acct-1", Action: "withdraw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Msg.Effect != "deny" || len(res.Msg.Causes) != 1 || res.Msg.Causes[0].GetKind() != "cooling_off" {
+		t.Fatalf("got %v", res.Msg)
+	}
+	batch, err := e.grpc("check").Decision.BatchCheck(ctx, connect.NewRequest(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{
+		{Account: "acct-1", Action: "withdraw"}, {Account: "acct-1", Action: "trade"},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{batch.Msg.Decisions[0].Effect, batch.Msg.Decisions[1].Effect}; !slices.Equal(got, []string{"deny", "allow"}) {
+		t.Fatalf("batch effects = %v", got)
+	}
+	// Errors over gRPC carry the same detail.
+	_, err = e.grpc("check").Decision.BatchCheck(ctx, connect.NewRequest(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{
+		{Account: "acct-1", Action: "withdraw"}, {Account: "acct-1", Action: "fly"},
+	}}))
+	wantErr(t, err, holdfast.InvalidArgument, "checks[1].action")
+	if connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("gRPC code = %v", connect.CodeOf(err))
+	}
+}
+
+// TestHolderViewHidesLawEnforcementHold: the holder learns only the generic
+// text, with no id, kind, level or timing, through Check and Status alike.
+func TestHolderViewHidesLawEnforcementHold(t *testing.T) {
+	e := newEnv(t)
+	id := e.apply("lee", "acct-le", holdfast.KindLawEnforcementHold, "")
+	generic := policy.Default().Undisclosed.Message
+
+	_, body := e.post("check", "/holdfast.v1.DecisionService/Check", `{"account":"acct-le","action":"withdraw","view":"holder"}`)
+	got := decode(t, body)
+	if got["effect"] != "deny" {
+		t.Fatalf("effect = %v", got["effect"])
+	}
+	causes := got["causes"].([]any)
+	if len(causes) != 1 {
+		t.Fatalf("causes = %v", causes)
+	}
+	c := causes[0].(map[string]any)
+	if c["message"] != generic {
+		t.Errorf("message = %q, want %q", c["message"], generic)
+	}
+	for _, k := range []string{"id", "kind", "level", "starts_at", "ends_at"} {
+		if _, ok := c[k]; ok {
+			t.Errorf("holder cause has %q: %s", k, body)
+		}
+	}
+	if _, ok := got["retry_after"]; ok || strings.Contains(string(body), id) || strings.Contains(string(body), "law_enforcement") {
+		t.Errorf("holder answer leaks the hold: %s", body)
+	}
+
+	// Status through the app backend's self_service token: holder view even
+	// when staff view is asked for.
+	status, body := e.post("self", "/holdfast.v1.SelfService/Status", `{"account":"acct-le","view":"staff"}`)
+	if status != 200 || strings.Contains(string(body), id) || strings.Contains(string(body), "law_enforcement") || !strings.Contains(string(body), generic) {
+		t.Errorf("holder status leaks or lacks the generic text: %d %s", status, body)
+	}
+	// Staff see it.
+	_, body = e.post("check", "/holdfast.v1.DecisionService/Check", `{"account":"acct-le","action":"withdraw","view":"staff"}`)
+	if !strings.Contains(string(body), `"kind":"law_enforcement_hold"`) {
+		t.Errorf("staff view lacks the kind: %s", body)
+	}
+}
+
+// TestAuthorizeWithdrawal: an answer per id, replays idempotent.
+func TestAuthorizeWithdrawal(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.as("check").Decision
+	req := &holdfastv1.AuthorizeWithdrawalRequest{Account: "acct-w", Id: "wd-1", Asset: "USDT", Amount: "100", Address: "addr-1"}
+	first, err := c.AuthorizeWithdrawal(ctx, connect.NewRequest(req))
+	if err != nil || first.Msg.Outcome != "approve" {
+		t.Fatalf("got %v, %v", first, err)
+	}
+	e.apply("alice", "acct-w", holdfast.KindPanicLock, "")
+	again, err := c.AuthorizeWithdrawal(ctx, connect.NewRequest(req))
+	if err != nil || again.Msg.Outcome != "approve" || again.Msg.Seq != first.Msg.Seq {
+		t.Fatalf("replay got %v, %v; want the first answer", again, err)
+	}
+	req.Id = "wd-2"
+	denied, err := c.AuthorizeWithdrawal(ctx, connect.NewRequest(req))
+	if err != nil || denied.Msg.Outcome != "deny" || denied.Msg.Causes[0].GetKind() != "panic_lock" {
+		t.Fatalf("after the panic lock got %v, %v", denied, err)
+	}
+}

@@ -1,0 +1,178 @@
+package rpc_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/sqlite"
+)
+
+// env is a real server: SQLite in a temp dir, the engine with the default
+// policy, and the API on a loopback listener speaking HTTP/1.1 and h2c.
+type env struct {
+	t      *testing.T
+	db     *sqlite.DB
+	engine *engine.Engine
+	srv    *httptest.Server
+	tokens map[string]string // name → secret
+}
+
+// Staff members and the tokens the tests use. A token named after a staff
+// member has the staff scope and acts as that member.
+var (
+	testStaff = map[string][]holdfast.Role{
+		"alice": {holdfast.RoleSupport},
+		"carol": {holdfast.RoleCompliance},
+		"dave":  {holdfast.RoleCompliance},
+		"lee":   {holdfast.RoleLELiaison},
+		"admin": {holdfast.RoleAdmin},
+	}
+	testTokens = map[string][]holdfast.Scope{
+		"check":  {holdfast.ScopeCheck},
+		"self":   {holdfast.ScopeSelfService},
+		"events": {holdfast.ScopeEvents},
+	}
+)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := rpc.NewMetrics()
+	eng, err := engine.New(ctx, engine.Config{Store: m.Store(db), Policy: policy.Default(), Clock: holdfast.WallClock{}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: m, Logger: log}))
+	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	e := &env{t: t, db: db, engine: eng, srv: srv, tokens: map[string]string{}}
+	now := time.Now()
+	for id, roles := range testStaff {
+		if err := db.PutStaff(ctx, &holdfast.StaffMember{ID: id, Roles: roles, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		e.mint(id, []holdfast.Scope{holdfast.ScopeStaff}, id)
+	}
+	for name, scopes := range testTokens {
+		e.mint(name, scopes, "")
+	}
+	return e
+}
+
+func (e *env) mint(name string, scopes []holdfast.Scope, staff string) {
+	secret, tok, err := rpc.NewToken(scopes, staff, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.PutToken(context.Background(), tok); err != nil {
+		e.t.Fatal(err)
+	}
+	e.tokens[name] = secret
+}
+
+// as returns Connect-protocol clients using the named token.
+func (e *env) as(name string) *rpc.Clients {
+	return rpc.NewClients(e.srv.Client(), e.srv.URL, e.tokens[name])
+}
+
+// grpc returns gRPC clients (over h2c) using the named token.
+func (e *env) grpc(name string) *rpc.Clients {
+	return rpc.NewClients(rpc.H2CClient(), e.srv.URL, e.tokens[name], connect.WithGRPC())
+}
+
+// post sends a JSON body the way curl would and returns the status and the
+// raw response body.
+func (e *env) post(token, procedure, body string) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+procedure, bytes.NewBufferString(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.tokens[token])
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// get fetches an operator endpoint.
+func (e *env) get(path string) (int, string) {
+	e.t.Helper()
+	res, err := e.srv.Client().Get(e.srv.URL + path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// apply applies a restriction as a staff member and returns its id.
+func (e *env) apply(staff, account string, kind holdfast.Kind, dur string) string {
+	e.t.Helper()
+	res, err := e.as(staff).Restriction.Apply(context.Background(), connect.NewRequest(&holdfastv1.ApplyRequest{Account: account, Kind: string(kind), Duration: dur, Reason: "test"}))
+	if err != nil {
+		e.t.Fatalf("apply %s to %s as %s: %v", kind, account, staff, err)
+	}
+	return res.Msg.Restriction.Id
+}
+
+// history returns the account's audit log length, read as admin.
+func (e *env) history(account string) int {
+	e.t.Helper()
+	res, err := e.as("admin").Restriction.History(context.Background(), connect.NewRequest(&holdfastv1.HistoryRequest{Account: account}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(res.Msg.Entries)
+}
+
+// decode unmarshals a JSON response body into a generic map.
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("response is not JSON: %v\n%s", err, b)
+	}
+	return m
+}
+
+// wantErr checks a client error's domain code (from ErrorDetail) and field.
+func wantErr(t *testing.T, err error, code holdfast.Code, field string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %s", code)
+	}
+	gotCode, gotField, msg := rpc.ErrorInfo(err)
+	if gotCode != string(code) || (field != "" && gotField != field) {
+		t.Fatalf("got %s (field %q): %s; want %s (field %q)", gotCode, gotField, msg, code, field)
+	}
+}

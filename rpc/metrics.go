@@ -1,0 +1,120 @@
+package rpc
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
+)
+
+// Metrics are the server's Prometheus series, on a registry of their own so
+// that tests can run many servers in one process.
+type Metrics struct {
+	Registry    *prometheus.Registry
+	decisions   *prometheus.CounterVec
+	withdrawals *prometheus.CounterVec
+	check       prometheus.Histogram
+	rpc         *prometheus.HistogramVec
+	commit      *prometheus.HistogramVec
+}
+
+// NewMetrics creates the series and registers them with the Go runtime and
+// process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "holdfast_decisions_total",
+			Help: "Check answers by action, effect and the kind that decided them (none when allowed, hidden when only a non-disclosable restriction did, in the holder view).",
+		}, []string{"action", "effect", "kind"}),
+		withdrawals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "holdfast_withdrawal_authorizations_total",
+			Help: "Withdrawal authorizations by outcome (approve, review, deny).",
+		}, []string{"outcome"}),
+		check: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "holdfast_check_duration_seconds",
+			Help:    "Time to answer one Check in the handler, after decoding and before encoding.",
+			Buckets: prometheus.ExponentialBuckets(250e-9, 4, 10), // 250ns .. 65ms
+		}),
+		rpc: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "holdfast_rpc_duration_seconds",
+			Help:    "Time in the handler by procedure and result code.",
+			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 10), // 10µs .. 2.6s
+		}, []string{"procedure", "code"}),
+		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "holdfast_store_commit_duration_seconds",
+			Help:    "Time for one store transaction (Update), queueing and durable commit included, by result.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 3, 10), // 50µs .. 1s
+		}, []string{"result"}),
+	}
+	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Store wraps s so that every Update is timed. Build the engine on the
+// wrapped store.
+func (m *Metrics) Store(s holdfast.Store) holdfast.Store { return timedStore{s, m.commit} }
+
+type timedStore struct {
+	holdfast.Store
+	commit *prometheus.HistogramVec
+}
+
+func (s timedStore) Update(ctx context.Context, account string, now time.Time, fn func(tx holdfast.AccountTx) error) error {
+	start := time.Now()
+	err := s.Store.Update(ctx, account, now, fn)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	s.commit.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// watchIndex exports the engine's index size. Registering twice (a second
+// handler on the same metrics) keeps the first.
+func (m *Metrics) watchIndex(e *engine.Engine) {
+	_ = m.Registry.Register(indexCollector{e})
+}
+
+var (
+	indexAccountsDesc     = prometheus.NewDesc("holdfast_index_accounts", "Accounts with restrictions in the decision index.", nil, nil)
+	indexRestrictionsDesc = prometheus.NewDesc("holdfast_index_restrictions", "Restrictions in the decision index.", nil, nil)
+)
+
+// indexCollector reads both sizes in one pass over the index per scrape.
+type indexCollector struct{ e *engine.Engine }
+
+func (c indexCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- indexAccountsDesc
+	ch <- indexRestrictionsDesc
+}
+
+func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
+	accounts, restrictions := c.e.IndexStats()
+	ch <- prometheus.MustNewConstMetric(indexAccountsDesc, prometheus.GaugeValue, float64(accounts))
+	ch <- prometheus.MustNewConstMetric(indexRestrictionsDesc, prometheus.GaugeValue, float64(restrictions))
+}
+
+// decided counts one check answer.
+func (m *Metrics) decided(action holdfast.Action, d *holdfast.Decision, took time.Duration) {
+	kind := "none"
+	for i := range d.Causes {
+		if c := &d.Causes[i]; c.Effect == d.Effect {
+			kind = string(c.Kind)
+			if kind == "" {
+				kind = "hidden"
+			}
+			break
+		}
+	}
+	m.decisions.WithLabelValues(string(action), d.Effect.String(), kind).Inc()
+	if took > 0 {
+		m.check.Observe(took.Seconds())
+	}
+}

@@ -1,0 +1,95 @@
+package rpc
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	"github.com/holdfast/holdfast"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+)
+
+// selfService serves holdfast.v1.SelfService. With a self_service token
+// the exchange's app backend acts for the holder (actor user:<account>);
+// with a staff token, the staff member acts. Verify is the identity
+// service's report (events: actor system) or staff's.
+type selfService struct{ *server }
+
+func (h *selfService) Freeze(ctx context.Context, req *connect.Request[holdfastv1.FreezeRequest]) (*connect.Response[holdfastv1.FreezeResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := duration("duration", m.Duration)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.engine.Freeze(ctx, m.Account, d, actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.FreezeResponse{Restriction: pbRestriction(r)}), nil
+}
+
+func (h *selfService) PanicLock(ctx context.Context, req *connect.Request[holdfastv1.PanicLockRequest]) (*connect.Response[holdfastv1.PanicLockResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := duration("duration", m.Duration)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.engine.PanicLock(ctx, m.Account, d, actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.PanicLockResponse{Restriction: pbRestriction(r)}), nil
+}
+
+func (h *selfService) RequestUnfreeze(ctx context.Context, req *connect.Request[holdfastv1.RequestUnfreezeRequest]) (*connect.Response[holdfastv1.RequestUnfreezeResponse], error) {
+	actor, err := holderActor(ctx, req.Msg.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.engine.RequestUnfreeze(ctx, req.Msg.Account, actor); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.RequestUnfreezeResponse{}), nil
+}
+
+func (h *selfService) Status(ctx context.Context, req *connect.Request[holdfastv1.StatusRequest]) (*connect.Response[holdfastv1.StatusResponse], error) {
+	m := req.Msg
+	view := holdfast.View(m.View)
+	switch view {
+	case "":
+		view = holdfast.ViewHolder
+	case holdfast.ViewHolder, holdfast.ViewStaff:
+	default:
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "view", "unknown view %q (want staff or holder)", m.View)
+	}
+	actor, err := holderActor(ctx, m.Account, view == holdfast.ViewStaff)
+	if err != nil {
+		return nil, err
+	}
+	st, err := h.engine.Status(ctx, m.Account, view, actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(pbStatus(st)), nil
+}
+
+func (h *selfService) Verify(ctx context.Context, req *connect.Request[holdfastv1.VerifyRequest]) (*connect.Response[holdfastv1.VerifyResponse], error) {
+	actor, err := eventsActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	ended, err := h.engine.Verify(ctx, holdfast.VerifyRequest{Account: m.Account, Device: m.Device, Factors: factors(m.Factors), Actor: actor})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.VerifyResponse{Ended: pbRestrictions(ended)}), nil
+}

@@ -1,0 +1,211 @@
+// Package rpc serves Holdfast's API: the connect services of
+// proto/holdfast/v1 (gRPC, gRPC-Web and JSON over HTTP from one schema),
+// bearer-token authentication, one error presenter, and the operator
+// endpoints /healthz, /readyz and /metrics. Handlers parse, validate, call
+// the engine and respond; every rule lives in the engine.
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
+)
+
+// Config wires the API.
+type Config struct {
+	Engine *engine.Engine
+	// Staff resolves tokens and staff roles (the store).
+	Staff   holdfast.StaffStore
+	Metrics *Metrics     // nil: fresh metrics
+	Logger  *slog.Logger // nil: slog.Default()
+	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int
+}
+
+// DefaultMaxBodyBytes is 1 MiB: a BatchCheck of 1000 checks fits easily.
+const DefaultMaxBodyBytes = 1 << 20
+
+// server is what the handlers share.
+type server struct {
+	engine  *engine.Engine
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// Handler returns the whole API: the three services, /healthz, /readyz and
+// /metrics. Serve it with NewHTTPServer so that gRPC works without TLS.
+func Handler(cfg Config) http.Handler {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger}
+	cfg.Metrics.watchIndex(cfg.Engine)
+
+	opts := append(codecOptions(),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.observe)),
+		connect.WithRecover(s.recovered),
+		connect.WithReadMaxBytes(cfg.MaxBodyBytes),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(holdfastv1connect.NewDecisionServiceHandler(&decisions{s}, opts...))
+	mux.Handle(holdfastv1connect.NewRestrictionServiceHandler(&restrictions{s}, opts...))
+	mux.Handle(holdfastv1connect.NewSelfServiceHandler(&selfService{s}, opts...))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	// This handler exists only once the engine has loaded its index (see
+	// Gate), so being asked means being ready.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ready\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+
+	ew := connect.NewErrorWriter(opts...)
+	fail := func(w http.ResponseWriter, r *http.Request, err error) {
+		ce := present(r.Context(), s.log, r.URL.Path, err)
+		s.log.DebugContext(r.Context(), "rpc", "procedure", r.URL.Path, "code", ce.Code().String(), "err", ce.Message())
+		_ = ew.Write(w, r, ce)
+	}
+	auth := newAuthenticator(cfg.Staff)
+	return auth.authorize(checkBody(mux, int64(cfg.MaxBodyBytes), fail), fail)
+}
+
+// NewHTTPServer serves h on addr over HTTP/1.1 and cleartext HTTP/2 (h2c),
+// so gRPC clients work on loopback without TLS.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// Gate lets the listener come up before the engine has loaded its index:
+// until Open, /healthz answers 200 and everything else (/readyz included)
+// 503, so an orchestrator sees a live but not ready node.
+type Gate struct{ h atomic.Pointer[http.Handler] }
+
+// Open starts serving h.
+func (g *Gate) Open(h http.Handler) { g.h.Store(&h) }
+
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := g.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path == "/healthz" {
+		io.WriteString(w, "ok\n")
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "starting: loading the decision index", http.StatusServiceUnavailable)
+}
+
+// observe presents handler errors, times each call and logs one line per
+// request at debug level (never a token or header).
+func (s *server) observe(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
+		procedure := req.Spec().Procedure
+		res, err := next(ctx, req)
+		code := "ok"
+		if err != nil {
+			ce := present(ctx, s.log, procedure, err)
+			code, err = ce.Code().String(), ce
+		}
+		took := time.Since(start)
+		s.metrics.rpc.WithLabelValues(procedure, code).Observe(took.Seconds())
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			var token string
+			if p := PrincipalFrom(ctx); p != nil {
+				token = p.TokenID
+			}
+			s.log.DebugContext(ctx, "rpc", "procedure", procedure, "protocol", req.Peer().Protocol, "token", token, "code", code, "duration", took)
+		}
+		return res, err
+	}
+}
+
+// recovered turns a handler panic into an internal error; the server stays up.
+func (s *server) recovered(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+	s.log.ErrorContext(ctx, "panic in handler", "procedure", spec.Procedure, "panic", p, "stack", string(debug.Stack()))
+	return domainError(&holdfast.Error{Code: holdfast.Internal, Message: internalMessage})
+}
+
+// inputTypes maps each procedure to its request message, for checkBody.
+var inputTypes = func() map[string]protoreflect.MessageType {
+	out := map[string]protoreflect.MessageType{}
+	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto} {
+		for i := range fd.Services().Len() {
+			sd := fd.Services().Get(i)
+			for j := range sd.Methods().Len() {
+				md := sd.Methods().Get(j)
+				mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
+				if err != nil {
+					panic(err) // generated code registers every message
+				}
+				out["/"+string(sd.FullName())+"/"+string(md.Name())] = mt
+			}
+		}
+	}
+	return out
+}()
+
+// checkBody reads a Connect-protocol unary body (JSON or binary) and, for
+// JSON, decodes it once, so that an oversized, malformed or misspelt body is
+// an invalid_argument naming the field ("body", "colour") carrying the same
+// ErrorDetail as every other error. Connect decodes before any interceptor
+// runs and would answer with a bare message (or resource_exhausted). gRPC
+// bodies are left to connect's own limit.
+func checkBody(next http.Handler, limit int64, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mt, ok := inputTypes[r.URL.Path]
+		ct := r.Header.Get("Content-Type")
+		isJSON := strings.HasPrefix(ct, "application/json")
+		if !ok || r.Method != http.MethodPost || !(isJSON || strings.HasPrefix(ct, "application/proto")) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		if err != nil {
+			fail(w, r, errorf(holdfast.InvalidArgument, "body", "could not read the request body: %v", err))
+			return
+		}
+		if int64(len(body)) > limit {
+			fail(w, r, errorf(holdfast.InvalidArgument, "body", "request body is larger than %d bytes", limit))
+			return
+		}
+		if isJSON && (r.Header.Get("Content-Encoding") == "" || r.Header.Get("Content-Encoding") == "identity") {
+			if err := jsonIn.Unmarshal(body, mt.New().Interface()); err != nil {
+				fail(w, r, domainError(jsonError(err, body)))
+				return
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
