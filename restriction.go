@@ -159,6 +159,9 @@ type RestrictionService interface {
 	Get(ctx context.Context, id string, actor Actor) (*Restriction, error)
 	// List returns restrictions matching the filter, newest first.
 	List(ctx context.Context, f RestrictionFilter, actor Actor) ([]*Restriction, error)
-	// History returns the account's audit entries in order.
+	// History returns the account's audit entries in order (staff only).
 	History(ctx context.Context, account string, actor Actor) ([]AuditEntry, error)
+	// Approvals lists the pending four-eyes requests the staff member may
+	// approve or has asked for. Errors: permission_denied (not staff).
+	Approvals(ctx context.Context, actor Actor) ([]*Approval, error)
 }

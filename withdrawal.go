@@ -79,12 +79,24 @@ func sameAmount(a, b string) bool {
 // it unchanged.
 type Withdrawal struct {
 	WithdrawalRequest
-	Outcome   Outcome   `json:"outcome"`
-	Causes    []Cause   `json:"causes"`
-	DecidedAt time.Time `json:"decided_at"`
+	Outcome Outcome `json:"outcome"`
+	// Causes is the staff view; HolderCauses what the holder may be shown.
+	Causes       []Cause   `json:"causes"`
+	HolderCauses []Cause   `json:"holder_causes"`
+	DecidedAt    time.Time `json:"decided_at"`
 	// Seq is the authorization's position in the account's audit chain: an
 	// approval with a lower Seq committed before any change with a higher one.
 	Seq int64 `json:"seq"`
+}
+
+// InView returns the authorization as view may see it: for the holder,
+// the holder causes stand in for the staff ones.
+func (w *Withdrawal) InView(v View) *Withdrawal {
+	c := *w
+	if v == ViewHolder {
+		c.Causes = w.HolderCauses
+	}
+	return &c
 }
 
 // ParseAmount parses a non-negative decimal amount ("150000", "0.25"),

@@ -82,6 +82,11 @@ func (e *Engine) Rebuild(ctx context.Context) error {
 	return nil
 }
 
+// Prune drops ended restrictions from the decision index and reports how
+// many went. Run it now and then (the server does every minute): it bounds
+// memory by the restrictions in force, while decisions never wait for it.
+func (e *Engine) Prune() int { return e.index.prune(e.clock.Now().UnixNano()) }
+
 // IndexStats reports how many accounts and restrictions the index holds.
 func (e *Engine) IndexStats() (accounts, restrictions int) { return e.index.stats() }
 

@@ -259,3 +259,40 @@ func TestBadInputWritesNothing(t *testing.T) {
 		t.Fatalf("bad input wrote %d audit entries", len(after)-len(before))
 	}
 }
+
+// TestPruneKeepsDecisions: pruning ended restrictions from the index frees
+// memory and changes no answer.
+func TestPruneKeepsDecisions(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	clk := &fixedClock{now: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)}
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Freeze(ctx, "u1", holdfast.Duration(24*time.Hour), holdfast.User("u1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Freeze(ctx, "u2", holdfast.Permanent, holdfast.User("u2")); err != nil {
+		t.Fatal(err)
+	}
+	clk.now = clk.now.Add(25 * time.Hour)
+	before := decisions(t, eng)
+	if n := eng.Prune(); n != 1 {
+		t.Fatalf("pruned %d restrictions, want 1", n)
+	}
+	if accounts, restrictions := eng.IndexStats(); accounts != 1 || restrictions != 1 {
+		t.Fatalf("index holds %d accounts, %d restrictions after pruning; want 1, 1", accounts, restrictions)
+	}
+	if after := decisions(t, eng); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("pruning changed decisions:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+type fixedClock struct{ now time.Time }
+
+func (c *fixedClock) Now() time.Time { return c.now }

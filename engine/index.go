@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"maps"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -100,10 +101,7 @@ func (ix *index) put(account string, seq int64, rules []rule) {
 	if cur := old[account]; cur != nil && cur.seq >= seq {
 		return
 	}
-	next := make(map[string]*accountEntry, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
+	next := maps.Clone(old)
 	if len(rules) == 0 {
 		delete(next, account)
 	} else {
@@ -174,4 +172,36 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		return cmp.Compare(a.r.ID, b.r.ID)
 	})
 	return out
+}
+
+// prune drops rules that have ended by now, so that the index holds only
+// restrictions in force or still to come. Decisions never depend on it
+// (checks compare times themselves); it only bounds memory.
+func (ix *index) prune(now int64) (dropped int) {
+	for i := range ix.shards {
+		s := &ix.shards[i]
+		s.mu.Lock()
+		old := *s.m.Load()
+		var next map[string]*accountEntry
+		for acct, e := range old {
+			kept := slices.DeleteFunc(slices.Clone(e.rules), func(ru rule) bool { return ru.end != 0 && ru.end <= now })
+			if len(kept) == len(e.rules) {
+				continue
+			}
+			if next == nil {
+				next = maps.Clone(old)
+			}
+			dropped += len(e.rules) - len(kept)
+			if len(kept) == 0 {
+				delete(next, acct)
+			} else {
+				next[acct] = &accountEntry{seq: e.seq, rules: kept}
+			}
+		}
+		if next != nil {
+			s.m.Store(&next)
+		}
+		s.mu.Unlock()
+	}
+	return dropped
 }

@@ -29,10 +29,11 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 		}
 		rules := e.rulesFor(tx.Restrictions(), now)
 		check := holdfast.CheckRequest{Account: req.Account, Action: holdfast.ActionWithdraw}
-		d := e.decide(rules, &check, now, nil)
-		w := &holdfast.Withdrawal{WithdrawalRequest: req, Outcome: holdfast.OutcomeOf(d.Effect), Causes: d.Causes, DecidedAt: now}
-		if w.Causes == nil {
-			w.Causes = []holdfast.Cause{}
+		d := e.decide(rules, &check, now, []holdfast.Cause{})
+		check.View = holdfast.ViewHolder
+		w := &holdfast.Withdrawal{
+			WithdrawalRequest: req, Outcome: holdfast.OutcomeOf(d.Effect), DecidedAt: now,
+			Causes: d.Causes, HolderCauses: e.decide(rules, &check, now, []holdfast.Cause{}).Causes,
 		}
 		entry := &holdfast.AuditEntry{Account: req.Account, At: now, Actor: holdfast.System.String(), Action: holdfast.AuditWithdrawal, After: mustJSON(w)}
 		if err := tx.Append(entry); err != nil {

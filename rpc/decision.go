@@ -72,6 +72,10 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 
 func (h *decisions) AuthorizeWithdrawal(ctx context.Context, req *connect.Request[holdfastv1.AuthorizeWithdrawalRequest]) (*connect.Response[holdfastv1.AuthorizeWithdrawalResponse], error) {
 	m := req.Msg
+	view := holdfast.View(m.View)
+	if view != "" && view != holdfast.ViewStaff && view != holdfast.ViewHolder {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "view", "unknown view %q (want staff or holder)", m.View)
+	}
 	w, err := h.engine.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{
 		Account:          m.Account,
 		ID:               m.Id,
@@ -85,7 +89,7 @@ func (h *decisions) AuthorizeWithdrawal(ctx context.Context, req *connect.Reques
 		return nil, err
 	}
 	h.metrics.withdrawals.WithLabelValues(string(w.Outcome)).Inc()
-	return connect.NewResponse(pbWithdrawal(w)), nil
+	return connect.NewResponse(pbWithdrawal(w.InView(view))), nil
 }
 
 // errorMessage is a domain error's message without its code.

@@ -155,6 +155,17 @@ func TestHolderViewHidesLawEnforcementHold(t *testing.T) {
 	if !strings.Contains(string(body), `"kind":"law_enforcement_hold"`) {
 		t.Errorf("staff view lacks the kind: %s", body)
 	}
+
+	// A wallet asking for the holder view of a withdrawal decision gets the
+	// generic cause, first time and on replay; the staff view has the kind.
+	for i, want := range []string{"holder", "holder", "staff"} {
+		status, body = e.post("check", "/holdfast.v1.DecisionService/AuthorizeWithdrawal",
+			`{"account":"acct-le","id":"w-le","asset":"USDT","amount":"5","address":"a1","view":"`+want+`"}`)
+		leaks := strings.Contains(string(body), id) || strings.Contains(string(body), "law_enforcement")
+		if status != 200 || !strings.Contains(string(body), `"outcome":"deny"`) || leaks != (want == "staff") {
+			t.Errorf("withdrawal %d in %s view: %d %s", i, want, status, body)
+		}
+	}
 }
 
 // TestAuthorizeWithdrawal: an answer per id, replays idempotent.

@@ -21,8 +21,8 @@ func (t *accountTx) Withdrawal(id string) (*holdfast.Withdrawal, error) {
 		w       holdfast.Withdrawal
 		request string
 	)
-	err := t.w.queryRow(`SELECT request, outcome, causes, decided_at, seq FROM withdrawals WHERE account = ? AND id = ?`, t.id, id).
-		Scan(&request, &w.Outcome, list(&w.Causes), nanos{&w.DecidedAt}, &w.Seq)
+	err := t.w.queryRow(`SELECT request, outcome, causes, holder_causes, decided_at, seq FROM withdrawals WHERE account = ? AND id = ?`, t.id, id).
+		Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, &w.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -51,8 +51,8 @@ func (t *accountTx) SaveWithdrawal(w *holdfast.Withdrawal) error {
 	if err != nil {
 		return t.fail(fmt.Errorf("sqlite: save withdrawal %s: %w", w.ID, err))
 	}
-	_, err = t.w.exec(`INSERT INTO withdrawals (account, id, request, outcome, causes, decided_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.id, w.ID, string(request), string(w.Outcome), list(&w.Causes), nanos{&w.DecidedAt}, w.Seq)
+	_, err = t.w.exec(`INSERT INTO withdrawals (account, id, request, outcome, causes, holder_causes, decided_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.id, w.ID, string(request), string(w.Outcome), list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, w.Seq)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "withdrawal %s is already recorded", w.ID))
 	}

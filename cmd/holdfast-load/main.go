@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -28,7 +29,7 @@ func main() {
 	var (
 		server      = flag.String("server", "http://127.0.0.1:7433", "server base URL (loopback only)")
 		token       = flag.String("token", os.Getenv("HOLDFAST_TOKEN"), "bearer token with the check scope")
-		protocol    = flag.String("protocol", "json", "json (Connect protocol, JSON body) or grpc")
+		protocol    = flag.String("protocol", "json", "json (Connect protocol, JSON body over HTTP/1.1 keep-alive connections) or grpc (HTTP/2)")
 		duration    = flag.Duration("duration", 10*time.Second, "how long to send (at most 10m)")
 		concurrency = flag.Int("concurrency", 64, "concurrent callers")
 		accounts    = flag.Int("accounts", 1000, "checks pick accounts acct-0 … acct-N-1 at random")
@@ -51,13 +52,16 @@ func run(server, token, protocol string, duration time.Duration, concurrency, ac
 	if duration <= 0 || duration > 10*time.Minute || concurrency < 1 || concurrency > 1024 {
 		return errors.New("duration must be in (0, 10m] and concurrency in [1, 1024]")
 	}
-	var clients *rpc.Clients
-	switch protocol {
-	case "json":
-		clients = rpc.NewClients(rpc.H2CClient(), server, token, connect.WithProtoJSON())
-	case "grpc":
-		clients = rpc.NewClients(rpc.H2CClient(), server, token, connect.WithGRPC())
-	default:
+	// Each caller gets its own client and connection, as a fleet of
+	// gateways would hold: one multiplexed HTTP/2 connection would measure
+	// that connection's lock, not the server.
+	newClients := func() *rpc.Clients {
+		if protocol == "grpc" {
+			return rpc.NewClients(rpc.H2CClient(), server, token, connect.WithGRPC())
+		}
+		return rpc.NewClients(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}, server, token, connect.WithProtoJSON())
+	}
+	if protocol != "json" && protocol != "grpc" {
 		return fmt.Errorf("unknown protocol %q", protocol)
 	}
 	actions := []string{"trade", "api_access", "withdraw", "login", "create_api_key"}
@@ -73,6 +77,7 @@ func run(server, token, protocol string, duration time.Duration, concurrency, ac
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
+		clients := newClients()
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1<<16)

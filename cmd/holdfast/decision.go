@@ -65,5 +65,6 @@ func authorizeWithdrawalCmd() *cobra.Command {
 	f.StringVar(&req.UsdValue, "usd-value", "", "value in USD, decimal")
 	f.StringVar(&req.Address, "address", "", "destination address")
 	f.StringVar(&req.AvailableBalance, "available-balance", "", "balance available before the withdrawal, decimal")
+	f.StringVar(&req.View, "view", "", "staff (default) or holder: the causes the holder may be shown")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,7 +25,7 @@ import (
 const defaultData = "./holdfast-data"
 
 func serveCmd() *cobra.Command {
-	var data, addr, policyPath, level string
+	var data, addr, policyPath, level, pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT] [--policy FILE]",
 		Short: "Run the Holdfast server on an embedded SQLite store",
@@ -35,6 +36,9 @@ func serveCmd() *cobra.Command {
 				return usagef("--log-level must be debug, info, warn or error")
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
+			if pprofAddr != "" {
+				go servePprof(pprofAddr, log)
+			}
 			return serve(cmd.Context(), data, addr, policyPath, log, cmd.OutOrStdout())
 		},
 	}
@@ -43,6 +47,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&addr, "addr", "127.0.0.1:7433", "listen address")
 	f.StringVar(&policyPath, "policy", "", "policy file (default: the embedded default policy)")
 	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
+	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
 	return cmd
 }
 
@@ -75,7 +80,9 @@ func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger,
 		log.Info("stopped")
 	}()
 	metrics := rpc.NewMetrics()
-	eng, err := engine.New(ctx, engine.Config{Store: metrics.Store(db), Policy: pol, Clock: holdfast.WallClock{}, Logger: log})
+	clock := holdfast.NewCoarseClock(time.Millisecond)
+	defer clock.Stop()
+	eng, err := engine.New(ctx, engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log})
 	if err != nil {
 		srv.Close()
 		return err
@@ -83,6 +90,8 @@ func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger,
 	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log}))
 	accounts, restrictions := eng.IndexStats()
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
+
+	go pruneIndex(ctx, eng, log)
 
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
 		firstStartHint(out, data, ln.Addr().String())
@@ -126,4 +135,36 @@ There is no admin yet. To get an admin token, run in another terminal:
   export HOLDFAST_TOKEN=<the printed token>
 
 `, data, addr)
+}
+
+// servePprof exposes net/http/pprof on its own listener, so profiling is
+// never reachable through the API address.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("profiler listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("profiler stopped", "err", err)
+	}
+}
+
+// pruneIndex drops ended restrictions from the decision index every minute.
+// Decisions never wait for it: it only keeps memory to the restrictions in
+// force.
+func pruneIndex(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := eng.Prune(); n > 0 {
+				log.Debug("pruned ended restrictions from the index", "count", n)
+			}
+		}
+	}
 }

@@ -283,8 +283,12 @@ type AuthorizeWithdrawalRequest struct {
 	UsdValue         string `protobuf:"bytes,5,opt,name=usd_value,proto3" json:"usd_value,omitempty"`
 	Address          string `protobuf:"bytes,6,opt,name=address,proto3" json:"address,omitempty"`
 	AvailableBalance string `protobuf:"bytes,7,opt,name=available_balance,proto3" json:"available_balance,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// staff (default: every cause) or holder (the causes the holder may be
+	// shown, for a wallet that displays them). Not part of the idempotency
+	// key: a replay may ask for either view.
+	View          string `protobuf:"bytes,8,opt,name=view,proto3" json:"view,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthorizeWithdrawalRequest) Reset() {
@@ -362,6 +366,13 @@ func (x *AuthorizeWithdrawalRequest) GetAddress() string {
 func (x *AuthorizeWithdrawalRequest) GetAvailableBalance() string {
 	if x != nil {
 		return x.AvailableBalance
+	}
+	return ""
+}
+
+func (x *AuthorizeWithdrawalRequest) GetView() string {
+	if x != nil {
+		return x.View
 	}
 	return ""
 }
@@ -512,7 +523,7 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\x11BatchCheckRequest\x121\n" +
 	"\x06checks\x18\x01 \x03(\v2\x19.holdfast.v1.CheckRequestR\x06checks\"N\n" +
 	"\x12BatchCheckResponse\x128\n" +
-	"\tdecisions\x18\x01 \x03(\v2\x1a.holdfast.v1.CheckResponseR\tdecisions\"\xda\x01\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x1a.holdfast.v1.CheckResponseR\tdecisions\"\xee\x01\n" +
 	"\x1aAuthorizeWithdrawalRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -520,7 +531,8 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\x06amount\x18\x04 \x01(\tR\x06amount\x12\x1c\n" +
 	"\tusd_value\x18\x05 \x01(\tR\tusd_value\x12\x18\n" +
 	"\aaddress\x18\x06 \x01(\tR\aaddress\x12,\n" +
-	"\x11available_balance\x18\a \x01(\tR\x11available_balance\"\x9d\x03\n" +
+	"\x11available_balance\x18\a \x01(\tR\x11available_balance\x12\x12\n" +
+	"\x04view\x18\b \x01(\tR\x04view\"\x9d\x03\n" +
 	"\x1bAuthorizeWithdrawalResponse\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
