@@ -76,7 +76,7 @@ func (e *Engine) Rebuild(ctx context.Context) error {
 	entries := make(map[string]*accountEntry, len(byAccount))
 	for acct, rs := range byAccount {
 		// seq 0: any commit after start-up supersedes the loaded entry.
-		entries[acct] = &accountEntry{rules: e.rulesFor(rs, now)}
+		entries[acct] = &accountEntry{rules: e.rulesFor(rs, now), putAt: now.UnixNano()}
 	}
 	e.index.load(entries)
 	return nil
@@ -116,7 +116,7 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 		return nil
 	})
 	if err == nil && changed {
-		e.index.put(account, seq, rules)
+		e.index.put(account, seq, rules, now.UnixNano())
 	}
 	return err
 }

@@ -2,8 +2,8 @@ package engine
 
 import (
 	"cmp"
-	"maps"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,9 +13,12 @@ import (
 )
 
 // The decision index answers checks from memory. It holds only accounts
-// that have restrictions, so it grows with active restrictions, not with
-// accounts. Reads are lock-free: each shard publishes an immutable map
-// through an atomic pointer, and writers copy the (small) shard map.
+// that have (or recently had) restrictions, so it grows with restrictions,
+// not with accounts. Reads are lock-free: each shard publishes an immutable
+// map through an atomic pointer, and writers copy the (small) shard map.
+// Maps are keyed by the account's 64-bit hash, computed once per check;
+// the entry names its account, and the rare accounts whose hashes collide
+// share a chain.
 const indexShards = 4096
 
 type index struct {
@@ -32,14 +35,20 @@ const presentWords = 1 << 15 // 2^21 bits, 256 KiB
 
 type indexShard struct {
 	mu sync.Mutex // serializes writers of this shard
-	m  atomic.Pointer[map[string]*accountEntry]
+	m  atomic.Pointer[map[uint64]*accountEntry]
 }
 
-// accountEntry is one account's restrictions as of audit sequence seq.
-// It is never modified after publication.
+// accountEntry is one account's restrictions as of audit sequence seq. It
+// is never modified after publication. An entry without rules is a
+// tombstone: it remembers the seq of the commit that removed the last
+// restriction, so that a slower publication of an earlier commit cannot
+// bring a lifted restriction back.
 type accountEntry struct {
-	seq   int64
-	rules []rule
+	account string
+	seq     int64
+	rules   []rule
+	putAt   int64         // Unix nanoseconds, for dropping old tombstones
+	next    *accountEntry // another account with the same hash
 }
 
 // rule is a restriction laid out for the hot path: what a check reads is
@@ -65,7 +74,7 @@ func (ru *rule) activeAt(now int64) bool {
 func newIndex() *index {
 	ix := &index{seed: maphash.MakeSeed()}
 	for i := range ix.shards {
-		empty := map[string]*accountEntry{}
+		empty := map[uint64]*accountEntry{}
 		ix.shards[i].m.Store(&empty)
 	}
 	return ix
@@ -80,60 +89,87 @@ func bit(h uint64) (word int, mask uint64) {
 	return int(b >> 6), 1 << (b & 63)
 }
 
+// find returns account's entry in a chain, or nil.
+func find(e *accountEntry, account string) *accountEntry {
+	for ; e != nil; e = e.next {
+		if e.account == account {
+			return e
+		}
+	}
+	return nil
+}
+
+// without returns the chain minus account's entry, copying what it must
+// (published entries are immutable).
+func without(e *accountEntry, account string) *accountEntry {
+	if e == nil {
+		return nil
+	}
+	if e.account == account {
+		return e.next
+	}
+	c := *e
+	c.next = without(e.next, account)
+	return &c
+}
+
 // get returns the account's entry, or nil when it has no restrictions.
 func (ix *index) get(account string) *accountEntry {
 	h := maphash.String(ix.seed, account)
 	if w, m := bit(h); ix.present[w].Load()&m == 0 {
 		return nil
 	}
-	return (*ix.shard(h).m.Load())[account]
+	e := find((*ix.shard(h).m.Load())[h], account)
+	if e == nil || len(e.rules) == 0 {
+		return nil
+	}
+	return e
 }
 
-// put publishes the account's restrictions as of seq. An update older than
-// what is published is ignored, so commits racing to publish cannot move
-// the index backwards.
-func (ix *index) put(account string, seq int64, rules []rule) {
+// put publishes the account's restrictions as of seq (at now). An update
+// older than what is published is ignored, so commits racing to publish
+// cannot move the index backwards.
+func (ix *index) put(account string, seq int64, rules []rule, now int64) {
 	h := maphash.String(ix.seed, account)
 	s := ix.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := *s.m.Load()
-	if cur := old[account]; cur != nil && cur.seq >= seq {
+	if cur := find(old[h], account); cur != nil && cur.seq >= seq {
 		return
 	}
 	next := maps.Clone(old)
-	if len(rules) == 0 {
-		delete(next, account)
-	} else {
-		next[account] = &accountEntry{seq: seq, rules: rules}
-		// The bit goes up before the map is published: a reader that sees
-		// the new map also sees the bit.
-		w, m := bit(h)
-		ix.present[w].Or(m)
-	}
+	e := &accountEntry{account: account, seq: seq, rules: rules, putAt: now, next: without(old[h], account)}
+	next[h] = e
+	// The bit goes up before the map is published: a reader that sees the
+	// new map also sees the bit.
+	w, m := bit(h)
+	ix.present[w].Or(m)
 	s.m.Store(&next)
 }
 
 // load replaces the whole index, for start-up. It builds every shard map
 // once instead of copying per account.
 func (ix *index) load(entries map[string]*accountEntry) {
-	maps := make([]map[string]*accountEntry, indexShards)
-	for i := range maps {
-		maps[i] = map[string]*accountEntry{}
+	shardMaps := make([]map[uint64]*accountEntry, indexShards)
+	for i := range shardMaps {
+		shardMaps[i] = map[uint64]*accountEntry{}
 	}
 	for i := range ix.present {
 		ix.present[i].Store(0)
 	}
 	for acct, e := range entries {
 		h := maphash.String(ix.seed, acct)
-		maps[h%indexShards][acct] = e
-		w, m := bit(h)
-		ix.present[w].Or(m)
+		m := shardMaps[h%indexShards]
+		e.account, e.next = acct, m[h]
+		m[h] = e
+		w, mask := bit(h)
+		ix.present[w].Or(mask)
 	}
 	for i := range ix.shards {
 		s := &ix.shards[i]
 		s.mu.Lock()
-		s.m.Store(&maps[i])
+		s.m.Store(&shardMaps[i])
 		s.mu.Unlock()
 	}
 }
@@ -141,10 +177,13 @@ func (ix *index) load(entries map[string]*accountEntry) {
 // stats counts accounts and restrictions held, for metrics.
 func (ix *index) stats() (accounts, restrictions int) {
 	for i := range ix.shards {
-		m := *ix.shards[i].m.Load()
-		accounts += len(m)
-		for _, e := range m {
-			restrictions += len(e.rules)
+		for _, head := range *ix.shards[i].m.Load() {
+			for e := head; e != nil; e = e.next {
+				if len(e.rules) > 0 {
+					accounts++
+					restrictions += len(e.rules)
+				}
+			}
 		}
 	}
 	return accounts, restrictions
@@ -174,28 +213,41 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 	return out
 }
 
-// prune drops rules that have ended by now, so that the index holds only
-// restrictions in force or still to come. Decisions never depend on it
-// (checks compare times themselves); it only bounds memory.
+// prune drops rules that have ended by now, and tombstones older than
+// tombstoneTTL, so that the index holds only restrictions in force or
+// still to come. Decisions never depend on it (checks compare times
+// themselves); it only bounds memory.
 func (ix *index) prune(now int64) (dropped int) {
 	for i := range ix.shards {
 		s := &ix.shards[i]
 		s.mu.Lock()
 		old := *s.m.Load()
-		var next map[string]*accountEntry
-		for acct, e := range old {
-			kept := slices.DeleteFunc(slices.Clone(e.rules), func(ru rule) bool { return ru.end != 0 && ru.end <= now })
-			if len(kept) == len(e.rules) {
+		var next map[uint64]*accountEntry
+		for h, head := range old {
+			var kept *accountEntry
+			changed := false
+			for e := head; e != nil; e = e.next {
+				rules := slices.DeleteFunc(slices.Clone(e.rules), func(ru rule) bool { return ru.end != 0 && ru.end <= now })
+				dropped += len(e.rules) - len(rules)
+				switch {
+				case len(rules) == 0 && now-e.putAt > int64(tombstoneTTL):
+					changed = true
+					continue
+				case len(rules) != len(e.rules):
+					changed = true
+				}
+				kept = &accountEntry{account: e.account, seq: e.seq, rules: rules, putAt: e.putAt, next: kept}
+			}
+			if !changed {
 				continue
 			}
 			if next == nil {
 				next = maps.Clone(old)
 			}
-			dropped += len(e.rules) - len(kept)
-			if len(kept) == 0 {
-				delete(next, acct)
+			if kept == nil {
+				delete(next, h)
 			} else {
-				next[acct] = &accountEntry{seq: e.seq, rules: kept}
+				next[h] = kept
 			}
 		}
 		if next != nil {
@@ -205,3 +257,7 @@ func (ix *index) prune(now int64) (dropped int) {
 	}
 	return dropped
 }
+
+// tombstoneTTL is how long a tombstone outlives its commit: far longer
+// than any publication can lag behind the commit it follows.
+const tombstoneTTL = time.Minute
