@@ -57,7 +57,7 @@ func (t *accountTx) loadAccount() error {
 		return t.fail(fmt.Errorf("sqlite: load account %s: %w", t.id, err))
 	}
 	t.acct, t.stored = a, true
-	t.headSeq, t.headHash = a.AuditSeq, a.AuditHash
+	t.headSeq, t.headHash, t.savedSeq = a.AuditSeq, a.AuditHash, a.AuditSeq
 	return nil
 }
 
@@ -84,6 +84,6 @@ func (t *accountTx) SaveAccount() error {
 	if err != nil {
 		return t.fail(fmt.Errorf("sqlite: save account %s: %w", t.id, err))
 	}
-	t.stored = true
+	t.stored, t.savedSeq = true, t.headSeq
 	return nil
 }

@@ -37,9 +37,7 @@ func (t *accountTx) Append(e *holdfast.AuditEntry) error {
 	if _, err := t.w.exec(`INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, auditFields(e)...); err != nil {
 		return t.fail(fmt.Errorf("sqlite: append audit %s/%d: %w", t.id, e.Seq, err))
 	}
-	if _, err := t.w.exec(`UPDATE accounts SET audit_seq = ?, audit_hash = ? WHERE id = ?`, e.Seq, e.Hash, t.id); err != nil {
-		return t.fail(fmt.Errorf("sqlite: move audit head of %s: %w", t.id, err))
-	}
+	// The account row's head moves once, when the update ends (saveHead).
 	t.headSeq, t.headHash = e.Seq, e.Hash
 	t.acct.AuditSeq, t.acct.AuditHash = e.Seq, e.Hash
 	return nil
@@ -174,5 +172,18 @@ func (c *cursor[T]) next(rows *sql.Rows, fields func(*T) []any) error {
 		return err
 	}
 	c.v = v
+	return nil
+}
+
+// saveHead writes the audit chain's head to the account row, once per
+// update however many entries it appended.
+func (t *accountTx) saveHead() error {
+	if !t.stored || t.headSeq == t.savedSeq {
+		return nil
+	}
+	if _, err := t.w.exec(`UPDATE accounts SET audit_seq = ?, audit_hash = ? WHERE id = ?`, t.headSeq, t.headHash, t.id); err != nil {
+		return t.fail(fmt.Errorf("sqlite: move audit head of %s: %w", t.id, err))
+	}
+	t.savedSeq = t.headSeq
 	return nil
 }

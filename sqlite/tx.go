@@ -28,7 +28,10 @@ func (db *DB) Update(ctx context.Context, account string, now time.Time, fn func
 		if err := fn(t); err != nil {
 			return err
 		}
-		return t.err
+		if t.err != nil {
+			return t.err
+		}
+		return t.saveHead()
 	})
 }
 
@@ -49,6 +52,7 @@ type accountTx struct {
 	stored   bool  // the account row exists
 	headSeq  int64 // the audit chain's head, as Append moves it
 	headHash string
+	savedSeq int64 // the head the account row holds
 
 	rs         []*holdfast.Restriction // in force or to come at now
 	rsLoaded   bool
