@@ -87,15 +87,17 @@ func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger,
 		srv.Close()
 		return err
 	}
+	// The hint comes before readiness, so that whoever waits for /readyz
+	// has it on screen already.
+	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
+		firstStartHint(out, data, ln.Addr().String())
+	}
 	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log}))
 	accounts, restrictions := eng.IndexStats()
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 
 	go pruneIndex(ctx, eng, log)
 
-	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
-		firstStartHint(out, data, ln.Addr().String())
-	}
 
 	select {
 	case err := <-served:
