@@ -98,7 +98,6 @@ func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger,
 
 	go pruneIndex(ctx, eng, log)
 
-
 	select {
 	case err := <-served:
 		return err
