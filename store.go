@@ -10,8 +10,9 @@ import (
 //
 // All changes to an account go through Update, which runs fn in one
 // transaction that holds the account's write lock (a single writer in
-// SQLite; a row lock on the account in PostgreSQL) and commits every write
-// fn made, audit entries included, or none of them. fn may be called again
+// SQLite; in PostgreSQL a row lock on the account, taken after an insert
+// that creates a missing row, so a new account is locked too) and commits
+// every write fn made, audit entries included, or none of them. fn may be called again
 // if the store retries a serialization failure, so it must not have effects
 // outside tx.
 type Store interface {
