@@ -1,6 +1,7 @@
 package holdfast
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -23,9 +24,27 @@ type Account struct {
 	// verification came after the request.
 	UnfreezeRequestedAt time.Time `json:"unfreeze_requested_at,omitzero"`
 	VerifiedAt          time.Time `json:"verified_at,omitzero"`
+	// Activity feeds the rules' features.
+	Activity Activity `json:"activity"`
 	// AuditSeq and AuditHash are the head of the account's audit chain.
 	AuditSeq  int64  `json:"audit_seq"`
 	AuditHash string `json:"audit_hash"`
+}
+
+// Activity is what the event stream taught about an account, beyond its
+// profile: deposits, withdrawal destinations, rule-applied restrictions.
+type Activity struct {
+	DepositCount    int64                `json:"deposit_count,omitempty"`
+	DepositTotalUSD float64              `json:"deposit_total_usd,omitempty"`
+	AddressBook     map[string]time.Time `json:"address_book,omitempty"`
+	// RuleRestrictions are the start times of rule-applied restrictions
+	// within the high-risk window.
+	RuleRestrictions []time.Time `json:"rule_restrictions,omitempty"`
+	// ReturnedAt is when the account last came back from dormancy.
+	ReturnedAt time.Time `json:"returned_at,omitzero"`
+	// PendingDevices maps a device awaiting step-up to the country it
+	// signed in from: both become known once verified.
+	PendingDevices map[string]string `json:"pending_devices,omitempty"`
 }
 
 // HasTag reports whether the account carries t.
@@ -46,5 +65,8 @@ func (a *Account) Clone() *Account {
 	c.KnownDevices = slices.Clone(a.KnownDevices)
 	c.KnownCountries = slices.Clone(a.KnownCountries)
 	c.TrustedContacts = slices.Clone(a.TrustedContacts)
+	c.Activity.AddressBook = maps.Clone(a.Activity.AddressBook)
+	c.Activity.RuleRestrictions = slices.Clone(a.Activity.RuleRestrictions)
+	c.Activity.PendingDevices = maps.Clone(a.Activity.PendingDevices)
 	return &c
 }

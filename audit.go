@@ -37,6 +37,7 @@ const (
 	AuditWithdrawal      = "authorize_withdrawal"
 	AuditAccountCreated  = "account_created"
 	AuditAccountUpdated  = "account_updated"
+	AuditEvent           = "event"
 )
 
 // GenesisHash is the previous hash of an account's first entry.

@@ -54,7 +54,11 @@ func (r *CheckRequest) Validate() error {
 // non-disclosable restriction becomes a cause with only Message and
 // Resolution set.
 type Cause struct {
-	ID         string    `json:"id,omitempty"`
+	ID string `json:"id,omitempty"`
+	// Review names a withdrawal-review rule (single_over_limit,
+	// daily_over_limit, new_address, dormant_return) for a cause that is
+	// not a restriction.
+	Review     string    `json:"review,omitempty"`
 	Kind       Kind      `json:"kind,omitempty"`
 	Level      string    `json:"level,omitempty"`
 	Effect     Effect    `json:"effect"`

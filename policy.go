@@ -21,6 +21,17 @@ type Policy struct {
 	StepUpFactors []Factor `yaml:"step_up_factors" json:"step_up_factors"`
 	// DormantAfter is how long without activity makes an account dormant.
 	DormantAfter Duration `yaml:"dormant_after" json:"dormant_after"`
+	// RestrictedCountries (ISO 3166-1 alpha-2) are where access is refused.
+	RestrictedCountries []string `yaml:"restricted_countries" json:"restricted_countries"`
+	// WithdrawalReview is when a withdrawal goes to review.
+	WithdrawalReview WithdrawalReviewPolicy `yaml:"withdrawal_review" json:"withdrawal_review"`
+	// HighRisk is when an account is tagged high_risk.
+	HighRisk HighRiskPolicy `yaml:"high_risk" json:"high_risk"`
+	// Rules are the triggers, in order.
+	Rules []Rule `yaml:"rules" json:"rules"`
+
+	// Evaluator runs the compiled rules; set by the policy loader.
+	Evaluator RuleEvaluator `yaml:"-" json:"-"`
 
 	// effects is the per-kind, per-action effect table built by Compile.
 	effects map[Kind]*EffectTable

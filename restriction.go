@@ -2,6 +2,7 @@ package holdfast
 
 import (
 	"context"
+	"maps"
 	"time"
 )
 
@@ -23,7 +24,9 @@ type Restriction struct {
 	AppliedBy string    `json:"applied_by"`
 	CreatedAt time.Time `json:"created_at"`
 	// Factors a step-up verification requires.
-	Factors    []Factor  `json:"factors,omitempty"`
+	Factors []Factor `json:"factors,omitempty"`
+	// Origin says which rule and event applied it (nil for people).
+	Origin     *Origin   `json:"origin,omitempty"`
 	LiftedAt   time.Time `json:"lifted_at,omitzero"`
 	LiftedBy   string    `json:"lifted_by,omitempty"`
 	LiftReason string    `json:"lift_reason,omitempty"`
@@ -43,6 +46,11 @@ func (r *Restriction) Over(t time.Time) bool {
 func (r *Restriction) Clone() *Restriction {
 	c := *r
 	c.Factors = append([]Factor(nil), r.Factors...)
+	if r.Origin != nil {
+		o := *r.Origin
+		o.Evidence = maps.Clone(r.Origin.Evidence)
+		c.Origin = &o
+	}
 	return &c
 }
 
@@ -58,6 +66,11 @@ type ApplyRequest struct {
 	Disclose *bool
 	Factors  []Factor
 	Actor    Actor
+	// Delay starts the restriction that much later (a sanctions notice
+	// period); the duration counts from the start.
+	Delay Duration
+	// Origin, for rule-applied restrictions, names the rule and event.
+	Origin *Origin
 }
 
 // Target names the restriction an operation is about: by ID, or the newest

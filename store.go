@@ -36,6 +36,9 @@ type Store interface {
 	// VerifyAudit checks one account's chain, or every chain when account
 	// is empty.
 	VerifyAudit(ctx context.Context, account string) (*AuditReport, error)
+	// Events streams recorded events matching f in the order they were
+	// recorded (for backtests and exports).
+	Events(ctx context.Context, f EventFilter, fn func(*Event) error) error
 
 	StaffStore
 	Close() error
@@ -58,9 +61,28 @@ type AccountTx interface {
 	// Withdrawal returns a recorded authorization, or nil.
 	Withdrawal(id string) (*Withdrawal, error)
 	SaveWithdrawal(w *Withdrawal) error
+	// Withdrawals returns the account's recorded authorizations decided at
+	// or after since, oldest first (for the 24 h cumulative review).
+	Withdrawals(since time.Time) ([]*Withdrawal, error)
+	// Event reports whether an event with this id was already recorded for
+	// the account (intake is idempotent by event id).
+	Event(id string) (bool, error)
+	// SaveEvent records an event: events are history and the input of
+	// backtests. Recording an id twice is a conflict.
+	SaveEvent(e *Event) error
+	// Enqueue writes a command to the outbox, to be delivered after commit
+	// (at least once). Nothing is lost if the process dies after commit.
+	Enqueue(c *Command) error
 	// Append chains e to the account's audit log (setting Seq, PrevHash and
 	// Hash) and moves the account's head.
 	Append(e *AuditEntry) error
+}
+
+// EventFilter selects recorded events, oldest first.
+type EventFilter struct {
+	Account string
+	After   time.Time
+	Limit   int
 }
 
 // Scope is what a bearer token may be used for.

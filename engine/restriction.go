@@ -69,16 +69,32 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	if req.Disclose != nil {
 		r.Disclose = *req.Disclose
 	}
+	if req.Delay > 0 {
+		r.StartsAt = now.Add(req.Delay.Std())
+	}
 	if d != holdfast.Permanent && d != 0 {
-		r.EndsAt = now.Add(d.Std())
+		r.EndsAt = r.StartsAt.Add(d.Std())
 	}
 	if req.Kind == holdfast.KindStepUpVerification && len(r.Factors) == 0 {
 		r.Factors = e.requiredFactors(tx.Account())
 	}
+	if req.Origin != nil {
+		o := *req.Origin
+		r.Origin = &o
+	}
 	if err := tx.SaveRestriction(r); err != nil {
 		return nil, err
 	}
+	if err := enqueue(tx, now, holdfast.CommandRestrictionApplied, r.ID); err != nil {
+		return nil, err
+	}
 	return r, audit(tx, now, req.Actor, holdfast.AuditApply, nil, r, req.Reason)
+}
+
+// enqueue writes a command about a restriction to the outbox, in the
+// transaction of the change.
+func enqueue(tx holdfast.AccountTx, now time.Time, t holdfast.CommandType, restriction string) error {
+	return tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: tx.Account().ID, Type: t, Restriction: restriction, CreatedAt: now})
 }
 
 // requiredFactors are the account's bound factors, or the policy's default
@@ -166,6 +182,9 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 		return nil, err
 	}
 	if err := audit(tx, now, actor, holdfast.AuditLift, before, r, reason); err != nil {
+		return nil, err
+	}
+	if err := enqueue(tx, now, holdfast.CommandRestrictionLifted, r.ID); err != nil {
 		return nil, err
 	}
 	acct := tx.Account()

@@ -74,29 +74,38 @@ func (e *Engine) Verify(ctx context.Context, req holdfast.VerifyRequest) ([]*hol
 	}
 	var ended []*holdfast.Restriction
 	err := e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
-		acct := tx.Account()
-		if subset(e.requiredFactors(acct), req.Factors) {
-			acct.VerifiedAt = now
-		}
-		if err := saveAccount(tx, now, req.Actor, holdfast.AuditVerified); err != nil {
-			return false, err
-		}
-		for _, r := range slices.Clone(tx.Restrictions()) {
-			if r.Kind != holdfast.KindStepUpVerification || !subset(r.Factors, req.Factors) {
-				continue
-			}
-			if req.Device != "" && r.Device != "" && r.Device != req.Device {
-				continue
-			}
-			lifted, err := e.lift(tx, now, r, req.Actor, "required factors completed")
-			if err != nil {
-				return false, err
-			}
-			ended = append(ended, lifted.Clone())
-		}
-		return len(ended) > 0, nil
+		var err error
+		ended, err = e.verifyTx(tx, now, req)
+		return len(ended) > 0, err
 	})
 	return ended, err
+}
+
+// verifyTx records completed factors inside tx and ends the step-ups they
+// satisfy.
+func (e *Engine) verifyTx(tx holdfast.AccountTx, now time.Time, req holdfast.VerifyRequest) ([]*holdfast.Restriction, error) {
+	acct := tx.Account()
+	if subset(e.requiredFactors(acct), req.Factors) {
+		acct.VerifiedAt = now
+	}
+	if err := saveAccount(tx, now, req.Actor, holdfast.AuditVerified); err != nil {
+		return nil, err
+	}
+	var ended []*holdfast.Restriction
+	for _, r := range slices.Clone(tx.Restrictions()) {
+		if r.Kind != holdfast.KindStepUpVerification || !subset(r.Factors, req.Factors) {
+			continue
+		}
+		if req.Device != "" && r.Device != "" && r.Device != req.Device {
+			continue
+		}
+		lifted, err := e.lift(tx, now, r, req.Actor, "required factors completed")
+		if err != nil {
+			return nil, err
+		}
+		ended = append(ended, lifted.Clone())
+	}
+	return ended, nil
 }
 
 func subset(need, have []holdfast.Factor) bool {

@@ -104,3 +104,39 @@ func BenchmarkColdStart(b *testing.B) {
 		db.Close()
 	}
 }
+
+// BenchmarkIngest measures durable event intake on the embedded store: each
+// event runs the default policy's rules and commits its effects, the event
+// and its audit entry (synchronous=FULL), 64 callers at once.
+func BenchmarkIngest(b *testing.B) {
+	ctx := context.Background()
+	eng, _ := newEngine(b, b.TempDir())
+	opm := func(v float64) *float64 { return &v }
+	var seq atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			acct := fmt.Sprintf("acct-%d", n%5000)
+			var ev holdfast.Event
+			switch n % 4 {
+			case 0:
+				ev = holdfast.Event{Type: holdfast.EventLogin, Device: fmt.Sprintf("d%d", n%3), Country: "DE"}
+			case 1:
+				ev = holdfast.Event{Type: holdfast.EventDeposit, Amount: "250"}
+			case 2:
+				ev = holdfast.Event{Type: holdfast.EventAPIActivity, OrdersPerMinute: opm(float64(n % 120))}
+			default:
+				ev = holdfast.Event{Type: holdfast.EventWithdrawalRequested, Amount: "100"}
+			}
+			ev.ID, ev.Account = fmt.Sprintf("e-%d", n), acct
+			if _, err := eng.Ingest(ctx, ev); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}

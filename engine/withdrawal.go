@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math/big"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -35,6 +36,15 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 			WithdrawalRequest: req, Outcome: holdfast.OutcomeOf(d.Effect), DecidedAt: now,
 			Causes: d.Causes, HolderCauses: e.decide(rules, &check, now, []holdfast.Cause{}).Causes,
 		}
+		reviews, err := e.reviews(tx, now, &req)
+		if err != nil {
+			return false, err
+		}
+		if len(reviews) > 0 {
+			w.Outcome = holdfast.OutcomeOf(max(d.Effect, holdfast.Review))
+			w.Causes = append(w.Causes, reviews...)
+			w.HolderCauses = append(w.HolderCauses, reviews...)
+		}
 		entry := &holdfast.AuditEntry{Account: req.Account, At: now, Actor: holdfast.System.String(), Action: holdfast.AuditWithdrawal, After: mustJSON(w)}
 		if err := tx.Append(entry); err != nil {
 			return false, err
@@ -47,4 +57,55 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 		return false, nil
 	})
 	return out, err
+}
+
+// reviews applies the policy's withdrawal-review rules: each that holds is a
+// cause with effect review.
+func (e *Engine) reviews(tx holdfast.AccountTx, now time.Time, req *holdfast.WithdrawalRequest) ([]holdfast.Cause, error) {
+	wr := e.policy.WithdrawalReview
+	a := tx.Account()
+	usd := usdOf(req)
+	var out []holdfast.Cause
+	add := func(code string) { out = append(out, reviewCause(code)) }
+
+	limit := wr.SingleUSD
+	if a.HasTag(holdfast.TagPreviouslyCompromised) {
+		limit = wr.SingleUSDPreviouslyCompromised
+	}
+	if usd.Cmp(rat(limit)) > 0 {
+		add("single_over_limit")
+	}
+	sum, err := e.withdrawn(tx, now)
+	if err != nil {
+		return nil, err
+	}
+	if sum.Add(sum, usd).Cmp(rat(wr.DailyUSD)) > 0 {
+		add("daily_over_limit")
+	}
+	if added, ok := a.Activity.AddressBook[req.Address]; ok && now.Sub(added) < wr.NewAddressWindow.Std() {
+		add("new_address")
+	}
+	returned := !a.Activity.ReturnedAt.IsZero() && now.Sub(a.Activity.ReturnedAt) < wr.DormantReturnWindow.Std()
+	dormant := e.policy.DormantAfter > 0 && !a.LastActiveAt.IsZero() && now.Sub(a.LastActiveAt) > e.policy.DormantAfter.Std()
+	if returned || dormant {
+		add("dormant_return")
+	}
+	return out, nil
+}
+
+func rat(f float64) *big.Rat { return new(big.Rat).SetFloat64(f) }
+
+// reviewTexts tell the holder why a withdrawal waits for review.
+var reviewTexts = map[string]string{
+	"single_over_limit": "This withdrawal is larger than we send without a review. It is held for review for up to 24 hours.",
+	"daily_over_limit":  "Your withdrawals in the last 24 hours add up to more than we send without a review. This one is held for review for up to 24 hours.",
+	"new_address":       "The destination was added to your address book less than 24 hours ago. The withdrawal is held for review for up to 24 hours.",
+	"dormant_return":    "Your account was inactive for a long time. Withdrawals in the first 24 hours after your return are reviewed before they are sent.",
+}
+
+func reviewCause(code string) holdfast.Cause {
+	return holdfast.Cause{
+		Review: code, Effect: holdfast.Review, Message: reviewTexts[code],
+		Resolution: []string{"No action is needed; you can add documentation or complete enhanced verification in the Security Center to help the review."},
+	}
 }

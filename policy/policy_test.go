@@ -56,7 +56,16 @@ func TestParseErrors(t *testing.T) {
 		// msg, when set, must appear in the message.
 		msg string
 	}{
-		{"unknown top-level field", edit{"", "version: 1\n", "version: 1\nrules: []\n"}, "rules", "rules: []", "unknown field"},
+		{"unknown top-level field", edit{"", "version: 1\n", "version: 1\nrulez: []\n"}, "rulez", "rulez: []", "unknown field"},
+		{"rule condition does not compile", edit{"  - id: api_burst", "event.orders_per_minute > 100.0", "event.orders_per_minute >> 100.0"}, "rules[8].when", "when:", "rule api_burst: ERROR: <input>:1:"},
+		{"rule condition is not a bool", edit{"  - id: api_burst", "event.orders_per_minute > 100.0 || event.failure_rate > 0.5", "event.orders_per_minute + 1.0"}, "rules[8].when", "when:", "not a bool"},
+		{"rule reads an unknown variable", edit{"  - id: api_burst", "event.orders_per_minute > 100.0", "orders > 100.0"}, "rules[8].when", "when:", "undeclared reference to 'orders'"},
+		{"rule on an unknown event", edit{"  - id: api_burst", "on: [api_activity]", "on: [api_activty]"}, "rules[8].on[0]", "on:", `unknown event type "api_activty"`},
+		{"rule applies an unknown kind", edit{"  - id: api_burst", "kind: reduce_only", "kind: reduce_onyl"}, "rules[8].then[0].apply.kind", "kind: reduce_onyl", `unknown kind "reduce_onyl"`},
+		{"rule emits an unknown command", edit{"  - id: api_burst", "command: cancel_spot_orders", "command: cancel_everything"}, "rules[8].then[1].command", "command: cancel_everything", "unknown command"},
+		{"duplicate rule id", edit{"# Triggers.", "id: deposit_over_average", "id: deposit_flagged_source"}, "rules[7].id", "id: deposit_flagged_source\n    on: [deposit]\n    when: account", "used by rules[6] too"},
+		{"restricted country not a code", edit{"", "restricted_countries: [US]", "restricted_countries: [USA]"}, "restricted_countries[0]", "restricted_countries:", "not an ISO 3166-1"},
+		{"review threshold missing", edit{"", "  single_usd: 100000\n", ""}, "withdrawal_review.single_usd", "withdrawal_review:", "positive amount"},
 		{"unknown kind field", edit{"  cooling_off:", "level: L1", "levle: L1"}, "kinds.cooling_off.levle", "levle", "unknown field"},
 		{"duplicate key", edit{"# How long a four-eyes", "four_eyes_expiry: 72h", "four_eyes_expiry: 72h\nversion: 1"}, "version", "version: 1", "given twice (first on line"},
 		{"unknown action", edit{"  cooling_off:", "add_withdrawal_address", "add_withdrawal_adress"}, "kinds.cooling_off.blocks.deny[1]", "blocks:", `unknown action "add_withdrawal_adress"`},
@@ -247,7 +256,7 @@ func TestDurationRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(Marshal(Default())): %v\n%s", err, out)
 	}
-	if !reflect.DeepEqual(back, p) {
+	if !reflect.DeepEqual(data(back), data(p)) {
 		t.Errorf("the default policy changed in a round trip through YAML:\n%s", out)
 	}
 }

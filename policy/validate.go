@@ -73,6 +73,7 @@ func check(p *holdfast.Policy, lines map[string]int) []issue {
 	}
 	c.kinds(p)
 	c.selfService(p)
+	c.triggers(p)
 	return c.issues
 }
 

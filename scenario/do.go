@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"slices"
 
 	"github.com/holdfast/holdfast"
 )
@@ -84,28 +83,23 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 	return "", notImplemented(d.Op)
 }
 
-// event feeds an event to the engine. Rule-driven intake arrives with the
-// rules issue; until then only verification_completed (which the engine
-// already understands) runs.
+// event feeds an event through the engine's intake, exactly as the event
+// API would.
 func (r *runner) event(ctx context.Context, ev *Event) error {
-	if !slices.Contains(eventTypes, ev.Type) {
-		return holdfast.Errorf(holdfast.InvalidArgument, "type", "unknown event type %q", ev.Type)
-	}
-	if ev.Type == "verification_completed" {
-		_, err := r.eng.Verify(ctx, holdfast.VerifyRequest{Account: ev.Account, Device: ev.Device, Factors: ev.Factors, Actor: holdfast.System})
+	notice, err := parseDuration("notice_period", ev.NoticePeriod)
+	if err != nil {
 		return err
 	}
-	return notImplemented("event " + ev.Type)
-}
-
-// eventTypes is DESIGN.md's event vocabulary.
-var eventTypes = []string{
-	"login", "password_changed", "password_reset", "two_factor_changed", "email_changed",
-	"phone_changed", "withdrawal_address_added", "deposit", "withdrawal_requested",
-	"api_activity", "c2c_dispute_opened", "association_detected", "sanctions_match",
-	"aml_alert", "compromise_detected", "scam_interaction", "kyc_status",
-	"violation_confirmed", "law_enforcement_request", "duress_signal",
-	"api_key_created", "api_key_revoked", "verification_completed",
+	_, err = r.eng.Ingest(ctx, holdfast.Event{
+		ID: ev.ID, Type: holdfast.EventType(ev.Type), Account: ev.Account, Device: ev.Device,
+		Country: ev.Country, IP: ev.IP, Session: ev.Session, Address: ev.Address, Asset: ev.Asset,
+		Amount: ev.Amount, USDValue: ev.USDValue, SourceAddress: ev.SourceAddress, SourceRisk: ev.SourceRisk,
+		OrdersPerMinute: ev.OrdersPerMinute, FailureRate: ev.FailureRate, OtherAccounts: ev.OtherAccounts,
+		NoticePeriod: notice, Severity: ev.Severity, Status: ev.Status, CaseRef: ev.CaseRef,
+		Disclose: ev.Disclose, APIKey: ev.APIKey, Permissions: ev.Permissions, IPWhitelist: ev.IPWhitelist,
+		Factors: ev.Factors,
+	})
+	return err
 }
 
 func parseDuration(field, s string) (holdfast.Duration, error) {

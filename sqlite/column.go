@@ -103,3 +103,53 @@ func (r rawJSON) Scan(src any) error {
 	}
 	return nil
 }
+
+// jsonValue stores a struct as JSON TEXT; NULL reads back as the zero value.
+type jsonValue[T any] struct{ v *T }
+
+func (j jsonValue[T]) Value() (driver.Value, error) {
+	b, err := json.Marshal(j.v)
+	return string(b), err
+}
+
+func (j jsonValue[T]) Scan(src any) error {
+	var zero T
+	*j.v = zero
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case string:
+		return json.Unmarshal([]byte(v), j.v)
+	case []byte:
+		return json.Unmarshal(v, j.v)
+	}
+	return fmt.Errorf("JSON column holds %T, want TEXT", src)
+}
+
+// jsonPtr stores an optional struct as JSON TEXT, nil as NULL.
+type jsonPtr[T any] struct{ v **T }
+
+func (j jsonPtr[T]) Value() (driver.Value, error) {
+	if *j.v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(*j.v)
+	return string(b), err
+}
+
+func (j jsonPtr[T]) Scan(src any) error {
+	*j.v = nil
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("JSON column holds %T, want TEXT", src)
+	}
+	*j.v = new(T)
+	return json.Unmarshal(b, *j.v)
+}

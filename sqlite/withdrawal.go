@@ -17,20 +17,26 @@ func (t *accountTx) Withdrawal(id string) (*holdfast.Withdrawal, error) {
 	if err := t.check(); err != nil {
 		return nil, err
 	}
+	w, err := scanWithdrawal(t.w.queryRow(`SELECT request, outcome, causes, holder_causes, decided_at, seq FROM withdrawals WHERE account = ? AND id = ?`, t.id, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, t.fail(fmt.Errorf("sqlite: load withdrawal %s/%s: %w", t.id, id, err))
+	}
+	return w, nil
+}
+
+func scanWithdrawal(s scanner) (*holdfast.Withdrawal, error) {
 	var (
 		w       holdfast.Withdrawal
 		request string
 	)
-	err := t.w.queryRow(`SELECT request, outcome, causes, holder_causes, decided_at, seq FROM withdrawals WHERE account = ? AND id = ?`, t.id, id).
-		Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, &w.Seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	if err := s.Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, &w.Seq); err != nil {
+		return nil, err
 	}
-	if err == nil {
-		err = json.Unmarshal([]byte(request), &w.WithdrawalRequest)
-	}
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("sqlite: load withdrawal %s/%s: %w", t.id, id, err))
+	if err := json.Unmarshal([]byte(request), &w.WithdrawalRequest); err != nil {
+		return nil, err
 	}
 	return &w, nil
 }

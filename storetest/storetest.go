@@ -47,6 +47,8 @@ func Run(t *testing.T, open Opener) {
 		{"NotFound", testNotFound},
 		{"StaffAndTokens", testStaffAndTokens},
 		{"PersistsAcrossReopen", testReopen},
+		{"Events", testEvents},
+		{"ActivityOriginWindowOutbox", testActivityOriginWindow},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

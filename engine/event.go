@@ -1,0 +1,282 @@
+package engine
+
+import (
+	"context"
+	"math/big"
+	"slices"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+var _ holdfast.EventService = (*Engine)(nil)
+
+// Ingest runs one event through the policy's rules and records it, all in
+// one transaction on the event's account: the restrictions it applies, the
+// commands it emits, what it teaches about the account, and the event
+// itself. A replayed event id changes nothing.
+func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.IngestResult, error) {
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	if ev.ID == "" {
+		ev.ID = newID("evt")
+	}
+	var res *holdfast.IngestResult
+	err := e.update(ctx, ev.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		res = &holdfast.IngestResult{Event: ev.ID, Applied: []*holdfast.Restriction{}, Extended: []*holdfast.Restriction{}, Lifted: []*holdfast.Restriction{}, Tags: []holdfast.Tag{}, Commands: []string{}, Rules: []string{}}
+		seen, err := tx.Event(ev.ID)
+		if err != nil || seen {
+			res.Duplicate = seen
+			return false, err
+		}
+		if ev.At.IsZero() {
+			ev.At = now
+		}
+		in := &holdfast.RuleInput{Event: &ev, Account: tx.Account().Clone(), Now: now}
+		if in.Features, err = e.features(tx, now); err != nil {
+			return false, err
+		}
+		var matches []holdfast.RuleMatch
+		if e.policy.Evaluator != nil {
+			if matches, err = e.policy.Evaluator.Match(in); err != nil {
+				return false, err
+			}
+		}
+		for _, m := range matches {
+			res.Rules = append(res.Rules, m.Rule.ID)
+			for _, a := range m.Rule.Then {
+				if err := e.ruleAction(tx, now, &ev, m, a, res); err != nil {
+					return false, err
+				}
+			}
+		}
+		if err := e.learn(tx, now, &ev, res); err != nil {
+			return false, err
+		}
+		if err := tx.SaveEvent(&ev); err != nil {
+			return false, err
+		}
+		return len(res.Applied)+len(res.Extended)+len(res.Lifted) > 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// features computes what rules compare, as the account stood before the
+// event.
+func (e *Engine) features(tx holdfast.AccountTx, now time.Time) (holdfast.Features, error) {
+	a := tx.Account()
+	f := holdfast.Features{
+		InactiveDays: now.Sub(a.LastActiveAt).Hours() / 24,
+		DepositCount: a.Activity.DepositCount,
+	}
+	if f.DepositCount > 0 {
+		f.DepositAvgUSD = a.Activity.DepositTotalUSD / float64(f.DepositCount)
+	}
+	since := now.Add(-e.policy.HighRisk.Window.Std())
+	for _, t := range a.Activity.RuleRestrictions {
+		if !t.Before(since) {
+			f.RuleRestrictions++
+		}
+	}
+	sum, err := e.withdrawn(tx, now)
+	f.Withdrawn24hUSD, _ = sum.Float64()
+	return f, err
+}
+
+// withdrawn sums the USD value of the approved and in-review withdrawals in
+// the review policy's daily window.
+func (e *Engine) withdrawn(tx holdfast.AccountTx, now time.Time) (*big.Rat, error) {
+	ws, err := tx.Withdrawals(now.Add(-e.policy.WithdrawalReview.DailyWindow.Std()))
+	sum := new(big.Rat)
+	for _, w := range ws {
+		if w.Outcome != holdfast.DenyOutcome {
+			sum.Add(sum, usdOf(&w.WithdrawalRequest))
+		}
+	}
+	return sum, err
+}
+
+// usdOf is a withdrawal's USD value: usd_value, or the amount when the
+// caller gave none (a stablecoin needs no conversion).
+func usdOf(w *holdfast.WithdrawalRequest) *big.Rat {
+	s := w.USDValue
+	if s == "" {
+		s = w.Amount
+	}
+	v, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return new(big.Rat) // validated on intake
+	}
+	return v
+}
+
+// ruleAction does one action of a matched rule.
+func (e *Engine) ruleAction(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event, m holdfast.RuleMatch, a holdfast.RuleAction, res *holdfast.IngestResult) error {
+	actor := holdfast.Actor{Type: holdfast.ActorRule, ID: m.Rule.ID}
+	acct := tx.Account()
+	switch {
+	case a.Apply != nil:
+		return e.ruleApply(tx, now, ev, m, a.Apply, res)
+	case a.Lift != "":
+		for _, r := range slices.Clone(tx.Restrictions()) {
+			if r.Kind != a.Lift {
+				continue
+			}
+			lifted, err := e.lift(tx, now, r, actor, "rule "+m.Rule.ID+" on event "+ev.ID)
+			if err != nil {
+				return err
+			}
+			res.Lifted = append(res.Lifted, lifted.Clone())
+		}
+	case a.Tag != "":
+		if !acct.HasTag(a.Tag) {
+			acct.AddTag(a.Tag)
+			res.Tags = append(res.Tags, a.Tag)
+		}
+	case a.Command != "":
+		res.Commands = append(res.Commands, string(a.Command))
+		return tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: acct.ID, Type: a.Command, Event: ev.ID, CreatedAt: now})
+	}
+	return nil
+}
+
+// ruleApply applies a restriction for a rule, or moves a rolling window:
+// while one of the kind (on the same device) is in force or to come, a
+// rolling rule moves its end to now + duration, never earlier, and any
+// other rule adds nothing.
+func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event, m holdfast.RuleMatch, ap *holdfast.RuleApply, res *holdfast.IngestResult) error {
+	actor := holdfast.Actor{Type: holdfast.ActorRule, ID: m.Rule.ID}
+	device := ""
+	if ap.Kind.IsDeviceScoped() {
+		device = ev.Device
+	}
+	d, err := e.duration(ap.Kind, ap.Duration)
+	if err != nil {
+		return err
+	}
+	for _, r := range tx.Restrictions() {
+		if r.Kind != ap.Kind || r.Device != device || r.Over(now) {
+			continue
+		}
+		if !ap.Rolling || r.EndsAt.IsZero() || d <= 0 {
+			return nil
+		}
+		end := now.Add(d.Std())
+		if !end.After(r.EndsAt) {
+			return nil
+		}
+		before := r.Clone()
+		r.EndsAt = end
+		if err := tx.SaveRestriction(r); err != nil {
+			return err
+		}
+		res.Extended = append(res.Extended, r.Clone())
+		return audit(tx, now, actor, holdfast.AuditExtend, before, r, "rolling window: rule "+m.Rule.ID+" on event "+ev.ID)
+	}
+	req := holdfast.ApplyRequest{
+		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor, Delay: ap.Delay,
+		Reason: "rule " + m.Rule.ID + " on " + string(ev.Type) + " event " + ev.ID,
+		Origin: &holdfast.Origin{Rule: m.Rule.ID, Event: ev.ID, EventType: ev.Type, Evidence: m.Evidence},
+	}
+	if ev.NoticePeriod > 0 {
+		req.Delay = ev.NoticePeriod
+	}
+	if ev.Disclose != nil {
+		req.Disclose = ev.Disclose
+	}
+	if ap.Silent {
+		// Nothing a watcher of the holder's screen could read: the holder
+		// view shows only the generic review cause.
+		hidden := false
+		req.Disclose = &hidden
+	}
+	r, err := e.newRestriction(tx, now, req, d)
+	if err != nil {
+		return err
+	}
+	res.Applied = append(res.Applied, r.Clone())
+	e.countRuleRestriction(tx.Account(), now, res)
+	return nil
+}
+
+// countRuleRestriction keeps the high-risk window's count and tags the
+// account high_risk when it reaches the policy's count.
+func (e *Engine) countRuleRestriction(a *holdfast.Account, now time.Time, res *holdfast.IngestResult) {
+	since := now.Add(-e.policy.HighRisk.Window.Std())
+	a.Activity.RuleRestrictions = append(slices.DeleteFunc(a.Activity.RuleRestrictions, func(t time.Time) bool { return t.Before(since) }), now)
+	if len(a.Activity.RuleRestrictions) >= e.policy.HighRisk.Count && !a.HasTag(holdfast.TagHighRisk) {
+		a.AddTag(holdfast.TagHighRisk)
+		res.Tags = append(res.Tags, holdfast.TagHighRisk)
+	}
+}
+
+// learn updates what the account's history says after the rules have seen
+// the event, and records the event in the audit chain.
+func (e *Engine) learn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event, res *holdfast.IngestResult) error {
+	a := tx.Account()
+	act := &a.Activity
+	switch ev.Type {
+	case holdfast.EventLogin:
+		if e.policy.DormantAfter > 0 && now.Sub(a.LastActiveAt) > e.policy.DormantAfter.Std() {
+			act.ReturnedAt = now
+		}
+		pending := slices.ContainsFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
+			return r.Kind == holdfast.KindStepUpVerification && ev.Device != "" && r.Device == ev.Device
+		})
+		if pending {
+			if act.PendingDevices == nil {
+				act.PendingDevices = map[string]string{}
+			}
+			act.PendingDevices[ev.Device] = ev.Country
+		} else {
+			knowDevice(a, ev.Device, ev.Country)
+		}
+	case holdfast.EventVerificationCompleted:
+		ended, err := e.verifyTx(tx, now, holdfast.VerifyRequest{Account: ev.Account, Device: ev.Device, Factors: ev.Factors, Actor: holdfast.System})
+		if err != nil {
+			return err
+		}
+		res.Lifted = append(res.Lifted, ended...)
+		if country, ok := act.PendingDevices[ev.Device]; ok && len(ended) > 0 {
+			knowDevice(a, ev.Device, country)
+			delete(act.PendingDevices, ev.Device)
+		}
+	case holdfast.EventDeposit:
+		usd, _ := usdOf(&holdfast.WithdrawalRequest{Amount: ev.Amount, USDValue: ev.USDValue}).Float64()
+		act.DepositCount++
+		act.DepositTotalUSD += usd
+	case holdfast.EventWithdrawalAddressAdded:
+		if act.AddressBook == nil {
+			act.AddressBook = map[string]time.Time{}
+		}
+		act.AddressBook[ev.Address] = now
+	}
+	if activeEvents[ev.Type] {
+		a.LastActiveAt = now
+	}
+	if err := tx.SaveAccount(); err != nil {
+		return err
+	}
+	return tx.Append(&holdfast.AuditEntry{Account: a.ID, At: now, Actor: holdfast.System.String(), Action: holdfast.AuditEvent, After: mustJSON(ev)})
+}
+
+// activeEvents are the holder's own doings: they end dormancy.
+var activeEvents = map[holdfast.EventType]bool{
+	holdfast.EventLogin: true, holdfast.EventPasswordChanged: true, holdfast.EventPasswordReset: true,
+	holdfast.EventTwoFactorChanged: true, holdfast.EventEmailChanged: true, holdfast.EventPhoneChanged: true,
+	holdfast.EventWithdrawalAddressAdded: true, holdfast.EventWithdrawalRequested: true,
+	holdfast.EventAPIActivity: true, holdfast.EventAPIKeyCreated: true, holdfast.EventAPIKeyRevoked: true,
+}
+
+func knowDevice(a *holdfast.Account, device, country string) {
+	if device != "" && !slices.Contains(a.KnownDevices, device) {
+		a.KnownDevices = append(a.KnownDevices, device)
+	}
+	if country != "" && !slices.Contains(a.KnownCountries, country) {
+		a.KnownCountries = append(a.KnownCountries, country)
+	}
+}

@@ -1,0 +1,127 @@
+package holdfast
+
+import "time"
+
+// Rule is a trigger of the policy: on events of the listed types, when its
+// CEL condition holds over the event and the account's features, it does
+// its actions. Rules are pure: an event and the account's state in,
+// proposed actions out (see RuleEvaluator).
+type Rule struct {
+	ID   string      `yaml:"id" json:"id"`
+	On   []EventType `yaml:"on" json:"on"`
+	When string      `yaml:"when,omitempty" json:"when,omitempty"`
+	// Evidence lists CEL expressions whose values are recorded on what the
+	// rule applies: the values that crossed its threshold.
+	Evidence []string     `yaml:"evidence,omitempty" json:"evidence,omitempty"`
+	Then     []RuleAction `yaml:"then" json:"then"`
+}
+
+// RuleAction is one thing a rule does. Exactly one field is set.
+type RuleAction struct {
+	Apply *RuleApply `yaml:"apply,omitempty" json:"apply,omitempty"`
+	// Lift ends the account's restrictions of a kind (kyc accepted, say).
+	Lift Kind `yaml:"lift,omitempty" json:"lift,omitempty"`
+	Tag  Tag  `yaml:"tag,omitempty" json:"tag,omitempty"`
+	// Command is sent to other services through the outbox.
+	Command CommandType `yaml:"command,omitempty" json:"command,omitempty"`
+}
+
+// RuleApply applies a restriction.
+type RuleApply struct {
+	Kind Kind `yaml:"kind" json:"kind"`
+	// Duration: zero means the kind's default (or until lifted).
+	Duration Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
+	// Rolling: a qualifying event while one is in force moves its end to
+	// event + duration, never earlier, instead of adding another.
+	Rolling bool `yaml:"rolling,omitempty" json:"rolling,omitempty"`
+	// Delay starts the restriction later; an event's notice_period
+	// overrides it (sanctions).
+	Delay Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	// Silent sends the holder nothing about it (duress).
+	Silent bool `yaml:"silent,omitempty" json:"silent,omitempty"`
+}
+
+// RuleInput is what a rule sees.
+type RuleInput struct {
+	Event    *Event
+	Account  *Account
+	Now      time.Time
+	Features Features
+}
+
+// Features are the per-account numbers rules compare, computed at the
+// event, before it is counted.
+type Features struct {
+	InactiveDays     float64 `json:"inactive_days"`
+	DepositCount     int64   `json:"deposit_count"`
+	DepositAvgUSD    float64 `json:"deposit_avg_usd"`
+	Withdrawn24hUSD  float64 `json:"withdrawn_24h_usd"`
+	RuleRestrictions int64   `json:"rule_restrictions_90d"`
+}
+
+// RuleMatch is a rule whose condition held, with its evidence.
+type RuleMatch struct {
+	Rule     *Rule
+	Evidence map[string]string
+}
+
+// RuleEvaluator evaluates a policy's compiled rules. Implementations are
+// pure and safe for concurrent use.
+type RuleEvaluator interface {
+	Match(in *RuleInput) ([]RuleMatch, error)
+}
+
+// Origin records why a rule applied a restriction.
+type Origin struct {
+	Rule      string            `json:"rule"`
+	Event     string            `json:"event"`
+	EventType EventType         `json:"event_type"`
+	Evidence  map[string]string `json:"evidence,omitempty"`
+}
+
+// WithdrawalReviewPolicy holds the thresholds that send a withdrawal to
+// review (amounts in USD).
+type WithdrawalReviewPolicy struct {
+	SingleUSD                      float64  `yaml:"single_usd" json:"single_usd"`
+	SingleUSDPreviouslyCompromised float64  `yaml:"single_usd_previously_compromised" json:"single_usd_previously_compromised"`
+	DailyUSD                       float64  `yaml:"daily_usd" json:"daily_usd"`
+	DailyWindow                    Duration `yaml:"daily_window" json:"daily_window"`
+	NewAddressWindow               Duration `yaml:"new_address_window" json:"new_address_window"`
+	DormantReturnWindow            Duration `yaml:"dormant_return_window" json:"dormant_return_window"`
+}
+
+// HighRiskPolicy tags an account high_risk after Count rule-triggered
+// restrictions within Window.
+type HighRiskPolicy struct {
+	Count  int      `yaml:"count" json:"count"`
+	Window Duration `yaml:"window" json:"window"`
+}
+
+// CommandType is an instruction to another service.
+type CommandType string
+
+const (
+	CommandCancelSpotOrders   CommandType = "cancel_spot_orders"
+	CommandCancelAllOrders    CommandType = "cancel_all_orders"
+	CommandRevokeSessions     CommandType = "revoke_sessions"
+	CommandRevokeAPIKeys      CommandType = "revoke_api_keys"
+	CommandNotifyHolder       CommandType = "notify_holder"
+	CommandRestrictionApplied CommandType = "restriction_applied"
+	CommandRestrictionLifted  CommandType = "restriction_lifted"
+)
+
+// CommandTypes lists the commands a rule may emit.
+var CommandTypes = []CommandType{CommandCancelSpotOrders, CommandCancelAllOrders, CommandRevokeSessions, CommandRevokeAPIKeys, CommandNotifyHolder}
+
+// Command is an outbox entry: written in the same transaction as the change
+// that caused it, delivered at least once (webhook), identified by ID so a
+// receiver can drop repeats.
+type Command struct {
+	ID      string      `json:"id"`
+	Account string      `json:"account"`
+	Type    CommandType `json:"type"`
+	// Restriction is the restriction the command is about, if any.
+	Restriction string    `json:"restriction,omitempty"`
+	Event       string    `json:"event,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}

@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Event reports whether the event id was already recorded.
+func (t *accountTx) Event(id string) (bool, error) {
+	if err := t.check(); err != nil {
+		return false, err
+	}
+	var n int
+	if err := t.w.queryRow(`SELECT count(*) FROM events WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, t.fail(fmt.Errorf("sqlite: look up event %s: %w", id, err))
+	}
+	return n > 0, nil
+}
+
+// SaveEvent records an event. Recording an id twice is a conflict.
+func (t *accountTx) SaveEvent(e *holdfast.Event) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := t.own("event", e.ID, &e.Account); err != nil {
+		return err
+	}
+	if err := t.ensureAccount(); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return t.fail(fmt.Errorf("sqlite: save event %s: %w", e.ID, err))
+	}
+	_, err = t.w.exec(`INSERT INTO events (id, account, type, at, payload) VALUES (?, ?, ?, ?, ?)`,
+		e.ID, t.id, string(e.Type), nanosArg(e.At), string(payload))
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "event %s is already recorded", e.ID))
+	}
+	if err != nil {
+		return t.fail(fmt.Errorf("sqlite: save event %s: %w", e.ID, err))
+	}
+	return nil
+}
+
+// Events streams recorded events matching f in the order they were
+// recorded.
+func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdfast.Event) error) error {
+	var where []string
+	var params []any
+	if f.Account != "" {
+		where, params = append(where, `account = ?`), append(params, f.Account)
+	}
+	if !f.After.IsZero() {
+		where, params = append(where, `at > ?`), append(params, nanosArg(f.After))
+	}
+	q := `SELECT payload FROM events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY seq`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	err := db.each(ctx, q, params, func(s scanner) error {
+		var payload string
+		if err := s.Scan(&payload); err != nil {
+			return err
+		}
+		var e holdfast.Event
+		if err := json.Unmarshal([]byte(payload), &e); err != nil {
+			return err
+		}
+		return fn(&e)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: events: %w", err)
+	}
+	return nil
+}
+
+// Withdrawals returns the account's authorizations decided at or after
+// since, oldest first.
+func (t *accountTx) Withdrawals(since time.Time) ([]*holdfast.Withdrawal, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	rows, err := t.w.query(`SELECT request, outcome, causes, holder_causes, decided_at, seq FROM withdrawals
+		WHERE account = ? AND decided_at >= ? ORDER BY decided_at, seq`, t.id, nanosArg(since))
+	if err != nil {
+		return nil, t.fail(fmt.Errorf("sqlite: withdrawals of %s: %w", t.id, err))
+	}
+	defer rows.Close()
+	var out []*holdfast.Withdrawal
+	for rows.Next() {
+		w, err := scanWithdrawal(rows)
+		if err != nil {
+			return nil, t.fail(fmt.Errorf("sqlite: withdrawals of %s: %w", t.id, err))
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.fail(fmt.Errorf("sqlite: withdrawals of %s: %w", t.id, err))
+	}
+	return out, nil
+}
+
+// Enqueue writes a command to the outbox in the update's transaction.
+func (t *accountTx) Enqueue(c *holdfast.Command) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := t.own("command", c.ID, &c.Account); err != nil {
+		return err
+	}
+	_, err := t.w.exec(`INSERT INTO outbox (id, account, type, restriction, event, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, t.id, string(c.Type), c.Restriction, c.Event, nanosArg(c.CreatedAt), nanosArg(c.CreatedAt))
+	if err != nil {
+		return t.fail(fmt.Errorf("sqlite: enqueue %s: %w", c.ID, err))
+	}
+	return nil
+}
