@@ -66,6 +66,9 @@ type Cause struct {
 	StartsAt   time.Time `json:"starts_at,omitzero"`
 	EndsAt     time.Time `json:"ends_at,omitzero"`
 	Resolution []string  `json:"resolution,omitempty"`
+	// Origin, in the staff view only, says which rule and event applied
+	// the restriction and with what evidence.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Decision answers a check: the strongest effect of every active

@@ -53,6 +53,10 @@ func (e *Engine) decide(rules []rule, req *holdfast.CheckRequest, now time.Time,
 			})
 		case holder && !ru.disclose:
 			causes[hidden].Effect = max(causes[hidden].Effect, fx)
+		case holder:
+			c := cause(ru, fx)
+			c.Origin = nil // thresholds and evidence are for staff
+			causes = append(causes, c)
 		default:
 			causes = append(causes, cause(ru, fx))
 		}
@@ -85,6 +89,7 @@ func cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 		StartsAt:   ru.r.StartsAt,
 		EndsAt:     ru.r.EndsAt,
 		Resolution: ru.kp.Holder.Resolution,
+		Origin:     ru.r.Origin,
 	}
 }
 

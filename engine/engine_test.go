@@ -296,3 +296,41 @@ func TestPruneKeepsDecisions(t *testing.T) {
 type fixedClock struct{ now time.Time }
 
 func (c *fixedClock) Now() time.Time { return c.now }
+
+// TestRuleExplainsItself: a rule-applied restriction names its rule, event
+// and evidence to staff, and the holder sees the message and steps only.
+func TestRuleExplainsItself(t *testing.T) {
+	ctx := context.Background()
+	eng, _ := newEngine(t, t.TempDir())
+	opm := 250.0
+	res, err := eng.Ingest(ctx, holdfast.Event{ID: "ev-1", Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: &opm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || len(res.Commands) != 1 || res.Commands[0] != string(holdfast.CommandCancelSpotOrders) {
+		t.Fatalf("ingest result %+v", res)
+	}
+	staff, _ := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionTrade})
+	if len(staff.Causes) != 1 || staff.Causes[0].Origin == nil {
+		t.Fatalf("staff cause lacks its origin: %+v", staff.Causes)
+	}
+	o := staff.Causes[0].Origin
+	if o.Rule != "api_burst" || o.Event != "ev-1" || o.Evidence["event.orders_per_minute"] != "250" {
+		t.Errorf("origin %+v", o)
+	}
+	holder, _ := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionTrade, View: holdfast.ViewHolder})
+	if len(holder.Causes) != 1 || holder.Causes[0].Origin != nil || len(holder.Causes[0].Resolution) == 0 {
+		t.Errorf("holder cause %+v", holder.Causes)
+	}
+	again, err := eng.Ingest(ctx, holdfast.Event{ID: "ev-1", Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: &opm})
+	if err != nil || !again.Duplicate || len(again.Applied) != 0 {
+		t.Fatalf("replay: %+v %v", again, err)
+	}
+	h1, _ := eng.History(ctx, "u1", holdfast.System)
+	if _, err := eng.Ingest(ctx, holdfast.Event{ID: "ev-1", Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: &opm}); err != nil {
+		t.Fatal(err)
+	}
+	if h2, _ := eng.History(ctx, "u1", holdfast.System); len(h2) != len(h1) {
+		t.Errorf("a replayed event wrote %d audit entries", len(h2)-len(h1))
+	}
+}

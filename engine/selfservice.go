@@ -159,6 +159,9 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 			continue
 		}
 		c := cause(ru, holdfast.Allow)
+		if view == holdfast.ViewHolder {
+			c.Origin = nil
+		}
 		for _, fx := range blocks {
 			c.Effect = max(c.Effect, fx)
 		}

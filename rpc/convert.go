@@ -48,7 +48,16 @@ func pbCause(c *holdfast.Cause) *holdfastv1.Cause {
 		StartsAt:   pbTime(c.StartsAt),
 		EndsAt:     pbTime(c.EndsAt),
 		Resolution: c.Resolution,
+		Review:     opt(c.Review),
+		Origin:     pbOrigin(c.Origin),
 	}
+}
+
+func pbOrigin(o *holdfast.Origin) *holdfastv1.Origin {
+	if o == nil {
+		return nil
+	}
+	return &holdfastv1.Origin{Rule: o.Rule, Event: o.Event, EventType: string(o.EventType), Evidence: o.Evidence}
 }
 
 func pbCauses(cs []holdfast.Cause) []*holdfastv1.Cause {
@@ -77,6 +86,7 @@ func pbRestriction(r *holdfast.Restriction) *holdfastv1.Restriction {
 		Reason:     opt(r.Reason),
 		Disclose:   r.Disclose,
 		AppliedBy:  r.AppliedBy,
+		Origin:     pbOrigin(r.Origin),
 		CreatedAt:  pbTime(r.CreatedAt),
 		Factors:    strs(r.Factors),
 		LiftedAt:   pbTime(r.LiftedAt),

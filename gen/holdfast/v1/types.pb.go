@@ -39,7 +39,13 @@ type Cause struct {
 	StartsAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=starts_at,proto3" json:"starts_at,omitempty"`
 	EndsAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ends_at,proto3" json:"ends_at,omitempty"`
 	// Self-resolution steps.
-	Resolution    []string `protobuf:"bytes,8,rep,name=resolution,proto3" json:"resolution,omitempty"`
+	Resolution []string `protobuf:"bytes,8,rep,name=resolution,proto3" json:"resolution,omitempty"`
+	// A withdrawal-review rule (single_over_limit, daily_over_limit,
+	// new_address, dormant_return) for a cause that is not a restriction.
+	Review *string `protobuf:"bytes,9,opt,name=review,proto3,oneof" json:"review,omitempty"`
+	// Staff view only: the rule and event that applied the restriction and
+	// the values that crossed the threshold.
+	Origin        *Origin `protobuf:"bytes,10,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +136,89 @@ func (x *Cause) GetResolution() []string {
 	return nil
 }
 
+func (x *Cause) GetReview() string {
+	if x != nil && x.Review != nil {
+		return *x.Review
+	}
+	return ""
+}
+
+func (x *Cause) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+// Origin says why a rule applied a restriction.
+type Origin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Event         string                 `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	EventType     string                 `protobuf:"bytes,3,opt,name=event_type,proto3" json:"event_type,omitempty"`
+	Evidence      map[string]string      `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Origin) Reset() {
+	*x = Origin{}
+	mi := &file_holdfast_v1_types_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Origin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Origin) ProtoMessage() {}
+
+func (x *Origin) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_types_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Origin.ProtoReflect.Descriptor instead.
+func (*Origin) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Origin) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Origin) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *Origin) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *Origin) GetEvidence() map[string]string {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
 // Restriction is one reason an account may not do something. It is active
 // from starts_at until ends_at (unset: until lifted) unless lifted_at is set.
 type Restriction struct {
@@ -149,17 +238,19 @@ type Restriction struct {
 	AppliedBy string                 `protobuf:"bytes,9,opt,name=applied_by,proto3" json:"applied_by,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,proto3" json:"created_at,omitempty"`
 	// Factors a step_up_verification requires: email, sms, totp.
-	Factors       []string               `protobuf:"bytes,11,rep,name=factors,proto3" json:"factors,omitempty"`
-	LiftedAt      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lifted_at,proto3" json:"lifted_at,omitempty"`
-	LiftedBy      *string                `protobuf:"bytes,13,opt,name=lifted_by,proto3,oneof" json:"lifted_by,omitempty"`
-	LiftReason    *string                `protobuf:"bytes,14,opt,name=lift_reason,proto3,oneof" json:"lift_reason,omitempty"`
+	Factors    []string               `protobuf:"bytes,11,rep,name=factors,proto3" json:"factors,omitempty"`
+	LiftedAt   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=lifted_at,proto3" json:"lifted_at,omitempty"`
+	LiftedBy   *string                `protobuf:"bytes,13,opt,name=lifted_by,proto3,oneof" json:"lifted_by,omitempty"`
+	LiftReason *string                `protobuf:"bytes,14,opt,name=lift_reason,proto3,oneof" json:"lift_reason,omitempty"`
+	// Set when a rule applied it.
+	Origin        *Origin `protobuf:"bytes,15,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Restriction) Reset() {
 	*x = Restriction{}
-	mi := &file_holdfast_v1_types_proto_msgTypes[1]
+	mi := &file_holdfast_v1_types_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +262,7 @@ func (x *Restriction) String() string {
 func (*Restriction) ProtoMessage() {}
 
 func (x *Restriction) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_types_proto_msgTypes[1]
+	mi := &file_holdfast_v1_types_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +275,7 @@ func (x *Restriction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Restriction.ProtoReflect.Descriptor instead.
 func (*Restriction) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{1}
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Restriction) GetId() string {
@@ -285,6 +376,13 @@ func (x *Restriction) GetLiftReason() string {
 	return ""
 }
 
+func (x *Restriction) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
 // Approval is a four-eyes lift waiting for a second, different staff member.
 type Approval struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -307,7 +405,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_holdfast_v1_types_proto_msgTypes[2]
+	mi := &file_holdfast_v1_types_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +417,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_types_proto_msgTypes[2]
+	mi := &file_holdfast_v1_types_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +430,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{2}
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Approval) GetId() string {
@@ -443,7 +541,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_holdfast_v1_types_proto_msgTypes[3]
+	mi := &file_holdfast_v1_types_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +553,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_types_proto_msgTypes[3]
+	mi := &file_holdfast_v1_types_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +566,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{3}
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AuditEntry) GetAccount() string {
@@ -569,7 +667,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_holdfast_v1_types_proto_msgTypes[4]
+	mi := &file_holdfast_v1_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +679,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_types_proto_msgTypes[4]
+	mi := &file_holdfast_v1_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +692,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{4}
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ErrorDetail) GetCode() string {
@@ -629,7 +727,7 @@ var File_holdfast_v1_types_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\n" +
-	"\x17holdfast/v1/types.proto\x12\vholdfast.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x02\n" +
+	"\x17holdfast/v1/types.proto\x12\vholdfast.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x03\n" +
 	"\x05Cause\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tH\x00R\x02id\x88\x01\x01\x12\x17\n" +
 	"\x04kind\x18\x02 \x01(\tH\x01R\x04kind\x88\x01\x01\x12\x19\n" +
@@ -640,10 +738,24 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\aends_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aends_at\x12\x1e\n" +
 	"\n" +
 	"resolution\x18\b \x03(\tR\n" +
-	"resolutionB\x05\n" +
+	"resolution\x12\x1b\n" +
+	"\x06review\x18\t \x01(\tH\x03R\x06review\x88\x01\x01\x12+\n" +
+	"\x06origin\x18\n" +
+	" \x01(\v2\x13.holdfast.v1.OriginR\x06originB\x05\n" +
 	"\x03_idB\a\n" +
 	"\x05_kindB\b\n" +
-	"\x06_level\"\xbf\x04\n" +
+	"\x06_levelB\t\n" +
+	"\a_review\"\xce\x01\n" +
+	"\x06Origin\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05event\x18\x02 \x01(\tR\x05event\x12\x1e\n" +
+	"\n" +
+	"event_type\x18\x03 \x01(\tR\n" +
+	"event_type\x12=\n" +
+	"\bevidence\x18\x04 \x03(\v2!.holdfast.v1.Origin.EvidenceEntryR\bevidence\x1a;\n" +
+	"\rEvidenceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xec\x04\n" +
 	"\vRestriction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
@@ -663,7 +775,8 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\afactors\x18\v \x03(\tR\afactors\x128\n" +
 	"\tlifted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tlifted_at\x12!\n" +
 	"\tlifted_by\x18\r \x01(\tH\x02R\tlifted_by\x88\x01\x01\x12%\n" +
-	"\vlift_reason\x18\x0e \x01(\tH\x03R\vlift_reason\x88\x01\x01B\t\n" +
+	"\vlift_reason\x18\x0e \x01(\tH\x03R\vlift_reason\x88\x01\x01\x12+\n" +
+	"\x06origin\x18\x0f \x01(\v2\x13.holdfast.v1.OriginR\x06originB\t\n" +
 	"\a_deviceB\t\n" +
 	"\a_reasonB\f\n" +
 	"\n" +
@@ -728,35 +841,40 @@ func file_holdfast_v1_types_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_types_proto_rawDescData
 }
 
-var file_holdfast_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_holdfast_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_holdfast_v1_types_proto_goTypes = []any{
 	(*Cause)(nil),                 // 0: holdfast.v1.Cause
-	(*Restriction)(nil),           // 1: holdfast.v1.Restriction
-	(*Approval)(nil),              // 2: holdfast.v1.Approval
-	(*AuditEntry)(nil),            // 3: holdfast.v1.AuditEntry
-	(*ErrorDetail)(nil),           // 4: holdfast.v1.ErrorDetail
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 6: google.protobuf.Struct
+	(*Origin)(nil),                // 1: holdfast.v1.Origin
+	(*Restriction)(nil),           // 2: holdfast.v1.Restriction
+	(*Approval)(nil),              // 3: holdfast.v1.Approval
+	(*AuditEntry)(nil),            // 4: holdfast.v1.AuditEntry
+	(*ErrorDetail)(nil),           // 5: holdfast.v1.ErrorDetail
+	nil,                           // 6: holdfast.v1.Origin.EvidenceEntry
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 8: google.protobuf.Struct
 }
 var file_holdfast_v1_types_proto_depIdxs = []int32{
-	5,  // 0: holdfast.v1.Cause.starts_at:type_name -> google.protobuf.Timestamp
-	5,  // 1: holdfast.v1.Cause.ends_at:type_name -> google.protobuf.Timestamp
-	5,  // 2: holdfast.v1.Restriction.starts_at:type_name -> google.protobuf.Timestamp
-	5,  // 3: holdfast.v1.Restriction.ends_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: holdfast.v1.Restriction.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 5: holdfast.v1.Restriction.lifted_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: holdfast.v1.Approval.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 7: holdfast.v1.Approval.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 8: holdfast.v1.Approval.decided_at:type_name -> google.protobuf.Timestamp
-	5,  // 9: holdfast.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	6,  // 10: holdfast.v1.AuditEntry.before:type_name -> google.protobuf.Struct
-	6,  // 11: holdfast.v1.AuditEntry.after:type_name -> google.protobuf.Struct
-	0,  // 12: holdfast.v1.ErrorDetail.causes:type_name -> holdfast.v1.Cause
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	7,  // 0: holdfast.v1.Cause.starts_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: holdfast.v1.Cause.ends_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: holdfast.v1.Cause.origin:type_name -> holdfast.v1.Origin
+	6,  // 3: holdfast.v1.Origin.evidence:type_name -> holdfast.v1.Origin.EvidenceEntry
+	7,  // 4: holdfast.v1.Restriction.starts_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: holdfast.v1.Restriction.ends_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: holdfast.v1.Restriction.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 7: holdfast.v1.Restriction.lifted_at:type_name -> google.protobuf.Timestamp
+	1,  // 8: holdfast.v1.Restriction.origin:type_name -> holdfast.v1.Origin
+	7,  // 9: holdfast.v1.Approval.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 10: holdfast.v1.Approval.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 11: holdfast.v1.Approval.decided_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: holdfast.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	8,  // 13: holdfast.v1.AuditEntry.before:type_name -> google.protobuf.Struct
+	8,  // 14: holdfast.v1.AuditEntry.after:type_name -> google.protobuf.Struct
+	0,  // 15: holdfast.v1.ErrorDetail.causes:type_name -> holdfast.v1.Cause
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_types_proto_init() }
@@ -765,17 +883,17 @@ func file_holdfast_v1_types_proto_init() {
 		return
 	}
 	file_holdfast_v1_types_proto_msgTypes[0].OneofWrappers = []any{}
-	file_holdfast_v1_types_proto_msgTypes[1].OneofWrappers = []any{}
 	file_holdfast_v1_types_proto_msgTypes[2].OneofWrappers = []any{}
 	file_holdfast_v1_types_proto_msgTypes[3].OneofWrappers = []any{}
 	file_holdfast_v1_types_proto_msgTypes[4].OneofWrappers = []any{}
+	file_holdfast_v1_types_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_types_proto_rawDesc), len(file_holdfast_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
