@@ -2,6 +2,7 @@ package holdfast
 
 import (
 	"context"
+	"math"
 	"slices"
 	"time"
 )
@@ -189,10 +190,10 @@ func (e *Event) Validate() error {
 			return Errorf(InvalidArgument, "factors", "unknown factor %q (want email, sms or totp)", f)
 		}
 	}
-	if e.OrdersPerMinute != nil && *e.OrdersPerMinute < 0 {
-		return Errorf(InvalidArgument, "orders_per_minute", "orders_per_minute cannot be negative")
+	if e.OrdersPerMinute != nil && !(*e.OrdersPerMinute >= 0 && *e.OrdersPerMinute <= math.MaxFloat64) {
+		return Errorf(InvalidArgument, "orders_per_minute", "orders_per_minute must be a finite number, zero or more")
 	}
-	if e.FailureRate != nil && (*e.FailureRate < 0 || *e.FailureRate > 100) {
+	if e.FailureRate != nil && !(*e.FailureRate >= 0 && *e.FailureRate <= 100) {
 		return Errorf(InvalidArgument, "failure_rate", "failure_rate is a fraction from 0 to 1 (or a percentage up to 100)")
 	}
 	if e.NoticePeriod < 0 {

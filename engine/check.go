@@ -89,7 +89,7 @@ func cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 		StartsAt:   ru.r.StartsAt,
 		EndsAt:     ru.r.EndsAt,
 		Resolution: ru.kp.Holder.Resolution,
-		Origin:     ru.r.Origin,
+		Origin:     ru.origin,
 	}
 }
 

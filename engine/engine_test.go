@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -332,5 +334,42 @@ func TestRuleExplainsItself(t *testing.T) {
 	}
 	if h2, _ := eng.History(ctx, "u1", holdfast.System); len(h2) != len(h1) {
 		t.Errorf("a replayed event wrote %d audit entries", len(h2)-len(h1))
+	}
+}
+
+// TestLawEnforcementCaseStaysWithLiaisons: the case reference of a
+// law-enforcement request reaches only le_liaison and admin — not through
+// a check's causes, a listing's origin, nor the event's audit entry.
+func TestLawEnforcementCaseStaysWithLiaisons(t *testing.T) {
+	ctx := context.Background()
+	eng, _ := newEngine(t, t.TempDir())
+	if _, err := eng.Ingest(ctx, holdfast.Event{ID: "le-1", Type: holdfast.EventLawEnforcementRequest, Account: "u1", CaseRef: "court-2026-114"}); err != nil {
+		t.Fatal(err)
+	}
+	leaks := func(v any) bool {
+		b, _ := json.Marshal(v)
+		return strings.Contains(string(b), "court-2026-114")
+	}
+	d, _ := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionWithdraw})
+	if d.Effect != holdfast.Deny || leaks(d.Causes) {
+		t.Errorf("check leaks the case: %+v", d.Causes)
+	}
+	support := holdfast.Staff("sue", holdfast.RoleSupport)
+	rs, _ := eng.List(ctx, holdfast.RestrictionFilter{Account: "u1"}, support)
+	hist, _ := eng.History(ctx, "u1", support)
+	for _, r := range rs {
+		if leaks(r) {
+			t.Errorf("support's listing leaks the case: %+v", r.Origin)
+		}
+	}
+	for _, en := range hist {
+		if leaks(string(en.After)) || leaks(string(en.Before)) || leaks(en.Reason) {
+			t.Errorf("support's history leaks the case in %s entry %d", en.Action, en.Seq)
+		}
+	}
+	dan := holdfast.Staff("dan", holdfast.RoleLELiaison)
+	rs, _ = eng.List(ctx, holdfast.RestrictionFilter{Account: "u1"}, dan)
+	if len(rs) != 1 || rs[0].Origin == nil || rs[0].Origin.Evidence["event.case_ref"] != "court-2026-114" {
+		t.Errorf("the liaison cannot see the case: %+v", rs)
 	}
 }

@@ -138,6 +138,9 @@ func (e *Engine) ruleAction(tx holdfast.AccountTx, now time.Time, ev *holdfast.E
 			res.Tags = append(res.Tags, a.Tag)
 		}
 	case a.Command != "":
+		if slices.Contains(res.Commands, string(a.Command)) {
+			return nil // two rules on one event send one command
+		}
 		res.Commands = append(res.Commands, string(a.Command))
 		return tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: acct.ID, Type: a.Command, Event: ev.ID, CreatedAt: now})
 	}

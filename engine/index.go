@@ -63,6 +63,10 @@ type rule struct {
 	device   string
 	r        *holdfast.Restriction
 	kp       *holdfast.KindPolicy
+	// origin is what a check may show of why a rule applied it: nothing
+	// for kinds whose reason only some roles may see (checks carry no
+	// roles).
+	origin *holdfast.Origin
 }
 
 // activeAt reports whether the rule is in force at now (Unix nanoseconds).
@@ -199,6 +203,9 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		}
 		c := r.Clone()
 		ru := rule{fx: *e.policy.Effects(r.Kind), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, r: c, kp: e.policy.Kind(r.Kind)}
+		if len(ru.kp.SeeReason) == 0 {
+			ru.origin = c.Origin
+		}
 		if !r.EndsAt.IsZero() {
 			ru.end = r.EndsAt.UnixNano()
 		}

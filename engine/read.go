@@ -79,26 +79,39 @@ func (e *Engine) History(ctx context.Context, account string, actor holdfast.Act
 		return nil, err
 	}
 	for i := range entries {
-		if kind := entryKind(&entries[i]); kind.Valid() {
-			if see := e.policy.Kind(kind).SeeReason; len(see) > 0 && actor.Type != holdfast.ActorSystem && !actor.HasAnyRole(see) {
-				entries[i].Reason, entries[i].Before, entries[i].After = "", nil, nil
-			}
+		if kind := entryKind(&entries[i]); kind.Valid() && !e.mayseeReason(actor, kind) {
+			entries[i].Reason, entries[i].Before, entries[i].After = "", nil, nil
 		}
 	}
 	return entries, nil
 }
 
-// entryKind reads the restriction kind an audit entry is about.
+// entryKind reads the restriction kind an audit entry is about: the kind
+// of the restriction in it, or the kind an event of its type applies by
+// default (a law_enforcement_request carries the case the hold is for).
 func entryKind(en *holdfast.AuditEntry) holdfast.Kind {
 	var v struct {
-		Kind holdfast.Kind `json:"kind"`
+		Kind holdfast.Kind      `json:"kind"`
+		Type holdfast.EventType `json:"type"`
 	}
 	for _, raw := range []json.RawMessage{en.After, en.Before} {
-		if len(raw) > 0 && json.Unmarshal(raw, &v) == nil && v.Kind != "" {
+		if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+			continue
+		}
+		if v.Kind != "" {
 			return v.Kind
+		}
+		if k, ok := eventKinds[v.Type]; ok && en.Action == holdfast.AuditEvent {
+			return k
 		}
 	}
 	return ""
+}
+
+// eventKinds maps event types whose content is as confidential as the
+// restriction they lead to.
+var eventKinds = map[holdfast.EventType]holdfast.Kind{
+	holdfast.EventLawEnforcementRequest: holdfast.KindLawEnforcementHold,
 }
 
 // VerifyAudit checks one account's audit chain, or all of them.

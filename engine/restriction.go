@@ -85,16 +85,22 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	if err := tx.SaveRestriction(r); err != nil {
 		return nil, err
 	}
-	if err := enqueue(tx, now, holdfast.CommandRestrictionApplied, r.ID); err != nil {
+	if err := announce(tx, now, holdfast.CommandRestrictionApplied, r); err != nil {
 		return nil, err
 	}
 	return r, audit(tx, now, req.Actor, holdfast.AuditApply, nil, r, req.Reason)
 }
 
-// enqueue writes a command about a restriction to the outbox, in the
-// transaction of the change.
-func enqueue(tx holdfast.AccountTx, now time.Time, t holdfast.CommandType, restriction string) error {
-	return tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: tx.Account().ID, Type: t, Restriction: restriction, CreatedAt: now})
+// announce writes a command about a restriction to the outbox, in the
+// transaction of the change. A non-disclosable restriction (a
+// law-enforcement hold, a duress lock) is not announced: a receiver that
+// notifies holders could not tell it apart, and staff see it in the
+// Console.
+func announce(tx holdfast.AccountTx, now time.Time, t holdfast.CommandType, r *holdfast.Restriction) error {
+	if !r.Disclose {
+		return nil
+	}
+	return tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: tx.Account().ID, Type: t, Restriction: r.ID, CreatedAt: now})
 }
 
 // requiredFactors are the account's bound factors, or the policy's default
@@ -184,7 +190,7 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 	if err := audit(tx, now, actor, holdfast.AuditLift, before, r, reason); err != nil {
 		return nil, err
 	}
-	if err := enqueue(tx, now, holdfast.CommandRestrictionLifted, r.ID); err != nil {
+	if err := announce(tx, now, holdfast.CommandRestrictionLifted, r); err != nil {
 		return nil, err
 	}
 	acct := tx.Account()

@@ -155,12 +155,23 @@ func visible(actor holdfast.Actor, r *holdfast.Restriction) bool {
 	return true
 }
 
-// redact returns r as actor may see it: the reason of a kind with
-// see_reason only for those roles.
+// redact returns r as actor may see it: for a kind with see_reason, its
+// reason and its origin's evidence (an LE case reference, say) only for
+// those roles.
 func (e *Engine) redact(actor holdfast.Actor, r *holdfast.Restriction) *holdfast.Restriction {
 	c := r.Clone()
-	if see := e.policy.Kind(r.Kind).SeeReason; len(see) > 0 && actor.Type != holdfast.ActorSystem && !actor.HasAnyRole(see) {
+	if !e.mayseeReason(actor, r.Kind) {
 		c.Reason, c.LiftReason = "", ""
+		if c.Origin != nil {
+			c.Origin.Evidence = nil
+		}
 	}
 	return c
+}
+
+// mayseeReason reports whether actor may read why a restriction of kind
+// was applied.
+func (e *Engine) mayseeReason(actor holdfast.Actor, kind holdfast.Kind) bool {
+	see := e.policy.Kind(kind).SeeReason
+	return len(see) == 0 || actor.Type == holdfast.ActorSystem || actor.HasAnyRole(see)
 }

@@ -64,6 +64,7 @@ func TestParseErrors(t *testing.T) {
 		{"rule applies an unknown kind", edit{"  - id: api_burst", "kind: reduce_only", "kind: reduce_onyl"}, "rules[8].then[0].apply.kind", "kind: reduce_onyl", `unknown kind "reduce_onyl"`},
 		{"rule emits an unknown command", edit{"  - id: api_burst", "command: cancel_spot_orders", "command: cancel_everything"}, "rules[8].then[1].command", "command: cancel_everything", "unknown command"},
 		{"duplicate rule id", edit{"# Triggers.", "id: deposit_over_average", "id: deposit_flagged_source"}, "rules[7].id", "id: deposit_flagged_source\n    on: [deposit]\n    when: account", "used by rules[6] too"},
+		{"rule duration the kind refuses", edit{"  - id: duress_signal", "duration: 7d", "duration: 30d"}, "rules[19].then[0].apply.duration", "duration: 30d", "kinds.panic_lock"},
 		{"restricted country not a code", edit{"", "restricted_countries: [US]", "restricted_countries: [USA]"}, "restricted_countries[0]", "restricted_countries:", "not an ISO 3166-1"},
 		{"review threshold missing", edit{"", "  single_usd: 100000\n", ""}, "withdrawal_review.single_usd", "withdrawal_review:", "positive amount"},
 		{"unknown kind field", edit{"  cooling_off:", "level: L1", "levle: L1"}, "kinds.cooling_off.levle", "levle", "unknown field"},

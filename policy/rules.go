@@ -54,6 +54,9 @@ func (c *checker) triggers(p *holdfast.Policy) {
 	}
 }
 
+// kindPolicy is the policy of kind k, when the file has it.
+func (c *checker) kindPolicy(k holdfast.Kind) *holdfast.KindPolicy { return c.policy.Kinds[k] }
+
 func (c *checker) rule(path string, r *holdfast.Rule, seen map[string]int, i int) {
 	switch first, dup := seen[r.ID]; {
 	case r.ID == "":
@@ -96,6 +99,12 @@ func (c *checker) rule(path string, r *holdfast.Rule, seen map[string]int, i int
 			}
 			if a.Apply.Duration < 0 && a.Apply.Duration != holdfast.Permanent {
 				c.errorf(ap+".apply.duration", "duration must be positive")
+			} else if kp := c.kindPolicy(a.Apply.Kind); kp != nil && a.Apply.Duration != 0 {
+				// A duration the kind refuses would make every matching
+				// event fail at intake.
+				if why := fits(kp, a.Apply.Duration); why != "" {
+					c.errorf(ap+".apply.duration", "%s %s (kinds.%s)", a.Apply.Duration, why, a.Apply.Kind)
+				}
 			}
 		case a.Lift != "" && !a.Lift.Valid():
 			c.errorf(ap+".lift", "unknown kind %q", a.Lift)

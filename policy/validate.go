@@ -14,6 +14,7 @@ import (
 type checker struct {
 	lines  map[string]int
 	issues []issue
+	policy *holdfast.Policy
 }
 
 func (c *checker) errorf(path, format string, args ...any) {
@@ -48,7 +49,7 @@ func parent(path string) string {
 }
 
 func check(p *holdfast.Policy, lines map[string]int) []issue {
-	c := &checker{lines: lines}
+	c := &checker{lines: lines, policy: p}
 	switch {
 	case !c.has("version"):
 		c.errorf("version", "version is required (1)")

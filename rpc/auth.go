@@ -117,6 +117,9 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.SelfServiceRequestUnfreezeProcedure: {holdfast.ScopeSelfService, holdfast.ScopeStaff},
 	holdfastv1connect.SelfServiceStatusProcedure:          {holdfast.ScopeSelfService, holdfast.ScopeStaff},
 	holdfastv1connect.SelfServiceVerifyProcedure:          {holdfast.ScopeEvents, holdfast.ScopeStaff},
+
+	holdfastv1connect.EventServiceIngestProcedure:      {holdfast.ScopeEvents},
+	holdfastv1connect.EventServiceIngestBatchProcedure: {holdfast.ScopeEvents},
 }
 
 // authenticator resolves bearer tokens against the store. Successful

@@ -9,12 +9,13 @@ import (
 	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
 )
 
-// Clients are the three API clients sharing one server and token, for the
+// Clients are the API's clients sharing one server and token, for the
 // CLI and for tests.
 type Clients struct {
 	Decision    holdfastv1connect.DecisionServiceClient
 	Restriction holdfastv1connect.RestrictionServiceClient
 	Self        holdfastv1connect.SelfServiceClient
+	Event       holdfastv1connect.EventServiceClient
 }
 
 // NewClients builds clients for baseURL that send token as a bearer token
@@ -31,6 +32,7 @@ func NewClients(httpClient connect.HTTPClient, baseURL, token string, opts ...co
 		Decision:    holdfastv1connect.NewDecisionServiceClient(httpClient, baseURL, opts...),
 		Restriction: holdfastv1connect.NewRestrictionServiceClient(httpClient, baseURL, opts...),
 		Self:        holdfastv1connect.NewSelfServiceClient(httpClient, baseURL, opts...),
+		Event:       holdfastv1connect.NewEventServiceClient(httpClient, baseURL, opts...),
 	}
 }
 

@@ -86,6 +86,11 @@ var (
 // jsonError turns a protojson decoding error of body into invalid_argument
 // naming the field, or "body" when the JSON itself is malformed.
 func jsonError(err error, body []byte) *holdfast.Error {
+	return jsonErrorIn("request", err, body)
+}
+
+// jsonErrorIn is jsonError for a part of a request ("event").
+func jsonErrorIn(what string, err error, body []byte) *holdfast.Error {
 	msg := err.Error()
 	// protojson prefixes "proto:" followed by a space that is sometimes a
 	// non-breaking one (deliberately, to discourage matching); drop both.
@@ -93,6 +98,9 @@ func jsonError(err error, body []byte) *holdfast.Error {
 		msg = strings.TrimLeft(rest, " \u00a0")
 	}
 	field := "body"
+	if what != "request" {
+		field = "" // a part of the body: the field is unknown
+	}
 	if m := jsonFieldRE.FindStringSubmatch(msg); m != nil {
 		field = m[1]
 	} else if m := jsonValueRE.FindStringSubmatch(msg); m != nil {
@@ -100,7 +108,7 @@ func jsonError(err error, body []byte) *holdfast.Error {
 			field = string(k[1])
 		}
 	}
-	return holdfast.Errorf(holdfast.InvalidArgument, field, "invalid JSON request: %s", msg)
+	return holdfast.Errorf(holdfast.InvalidArgument, field, "invalid JSON %s: %s", what, msg)
 }
 
 // prefix is body up to the 1-based line and column protojson reports.

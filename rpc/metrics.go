@@ -20,6 +20,7 @@ type Metrics struct {
 	check       prometheus.Histogram
 	rpc         *prometheus.HistogramVec
 	commit      *prometheus.HistogramVec
+	events      *prometheus.CounterVec
 }
 
 // NewMetrics creates the series and registers them with the Go runtime and
@@ -50,8 +51,12 @@ func NewMetrics() *Metrics {
 			Help:    "Time for one store transaction (Update), queueing and durable commit included, by result.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 3, 10), // 50µs .. 1s
 		}, []string{"result"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "holdfast_events_total",
+			Help: "Events reported to EventService, by type (unknown when it is not one of DESIGN.md's or could not be read) and outcome (ingested, duplicate, invalid, failed).",
+		}, []string{"type", "outcome"}),
 	}
-	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit,
+	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

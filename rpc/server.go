@@ -48,7 +48,7 @@ type server struct {
 	log     *slog.Logger
 }
 
-// Handler returns the whole API: the three services, /healthz, /readyz and
+// Handler returns the whole API: the four services, /healthz, /readyz and
 // /metrics. Serve it with NewHTTPServer so that gRPC works without TLS.
 func Handler(cfg Config) http.Handler {
 	if cfg.Metrics == nil {
@@ -75,6 +75,7 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle(holdfastv1connect.NewDecisionServiceHandler(&decisions{s}, opts...))
 	mux.Handle(holdfastv1connect.NewRestrictionServiceHandler(&restrictions{s}, opts...))
 	mux.Handle(holdfastv1connect.NewSelfServiceHandler(&selfService{s}, opts...))
+	mux.Handle(holdfastv1connect.NewEventServiceHandler(&events{s}, opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	// This handler exists only once the engine has loaded its index (see
 	// Gate), so being asked means being ready.
@@ -88,7 +89,13 @@ func Handler(cfg Config) http.Handler {
 		_ = ew.Write(w, r, ce)
 	}
 	auth := newAuthenticator(cfg.Staff)
-	return auth.authorize(checkBody(mux, int64(cfg.MaxBodyBytes), fail), fail)
+	bodyFail := func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.URL.Path == holdfastv1connect.EventServiceIngestProcedure {
+			s.metrics.events.WithLabelValues("unknown", eventInvalid).Inc() // not even its type could be read
+		}
+		fail(w, r, err)
+	}
+	return auth.authorize(checkBody(mux, int64(cfg.MaxBodyBytes), bodyFail), fail)
 }
 
 // NewHTTPServer serves h on addr over HTTP/1.1 and cleartext HTTP/2 (h2c),
@@ -161,7 +168,7 @@ func (s *server) recovered(ctx context.Context, spec connect.Spec, _ http.Header
 // inputTypes maps each procedure to its request message, for checkBody.
 var inputTypes = func() map[string]protoreflect.MessageType {
 	out := map[string]protoreflect.MessageType{}
-	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto, holdfastv1.File_holdfast_v1_event_proto} {
 		for i := range fd.Services().Len() {
 			sd := fd.Services().Get(i)
 			for j := range sd.Methods().Len() {
@@ -203,8 +210,15 @@ func checkBody(next http.Handler, limit int64, fail func(http.ResponseWriter, *h
 		}
 		if isJSON && (r.Header.Get("Content-Encoding") == "" || r.Header.Get("Content-Encoding") == "identity") {
 			if err := jsonIn.Unmarshal(body, mt.New().Interface()); err != nil {
-				fail(w, r, domainError(jsonError(err, body)))
-				return
+				// A batch of events whose only faults are in some events:
+				// those fail in their places, the others go on.
+				clean, bad, ok := splitBatch(r.URL.Path, body)
+				if !ok {
+					fail(w, r, domainError(jsonError(err, body)))
+					return
+				}
+				body = clean
+				r = r.WithContext(context.WithValue(r.Context(), batchErrorsKey{}, bad))
 			}
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

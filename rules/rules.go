@@ -125,7 +125,9 @@ func (s *Set) Match(in *holdfast.RuleInput) ([]holdfast.RuleMatch, error) {
 				m.Evidence[c.rule.Evidence[j]] = "error: " + err.Error()
 				continue
 			}
-			m.Evidence[c.rule.Evidence[j]] = fmt.Sprint(v.Value())
+			if s := fmt.Sprint(v.Value()); s != "" && s != "[]" {
+				m.Evidence[c.rule.Evidence[j]] = s
+			}
 		}
 		out = append(out, m)
 	}

@@ -11,25 +11,31 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Event reports whether the event id was already recorded.
+// Event reports whether the event id was already recorded for the
+// account. Ids are unique across accounts: the same id on another account
+// is not a replay, and SaveEvent refuses it as a conflict.
 func (t *accountTx) Event(id string) (bool, error) {
 	if err := t.check(); err != nil {
 		return false, err
 	}
 	var n int
-	if err := t.w.queryRow(`SELECT count(*) FROM events WHERE id = ?`, id).Scan(&n); err != nil {
+	if err := t.w.queryRow(`SELECT count(*) FROM events WHERE id = ? AND account = ?`, id, t.id).Scan(&n); err != nil {
 		return false, t.fail(fmt.Errorf("sqlite: look up event %s: %w", id, err))
 	}
 	return n > 0, nil
 }
 
-// SaveEvent records an event. Recording an id twice is a conflict.
+// SaveEvent records an event, stamped with the update's now when it has no
+// time. Recording an id twice, on any account, is a conflict.
 func (t *accountTx) SaveEvent(e *holdfast.Event) error {
 	if err := t.check(); err != nil {
 		return err
 	}
 	if err := t.own("event", e.ID, &e.Account); err != nil {
 		return err
+	}
+	if e.At.IsZero() {
+		e.At = t.now
 	}
 	if err := t.ensureAccount(); err != nil {
 		return err
@@ -50,7 +56,8 @@ func (t *accountTx) SaveEvent(e *holdfast.Event) error {
 }
 
 // Events streams recorded events matching f in the order they were
-// recorded.
+// recorded, from one read query. An error from fn stops the stream and is
+// returned unchanged.
 func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdfast.Event) error) error {
 	var where []string
 	var params []any
@@ -66,8 +73,9 @@ func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdf
 	}
 	q += ` ORDER BY seq`
 	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+		q, params = q+` LIMIT ?`, append(params, f.Limit)
 	}
+	var fnErr error
 	err := db.each(ctx, q, params, func(s scanner) error {
 		var payload string
 		if err := s.Scan(&payload); err != nil {
@@ -77,12 +85,13 @@ func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdf
 		if err := json.Unmarshal([]byte(payload), &e); err != nil {
 			return err
 		}
-		return fn(&e)
+		fnErr = fn(&e)
+		return fnErr
 	})
-	if err != nil {
+	if err != nil && fnErr == nil {
 		return fmt.Errorf("sqlite: events: %w", err)
 	}
-	return nil
+	return err
 }
 
 // Withdrawals returns the account's authorizations decided at or after
@@ -109,20 +118,4 @@ func (t *accountTx) Withdrawals(since time.Time) ([]*holdfast.Withdrawal, error)
 		return nil, t.fail(fmt.Errorf("sqlite: withdrawals of %s: %w", t.id, err))
 	}
 	return out, nil
-}
-
-// Enqueue writes a command to the outbox in the update's transaction.
-func (t *accountTx) Enqueue(c *holdfast.Command) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	if err := t.own("command", c.ID, &c.Account); err != nil {
-		return err
-	}
-	_, err := t.w.exec(`INSERT INTO outbox (id, account, type, restriction, event, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, t.id, string(c.Type), c.Restriction, c.Event, nanosArg(c.CreatedAt), nanosArg(c.CreatedAt))
-	if err != nil {
-		return t.fail(fmt.Errorf("sqlite: enqueue %s: %w", c.ID, err))
-	}
-	return nil
 }

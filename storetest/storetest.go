@@ -48,7 +48,10 @@ func Run(t *testing.T, open Opener) {
 		{"StaffAndTokens", testStaffAndTokens},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},
-		{"ActivityOriginWindowOutbox", testActivityOriginWindow},
+		{"EventDuplicates", testEventDuplicates},
+		{"ActivityAndOrigin", testActivityOrigin},
+		{"WithdrawalWindow", testWithdrawalWindow},
+		{"Outbox", testOutbox},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 )
 
 // A failed update leaves no trace: not the account, restrictions, approvals,
-// withdrawals or audit entries, and the next update continues the chain
-// from the last committed head.
+// withdrawals, events, outbox commands or audit entries, and the next
+// update continues the chain from the last committed head.
 func testUpdateRollsBack(t *testing.T, h *harness) {
 	r0 := restriction("r0", "a1", holdfast.KindCoolingOff, t0, 24*time.Hour)
 	h.save("a1", t0, r0)
@@ -43,6 +43,12 @@ func testUpdateRollsBack(t *testing.T, h *harness) {
 			w := &holdfast.Withdrawal{WithdrawalRequest: holdfast.WithdrawalRequest{Account: account, ID: "w1", Asset: "BTC", Amount: "1", Address: "addr"},
 				Outcome: holdfast.Approve, Causes: []holdfast.Cause{}, DecidedAt: t1}
 			if err := tx.SaveWithdrawal(w); err != nil {
+				return err
+			}
+			if err := tx.SaveEvent(&holdfast.Event{ID: "ev-" + account, Type: holdfast.EventAMLAlert, Account: account, At: t1, Severity: "high"}); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(&holdfast.Command{ID: "cmd-" + account, Type: holdfast.CommandCancelAllOrders, Event: "ev-" + account, CreatedAt: t1}); err != nil {
 				return err
 			}
 			for range 2 {
@@ -93,6 +99,13 @@ func testUpdateRollsBack(t *testing.T, h *harness) {
 		if got := tx.Approvals(); len(got) != 0 {
 			t.Errorf("Approvals = %v, want none", got)
 		}
+		if seen, err := tx.Event("ev-a1"); seen || err != nil {
+			t.Errorf("Event after failed update = %v, %v; want false", seen, err)
+		}
+		// The command's id is free again: it was never kept.
+		if err := tx.Enqueue(&holdfast.Command{ID: "cmd-a1", Type: holdfast.CommandNotifyHolder, CreatedAt: t1}); err != nil {
+			t.Errorf("Enqueue of the failed update's command id: %v", err)
+		}
 		e := entry("a1", t1, holdfast.AuditAccountUpdated, "")
 		if err := tx.Append(e); err != nil {
 			return err
@@ -103,6 +116,12 @@ func testUpdateRollsBack(t *testing.T, h *harness) {
 		return nil
 	})
 	h.verifyOK("", 1, 2)
+	if err := h.s.Events(h.ctx, holdfast.EventFilter{}, func(e *holdfast.Event) error {
+		t.Errorf("event %s recorded by a failed update", e.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // An error from a tx method fails the update even if fn ignores it, so

@@ -122,3 +122,65 @@ func testApprovals(t *testing.T, h *harness) {
 		return nil
 	})
 }
+
+// Withdrawals returns the account's authorizations decided at or after
+// since, oldest first, its own update's writes included and other
+// accounts' left out.
+func testWithdrawalWindow(t *testing.T, h *harness) {
+	since := t0.Add(-24 * time.Hour)
+	w := func(account, id string, at time.Time) *holdfast.Withdrawal {
+		return &holdfast.Withdrawal{WithdrawalRequest: holdfast.WithdrawalRequest{Account: account, ID: id, Asset: "USDT", Amount: "1", Address: "x"},
+			Outcome: holdfast.Approve, Causes: []holdfast.Cause{}, HolderCauses: []holdfast.Cause{}, DecidedAt: at}
+	}
+	// Saved out of time order.
+	h.update("a1", t0, func(tx holdfast.AccountTx) error {
+		for _, x := range []*holdfast.Withdrawal{
+			w("a1", "now", t0), w("a1", "too-old", since.Add(-time.Nanosecond)),
+			w("a1", "at-since", since), w("a1", "hour-ago", t0.Add(-time.Hour)),
+		} {
+			if err := tx.SaveWithdrawal(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	h.update("a2", t0, func(tx holdfast.AccountTx) error { return tx.SaveWithdrawal(w("a2", "other", t0)) })
+	window := func(tx holdfast.AccountTx) []string {
+		ws, err := tx.Withdrawals(since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, x := range ws {
+			ids = append(ids, x.ID)
+		}
+		return ids
+	}
+	h.reopen()
+	h.update("a1", t0, func(tx holdfast.AccountTx) error {
+		if got, want := window(tx), []string{"at-since", "hour-ago", "now"}; !slices.Equal(got, want) {
+			t.Errorf("Withdrawals(since) = %v, want %v", got, want)
+		}
+		if err := tx.SaveWithdrawal(w("a1", "just-now", t0.Add(time.Second))); err != nil {
+			return err
+		}
+		if got, want := window(tx), []string{"at-since", "hour-ago", "now", "just-now"}; !slices.Equal(got, want) {
+			t.Errorf("Withdrawals(since) after a save = %v, want %v", got, want)
+		}
+		ws, err := tx.Withdrawals(t0)
+		if err != nil {
+			return err
+		}
+		if len(ws) != 2 {
+			t.Fatalf("Withdrawals(t0) = %d, want 2", len(ws))
+		}
+		sameJSON(t, "Withdrawals(t0)[0]", ws[0], w("a1", "now", t0))
+		return nil
+	})
+	h.update("nobody", t0, func(tx holdfast.AccountTx) error {
+		if got := window(tx); len(got) != 0 {
+			t.Errorf("Withdrawals of an account with none = %v", got)
+		}
+		return nil
+	})
+}

@@ -86,8 +86,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		checkCmd(), authorizeWithdrawalCmd(),
 		applyCmd(), liftCmd(), extendCmd(), approveCmd(), approvalsCmd(), getCmd(), listCmd(), historyCmd(),
 		freezeCmd(), panicLockCmd(), requestUnfreezeCmd(), verifyCmd(), statusCmd(),
-		auditCmd(), staffCmd(), tokenCmd(), policyCmd(),
+		auditCmd(), staffCmd(), tokenCmd(), policyCmd(), outboxCmd(),
 		simulateCmd(), versionCmd(),
+		backtestCmd(), eventsCmd(),
+		eventCmd(),
 	)
 	return root
 }

@@ -26,6 +26,7 @@ const defaultData = "./holdfast-data"
 
 func serveCmd() *cobra.Command {
 	var data, addr, policyPath, level, pprofAddr string
+	var wh delivery
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT] [--policy FILE]",
 		Short: "Run the Holdfast server on an embedded SQLite store",
@@ -39,7 +40,7 @@ func serveCmd() *cobra.Command {
 			if pprofAddr != "" {
 				go servePprof(pprofAddr, log)
 			}
-			return serve(cmd.Context(), data, addr, policyPath, log, cmd.OutOrStdout())
+			return serve(cmd.Context(), data, addr, policyPath, &wh, log, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -48,13 +49,14 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&policyPath, "policy", "", "policy file (default: the embedded default policy)")
 	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
 	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
+	wh.flags(cmd)
 	return cmd
 }
 
 // serve listens first (so /healthz answers during a long index load), then
 // opens the store, builds the engine and opens the gate; it stops
 // gracefully when ctx ends (SIGINT, SIGTERM).
-func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger, out io.Writer) error {
+func serve(ctx context.Context, data, addr, policyPath string, wh *delivery, log *slog.Logger, out io.Writer) error {
 	pol, err := loadPolicy(policyPath)
 	if err != nil {
 		return err
@@ -79,6 +81,12 @@ func serve(ctx context.Context, data, addr, policyPath string, log *slog.Logger,
 		db.Close()
 		log.Info("stopped")
 	}()
+	stopDelivery, err := startDelivery(ctx, db, wh, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer stopDelivery() // before the store closes
 	metrics := rpc.NewMetrics()
 	clock := holdfast.NewCoarseClock(time.Millisecond)
 	defer clock.Stop()
