@@ -108,6 +108,7 @@ const (
 	CommandNotifyHolder       CommandType = "notify_holder"
 	CommandRestrictionApplied CommandType = "restriction_applied"
 	CommandRestrictionLifted  CommandType = "restriction_lifted"
+	CommandRestrictionExpired CommandType = "restriction_expired"
 )
 
 // CommandTypes lists the commands a rule may emit.

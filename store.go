@@ -27,6 +27,9 @@ type Store interface {
 	// ActiveRestrictions calls fn for every restriction in force or still to
 	// come at t, to rebuild a decision index.
 	ActiveRestrictions(ctx context.Context, t time.Time, fn func(*Restriction) error) error
+	// EndedRestrictions calls fn for every restriction that ended by time
+	// (not lifted) in (from, to], to announce expiries.
+	EndedRestrictions(ctx context.Context, from, to time.Time, fn func(*Restriction) error) error
 	// Approval returns a four-eyes request by id. Errors: not_found.
 	Approval(ctx context.Context, id string) (*Approval, error)
 	// Approvals lists pending requests, oldest first.

@@ -373,3 +373,51 @@ func TestLawEnforcementCaseStaysWithLiaisons(t *testing.T) {
 		t.Errorf("the liaison cannot see the case: %+v", rs)
 	}
 }
+
+// TestAnnounceExpiries: a restriction that ends by time is announced once
+// through the outbox, however often the window is scanned; lifted and
+// non-disclosable ones are not announced.
+func TestAnnounceExpiries(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	clk := &fixedClock{now: start}
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := holdfast.Staff("alice", holdfast.RoleSupport)
+	expiring, _ := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindCoolingOff, Actor: alice})
+	lifted, _ := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindReduceOnly, Duration: holdfast.Duration(time.Hour), Actor: alice})
+	if _, err := eng.Lift(ctx, holdfast.LiftRequest{Target: holdfast.Target{Restriction: lifted.ID}, Actor: alice}); err != nil {
+		t.Fatal(err)
+	}
+	hidden := false
+	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u2", Kind: holdfast.KindLawEnforcementHold, Duration: holdfast.Duration(time.Hour), Disclose: &hidden, Actor: holdfast.Staff("dan", holdfast.RoleLELiaison)}); err != nil {
+		t.Fatal(err)
+	}
+	clk.now = start.Add(25 * time.Hour)
+	for i, want := range []int{1, 0} {
+		n, err := eng.AnnounceExpiries(ctx, start, clk.now)
+		if err != nil || n != want {
+			t.Fatalf("scan %d announced %d (%v), want %d", i, n, err, want)
+		}
+	}
+	cmds, err := db.ListCommands(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expired []string
+	for _, d := range cmds {
+		if d.Command.Type == holdfast.CommandRestrictionExpired {
+			expired = append(expired, d.Command.Restriction)
+		}
+	}
+	if len(expired) != 1 || expired[0] != expiring.ID {
+		t.Fatalf("expired commands for %v, want only %s", expired, expiring.ID)
+	}
+}

@@ -400,3 +400,36 @@ func notFound(t holdfast.Target) error {
 	}
 	return holdfast.Errorf(holdfast.NotFound, "kind", "account %s has no active %s", t.Account, t.Kind)
 }
+
+// AnnounceExpiries writes a restriction_expired command for every
+// disclosable restriction that ended by time in (from, to]. Time is data,
+// so nothing needs to run for a restriction to end; this only tells other
+// services it has. The command id derives from the restriction, so running
+// it again over the same window (after a restart, or on another node)
+// announces nothing twice. It returns how many it announced.
+func (e *Engine) AnnounceExpiries(ctx context.Context, from, to time.Time) (int, error) {
+	var ended []*holdfast.Restriction
+	err := e.store.EndedRestrictions(ctx, from, to, func(r *holdfast.Restriction) error {
+		if r.Disclose {
+			ended = append(ended, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range ended {
+		err := e.store.Update(ctx, r.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
+			return tx.Enqueue(&holdfast.Command{ID: "exp_" + r.ID, Account: r.Account, Type: holdfast.CommandRestrictionExpired, Restriction: r.ID, CreatedAt: r.EndsAt})
+		})
+		switch holdfast.ErrorCode(err) {
+		case "":
+			n++
+		case holdfast.Conflict: // announced before
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -101,6 +101,25 @@ func (db *DB) ActiveRestrictions(ctx context.Context, t time.Time, fn func(*hold
 	return err
 }
 
+// EndedRestrictions calls fn for every restriction that ended by time (not
+// lifted) in (from, to], oldest end first.
+func (db *DB) EndedRestrictions(ctx context.Context, from, to time.Time, fn func(*holdfast.Restriction) error) error {
+	var fnErr error
+	err := db.each(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE lifted_at IS NULL AND ends_at > ? AND ends_at <= ? ORDER BY ends_at, id`,
+		[]any{nanosArg(from), nanosArg(to)}, func(s scanner) error {
+			r, err := scanRestriction(s)
+			if err != nil {
+				return err
+			}
+			fnErr = fn(r)
+			return fnErr
+		})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("sqlite: ended restrictions: %w", err)
+	}
+	return err
+}
+
 // each runs a read query and calls fn for every row.
 func (db *DB) each(ctx context.Context, q string, params []any, fn func(scanner) error) error {
 	rows, err := db.read.QueryContext(ctx, q, params...)

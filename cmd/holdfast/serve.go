@@ -105,6 +105,7 @@ func serve(ctx context.Context, data, addr, policyPath string, wh *delivery, log
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 
 	go pruneIndex(ctx, eng, log)
+	go announceExpiries(ctx, eng, log)
 
 	select {
 	case err := <-served:
@@ -174,6 +175,33 @@ func pruneIndex(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 			if n := eng.Prune(); n > 0 {
 				log.Debug("pruned ended restrictions from the index", "count", n)
 			}
+		}
+	}
+}
+
+// announceExpiries tells other services (through the outbox) about
+// restrictions that ended by time. It starts a day back, so a restart
+// misses nothing; the engine makes repeats no-ops.
+func announceExpiries(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
+	from := eng.Now().Add(-24 * time.Hour)
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		to := eng.Now()
+		n, err := eng.AnnounceExpiries(ctx, from, to)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("announcing expired restrictions", "err", err)
+		case err == nil:
+			from = to
+			if n > 0 {
+				log.Debug("announced expired restrictions", "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
