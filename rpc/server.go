@@ -36,6 +36,8 @@ type Config struct {
 	Logger  *slog.Logger // nil: slog.Default()
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int
+	// Outbox lets staff watch and redrive deliveries; nil: not offered.
+	Outbox Outbox
 }
 
 // DefaultMaxBodyBytes is 1 MiB: a BatchCheck of 1000 checks fits easily.
@@ -46,6 +48,7 @@ type server struct {
 	engine  *engine.Engine
 	metrics *Metrics
 	log     *slog.Logger
+	box     Outbox
 }
 
 // Handler returns the whole API: the four services, /healthz, /readyz and
@@ -60,7 +63,7 @@ func Handler(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger}
+	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger, box: cfg.Outbox}
 	cfg.Metrics.watchIndex(cfg.Engine)
 
 	opts := append(codecOptions(),

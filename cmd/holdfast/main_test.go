@@ -47,7 +47,7 @@ func server(t *testing.T) (url, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Logger: log}))
+	srv := httptest.NewServer(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Logger: log, Outbox: staffOutbox{db}}))
 	t.Cleanup(srv.Close)
 	return srv.URL, dir
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
 	"github.com/holdfast/holdfast/webhook"
 )
@@ -163,4 +164,26 @@ func printDeliveries(w io.Writer, ds []sqlite.Delivery) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// staffOutbox adapts the SQLite store's outbox to what the API shows staff.
+type staffOutbox struct{ db *sqlite.DB }
+
+func (o staffOutbox) ListCommands(ctx context.Context, state string, limit int) ([]rpc.OutboxEntry, error) {
+	ds, err := o.db.ListCommands(ctx, sqlite.CommandState(state), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rpc.OutboxEntry, len(ds))
+	for i, d := range ds {
+		out[i] = rpc.OutboxEntry{
+			Command: d.Command, State: string(d.State), Attempts: d.Attempts, NextAt: d.NextAt,
+			LastError: d.LastError, LastAttemptAt: d.LastAttemptAt, DeliveredAt: d.DeliveredAt,
+		}
+	}
+	return out, nil
+}
+
+func (o staffOutbox) RedriveCommand(ctx context.Context, id string, at time.Time) error {
+	return o.db.RedriveCommand(ctx, id, at)
 }

@@ -100,7 +100,7 @@ func serve(ctx context.Context, data, addr, policyPath string, wh *delivery, log
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
 		firstStartHint(out, data, ln.Addr().String())
 	}
-	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log}))
+	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}}))
 	accounts, restrictions := eng.IndexStats()
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 

@@ -1044,6 +1044,317 @@ func (x *AuditBreak) GetProblem() string {
 	return ""
 }
 
+type ListCommandsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pending, delivered or dead; empty: all.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// At most this many, newest first (default 100, at most 1000).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCommandsRequest) Reset() {
+	*x = ListCommandsRequest{}
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCommandsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCommandsRequest) ProtoMessage() {}
+
+func (x *ListCommandsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCommandsRequest.ProtoReflect.Descriptor instead.
+func (*ListCommandsRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_restriction_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListCommandsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListCommandsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListCommandsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commands      []*OutboxCommand       `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCommandsResponse) Reset() {
+	*x = ListCommandsResponse{}
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCommandsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCommandsResponse) ProtoMessage() {}
+
+func (x *ListCommandsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCommandsResponse.ProtoReflect.Descriptor instead.
+func (*ListCommandsResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_restriction_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListCommandsResponse) GetCommands() []*OutboxCommand {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+// OutboxCommand is a command and its delivery.
+type OutboxCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Restriction   *string                `protobuf:"bytes,4,opt,name=restriction,proto3,oneof" json:"restriction,omitempty"`
+	Event         *string                `protobuf:"bytes,5,opt,name=event,proto3,oneof" json:"event,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,proto3" json:"created_at,omitempty"`
+	State         string                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	Attempts      int32                  `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	NextAt        *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=next_at,proto3" json:"next_at,omitempty"`
+	LastError     *string                `protobuf:"bytes,10,opt,name=last_error,proto3,oneof" json:"last_error,omitempty"`
+	LastAttemptAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_attempt_at,proto3" json:"last_attempt_at,omitempty"`
+	DeliveredAt   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=delivered_at,proto3" json:"delivered_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutboxCommand) Reset() {
+	*x = OutboxCommand{}
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutboxCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutboxCommand) ProtoMessage() {}
+
+func (x *OutboxCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutboxCommand.ProtoReflect.Descriptor instead.
+func (*OutboxCommand) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_restriction_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *OutboxCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetRestriction() string {
+	if x != nil && x.Restriction != nil {
+		return *x.Restriction
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetEvent() string {
+	if x != nil && x.Event != nil {
+		return *x.Event
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *OutboxCommand) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *OutboxCommand) GetNextAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAt
+	}
+	return nil
+}
+
+func (x *OutboxCommand) GetLastError() string {
+	if x != nil && x.LastError != nil {
+		return *x.LastError
+	}
+	return ""
+}
+
+func (x *OutboxCommand) GetLastAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptAt
+	}
+	return nil
+}
+
+func (x *OutboxCommand) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+type RedriveCommandRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveCommandRequest) Reset() {
+	*x = RedriveCommandRequest{}
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveCommandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveCommandRequest) ProtoMessage() {}
+
+func (x *RedriveCommandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveCommandRequest.ProtoReflect.Descriptor instead.
+func (*RedriveCommandRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_restriction_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RedriveCommandRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RedriveCommandResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveCommandResponse) Reset() {
+	*x = RedriveCommandResponse{}
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveCommandResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveCommandResponse) ProtoMessage() {}
+
+func (x *RedriveCommandResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_restriction_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveCommandResponse.ProtoReflect.Descriptor instead.
+func (*RedriveCommandResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_restriction_proto_rawDescGZIP(), []int{23}
+}
+
 var File_holdfast_v1_restriction_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_restriction_proto_rawDesc = "" +
@@ -1110,7 +1421,36 @@ const file_holdfast_v1_restriction_proto_rawDesc = "" +
 	"AuditBreak\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x18\n" +
-	"\aproblem\x18\x03 \x01(\tR\aproblem2\x81\x05\n" +
+	"\aproblem\x18\x03 \x01(\tR\aproblem\"A\n" +
+	"\x13ListCommandsRequest\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"N\n" +
+	"\x14ListCommandsResponse\x126\n" +
+	"\bcommands\x18\x01 \x03(\v2\x1a.holdfast.v1.OutboxCommandR\bcommands\"\x87\x04\n" +
+	"\rOutboxCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12%\n" +
+	"\vrestriction\x18\x04 \x01(\tH\x00R\vrestriction\x88\x01\x01\x12\x19\n" +
+	"\x05event\x18\x05 \x01(\tH\x01R\x05event\x88\x01\x01\x12:\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"created_at\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x12\x1a\n" +
+	"\battempts\x18\b \x01(\x05R\battempts\x124\n" +
+	"\anext_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\anext_at\x12#\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tH\x02R\n" +
+	"last_error\x88\x01\x01\x12D\n" +
+	"\x0flast_attempt_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0flast_attempt_at\x12>\n" +
+	"\fdelivered_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fdelivered_atB\x0e\n" +
+	"\f_restrictionB\b\n" +
+	"\x06_eventB\r\n" +
+	"\v_last_error\"'\n" +
+	"\x15RedriveCommandRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x18\n" +
+	"\x16RedriveCommandResponse2\xb1\x06\n" +
 	"\x12RestrictionService\x12>\n" +
 	"\x05Apply\x12\x19.holdfast.v1.ApplyRequest\x1a\x1a.holdfast.v1.ApplyResponse\x12;\n" +
 	"\x04Lift\x12\x18.holdfast.v1.LiftRequest\x1a\x19.holdfast.v1.LiftResponse\x12A\n" +
@@ -1120,7 +1460,9 @@ const file_holdfast_v1_restriction_proto_rawDesc = "" +
 	"\x03Get\x12\x17.holdfast.v1.GetRequest\x1a\x18.holdfast.v1.GetResponse\x12;\n" +
 	"\x04List\x12\x18.holdfast.v1.ListRequest\x1a\x19.holdfast.v1.ListResponse\x12D\n" +
 	"\aHistory\x12\x1b.holdfast.v1.HistoryRequest\x1a\x1c.holdfast.v1.HistoryResponse\x12P\n" +
-	"\vVerifyAudit\x12\x1f.holdfast.v1.VerifyAuditRequest\x1a .holdfast.v1.VerifyAuditResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
+	"\vVerifyAudit\x12\x1f.holdfast.v1.VerifyAuditRequest\x1a .holdfast.v1.VerifyAuditResponse\x12S\n" +
+	"\fListCommands\x12 .holdfast.v1.ListCommandsRequest\x1a!.holdfast.v1.ListCommandsResponse\x12Y\n" +
+	"\x0eRedriveCommand\x12\".holdfast.v1.RedriveCommandRequest\x1a#.holdfast.v1.RedriveCommandResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
 	file_holdfast_v1_restriction_proto_rawDescOnce sync.Once
@@ -1134,67 +1476,81 @@ func file_holdfast_v1_restriction_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_restriction_proto_rawDescData
 }
 
-var file_holdfast_v1_restriction_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_holdfast_v1_restriction_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_holdfast_v1_restriction_proto_goTypes = []any{
-	(*ApplyRequest)(nil),          // 0: holdfast.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 1: holdfast.v1.ApplyResponse
-	(*LiftRequest)(nil),           // 2: holdfast.v1.LiftRequest
-	(*LiftResponse)(nil),          // 3: holdfast.v1.LiftResponse
-	(*ExtendRequest)(nil),         // 4: holdfast.v1.ExtendRequest
-	(*ExtendResponse)(nil),        // 5: holdfast.v1.ExtendResponse
-	(*ApproveRequest)(nil),        // 6: holdfast.v1.ApproveRequest
-	(*ApproveResponse)(nil),       // 7: holdfast.v1.ApproveResponse
-	(*ListApprovalsRequest)(nil),  // 8: holdfast.v1.ListApprovalsRequest
-	(*ListApprovalsResponse)(nil), // 9: holdfast.v1.ListApprovalsResponse
-	(*GetRequest)(nil),            // 10: holdfast.v1.GetRequest
-	(*GetResponse)(nil),           // 11: holdfast.v1.GetResponse
-	(*ListRequest)(nil),           // 12: holdfast.v1.ListRequest
-	(*ListResponse)(nil),          // 13: holdfast.v1.ListResponse
-	(*HistoryRequest)(nil),        // 14: holdfast.v1.HistoryRequest
-	(*HistoryResponse)(nil),       // 15: holdfast.v1.HistoryResponse
-	(*VerifyAuditRequest)(nil),    // 16: holdfast.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),   // 17: holdfast.v1.VerifyAuditResponse
-	(*AuditBreak)(nil),            // 18: holdfast.v1.AuditBreak
-	(*Restriction)(nil),           // 19: holdfast.v1.Restriction
-	(*Approval)(nil),              // 20: holdfast.v1.Approval
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*AuditEntry)(nil),            // 22: holdfast.v1.AuditEntry
+	(*ApplyRequest)(nil),           // 0: holdfast.v1.ApplyRequest
+	(*ApplyResponse)(nil),          // 1: holdfast.v1.ApplyResponse
+	(*LiftRequest)(nil),            // 2: holdfast.v1.LiftRequest
+	(*LiftResponse)(nil),           // 3: holdfast.v1.LiftResponse
+	(*ExtendRequest)(nil),          // 4: holdfast.v1.ExtendRequest
+	(*ExtendResponse)(nil),         // 5: holdfast.v1.ExtendResponse
+	(*ApproveRequest)(nil),         // 6: holdfast.v1.ApproveRequest
+	(*ApproveResponse)(nil),        // 7: holdfast.v1.ApproveResponse
+	(*ListApprovalsRequest)(nil),   // 8: holdfast.v1.ListApprovalsRequest
+	(*ListApprovalsResponse)(nil),  // 9: holdfast.v1.ListApprovalsResponse
+	(*GetRequest)(nil),             // 10: holdfast.v1.GetRequest
+	(*GetResponse)(nil),            // 11: holdfast.v1.GetResponse
+	(*ListRequest)(nil),            // 12: holdfast.v1.ListRequest
+	(*ListResponse)(nil),           // 13: holdfast.v1.ListResponse
+	(*HistoryRequest)(nil),         // 14: holdfast.v1.HistoryRequest
+	(*HistoryResponse)(nil),        // 15: holdfast.v1.HistoryResponse
+	(*VerifyAuditRequest)(nil),     // 16: holdfast.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),    // 17: holdfast.v1.VerifyAuditResponse
+	(*AuditBreak)(nil),             // 18: holdfast.v1.AuditBreak
+	(*ListCommandsRequest)(nil),    // 19: holdfast.v1.ListCommandsRequest
+	(*ListCommandsResponse)(nil),   // 20: holdfast.v1.ListCommandsResponse
+	(*OutboxCommand)(nil),          // 21: holdfast.v1.OutboxCommand
+	(*RedriveCommandRequest)(nil),  // 22: holdfast.v1.RedriveCommandRequest
+	(*RedriveCommandResponse)(nil), // 23: holdfast.v1.RedriveCommandResponse
+	(*Restriction)(nil),            // 24: holdfast.v1.Restriction
+	(*Approval)(nil),               // 25: holdfast.v1.Approval
+	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
+	(*AuditEntry)(nil),             // 27: holdfast.v1.AuditEntry
 }
 var file_holdfast_v1_restriction_proto_depIdxs = []int32{
-	19, // 0: holdfast.v1.ApplyResponse.restriction:type_name -> holdfast.v1.Restriction
-	19, // 1: holdfast.v1.LiftResponse.restriction:type_name -> holdfast.v1.Restriction
-	20, // 2: holdfast.v1.LiftResponse.pending:type_name -> holdfast.v1.Approval
-	21, // 3: holdfast.v1.ExtendRequest.until:type_name -> google.protobuf.Timestamp
-	19, // 4: holdfast.v1.ExtendResponse.restriction:type_name -> holdfast.v1.Restriction
-	19, // 5: holdfast.v1.ApproveResponse.restriction:type_name -> holdfast.v1.Restriction
-	20, // 6: holdfast.v1.ListApprovalsResponse.approvals:type_name -> holdfast.v1.Approval
-	19, // 7: holdfast.v1.GetResponse.restriction:type_name -> holdfast.v1.Restriction
-	19, // 8: holdfast.v1.ListResponse.restrictions:type_name -> holdfast.v1.Restriction
-	22, // 9: holdfast.v1.HistoryResponse.entries:type_name -> holdfast.v1.AuditEntry
+	24, // 0: holdfast.v1.ApplyResponse.restriction:type_name -> holdfast.v1.Restriction
+	24, // 1: holdfast.v1.LiftResponse.restriction:type_name -> holdfast.v1.Restriction
+	25, // 2: holdfast.v1.LiftResponse.pending:type_name -> holdfast.v1.Approval
+	26, // 3: holdfast.v1.ExtendRequest.until:type_name -> google.protobuf.Timestamp
+	24, // 4: holdfast.v1.ExtendResponse.restriction:type_name -> holdfast.v1.Restriction
+	24, // 5: holdfast.v1.ApproveResponse.restriction:type_name -> holdfast.v1.Restriction
+	25, // 6: holdfast.v1.ListApprovalsResponse.approvals:type_name -> holdfast.v1.Approval
+	24, // 7: holdfast.v1.GetResponse.restriction:type_name -> holdfast.v1.Restriction
+	24, // 8: holdfast.v1.ListResponse.restrictions:type_name -> holdfast.v1.Restriction
+	27, // 9: holdfast.v1.HistoryResponse.entries:type_name -> holdfast.v1.AuditEntry
 	18, // 10: holdfast.v1.VerifyAuditResponse.breaks:type_name -> holdfast.v1.AuditBreak
-	0,  // 11: holdfast.v1.RestrictionService.Apply:input_type -> holdfast.v1.ApplyRequest
-	2,  // 12: holdfast.v1.RestrictionService.Lift:input_type -> holdfast.v1.LiftRequest
-	4,  // 13: holdfast.v1.RestrictionService.Extend:input_type -> holdfast.v1.ExtendRequest
-	6,  // 14: holdfast.v1.RestrictionService.Approve:input_type -> holdfast.v1.ApproveRequest
-	8,  // 15: holdfast.v1.RestrictionService.ListApprovals:input_type -> holdfast.v1.ListApprovalsRequest
-	10, // 16: holdfast.v1.RestrictionService.Get:input_type -> holdfast.v1.GetRequest
-	12, // 17: holdfast.v1.RestrictionService.List:input_type -> holdfast.v1.ListRequest
-	14, // 18: holdfast.v1.RestrictionService.History:input_type -> holdfast.v1.HistoryRequest
-	16, // 19: holdfast.v1.RestrictionService.VerifyAudit:input_type -> holdfast.v1.VerifyAuditRequest
-	1,  // 20: holdfast.v1.RestrictionService.Apply:output_type -> holdfast.v1.ApplyResponse
-	3,  // 21: holdfast.v1.RestrictionService.Lift:output_type -> holdfast.v1.LiftResponse
-	5,  // 22: holdfast.v1.RestrictionService.Extend:output_type -> holdfast.v1.ExtendResponse
-	7,  // 23: holdfast.v1.RestrictionService.Approve:output_type -> holdfast.v1.ApproveResponse
-	9,  // 24: holdfast.v1.RestrictionService.ListApprovals:output_type -> holdfast.v1.ListApprovalsResponse
-	11, // 25: holdfast.v1.RestrictionService.Get:output_type -> holdfast.v1.GetResponse
-	13, // 26: holdfast.v1.RestrictionService.List:output_type -> holdfast.v1.ListResponse
-	15, // 27: holdfast.v1.RestrictionService.History:output_type -> holdfast.v1.HistoryResponse
-	17, // 28: holdfast.v1.RestrictionService.VerifyAudit:output_type -> holdfast.v1.VerifyAuditResponse
-	20, // [20:29] is the sub-list for method output_type
-	11, // [11:20] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	21, // 11: holdfast.v1.ListCommandsResponse.commands:type_name -> holdfast.v1.OutboxCommand
+	26, // 12: holdfast.v1.OutboxCommand.created_at:type_name -> google.protobuf.Timestamp
+	26, // 13: holdfast.v1.OutboxCommand.next_at:type_name -> google.protobuf.Timestamp
+	26, // 14: holdfast.v1.OutboxCommand.last_attempt_at:type_name -> google.protobuf.Timestamp
+	26, // 15: holdfast.v1.OutboxCommand.delivered_at:type_name -> google.protobuf.Timestamp
+	0,  // 16: holdfast.v1.RestrictionService.Apply:input_type -> holdfast.v1.ApplyRequest
+	2,  // 17: holdfast.v1.RestrictionService.Lift:input_type -> holdfast.v1.LiftRequest
+	4,  // 18: holdfast.v1.RestrictionService.Extend:input_type -> holdfast.v1.ExtendRequest
+	6,  // 19: holdfast.v1.RestrictionService.Approve:input_type -> holdfast.v1.ApproveRequest
+	8,  // 20: holdfast.v1.RestrictionService.ListApprovals:input_type -> holdfast.v1.ListApprovalsRequest
+	10, // 21: holdfast.v1.RestrictionService.Get:input_type -> holdfast.v1.GetRequest
+	12, // 22: holdfast.v1.RestrictionService.List:input_type -> holdfast.v1.ListRequest
+	14, // 23: holdfast.v1.RestrictionService.History:input_type -> holdfast.v1.HistoryRequest
+	16, // 24: holdfast.v1.RestrictionService.VerifyAudit:input_type -> holdfast.v1.VerifyAuditRequest
+	19, // 25: holdfast.v1.RestrictionService.ListCommands:input_type -> holdfast.v1.ListCommandsRequest
+	22, // 26: holdfast.v1.RestrictionService.RedriveCommand:input_type -> holdfast.v1.RedriveCommandRequest
+	1,  // 27: holdfast.v1.RestrictionService.Apply:output_type -> holdfast.v1.ApplyResponse
+	3,  // 28: holdfast.v1.RestrictionService.Lift:output_type -> holdfast.v1.LiftResponse
+	5,  // 29: holdfast.v1.RestrictionService.Extend:output_type -> holdfast.v1.ExtendResponse
+	7,  // 30: holdfast.v1.RestrictionService.Approve:output_type -> holdfast.v1.ApproveResponse
+	9,  // 31: holdfast.v1.RestrictionService.ListApprovals:output_type -> holdfast.v1.ListApprovalsResponse
+	11, // 32: holdfast.v1.RestrictionService.Get:output_type -> holdfast.v1.GetResponse
+	13, // 33: holdfast.v1.RestrictionService.List:output_type -> holdfast.v1.ListResponse
+	15, // 34: holdfast.v1.RestrictionService.History:output_type -> holdfast.v1.HistoryResponse
+	17, // 35: holdfast.v1.RestrictionService.VerifyAudit:output_type -> holdfast.v1.VerifyAuditResponse
+	20, // 36: holdfast.v1.RestrictionService.ListCommands:output_type -> holdfast.v1.ListCommandsResponse
+	23, // 37: holdfast.v1.RestrictionService.RedriveCommand:output_type -> holdfast.v1.RedriveCommandResponse
+	27, // [27:38] is the sub-list for method output_type
+	16, // [16:27] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_restriction_proto_init() }
@@ -1204,13 +1560,14 @@ func file_holdfast_v1_restriction_proto_init() {
 	}
 	file_holdfast_v1_types_proto_init()
 	file_holdfast_v1_restriction_proto_msgTypes[0].OneofWrappers = []any{}
+	file_holdfast_v1_restriction_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_restriction_proto_rawDesc), len(file_holdfast_v1_restriction_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -57,6 +57,12 @@ const (
 	// RestrictionServiceVerifyAuditProcedure is the fully-qualified name of the RestrictionService's
 	// VerifyAudit RPC.
 	RestrictionServiceVerifyAuditProcedure = "/holdfast.v1.RestrictionService/VerifyAudit"
+	// RestrictionServiceListCommandsProcedure is the fully-qualified name of the RestrictionService's
+	// ListCommands RPC.
+	RestrictionServiceListCommandsProcedure = "/holdfast.v1.RestrictionService/ListCommands"
+	// RestrictionServiceRedriveCommandProcedure is the fully-qualified name of the RestrictionService's
+	// RedriveCommand RPC.
+	RestrictionServiceRedriveCommandProcedure = "/holdfast.v1.RestrictionService/RedriveCommand"
 )
 
 // RestrictionServiceClient is a client for the holdfast.v1.RestrictionService service.
@@ -87,6 +93,13 @@ type RestrictionServiceClient interface {
 	History(context.Context, *connect.Request[v1.HistoryRequest]) (*connect.Response[v1.HistoryResponse], error)
 	// VerifyAudit checks one account's hash chain, or every chain.
 	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
+	// ListCommands shows the outbox: commands to other services and how
+	// their delivery goes (pending, delivered, dead). Roles: support, admin.
+	ListCommands(context.Context, *connect.Request[v1.ListCommandsRequest]) (*connect.Response[v1.ListCommandsResponse], error)
+	// RedriveCommand makes a dead (or waiting) command due again now.
+	// Roles: support, admin. Errors: not_found, failed_precondition
+	// (already delivered).
+	RedriveCommand(context.Context, *connect.Request[v1.RedriveCommandRequest]) (*connect.Response[v1.RedriveCommandResponse], error)
 }
 
 // NewRestrictionServiceClient constructs a client for the holdfast.v1.RestrictionService service.
@@ -154,20 +167,34 @@ func NewRestrictionServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(restrictionServiceMethods.ByName("VerifyAudit")),
 			connect.WithClientOptions(opts...),
 		),
+		listCommands: connect.NewClient[v1.ListCommandsRequest, v1.ListCommandsResponse](
+			httpClient,
+			baseURL+RestrictionServiceListCommandsProcedure,
+			connect.WithSchema(restrictionServiceMethods.ByName("ListCommands")),
+			connect.WithClientOptions(opts...),
+		),
+		redriveCommand: connect.NewClient[v1.RedriveCommandRequest, v1.RedriveCommandResponse](
+			httpClient,
+			baseURL+RestrictionServiceRedriveCommandProcedure,
+			connect.WithSchema(restrictionServiceMethods.ByName("RedriveCommand")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // restrictionServiceClient implements RestrictionServiceClient.
 type restrictionServiceClient struct {
-	apply         *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
-	lift          *connect.Client[v1.LiftRequest, v1.LiftResponse]
-	extend        *connect.Client[v1.ExtendRequest, v1.ExtendResponse]
-	approve       *connect.Client[v1.ApproveRequest, v1.ApproveResponse]
-	listApprovals *connect.Client[v1.ListApprovalsRequest, v1.ListApprovalsResponse]
-	get           *connect.Client[v1.GetRequest, v1.GetResponse]
-	list          *connect.Client[v1.ListRequest, v1.ListResponse]
-	history       *connect.Client[v1.HistoryRequest, v1.HistoryResponse]
-	verifyAudit   *connect.Client[v1.VerifyAuditRequest, v1.VerifyAuditResponse]
+	apply          *connect.Client[v1.ApplyRequest, v1.ApplyResponse]
+	lift           *connect.Client[v1.LiftRequest, v1.LiftResponse]
+	extend         *connect.Client[v1.ExtendRequest, v1.ExtendResponse]
+	approve        *connect.Client[v1.ApproveRequest, v1.ApproveResponse]
+	listApprovals  *connect.Client[v1.ListApprovalsRequest, v1.ListApprovalsResponse]
+	get            *connect.Client[v1.GetRequest, v1.GetResponse]
+	list           *connect.Client[v1.ListRequest, v1.ListResponse]
+	history        *connect.Client[v1.HistoryRequest, v1.HistoryResponse]
+	verifyAudit    *connect.Client[v1.VerifyAuditRequest, v1.VerifyAuditResponse]
+	listCommands   *connect.Client[v1.ListCommandsRequest, v1.ListCommandsResponse]
+	redriveCommand *connect.Client[v1.RedriveCommandRequest, v1.RedriveCommandResponse]
 }
 
 // Apply calls holdfast.v1.RestrictionService.Apply.
@@ -215,6 +242,16 @@ func (c *restrictionServiceClient) VerifyAudit(ctx context.Context, req *connect
 	return c.verifyAudit.CallUnary(ctx, req)
 }
 
+// ListCommands calls holdfast.v1.RestrictionService.ListCommands.
+func (c *restrictionServiceClient) ListCommands(ctx context.Context, req *connect.Request[v1.ListCommandsRequest]) (*connect.Response[v1.ListCommandsResponse], error) {
+	return c.listCommands.CallUnary(ctx, req)
+}
+
+// RedriveCommand calls holdfast.v1.RestrictionService.RedriveCommand.
+func (c *restrictionServiceClient) RedriveCommand(ctx context.Context, req *connect.Request[v1.RedriveCommandRequest]) (*connect.Response[v1.RedriveCommandResponse], error) {
+	return c.redriveCommand.CallUnary(ctx, req)
+}
+
 // RestrictionServiceHandler is an implementation of the holdfast.v1.RestrictionService service.
 type RestrictionServiceHandler interface {
 	// Apply creates a restriction.
@@ -243,6 +280,13 @@ type RestrictionServiceHandler interface {
 	History(context.Context, *connect.Request[v1.HistoryRequest]) (*connect.Response[v1.HistoryResponse], error)
 	// VerifyAudit checks one account's hash chain, or every chain.
 	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
+	// ListCommands shows the outbox: commands to other services and how
+	// their delivery goes (pending, delivered, dead). Roles: support, admin.
+	ListCommands(context.Context, *connect.Request[v1.ListCommandsRequest]) (*connect.Response[v1.ListCommandsResponse], error)
+	// RedriveCommand makes a dead (or waiting) command due again now.
+	// Roles: support, admin. Errors: not_found, failed_precondition
+	// (already delivered).
+	RedriveCommand(context.Context, *connect.Request[v1.RedriveCommandRequest]) (*connect.Response[v1.RedriveCommandResponse], error)
 }
 
 // NewRestrictionServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -306,6 +350,18 @@ func NewRestrictionServiceHandler(svc RestrictionServiceHandler, opts ...connect
 		connect.WithSchema(restrictionServiceMethods.ByName("VerifyAudit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	restrictionServiceListCommandsHandler := connect.NewUnaryHandler(
+		RestrictionServiceListCommandsProcedure,
+		svc.ListCommands,
+		connect.WithSchema(restrictionServiceMethods.ByName("ListCommands")),
+		connect.WithHandlerOptions(opts...),
+	)
+	restrictionServiceRedriveCommandHandler := connect.NewUnaryHandler(
+		RestrictionServiceRedriveCommandProcedure,
+		svc.RedriveCommand,
+		connect.WithSchema(restrictionServiceMethods.ByName("RedriveCommand")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/holdfast.v1.RestrictionService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RestrictionServiceApplyProcedure:
@@ -326,6 +382,10 @@ func NewRestrictionServiceHandler(svc RestrictionServiceHandler, opts ...connect
 			restrictionServiceHistoryHandler.ServeHTTP(w, r)
 		case RestrictionServiceVerifyAuditProcedure:
 			restrictionServiceVerifyAuditHandler.ServeHTTP(w, r)
+		case RestrictionServiceListCommandsProcedure:
+			restrictionServiceListCommandsHandler.ServeHTTP(w, r)
+		case RestrictionServiceRedriveCommandProcedure:
+			restrictionServiceRedriveCommandHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -369,4 +429,12 @@ func (UnimplementedRestrictionServiceHandler) History(context.Context, *connect.
 
 func (UnimplementedRestrictionServiceHandler) VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.RestrictionService.VerifyAudit is not implemented"))
+}
+
+func (UnimplementedRestrictionServiceHandler) ListCommands(context.Context, *connect.Request[v1.ListCommandsRequest]) (*connect.Response[v1.ListCommandsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.RestrictionService.ListCommands is not implemented"))
+}
+
+func (UnimplementedRestrictionServiceHandler) RedriveCommand(context.Context, *connect.Request[v1.RedriveCommandRequest]) (*connect.Response[v1.RedriveCommandResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.RestrictionService.RedriveCommand is not implemented"))
 }
