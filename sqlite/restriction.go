@@ -86,8 +86,21 @@ func (db *DB) Restrictions(ctx context.Context, f holdfast.RestrictionFilter) ([
 // ActiveRestrictions streams every restriction in force or still to come at
 // t, across all accounts, from one query.
 func (db *DB) ActiveRestrictions(ctx context.Context, t time.Time, fn func(*holdfast.Restriction) error) error {
+	return db.eachRestriction(ctx, "active restrictions", notOver, []any{nanosArg(t)}, fn)
+}
+
+// EndedRestrictions calls fn for every restriction that ended by time (not
+// lifted) in (from, to], oldest end first.
+func (db *DB) EndedRestrictions(ctx context.Context, from, to time.Time, fn func(*holdfast.Restriction) error) error {
+	return db.eachRestriction(ctx, "ended restrictions", `lifted_at IS NULL AND ends_at > ? AND ends_at <= ? ORDER BY ends_at, id`,
+		[]any{nanosArg(from), nanosArg(to)}, fn)
+}
+
+// eachRestriction streams the restrictions a WHERE clause selects to fn;
+// an error from fn comes back unchanged.
+func (db *DB) eachRestriction(ctx context.Context, what, where string, params []any, fn func(*holdfast.Restriction) error) error {
 	var fnErr error
-	err := db.each(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE `+notOver, []any{nanosArg(t)}, func(s scanner) error {
+	err := db.each(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE `+where, params, func(s scanner) error {
 		r, err := scanRestriction(s)
 		if err != nil {
 			return err
@@ -96,26 +109,7 @@ func (db *DB) ActiveRestrictions(ctx context.Context, t time.Time, fn func(*hold
 		return fnErr
 	})
 	if err != nil && fnErr == nil {
-		return fmt.Errorf("sqlite: active restrictions: %w", err)
-	}
-	return err
-}
-
-// EndedRestrictions calls fn for every restriction that ended by time (not
-// lifted) in (from, to], oldest end first.
-func (db *DB) EndedRestrictions(ctx context.Context, from, to time.Time, fn func(*holdfast.Restriction) error) error {
-	var fnErr error
-	err := db.each(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE lifted_at IS NULL AND ends_at > ? AND ends_at <= ? ORDER BY ends_at, id`,
-		[]any{nanosArg(from), nanosArg(to)}, func(s scanner) error {
-			r, err := scanRestriction(s)
-			if err != nil {
-				return err
-			}
-			fnErr = fn(r)
-			return fnErr
-		})
-	if err != nil && fnErr == nil {
-		return fmt.Errorf("sqlite: ended restrictions: %w", err)
+		return fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	return err
 }
