@@ -59,8 +59,15 @@ func (e *Engine) Tags(ctx context.Context, account string) ([]holdfast.Tag, erro
 		return nil, err
 	}
 	tags := append([]holdfast.Tag{}, a.Tags...)
-	if after := e.policy.DormantAfter; after > 0 && e.clock.Now().Sub(a.LastActiveAt) > after.Std() && !a.HasTag(holdfast.TagDormant) {
+	if e.dormant(a, e.clock.Now()) && !a.HasTag(holdfast.TagDormant) {
 		tags = append(tags, holdfast.TagDormant)
 	}
 	return tags, nil
+}
+
+// dormant reports whether the account has been inactive longer than the
+// policy's dormant_after at now (the derived dormant tag).
+func (e *Engine) dormant(a *holdfast.Account, now time.Time) bool {
+	after := e.policy.DormantAfter
+	return after > 0 && !a.LastActiveAt.IsZero() && now.Sub(a.LastActiveAt) > after.Std()
 }

@@ -94,18 +94,18 @@ func (e *Engine) withdrawn(tx holdfast.AccountTx, now time.Time) (*big.Rat, erro
 	sum := new(big.Rat)
 	for _, w := range ws {
 		if w.Outcome != holdfast.DenyOutcome {
-			sum.Add(sum, usdOf(&w.WithdrawalRequest))
+			sum.Add(sum, usdValue(w.Amount, w.USDValue))
 		}
 	}
 	return sum, err
 }
 
-// usdOf is a withdrawal's USD value: usd_value, or the amount when the
-// caller gave none (a stablecoin needs no conversion).
-func usdOf(w *holdfast.WithdrawalRequest) *big.Rat {
-	s := w.USDValue
+// usdValue is a withdrawal's or deposit's USD value: usd_value, or the
+// amount when the caller gave none (a stablecoin needs no conversion).
+func usdValue(amount, usd string) *big.Rat {
+	s := usd
 	if s == "" {
-		s = w.Amount
+		s = amount
 	}
 	v, ok := new(big.Rat).SetString(s)
 	if !ok {
@@ -224,7 +224,7 @@ func (e *Engine) learn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event,
 	act := &a.Activity
 	switch ev.Type {
 	case holdfast.EventLogin:
-		if e.policy.DormantAfter > 0 && now.Sub(a.LastActiveAt) > e.policy.DormantAfter.Std() {
+		if e.dormant(a, now) {
 			act.ReturnedAt = now
 		}
 		pending := slices.ContainsFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
@@ -249,7 +249,7 @@ func (e *Engine) learn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event,
 			delete(act.PendingDevices, ev.Device)
 		}
 	case holdfast.EventDeposit:
-		usd, _ := usdOf(&holdfast.WithdrawalRequest{Amount: ev.Amount, USDValue: ev.USDValue}).Float64()
+		usd, _ := usdValue(ev.Amount, ev.USDValue).Float64()
 		act.DepositCount++
 		act.DepositTotalUSD += usd
 	case holdfast.EventWithdrawalAddressAdded:

@@ -64,7 +64,7 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 func (e *Engine) reviews(tx holdfast.AccountTx, now time.Time, req *holdfast.WithdrawalRequest) ([]holdfast.Cause, error) {
 	wr := e.policy.WithdrawalReview
 	a := tx.Account()
-	usd := usdOf(req)
+	usd := usdValue(req.Amount, req.USDValue)
 	var out []holdfast.Cause
 	add := func(code string) { out = append(out, reviewCause(code)) }
 
@@ -86,8 +86,7 @@ func (e *Engine) reviews(tx holdfast.AccountTx, now time.Time, req *holdfast.Wit
 		add("new_address")
 	}
 	returned := !a.Activity.ReturnedAt.IsZero() && now.Sub(a.Activity.ReturnedAt) < wr.DormantReturnWindow.Std()
-	dormant := e.policy.DormantAfter > 0 && !a.LastActiveAt.IsZero() && now.Sub(a.LastActiveAt) > e.policy.DormantAfter.Std()
-	if returned || dormant {
+	if returned || e.dormant(a, now) {
 		add("dormant_return")
 	}
 	return out, nil
