@@ -26,6 +26,8 @@ type Account struct {
 	VerifiedAt          time.Time `json:"verified_at,omitzero"`
 	// Activity feeds the rules' features.
 	Activity Activity `json:"activity"`
+	// Security is the account's credentials and the holder's protections.
+	Security Security `json:"security"`
 	// AuditSeq and AuditHash are the head of the account's audit chain.
 	AuditSeq  int64  `json:"audit_seq"`
 	AuditHash string `json:"audit_hash"`
@@ -68,5 +70,6 @@ func (a *Account) Clone() *Account {
 	c.Activity.AddressBook = maps.Clone(a.Activity.AddressBook)
 	c.Activity.RuleRestrictions = slices.Clone(a.Activity.RuleRestrictions)
 	c.Activity.PendingDevices = maps.Clone(a.Activity.PendingDevices)
+	c.Security = a.Security.Clone()
 	return &c
 }

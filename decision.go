@@ -2,6 +2,7 @@ package holdfast
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -40,7 +41,12 @@ func (r *CheckRequest) Validate() error {
 	default:
 		return Errorf(InvalidArgument, "view", "unknown view %q (want staff or holder)", r.View)
 	}
-	for _, f := range [...]struct{ name, v string }{{"device", r.Device}, {"session", r.Session}, {"api_key", r.APIKey}, {"ip", r.IP}} {
+	if r.IP != "" {
+		if _, err := netip.ParseAddr(r.IP); err != nil {
+			return Errorf(InvalidArgument, "ip", "ip must be an IPv4 or IPv6 address, not %q", r.IP)
+		}
+	}
+	for _, f := range [...]struct{ name, v string }{{"device", r.Device}, {"session", r.Session}, {"api_key", r.APIKey}} {
 		if f.v != "" {
 			if err := ValidateID(f.name, f.v); err != nil {
 				return err
@@ -58,8 +64,13 @@ type Cause struct {
 	// Review names a withdrawal-review rule (single_over_limit,
 	// daily_over_limit, new_address, dormant_return) for a cause that is
 	// not a restriction.
-	Review     string    `json:"review,omitempty"`
-	Kind       Kind      `json:"kind,omitempty"`
+	Review string `json:"review,omitempty"`
+	Kind   Kind   `json:"kind,omitempty"`
+	// Code is set for a cause that is not a restriction but a credential
+	// the check named: unauthenticated (a revoked or unknown session or
+	// key) or permission_denied (a key without the permission, or used
+	// from outside its IP whitelist).
+	Code       Code      `json:"code,omitempty"`
 	Level      string    `json:"level,omitempty"`
 	Effect     Effect    `json:"effect"`
 	Message    string    `json:"message"`

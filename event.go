@@ -185,6 +185,11 @@ func (e *Event) Validate() error {
 			return err
 		}
 	}
+	for _, w := range e.IPWhitelist {
+		if _, err := ParseIPPrefix(w); err != nil {
+			return Errorf(InvalidArgument, "ip_whitelist", "ip_whitelist holds addresses or CIDR prefixes, not %q", w)
+		}
+	}
 	for _, f := range e.Factors {
 		if !f.Valid() {
 			return Errorf(InvalidArgument, "factors", "unknown factor %q (want email, sms or totp)", f)

@@ -27,6 +27,8 @@ type Policy struct {
 	WithdrawalReview WithdrawalReviewPolicy `yaml:"withdrawal_review" json:"withdrawal_review"`
 	// HighRisk is when an account is tagged high_risk.
 	HighRisk HighRiskPolicy `yaml:"high_risk" json:"high_risk"`
+	// Security holds the numbers behind the holder's protections.
+	Security SecurityPolicy `yaml:"security" json:"security"`
 	// Rules are the triggers, in order.
 	Rules []Rule `yaml:"rules" json:"rules"`
 

@@ -122,7 +122,11 @@ type Command struct {
 	Account string      `json:"account"`
 	Type    CommandType `json:"type"`
 	// Restriction is the restriction the command is about, if any.
-	Restriction string    `json:"restriction,omitempty"`
-	Event       string    `json:"event,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	Restriction string `json:"restriction,omitempty"`
+	Event       string `json:"event,omitempty"`
+	// Notice names the holder notification's template (notify_holder only).
+	Notice string `json:"notice,omitempty"`
+	// Data fills the notification's template.
+	Data      map[string]string `json:"data,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
 }

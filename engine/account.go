@@ -26,9 +26,14 @@ func (e *Engine) PutAccount(ctx context.Context, a *holdfast.Account, actor hold
 	}
 	return e.update(ctx, a.ID, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		cur := tx.Account()
-		seq, hash := cur.AuditSeq, cur.AuditHash
+		seq, hash, sec := cur.AuditSeq, cur.AuditHash, cur.Security
 		*cur = *a.Clone()
 		cur.AuditSeq, cur.AuditHash = seq, hash
+		// The profile brings only the contact addresses; sessions, keys
+		// and the holder's protections are not the caller's to replace.
+		email, phone := cur.Security.Email, cur.Security.Phone
+		cur.Security = sec
+		cur.Security.Email, cur.Security.Phone = email, phone
 		if cur.CreatedAt.IsZero() {
 			cur.CreatedAt = now
 		}

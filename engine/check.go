@@ -13,7 +13,19 @@ func (e *Engine) Check(ctx context.Context, req holdfast.CheckRequest) (holdfast
 	if err := req.Validate(); err != nil {
 		return holdfast.Decision{}, err
 	}
-	return e.CheckInto(&req, nil), nil
+	d := e.CheckInto(&req, nil)
+	if req.Session == "" && req.APIKey == "" {
+		return d, nil
+	}
+	ent, err := e.credentials(ctx, req.Account)
+	if err != nil {
+		return holdfast.Decision{}, err
+	}
+	if causes := credentialCauses(ent, &req, d.Causes); len(causes) > len(d.Causes) {
+		d.Causes = causes
+		d.Effect, d.RetryAfter = holdfast.Deny, time.Time{} // waiting will not mend a credential
+	}
+	return d, nil
 }
 
 // CheckInto is Check for a request the caller has validated, appending the

@@ -33,6 +33,7 @@ type Engine struct {
 	clock  holdfast.Clock
 	log    *slog.Logger
 	index  *index
+	creds  *credIndex
 }
 
 var (
@@ -49,7 +50,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex()}
+	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex()}
 	if err := e.Rebuild(ctx); err != nil {
 		return nil, err
 	}
@@ -101,24 +102,41 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 		rules   []rule
 		seq     int64
 		changed bool
+		creds   *credEntry
 	)
 	now := e.clock.Now()
 	err := e.store.Update(ctx, account, now, func(tx holdfast.AccountTx) error {
+		rev, notices := tx.Account().Security.Rev, tx.Account().Security.Notices
 		c, err := fn(tx, now)
 		if err != nil {
 			return err
+		}
+		if tx.Account().Security.Notices != notices {
+			// A notification counted against the holder's rate limit.
+			if err := tx.SaveAccount(); err != nil {
+				return err
+			}
 		}
 		changed = c
 		if changed {
 			rules = e.rulesFor(tx.Restrictions(), now)
 			seq = tx.Account().AuditSeq
 		}
+		if a := tx.Account(); a.Security.Rev != rev {
+			creds = e.credEntryFor(a)
+		}
 		return nil
 	})
-	if err == nil && changed {
+	if err != nil {
+		return err
+	}
+	if changed {
 		e.index.put(account, seq, rules, now.UnixNano())
 	}
-	return err
+	if creds != nil {
+		e.creds.put(account, creds)
+	}
+	return nil
 }
 
 // audit appends an entry for a change to r (before may be nil).
@@ -147,6 +165,10 @@ func saveAccount(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, act
 func accountRecord(a *holdfast.Account) *holdfast.Account {
 	c := a.Clone()
 	c.AuditSeq, c.AuditHash = 0, ""
+	if c.Security.AntiPhishingCode != "" {
+		// The log is read by staff; the code is for the holder's eyes.
+		c.Security.AntiPhishingCode = "(set)"
+	}
 	return c
 }
 

@@ -197,7 +197,7 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 		hidden := false
 		req.Disclose = &hidden
 	}
-	r, err := e.newRestriction(tx, now, req, d)
+	r, err := e.newRestriction(tx, now, req, d, true)
 	if err != nil {
 		return err
 	}
@@ -227,6 +227,10 @@ func (e *Engine) learn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event,
 		if e.dormant(a, now) {
 			act.ReturnedAt = now
 		}
+		// A device is news to the holder unless it was known, or it is
+		// the account's very first.
+		news := !slices.Contains(a.KnownDevices, ev.Device) && a.Security.Devices[ev.Device] == nil &&
+			(len(a.KnownDevices) > 0 || len(a.Security.Devices) > 0)
 		pending := slices.ContainsFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
 			return r.Kind == holdfast.KindStepUpVerification && ev.Device != "" && r.Device == ev.Device
 		})
@@ -237,6 +241,39 @@ func (e *Engine) learn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event,
 			act.PendingDevices[ev.Device] = ev.Country
 		} else {
 			knowDevice(a, ev.Device, ev.Country)
+		}
+		if err := e.signIn(tx, now, ev, news); err != nil {
+			return err
+		}
+	case holdfast.EventAPIKeyCreated:
+		sec := &a.Security
+		if sec.APIKeys == nil {
+			sec.APIKeys = map[string]*holdfast.APIKey{}
+		}
+		perms := make([]holdfast.Permission, len(ev.Permissions))
+		for i, p := range ev.Permissions {
+			perms[i] = holdfast.Permission(p)
+		}
+		sec.APIKeys[ev.APIKey] = &holdfast.APIKey{Permissions: perms, IPWhitelist: slices.Clone(ev.IPWhitelist), CreatedAt: now}
+		sec.Rev++
+	case holdfast.EventAPIKeyRevoked:
+		sec := &a.Security
+		k := sec.APIKeys[ev.APIKey]
+		if k == nil {
+			// Revoked before we heard of it: remember it as revoked.
+			if sec.APIKeys == nil {
+				sec.APIKeys = map[string]*holdfast.APIKey{}
+			}
+			k = &holdfast.APIKey{Permissions: []holdfast.Permission{}, CreatedAt: now}
+			sec.APIKeys[ev.APIKey] = k
+		}
+		if k.RevokedAt.IsZero() {
+			k.RevokedAt = now
+			sec.Rev++
+		}
+	case holdfast.EventAPIActivity:
+		if k := a.Security.APIKeys[ev.APIKey]; k != nil {
+			k.LastUsedAt = now
 		}
 	case holdfast.EventVerificationCompleted:
 		ended, err := e.verifyTx(tx, now, holdfast.VerifyRequest{Account: ev.Account, Device: ev.Device, Factors: ev.Factors, Actor: holdfast.System})
@@ -284,4 +321,41 @@ func knowDevice(a *holdfast.Account, device, country string) {
 	if country != "" && !slices.Contains(a.KnownCountries, country) {
 		a.KnownCountries = append(a.KnownCountries, country)
 	}
+}
+
+// signIn records a login's session and device, keeping the newest
+// max_sessions sessions, and tells the holder about a new device.
+func (e *Engine) signIn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event, newDevice bool) error {
+	a := tx.Account()
+	sec := &a.Security
+	if ev.Session != "" {
+		if sec.Sessions == nil {
+			sec.Sessions = map[string]*holdfast.Session{}
+		}
+		sec.Sessions[ev.Session] = &holdfast.Session{Device: ev.Device, IP: ev.IP, Country: ev.Country, StartedAt: now}
+		if over := len(sec.Sessions) - e.policy.Security.MaxSessions; over > 0 {
+			ids := sortedKeys(sec.Sessions)
+			slices.SortStableFunc(ids, func(x, y string) int { return sec.Sessions[x].StartedAt.Compare(sec.Sessions[y].StartedAt) })
+			for _, id := range ids[:over] {
+				delete(sec.Sessions, id)
+			}
+		}
+		sec.Rev++
+	}
+	if ev.Device == "" {
+		return nil
+	}
+	d := sec.Devices[ev.Device]
+	if d != nil {
+		d.LastSeen, d.Country, d.IP = now, ev.Country, ev.IP
+		return nil
+	}
+	if sec.Devices == nil {
+		sec.Devices = map[string]*holdfast.Device{}
+	}
+	sec.Devices[ev.Device] = &holdfast.Device{FirstSeen: now, LastSeen: now, Country: ev.Country, IP: ev.IP}
+	if !newDevice {
+		return nil
+	}
+	return e.notifyHolder(tx, now, noticeNewDevice, map[string]string{"device": ev.Device, "country": ev.Country, "ip": ev.IP})
 }

@@ -38,11 +38,21 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 	}
 	var out *holdfast.Restriction
 	err = e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
-		r, err := e.newRestriction(tx, now, req, d)
+		if err := mayContact(req.Actor, tx.Account()); err != nil {
+			return false, err
+		}
+		byContact := req.Actor.Type == holdfast.ActorTrustedContact
+		r, err := e.newRestriction(tx, now, req, d, !byContact)
 		if err != nil {
 			return false, err
 		}
 		out = r.Clone()
+		if byContact {
+			// The holder learns who acted, and what it means.
+			data := restrictionData(r, e.policy.Kind(r.Kind))
+			data["contact"], data["action"] = req.Actor.ID, string(r.Kind)
+			return true, e.notifyHolder(tx, now, noticeContactAction, data)
+		}
 		return true, nil
 	})
 	return out, err
@@ -51,8 +61,9 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 // maxReason bounds free-text reasons kept in the audit log.
 const maxReason = 2000
 
-// newRestriction saves a restriction and its audit entry inside tx.
-func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfast.ApplyRequest, d holdfast.Duration) (*holdfast.Restriction, error) {
+// newRestriction saves a restriction and its audit entry inside tx, and
+// tells the holder unless the caller sends a notice of its own.
+func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfast.ApplyRequest, d holdfast.Duration, tell bool) (*holdfast.Restriction, error) {
 	kp := e.policy.Kind(req.Kind)
 	r := &holdfast.Restriction{
 		ID:        newID("rst"),
@@ -87,6 +98,11 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	}
 	if err := announce(tx, now, holdfast.CommandRestrictionApplied, r); err != nil {
 		return nil, err
+	}
+	if tell && r.Disclose {
+		if err := e.notifyHolder(tx, now, noticeApplied, restrictionData(r, kp)); err != nil {
+			return nil, err
+		}
 	}
 	return r, audit(tx, now, req.Actor, holdfast.AuditApply, nil, r, req.Reason)
 }
@@ -193,6 +209,11 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 	if err := announce(tx, now, holdfast.CommandRestrictionLifted, r); err != nil {
 		return nil, err
 	}
+	if r.Disclose {
+		if err := e.notifyHolder(tx, now, noticeLifted, map[string]string{"kind": string(r.Kind)}); err != nil {
+			return nil, err
+		}
+	}
 	acct := tx.Account()
 	if r.Kind == holdfast.KindSelfFreeze && !acct.UnfreezeRequestedAt.IsZero() {
 		// The request is used up: a later freeze needs a new one.
@@ -210,7 +231,7 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 		}
 		if on.Apply != "" {
 			follow := holdfast.ApplyRequest{Account: r.Account, Kind: on.Apply, Actor: holdfast.System, Reason: "follows the end of " + string(r.Kind) + " " + r.ID}
-			if _, err := e.newRestriction(tx, now, follow, on.For); err != nil {
+			if _, err := e.newRestriction(tx, now, follow, on.For, true); err != nil {
 				return nil, err
 			}
 		}

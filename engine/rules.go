@@ -25,6 +25,12 @@ func (e *Engine) mayApply(actor holdfast.Actor, account string, kind holdfast.Ki
 		if actor.HasAnyRole(kp.Apply) {
 			return nil
 		}
+	case holdfast.ActorTrustedContact:
+		// Whether the holder named this contact is checked in the
+		// transaction (mayContact).
+		if kind == holdfast.KindSelfFreeze || kind == holdfast.KindPanicLock {
+			return nil
+		}
 	}
 	return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not apply %s", actor, kind)
 }
@@ -174,4 +180,13 @@ func (e *Engine) redact(actor holdfast.Actor, r *holdfast.Restriction) *holdfast
 func (e *Engine) mayseeReason(actor holdfast.Actor, kind holdfast.Kind) bool {
 	see := e.policy.Kind(kind).SeeReason
 	return len(see) == 0 || actor.Type == holdfast.ActorSystem || actor.HasAnyRole(see)
+}
+
+// mayContact reports whether a trusted-contact actor is one the account's
+// holder named; other actors pass.
+func mayContact(actor holdfast.Actor, a *holdfast.Account) error {
+	if actor.Type != holdfast.ActorTrustedContact || slices.Contains(a.TrustedContacts, actor.ID) {
+		return nil
+	}
+	return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s is not a trusted contact of this account", actor)
 }

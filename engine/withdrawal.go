@@ -45,6 +45,17 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 			w.Causes = append(w.Causes, reviews...)
 			w.HolderCauses = append(w.HolderCauses, reviews...)
 		}
+		if c, ok := whitelistCause(tx.Account(), req.Address, now); ok {
+			w.Outcome = holdfast.DenyOutcome
+			w.Causes = append(w.Causes, c)
+			w.HolderCauses = append(w.HolderCauses, c)
+		}
+		if wa := tx.Account().Security.Whitelist.Addresses[req.Address]; wa != nil && w.Outcome != holdfast.DenyOutcome {
+			wa.LastUsedAt = now // for the checkup's unused addresses
+			if err := tx.SaveAccount(); err != nil {
+				return false, err
+			}
+		}
 		entry := &holdfast.AuditEntry{Account: req.Account, At: now, Actor: holdfast.System.String(), Action: holdfast.AuditWithdrawal, After: mustJSON(w)}
 		if err := tx.Append(entry); err != nil {
 			return false, err
@@ -107,4 +118,29 @@ func reviewCause(code string) holdfast.Cause {
 		Review: code, Effect: holdfast.Review, Message: reviewTexts[code],
 		Resolution: []string{"No action is needed; you can add documentation or complete enhanced verification in the Security Center to help the review."},
 	}
+}
+
+// whitelistCause denies a withdrawal to an address the holder's enabled
+// whitelist does not hold, or holds but not yet usable.
+func whitelistCause(a *holdfast.Account, address string, now time.Time) (holdfast.Cause, bool) {
+	wl := &a.Security.Whitelist
+	if !wl.Enabled {
+		return holdfast.Cause{}, false
+	}
+	w := wl.Addresses[address]
+	switch {
+	case w == nil:
+		return holdfast.Cause{
+			Review: "not_whitelisted", Effect: holdfast.Deny,
+			Message:    "Your withdrawal whitelist is on and this address is not on it.",
+			Resolution: []string{"Add the address to your whitelist in the Security Center; it becomes usable after the waiting period."},
+		}, true
+	case now.Before(w.UsableAt):
+		return holdfast.Cause{
+			Review: "whitelist_pending", Effect: holdfast.Deny, EndsAt: w.UsableAt,
+			Message:    "This address was added to your whitelist recently and cannot be used yet.",
+			Resolution: []string{"Wait until the address becomes usable, at " + w.UsableAt.UTC().Format(time.RFC3339) + "."},
+		}, true
+	}
+	return holdfast.Cause{}, false
 }

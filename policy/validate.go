@@ -75,6 +75,7 @@ func check(p *holdfast.Policy, lines map[string]int) []issue {
 	c.kinds(p)
 	c.selfService(p)
 	c.triggers(p)
+	c.security(p)
 	return c.issues
 }
 
@@ -417,4 +418,62 @@ func list[T ~string](vs []T) string {
 		s[i] = string(v)
 	}
 	return strings.Join(s, ", ")
+}
+
+func (c *checker) security(p *holdfast.Policy) {
+	const path = "security"
+	s := p.Security
+	for _, n := range []struct {
+		field string
+		v     int
+	}{{"max_sessions", s.MaxSessions}, {"max_trusted_contacts", s.MaxTrustedContacts}, {"max_whitelist_addresses", s.MaxWhitelistAddresses}, {"notify_limit", s.NotifyLimit}, {"self_service_limit", s.SelfServiceLimit}} {
+		if n.v <= 0 {
+			c.errorf(path+"."+n.field, "%s must be a positive number", n.field)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     holdfast.Duration
+	}{
+		{"whitelist_delay", s.WhitelistDelay}, {"security_change_cooling_off", s.SecurityChangeCoolingOff},
+		{"settings_unlock_delay_min", s.SettingsUnlockDelayMin}, {"settings_unlock_delay_max", s.SettingsUnlockDelayMax},
+		{"notify_window", s.NotifyWindow}, {"expiring_notice", s.ExpiringNotice}, {"self_service_window", s.SelfServiceWindow},
+		{"checkup.new_device_window", s.Checkup.NewDeviceWindow}, {"checkup.key_unused_after", s.Checkup.KeyUnusedAfter},
+		{"checkup.address_unused_after", s.Checkup.AddressUnusedAfter}, {"checkup.recent_restriction_within", s.Checkup.RecentRestrictionWithin},
+	} {
+		c.span(path+"."+d.field, d.v, true)
+	}
+	if lo, hi := s.SettingsUnlockDelayMin, s.SettingsUnlockDelayMax; lo > 0 && hi > 0 && lo > hi {
+		c.errorf(path+".settings_unlock_delay_min", "settings_unlock_delay_min %s is longer than settings_unlock_delay_max %s", lo, hi)
+	}
+	if co := p.Kinds[holdfast.KindCoolingOff]; co != nil && s.SecurityChangeCoolingOff > 0 {
+		if why := fits(co, s.SecurityChangeCoolingOff); why != "" {
+			c.errorf(path+".security_change_cooling_off", "%s %s (kinds.cooling_off)", s.SecurityChangeCoolingOff, why)
+		}
+	}
+	// A kind whose own bounds are broken is reported there.
+	if sl := p.Kinds[holdfast.KindSettingsLock]; sl != nil && (sl.MinDuration == 0 || sl.MaxDuration == 0 || sl.MinDuration <= sl.MaxDuration) {
+		for _, d := range []struct {
+			field string
+			v     holdfast.Duration
+		}{{"settings_unlock_delay_min", s.SettingsUnlockDelayMin}, {"settings_unlock_delay_max", s.SettingsUnlockDelayMax}} {
+			if why := fits(sl, d.v); d.v > 0 && why != "" {
+				c.errorf(path+"."+d.field, "%s %s (kinds.settings_lock)", d.v, why)
+			}
+		}
+	}
+	if len(s.KeyPermissions) == 0 {
+		c.errorf(path+".key_permissions", "key_permissions must say what read, trade and withdraw keys may do")
+	}
+	for perm, actions := range s.KeyPermissions {
+		pp := path + ".key_permissions." + string(perm)
+		if perm != holdfast.PermRead && perm != holdfast.PermTrade && perm != holdfast.PermWithdraw {
+			c.errorf(pp, "unknown permission %q (want read, trade or withdraw)", perm)
+		}
+		for i, a := range actions {
+			if !a.Valid() {
+				c.errorf(fmt.Sprintf("%s[%d]", pp, i), "unknown action %q", a)
+			}
+		}
+	}
 }

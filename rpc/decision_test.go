@@ -27,7 +27,7 @@ func TestCheckJSON(t *testing.T) {
 		kinds      []string
 	}{
 		{"unknown account is allowed", `{"account":"acct-none","action":"withdraw"}`, "allow", nil},
-		{"cooling_off denies withdraw", `{"account":"acct-cool","action":"withdraw","device":"d1","session":"s1","api_key":"k1","ip":"10.0.0.1"}`, "deny", []string{"cooling_off"}},
+		{"cooling_off denies withdraw", `{"account":"acct-cool","action":"withdraw","device":"d1","ip":"10.0.0.1"}`, "deny", []string{"cooling_off"}},
 		{"cooling_off leaves trade", `{"account":"acct-cool","action":"trade"}`, "allow", nil},
 		{"full_restriction denies trade", `{"account":"acct-full","action":"trade","view":"staff"}`, "deny", []string{"full_restriction"}},
 		{"full_restriction leaves login", `{"account":"acct-full","action":"login"}`, "allow", nil},

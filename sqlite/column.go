@@ -153,3 +153,27 @@ func (j jsonPtr[T]) Scan(src any) error {
 	*j.v = new(T)
 	return json.Unmarshal(b, *j.v)
 }
+
+// jsonMap stores a string map as JSON TEXT, empty as NULL.
+type jsonMap struct{ m *map[string]string }
+
+func (j jsonMap) Value() (driver.Value, error) {
+	if len(*j.m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(*j.m)
+	return string(b), err
+}
+
+func (j jsonMap) Scan(src any) error {
+	*j.m = nil
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case string:
+		return json.Unmarshal([]byte(v), j.m)
+	case []byte:
+		return json.Unmarshal(v, j.m)
+	}
+	return fmt.Errorf("JSON column holds %T, want TEXT", src)
+}

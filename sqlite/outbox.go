@@ -57,14 +57,14 @@ type Delivery struct {
 // maxLastError bounds the failure reason kept per command.
 const maxLastError = 1024
 
-const outboxCols = `id, account, type, restriction, event, created_at, state, attempts, next_at,
+const outboxCols = `id, account, type, restriction, event, notice, data, created_at, state, attempts, next_at,
 	lease_until, last_error, last_attempt_at, delivered_at`
 
 // deliveryFields lists d's columns in outboxCols order.
 func deliveryFields(d *Delivery) []any {
 	c := &d.Command
 	return []any{
-		&c.ID, &c.Account, &c.Type, &c.Restriction, &c.Event, nanos{&c.CreatedAt}, &d.State, &d.Attempts, nanos{&d.NextAt},
+		&c.ID, &c.Account, &c.Type, &c.Restriction, &c.Event, &c.Notice, jsonMap{&c.Data}, nanos{&c.CreatedAt}, &d.State, &d.Attempts, nanos{&d.NextAt},
 		nanos{&d.LeaseUntil}, &d.LastError, nanos{&d.LastAttemptAt}, nanos{&d.DeliveredAt},
 	}
 }
@@ -85,8 +85,8 @@ func (t *accountTx) Enqueue(c *holdfast.Command) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = t.now
 	}
-	_, err := t.w.exec(`INSERT INTO outbox (id, account, type, restriction, event, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, t.id, string(c.Type), c.Restriction, c.Event, nanosArg(c.CreatedAt), nanosArg(c.CreatedAt))
+	_, err := t.w.exec(`INSERT INTO outbox (id, account, type, restriction, event, notice, data, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, t.id, string(c.Type), c.Restriction, c.Event, c.Notice, jsonMap{&c.Data}, nanosArg(c.CreatedAt), nanosArg(c.CreatedAt))
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
 		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "command %s is already enqueued", c.ID))
 	}
@@ -101,6 +101,34 @@ func (t *accountTx) Enqueue(c *holdfast.Command) error {
 // first. The claim is committed before it returns. Until the lease ends no
 // other claim sees them; a claimer that dies simply lets the lease run out.
 func (db *DB) ClaimCommands(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
+	return db.ClaimCommandsOf(ctx, TypeFilter{}, now, lease, limit)
+}
+
+// TypeFilter selects commands by type: only Types, or, with Except, all
+// but them; the zero filter selects every command. It lets holder
+// notifications and commands to services go to different deliverers.
+type TypeFilter struct {
+	Types  []holdfast.CommandType
+	Except bool
+}
+
+func (f TypeFilter) sql() (string, []any) {
+	if len(f.Types) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(f.Types))
+	for i, t := range f.Types {
+		args[i] = string(t)
+	}
+	op := "IN"
+	if f.Except {
+		op = "NOT IN"
+	}
+	return " AND type " + op + " (" + strings.Repeat("?, ", len(args)-1) + "?)", args
+}
+
+// ClaimCommandsOf is ClaimCommands for the commands f selects.
+func (db *DB) ClaimCommandsOf(ctx context.Context, f TypeFilter, now time.Time, lease time.Duration, limit int) ([]Delivery, error) {
 	if lease <= 0 {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "lease", "lease must be positive")
 	}
@@ -114,12 +142,13 @@ func (db *DB) ClaimCommands(ctx context.Context, now time.Time, lease time.Durat
 	var got []claimed
 	err := db.w.do(ctx, func(w *writer) error {
 		got = got[:0]
+		cond, args := f.sql()
 		rows, err := w.query(`UPDATE outbox SET lease_until = ? WHERE seq IN (
 				SELECT seq FROM outbox
-				WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+				WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`+cond+`
 				ORDER BY next_at, seq LIMIT ?)
 			RETURNING seq, `+outboxCols,
-			nanosArg(now.Add(lease)), nanosArg(now), nanosArg(now), limit)
+			append(append([]any{nanosArg(now.Add(lease)), nanosArg(now), nanosArg(now)}, args...), limit)...)
 		if err != nil {
 			return err
 		}

@@ -53,9 +53,18 @@ type Outbox interface {
 	Fail(ctx context.Context, d Delivery, at time.Time, reason string, retryAt time.Time) error
 }
 
-// Config configures a Deliverer. URL and Secret are required; every other
-// zero field takes the default in its comment.
+// Sender delivers one command; an error makes the deliverer try again
+// later. The deliverer POSTs JSON to a URL unless Config.Sender says
+// otherwise (holder notifications go by email, say).
+type Sender interface {
+	Send(ctx context.Context, c *holdfast.Command) error
+}
+
+// Config configures a Deliverer. URL and Secret are required unless Sender
+// is set; every other zero field takes the default in its comment.
 type Config struct {
+	// Sender, when set, delivers instead of the signed POST to URL.
+	Sender Sender
 	// URL receives every command (http or https).
 	URL string
 	// Secret keys the signatures: at least 16 bytes. It is never logged.
@@ -88,20 +97,13 @@ type Config struct {
 // Deliverer sends the outbox's due commands. It is safe for concurrent use,
 // and any number of deliverers may share an outbox.
 type Deliverer struct {
-	out    Outbox
-	cfg    Config
-	target string // the URL without credentials or query, for logs
+	out  Outbox
+	cfg  Config
+	send Sender
 }
 
 // New checks cfg and returns a deliverer for out.
 func New(out Outbox, cfg Config) (*Deliverer, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, holdfast.Errorf(holdfast.InvalidArgument, "url", "webhook URL must be an absolute http or https URL")
-	}
-	if len(cfg.Secret) < 16 {
-		return nil, holdfast.Errorf(holdfast.InvalidArgument, "secret", "webhook secret must be at least 16 bytes")
-	}
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
 			*v = d
@@ -133,13 +135,49 @@ func New(out Outbox, cfg Config) (*Deliverer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Secret = bytes.Clone(cfg.Secret)
-	return &Deliverer{out: out, cfg: cfg, target: u.Scheme + "://" + u.Host + u.Path}, nil
+	d := &Deliverer{out: out, cfg: cfg, send: cfg.Sender}
+	if d.send == nil {
+		p, err := NewPoster(cfg.URL, cfg.Secret, cfg.Clock, cfg.Client)
+		if err != nil {
+			return nil, err
+		}
+		d.send = p
+	}
+	return d, nil
 }
 
-// Target is the URL commands go to, without credentials or query: safe to
+// Poster POSTs signed JSON bodies to one URL.
+type Poster struct {
+	url    string
+	secret []byte
+	clock  holdfast.Clock
+	client *http.Client
+	target string
+}
+
+// NewPoster checks the URL and secret (at least 16 bytes). A nil client
+// follows no redirects (a redirect is a failure: signed bodies go only
+// where configured); a nil clock is the wall clock.
+func NewPoster(rawURL string, secret []byte, clock holdfast.Clock, client *http.Client) (*Poster, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "url", "webhook URL must be an absolute http or https URL")
+	}
+	if len(secret) < 16 {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "secret", "webhook secret must be at least 16 bytes")
+	}
+	if clock == nil {
+		clock = holdfast.WallClock{}
+	}
+	if client == nil {
+		client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	return &Poster{url: rawURL, secret: bytes.Clone(secret), clock: clock, client: client, target: u.Scheme + "://" + u.Host + u.Path}, nil
+}
+
+// Target is the URL bodies go to, without credentials or query: safe to
 // log.
-func (d *Deliverer) Target() string { return d.target }
+func (p *Poster) Target() string { return p.target }
 
 // Run delivers due commands until ctx ends, then returns nil. A request
 // cut short by the end is neither delivered nor failed: its lease runs out
@@ -180,7 +218,12 @@ func (d *Deliverer) DeliverDue(ctx context.Context) (int, error) {
 func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 	c := &dl.Command
 	log := d.cfg.Logger.With("command", c.ID, "type", c.Type, "account", c.Account, "attempt", dl.Attempts+1)
-	err := d.send(ctx, c)
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	err := d.send.Send(sctx, c)
+	if errors.Is(err, context.DeadlineExceeded) && sctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("no answer within %s", d.cfg.Timeout)
+	}
+	cancel()
 	if err != nil && ctx.Err() != nil {
 		log.Info("webhook: stopped before the outcome; the command is sent again when its lease ends", "lease_until", dl.Lease)
 		return
@@ -226,30 +269,31 @@ func (d *Deliverer) backoff(n int) time.Duration {
 	return b/2 + rand.N(b/2+1)
 }
 
-// send POSTs c and returns nil on a 2xx answer. Its error is safe to keep
-// and show staff: it names no secret and no URL.
-func (d *Deliverer) send(ctx context.Context, c *holdfast.Command) error {
+// Send POSTs c as JSON.
+func (p *Poster) Send(ctx context.Context, c *holdfast.Command) error {
 	body, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.cfg.URL, bytes.NewReader(body))
+	return p.Post(ctx, c.ID, body)
+}
+
+// Post sends body, signed, with id as the receiver's key for dropping
+// repeats, and returns nil on a 2xx answer. Its error is safe to keep and
+// show staff: it names no secret and no URL.
+func (p *Poster) Post(ctx context.Context, id string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("request: %w", unwrapURL(err))
 	}
-	ts := d.cfg.Clock.Now().Unix()
+	ts := p.clock.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "holdfast-webhook/1")
-	req.Header.Set(HeaderID, c.ID)
+	req.Header.Set(HeaderID, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(d.cfg.Secret, ts, body))
-	resp, err := d.cfg.Client.Do(req)
+	req.Header.Set(HeaderSignature, Sign(p.secret, ts, body))
+	resp, err := p.client.Do(req)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			return fmt.Errorf("no answer within %s", d.cfg.Timeout)
-		}
 		return unwrapURL(err)
 	}
 	defer resp.Body.Close()
@@ -286,4 +330,13 @@ func printable(b []byte) string {
 		}
 		return r
 	}, s))
+}
+
+// Target names where commands go, safe to log: the URL without credentials
+// or query, or the sender's type.
+func (d *Deliverer) Target() string {
+	if p, ok := d.send.(*Poster); ok {
+		return p.Target()
+	}
+	return fmt.Sprintf("%T", d.send)
 }

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// Holder notifications: the engine decides what to tell the holder and
+// writes it to the outbox in the transaction of the change; package notify
+// renders and sends it (email, push), at least once. Non-disclosable
+// restrictions (law-enforcement holds, duress locks) are never the subject
+// of one.
+
+// Notice names, each a template in notify/templates.
+const (
+	noticeApplied          = "restriction_applied"
+	noticeLifted           = "restriction_lifted"
+	noticeExpiring         = "restriction_expiring"
+	noticeSecured          = "account_secured"
+	noticeSettingsLocked   = "settings_locked"
+	noticeUnlockRequested  = "settings_unlock_requested"
+	noticeUnlockCancelled  = "settings_unlock_cancelled"
+	noticeNewDevice        = "new_device"
+	noticeContactAction    = "trusted_contact_action"
+	noticeContactAdded     = "trusted_contact_added"
+	noticeContactRemoved   = "trusted_contact_removed"
+	noticeAddressAdded     = "whitelist_address_added"
+	noticeAddressRemoved   = "whitelist_address_removed"
+	noticeWhitelistOn      = "whitelist_enabled"
+	noticeWhitelistOff     = "whitelist_disabled"
+	noticeAntiPhishing     = "anti_phishing_code_changed"
+	noticeSessionRevoked   = "session_revoked"
+	noticeContactUpdated   = "contact_changed"
+	noticeExpiringIDPrefix = "exping_"
+)
+
+// notifyHolder writes a notification to the outbox unless the account has
+// reached the policy's notification limit for the window (a flood of
+// unlock attempts must not flood the holder's mailbox). The window's count
+// lives on the account; update saves it.
+func (e *Engine) notifyHolder(tx holdfast.AccountTx, now time.Time, notice string, data map[string]string) error {
+	a := tx.Account()
+	sp := &e.policy.Security
+	if !a.Security.Notices.Take(now, sp.NotifyWindow.Std(), sp.NotifyLimit) {
+		e.log.Warn("holder notification over the rate limit: not sent", "account", a.ID, "notice", notice)
+		return nil
+	}
+	return tx.Enqueue(&holdfast.Command{ID: newID("ntf"), Account: a.ID, Type: holdfast.CommandNotifyHolder, Notice: notice, Data: data, CreatedAt: now})
+}
+
+// restrictionData fills a restriction notice with what the holder may see.
+func restrictionData(r *holdfast.Restriction, kp *holdfast.KindPolicy) map[string]string {
+	d := map[string]string{"kind": string(r.Kind), "message": kp.Holder.Message}
+	if !r.EndsAt.IsZero() {
+		d["ends_at"] = r.EndsAt.UTC().Format(time.RFC3339)
+	}
+	return d
+}
+
+// AnnounceExpiring tells holders whose disclosable restrictions end by time
+// in (from, to] + the policy's expiring_notice that the end is near. Ids
+// derive from the restriction, so overlapping windows and several servers
+// tell each holder once. It returns how many it wrote.
+func (e *Engine) AnnounceExpiring(ctx context.Context, from, to time.Time) (int, error) {
+	lead := e.policy.Security.ExpiringNotice.Std()
+	var ending []*holdfast.Restriction
+	err := e.store.EndedRestrictions(ctx, from.Add(lead), to.Add(lead), func(r *holdfast.Restriction) error {
+		if r.Disclose {
+			ending = append(ending, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range ending {
+		err := e.store.Update(ctx, r.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
+			return tx.Enqueue(&holdfast.Command{
+				ID: noticeExpiringIDPrefix + r.ID, Account: r.Account, Type: holdfast.CommandNotifyHolder,
+				Notice: noticeExpiring, Restriction: r.ID, CreatedAt: e.clock.Now(),
+				Data: map[string]string{"kind": string(r.Kind), "ends_at": r.EndsAt.UTC().Format(time.RFC3339)},
+			})
+		})
+		switch holdfast.ErrorCode(err) {
+		case "":
+			n++
+		case holdfast.Conflict: // told before
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}

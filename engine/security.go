@@ -1,0 +1,443 @@
+package engine
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/holdfast/holdfast"
+)
+
+var _ holdfast.SecurityService = (*Engine)(nil)
+
+// Audit actions of the holder's security operations.
+const (
+	auditSecureAccount   = "secure_account"
+	auditRevokeSession   = "revoke_session"
+	auditWhitelistAdd    = "add_whitelist_address"
+	auditWhitelistRemove = "remove_whitelist_address"
+	auditWhitelistOn     = "enable_whitelist"
+	auditWhitelistOff    = "disable_whitelist"
+	auditAntiPhishing    = "set_anti_phishing_code"
+	auditLockSettings    = "lock_settings"
+	auditUnlockRequest   = "request_settings_unlock"
+	auditUnlockCancel    = "cancel_settings_unlock"
+	auditContactAdd      = "add_trusted_contact"
+	auditContactRemove   = "remove_trusted_contact"
+)
+
+// secureReason marks the self_freeze that secure_account applies, so that
+// a repeated call finds it.
+const secureReason = "holder secured the account"
+
+// securityOp runs one of the holder's security operations on account in a
+// transaction: only the holder may, within the per-account rate limit for
+// op, and a change that weakens the account's protection (gate names the
+// action it counts as; "" for protective ones, which are never blocked) must
+// not be blocked by a restriction. fn reports whether restrictions changed;
+// the account and its audit entry are saved after it.
+func (e *Engine) securityOp(ctx context.Context, account string, actor holdfast.Actor, op string, gate holdfast.Action, fn txFunc) error {
+	if err := holdfast.ValidateID("account", account); err != nil {
+		return err
+	}
+	if !actor.IsHolder(account) {
+		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "only the holder may %s on their account", op)
+	}
+	return e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if err := e.takeLimit(tx, now, op); err != nil {
+			return false, err
+		}
+		if gate != "" {
+			if err := e.gate(tx, now, gate); err != nil {
+				return false, err
+			}
+		}
+		changed, err := fn(tx, now)
+		if err != nil {
+			return false, err
+		}
+		return changed, saveAccount(tx, now, actor, op)
+	})
+}
+
+// takeLimit counts one op against the account's self-service rate limit.
+// A refusal rolls the transaction back, so it costs nothing to store.
+func (e *Engine) takeLimit(tx holdfast.AccountTx, now time.Time, op string) error {
+	sec := &tx.Account().Security
+	sp := &e.policy.Security
+	if sec.Limits == nil {
+		sec.Limits = map[string]*holdfast.NoticeWindow{}
+	}
+	w := sec.Limits[op]
+	if w == nil {
+		w = &holdfast.NoticeWindow{}
+		sec.Limits[op] = w
+	}
+	if !w.Take(now, sp.SelfServiceWindow.Std(), sp.SelfServiceLimit) {
+		return holdfast.Errorf(holdfast.ResourceExhausted, "account", "too many %s requests: at most %d per %s", op, sp.SelfServiceLimit, sp.SelfServiceWindow)
+	}
+	return nil
+}
+
+// gate refuses an operation that counts as action while a restriction
+// blocks it, with the holder-view causes.
+func (e *Engine) gate(tx holdfast.AccountTx, now time.Time, action holdfast.Action) error {
+	req := holdfast.CheckRequest{Account: tx.Account().ID, Action: action, View: holdfast.ViewHolder}
+	d := e.decide(e.rulesFor(tx.Restrictions(), now), &req, now, []holdfast.Cause{})
+	if d.Effect == holdfast.Allow {
+		return nil
+	}
+	err := holdfast.Errorf(holdfast.FailedPrecondition, "account", "%s is blocked on this account now", action)
+	err.Causes = d.Causes
+	return err
+}
+
+// SecureAccount is the hacked holder's one button: a self_freeze, every
+// session and API key revoked, the identity service told to do the same,
+// and the holder notified, in one transaction. Pressed again while its
+// freeze lasts it applies nothing new, and revokes only what appeared
+// since.
+func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.SecureResult, error) {
+	res := &holdfast.SecureResult{}
+	err := e.securityOp(ctx, account, actor, auditSecureAccount, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		a := tx.Account()
+		sec := &a.Security
+		for _, r := range tx.Restrictions() {
+			if r.Kind == holdfast.KindSelfFreeze && r.Reason == secureReason && r.ActiveAt(now) {
+				res.Freeze, res.Repeat = r.Clone(), true
+			}
+		}
+		res.SessionsRevoked = len(sec.ActiveSessions())
+		for _, k := range sec.APIKeys {
+			if k.RevokedAt.IsZero() {
+				k.RevokedAt = now
+				res.KeysRevoked++
+			}
+		}
+		sec.SessionsValidAfter = now
+		sec.Rev++
+		// Sessions before the mark are dead: forget them.
+		maps.DeleteFunc(sec.Sessions, func(_ string, s *holdfast.Session) bool { return s.StartedAt.Before(now) })
+		if res.Repeat && res.SessionsRevoked == 0 && res.KeysRevoked == 0 {
+			return false, nil
+		}
+		for _, c := range []holdfast.CommandType{holdfast.CommandRevokeSessions, holdfast.CommandRevokeAPIKeys} {
+			if err := tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: a.ID, Type: c, CreatedAt: now}); err != nil {
+				return false, err
+			}
+		}
+		if res.Repeat {
+			return false, nil
+		}
+		req := holdfast.ApplyRequest{Account: a.ID, Kind: holdfast.KindSelfFreeze, Duration: e.policy.SelfService.SecureAccountFreeze, Actor: actor, Reason: secureReason}
+		d, err := e.duration(req.Kind, req.Duration)
+		if err != nil {
+			return false, err
+		}
+		r, err := e.newRestriction(tx, now, req, d, false)
+		if err != nil {
+			return false, err
+		}
+		res.Freeze = r.Clone()
+		return true, e.notifyHolder(tx, now, noticeSecured, restrictionData(r, e.policy.Kind(r.Kind)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// RevokeSession signs one session out (the holder's "log out this
+// device").
+func (e *Engine) RevokeSession(ctx context.Context, account, session string, actor holdfast.Actor) error {
+	if err := holdfast.ValidateID("session", session); err != nil {
+		return err
+	}
+	return e.securityOp(ctx, account, actor, auditRevokeSession, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		sec := &tx.Account().Security
+		s := sec.Sessions[session]
+		if s == nil {
+			return false, holdfast.Errorf(holdfast.NotFound, "session", "session %s not found", session)
+		}
+		if s.RevokedAt.IsZero() {
+			s.RevokedAt = now
+			sec.Rev++
+		}
+		return false, nil
+	})
+}
+
+// AddWhitelistAddress whitelists a withdrawal address, usable after the
+// policy's delay. It counts as adding a withdrawal address.
+func (e *Engine) AddWhitelistAddress(ctx context.Context, account, address string, actor holdfast.Actor) (*holdfast.WhitelistEntryView, error) {
+	if err := holdfast.ValidateID("address", address); err != nil {
+		return nil, err
+	}
+	var out *holdfast.WhitelistEntryView
+	err := e.securityOp(ctx, account, actor, auditWhitelistAdd, holdfast.ActionAddWithdrawalAddress, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		a := tx.Account()
+		wl := &a.Security.Whitelist
+		if w := wl.Addresses[address]; w != nil {
+			out = &holdfast.WhitelistEntryView{Address: address, WhitelistAddress: *w, Usable: !now.Before(w.UsableAt)}
+			return false, nil // already there: the delay is not restarted
+		}
+		if len(wl.Addresses) >= e.policy.Security.MaxWhitelistAddresses {
+			return false, holdfast.Errorf(holdfast.ResourceExhausted, "address", "the whitelist holds at most %d addresses", e.policy.Security.MaxWhitelistAddresses)
+		}
+		if wl.Addresses == nil {
+			wl.Addresses = map[string]*holdfast.WhitelistAddress{}
+		}
+		w := &holdfast.WhitelistAddress{AddedAt: now, UsableAt: now.Add(e.policy.Security.WhitelistDelay.Std())}
+		wl.Addresses[address] = w
+		// A new destination is also a new address for withdrawal review.
+		if a.Activity.AddressBook == nil {
+			a.Activity.AddressBook = map[string]time.Time{}
+		}
+		a.Activity.AddressBook[address] = now
+		out = &holdfast.WhitelistEntryView{Address: address, WhitelistAddress: *w}
+		return false, e.notifyHolder(tx, now, noticeAddressAdded, map[string]string{"address": address, "usable_at": w.UsableAt.UTC().Format(time.RFC3339)})
+	})
+	return out, err
+}
+
+// RemoveWhitelistAddress takes an address off the whitelist.
+func (e *Engine) RemoveWhitelistAddress(ctx context.Context, account, address string, actor holdfast.Actor) error {
+	if err := holdfast.ValidateID("address", address); err != nil {
+		return err
+	}
+	return e.securityOp(ctx, account, actor, auditWhitelistRemove, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		wl := &tx.Account().Security.Whitelist
+		if wl.Addresses[address] == nil {
+			return false, holdfast.Errorf(holdfast.NotFound, "address", "%s is not on the whitelist", address)
+		}
+		delete(wl.Addresses, address)
+		return false, e.notifyHolder(tx, now, noticeAddressRemoved, map[string]string{"address": address})
+	})
+}
+
+// SetWhitelist turns the withdrawal whitelist on (protective: always
+// allowed) or off (a security change: blocked like one, and it starts a
+// cooling_off).
+func (e *Engine) SetWhitelist(ctx context.Context, account string, enabled bool, actor holdfast.Actor) error {
+	op, gate, notice := auditWhitelistOn, holdfast.Action(""), noticeWhitelistOn
+	if !enabled {
+		op, gate, notice = auditWhitelistOff, holdfast.ActionChangeSecuritySettings, noticeWhitelistOff
+	}
+	return e.securityOp(ctx, account, actor, op, gate, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		wl := &tx.Account().Security.Whitelist
+		if wl.Enabled == enabled {
+			return false, nil
+		}
+		wl.Enabled = enabled
+		if err := e.notifyHolder(tx, now, notice, nil); err != nil {
+			return false, err
+		}
+		if enabled {
+			return false, nil
+		}
+		return true, e.securityChange(tx, now, actor, op)
+	})
+}
+
+// securityChange starts (or, rolling, extends) the cooling_off that a
+// holder's weakening change of their security settings brings.
+func (e *Engine) securityChange(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, op string) error {
+	d := e.policy.Security.SecurityChangeCoolingOff
+	end := now.Add(d.Std())
+	for _, r := range tx.Restrictions() {
+		if r.Kind != holdfast.KindCoolingOff || r.Over(now) || r.EndsAt.IsZero() {
+			continue
+		}
+		if !end.After(r.EndsAt) {
+			return nil
+		}
+		before := r.Clone()
+		r.EndsAt = end
+		if err := tx.SaveRestriction(r); err != nil {
+			return err
+		}
+		return audit(tx, now, actor, holdfast.AuditExtend, before, r, "rolling window: "+op)
+	}
+	req := holdfast.ApplyRequest{Account: tx.Account().ID, Kind: holdfast.KindCoolingOff, Duration: d, Actor: holdfast.System, Reason: "security change: " + op}
+	_, err := e.newRestriction(tx, now, req, d, true)
+	return err
+}
+
+// Anti-phishing codes are short words the holder will recognise.
+const (
+	minCodeLen = 4
+	maxCodeLen = 20
+)
+
+// SetAntiPhishingCode sets the code every notification carries. Setting
+// the first one only adds protection; changing one is a security change.
+func (e *Engine) SetAntiPhishingCode(ctx context.Context, account, code string, actor holdfast.Actor) error {
+	if n := utf8.RuneCountInString(code); n < minCodeLen || n > maxCodeLen || !utf8.ValidString(code) {
+		return holdfast.Errorf(holdfast.InvalidArgument, "code", "the anti-phishing code must be %d to %d characters", minCodeLen, maxCodeLen)
+	}
+	for _, r := range code {
+		if r < ' ' || r == 0x7f {
+			return holdfast.Errorf(holdfast.InvalidArgument, "code", "the anti-phishing code may not hold control characters")
+		}
+	}
+	var gate holdfast.Action
+	if a, err := e.store.Account(ctx, account); err == nil && a.Security.AntiPhishingCode != "" {
+		gate = holdfast.ActionChangeSecuritySettings
+	}
+	return e.securityOp(ctx, account, actor, auditAntiPhishing, gate, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		sec := &tx.Account().Security
+		prev := sec.AntiPhishingCode
+		if prev == code {
+			return false, nil
+		}
+		if prev != "" && gate == "" {
+			// Set meanwhile by another request: this one is a change.
+			if err := e.gate(tx, now, holdfast.ActionChangeSecuritySettings); err != nil {
+				return false, err
+			}
+		}
+		sec.AntiPhishingCode = code
+		if err := e.notifyHolder(tx, now, noticeAntiPhishing, nil); err != nil {
+			return false, err
+		}
+		if prev == "" {
+			return false, nil
+		}
+		return true, e.securityChange(tx, now, actor, auditAntiPhishing)
+	})
+}
+
+// LockSettings locks the holder's security settings behind a settings_lock
+// that only an unlock request followed by unlockDelay ends.
+func (e *Engine) LockSettings(ctx context.Context, account string, unlockDelay holdfast.Duration, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	sp := &e.policy.Security
+	if unlockDelay < sp.SettingsUnlockDelayMin || unlockDelay > sp.SettingsUnlockDelayMax {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "unlock_delay", "the unlock delay must be from %s to %s, not %s", sp.SettingsUnlockDelayMin, sp.SettingsUnlockDelayMax, unlockDelay)
+	}
+	var out *holdfast.Restriction
+	err := e.securityOp(ctx, account, actor, auditLockSettings, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if r := e.settingsLock(tx, now); r != nil {
+			return false, holdfast.Errorf(holdfast.Conflict, "account", "the settings are already locked (restriction %s)", r.ID)
+		}
+		req := holdfast.ApplyRequest{Account: account, Kind: holdfast.KindSettingsLock, Actor: actor, Reason: "holder locked their security settings"}
+		r, err := e.newRestriction(tx, now, req, 0, false)
+		if err != nil {
+			return false, err
+		}
+		tx.Account().Security.SettingsLock = &holdfast.SettingsLock{Restriction: r.ID, UnlockDelay: unlockDelay, LockedAt: now}
+		out = r.Clone()
+		return true, e.notifyHolder(tx, now, noticeSettingsLocked, map[string]string{"unlock_delay": unlockDelay.String()})
+	})
+	return out, err
+}
+
+// settingsLock returns the account's settings_lock in force (or pending
+// its unlock delay), or nil.
+func (e *Engine) settingsLock(tx holdfast.AccountTx, now time.Time) *holdfast.Restriction {
+	sl := tx.Account().Security.SettingsLock
+	if sl == nil {
+		return nil
+	}
+	for _, r := range tx.Restrictions() {
+		if r.ID == sl.Restriction && !r.Over(now) {
+			return r
+		}
+	}
+	return nil
+}
+
+// RequestSettingsUnlock starts the unlock delay; the lock ends when it has
+// run. Every attempt is told to the holder, so that one they did not make
+// can be cancelled in time. A repeated request does not restart the delay.
+func (e *Engine) RequestSettingsUnlock(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	var out *holdfast.Restriction
+	err := e.securityOp(ctx, account, actor, auditUnlockRequest, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		r := e.settingsLock(tx, now)
+		if r == nil {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "account", "the settings are not locked")
+		}
+		sl := tx.Account().Security.SettingsLock
+		sl.UnlockAttempts++
+		changed := false
+		if sl.UnlockRequestedAt.IsZero() {
+			before := r.Clone()
+			sl.UnlockRequestedAt = now
+			r.EndsAt = now.Add(sl.UnlockDelay.Std())
+			if err := tx.SaveRestriction(r); err != nil {
+				return false, err
+			}
+			if err := audit(tx, now, actor, auditUnlockRequest, before, r, "unlock requested"); err != nil {
+				return false, err
+			}
+			changed = true
+		}
+		out = r.Clone()
+		return changed, e.notifyHolder(tx, now, noticeUnlockRequested, map[string]string{
+			"unlocks_at": r.EndsAt.UTC().Format(time.RFC3339), "attempt": strconv.Itoa(sl.UnlockAttempts),
+		})
+	})
+	return out, err
+}
+
+// CancelSettingsUnlock stops a pending unlock: the lock stays until a new
+// request and a full delay.
+func (e *Engine) CancelSettingsUnlock(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	var out *holdfast.Restriction
+	err := e.securityOp(ctx, account, actor, auditUnlockCancel, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		r := e.settingsLock(tx, now)
+		sl := tx.Account().Security.SettingsLock
+		if r == nil || sl.UnlockRequestedAt.IsZero() {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "account", "no settings unlock is pending")
+		}
+		before := r.Clone()
+		sl.UnlockRequestedAt = time.Time{}
+		r.EndsAt = time.Time{}
+		if err := tx.SaveRestriction(r); err != nil {
+			return false, err
+		}
+		if err := audit(tx, now, actor, auditUnlockCancel, before, r, "unlock cancelled"); err != nil {
+			return false, err
+		}
+		out = r.Clone()
+		return true, e.notifyHolder(tx, now, noticeUnlockCancelled, nil)
+	})
+	return out, err
+}
+
+// AddTrustedContact names someone who may freeze or panic-lock the account
+// for the holder. Who may stop your withdrawals is a security setting.
+func (e *Engine) AddTrustedContact(ctx context.Context, account, contact string, actor holdfast.Actor) error {
+	if err := holdfast.ValidateID("contact", contact); err != nil {
+		return err
+	}
+	return e.securityOp(ctx, account, actor, auditContactAdd, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		a := tx.Account()
+		if slices.Contains(a.TrustedContacts, contact) {
+			return false, nil
+		}
+		if len(a.TrustedContacts) >= e.policy.Security.MaxTrustedContacts {
+			return false, holdfast.Errorf(holdfast.ResourceExhausted, "contact", "at most %d trusted contacts", e.policy.Security.MaxTrustedContacts)
+		}
+		a.TrustedContacts = append(a.TrustedContacts, contact)
+		return false, e.notifyHolder(tx, now, noticeContactAdded, map[string]string{"contact": contact})
+	})
+}
+
+// RemoveTrustedContact takes a contact's power away.
+func (e *Engine) RemoveTrustedContact(ctx context.Context, account, contact string, actor holdfast.Actor) error {
+	if err := holdfast.ValidateID("contact", contact); err != nil {
+		return err
+	}
+	return e.securityOp(ctx, account, actor, auditContactRemove, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		a := tx.Account()
+		i := slices.Index(a.TrustedContacts, contact)
+		if i < 0 {
+			return false, holdfast.Errorf(holdfast.NotFound, "contact", "%s is not a trusted contact", contact)
+		}
+		a.TrustedContacts = slices.Delete(a.TrustedContacts, i, i+1)
+		return false, e.notifyHolder(tx, now, noticeContactRemoved, map[string]string{"contact": contact})
+	})
+}
