@@ -3,6 +3,7 @@ package holdfast
 import (
 	"context"
 	"math"
+	"net/mail"
 	"slices"
 	"time"
 )
@@ -80,6 +81,10 @@ type Event struct {
 	Permissions     []string  `json:"permissions,omitempty"`
 	IPWhitelist     []string  `json:"ip_whitelist,omitempty"`
 	Factors         []Factor  `json:"factors,omitempty"`
+	// Email and Phone are the holder's new contact addresses
+	// (email_changed, phone_changed): where notifications go.
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
 }
 
 // eventFields lists, per type, the optional fields it may carry (id, type,
@@ -89,8 +94,8 @@ var eventFields = map[EventType][]string{
 	EventPasswordChanged:        {"device", "ip"},
 	EventPasswordReset:          {"device", "ip"},
 	EventTwoFactorChanged:       {"device", "ip"},
-	EventEmailChanged:           {"device", "ip"},
-	EventPhoneChanged:           {"device", "ip"},
+	EventEmailChanged:           {"device", "ip", "email"},
+	EventPhoneChanged:           {"device", "ip", "phone"},
 	EventWithdrawalAddressAdded: {"address", "asset"},
 	EventDeposit:                {"asset", "amount", "usd_value", "source_address", "source_risk"},
 	EventWithdrawalRequested:    {"asset", "amount", "usd_value", "address"},
@@ -126,7 +131,7 @@ func (e *Event) present() []string {
 		{"severity", e.Severity != ""}, {"status", e.Status != ""}, {"case_ref", e.CaseRef != ""},
 		{"disclose", e.Disclose != nil}, {"api_key", e.APIKey != ""},
 		{"permissions", e.Permissions != nil}, {"ip_whitelist", e.IPWhitelist != nil},
-		{"factors", e.Factors != nil},
+		{"factors", e.Factors != nil}, {"email", e.Email != ""}, {"phone", e.Phone != ""},
 	} {
 		if f.set {
 			out = append(out, f.name)
@@ -185,6 +190,14 @@ func (e *Event) Validate() error {
 			return err
 		}
 	}
+	if e.Email != "" {
+		if a, err := mail.ParseAddress(e.Email); err != nil || a.Address != e.Email || a.Name != "" {
+			return Errorf(InvalidArgument, "email", "email must be a plain address like holder@example.com")
+		}
+	}
+	if e.Phone != "" && !validPhone(e.Phone) {
+		return Errorf(InvalidArgument, "phone", "phone must be in E.164 form like +4915112345678")
+	}
 	for _, w := range e.IPWhitelist {
 		if _, err := ParseIPPrefix(w); err != nil {
 			return Errorf(InvalidArgument, "ip_whitelist", "ip_whitelist holds addresses or CIDR prefixes, not %q", w)
@@ -222,6 +235,19 @@ func (e *Event) FailureFraction() float64 {
 		return r / 100
 	}
 	return *e.FailureRate
+}
+
+// validPhone accepts E.164: a plus and 8 to 15 digits.
+func validPhone(p string) bool {
+	if len(p) < 9 || len(p) > 16 || p[0] != '+' {
+		return false
+	}
+	for _, c := range p[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func validCountry(c string) bool {

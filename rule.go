@@ -24,6 +24,9 @@ type RuleAction struct {
 	Tag  Tag  `yaml:"tag,omitempty" json:"tag,omitempty"`
 	// Command is sent to other services through the outbox.
 	Command CommandType `yaml:"command,omitempty" json:"command,omitempty"`
+	// Notice names the template of a notify_holder command (default:
+	// generic).
+	Notice string `yaml:"notice,omitempty" json:"notice,omitempty"`
 }
 
 // RuleApply applies a restriction.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"math/big"
 	"slices"
@@ -142,6 +143,9 @@ func (e *Engine) ruleAction(tx holdfast.AccountTx, now time.Time, ev *holdfast.E
 			return nil // two rules on one event send one command
 		}
 		res.Commands = append(res.Commands, string(a.Command))
+		if a.Command == holdfast.CommandNotifyHolder {
+			return e.notifyHolder(tx, now, cmp.Or(a.Notice, "generic"), ruleNoticeData(ev, res))
+		}
 		return tx.Enqueue(&holdfast.Command{ID: newID("cmd"), Account: acct.ID, Type: a.Command, Event: ev.ID, CreatedAt: now})
 	}
 	return nil
@@ -271,6 +275,14 @@ func (e *Engine) learn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event,
 			k.RevokedAt = now
 			sec.Rev++
 		}
+	case holdfast.EventEmailChanged:
+		if ev.Email != "" {
+			a.Security.Email = ev.Email
+		}
+	case holdfast.EventPhoneChanged:
+		if ev.Phone != "" {
+			a.Security.Phone = ev.Phone
+		}
 	case holdfast.EventAPIActivity:
 		if k := a.Security.APIKeys[ev.APIKey]; k != nil {
 			k.LastUsedAt = now
@@ -358,4 +370,18 @@ func (e *Engine) signIn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event
 		return nil
 	}
 	return e.notifyHolder(tx, now, noticeNewDevice, map[string]string{"device": ev.Device, "country": ev.Country, "ip": ev.IP})
+}
+
+// ruleNoticeData fills a rule's holder notice with the disclosable
+// restriction the event applied, if any (a sanctions notice names when the
+// restriction starts).
+func ruleNoticeData(ev *holdfast.Event, res *holdfast.IngestResult) map[string]string {
+	d := map[string]string{"event": string(ev.Type)}
+	for _, r := range slices.Backward(res.Applied) {
+		if r.Disclose {
+			d["kind"], d["starts_at"] = string(r.Kind), r.StartsAt.UTC().Format(time.RFC3339)
+			break
+		}
+	}
+	return d
 }

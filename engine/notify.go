@@ -31,8 +31,6 @@ const (
 	noticeWhitelistOn      = "whitelist_enabled"
 	noticeWhitelistOff     = "whitelist_disabled"
 	noticeAntiPhishing     = "anti_phishing_code_changed"
-	noticeSessionRevoked   = "session_revoked"
-	noticeContactUpdated   = "contact_changed"
 	noticeExpiringIDPrefix = "exping_"
 )
 

@@ -99,7 +99,9 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	if err := announce(tx, now, holdfast.CommandRestrictionApplied, r); err != nil {
 		return nil, err
 	}
-	if tell && r.Disclose {
+	// A restriction that starts later (a sanctions notice period) is told
+	// by its rule's own notice.
+	if tell && r.Disclose && !r.StartsAt.After(now) {
 		if err := e.notifyHolder(tx, now, noticeApplied, restrictionData(r, kp)); err != nil {
 			return nil, err
 		}

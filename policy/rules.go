@@ -113,5 +113,8 @@ func (c *checker) rule(path string, r *holdfast.Rule, seen map[string]int, i int
 		case a.Command != "" && !slices.Contains(holdfast.CommandTypes, a.Command):
 			c.errorf(ap+".command", "unknown command %q (want %s)", a.Command, list(holdfast.CommandTypes))
 		}
+		if a.Notice != "" && a.Command != holdfast.CommandNotifyHolder {
+			c.errorf(ap+".notice", "notice names a notify_holder command's template; it needs command: notify_holder")
+		}
 	}
 }

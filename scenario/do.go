@@ -9,12 +9,14 @@ import (
 // ops lists every op of the format. Those that later issues build return
 // failed_precondition until then.
 var ops = map[string]bool{
-	"freeze": true, "panic_lock": true, "secure_account": false, "request_unfreeze": true,
+	"freeze": true, "panic_lock": true, "secure_account": true, "request_unfreeze": true,
 	"extend": true, "apply": true, "lift": true, "approve": true, "verify": true,
 	"open_case": false, "decide_case": false,
-	"add_whitelist_address": false, "enable_whitelist": false, "disable_whitelist": false,
-	"set_anti_phishing_code": false, "add_trusted_contact": false,
-	"lock_settings": false, "request_settings_unlock": false, "cancel_settings_unlock": false,
+	"add_whitelist_address": true, "enable_whitelist": true, "disable_whitelist": true,
+	"set_anti_phishing_code": true, "add_trusted_contact": true,
+	"lock_settings": true, "request_settings_unlock": true, "cancel_settings_unlock": true,
+	// Beyond the format's list: the rest of the self-service API.
+	"remove_whitelist_address": true, "remove_trusted_contact": true, "revoke_session": true,
 }
 
 func knownOp(op string) bool {
@@ -79,6 +81,37 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 	case "verify":
 		_, err := r.eng.Verify(ctx, holdfast.VerifyRequest{Account: d.Account, Device: d.Device, Factors: d.Factors, Actor: actor})
 		return "", err
+	case "secure_account":
+		res, err := r.eng.SecureAccount(ctx, d.Account, actor)
+		if err != nil {
+			return "", err
+		}
+		return res.Freeze.ID, nil
+	case "revoke_session":
+		return "", r.eng.RevokeSession(ctx, d.Account, d.Session, actor)
+	case "add_whitelist_address":
+		_, err := r.eng.AddWhitelistAddress(ctx, d.Account, d.Address, actor)
+		return "", err
+	case "remove_whitelist_address":
+		return "", r.eng.RemoveWhitelistAddress(ctx, d.Account, d.Address, actor)
+	case "enable_whitelist", "disable_whitelist":
+		return "", r.eng.SetWhitelist(ctx, d.Account, d.Op == "enable_whitelist", actor)
+	case "set_anti_phishing_code":
+		return "", r.eng.SetAntiPhishingCode(ctx, d.Account, d.Code, actor)
+	case "add_trusted_contact":
+		return "", r.eng.AddTrustedContact(ctx, d.Account, d.Contact, actor)
+	case "remove_trusted_contact":
+		return "", r.eng.RemoveTrustedContact(ctx, d.Account, d.Contact, actor)
+	case "lock_settings":
+		delay, err := parseDuration("unlock_delay", d.UnlockDelay)
+		if err != nil {
+			return "", err
+		}
+		return restrictionID(r.eng.LockSettings(ctx, d.Account, delay, actor))
+	case "request_settings_unlock":
+		return restrictionID(r.eng.RequestSettingsUnlock(ctx, d.Account, actor))
+	case "cancel_settings_unlock":
+		return restrictionID(r.eng.CancelSettingsUnlock(ctx, d.Account, actor))
 	}
 	return "", notImplemented(d.Op)
 }
@@ -97,7 +130,7 @@ func (r *runner) event(ctx context.Context, ev *Event) error {
 		OrdersPerMinute: ev.OrdersPerMinute, FailureRate: ev.FailureRate, OtherAccounts: ev.OtherAccounts,
 		NoticePeriod: notice, Severity: ev.Severity, Status: ev.Status, CaseRef: ev.CaseRef,
 		Disclose: ev.Disclose, APIKey: ev.APIKey, Permissions: ev.Permissions, IPWhitelist: ev.IPWhitelist,
-		Factors: ev.Factors,
+		Factors: ev.Factors, Email: ev.Email, Phone: ev.Phone,
 	})
 	return err
 }

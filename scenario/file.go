@@ -90,6 +90,8 @@ type Event struct {
 	Permissions     []string          `yaml:"permissions"`
 	IPWhitelist     []string          `yaml:"ip_whitelist"`
 	Factors         []holdfast.Factor `yaml:"factors"`
+	Email           string            `yaml:"email"`
+	Phone           string            `yaml:"phone"`
 }
 
 // Do is a command as the API would run it.
@@ -118,6 +120,7 @@ type Do struct {
 	Code        string `yaml:"code"`
 	Contact     string `yaml:"contact"`
 	UnlockDelay string `yaml:"unlock_delay"`
+	Session     string `yaml:"session"`
 }
 
 // Expect is a decision check.

@@ -131,7 +131,7 @@ func TestLaterIssueOpsSayNotImplemented(t *testing.T) {
 start: 2026-04-01T00:00:00Z
 steps:
   - at: 0s
-    do: {op: secure_account, account: u1, actor: "user:u1"}
+    do: {op: open_case, account: u1, type: source_of_funds, actor: "user:u1"}
     expect_error: failed_precondition
 `)
 	var out, errb bytes.Buffer

@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/notify"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
 	"github.com/holdfast/holdfast/webhook"
@@ -21,51 +23,131 @@ import (
 // runs, and the commands with which an operator lists and redrives the
 // outbox of a data directory.
 
-// webhookSecretEnv holds the signing secret. It is never a flag, so that it
-// stays out of ps and shell history.
-const webhookSecretEnv = "HOLDFAST_WEBHOOK_SECRET"
+// Secrets come from the environment, never flags, so that they stay out
+// of ps and shell history.
+const (
+	webhookSecretEnv = "HOLDFAST_WEBHOOK_SECRET"
+	pushSecretEnv    = "HOLDFAST_PUSH_SECRET"
+	smtpPasswordEnv  = "HOLDFAST_SMTP_PASSWORD"
+)
 
-// delivery holds the serve command's webhook flags.
+// delivery holds the serve command's delivery flags: commands to other
+// services go to the webhook; holder notifications by email and push.
 type delivery struct {
-	url string
+	url                string
+	smtpAddr, smtpFrom string
+	smtpUser           string
+	smtpStartTLS       bool
+	pushURL, templates string
 }
 
 func (d *delivery) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&d.url, "webhook-url", "",
+	f := cmd.Flags()
+	f.StringVar(&d.url, "webhook-url", "",
 		"deliver outbox commands as signed webhooks to this URL, with the secret from $"+webhookSecretEnv+" (default: none; commands stay pending)")
+	f.StringVar(&d.smtpAddr, "smtp-addr", "", "send holder notifications by email through this SMTP server (host:port)")
+	f.StringVar(&d.smtpFrom, "smtp-from", "", "the From of notification emails, e.g. \"Holdfast <security@example.com>\"")
+	f.StringVar(&d.smtpUser, "smtp-user", "", "SMTP AUTH user (password from $"+smtpPasswordEnv+")")
+	f.BoolVar(&d.smtpStartTLS, "smtp-starttls", false, "require STARTTLS on the SMTP connection")
+	f.StringVar(&d.pushURL, "push-url", "", "also send holder notifications to this SMS/push gateway as signed webhooks (secret from $"+pushSecretEnv+")")
+	f.StringVar(&d.templates, "templates", "", "directory of notification templates overriding the built-in ones (NOTICE.txt)")
 }
 
-// startDelivery runs a webhook deliverer on db's outbox until ctx ends;
-// stop ends it and waits. Without a URL it runs nothing. Errors:
-// invalid_argument (URL, missing or short secret).
+// notifying reports whether holder notifications have a channel of their
+// own; without one they go to the webhook like every other command.
+func (d *delivery) notifying() bool { return d.smtpAddr != "" || d.pushURL != "" }
+
+// startDelivery runs the outbox's deliverers on db until ctx ends; stop
+// ends them and waits. Errors: invalid_argument (URLs, missing or short
+// secrets, templates).
 func startDelivery(ctx context.Context, db *sqlite.DB, d *delivery, log *slog.Logger) (stop func(), err error) {
+	notices := []holdfast.CommandType{holdfast.CommandNotifyHolder}
+	var deliverers []*webhook.Deliverer
 	if d.url == "" {
 		log.Info("webhook delivery is off: outbox commands stay pending until it is configured (--webhook-url)")
-		return func() {}, nil
+	} else {
+		secret := os.Getenv(webhookSecretEnv)
+		if secret == "" {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "webhook-url", "--webhook-url needs the signing secret in $%s", webhookSecretEnv)
+		}
+		out := outbox{db: db}
+		if d.notifying() {
+			out.filter = sqlite.TypeFilter{Types: notices, Except: true}
+		}
+		dl, err := webhook.New(out, webhook.Config{URL: d.url, Secret: []byte(secret), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("webhook delivery is on", "url", dl.Target())
+		deliverers = append(deliverers, dl)
 	}
-	secret := os.Getenv(webhookSecretEnv)
-	if secret == "" {
-		return nil, holdfast.Errorf(holdfast.InvalidArgument, "webhook-url", "--webhook-url needs the signing secret in $%s", webhookSecretEnv)
-	}
-	dl, err := webhook.New(outbox{db}, webhook.Config{URL: d.url, Secret: []byte(secret), Logger: log})
-	if err != nil {
-		return nil, err
+	if d.notifying() {
+		n, err := d.notifier(db)
+		if err != nil {
+			return nil, err
+		}
+		dl, err := webhook.New(outbox{db: db, filter: sqlite.TypeFilter{Types: notices}}, webhook.Config{Sender: n, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("holder notifications are on", "smtp", d.smtpAddr, "push", d.pushURL != "")
+		deliverers = append(deliverers, dl)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		dl.Run(ctx)
-	}()
-	log.Info("webhook delivery is on", "url", dl.Target())
-	return func() { cancel(); <-done }, nil
+	var wg sync.WaitGroup
+	for _, dl := range deliverers {
+		wg.Go(func() { dl.Run(ctx) })
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}
+
+// notifier builds the holder-notification sender from the flags.
+func (d *delivery) notifier(db *sqlite.DB) (*notify.Notifier, error) {
+	cfg := notify.Config{SMTPAddr: d.smtpAddr, From: d.smtpFrom, Username: d.smtpUser, Password: os.Getenv(smtpPasswordEnv), StartTLS: d.smtpStartTLS}
+	if d.pushURL != "" {
+		secret := os.Getenv(pushSecretEnv)
+		if secret == "" {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "push-url", "--push-url needs the signing secret in $%s", pushSecretEnv)
+		}
+		p, err := webhook.NewPoster(d.pushURL, []byte(secret), nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Push = p
+	}
+	if d.templates != "" {
+		cfg.Templates = os.DirFS(d.templates)
+	}
+	n, err := notify.New(recipients{db}, cfg)
+	if err != nil {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "templates", "%v", err)
+	}
+	return n, nil
+}
+
+// recipients finds where a holder is told: the contact addresses and the
+// anti-phishing code of the stored account (an unknown one has none).
+type recipients struct{ db *sqlite.DB }
+
+func (r recipients) Recipient(ctx context.Context, account string) (notify.Recipient, error) {
+	a, err := r.db.Account(ctx, account)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return notify.Recipient{}, nil
+	}
+	if err != nil {
+		return notify.Recipient{}, err
+	}
+	return notify.Recipient{Email: a.Security.Email, Phone: a.Security.Phone, AntiPhishingCode: a.Security.AntiPhishingCode}, nil
 }
 
 // outbox is the SQLite store as the deliverer's webhook.Outbox.
-type outbox struct{ db *sqlite.DB }
+type outbox struct {
+	db     *sqlite.DB
+	filter sqlite.TypeFilter
+}
 
 func (o outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]webhook.Delivery, error) {
-	ds, err := o.db.ClaimCommands(ctx, now, lease, limit)
+	ds, err := o.db.ClaimCommandsOf(ctx, o.filter, now, lease, limit)
 	out := make([]webhook.Delivery, len(ds))
 	for i, d := range ds {
 		out[i] = webhook.Delivery{Command: d.Command, Attempts: d.Attempts, Lease: d.LeaseUntil}

@@ -180,10 +180,12 @@ func pruneIndex(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 }
 
 // announceExpiries tells other services (through the outbox) about
-// restrictions that ended by time. It starts a day back, so a restart
-// misses nothing; the engine makes repeats no-ops.
+// restrictions that ended by time, and holders about those ending soon.
+// Expiries start a day back, so a restart misses nothing; the engine makes
+// repeats no-ops. Warnings start now: after a restart, one that is due
+// already would come too late to help.
 func announceExpiries(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
-	from := eng.Now().Add(-24 * time.Hour)
+	from, fromSoon := eng.Now().Add(-24*time.Hour), eng.Now()
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
@@ -196,6 +198,16 @@ func announceExpiries(ctx context.Context, eng *engine.Engine, log *slog.Logger)
 			from = to
 			if n > 0 {
 				log.Debug("announced expired restrictions", "count", n)
+			}
+		}
+		n, err = eng.AnnounceExpiring(ctx, fromSoon, to)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("telling holders of restrictions about to end", "err", err)
+		case err == nil:
+			fromSoon = to
+			if n > 0 {
+				log.Debug("told holders of restrictions about to end", "count", n)
 			}
 		}
 		select {
