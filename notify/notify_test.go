@@ -15,100 +15,9 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/smtptest"
 )
-
-// --- a real SMTP server that records what it accepts ---
-
-type received struct {
-	From string
-	To   []string
-	Data []byte
-}
-
-type backend struct {
-	mu       sync.Mutex
-	msgs     []received
-	rejectTo string // Rcpt fails for this address
-	user     string // non-empty: AUTH PLAIN required with user/pass
-	pass     string
-}
-
-func (b *backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{b: b}, nil }
-
-func (b *backend) messages() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.msgs...)
-}
-
-type session struct {
-	b      *backend
-	authed bool
-	cur    received
-}
-
-func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.b.user || pass != s.b.pass {
-			return errors.New("invalid credentials")
-		}
-		s.authed = true
-		return nil
-	}), nil
-}
-
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.b.user != "" && !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	s.cur = received{From: from}
-	return nil
-}
-
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.b.rejectTo != "" && to == s.b.rejectTo {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
-	}
-	s.cur.To = append(s.cur.To, to)
-	return nil
-}
-
-func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.Data = data
-	s.b.mu.Lock()
-	s.b.msgs = append(s.b.msgs, s.cur)
-	s.b.mu.Unlock()
-	return nil
-}
-
-func (s *session) Reset()        { s.cur = received{} }
-func (s *session) Logout() error { return nil }
-
-func startSMTP(t *testing.T, be *backend) string {
-	t.Helper()
-	srv := smtp.NewServer(be)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.ReadTimeout = 5 * time.Second
-	srv.WriteTimeout = 5 * time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return l.Addr().String()
-}
 
 // --- inputs ---
 
@@ -186,7 +95,7 @@ type parsed struct {
 	raw     string
 }
 
-func parse(t *testing.T, m received) parsed {
+func parse(t *testing.T, m smtptest.Message) parsed {
 	t.Helper()
 	if strings.Contains(strings.ReplaceAll(string(m.Data), "\r\n", ""), "\n") {
 		t.Errorf("message has a bare LF:\n%q", m.Data)
@@ -209,9 +118,9 @@ func parse(t *testing.T, m received) parsed {
 	return parsed{header: msg.Header, subject: subject, body: string(body), raw: string(m.Data)}
 }
 
-func only(t *testing.T, be *backend) parsed {
+func only(t *testing.T, be *smtptest.Server) parsed {
 	t.Helper()
-	msgs := be.messages()
+	msgs := be.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("got %d messages, want 1", len(msgs))
 	}
@@ -221,8 +130,8 @@ func only(t *testing.T, be *backend) parsed {
 // --- tests ---
 
 func TestSendMail(t *testing.T) {
-	be := &backend{}
-	n := newNotifier(t, startSMTP(t, be), Config{})
+	be := smtptest.Start(t, smtptest.Options{})
+	n := newNotifier(t, be.Addr, Config{})
 	c := command("cmd-1", "acc-1", "whitelist_address_added", map[string]string{
 		"address":   "bc1qexampleaddress",
 		"usable_at": "2025-03-05T05:06:07Z",
@@ -230,7 +139,7 @@ func TestSendMail(t *testing.T) {
 	if err := n.Send(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	msgs := be.messages()
+	msgs := be.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("got %d messages", len(msgs))
 	}
@@ -280,8 +189,8 @@ func TestSendMail(t *testing.T) {
 }
 
 func TestNoCodeNoPrefix(t *testing.T) {
-	be := &backend{}
-	n := newNotifier(t, startSMTP(t, be), Config{})
+	be := smtptest.Start(t, smtptest.Options{})
+	n := newNotifier(t, be.Addr, Config{})
 	c := command("cmd-2", "acc-2", "restriction_applied", map[string]string{"kind": "withdrawal_freeze"})
 	if err := n.Send(context.Background(), c); err != nil {
 		t.Fatal(err)
@@ -304,19 +213,19 @@ func TestNoCodeNoPrefix(t *testing.T) {
 }
 
 func TestNoEmailNoMail(t *testing.T) {
-	be := &backend{}
-	n := newNotifier(t, startSMTP(t, be), Config{})
+	be := smtptest.Start(t, smtptest.Options{})
+	n := newNotifier(t, be.Addr, Config{})
 	if err := n.Send(context.Background(), command("cmd-3", "acc-3", "new_device", nil)); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(be.messages()); got != 0 {
+	if got := len(be.Messages()); got != 0 {
 		t.Errorf("got %d messages, want none", got)
 	}
 }
 
 func TestRejectedIsError(t *testing.T) {
-	be := &backend{rejectTo: "rejected@example.com"}
-	n := newNotifier(t, startSMTP(t, be), Config{})
+	be := smtptest.Start(t, smtptest.Options{RejectTo: "rejected@example.com"})
+	n := newNotifier(t, be.Addr, Config{})
 	err := n.Send(context.Background(), command("cmd-4", "acc-5", "generic", nil))
 	if err == nil {
 		t.Fatal("Send succeeded; want an error")
@@ -324,7 +233,7 @@ func TestRejectedIsError(t *testing.T) {
 	if strings.Contains(err.Error(), "rejected@example.com") {
 		t.Errorf("error names the recipient: %v", err)
 	}
-	if got := len(be.messages()); got != 0 {
+	if got := len(be.Messages()); got != 0 {
 		t.Errorf("got %d messages", got)
 	}
 }
@@ -343,13 +252,13 @@ func TestServerDownIsError(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	be := &backend{user: "mailer", pass: "s3cret-pass"}
-	addr := startSMTP(t, be)
+	be := smtptest.Start(t, smtptest.Options{User: "mailer", Pass: "s3cret-pass"})
+	addr := be.Addr
 	n := newNotifier(t, addr, Config{Username: "mailer", Password: "s3cret-pass"})
 	if err := n.Send(context.Background(), command("cmd-6", "acc-1", "generic", nil)); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(be.messages()); got != 1 {
+	if got := len(be.Messages()); got != 1 {
 		t.Fatalf("got %d messages", got)
 	}
 	bad := newNotifier(t, addr, Config{Username: "mailer", Password: "wrong-pass"})
@@ -363,24 +272,24 @@ func TestAuth(t *testing.T) {
 }
 
 func TestWrongTypeIsError(t *testing.T) {
-	be := &backend{}
-	n := newNotifier(t, startSMTP(t, be), Config{})
+	be := smtptest.Start(t, smtptest.Options{})
+	n := newNotifier(t, be.Addr, Config{})
 	c := command("cmd-8", "acc-1", "generic", nil)
 	c.Type = holdfast.CommandRevokeSessions
 	if err := n.Send(context.Background(), c); err == nil {
 		t.Fatal("Send of revoke_sessions succeeded")
 	}
-	if got := len(be.messages()); got != 0 {
+	if got := len(be.Messages()); got != 0 {
 		t.Errorf("got %d messages", got)
 	}
 }
 
 func TestOverrideTemplate(t *testing.T) {
-	be := &backend{}
+	be := smtptest.Start(t, smtptest.Options{})
 	override := fstest.MapFS{
 		"templates/new_device.txt": {Data: []byte("Subject: Custom {{.Data.device}}\n\nCustom body for {{.Account}} {{.Data.missing}}|\n")},
 	}
-	n := newNotifier(t, startSMTP(t, be), Config{Templates: override})
+	n := newNotifier(t, be.Addr, Config{Templates: override})
 	c := command("cmd-9", "acc-1", "new_device", map[string]string{"device": "Pixel"})
 	if err := n.Send(context.Background(), c); err != nil {
 		t.Fatal(err)
@@ -420,8 +329,8 @@ func TestBrokenOverrideFails(t *testing.T) {
 }
 
 func TestHeaderInjection(t *testing.T) {
-	be := &backend{}
-	n := newNotifier(t, startSMTP(t, be), Config{})
+	be := smtptest.Start(t, smtptest.Options{})
+	n := newNotifier(t, be.Addr, Config{})
 
 	// In the anti-phishing code (part of the subject): refused.
 	if err := n.Send(context.Background(), command("cmd-11", "acc-4", "generic", nil)); err == nil {
@@ -433,7 +342,7 @@ func TestHeaderInjection(t *testing.T) {
 	if err := n2.Send(context.Background(), command("cmd-12", "acc-1", "new_device", map[string]string{"device": "x\r\nBcc: evil@example.com"})); err == nil {
 		t.Error("Send with a subject holding CRLF succeeded")
 	}
-	if got := len(be.messages()); got != 0 {
+	if got := len(be.Messages()); got != 0 {
 		t.Fatalf("got %d messages after refused injections", got)
 	}
 	// In data only the body uses: delivered, as body text, with no extra header.
@@ -445,7 +354,7 @@ func TestHeaderInjection(t *testing.T) {
 	if _, ok := m.header["Bcc"]; ok {
 		t.Errorf("Bcc header injected:\n%s", m.raw)
 	}
-	for _, r := range be.messages() {
+	for _, r := range be.Messages() {
 		for _, to := range r.To {
 			if strings.Contains(to, "evil") {
 				t.Errorf("mailed to %q", to)
@@ -462,14 +371,14 @@ func TestHeaderInjection(t *testing.T) {
 }
 
 func TestPush(t *testing.T) {
-	be := &backend{}
+	be := smtptest.Start(t, smtptest.Options{})
 	p := &poster{}
-	n := newNotifier(t, startSMTP(t, be), Config{Push: p})
+	n := newNotifier(t, be.Addr, Config{Push: p})
 	c := command("cmd-14", "acc-3", "trusted_contact_added", map[string]string{"contact": "dana@example.com"})
 	if err := n.Send(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if len(be.messages()) != 0 {
+	if len(be.Messages()) != 0 {
 		t.Error("mailed a holder without email")
 	}
 	if len(p.bodies) != 1 || p.ids[0] != "cmd-14" {
@@ -497,8 +406,8 @@ func TestPush(t *testing.T) {
 	if err := n.Send(context.Background(), command("cmd-15", "acc-1", "generic", nil)); err == nil {
 		t.Error("Send succeeded though the push failed")
 	}
-	if len(be.messages()) != 1 || len(p.bodies) != 2 {
-		t.Errorf("mails %d, posts %d", len(be.messages()), len(p.bodies))
+	if len(be.Messages()) != 1 || len(p.bodies) != 2 {
+		t.Errorf("mails %d, posts %d", len(be.Messages()), len(p.bodies))
 	}
 }
 
@@ -536,9 +445,9 @@ func TestEveryNoticeRenders(t *testing.T) {
 }
 
 func TestNonASCIISubject(t *testing.T) {
-	be := &backend{}
+	be := smtptest.Start(t, smtptest.Options{})
 	override := fstest.MapFS{"templates/generic.txt": {Data: []byte("Subject: Sécurité {{.Data.x}}\n\nÜnïcode body\n")}}
-	n := newNotifier(t, startSMTP(t, be), Config{Templates: override})
+	n := newNotifier(t, be.Addr, Config{Templates: override})
 	if err := n.Send(context.Background(), command("cmd-16", "acc-1", "generic", map[string]string{"x": "ok"})); err != nil {
 		t.Fatal(err)
 	}

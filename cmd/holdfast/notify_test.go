@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/smtptest"
+	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/sqlite"
+)
+
+// TestNotificationsArriveBySMTP runs the server's delivery (as serve wires
+// it) on a real store against a real SMTP server, and checks what arrived:
+// every notice the holder is owed, each with the anti-phishing code, and
+// nothing at all about a law-enforcement hold or a duress lock.
+func TestNotificationsArriveBySMTP(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mail := smtptest.Start(t, smtptest.Options{})
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := startDelivery(ctx, db, &delivery{smtpAddr: mail.Addr, smtpFrom: "Holdfast <security@example.com>"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest := func(ev holdfast.Event) {
+		t.Helper()
+		_, err := eng.Ingest(ctx, ev)
+		must(err)
+	}
+	holder := holdfast.Actor{Type: holdfast.ActorUser, ID: "u1"}
+	bob := holdfast.Actor{Type: holdfast.ActorStaff, ID: "bob", Roles: []holdfast.Role{holdfast.RoleCompliance}}
+
+	ingest(holdfast.Event{Type: holdfast.EventEmailChanged, Account: "u1", Email: "holder@example.com"})
+	ingest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "d1", Country: "DE", Session: "s1"})
+	must(eng.SetAntiPhishingCode(ctx, "u1", "heron-42", holder))
+	_, err = eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindReduceOnly, Actor: bob, Reason: "burst"})
+	must(err)
+	must(eng.AddTrustedContact(ctx, "u1", "c1", holder))
+	_, err = eng.PanicLock(ctx, "u1", 0, holdfast.Actor{Type: holdfast.ActorTrustedContact, ID: "c1"})
+	must(err)
+	ingest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "d2", Country: "DE", Session: "s2"})
+	_, err = eng.LockSettings(ctx, "u1", holdfast.Duration(3*24*time.Hour), holder)
+	must(err)
+	for range 2 {
+		_, err = eng.RequestSettingsUnlock(ctx, "u1", holder)
+		must(err)
+	}
+	now := eng.Now()
+	if _, err := eng.AnnounceExpiring(ctx, now.Add(3*24*time.Hour-2*time.Hour), now.Add(3*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second holder gets a law-enforcement hold and a duress lock, which
+	// must not reach them, then one restriction that must.
+	ingest(holdfast.Event{Type: holdfast.EventEmailChanged, Account: "u2", Email: "other@example.com"})
+	no := false
+	ingest(holdfast.Event{Type: holdfast.EventLawEnforcementRequest, Account: "u2", CaseRef: "LE-7", Disclose: &no})
+	ingest(holdfast.Event{Type: holdfast.EventDuressSignal, Account: "u2"})
+	_, err = eng.Apply(ctx, holdfast.ApplyRequest{Account: "u2", Kind: holdfast.KindReduceOnly, Actor: bob, Reason: "burst"})
+	must(err)
+
+	want := map[string]string{ // subject → text its body must hold
+		"Your anti-phishing code was changed":            "u1",
+		"Your account has been restricted":               "reduce_only",
+		"A trusted contact was added":                    "c1",
+		"Your trusted contact acted on your account":     "panic_lock",
+		"New sign-in to your account":                    "d2",
+		"Your security settings are locked":              "u1",
+		"Someone asked to unlock your security settings": "attempt 2",
+		"A restriction on your account ends soon":        "settings_lock",
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var got map[string][]*smtptest.Mail
+	for {
+		got = map[string][]*smtptest.Mail{}
+		for _, m := range mail.Messages() {
+			p, err := m.Parse()
+			if err != nil {
+				t.Fatalf("unreadable mail: %v\n%s", err, m.Data)
+			}
+			to := strings.Join(m.To, ",")
+			got[to] = append(got[to], p)
+		}
+		if len(got["holder@example.com"]) >= len(want)+2 && len(got["other@example.com"]) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	for subject, text := range want {
+		i := slices.IndexFunc(got["holder@example.com"], func(m *smtptest.Mail) bool {
+			return strings.HasSuffix(m.Subject, subject) && strings.Contains(m.Body, text)
+		})
+		if i < 0 {
+			t.Errorf("no mail %q holding %q; got %d mails: %v", subject, text, len(got["holder@example.com"]), bodies(got["holder@example.com"]))
+			continue
+		}
+		m := got["holder@example.com"][i]
+		if !strings.HasPrefix(m.Subject, "[heron-42] ") || !strings.Contains(m.Body, "Anti-phishing code: heron-42") {
+			t.Errorf("mail %q lacks the anti-phishing code: subject %q\n%s", subject, m.Subject, m.Body)
+		}
+	}
+	other := got["other@example.com"]
+	// The email change's cooling-off, then the reduce_only: nothing between.
+	if len(other) != 2 || !slices.ContainsFunc(other, func(m *smtptest.Mail) bool { return strings.Contains(m.Body, "reduce_only") }) {
+		t.Fatalf("the second holder got %v, want the cooling_off and reduce_only notices", bodies(other))
+	}
+	for _, m := range got["other@example.com"] {
+		for _, leak := range []string{"law_enforcement", "LE-7", "panic", "duress"} {
+			if strings.Contains(m.Subject+m.Body, leak) {
+				t.Errorf("a mail to the second holder mentions %q:\n%s", leak, m.Body)
+			}
+		}
+	}
+}
+
+func bodies(ms []*smtptest.Mail) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Subject + "\n" + m.Body
+	}
+	return out
+}
+
+
+// TestNotificationsAreRateLimited: a flood of new-device sign-ins (or of
+// anything else) tells the holder at most notify_limit times per window.
+func TestNotificationsAreRateLimited(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pol := policy.Default()
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: pol, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range pol.Security.NotifyLimit + 10 {
+		if _, err := eng.Ingest(ctx, holdfast.Event{Type: holdfast.EventLogin, Account: "u3", Device: fmt.Sprintf("dev-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := db.ListCommands(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range all {
+		if d.Command.Account == "u3" && d.Command.Type == holdfast.CommandNotifyHolder {
+			n++
+		}
+	}
+	if n != pol.Security.NotifyLimit {
+		t.Errorf("%d notifications written, want the limit %d", n, pol.Security.NotifyLimit)
+	}
+}
