@@ -41,6 +41,16 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 		if err := mayContact(req.Actor, tx.Account()); err != nil {
 			return false, err
 		}
+		if t := req.Actor.Type; t == holdfast.ActorUser || t == holdfast.ActorTrustedContact {
+			// Holders and their contacts are rate-limited like every
+			// self-service call.
+			if err := e.takeLimit(tx, now, "apply_"+string(req.Kind)); err != nil {
+				return false, err
+			}
+			if err := tx.SaveAccount(); err != nil {
+				return false, err
+			}
+		}
 		byContact := req.Actor.Type == holdfast.ActorTrustedContact
 		r, err := e.newRestriction(tx, now, req, d, !byContact)
 		if err != nil {

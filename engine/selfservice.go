@@ -46,6 +46,9 @@ func (e *Engine) RequestUnfreeze(ctx context.Context, account string, actor hold
 		}) {
 			return false, holdfast.Errorf(holdfast.FailedPrecondition, "account", "the account has no active self_freeze")
 		}
+		if err := e.takeLimit(tx, now, holdfast.AuditUnfreezeRequest); err != nil {
+			return false, err
+		}
 		tx.Account().UnfreezeRequestedAt = now
 		return false, saveAccount(tx, now, actor, holdfast.AuditUnfreezeRequest)
 	})
