@@ -229,3 +229,41 @@ func TestLoginHistory(t *testing.T) {
 		t.Fatalf("history %v %v", got, err)
 	}
 }
+
+// TestRevocationsSurviveRestart: a new engine on the same store still
+// refuses the revoked session and key and honours the whitelist.
+func TestRevocationsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	eng, db := newEngine(t, dir)
+	for _, ev := range []holdfast.Event{
+		{Type: holdfast.EventLogin, Account: "u1", Device: "d1", Session: "s1"},
+		{Type: holdfast.EventAPIKeyCreated, Account: "u1", APIKey: "k1", Permissions: []string{"read"}},
+	} {
+		if _, err := eng.Ingest(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := eng.SecureAccount(ctx, "u1", user("u1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.SetWhitelist(ctx, "u1", true, user("u1")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	eng2, _ := newEngine(t, dir)
+	for _, req := range []holdfast.CheckRequest{
+		{Account: "u1", Action: holdfast.ActionView, Session: "s1"},
+		{Account: "u1", Action: holdfast.ActionView, APIKey: "k1"},
+	} {
+		d, err := eng2.Check(ctx, req)
+		if err != nil || d.Effect != holdfast.Deny || len(d.Causes) == 0 || d.Causes[0].Code != holdfast.Unauthenticated {
+			t.Errorf("%+v after restart: %+v %v", req, d, err)
+		}
+	}
+	w, err := eng2.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{Account: "u1", ID: "w1", Asset: "USDT", Amount: "1", Address: "elsewhere"})
+	if err != nil || w.Outcome != holdfast.DenyOutcome {
+		t.Errorf("withdrawal after restart: %+v %v", w, err)
+	}
+}
