@@ -172,17 +172,11 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 		if !ap.Rolling || r.EndsAt.IsZero() || d <= 0 {
 			return nil
 		}
-		end := now.Add(d.Std())
-		if !end.After(r.EndsAt) {
-			return nil
+		moved, err := moveEndLater(tx, now, r, now.Add(d.Std()), actor, "rolling window: rule "+m.Rule.ID+" on event "+ev.ID)
+		if moved {
+			res.Extended = append(res.Extended, r.Clone())
 		}
-		before := r.Clone()
-		r.EndsAt = end
-		if err := tx.SaveRestriction(r); err != nil {
-			return err
-		}
-		res.Extended = append(res.Extended, r.Clone())
-		return audit(tx, now, actor, holdfast.AuditExtend, before, r, "rolling window: rule "+m.Rule.ID+" on event "+ev.ID)
+		return err
 	}
 	req := holdfast.ApplyRequest{
 		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor, Delay: ap.Delay,
@@ -384,4 +378,18 @@ func ruleNoticeData(ev *holdfast.Event, res *holdfast.IngestResult) map[string]s
 		}
 	}
 	return d
+}
+
+// moveEndLater moves r's end to end if that is later (a rolling window),
+// with its audit entry, and reports whether it moved.
+func moveEndLater(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, end time.Time, actor holdfast.Actor, reason string) (bool, error) {
+	if !end.After(r.EndsAt) {
+		return false, nil
+	}
+	before := r.Clone()
+	r.EndsAt = end
+	if err := tx.SaveRestriction(r); err != nil {
+		return false, err
+	}
+	return true, audit(tx, now, actor, holdfast.AuditExtend, before, r, reason)
 }

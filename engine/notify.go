@@ -63,32 +63,11 @@ func restrictionData(r *holdfast.Restriction, kp *holdfast.KindPolicy) map[strin
 // tell each holder once. It returns how many it wrote.
 func (e *Engine) AnnounceExpiring(ctx context.Context, from, to time.Time) (int, error) {
 	lead := e.policy.Security.ExpiringNotice.Std()
-	var ending []*holdfast.Restriction
-	err := e.store.EndedRestrictions(ctx, from.Add(lead), to.Add(lead), func(r *holdfast.Restriction) error {
-		if r.Disclose {
-			ending = append(ending, r)
+	return e.enqueueForEnding(ctx, from.Add(lead), to.Add(lead), func(r *holdfast.Restriction) *holdfast.Command {
+		return &holdfast.Command{
+			ID: noticeExpiringIDPrefix + r.ID, Account: r.Account, Type: holdfast.CommandNotifyHolder,
+			Notice: noticeExpiring, Restriction: r.ID, CreatedAt: e.clock.Now(),
+			Data: map[string]string{"kind": string(r.Kind), "ends_at": r.EndsAt.UTC().Format(time.RFC3339)},
 		}
-		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range ending {
-		err := e.store.Update(ctx, r.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
-			return tx.Enqueue(&holdfast.Command{
-				ID: noticeExpiringIDPrefix + r.ID, Account: r.Account, Type: holdfast.CommandNotifyHolder,
-				Notice: noticeExpiring, Restriction: r.ID, CreatedAt: e.clock.Now(),
-				Data: map[string]string{"kind": string(r.Kind), "ends_at": r.EndsAt.UTC().Format(time.RFC3339)},
-			})
-		})
-		switch holdfast.ErrorCode(err) {
-		case "":
-			n++
-		case holdfast.Conflict: // told before
-		default:
-			return n, err
-		}
-	}
-	return n, nil
 }

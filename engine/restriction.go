@@ -441,10 +441,20 @@ func notFound(t holdfast.Target) error {
 // it again over the same window (after a restart, or on another node)
 // announces nothing twice. It returns how many it announced.
 func (e *Engine) AnnounceExpiries(ctx context.Context, from, to time.Time) (int, error) {
-	var ended []*holdfast.Restriction
+	return e.enqueueForEnding(ctx, from, to, func(r *holdfast.Restriction) *holdfast.Command {
+		return &holdfast.Command{ID: "exp_" + r.ID, Account: r.Account, Type: holdfast.CommandRestrictionExpired, Restriction: r.ID, CreatedAt: r.EndsAt}
+	})
+}
+
+// enqueueForEnding writes the command mk makes for every disclosable
+// restriction ending by time in (from, to]. Command ids must derive from
+// the restriction: a repeat is a conflict, and skipped. It returns how
+// many it wrote.
+func (e *Engine) enqueueForEnding(ctx context.Context, from, to time.Time, mk func(*holdfast.Restriction) *holdfast.Command) (int, error) {
+	var ending []*holdfast.Restriction
 	err := e.store.EndedRestrictions(ctx, from, to, func(r *holdfast.Restriction) error {
 		if r.Disclose {
-			ended = append(ended, r)
+			ending = append(ending, r)
 		}
 		return nil
 	})
@@ -452,14 +462,14 @@ func (e *Engine) AnnounceExpiries(ctx context.Context, from, to time.Time) (int,
 		return 0, err
 	}
 	n := 0
-	for _, r := range ended {
+	for _, r := range ending {
 		err := e.store.Update(ctx, r.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
-			return tx.Enqueue(&holdfast.Command{ID: "exp_" + r.ID, Account: r.Account, Type: holdfast.CommandRestrictionExpired, Restriction: r.ID, CreatedAt: r.EndsAt})
+			return tx.Enqueue(mk(r))
 		})
 		switch holdfast.ErrorCode(err) {
 		case "":
 			n++
-		case holdfast.Conflict: // announced before
+		case holdfast.Conflict: // written before
 		default:
 			return n, err
 		}

@@ -251,15 +251,8 @@ func (e *Engine) securityChange(tx holdfast.AccountTx, now time.Time, actor hold
 		if r.Kind != holdfast.KindCoolingOff || r.Over(now) || r.EndsAt.IsZero() {
 			continue
 		}
-		if !end.After(r.EndsAt) {
-			return nil
-		}
-		before := r.Clone()
-		r.EndsAt = end
-		if err := tx.SaveRestriction(r); err != nil {
-			return err
-		}
-		return audit(tx, now, actor, holdfast.AuditExtend, before, r, "rolling window: "+op)
+		_, err := moveEndLater(tx, now, r, end, actor, "rolling window: "+op)
+		return err
 	}
 	req := holdfast.ApplyRequest{Account: tx.Account().ID, Kind: holdfast.KindCoolingOff, Duration: d, Actor: holdfast.System, Reason: "security change: " + op}
 	_, err := e.newRestriction(tx, now, req, d, true)
