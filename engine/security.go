@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -117,10 +116,10 @@ func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfa
 				res.KeysRevoked++
 			}
 		}
+		// One mark revokes them all; they stay listed (inactive) so the
+		// holder sees what was signed out.
 		sec.SessionsValidAfter = now
 		sec.Rev++
-		// Sessions before the mark are dead: forget them.
-		maps.DeleteFunc(sec.Sessions, func(_ string, s *holdfast.Session) bool { return s.StartedAt.Before(now) })
 		if res.Repeat && res.SessionsRevoked == 0 && res.KeysRevoked == 0 {
 			return false, nil
 		}

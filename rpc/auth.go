@@ -120,6 +120,23 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.SelfServiceStatusProcedure:          {holdfast.ScopeSelfService, holdfast.ScopeStaff},
 	holdfastv1connect.SelfServiceVerifyProcedure:          {holdfast.ScopeEvents, holdfast.ScopeStaff},
 
+	// The holder's security operations: the engine lets only the holder
+	// change them, and staff read them.
+	holdfastv1connect.SelfServiceSecureAccountProcedure:          {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceRevokeSessionProcedure:          {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceAddWhitelistAddressProcedure:    {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceRemoveWhitelistAddressProcedure: {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceSetWhitelistProcedure:           {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceSetAntiPhishingCodeProcedure:    {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceLockSettingsProcedure:           {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceRequestSettingsUnlockProcedure:  {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceCancelSettingsUnlockProcedure:   {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceAddTrustedContactProcedure:      {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceRemoveTrustedContactProcedure:   {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceGetSecurityProcedure:            {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceLoginHistoryProcedure:           {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceSecurityCheckupProcedure:        {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+
 	holdfastv1connect.EventServiceIngestProcedure:      {holdfast.ScopeEvents},
 	holdfastv1connect.EventServiceIngestBatchProcedure: {holdfast.ScopeEvents},
 }

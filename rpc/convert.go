@@ -43,6 +43,7 @@ func pbCause(c *holdfast.Cause) *holdfastv1.Cause {
 		Id:         opt(c.ID),
 		Kind:       opt(string(c.Kind)),
 		Level:      opt(c.Level),
+		Code:       opt(string(c.Code)),
 		Effect:     c.Effect.String(),
 		Message:    c.Message,
 		StartsAt:   pbTime(c.StartsAt),
@@ -184,6 +185,7 @@ func pbStatus(st *holdfast.Status) *holdfastv1.StatusResponse {
 			Id:         opt(c.ID),
 			Kind:       opt(string(c.Kind)),
 			Level:      opt(c.Level),
+			Code:       opt(string(c.Code)),
 			Effect:     c.Effect.String(),
 			Message:    c.Message,
 			StartsAt:   pbTime(c.StartsAt),
@@ -221,6 +223,116 @@ func factors(in []string) []holdfast.Factor {
 	out := make([]holdfast.Factor, len(in))
 	for i, f := range in {
 		out[i] = holdfast.Factor(f)
+	}
+	return out
+}
+
+// The holder's protections. Never the anti-phishing code: the overview
+// only says whether one is set.
+
+func pbSecure(r *holdfast.SecureResult) *holdfastv1.SecureAccountResponse {
+	return &holdfastv1.SecureAccountResponse{
+		Freeze:          pbRestriction(r.Freeze),
+		SessionsRevoked: int32(r.SessionsRevoked),
+		KeysRevoked:     int32(r.KeysRevoked),
+		Repeat:          r.Repeat,
+	}
+}
+
+func pbWhitelistEntry(w *holdfast.WhitelistEntryView) *holdfastv1.WhitelistEntry {
+	return &holdfastv1.WhitelistEntry{
+		Address:    w.Address,
+		AddedAt:    pbTime(w.AddedAt),
+		UsableAt:   pbTime(w.UsableAt),
+		LastUsedAt: pbTime(w.LastUsedAt),
+		Usable:     w.Usable,
+	}
+}
+
+func pbSettingsLock(l *holdfast.SettingsLock) *holdfastv1.SettingsLock {
+	if l == nil {
+		return nil
+	}
+	return &holdfastv1.SettingsLock{
+		Restriction:       l.Restriction,
+		UnlockDelay:       l.UnlockDelay.String(),
+		LockedAt:          pbTime(l.LockedAt),
+		UnlockRequestedAt: pbTime(l.UnlockRequestedAt),
+		UnlockAttempts:    int32(l.UnlockAttempts),
+	}
+}
+
+func pbSecurity(o *holdfast.SecurityOverview) *holdfastv1.GetSecurityResponse {
+	out := &holdfastv1.GetSecurityResponse{
+		Account:             o.Account,
+		AntiPhishingCodeSet: o.AntiPhishingSet,
+		Whitelist:           &holdfastv1.Whitelist{Enabled: o.Whitelist.Enabled, Addresses: make([]*holdfastv1.WhitelistEntry, len(o.Whitelist.Addresses))},
+		SettingsLock:        pbSettingsLock(o.SettingsLock),
+		TrustedContacts:     o.TrustedContacts,
+		Sessions:            make([]*holdfastv1.SessionInfo, len(o.Sessions)),
+		Devices:             make([]*holdfastv1.DeviceInfo, len(o.Devices)),
+		ApiKeys:             make([]*holdfastv1.ApiKeyInfo, len(o.APIKeys)),
+	}
+	if out.TrustedContacts == nil {
+		out.TrustedContacts = []string{}
+	}
+	for i := range o.Whitelist.Addresses {
+		out.Whitelist.Addresses[i] = pbWhitelistEntry(&o.Whitelist.Addresses[i])
+	}
+	for i, s := range o.Sessions {
+		out.Sessions[i] = &holdfastv1.SessionInfo{
+			Id:        s.ID,
+			Device:    opt(s.Device),
+			Ip:        opt(s.IP),
+			Country:   opt(s.Country),
+			StartedAt: pbTime(s.StartedAt),
+			RevokedAt: pbTime(s.RevokedAt),
+			Active:    s.Active,
+		}
+	}
+	for i, d := range o.Devices {
+		out.Devices[i] = &holdfastv1.DeviceInfo{
+			Id:        d.ID,
+			FirstSeen: pbTime(d.FirstSeen),
+			LastSeen:  pbTime(d.LastSeen),
+			Country:   opt(d.Country),
+			Ip:        opt(d.IP),
+			Known:     d.Known,
+		}
+	}
+	for i, k := range o.APIKeys {
+		out.ApiKeys[i] = &holdfastv1.ApiKeyInfo{
+			Id:          k.ID,
+			Permissions: strs(k.Permissions),
+			IpWhitelist: strs(k.IPWhitelist),
+			CreatedAt:   pbTime(k.CreatedAt),
+			RevokedAt:   pbTime(k.RevokedAt),
+			LastUsedAt:  pbTime(k.LastUsedAt),
+			Active:      k.Active,
+		}
+	}
+	return out
+}
+
+func pbLogins(evs []*holdfast.Event) *holdfastv1.LoginHistoryResponse {
+	out := &holdfastv1.LoginHistoryResponse{Logins: make([]*holdfastv1.Login, len(evs))}
+	for i, ev := range evs {
+		out.Logins[i] = &holdfastv1.Login{
+			Id:      ev.ID,
+			At:      pbTime(ev.At),
+			Device:  opt(ev.Device),
+			Country: opt(ev.Country),
+			Ip:      opt(ev.IP),
+			Session: opt(ev.Session),
+		}
+	}
+	return out
+}
+
+func pbCheckup(c *holdfast.Checkup) *holdfastv1.SecurityCheckupResponse {
+	out := &holdfastv1.SecurityCheckupResponse{Account: c.Account, At: pbTime(c.At), Findings: make([]*holdfastv1.Finding, len(c.Findings))}
+	for i, f := range c.Findings {
+		out.Findings[i] = &holdfastv1.Finding{Code: f.Code, Severity: string(f.Severity), Message: f.Message, Fix: f.Fix, Subject: opt(f.Subject)}
 	}
 	return out
 }

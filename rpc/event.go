@@ -152,6 +152,8 @@ func domainEvent(m *holdfastv1.Event) (holdfast.Event, error) {
 		APIKey:          m.ApiKey,
 		Permissions:     list(m.Permissions),
 		IPWhitelist:     list(m.IpWhitelist),
+		Email:           m.Email,
+		Phone:           m.Phone,
 	}
 	if len(m.Factors) > 0 {
 		ev.Factors = factors(m.Factors)

@@ -10,14 +10,33 @@ import (
 )
 
 // selfService serves holdfast.v1.SelfService. With a self_service token
-// the exchange's app backend acts for the holder (actor user:<account>);
+// the exchange's app backend acts for the holder (actor user:<account>),
+// or, for Freeze and PanicLock naming a trusted_contact, for that contact;
 // with a staff token, the staff member acts. Verify is the identity
-// service's report (events: actor system) or staff's.
+// service's report (events: actor system) or staff's. The holder's
+// security operations are in security.go.
 type selfService struct{ *server }
+
+// contactActor is holderActor, unless the request names a trusted contact:
+// then the exchange's backend (a self_service token) acts for that
+// contact, trusted_contact:<id>. Whether the holder named the contact is
+// the engine's to check.
+func contactActor(ctx context.Context, account, contact string) (holdfast.Actor, error) {
+	if contact == "" {
+		return holderActor(ctx, account, false)
+	}
+	if err := holdfast.ValidateID("trusted_contact", contact); err != nil {
+		return holdfast.Actor{}, err
+	}
+	if p := PrincipalFrom(ctx); p == nil || !p.Has(holdfast.ScopeSelfService) {
+		return holdfast.Actor{}, holdfast.Errorf(holdfast.PermissionDenied, "trusted_contact", "only a self_service token may act for a trusted contact")
+	}
+	return holdfast.Actor{Type: holdfast.ActorTrustedContact, ID: contact}, nil
+}
 
 func (h *selfService) Freeze(ctx context.Context, req *connect.Request[holdfastv1.FreezeRequest]) (*connect.Response[holdfastv1.FreezeResponse], error) {
 	m := req.Msg
-	actor, err := holderActor(ctx, m.Account, false)
+	actor, err := contactActor(ctx, m.Account, m.TrustedContact)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +53,7 @@ func (h *selfService) Freeze(ctx context.Context, req *connect.Request[holdfastv
 
 func (h *selfService) PanicLock(ctx context.Context, req *connect.Request[holdfastv1.PanicLockRequest]) (*connect.Response[holdfastv1.PanicLockResponse], error) {
 	m := req.Msg
-	actor, err := holderActor(ctx, m.Account, false)
+	actor, err := contactActor(ctx, m.Account, m.TrustedContact)
 	if err != nil {
 		return nil, err
 	}

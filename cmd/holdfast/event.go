@@ -128,6 +128,8 @@ if any line was invalid.`,
 	f.StringVar(&permissions, "permissions", "", "API key permissions: read,trade,withdraw (api_key_created)")
 	f.StringVar(&whitelist, "ip-whitelist", "", "API key IP whitelist, comma-separated (api_key_created)")
 	f.StringVar(&factors, "factors", "", "completed factors: email,sms,totp (verification_completed)")
+	f.StringVar(&ev.Email, "email", "", "the holder's new email address (email_changed)")
+	f.StringVar(&ev.Phone, "phone", "", "the holder's new phone number, E.164 (phone_changed)")
 	return cmd
 }
 
@@ -136,7 +138,7 @@ var eventFlags = []string{
 	"type", "account", "id", "at", "device", "country", "ip", "session", "address", "asset", "amount",
 	"usd-value", "source-address", "source-risk", "orders-per-minute", "failure-rate", "other-accounts",
 	"notice-period", "severity", "status", "case-ref", "disclose", "api-key", "permissions",
-	"ip-whitelist", "factors",
+	"ip-whitelist", "factors", "email", "phone",
 }
 
 func strs[T ~string](in []T) []string {

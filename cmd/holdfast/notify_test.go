@@ -147,7 +147,6 @@ func bodies(ms []*smtptest.Mail) []string {
 	return out
 }
 
-
 // TestNotificationsAreRateLimited: a flood of new-device sign-ins (or of
 // anything else) tells the holder at most notify_limit times per window.
 func TestNotificationsAreRateLimited(t *testing.T) {

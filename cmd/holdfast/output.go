@@ -63,7 +63,11 @@ func table(w io.Writer, header string, rows func(tw io.Writer)) {
 func printCauses(w io.Writer, causes []*holdfastv1.Cause) {
 	for _, c := range causes {
 		if c.Kind == nil {
-			fmt.Fprintf(w, "  %s: %s\n", c.Effect, c.Message)
+			code := ""
+			if c.Code != nil {
+				code = c.GetCode() + ": "
+			}
+			fmt.Fprintf(w, "  %s: %s%s\n", c.Effect, code, c.Message)
 			continue
 		}
 		level := ""

@@ -11,13 +11,15 @@ import (
 )
 
 // Holder commands: SelfService. With a self_service token they act as the
-// holder; with a staff token, as that staff member.
+// holder (or, for freeze and panic-lock with --as-contact, as that trusted
+// contact); with a staff token, as that staff member. The holder's
+// security operations are in security.go.
 
 func freezeCmd() *cobra.Command {
 	var c client
 	var req holdfastv1.FreezeRequest
 	cmd := &cobra.Command{
-		Use:   "freeze --account A --duration 24h|48h|7d|permanent",
+		Use:   "freeze --account A --duration 24h|48h|7d|permanent [--as-contact ID]",
 		Short: "Freeze an account at its holder's request (self_service)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -31,6 +33,7 @@ func freezeCmd() *cobra.Command {
 	c.flags(cmd)
 	cmd.Flags().StringVar(&req.Account, "account", "", "account id")
 	cmd.Flags().StringVar(&req.Duration, "duration", "", "24h, 48h, 7d or permanent")
+	cmd.Flags().StringVar(&req.TrustedContact, "as-contact", "", "act as this trusted contact of the holder (self_service tokens)")
 	return cmd
 }
 
@@ -38,7 +41,7 @@ func panicLockCmd() *cobra.Command {
 	var c client
 	var req holdfastv1.PanicLockRequest
 	cmd := &cobra.Command{
-		Use:   "panic-lock --account A [--duration 24h..7d]",
+		Use:   "panic-lock --account A [--duration 24h..7d] [--as-contact ID]",
 		Short: "Press the panic button: money-out locked; nobody can lift it early (self_service)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,6 +55,7 @@ func panicLockCmd() *cobra.Command {
 	c.flags(cmd)
 	cmd.Flags().StringVar(&req.Account, "account", "", "account id")
 	cmd.Flags().StringVar(&req.Duration, "duration", "", "24h to 7d (default 7d)")
+	cmd.Flags().StringVar(&req.TrustedContact, "as-contact", "", "act as this trusted contact of the holder (self_service tokens)")
 	return cmd
 }
 

@@ -65,7 +65,11 @@ type Event struct {
 	Permissions []string `protobuf:"bytes,24,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	IpWhitelist []string `protobuf:"bytes,25,rep,name=ip_whitelist,proto3" json:"ip_whitelist,omitempty"`
 	// email, sms, totp.
-	Factors       []string `protobuf:"bytes,26,rep,name=factors,proto3" json:"factors,omitempty"`
+	Factors []string `protobuf:"bytes,26,rep,name=factors,proto3" json:"factors,omitempty"`
+	// The holder's new contact addresses (email_changed, phone_changed):
+	// where notifications go. Phone in E.164 ("+4915112345678").
+	Email         string `protobuf:"bytes,27,opt,name=email,proto3" json:"email,omitempty"`
+	Phone         string `protobuf:"bytes,28,opt,name=phone,proto3" json:"phone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +284,20 @@ func (x *Event) GetFactors() []string {
 		return x.Factors
 	}
 	return nil
+}
+
+func (x *Event) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Event) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
 }
 
 type IngestRequest struct {
@@ -658,7 +676,7 @@ var File_holdfast_v1_event_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17holdfast/v1/event.proto\x12\vholdfast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17holdfast/v1/types.proto\"\xc6\x06\n" +
+	"\x17holdfast/v1/event.proto\x12\vholdfast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17holdfast/v1/types.proto\"\xf2\x06\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
@@ -686,7 +704,9 @@ const file_holdfast_v1_event_proto_rawDesc = "" +
 	"\aapi_key\x18\x17 \x01(\tR\aapi_key\x12 \n" +
 	"\vpermissions\x18\x18 \x03(\tR\vpermissions\x12\"\n" +
 	"\fip_whitelist\x18\x19 \x03(\tR\fip_whitelist\x12\x18\n" +
-	"\afactors\x18\x1a \x03(\tR\afactorsB\x14\n" +
+	"\afactors\x18\x1a \x03(\tR\afactors\x12\x14\n" +
+	"\x05email\x18\x1b \x01(\tR\x05email\x12\x14\n" +
+	"\x05phone\x18\x1c \x01(\tR\x05phoneB\x14\n" +
 	"\x12_orders_per_minuteB\x0f\n" +
 	"\r_failure_rateB\v\n" +
 	"\t_disclose\"9\n" +

@@ -26,9 +26,12 @@ type FreezeRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	// 24h, 48h, 7d or permanent.
-	Duration      string `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Duration string `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The trusted contact the exchange's backend acts for (self_service
+	// tokens only): the actor is trusted_contact:<id>. Empty: the holder.
+	TrustedContact string `protobuf:"bytes,3,opt,name=trusted_contact,proto3" json:"trusted_contact,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *FreezeRequest) Reset() {
@@ -71,6 +74,13 @@ func (x *FreezeRequest) GetAccount() string {
 func (x *FreezeRequest) GetDuration() string {
 	if x != nil {
 		return x.Duration
+	}
+	return ""
+}
+
+func (x *FreezeRequest) GetTrustedContact() string {
+	if x != nil {
+		return x.TrustedContact
 	}
 	return ""
 }
@@ -123,9 +133,11 @@ type PanicLockRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	// 24h to 7d; empty: 7d.
-	Duration      string `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Duration string `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	// As FreezeRequest.trusted_contact.
+	TrustedContact string `protobuf:"bytes,3,opt,name=trusted_contact,proto3" json:"trusted_contact,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PanicLockRequest) Reset() {
@@ -168,6 +180,13 @@ func (x *PanicLockRequest) GetAccount() string {
 func (x *PanicLockRequest) GetDuration() string {
 	if x != nil {
 		return x.Duration
+	}
+	return ""
+}
+
+func (x *PanicLockRequest) GetTrustedContact() string {
+	if x != nil {
+		return x.TrustedContact
 	}
 	return ""
 }
@@ -416,6 +435,8 @@ type StatusCause struct {
 	Id    *string                `protobuf:"bytes,1,opt,name=id,proto3,oneof" json:"id,omitempty"`
 	Kind  *string                `protobuf:"bytes,2,opt,name=kind,proto3,oneof" json:"kind,omitempty"`
 	Level *string                `protobuf:"bytes,3,opt,name=level,proto3,oneof" json:"level,omitempty"`
+	// As Cause.code.
+	Code *string `protobuf:"bytes,10,opt,name=code,proto3,oneof" json:"code,omitempty"`
 	// The strongest effect it has on any action.
 	Effect     string                 `protobuf:"bytes,4,opt,name=effect,proto3" json:"effect,omitempty"`
 	Message    string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
@@ -475,6 +496,13 @@ func (x *StatusCause) GetKind() string {
 func (x *StatusCause) GetLevel() string {
 	if x != nil && x.Level != nil {
 		return *x.Level
+	}
+	return ""
+}
+
+func (x *StatusCause) GetCode() string {
+	if x != nil && x.Code != nil {
+		return *x.Code
 	}
 	return ""
 }
@@ -628,19 +656,2071 @@ func (x *VerifyResponse) GetEnded() []*Restriction {
 	return nil
 }
 
+type SecureAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecureAccountRequest) Reset() {
+	*x = SecureAccountRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecureAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecureAccountRequest) ProtoMessage() {}
+
+func (x *SecureAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecureAccountRequest.ProtoReflect.Descriptor instead.
+func (*SecureAccountRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SecureAccountRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type SecureAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The self_freeze in force (the earlier one, on a repeat).
+	Freeze *Restriction `protobuf:"bytes,1,opt,name=freeze,proto3" json:"freeze,omitempty"`
+	// What this call revoked.
+	SessionsRevoked int32 `protobuf:"varint,2,opt,name=sessions_revoked,proto3" json:"sessions_revoked,omitempty"`
+	KeysRevoked     int32 `protobuf:"varint,3,opt,name=keys_revoked,proto3" json:"keys_revoked,omitempty"`
+	// An earlier SecureAccount's freeze was still in force: no new freeze.
+	Repeat        bool `protobuf:"varint,4,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecureAccountResponse) Reset() {
+	*x = SecureAccountResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecureAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecureAccountResponse) ProtoMessage() {}
+
+func (x *SecureAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecureAccountResponse.ProtoReflect.Descriptor instead.
+func (*SecureAccountResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SecureAccountResponse) GetFreeze() *Restriction {
+	if x != nil {
+		return x.Freeze
+	}
+	return nil
+}
+
+func (x *SecureAccountResponse) GetSessionsRevoked() int32 {
+	if x != nil {
+		return x.SessionsRevoked
+	}
+	return 0
+}
+
+func (x *SecureAccountResponse) GetKeysRevoked() int32 {
+	if x != nil {
+		return x.KeysRevoked
+	}
+	return 0
+}
+
+func (x *SecureAccountResponse) GetRepeat() bool {
+	if x != nil {
+		return x.Repeat
+	}
+	return false
+}
+
+type RevokeSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Session       string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionRequest) Reset() {
+	*x = RevokeSessionRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionRequest) ProtoMessage() {}
+
+func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RevokeSessionRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *RevokeSessionRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type RevokeSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionResponse) Reset() {
+	*x = RevokeSessionResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionResponse) ProtoMessage() {}
+
+func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{14}
+}
+
+type AddWhitelistAddressRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddWhitelistAddressRequest) Reset() {
+	*x = AddWhitelistAddressRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddWhitelistAddressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddWhitelistAddressRequest) ProtoMessage() {}
+
+func (x *AddWhitelistAddressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddWhitelistAddressRequest.ProtoReflect.Descriptor instead.
+func (*AddWhitelistAddressRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AddWhitelistAddressRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *AddWhitelistAddressRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type AddWhitelistAddressResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Address string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	AddedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=added_at,proto3" json:"added_at,omitempty"`
+	// Withdrawals may go to it from then on.
+	UsableAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=usable_at,proto3" json:"usable_at,omitempty"`
+	Usable        bool                   `protobuf:"varint,4,opt,name=usable,proto3" json:"usable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddWhitelistAddressResponse) Reset() {
+	*x = AddWhitelistAddressResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddWhitelistAddressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddWhitelistAddressResponse) ProtoMessage() {}
+
+func (x *AddWhitelistAddressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddWhitelistAddressResponse.ProtoReflect.Descriptor instead.
+func (*AddWhitelistAddressResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AddWhitelistAddressResponse) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *AddWhitelistAddressResponse) GetAddedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AddedAt
+	}
+	return nil
+}
+
+func (x *AddWhitelistAddressResponse) GetUsableAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UsableAt
+	}
+	return nil
+}
+
+func (x *AddWhitelistAddressResponse) GetUsable() bool {
+	if x != nil {
+		return x.Usable
+	}
+	return false
+}
+
+type RemoveWhitelistAddressRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveWhitelistAddressRequest) Reset() {
+	*x = RemoveWhitelistAddressRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveWhitelistAddressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveWhitelistAddressRequest) ProtoMessage() {}
+
+func (x *RemoveWhitelistAddressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveWhitelistAddressRequest.ProtoReflect.Descriptor instead.
+func (*RemoveWhitelistAddressRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RemoveWhitelistAddressRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *RemoveWhitelistAddressRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type RemoveWhitelistAddressResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveWhitelistAddressResponse) Reset() {
+	*x = RemoveWhitelistAddressResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveWhitelistAddressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveWhitelistAddressResponse) ProtoMessage() {}
+
+func (x *RemoveWhitelistAddressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveWhitelistAddressResponse.ProtoReflect.Descriptor instead.
+func (*RemoveWhitelistAddressResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{18}
+}
+
+type SetWhitelistRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Required: true turns the whitelist on, false off.
+	Enabled       *bool `protobuf:"varint,2,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWhitelistRequest) Reset() {
+	*x = SetWhitelistRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWhitelistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWhitelistRequest) ProtoMessage() {}
+
+func (x *SetWhitelistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWhitelistRequest.ProtoReflect.Descriptor instead.
+func (*SetWhitelistRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetWhitelistRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetWhitelistRequest) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
+type SetWhitelistResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWhitelistResponse) Reset() {
+	*x = SetWhitelistResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWhitelistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWhitelistResponse) ProtoMessage() {}
+
+func (x *SetWhitelistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWhitelistResponse.ProtoReflect.Descriptor instead.
+func (*SetWhitelistResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{20}
+}
+
+type SetAntiPhishingCodeRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// 4 to 20 characters.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAntiPhishingCodeRequest) Reset() {
+	*x = SetAntiPhishingCodeRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAntiPhishingCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAntiPhishingCodeRequest) ProtoMessage() {}
+
+func (x *SetAntiPhishingCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAntiPhishingCodeRequest.ProtoReflect.Descriptor instead.
+func (*SetAntiPhishingCodeRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SetAntiPhishingCodeRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetAntiPhishingCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type SetAntiPhishingCodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAntiPhishingCodeResponse) Reset() {
+	*x = SetAntiPhishingCodeResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAntiPhishingCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAntiPhishingCodeResponse) ProtoMessage() {}
+
+func (x *SetAntiPhishingCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAntiPhishingCodeResponse.ProtoReflect.Descriptor instead.
+func (*SetAntiPhishingCodeResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{22}
+}
+
+type LockSettingsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// How long after an unlock request the lock ends ("7d"); the policy
+	// bounds it (1d–30d by default).
+	UnlockDelay   string `protobuf:"bytes,2,opt,name=unlock_delay,proto3" json:"unlock_delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockSettingsRequest) Reset() {
+	*x = LockSettingsRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockSettingsRequest) ProtoMessage() {}
+
+func (x *LockSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockSettingsRequest.ProtoReflect.Descriptor instead.
+func (*LockSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LockSettingsRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *LockSettingsRequest) GetUnlockDelay() string {
+	if x != nil {
+		return x.UnlockDelay
+	}
+	return ""
+}
+
+type LockSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings_lock.
+	Restriction   *Restriction `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockSettingsResponse) Reset() {
+	*x = LockSettingsResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockSettingsResponse) ProtoMessage() {}
+
+func (x *LockSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockSettingsResponse.ProtoReflect.Descriptor instead.
+func (*LockSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *LockSettingsResponse) GetRestriction() *Restriction {
+	if x != nil {
+		return x.Restriction
+	}
+	return nil
+}
+
+type RequestSettingsUnlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestSettingsUnlockRequest) Reset() {
+	*x = RequestSettingsUnlockRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestSettingsUnlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestSettingsUnlockRequest) ProtoMessage() {}
+
+func (x *RequestSettingsUnlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestSettingsUnlockRequest.ProtoReflect.Descriptor instead.
+func (*RequestSettingsUnlockRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RequestSettingsUnlockRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type RequestSettingsUnlockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings_lock, now ending when the unlock delay has run.
+	Restriction   *Restriction `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestSettingsUnlockResponse) Reset() {
+	*x = RequestSettingsUnlockResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestSettingsUnlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestSettingsUnlockResponse) ProtoMessage() {}
+
+func (x *RequestSettingsUnlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestSettingsUnlockResponse.ProtoReflect.Descriptor instead.
+func (*RequestSettingsUnlockResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RequestSettingsUnlockResponse) GetRestriction() *Restriction {
+	if x != nil {
+		return x.Restriction
+	}
+	return nil
+}
+
+type CancelSettingsUnlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelSettingsUnlockRequest) Reset() {
+	*x = CancelSettingsUnlockRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelSettingsUnlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelSettingsUnlockRequest) ProtoMessage() {}
+
+func (x *CancelSettingsUnlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelSettingsUnlockRequest.ProtoReflect.Descriptor instead.
+func (*CancelSettingsUnlockRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CancelSettingsUnlockRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type CancelSettingsUnlockResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings_lock, again without an end.
+	Restriction   *Restriction `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelSettingsUnlockResponse) Reset() {
+	*x = CancelSettingsUnlockResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelSettingsUnlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelSettingsUnlockResponse) ProtoMessage() {}
+
+func (x *CancelSettingsUnlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelSettingsUnlockResponse.ProtoReflect.Descriptor instead.
+func (*CancelSettingsUnlockResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CancelSettingsUnlockResponse) GetRestriction() *Restriction {
+	if x != nil {
+		return x.Restriction
+	}
+	return nil
+}
+
+type AddTrustedContactRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The contact's id, as the exchange knows them.
+	Contact       string `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddTrustedContactRequest) Reset() {
+	*x = AddTrustedContactRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddTrustedContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddTrustedContactRequest) ProtoMessage() {}
+
+func (x *AddTrustedContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddTrustedContactRequest.ProtoReflect.Descriptor instead.
+func (*AddTrustedContactRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AddTrustedContactRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *AddTrustedContactRequest) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+type AddTrustedContactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddTrustedContactResponse) Reset() {
+	*x = AddTrustedContactResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddTrustedContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddTrustedContactResponse) ProtoMessage() {}
+
+func (x *AddTrustedContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddTrustedContactResponse.ProtoReflect.Descriptor instead.
+func (*AddTrustedContactResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{30}
+}
+
+type RemoveTrustedContactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Contact       string                 `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveTrustedContactRequest) Reset() {
+	*x = RemoveTrustedContactRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveTrustedContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveTrustedContactRequest) ProtoMessage() {}
+
+func (x *RemoveTrustedContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveTrustedContactRequest.ProtoReflect.Descriptor instead.
+func (*RemoveTrustedContactRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RemoveTrustedContactRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *RemoveTrustedContactRequest) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+type RemoveTrustedContactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveTrustedContactResponse) Reset() {
+	*x = RemoveTrustedContactResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveTrustedContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveTrustedContactResponse) ProtoMessage() {}
+
+func (x *RemoveTrustedContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveTrustedContactResponse.ProtoReflect.Descriptor instead.
+func (*RemoveTrustedContactResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{32}
+}
+
+type GetSecurityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecurityRequest) Reset() {
+	*x = GetSecurityRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecurityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecurityRequest) ProtoMessage() {}
+
+func (x *GetSecurityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecurityRequest.ProtoReflect.Descriptor instead.
+func (*GetSecurityRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetSecurityRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+// GetSecurityResponse is what the Security Center shows of the account's
+// protections.
+type GetSecurityResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Whether the holder has set an anti-phishing code (never the code).
+	AntiPhishingCodeSet bool       `protobuf:"varint,2,opt,name=anti_phishing_code_set,proto3" json:"anti_phishing_code_set,omitempty"`
+	Whitelist           *Whitelist `protobuf:"bytes,3,opt,name=whitelist,proto3" json:"whitelist,omitempty"`
+	// Unset when the settings were never locked.
+	SettingsLock    *SettingsLock `protobuf:"bytes,4,opt,name=settings_lock,proto3" json:"settings_lock,omitempty"`
+	TrustedContacts []string      `protobuf:"bytes,5,rep,name=trusted_contacts,proto3" json:"trusted_contacts,omitempty"`
+	// Newest first.
+	Sessions []*SessionInfo `protobuf:"bytes,6,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Most recently seen first.
+	Devices       []*DeviceInfo `protobuf:"bytes,7,rep,name=devices,proto3" json:"devices,omitempty"`
+	ApiKeys       []*ApiKeyInfo `protobuf:"bytes,8,rep,name=api_keys,proto3" json:"api_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecurityResponse) Reset() {
+	*x = GetSecurityResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecurityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecurityResponse) ProtoMessage() {}
+
+func (x *GetSecurityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecurityResponse.ProtoReflect.Descriptor instead.
+func (*GetSecurityResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetSecurityResponse) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *GetSecurityResponse) GetAntiPhishingCodeSet() bool {
+	if x != nil {
+		return x.AntiPhishingCodeSet
+	}
+	return false
+}
+
+func (x *GetSecurityResponse) GetWhitelist() *Whitelist {
+	if x != nil {
+		return x.Whitelist
+	}
+	return nil
+}
+
+func (x *GetSecurityResponse) GetSettingsLock() *SettingsLock {
+	if x != nil {
+		return x.SettingsLock
+	}
+	return nil
+}
+
+func (x *GetSecurityResponse) GetTrustedContacts() []string {
+	if x != nil {
+		return x.TrustedContacts
+	}
+	return nil
+}
+
+func (x *GetSecurityResponse) GetSessions() []*SessionInfo {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *GetSecurityResponse) GetDevices() []*DeviceInfo {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *GetSecurityResponse) GetApiKeys() []*ApiKeyInfo {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+// Whitelist is the withdrawal whitelist.
+type Whitelist struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enabled       bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Addresses     []*WhitelistEntry      `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Whitelist) Reset() {
+	*x = Whitelist{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Whitelist) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Whitelist) ProtoMessage() {}
+
+func (x *Whitelist) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Whitelist.ProtoReflect.Descriptor instead.
+func (*Whitelist) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Whitelist) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Whitelist) GetAddresses() []*WhitelistEntry {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+// WhitelistEntry is one whitelisted address.
+type WhitelistEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	AddedAt       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=added_at,proto3" json:"added_at,omitempty"`
+	UsableAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=usable_at,proto3" json:"usable_at,omitempty"`
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_used_at,proto3" json:"last_used_at,omitempty"`
+	Usable        bool                   `protobuf:"varint,5,opt,name=usable,proto3" json:"usable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhitelistEntry) Reset() {
+	*x = WhitelistEntry{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhitelistEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhitelistEntry) ProtoMessage() {}
+
+func (x *WhitelistEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhitelistEntry.ProtoReflect.Descriptor instead.
+func (*WhitelistEntry) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *WhitelistEntry) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *WhitelistEntry) GetAddedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AddedAt
+	}
+	return nil
+}
+
+func (x *WhitelistEntry) GetUsableAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UsableAt
+	}
+	return nil
+}
+
+func (x *WhitelistEntry) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *WhitelistEntry) GetUsable() bool {
+	if x != nil {
+		return x.Usable
+	}
+	return false
+}
+
+// SettingsLock is the holder's lock on their security settings.
+type SettingsLock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings_lock restriction's id.
+	Restriction string `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	// A duration ("7d").
+	UnlockDelay string                 `protobuf:"bytes,2,opt,name=unlock_delay,proto3" json:"unlock_delay,omitempty"`
+	LockedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=locked_at,proto3" json:"locked_at,omitempty"`
+	// Unset when no unlock is pending.
+	UnlockRequestedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=unlock_requested_at,proto3" json:"unlock_requested_at,omitempty"`
+	UnlockAttempts    int32                  `protobuf:"varint,5,opt,name=unlock_attempts,proto3" json:"unlock_attempts,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SettingsLock) Reset() {
+	*x = SettingsLock{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettingsLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettingsLock) ProtoMessage() {}
+
+func (x *SettingsLock) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettingsLock.ProtoReflect.Descriptor instead.
+func (*SettingsLock) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SettingsLock) GetRestriction() string {
+	if x != nil {
+		return x.Restriction
+	}
+	return ""
+}
+
+func (x *SettingsLock) GetUnlockDelay() string {
+	if x != nil {
+		return x.UnlockDelay
+	}
+	return ""
+}
+
+func (x *SettingsLock) GetLockedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LockedAt
+	}
+	return nil
+}
+
+func (x *SettingsLock) GetUnlockRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UnlockRequestedAt
+	}
+	return nil
+}
+
+func (x *SettingsLock) GetUnlockAttempts() int32 {
+	if x != nil {
+		return x.UnlockAttempts
+	}
+	return 0
+}
+
+// SessionInfo is a signed-in session reported by a login event.
+type SessionInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Device    *string                `protobuf:"bytes,2,opt,name=device,proto3,oneof" json:"device,omitempty"`
+	Ip        *string                `protobuf:"bytes,3,opt,name=ip,proto3,oneof" json:"ip,omitempty"`
+	Country   *string                `protobuf:"bytes,4,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started_at,proto3" json:"started_at,omitempty"`
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoked_at,proto3" json:"revoked_at,omitempty"`
+	// Neither revoked nor started before a SecureAccount.
+	Active        bool `protobuf:"varint,7,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SessionInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetDevice() string {
+	if x != nil && x.Device != nil {
+		return *x.Device
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetIp() string {
+	if x != nil && x.Ip != nil {
+		return *x.Ip
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+// DeviceInfo is a device seen signing in.
+type DeviceInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=first_seen,proto3" json:"first_seen,omitempty"`
+	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_seen,proto3" json:"last_seen,omitempty"`
+	Country   *string                `protobuf:"bytes,4,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	Ip        *string                `protobuf:"bytes,5,opt,name=ip,proto3,oneof" json:"ip,omitempty"`
+	// The holder has verified it.
+	Known         bool `protobuf:"varint,6,opt,name=known,proto3" json:"known,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceInfo) Reset() {
+	*x = DeviceInfo{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceInfo) ProtoMessage() {}
+
+func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
+func (*DeviceInfo) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeviceInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
+func (x *DeviceInfo) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *DeviceInfo) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetIp() string {
+	if x != nil && x.Ip != nil {
+		return *x.Ip
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+// ApiKeyInfo is an API key reported by api_key_created.
+type ApiKeyInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// read, trade, withdraw.
+	Permissions []string `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// Addresses or CIDR prefixes; empty: any address.
+	IpWhitelist   []string               `protobuf:"bytes,3,rep,name=ip_whitelist,proto3" json:"ip_whitelist,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,proto3" json:"created_at,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,proto3" json:"revoked_at,omitempty"`
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_used_at,proto3" json:"last_used_at,omitempty"`
+	Active        bool                   `protobuf:"varint,7,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKeyInfo) Reset() {
+	*x = ApiKeyInfo{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKeyInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKeyInfo) ProtoMessage() {}
+
+func (x *ApiKeyInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKeyInfo.ProtoReflect.Descriptor instead.
+func (*ApiKeyInfo) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ApiKeyInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ApiKeyInfo) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *ApiKeyInfo) GetIpWhitelist() []string {
+	if x != nil {
+		return x.IpWhitelist
+	}
+	return nil
+}
+
+func (x *ApiKeyInfo) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *ApiKeyInfo) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *ApiKeyInfo) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *ApiKeyInfo) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+type LoginHistoryRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// At most this many (0: 50; at most 1000).
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginHistoryRequest) Reset() {
+	*x = LoginHistoryRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginHistoryRequest) ProtoMessage() {}
+
+func (x *LoginHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginHistoryRequest.ProtoReflect.Descriptor instead.
+func (*LoginHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *LoginHistoryRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *LoginHistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type LoginHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Logins        []*Login `protobuf:"bytes,1,rep,name=logins,proto3" json:"logins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginHistoryResponse) Reset() {
+	*x = LoginHistoryResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginHistoryResponse) ProtoMessage() {}
+
+func (x *LoginHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginHistoryResponse.ProtoReflect.Descriptor instead.
+func (*LoginHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *LoginHistoryResponse) GetLogins() []*Login {
+	if x != nil {
+		return x.Logins
+	}
+	return nil
+}
+
+// Login is one login event.
+type Login struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event's id.
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Device        *string                `protobuf:"bytes,3,opt,name=device,proto3,oneof" json:"device,omitempty"`
+	Country       *string                `protobuf:"bytes,4,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	Ip            *string                `protobuf:"bytes,5,opt,name=ip,proto3,oneof" json:"ip,omitempty"`
+	Session       *string                `protobuf:"bytes,6,opt,name=session,proto3,oneof" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Login) Reset() {
+	*x = Login{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Login) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Login) ProtoMessage() {}
+
+func (x *Login) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Login.ProtoReflect.Descriptor instead.
+func (*Login) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Login) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Login) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Login) GetDevice() string {
+	if x != nil && x.Device != nil {
+		return *x.Device
+	}
+	return ""
+}
+
+func (x *Login) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *Login) GetIp() string {
+	if x != nil && x.Ip != nil {
+		return *x.Ip
+	}
+	return ""
+}
+
+func (x *Login) GetSession() string {
+	if x != nil && x.Session != nil {
+		return *x.Session
+	}
+	return ""
+}
+
+type SecurityCheckupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityCheckupRequest) Reset() {
+	*x = SecurityCheckupRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityCheckupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityCheckupRequest) ProtoMessage() {}
+
+func (x *SecurityCheckupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityCheckupRequest.ProtoReflect.Descriptor instead.
+func (*SecurityCheckupRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *SecurityCheckupRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type SecurityCheckupResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	At      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// Most severe first.
+	Findings      []*Finding `protobuf:"bytes,3,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityCheckupResponse) Reset() {
+	*x = SecurityCheckupResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityCheckupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityCheckupResponse) ProtoMessage() {}
+
+func (x *SecurityCheckupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityCheckupResponse.ProtoReflect.Descriptor instead.
+func (*SecurityCheckupResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SecurityCheckupResponse) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SecurityCheckupResponse) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *SecurityCheckupResponse) GetFindings() []*Finding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+// Finding is one thing the security checkup advises on.
+type Finding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it found: sms_only, few_factors, no_anti_phishing_code,
+	// whitelist_off, ...
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// high, medium or low.
+	Severity string `protobuf:"bytes,2,opt,name=severity,proto3" json:"severity,omitempty"`
+	Message  string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// What to do about it.
+	Fix string `protobuf:"bytes,4,opt,name=fix,proto3" json:"fix,omitempty"`
+	// The device, key, address or restriction concerned.
+	Subject       *string `protobuf:"bytes,5,opt,name=subject,proto3,oneof" json:"subject,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Finding) Reset() {
+	*x = Finding{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Finding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Finding) ProtoMessage() {}
+
+func (x *Finding) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Finding.ProtoReflect.Descriptor instead.
+func (*Finding) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *Finding) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Finding) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *Finding) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Finding) GetFix() string {
+	if x != nil {
+		return x.Fix
+	}
+	return ""
+}
+
+func (x *Finding) GetSubject() string {
+	if x != nil && x.Subject != nil {
+		return *x.Subject
+	}
+	return ""
+}
+
 var File_holdfast_v1_selfservice_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\n" +
-	"\x1dholdfast/v1/selfservice.proto\x12\vholdfast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17holdfast/v1/types.proto\"E\n" +
+	"\x1dholdfast/v1/selfservice.proto\x12\vholdfast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17holdfast/v1/types.proto\"o\n" +
 	"\rFreezeRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1a\n" +
-	"\bduration\x18\x02 \x01(\tR\bduration\"L\n" +
+	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
+	"\x0ftrusted_contact\x18\x03 \x01(\tR\x0ftrusted_contact\"L\n" +
 	"\x0eFreezeResponse\x12:\n" +
-	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"H\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"r\n" +
 	"\x10PanicLockRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1a\n" +
-	"\bduration\x18\x02 \x01(\tR\bduration\"O\n" +
+	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
+	"\x0ftrusted_contact\x18\x03 \x01(\tR\x0ftrusted_contact\"O\n" +
 	"\x11PanicLockResponse\x12:\n" +
 	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"2\n" +
 	"\x16RequestUnfreezeRequest\x12\x18\n" +
@@ -655,11 +2735,13 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\aeffects\x18\x03 \x03(\v2(.holdfast.v1.StatusResponse.EffectsEntryR\aeffects\x1a:\n" +
 	"\fEffectsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xab\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x03\n" +
 	"\vStatusCause\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tH\x00R\x02id\x88\x01\x01\x12\x17\n" +
 	"\x04kind\x18\x02 \x01(\tH\x01R\x04kind\x88\x01\x01\x12\x19\n" +
-	"\x05level\x18\x03 \x01(\tH\x02R\x05level\x88\x01\x01\x12\x16\n" +
+	"\x05level\x18\x03 \x01(\tH\x02R\x05level\x88\x01\x01\x12\x17\n" +
+	"\x04code\x18\n" +
+	" \x01(\tH\x03R\x04code\x88\x01\x01\x12\x16\n" +
 	"\x06effect\x18\x04 \x01(\tR\x06effect\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x128\n" +
 	"\tstarts_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstarts_at\x124\n" +
@@ -673,19 +2755,188 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x05\n" +
 	"\x03_idB\a\n" +
 	"\x05_kindB\b\n" +
-	"\x06_level\"[\n" +
+	"\x06_levelB\a\n" +
+	"\x05_code\"[\n" +
 	"\rVerifyRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x18\n" +
 	"\afactors\x18\x03 \x03(\tR\afactors\"@\n" +
 	"\x0eVerifyResponse\x12.\n" +
-	"\x05ended\x18\x01 \x03(\v2\x18.holdfast.v1.RestrictionR\x05ended2\x80\x03\n" +
+	"\x05ended\x18\x01 \x03(\v2\x18.holdfast.v1.RestrictionR\x05ended\"0\n" +
+	"\x14SecureAccountRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xb1\x01\n" +
+	"\x15SecureAccountResponse\x120\n" +
+	"\x06freeze\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\x06freeze\x12*\n" +
+	"\x10sessions_revoked\x18\x02 \x01(\x05R\x10sessions_revoked\x12\"\n" +
+	"\fkeys_revoked\x18\x03 \x01(\x05R\fkeys_revoked\x12\x16\n" +
+	"\x06repeat\x18\x04 \x01(\bR\x06repeat\"J\n" +
+	"\x14RevokeSessionRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\x17\n" +
+	"\x15RevokeSessionResponse\"P\n" +
+	"\x1aAddWhitelistAddressRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xc1\x01\n" +
+	"\x1bAddWhitelistAddressResponse\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x126\n" +
+	"\badded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\badded_at\x128\n" +
+	"\tusable_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tusable_at\x12\x16\n" +
+	"\x06usable\x18\x04 \x01(\bR\x06usable\"S\n" +
+	"\x1dRemoveWhitelistAddressRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\" \n" +
+	"\x1eRemoveWhitelistAddressResponse\"Z\n" +
+	"\x13SetWhitelistRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
+	"\aenabled\x18\x02 \x01(\bH\x00R\aenabled\x88\x01\x01B\n" +
+	"\n" +
+	"\b_enabled\"\x16\n" +
+	"\x14SetWhitelistResponse\"J\n" +
+	"\x1aSetAntiPhishingCodeRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\"\x1d\n" +
+	"\x1bSetAntiPhishingCodeResponse\"S\n" +
+	"\x13LockSettingsRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\"\n" +
+	"\funlock_delay\x18\x02 \x01(\tR\funlock_delay\"R\n" +
+	"\x14LockSettingsResponse\x12:\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"8\n" +
+	"\x1cRequestSettingsUnlockRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"[\n" +
+	"\x1dRequestSettingsUnlockResponse\x12:\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"7\n" +
+	"\x1bCancelSettingsUnlockRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"Z\n" +
+	"\x1cCancelSettingsUnlockResponse\x12:\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"N\n" +
+	"\x18AddTrustedContactRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\"\x1b\n" +
+	"\x19AddTrustedContactResponse\"Q\n" +
+	"\x1bRemoveTrustedContactRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\"\x1e\n" +
+	"\x1cRemoveTrustedContactResponse\".\n" +
+	"\x12GetSecurityRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xa8\x03\n" +
+	"\x13GetSecurityResponse\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x126\n" +
+	"\x16anti_phishing_code_set\x18\x02 \x01(\bR\x16anti_phishing_code_set\x124\n" +
+	"\twhitelist\x18\x03 \x01(\v2\x16.holdfast.v1.WhitelistR\twhitelist\x12?\n" +
+	"\rsettings_lock\x18\x04 \x01(\v2\x19.holdfast.v1.SettingsLockR\rsettings_lock\x12*\n" +
+	"\x10trusted_contacts\x18\x05 \x03(\tR\x10trusted_contacts\x124\n" +
+	"\bsessions\x18\x06 \x03(\v2\x18.holdfast.v1.SessionInfoR\bsessions\x121\n" +
+	"\adevices\x18\a \x03(\v2\x17.holdfast.v1.DeviceInfoR\adevices\x123\n" +
+	"\bapi_keys\x18\b \x03(\v2\x17.holdfast.v1.ApiKeyInfoR\bapi_keys\"`\n" +
+	"\tWhitelist\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x129\n" +
+	"\taddresses\x18\x02 \x03(\v2\x1b.holdfast.v1.WhitelistEntryR\taddresses\"\xf4\x01\n" +
+	"\x0eWhitelistEntry\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x126\n" +
+	"\badded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\badded_at\x128\n" +
+	"\tusable_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tusable_at\x12>\n" +
+	"\flast_used_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\flast_used_at\x12\x16\n" +
+	"\x06usable\x18\x05 \x01(\bR\x06usable\"\x86\x02\n" +
+	"\fSettingsLock\x12 \n" +
+	"\vrestriction\x18\x01 \x01(\tR\vrestriction\x12\"\n" +
+	"\funlock_delay\x18\x02 \x01(\tR\funlock_delay\x128\n" +
+	"\tlocked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlocked_at\x12L\n" +
+	"\x13unlock_requested_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x13unlock_requested_at\x12(\n" +
+	"\x0funlock_attempts\x18\x05 \x01(\x05R\x0funlock_attempts\"\x9c\x02\n" +
+	"\vSessionInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\x06device\x18\x02 \x01(\tH\x00R\x06device\x88\x01\x01\x12\x13\n" +
+	"\x02ip\x18\x03 \x01(\tH\x01R\x02ip\x88\x01\x01\x12\x1d\n" +
+	"\acountry\x18\x04 \x01(\tH\x02R\acountry\x88\x01\x01\x12:\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"started_at\x12:\n" +
+	"\n" +
+	"revoked_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revoked_at\x12\x16\n" +
+	"\x06active\x18\a \x01(\bR\x06activeB\t\n" +
+	"\a_deviceB\x05\n" +
+	"\x03_ipB\n" +
+	"\n" +
+	"\b_country\"\xef\x01\n" +
+	"\n" +
+	"DeviceInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12:\n" +
+	"\n" +
+	"first_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"first_seen\x128\n" +
+	"\tlast_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tlast_seen\x12\x1d\n" +
+	"\acountry\x18\x04 \x01(\tH\x00R\acountry\x88\x01\x01\x12\x13\n" +
+	"\x02ip\x18\x05 \x01(\tH\x01R\x02ip\x88\x01\x01\x12\x14\n" +
+	"\x05known\x18\x06 \x01(\bR\x05knownB\n" +
+	"\n" +
+	"\b_countryB\x05\n" +
+	"\x03_ip\"\xb2\x02\n" +
+	"\n" +
+	"ApiKeyInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vpermissions\x18\x02 \x03(\tR\vpermissions\x12\"\n" +
+	"\fip_whitelist\x18\x03 \x03(\tR\fip_whitelist\x12:\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"created_at\x12:\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revoked_at\x12>\n" +
+	"\flast_used_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\flast_used_at\x12\x16\n" +
+	"\x06active\x18\a \x01(\bR\x06active\"E\n" +
+	"\x13LoginHistoryRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"B\n" +
+	"\x14LoginHistoryResponse\x12*\n" +
+	"\x06logins\x18\x01 \x03(\v2\x12.holdfast.v1.LoginR\x06logins\"\xdd\x01\n" +
+	"\x05Login\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1b\n" +
+	"\x06device\x18\x03 \x01(\tH\x00R\x06device\x88\x01\x01\x12\x1d\n" +
+	"\acountry\x18\x04 \x01(\tH\x01R\acountry\x88\x01\x01\x12\x13\n" +
+	"\x02ip\x18\x05 \x01(\tH\x02R\x02ip\x88\x01\x01\x12\x1d\n" +
+	"\asession\x18\x06 \x01(\tH\x03R\asession\x88\x01\x01B\t\n" +
+	"\a_deviceB\n" +
+	"\n" +
+	"\b_countryB\x05\n" +
+	"\x03_ipB\n" +
+	"\n" +
+	"\b_session\"2\n" +
+	"\x16SecurityCheckupRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\x91\x01\n" +
+	"\x17SecurityCheckupResponse\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x120\n" +
+	"\bfindings\x18\x03 \x03(\v2\x14.holdfast.v1.FindingR\bfindings\"\x90\x01\n" +
+	"\aFinding\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1a\n" +
+	"\bseverity\x18\x02 \x01(\tR\bseverity\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\x12\x1d\n" +
+	"\asubject\x18\x05 \x01(\tH\x00R\asubject\x88\x01\x01B\n" +
+	"\n" +
+	"\b_subject2\xd4\r\n" +
 	"\vSelfService\x12A\n" +
 	"\x06Freeze\x12\x1a.holdfast.v1.FreezeRequest\x1a\x1b.holdfast.v1.FreezeResponse\x12J\n" +
 	"\tPanicLock\x12\x1d.holdfast.v1.PanicLockRequest\x1a\x1e.holdfast.v1.PanicLockResponse\x12\\\n" +
 	"\x0fRequestUnfreeze\x12#.holdfast.v1.RequestUnfreezeRequest\x1a$.holdfast.v1.RequestUnfreezeResponse\x12A\n" +
 	"\x06Status\x12\x1a.holdfast.v1.StatusRequest\x1a\x1b.holdfast.v1.StatusResponse\x12A\n" +
-	"\x06Verify\x12\x1a.holdfast.v1.VerifyRequest\x1a\x1b.holdfast.v1.VerifyResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
+	"\x06Verify\x12\x1a.holdfast.v1.VerifyRequest\x1a\x1b.holdfast.v1.VerifyResponse\x12V\n" +
+	"\rSecureAccount\x12!.holdfast.v1.SecureAccountRequest\x1a\".holdfast.v1.SecureAccountResponse\x12V\n" +
+	"\rRevokeSession\x12!.holdfast.v1.RevokeSessionRequest\x1a\".holdfast.v1.RevokeSessionResponse\x12h\n" +
+	"\x13AddWhitelistAddress\x12'.holdfast.v1.AddWhitelistAddressRequest\x1a(.holdfast.v1.AddWhitelistAddressResponse\x12q\n" +
+	"\x16RemoveWhitelistAddress\x12*.holdfast.v1.RemoveWhitelistAddressRequest\x1a+.holdfast.v1.RemoveWhitelistAddressResponse\x12S\n" +
+	"\fSetWhitelist\x12 .holdfast.v1.SetWhitelistRequest\x1a!.holdfast.v1.SetWhitelistResponse\x12h\n" +
+	"\x13SetAntiPhishingCode\x12'.holdfast.v1.SetAntiPhishingCodeRequest\x1a(.holdfast.v1.SetAntiPhishingCodeResponse\x12S\n" +
+	"\fLockSettings\x12 .holdfast.v1.LockSettingsRequest\x1a!.holdfast.v1.LockSettingsResponse\x12n\n" +
+	"\x15RequestSettingsUnlock\x12).holdfast.v1.RequestSettingsUnlockRequest\x1a*.holdfast.v1.RequestSettingsUnlockResponse\x12k\n" +
+	"\x14CancelSettingsUnlock\x12(.holdfast.v1.CancelSettingsUnlockRequest\x1a).holdfast.v1.CancelSettingsUnlockResponse\x12b\n" +
+	"\x11AddTrustedContact\x12%.holdfast.v1.AddTrustedContactRequest\x1a&.holdfast.v1.AddTrustedContactResponse\x12k\n" +
+	"\x14RemoveTrustedContact\x12(.holdfast.v1.RemoveTrustedContactRequest\x1a).holdfast.v1.RemoveTrustedContactResponse\x12P\n" +
+	"\vGetSecurity\x12\x1f.holdfast.v1.GetSecurityRequest\x1a .holdfast.v1.GetSecurityResponse\x12S\n" +
+	"\fLoginHistory\x12 .holdfast.v1.LoginHistoryRequest\x1a!.holdfast.v1.LoginHistoryResponse\x12\\\n" +
+	"\x0fSecurityCheckup\x12#.holdfast.v1.SecurityCheckupRequest\x1a$.holdfast.v1.SecurityCheckupResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
 	file_holdfast_v1_selfservice_proto_rawDescOnce sync.Once
@@ -699,48 +2950,140 @@ func file_holdfast_v1_selfservice_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_selfservice_proto_rawDescData
 }
 
-var file_holdfast_v1_selfservice_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_holdfast_v1_selfservice_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_holdfast_v1_selfservice_proto_goTypes = []any{
-	(*FreezeRequest)(nil),           // 0: holdfast.v1.FreezeRequest
-	(*FreezeResponse)(nil),          // 1: holdfast.v1.FreezeResponse
-	(*PanicLockRequest)(nil),        // 2: holdfast.v1.PanicLockRequest
-	(*PanicLockResponse)(nil),       // 3: holdfast.v1.PanicLockResponse
-	(*RequestUnfreezeRequest)(nil),  // 4: holdfast.v1.RequestUnfreezeRequest
-	(*RequestUnfreezeResponse)(nil), // 5: holdfast.v1.RequestUnfreezeResponse
-	(*StatusRequest)(nil),           // 6: holdfast.v1.StatusRequest
-	(*StatusResponse)(nil),          // 7: holdfast.v1.StatusResponse
-	(*StatusCause)(nil),             // 8: holdfast.v1.StatusCause
-	(*VerifyRequest)(nil),           // 9: holdfast.v1.VerifyRequest
-	(*VerifyResponse)(nil),          // 10: holdfast.v1.VerifyResponse
-	nil,                             // 11: holdfast.v1.StatusResponse.EffectsEntry
-	nil,                             // 12: holdfast.v1.StatusCause.BlocksEntry
-	(*Restriction)(nil),             // 13: holdfast.v1.Restriction
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(*FreezeRequest)(nil),                  // 0: holdfast.v1.FreezeRequest
+	(*FreezeResponse)(nil),                 // 1: holdfast.v1.FreezeResponse
+	(*PanicLockRequest)(nil),               // 2: holdfast.v1.PanicLockRequest
+	(*PanicLockResponse)(nil),              // 3: holdfast.v1.PanicLockResponse
+	(*RequestUnfreezeRequest)(nil),         // 4: holdfast.v1.RequestUnfreezeRequest
+	(*RequestUnfreezeResponse)(nil),        // 5: holdfast.v1.RequestUnfreezeResponse
+	(*StatusRequest)(nil),                  // 6: holdfast.v1.StatusRequest
+	(*StatusResponse)(nil),                 // 7: holdfast.v1.StatusResponse
+	(*StatusCause)(nil),                    // 8: holdfast.v1.StatusCause
+	(*VerifyRequest)(nil),                  // 9: holdfast.v1.VerifyRequest
+	(*VerifyResponse)(nil),                 // 10: holdfast.v1.VerifyResponse
+	(*SecureAccountRequest)(nil),           // 11: holdfast.v1.SecureAccountRequest
+	(*SecureAccountResponse)(nil),          // 12: holdfast.v1.SecureAccountResponse
+	(*RevokeSessionRequest)(nil),           // 13: holdfast.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),          // 14: holdfast.v1.RevokeSessionResponse
+	(*AddWhitelistAddressRequest)(nil),     // 15: holdfast.v1.AddWhitelistAddressRequest
+	(*AddWhitelistAddressResponse)(nil),    // 16: holdfast.v1.AddWhitelistAddressResponse
+	(*RemoveWhitelistAddressRequest)(nil),  // 17: holdfast.v1.RemoveWhitelistAddressRequest
+	(*RemoveWhitelistAddressResponse)(nil), // 18: holdfast.v1.RemoveWhitelistAddressResponse
+	(*SetWhitelistRequest)(nil),            // 19: holdfast.v1.SetWhitelistRequest
+	(*SetWhitelistResponse)(nil),           // 20: holdfast.v1.SetWhitelistResponse
+	(*SetAntiPhishingCodeRequest)(nil),     // 21: holdfast.v1.SetAntiPhishingCodeRequest
+	(*SetAntiPhishingCodeResponse)(nil),    // 22: holdfast.v1.SetAntiPhishingCodeResponse
+	(*LockSettingsRequest)(nil),            // 23: holdfast.v1.LockSettingsRequest
+	(*LockSettingsResponse)(nil),           // 24: holdfast.v1.LockSettingsResponse
+	(*RequestSettingsUnlockRequest)(nil),   // 25: holdfast.v1.RequestSettingsUnlockRequest
+	(*RequestSettingsUnlockResponse)(nil),  // 26: holdfast.v1.RequestSettingsUnlockResponse
+	(*CancelSettingsUnlockRequest)(nil),    // 27: holdfast.v1.CancelSettingsUnlockRequest
+	(*CancelSettingsUnlockResponse)(nil),   // 28: holdfast.v1.CancelSettingsUnlockResponse
+	(*AddTrustedContactRequest)(nil),       // 29: holdfast.v1.AddTrustedContactRequest
+	(*AddTrustedContactResponse)(nil),      // 30: holdfast.v1.AddTrustedContactResponse
+	(*RemoveTrustedContactRequest)(nil),    // 31: holdfast.v1.RemoveTrustedContactRequest
+	(*RemoveTrustedContactResponse)(nil),   // 32: holdfast.v1.RemoveTrustedContactResponse
+	(*GetSecurityRequest)(nil),             // 33: holdfast.v1.GetSecurityRequest
+	(*GetSecurityResponse)(nil),            // 34: holdfast.v1.GetSecurityResponse
+	(*Whitelist)(nil),                      // 35: holdfast.v1.Whitelist
+	(*WhitelistEntry)(nil),                 // 36: holdfast.v1.WhitelistEntry
+	(*SettingsLock)(nil),                   // 37: holdfast.v1.SettingsLock
+	(*SessionInfo)(nil),                    // 38: holdfast.v1.SessionInfo
+	(*DeviceInfo)(nil),                     // 39: holdfast.v1.DeviceInfo
+	(*ApiKeyInfo)(nil),                     // 40: holdfast.v1.ApiKeyInfo
+	(*LoginHistoryRequest)(nil),            // 41: holdfast.v1.LoginHistoryRequest
+	(*LoginHistoryResponse)(nil),           // 42: holdfast.v1.LoginHistoryResponse
+	(*Login)(nil),                          // 43: holdfast.v1.Login
+	(*SecurityCheckupRequest)(nil),         // 44: holdfast.v1.SecurityCheckupRequest
+	(*SecurityCheckupResponse)(nil),        // 45: holdfast.v1.SecurityCheckupResponse
+	(*Finding)(nil),                        // 46: holdfast.v1.Finding
+	nil,                                    // 47: holdfast.v1.StatusResponse.EffectsEntry
+	nil,                                    // 48: holdfast.v1.StatusCause.BlocksEntry
+	(*Restriction)(nil),                    // 49: holdfast.v1.Restriction
+	(*timestamppb.Timestamp)(nil),          // 50: google.protobuf.Timestamp
 }
 var file_holdfast_v1_selfservice_proto_depIdxs = []int32{
-	13, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
-	13, // 1: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 1: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
 	8,  // 2: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
-	11, // 3: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
-	14, // 4: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
-	14, // 5: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
-	12, // 6: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
-	13, // 7: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
-	0,  // 8: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
-	2,  // 9: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
-	4,  // 10: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
-	6,  // 11: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
-	9,  // 12: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
-	1,  // 13: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
-	3,  // 14: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
-	5,  // 15: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
-	7,  // 16: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
-	10, // 17: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	47, // 3: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
+	50, // 4: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
+	50, // 5: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
+	48, // 6: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
+	49, // 7: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
+	49, // 8: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
+	50, // 9: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
+	50, // 10: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
+	49, // 11: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 12: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 13: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	35, // 14: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
+	37, // 15: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
+	38, // 16: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
+	39, // 17: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
+	40, // 18: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
+	36, // 19: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
+	50, // 20: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
+	50, // 21: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
+	50, // 22: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
+	50, // 23: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
+	50, // 24: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
+	50, // 25: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	50, // 26: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	50, // 27: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
+	50, // 28: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
+	50, // 29: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
+	50, // 30: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	50, // 31: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
+	43, // 32: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
+	50, // 33: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
+	50, // 34: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
+	46, // 35: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
+	0,  // 36: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
+	2,  // 37: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
+	4,  // 38: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
+	6,  // 39: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
+	9,  // 40: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
+	11, // 41: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
+	13, // 42: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
+	15, // 43: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
+	17, // 44: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
+	19, // 45: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
+	21, // 46: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
+	23, // 47: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
+	25, // 48: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
+	27, // 49: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
+	29, // 50: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
+	31, // 51: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
+	33, // 52: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
+	41, // 53: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
+	44, // 54: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
+	1,  // 55: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
+	3,  // 56: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
+	5,  // 57: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
+	7,  // 58: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
+	10, // 59: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
+	12, // 60: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
+	14, // 61: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
+	16, // 62: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
+	18, // 63: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
+	20, // 64: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
+	22, // 65: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
+	24, // 66: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
+	26, // 67: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
+	28, // 68: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
+	30, // 69: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
+	32, // 70: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
+	34, // 71: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
+	42, // 72: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
+	45, // 73: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
+	55, // [55:74] is the sub-list for method output_type
+	36, // [36:55] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_selfservice_proto_init() }
@@ -750,13 +3093,18 @@ func file_holdfast_v1_selfservice_proto_init() {
 	}
 	file_holdfast_v1_types_proto_init()
 	file_holdfast_v1_selfservice_proto_msgTypes[8].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[19].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[38].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[39].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[43].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_selfservice_proto_rawDesc), len(file_holdfast_v1_selfservice_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,11 @@ type Cause struct {
 	Kind  *string                `protobuf:"bytes,2,opt,name=kind,proto3,oneof" json:"kind,omitempty"`
 	// L0–L5 where the industry assigns one.
 	Level *string `protobuf:"bytes,3,opt,name=level,proto3,oneof" json:"level,omitempty"`
+	// For a cause that is not a restriction but a credential the check named
+	// (session, api_key): unauthenticated (a revoked or unknown session or
+	// key) or permission_denied (a key without the permission, or used from
+	// outside its IP whitelist).
+	Code *string `protobuf:"bytes,11,opt,name=code,proto3,oneof" json:"code,omitempty"`
 	// What this restriction does to the action asked about: review or deny.
 	Effect string `protobuf:"bytes,4,opt,name=effect,proto3" json:"effect,omitempty"`
 	// Holder-safe text.
@@ -97,6 +102,13 @@ func (x *Cause) GetKind() string {
 func (x *Cause) GetLevel() string {
 	if x != nil && x.Level != nil {
 		return *x.Level
+	}
+	return ""
+}
+
+func (x *Cause) GetCode() string {
+	if x != nil && x.Code != nil {
+		return *x.Code
 	}
 	return ""
 }
@@ -727,11 +739,12 @@ var File_holdfast_v1_types_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\n" +
-	"\x17holdfast/v1/types.proto\x12\vholdfast.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x03\n" +
+	"\x17holdfast/v1/types.proto\x12\vholdfast.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x03\n" +
 	"\x05Cause\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tH\x00R\x02id\x88\x01\x01\x12\x17\n" +
 	"\x04kind\x18\x02 \x01(\tH\x01R\x04kind\x88\x01\x01\x12\x19\n" +
-	"\x05level\x18\x03 \x01(\tH\x02R\x05level\x88\x01\x01\x12\x16\n" +
+	"\x05level\x18\x03 \x01(\tH\x02R\x05level\x88\x01\x01\x12\x17\n" +
+	"\x04code\x18\v \x01(\tH\x03R\x04code\x88\x01\x01\x12\x16\n" +
 	"\x06effect\x18\x04 \x01(\tR\x06effect\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x128\n" +
 	"\tstarts_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstarts_at\x124\n" +
@@ -739,12 +752,13 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"resolution\x18\b \x03(\tR\n" +
 	"resolution\x12\x1b\n" +
-	"\x06review\x18\t \x01(\tH\x03R\x06review\x88\x01\x01\x12+\n" +
+	"\x06review\x18\t \x01(\tH\x04R\x06review\x88\x01\x01\x12+\n" +
 	"\x06origin\x18\n" +
 	" \x01(\v2\x13.holdfast.v1.OriginR\x06originB\x05\n" +
 	"\x03_idB\a\n" +
 	"\x05_kindB\b\n" +
-	"\x06_levelB\t\n" +
+	"\x06_levelB\a\n" +
+	"\x05_codeB\t\n" +
 	"\a_review\"\xce\x01\n" +
 	"\x06Origin\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +

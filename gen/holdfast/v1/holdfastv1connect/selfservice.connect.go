@@ -44,16 +44,61 @@ const (
 	SelfServiceStatusProcedure = "/holdfast.v1.SelfService/Status"
 	// SelfServiceVerifyProcedure is the fully-qualified name of the SelfService's Verify RPC.
 	SelfServiceVerifyProcedure = "/holdfast.v1.SelfService/Verify"
+	// SelfServiceSecureAccountProcedure is the fully-qualified name of the SelfService's SecureAccount
+	// RPC.
+	SelfServiceSecureAccountProcedure = "/holdfast.v1.SelfService/SecureAccount"
+	// SelfServiceRevokeSessionProcedure is the fully-qualified name of the SelfService's RevokeSession
+	// RPC.
+	SelfServiceRevokeSessionProcedure = "/holdfast.v1.SelfService/RevokeSession"
+	// SelfServiceAddWhitelistAddressProcedure is the fully-qualified name of the SelfService's
+	// AddWhitelistAddress RPC.
+	SelfServiceAddWhitelistAddressProcedure = "/holdfast.v1.SelfService/AddWhitelistAddress"
+	// SelfServiceRemoveWhitelistAddressProcedure is the fully-qualified name of the SelfService's
+	// RemoveWhitelistAddress RPC.
+	SelfServiceRemoveWhitelistAddressProcedure = "/holdfast.v1.SelfService/RemoveWhitelistAddress"
+	// SelfServiceSetWhitelistProcedure is the fully-qualified name of the SelfService's SetWhitelist
+	// RPC.
+	SelfServiceSetWhitelistProcedure = "/holdfast.v1.SelfService/SetWhitelist"
+	// SelfServiceSetAntiPhishingCodeProcedure is the fully-qualified name of the SelfService's
+	// SetAntiPhishingCode RPC.
+	SelfServiceSetAntiPhishingCodeProcedure = "/holdfast.v1.SelfService/SetAntiPhishingCode"
+	// SelfServiceLockSettingsProcedure is the fully-qualified name of the SelfService's LockSettings
+	// RPC.
+	SelfServiceLockSettingsProcedure = "/holdfast.v1.SelfService/LockSettings"
+	// SelfServiceRequestSettingsUnlockProcedure is the fully-qualified name of the SelfService's
+	// RequestSettingsUnlock RPC.
+	SelfServiceRequestSettingsUnlockProcedure = "/holdfast.v1.SelfService/RequestSettingsUnlock"
+	// SelfServiceCancelSettingsUnlockProcedure is the fully-qualified name of the SelfService's
+	// CancelSettingsUnlock RPC.
+	SelfServiceCancelSettingsUnlockProcedure = "/holdfast.v1.SelfService/CancelSettingsUnlock"
+	// SelfServiceAddTrustedContactProcedure is the fully-qualified name of the SelfService's
+	// AddTrustedContact RPC.
+	SelfServiceAddTrustedContactProcedure = "/holdfast.v1.SelfService/AddTrustedContact"
+	// SelfServiceRemoveTrustedContactProcedure is the fully-qualified name of the SelfService's
+	// RemoveTrustedContact RPC.
+	SelfServiceRemoveTrustedContactProcedure = "/holdfast.v1.SelfService/RemoveTrustedContact"
+	// SelfServiceGetSecurityProcedure is the fully-qualified name of the SelfService's GetSecurity RPC.
+	SelfServiceGetSecurityProcedure = "/holdfast.v1.SelfService/GetSecurity"
+	// SelfServiceLoginHistoryProcedure is the fully-qualified name of the SelfService's LoginHistory
+	// RPC.
+	SelfServiceLoginHistoryProcedure = "/holdfast.v1.SelfService/LoginHistory"
+	// SelfServiceSecurityCheckupProcedure is the fully-qualified name of the SelfService's
+	// SecurityCheckup RPC.
+	SelfServiceSecurityCheckupProcedure = "/holdfast.v1.SelfService/SecurityCheckup"
 )
 
 // SelfServiceClient is a client for the holdfast.v1.SelfService service.
 type SelfServiceClient interface {
 	// Freeze applies a self_freeze for 24h, 48h, 7d or permanent (the
-	// policy's choices). Errors: invalid_argument (duration),
-	// permission_denied.
+	// policy's choices). With trusted_contact set (self_service tokens only)
+	// the actor is trusted_contact:<id>, and the holder is told who acted.
+	// Errors: invalid_argument (duration, trusted_contact),
+	// permission_denied (also: not a trusted contact of the account).
 	Freeze(context.Context, *connect.Request[v1.FreezeRequest]) (*connect.Response[v1.FreezeResponse], error)
 	// PanicLock applies a panic_lock of 24h–7d (default 7d). Nobody can lift
-	// or shorten it. Errors: invalid_argument (duration), permission_denied.
+	// or shorten it. trusted_contact as for Freeze.
+	// Errors: invalid_argument (duration, trusted_contact),
+	// permission_denied (also: not a trusted contact of the account).
 	PanicLock(context.Context, *connect.Request[v1.PanicLockRequest]) (*connect.Response[v1.PanicLockResponse], error)
 	// RequestUnfreeze records the holder's wish to end a self_freeze early;
 	// support may then lift it once the holder has verified their identity.
@@ -67,6 +112,75 @@ type SelfServiceClient interface {
 	// as identity verification for an early unfreeze.
 	// Errors: invalid_argument (factors).
 	Verify(context.Context, *connect.Request[v1.VerifyRequest]) (*connect.Response[v1.VerifyResponse], error)
+	// SecureAccount is the hacked holder's one button: a self_freeze (7d by
+	// default), every session and API key revoked, the identity service
+	// told, the holder notified, in one step. Pressed again while its freeze lasts it
+	// applies nothing new (repeat) and revokes only what appeared since.
+	// Errors: invalid_argument (account), permission_denied,
+	// resource_exhausted.
+	SecureAccount(context.Context, *connect.Request[v1.SecureAccountRequest]) (*connect.Response[v1.SecureAccountResponse], error)
+	// RevokeSession signs one session out. Errors: invalid_argument
+	// (session), not_found (session), permission_denied, resource_exhausted.
+	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
+	// AddWhitelistAddress whitelists a withdrawal address, usable after the
+	// policy's delay; adding one already there changes nothing. It counts as
+	// add_withdrawal_address. Errors: invalid_argument (address),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted (rate, or the whitelist is full).
+	AddWhitelistAddress(context.Context, *connect.Request[v1.AddWhitelistAddressRequest]) (*connect.Response[v1.AddWhitelistAddressResponse], error)
+	// RemoveWhitelistAddress takes an address off the whitelist (a security
+	// change). Errors: invalid_argument (address), not_found (address),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted.
+	RemoveWhitelistAddress(context.Context, *connect.Request[v1.RemoveWhitelistAddressRequest]) (*connect.Response[v1.RemoveWhitelistAddressResponse], error)
+	// SetWhitelist turns the withdrawal whitelist on (always allowed) or off
+	// (a security change that starts a cooling_off).
+	// Errors: invalid_argument (enabled missing), failed_precondition
+	// (turning it off while blocked, with causes), permission_denied,
+	// resource_exhausted.
+	SetWhitelist(context.Context, *connect.Request[v1.SetWhitelistRequest]) (*connect.Response[v1.SetWhitelistResponse], error)
+	// SetAntiPhishingCode sets the code every notification carries. Setting
+	// the first one is always allowed; changing it is a security change that
+	// starts a cooling_off. The code is never returned by the API.
+	// Errors: invalid_argument (code), failed_precondition (blocked, with
+	// causes), permission_denied, resource_exhausted.
+	SetAntiPhishingCode(context.Context, *connect.Request[v1.SetAntiPhishingCodeRequest]) (*connect.Response[v1.SetAntiPhishingCodeResponse], error)
+	// LockSettings applies a settings_lock that ends only unlock_delay after
+	// RequestSettingsUnlock. Errors: invalid_argument (unlock_delay: 1d–30d
+	// by default), conflict (already locked), permission_denied,
+	// resource_exhausted.
+	LockSettings(context.Context, *connect.Request[v1.LockSettingsRequest]) (*connect.Response[v1.LockSettingsResponse], error)
+	// RequestSettingsUnlock starts the unlock delay (a repeated request does
+	// not restart it); the holder is told of every attempt.
+	// Errors: failed_precondition (not locked), permission_denied,
+	// resource_exhausted.
+	RequestSettingsUnlock(context.Context, *connect.Request[v1.RequestSettingsUnlockRequest]) (*connect.Response[v1.RequestSettingsUnlockResponse], error)
+	// CancelSettingsUnlock stops a pending unlock: the lock stays until a new
+	// request and a full delay. Errors: failed_precondition (no unlock
+	// pending), permission_denied, resource_exhausted.
+	CancelSettingsUnlock(context.Context, *connect.Request[v1.CancelSettingsUnlockRequest]) (*connect.Response[v1.CancelSettingsUnlockResponse], error)
+	// AddTrustedContact names someone who may freeze or panic-lock the
+	// account for the holder (Freeze and PanicLock with trusted_contact): a
+	// security change. Errors: invalid_argument (contact),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted (rate, or too many contacts).
+	AddTrustedContact(context.Context, *connect.Request[v1.AddTrustedContactRequest]) (*connect.Response[v1.AddTrustedContactResponse], error)
+	// RemoveTrustedContact takes a contact's power away (a security change).
+	// Errors: invalid_argument (contact), not_found (contact),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted.
+	RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error)
+	// GetSecurity is the Security Center's overview of the account's
+	// protections: never the anti-phishing code itself.
+	// Errors: invalid_argument (account), permission_denied.
+	GetSecurity(context.Context, *connect.Request[v1.GetSecurityRequest]) (*connect.Response[v1.GetSecurityResponse], error)
+	// LoginHistory lists the account's latest logins, newest first.
+	// Errors: invalid_argument (account, limit), permission_denied.
+	LoginHistory(context.Context, *connect.Request[v1.LoginHistoryRequest]) (*connect.Response[v1.LoginHistoryResponse], error)
+	// SecurityCheckup reviews the account's protections and says what to
+	// fix, most severe first. Errors: invalid_argument (account),
+	// permission_denied.
+	SecurityCheckup(context.Context, *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error)
 }
 
 // NewSelfServiceClient constructs a client for the holdfast.v1.SelfService service. By default, it
@@ -110,16 +224,114 @@ func NewSelfServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(selfServiceMethods.ByName("Verify")),
 			connect.WithClientOptions(opts...),
 		),
+		secureAccount: connect.NewClient[v1.SecureAccountRequest, v1.SecureAccountResponse](
+			httpClient,
+			baseURL+SelfServiceSecureAccountProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("SecureAccount")),
+			connect.WithClientOptions(opts...),
+		),
+		revokeSession: connect.NewClient[v1.RevokeSessionRequest, v1.RevokeSessionResponse](
+			httpClient,
+			baseURL+SelfServiceRevokeSessionProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("RevokeSession")),
+			connect.WithClientOptions(opts...),
+		),
+		addWhitelistAddress: connect.NewClient[v1.AddWhitelistAddressRequest, v1.AddWhitelistAddressResponse](
+			httpClient,
+			baseURL+SelfServiceAddWhitelistAddressProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("AddWhitelistAddress")),
+			connect.WithClientOptions(opts...),
+		),
+		removeWhitelistAddress: connect.NewClient[v1.RemoveWhitelistAddressRequest, v1.RemoveWhitelistAddressResponse](
+			httpClient,
+			baseURL+SelfServiceRemoveWhitelistAddressProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("RemoveWhitelistAddress")),
+			connect.WithClientOptions(opts...),
+		),
+		setWhitelist: connect.NewClient[v1.SetWhitelistRequest, v1.SetWhitelistResponse](
+			httpClient,
+			baseURL+SelfServiceSetWhitelistProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("SetWhitelist")),
+			connect.WithClientOptions(opts...),
+		),
+		setAntiPhishingCode: connect.NewClient[v1.SetAntiPhishingCodeRequest, v1.SetAntiPhishingCodeResponse](
+			httpClient,
+			baseURL+SelfServiceSetAntiPhishingCodeProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("SetAntiPhishingCode")),
+			connect.WithClientOptions(opts...),
+		),
+		lockSettings: connect.NewClient[v1.LockSettingsRequest, v1.LockSettingsResponse](
+			httpClient,
+			baseURL+SelfServiceLockSettingsProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("LockSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		requestSettingsUnlock: connect.NewClient[v1.RequestSettingsUnlockRequest, v1.RequestSettingsUnlockResponse](
+			httpClient,
+			baseURL+SelfServiceRequestSettingsUnlockProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("RequestSettingsUnlock")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelSettingsUnlock: connect.NewClient[v1.CancelSettingsUnlockRequest, v1.CancelSettingsUnlockResponse](
+			httpClient,
+			baseURL+SelfServiceCancelSettingsUnlockProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("CancelSettingsUnlock")),
+			connect.WithClientOptions(opts...),
+		),
+		addTrustedContact: connect.NewClient[v1.AddTrustedContactRequest, v1.AddTrustedContactResponse](
+			httpClient,
+			baseURL+SelfServiceAddTrustedContactProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("AddTrustedContact")),
+			connect.WithClientOptions(opts...),
+		),
+		removeTrustedContact: connect.NewClient[v1.RemoveTrustedContactRequest, v1.RemoveTrustedContactResponse](
+			httpClient,
+			baseURL+SelfServiceRemoveTrustedContactProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("RemoveTrustedContact")),
+			connect.WithClientOptions(opts...),
+		),
+		getSecurity: connect.NewClient[v1.GetSecurityRequest, v1.GetSecurityResponse](
+			httpClient,
+			baseURL+SelfServiceGetSecurityProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("GetSecurity")),
+			connect.WithClientOptions(opts...),
+		),
+		loginHistory: connect.NewClient[v1.LoginHistoryRequest, v1.LoginHistoryResponse](
+			httpClient,
+			baseURL+SelfServiceLoginHistoryProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("LoginHistory")),
+			connect.WithClientOptions(opts...),
+		),
+		securityCheckup: connect.NewClient[v1.SecurityCheckupRequest, v1.SecurityCheckupResponse](
+			httpClient,
+			baseURL+SelfServiceSecurityCheckupProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("SecurityCheckup")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // selfServiceClient implements SelfServiceClient.
 type selfServiceClient struct {
-	freeze          *connect.Client[v1.FreezeRequest, v1.FreezeResponse]
-	panicLock       *connect.Client[v1.PanicLockRequest, v1.PanicLockResponse]
-	requestUnfreeze *connect.Client[v1.RequestUnfreezeRequest, v1.RequestUnfreezeResponse]
-	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
-	verify          *connect.Client[v1.VerifyRequest, v1.VerifyResponse]
+	freeze                 *connect.Client[v1.FreezeRequest, v1.FreezeResponse]
+	panicLock              *connect.Client[v1.PanicLockRequest, v1.PanicLockResponse]
+	requestUnfreeze        *connect.Client[v1.RequestUnfreezeRequest, v1.RequestUnfreezeResponse]
+	status                 *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	verify                 *connect.Client[v1.VerifyRequest, v1.VerifyResponse]
+	secureAccount          *connect.Client[v1.SecureAccountRequest, v1.SecureAccountResponse]
+	revokeSession          *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	addWhitelistAddress    *connect.Client[v1.AddWhitelistAddressRequest, v1.AddWhitelistAddressResponse]
+	removeWhitelistAddress *connect.Client[v1.RemoveWhitelistAddressRequest, v1.RemoveWhitelistAddressResponse]
+	setWhitelist           *connect.Client[v1.SetWhitelistRequest, v1.SetWhitelistResponse]
+	setAntiPhishingCode    *connect.Client[v1.SetAntiPhishingCodeRequest, v1.SetAntiPhishingCodeResponse]
+	lockSettings           *connect.Client[v1.LockSettingsRequest, v1.LockSettingsResponse]
+	requestSettingsUnlock  *connect.Client[v1.RequestSettingsUnlockRequest, v1.RequestSettingsUnlockResponse]
+	cancelSettingsUnlock   *connect.Client[v1.CancelSettingsUnlockRequest, v1.CancelSettingsUnlockResponse]
+	addTrustedContact      *connect.Client[v1.AddTrustedContactRequest, v1.AddTrustedContactResponse]
+	removeTrustedContact   *connect.Client[v1.RemoveTrustedContactRequest, v1.RemoveTrustedContactResponse]
+	getSecurity            *connect.Client[v1.GetSecurityRequest, v1.GetSecurityResponse]
+	loginHistory           *connect.Client[v1.LoginHistoryRequest, v1.LoginHistoryResponse]
+	securityCheckup        *connect.Client[v1.SecurityCheckupRequest, v1.SecurityCheckupResponse]
 }
 
 // Freeze calls holdfast.v1.SelfService.Freeze.
@@ -147,14 +359,88 @@ func (c *selfServiceClient) Verify(ctx context.Context, req *connect.Request[v1.
 	return c.verify.CallUnary(ctx, req)
 }
 
+// SecureAccount calls holdfast.v1.SelfService.SecureAccount.
+func (c *selfServiceClient) SecureAccount(ctx context.Context, req *connect.Request[v1.SecureAccountRequest]) (*connect.Response[v1.SecureAccountResponse], error) {
+	return c.secureAccount.CallUnary(ctx, req)
+}
+
+// RevokeSession calls holdfast.v1.SelfService.RevokeSession.
+func (c *selfServiceClient) RevokeSession(ctx context.Context, req *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
+	return c.revokeSession.CallUnary(ctx, req)
+}
+
+// AddWhitelistAddress calls holdfast.v1.SelfService.AddWhitelistAddress.
+func (c *selfServiceClient) AddWhitelistAddress(ctx context.Context, req *connect.Request[v1.AddWhitelistAddressRequest]) (*connect.Response[v1.AddWhitelistAddressResponse], error) {
+	return c.addWhitelistAddress.CallUnary(ctx, req)
+}
+
+// RemoveWhitelistAddress calls holdfast.v1.SelfService.RemoveWhitelistAddress.
+func (c *selfServiceClient) RemoveWhitelistAddress(ctx context.Context, req *connect.Request[v1.RemoveWhitelistAddressRequest]) (*connect.Response[v1.RemoveWhitelistAddressResponse], error) {
+	return c.removeWhitelistAddress.CallUnary(ctx, req)
+}
+
+// SetWhitelist calls holdfast.v1.SelfService.SetWhitelist.
+func (c *selfServiceClient) SetWhitelist(ctx context.Context, req *connect.Request[v1.SetWhitelistRequest]) (*connect.Response[v1.SetWhitelistResponse], error) {
+	return c.setWhitelist.CallUnary(ctx, req)
+}
+
+// SetAntiPhishingCode calls holdfast.v1.SelfService.SetAntiPhishingCode.
+func (c *selfServiceClient) SetAntiPhishingCode(ctx context.Context, req *connect.Request[v1.SetAntiPhishingCodeRequest]) (*connect.Response[v1.SetAntiPhishingCodeResponse], error) {
+	return c.setAntiPhishingCode.CallUnary(ctx, req)
+}
+
+// LockSettings calls holdfast.v1.SelfService.LockSettings.
+func (c *selfServiceClient) LockSettings(ctx context.Context, req *connect.Request[v1.LockSettingsRequest]) (*connect.Response[v1.LockSettingsResponse], error) {
+	return c.lockSettings.CallUnary(ctx, req)
+}
+
+// RequestSettingsUnlock calls holdfast.v1.SelfService.RequestSettingsUnlock.
+func (c *selfServiceClient) RequestSettingsUnlock(ctx context.Context, req *connect.Request[v1.RequestSettingsUnlockRequest]) (*connect.Response[v1.RequestSettingsUnlockResponse], error) {
+	return c.requestSettingsUnlock.CallUnary(ctx, req)
+}
+
+// CancelSettingsUnlock calls holdfast.v1.SelfService.CancelSettingsUnlock.
+func (c *selfServiceClient) CancelSettingsUnlock(ctx context.Context, req *connect.Request[v1.CancelSettingsUnlockRequest]) (*connect.Response[v1.CancelSettingsUnlockResponse], error) {
+	return c.cancelSettingsUnlock.CallUnary(ctx, req)
+}
+
+// AddTrustedContact calls holdfast.v1.SelfService.AddTrustedContact.
+func (c *selfServiceClient) AddTrustedContact(ctx context.Context, req *connect.Request[v1.AddTrustedContactRequest]) (*connect.Response[v1.AddTrustedContactResponse], error) {
+	return c.addTrustedContact.CallUnary(ctx, req)
+}
+
+// RemoveTrustedContact calls holdfast.v1.SelfService.RemoveTrustedContact.
+func (c *selfServiceClient) RemoveTrustedContact(ctx context.Context, req *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error) {
+	return c.removeTrustedContact.CallUnary(ctx, req)
+}
+
+// GetSecurity calls holdfast.v1.SelfService.GetSecurity.
+func (c *selfServiceClient) GetSecurity(ctx context.Context, req *connect.Request[v1.GetSecurityRequest]) (*connect.Response[v1.GetSecurityResponse], error) {
+	return c.getSecurity.CallUnary(ctx, req)
+}
+
+// LoginHistory calls holdfast.v1.SelfService.LoginHistory.
+func (c *selfServiceClient) LoginHistory(ctx context.Context, req *connect.Request[v1.LoginHistoryRequest]) (*connect.Response[v1.LoginHistoryResponse], error) {
+	return c.loginHistory.CallUnary(ctx, req)
+}
+
+// SecurityCheckup calls holdfast.v1.SelfService.SecurityCheckup.
+func (c *selfServiceClient) SecurityCheckup(ctx context.Context, req *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error) {
+	return c.securityCheckup.CallUnary(ctx, req)
+}
+
 // SelfServiceHandler is an implementation of the holdfast.v1.SelfService service.
 type SelfServiceHandler interface {
 	// Freeze applies a self_freeze for 24h, 48h, 7d or permanent (the
-	// policy's choices). Errors: invalid_argument (duration),
-	// permission_denied.
+	// policy's choices). With trusted_contact set (self_service tokens only)
+	// the actor is trusted_contact:<id>, and the holder is told who acted.
+	// Errors: invalid_argument (duration, trusted_contact),
+	// permission_denied (also: not a trusted contact of the account).
 	Freeze(context.Context, *connect.Request[v1.FreezeRequest]) (*connect.Response[v1.FreezeResponse], error)
 	// PanicLock applies a panic_lock of 24h–7d (default 7d). Nobody can lift
-	// or shorten it. Errors: invalid_argument (duration), permission_denied.
+	// or shorten it. trusted_contact as for Freeze.
+	// Errors: invalid_argument (duration, trusted_contact),
+	// permission_denied (also: not a trusted contact of the account).
 	PanicLock(context.Context, *connect.Request[v1.PanicLockRequest]) (*connect.Response[v1.PanicLockResponse], error)
 	// RequestUnfreeze records the holder's wish to end a self_freeze early;
 	// support may then lift it once the holder has verified their identity.
@@ -168,6 +454,75 @@ type SelfServiceHandler interface {
 	// as identity verification for an early unfreeze.
 	// Errors: invalid_argument (factors).
 	Verify(context.Context, *connect.Request[v1.VerifyRequest]) (*connect.Response[v1.VerifyResponse], error)
+	// SecureAccount is the hacked holder's one button: a self_freeze (7d by
+	// default), every session and API key revoked, the identity service
+	// told, the holder notified, in one step. Pressed again while its freeze lasts it
+	// applies nothing new (repeat) and revokes only what appeared since.
+	// Errors: invalid_argument (account), permission_denied,
+	// resource_exhausted.
+	SecureAccount(context.Context, *connect.Request[v1.SecureAccountRequest]) (*connect.Response[v1.SecureAccountResponse], error)
+	// RevokeSession signs one session out. Errors: invalid_argument
+	// (session), not_found (session), permission_denied, resource_exhausted.
+	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
+	// AddWhitelistAddress whitelists a withdrawal address, usable after the
+	// policy's delay; adding one already there changes nothing. It counts as
+	// add_withdrawal_address. Errors: invalid_argument (address),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted (rate, or the whitelist is full).
+	AddWhitelistAddress(context.Context, *connect.Request[v1.AddWhitelistAddressRequest]) (*connect.Response[v1.AddWhitelistAddressResponse], error)
+	// RemoveWhitelistAddress takes an address off the whitelist (a security
+	// change). Errors: invalid_argument (address), not_found (address),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted.
+	RemoveWhitelistAddress(context.Context, *connect.Request[v1.RemoveWhitelistAddressRequest]) (*connect.Response[v1.RemoveWhitelistAddressResponse], error)
+	// SetWhitelist turns the withdrawal whitelist on (always allowed) or off
+	// (a security change that starts a cooling_off).
+	// Errors: invalid_argument (enabled missing), failed_precondition
+	// (turning it off while blocked, with causes), permission_denied,
+	// resource_exhausted.
+	SetWhitelist(context.Context, *connect.Request[v1.SetWhitelistRequest]) (*connect.Response[v1.SetWhitelistResponse], error)
+	// SetAntiPhishingCode sets the code every notification carries. Setting
+	// the first one is always allowed; changing it is a security change that
+	// starts a cooling_off. The code is never returned by the API.
+	// Errors: invalid_argument (code), failed_precondition (blocked, with
+	// causes), permission_denied, resource_exhausted.
+	SetAntiPhishingCode(context.Context, *connect.Request[v1.SetAntiPhishingCodeRequest]) (*connect.Response[v1.SetAntiPhishingCodeResponse], error)
+	// LockSettings applies a settings_lock that ends only unlock_delay after
+	// RequestSettingsUnlock. Errors: invalid_argument (unlock_delay: 1d–30d
+	// by default), conflict (already locked), permission_denied,
+	// resource_exhausted.
+	LockSettings(context.Context, *connect.Request[v1.LockSettingsRequest]) (*connect.Response[v1.LockSettingsResponse], error)
+	// RequestSettingsUnlock starts the unlock delay (a repeated request does
+	// not restart it); the holder is told of every attempt.
+	// Errors: failed_precondition (not locked), permission_denied,
+	// resource_exhausted.
+	RequestSettingsUnlock(context.Context, *connect.Request[v1.RequestSettingsUnlockRequest]) (*connect.Response[v1.RequestSettingsUnlockResponse], error)
+	// CancelSettingsUnlock stops a pending unlock: the lock stays until a new
+	// request and a full delay. Errors: failed_precondition (no unlock
+	// pending), permission_denied, resource_exhausted.
+	CancelSettingsUnlock(context.Context, *connect.Request[v1.CancelSettingsUnlockRequest]) (*connect.Response[v1.CancelSettingsUnlockResponse], error)
+	// AddTrustedContact names someone who may freeze or panic-lock the
+	// account for the holder (Freeze and PanicLock with trusted_contact): a
+	// security change. Errors: invalid_argument (contact),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted (rate, or too many contacts).
+	AddTrustedContact(context.Context, *connect.Request[v1.AddTrustedContactRequest]) (*connect.Response[v1.AddTrustedContactResponse], error)
+	// RemoveTrustedContact takes a contact's power away (a security change).
+	// Errors: invalid_argument (contact), not_found (contact),
+	// failed_precondition (blocked, with causes), permission_denied,
+	// resource_exhausted.
+	RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error)
+	// GetSecurity is the Security Center's overview of the account's
+	// protections: never the anti-phishing code itself.
+	// Errors: invalid_argument (account), permission_denied.
+	GetSecurity(context.Context, *connect.Request[v1.GetSecurityRequest]) (*connect.Response[v1.GetSecurityResponse], error)
+	// LoginHistory lists the account's latest logins, newest first.
+	// Errors: invalid_argument (account, limit), permission_denied.
+	LoginHistory(context.Context, *connect.Request[v1.LoginHistoryRequest]) (*connect.Response[v1.LoginHistoryResponse], error)
+	// SecurityCheckup reviews the account's protections and says what to
+	// fix, most severe first. Errors: invalid_argument (account),
+	// permission_denied.
+	SecurityCheckup(context.Context, *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error)
 }
 
 // NewSelfServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -207,6 +562,90 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(selfServiceMethods.ByName("Verify")),
 		connect.WithHandlerOptions(opts...),
 	)
+	selfServiceSecureAccountHandler := connect.NewUnaryHandler(
+		SelfServiceSecureAccountProcedure,
+		svc.SecureAccount,
+		connect.WithSchema(selfServiceMethods.ByName("SecureAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceRevokeSessionHandler := connect.NewUnaryHandler(
+		SelfServiceRevokeSessionProcedure,
+		svc.RevokeSession,
+		connect.WithSchema(selfServiceMethods.ByName("RevokeSession")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceAddWhitelistAddressHandler := connect.NewUnaryHandler(
+		SelfServiceAddWhitelistAddressProcedure,
+		svc.AddWhitelistAddress,
+		connect.WithSchema(selfServiceMethods.ByName("AddWhitelistAddress")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceRemoveWhitelistAddressHandler := connect.NewUnaryHandler(
+		SelfServiceRemoveWhitelistAddressProcedure,
+		svc.RemoveWhitelistAddress,
+		connect.WithSchema(selfServiceMethods.ByName("RemoveWhitelistAddress")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceSetWhitelistHandler := connect.NewUnaryHandler(
+		SelfServiceSetWhitelistProcedure,
+		svc.SetWhitelist,
+		connect.WithSchema(selfServiceMethods.ByName("SetWhitelist")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceSetAntiPhishingCodeHandler := connect.NewUnaryHandler(
+		SelfServiceSetAntiPhishingCodeProcedure,
+		svc.SetAntiPhishingCode,
+		connect.WithSchema(selfServiceMethods.ByName("SetAntiPhishingCode")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceLockSettingsHandler := connect.NewUnaryHandler(
+		SelfServiceLockSettingsProcedure,
+		svc.LockSettings,
+		connect.WithSchema(selfServiceMethods.ByName("LockSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceRequestSettingsUnlockHandler := connect.NewUnaryHandler(
+		SelfServiceRequestSettingsUnlockProcedure,
+		svc.RequestSettingsUnlock,
+		connect.WithSchema(selfServiceMethods.ByName("RequestSettingsUnlock")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceCancelSettingsUnlockHandler := connect.NewUnaryHandler(
+		SelfServiceCancelSettingsUnlockProcedure,
+		svc.CancelSettingsUnlock,
+		connect.WithSchema(selfServiceMethods.ByName("CancelSettingsUnlock")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceAddTrustedContactHandler := connect.NewUnaryHandler(
+		SelfServiceAddTrustedContactProcedure,
+		svc.AddTrustedContact,
+		connect.WithSchema(selfServiceMethods.ByName("AddTrustedContact")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceRemoveTrustedContactHandler := connect.NewUnaryHandler(
+		SelfServiceRemoveTrustedContactProcedure,
+		svc.RemoveTrustedContact,
+		connect.WithSchema(selfServiceMethods.ByName("RemoveTrustedContact")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceGetSecurityHandler := connect.NewUnaryHandler(
+		SelfServiceGetSecurityProcedure,
+		svc.GetSecurity,
+		connect.WithSchema(selfServiceMethods.ByName("GetSecurity")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceLoginHistoryHandler := connect.NewUnaryHandler(
+		SelfServiceLoginHistoryProcedure,
+		svc.LoginHistory,
+		connect.WithSchema(selfServiceMethods.ByName("LoginHistory")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceSecurityCheckupHandler := connect.NewUnaryHandler(
+		SelfServiceSecurityCheckupProcedure,
+		svc.SecurityCheckup,
+		connect.WithSchema(selfServiceMethods.ByName("SecurityCheckup")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/holdfast.v1.SelfService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SelfServiceFreezeProcedure:
@@ -219,6 +658,34 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 			selfServiceStatusHandler.ServeHTTP(w, r)
 		case SelfServiceVerifyProcedure:
 			selfServiceVerifyHandler.ServeHTTP(w, r)
+		case SelfServiceSecureAccountProcedure:
+			selfServiceSecureAccountHandler.ServeHTTP(w, r)
+		case SelfServiceRevokeSessionProcedure:
+			selfServiceRevokeSessionHandler.ServeHTTP(w, r)
+		case SelfServiceAddWhitelistAddressProcedure:
+			selfServiceAddWhitelistAddressHandler.ServeHTTP(w, r)
+		case SelfServiceRemoveWhitelistAddressProcedure:
+			selfServiceRemoveWhitelistAddressHandler.ServeHTTP(w, r)
+		case SelfServiceSetWhitelistProcedure:
+			selfServiceSetWhitelistHandler.ServeHTTP(w, r)
+		case SelfServiceSetAntiPhishingCodeProcedure:
+			selfServiceSetAntiPhishingCodeHandler.ServeHTTP(w, r)
+		case SelfServiceLockSettingsProcedure:
+			selfServiceLockSettingsHandler.ServeHTTP(w, r)
+		case SelfServiceRequestSettingsUnlockProcedure:
+			selfServiceRequestSettingsUnlockHandler.ServeHTTP(w, r)
+		case SelfServiceCancelSettingsUnlockProcedure:
+			selfServiceCancelSettingsUnlockHandler.ServeHTTP(w, r)
+		case SelfServiceAddTrustedContactProcedure:
+			selfServiceAddTrustedContactHandler.ServeHTTP(w, r)
+		case SelfServiceRemoveTrustedContactProcedure:
+			selfServiceRemoveTrustedContactHandler.ServeHTTP(w, r)
+		case SelfServiceGetSecurityProcedure:
+			selfServiceGetSecurityHandler.ServeHTTP(w, r)
+		case SelfServiceLoginHistoryProcedure:
+			selfServiceLoginHistoryHandler.ServeHTTP(w, r)
+		case SelfServiceSecurityCheckupProcedure:
+			selfServiceSecurityCheckupHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -246,4 +713,60 @@ func (UnimplementedSelfServiceHandler) Status(context.Context, *connect.Request[
 
 func (UnimplementedSelfServiceHandler) Verify(context.Context, *connect.Request[v1.VerifyRequest]) (*connect.Response[v1.VerifyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.Verify is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) SecureAccount(context.Context, *connect.Request[v1.SecureAccountRequest]) (*connect.Response[v1.SecureAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SecureAccount is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RevokeSession is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) AddWhitelistAddress(context.Context, *connect.Request[v1.AddWhitelistAddressRequest]) (*connect.Response[v1.AddWhitelistAddressResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.AddWhitelistAddress is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) RemoveWhitelistAddress(context.Context, *connect.Request[v1.RemoveWhitelistAddressRequest]) (*connect.Response[v1.RemoveWhitelistAddressResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RemoveWhitelistAddress is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) SetWhitelist(context.Context, *connect.Request[v1.SetWhitelistRequest]) (*connect.Response[v1.SetWhitelistResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SetWhitelist is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) SetAntiPhishingCode(context.Context, *connect.Request[v1.SetAntiPhishingCodeRequest]) (*connect.Response[v1.SetAntiPhishingCodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SetAntiPhishingCode is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) LockSettings(context.Context, *connect.Request[v1.LockSettingsRequest]) (*connect.Response[v1.LockSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.LockSettings is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) RequestSettingsUnlock(context.Context, *connect.Request[v1.RequestSettingsUnlockRequest]) (*connect.Response[v1.RequestSettingsUnlockResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RequestSettingsUnlock is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) CancelSettingsUnlock(context.Context, *connect.Request[v1.CancelSettingsUnlockRequest]) (*connect.Response[v1.CancelSettingsUnlockResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.CancelSettingsUnlock is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) AddTrustedContact(context.Context, *connect.Request[v1.AddTrustedContactRequest]) (*connect.Response[v1.AddTrustedContactResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.AddTrustedContact is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RemoveTrustedContact is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) GetSecurity(context.Context, *connect.Request[v1.GetSecurityRequest]) (*connect.Response[v1.GetSecurityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.GetSecurity is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) LoginHistory(context.Context, *connect.Request[v1.LoginHistoryRequest]) (*connect.Response[v1.LoginHistoryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.LoginHistory is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) SecurityCheckup(context.Context, *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SecurityCheckup is not implemented"))
 }

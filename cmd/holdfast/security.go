@@ -1,0 +1,297 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+)
+
+// The holder's security operations (SelfService): with a self_service
+// token they act as the holder; staff tokens may only read (security
+// show, logins, checkup). Accounts and what is acted on are positional:
+// `holdfast whitelist add ACCOUNT ADDRESS`.
+
+// holderCmd builds a command that calls the server with the positional
+// arguments its use line names after the command ("ACCOUNT ADDRESS").
+func holderCmd(use, short string, run func(cmd *cobra.Command, c *client, args []string) error) *cobra.Command {
+	c := &client{}
+	names := strings.Fields(use)[1:]
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != len(names) {
+				return usagef("%s takes %s, got %d argument(s) (usage: %s)", cmd.CommandPath(), strings.Join(names, " "), len(args), cmd.UseLine())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return run(cmd, c, args) },
+	}
+	c.flags(cmd)
+	return cmd
+}
+
+// group is a parent command holding subcommands only.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+func secureCmd() *cobra.Command {
+	cmd := holderCmd("secure ACCOUNT", "Secure a hacked account: a 7d self_freeze, every session and API key revoked, the holder told",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.SecureAccount(cmd.Context(), connect.NewRequest(&holdfastv1.SecureAccountRequest{Account: args[0]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				m := res.Msg
+				if m.Repeat {
+					fmt.Fprintf(w, "%s was already secured: the earlier freeze is still in force\n", args[0])
+				} else {
+					fmt.Fprintf(w, "secured %s\n", args[0])
+				}
+				fmt.Fprintf(w, "revoked %d session(s) and %d API key(s)\n", m.SessionsRevoked, m.KeysRevoked)
+				printRestriction(w, m.Freeze)
+			})
+		})
+	return cmd
+}
+
+func sessionsCmd() *cobra.Command {
+	revoke := holderCmd("revoke ACCOUNT SESSION", "Sign one session out",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.RevokeSession(cmd.Context(), connect.NewRequest(&holdfastv1.RevokeSessionRequest{Account: args[0], Session: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "session %s of %s revoked\n", args[1], args[0]) })
+		})
+	return group("sessions", "Manage a holder's signed-in sessions", revoke)
+}
+
+func whitelistCmd() *cobra.Command {
+	add := holderCmd("add ACCOUNT ADDRESS", "Whitelist a withdrawal address (usable after the policy's delay)",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.AddWhitelistAddress(cmd.Context(), connect.NewRequest(&holdfastv1.AddWhitelistAddressRequest{Account: args[0], Address: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				when := "now"
+				if !res.Msg.Usable {
+					when = "from " + ts(res.Msg.UsableAt)
+				}
+				fmt.Fprintf(w, "%s is on %s's whitelist, usable %s\n", res.Msg.Address, args[0], when)
+			})
+		})
+	remove := holderCmd("remove ACCOUNT ADDRESS", "Take an address off the whitelist",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.RemoveWhitelistAddress(cmd.Context(), connect.NewRequest(&holdfastv1.RemoveWhitelistAddressRequest{Account: args[0], Address: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s removed from %s's whitelist\n", args[1], args[0]) })
+		})
+	set := func(enabled bool) *cobra.Command {
+		use, short, done := "enable ACCOUNT", "Turn the withdrawal whitelist on", "on"
+		if !enabled {
+			use, short, done = "disable ACCOUNT", "Turn the withdrawal whitelist off (a security change: starts a cooling_off)", "off"
+		}
+		cmd := holderCmd(use, short, func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.SetWhitelist(cmd.Context(), connect.NewRequest(&holdfastv1.SetWhitelistRequest{Account: args[0], Enabled: &enabled}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "withdrawal whitelist %s for %s\n", done, args[0]) })
+		})
+		return cmd
+	}
+	return group("whitelist", "Manage a holder's withdrawal whitelist", add, remove, set(true), set(false))
+}
+
+func antiPhishingCmd() *cobra.Command {
+	set := holderCmd("set ACCOUNT CODE", "Set the code every notification shows (changing one starts a cooling_off)",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.SetAntiPhishingCode(cmd.Context(), connect.NewRequest(&holdfastv1.SetAntiPhishingCodeRequest{Account: args[0], Code: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "anti-phishing code set for %s\n", args[0]) })
+		})
+	return group("anti-phishing", "Manage a holder's anti-phishing code", set)
+}
+
+func settingsCmd() *cobra.Command {
+	var delay string
+	lock := holderCmd("lock ACCOUNT", "Lock the security settings; they unlock only --unlock-delay after an unlock request",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			if delay == "" {
+				return usagef("--unlock-delay is required: how long an unlock waits after its request (e.g. 7d)")
+			}
+			res, err := c.clients().Self.LockSettings(cmd.Context(), connect.NewRequest(&holdfastv1.LockSettingsRequest{Account: args[0], UnlockDelay: delay}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				fmt.Fprintf(w, "security settings of %s locked; an unlock takes %s after it is requested\n", args[0], delay)
+				printRestriction(w, res.Msg.Restriction)
+			})
+		})
+	lock.Flags().StringVar(&delay, "unlock-delay", "", "how long an unlock waits after its request: 1d to 30d (default policy)")
+	unlock := holderCmd("unlock ACCOUNT", "Request an unlock: the lock ends after its unlock delay",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.RequestSettingsUnlock(cmd.Context(), connect.NewRequest(&holdfastv1.RequestSettingsUnlockRequest{Account: args[0]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				fmt.Fprintf(w, "unlock requested for %s: the settings unlock at %s\n", args[0], ts(res.Msg.Restriction.GetEndsAt()))
+				printRestriction(w, res.Msg.Restriction)
+			})
+		})
+	cancel := holderCmd("cancel-unlock ACCOUNT", "Cancel a pending unlock: the lock stays",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.CancelSettingsUnlock(cmd.Context(), connect.NewRequest(&holdfastv1.CancelSettingsUnlockRequest{Account: args[0]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				fmt.Fprintf(w, "unlock cancelled for %s: the settings stay locked\n", args[0])
+				printRestriction(w, res.Msg.Restriction)
+			})
+		})
+	return group("settings", "Lock and unlock a holder's security settings", lock, unlock, cancel)
+}
+
+func contactsCmd() *cobra.Command {
+	add := holderCmd("add ACCOUNT CONTACT", "Name a trusted contact, who may freeze or panic-lock the account",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.AddTrustedContact(cmd.Context(), connect.NewRequest(&holdfastv1.AddTrustedContactRequest{Account: args[0], Contact: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s is a trusted contact of %s\n", args[1], args[0]) })
+		})
+	remove := holderCmd("remove ACCOUNT CONTACT", "Take a trusted contact's power away",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.RemoveTrustedContact(cmd.Context(), connect.NewRequest(&holdfastv1.RemoveTrustedContactRequest{Account: args[0], Contact: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s is no longer a trusted contact of %s\n", args[1], args[0]) })
+		})
+	return group("contacts", "Manage a holder's trusted contacts", add, remove)
+}
+
+func securityCmd() *cobra.Command {
+	show := holderCmd("show ACCOUNT", "Show an account's protections: whitelist, settings lock, contacts, sessions, devices, API keys",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.GetSecurity(cmd.Context(), connect.NewRequest(&holdfastv1.GetSecurityRequest{Account: args[0]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { printSecurity(w, res.Msg) })
+		})
+	var limit int32
+	logins := holderCmd("logins ACCOUNT", "List the account's latest logins, newest first",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.LoginHistory(cmd.Context(), connect.NewRequest(&holdfastv1.LoginHistoryRequest{Account: args[0], Limit: limit}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				table(w, "AT\tDEVICE\tCOUNTRY\tIP\tSESSION\tEVENT", func(tw io.Writer) {
+					for _, l := range res.Msg.Logins {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ts(l.At), dash(l.GetDevice()), dash(l.GetCountry()), dash(l.GetIp()), dash(l.GetSession()), l.Id)
+					}
+				})
+			})
+		})
+	logins.Flags().Int32Var(&limit, "limit", 0, "at most this many (0: 50)")
+	checkup := holderCmd("checkup ACCOUNT", "Review an account's protections and say what to fix",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.SecurityCheckup(cmd.Context(), connect.NewRequest(&holdfastv1.SecurityCheckupRequest{Account: args[0]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { printCheckup(w, res.Msg) })
+		})
+	return group("security", "Read a holder's protections", show, logins, checkup)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printSecurity(w io.Writer, s *holdfastv1.GetSecurityResponse) {
+	fmt.Fprintln(w, s.Account)
+	yes := map[bool]string{true: "set", false: "not set"}
+	fmt.Fprintf(w, "  anti-phishing code: %s\n", yes[s.AntiPhishingCodeSet])
+	on := map[bool]string{true: "on", false: "off"}
+	fmt.Fprintf(w, "  withdrawal whitelist: %s, %d address(es)\n", on[s.GetWhitelist().GetEnabled()], len(s.GetWhitelist().GetAddresses()))
+	for _, a := range s.GetWhitelist().GetAddresses() {
+		usable := "usable"
+		if !a.Usable {
+			usable = "usable from " + ts(a.UsableAt)
+		}
+		fmt.Fprintf(w, "    %s  added %s, %s\n", a.Address, ts(a.AddedAt), usable)
+	}
+	switch l := s.SettingsLock; {
+	case l == nil:
+		fmt.Fprintln(w, "  settings lock: none")
+	case l.UnlockRequestedAt != nil:
+		fmt.Fprintf(w, "  settings lock: %s since %s, unlock requested %s (delay %s)\n", l.Restriction, ts(l.LockedAt), ts(l.UnlockRequestedAt), l.UnlockDelay)
+	default:
+		fmt.Fprintf(w, "  settings lock: %s since %s (unlock delay %s)\n", l.Restriction, ts(l.LockedAt), l.UnlockDelay)
+	}
+	fmt.Fprintf(w, "  trusted contacts: %s\n", dash(strings.Join(s.TrustedContacts, ", ")))
+	active := map[bool]string{true: "active", false: "revoked"}
+	fmt.Fprintln(w)
+	table(w, "SESSION\tSTATE\tDEVICE\tCOUNTRY\tIP\tSTARTED", func(tw io.Writer) {
+		for _, x := range s.Sessions {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Id, active[x.Active], dash(x.GetDevice()), dash(x.GetCountry()), dash(x.GetIp()), ts(x.StartedAt))
+		}
+	})
+	fmt.Fprintln(w)
+	known := map[bool]string{true: "known", false: "new"}
+	table(w, "DEVICE\tSTATE\tCOUNTRY\tIP\tFIRST_SEEN\tLAST_SEEN", func(tw io.Writer) {
+		for _, d := range s.Devices {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Id, known[d.Known], dash(d.GetCountry()), dash(d.GetIp()), ts(d.FirstSeen), ts(d.LastSeen))
+		}
+	})
+	fmt.Fprintln(w)
+	table(w, "API_KEY\tSTATE\tPERMISSIONS\tIP_WHITELIST\tCREATED\tLAST_USED", func(tw io.Writer) {
+		for _, k := range s.ApiKeys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Id, active[k.Active], dash(strings.Join(k.Permissions, ",")), dash(strings.Join(k.IpWhitelist, ",")), ts(k.CreatedAt), ts(k.LastUsedAt))
+		}
+	})
+}
+
+func printCheckup(w io.Writer, c *holdfastv1.SecurityCheckupResponse) {
+	fmt.Fprintf(w, "security checkup of %s at %s: %s\n", c.Account, ts(c.At), plural(len(c.Findings), "finding"))
+	for _, f := range c.Findings {
+		subject := ""
+		if f.Subject != nil {
+			subject = " (" + f.GetSubject() + ")"
+		}
+		fmt.Fprintf(w, "  [%s] %s%s: %s\n    fix: %s\n", f.Severity, f.Code, subject, f.Message, f.Fix)
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}

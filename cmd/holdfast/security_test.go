@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestSecurityCLI: the holder's security commands against a running server,
+// with a token that acts for holders (self_service) and reports events.
+func TestSecurityCLI(t *testing.T) {
+	url, dir := server(t)
+	t.Setenv("HOLDFAST_SERVER", url)
+	t.Setenv("HOLDFAST_TOKEN", "")
+	code, tok, errw := cli(t, "token", "create", "--data", dir, "--scopes", "self_service,events,check")
+	if code != 0 {
+		t.Fatal(errw)
+	}
+	t.Setenv("HOLDFAST_TOKEN", strings.TrimSpace(tok))
+	if code, _, errw := cli(t, "event", "--type", "login", "--account", "acct-1", "--device", "d1", "--country", "DE", "--session", "s1"); code != 0 {
+		t.Fatal(errw)
+	}
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // regexp
+		stderr string // prefix
+	}{
+		{"session works", []string{"check", "--account", "acct-1", "--action", "trade", "--session", "s1"}, 0, `^allow\n`, ""},
+		{"secure", []string{"secure", "acct-1"}, 0,
+			`(?s)^secured acct-1\nrevoked 1 session\(s\) and 0 API key\(s\)\nrst_\w+  self_freeze on acct-1\n  from \S+ until \S+, applied by user:acct-1\n`, ""},
+		{"session revoked", []string{"check", "--account", "acct-1", "--action", "trade", "--session", "s1", "--json"}, 0,
+			`(?s)"effect": "deny".*\{\s*"code": "unauthenticated",\s*"effect": "deny",`, ""},
+		{"secure again", []string{"secure", "acct-1", "--json"}, 0, `(?s)"sessions_revoked": 0,.*"repeat": true`, ""},
+		{"secure needs an account", []string{"secure"}, 2, ``, "error: invalid_argument: holdfast secure takes ACCOUNT, got 0 argument(s)"},
+		{"whitelist add", []string{"whitelist", "add", "acct-2", "bc1qaddr"}, 0, `^bc1qaddr is on acct-2's whitelist, usable from \S+Z\n$`, ""},
+		{"whitelist add as JSON", []string{"whitelist", "add", "acct-2", "bc1qaddr", "--json"}, 0, `(?s)"address": "bc1qaddr",.*"usable": false`, ""},
+		{"whitelist add while frozen", []string{"whitelist", "add", "acct-1", "bc1qaddr"}, 1, ``,
+			"error: failed_precondition: add_withdrawal_address is blocked on this account now (field account)"},
+		{"whitelist add needs an address", []string{"whitelist", "add", "acct-2"}, 2, ``, "error: invalid_argument: holdfast whitelist add takes ACCOUNT ADDRESS"},
+		{"checkup", []string{"security", "checkup", "acct-2"}, 0,
+			`(?s)^security checkup of acct-2 at \S+: \d+ findings\n.*  \[medium\] whitelist_off: Withdrawals can go to any address.\n    fix: Turn on the withdrawal whitelist.\n`, ""},
+		{"whitelist enable", []string{"whitelist", "enable", "acct-2"}, 0, `^withdrawal whitelist on for acct-2\n$`, ""},
+		{"show", []string{"security", "show", "acct-2"}, 0, `(?s)withdrawal whitelist: on, 1 address\(es\)\n    bc1qaddr  added `, ""},
+		{"logins", []string{"security", "logins", "acct-1", "--limit", "5"}, 0, `(?s)^AT\s+DEVICE\s+COUNTRY\s+IP\s+SESSION\s+EVENT\n\S+\s+d1\s+DE\s+-\s+s1\s+evt_\w+\n$`, ""},
+		{"anti-phishing code", []string{"anti-phishing", "set", "acct-2", "Tulip-7781"}, 0, `^anti-phishing code set for acct-2\n$`, ""},
+		{"show hides the code", []string{"security", "show", "acct-2", "--json"}, 0, `"anti_phishing_code_set": true`, ""},
+		{"lock needs a delay", []string{"settings", "lock", "acct-3"}, 2, ``, "error: invalid_argument: --unlock-delay is required"},
+		{"unknown contact", []string{"freeze", "--account", "acct-3", "--duration", "24h", "--as-contact", "friend-1"}, 1, ``, "error: permission_denied: "},
+		{"add a contact", []string{"contacts", "add", "acct-3", "friend-1"}, 0, `^friend-1 is a trusted contact of acct-3\n$`, ""},
+		{"contact freezes", []string{"freeze", "--account", "acct-3", "--duration", "24h", "--as-contact", "friend-1"}, 0, `applied by trusted_contact:friend-1`, ""},
+		{"lock", []string{"settings", "lock", "acct-4", "--unlock-delay", "7d"}, 0, `(?s)^security settings of acct-4 locked; .*settings_lock on acct-4\n`, ""},
+		{"unlock", []string{"settings", "unlock", "acct-4"}, 0, `^unlock requested for acct-4: the settings unlock at \S+Z\n`, ""},
+		{"cancel unlock", []string{"settings", "cancel-unlock", "acct-4"}, 0, `(?s)^unlock cancelled for acct-4: .*until lifted`, ""},
+		{"contact while locked", []string{"contacts", "add", "acct-4", "friend-1"}, 1, ``, "error: failed_precondition: "},
+		{"revoke an unknown session", []string{"sessions", "revoke", "acct-1", "s9"}, 1, ``, "error: not_found: session s9 not found (field session)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errw := cli(t, tt.args...)
+			if code != tt.code || !regexp.MustCompile(tt.stdout).MatchString(out) || !strings.HasPrefix(errw, tt.stderr) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d, stdout matching %q, stderr starting %q", code, out, errw, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+
+	// --json is the API's own answer, and never carries the code.
+	_, out, _ := cli(t, "security", "show", "acct-2", "--json")
+	var sec map[string]any
+	if err := json.Unmarshal([]byte(out), &sec); err != nil || strings.Contains(out, "Tulip-7781") || sec["whitelist"] == nil {
+		t.Fatalf("security show --json: %v\n%s", err, out)
+	}
+}
