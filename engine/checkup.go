@@ -177,7 +177,9 @@ func (e *Engine) SecurityCheckup(ctx context.Context, account string, actor hold
 		return nil, err
 	}
 	for _, r := range recent {
-		if visible(actor, r) && within(r.CreatedAt, cp.RecentRestrictionWithin) {
+		// The holder's own protections (a freeze, a settings lock) are no
+		// warning sign.
+		if visible(actor, r) && within(r.CreatedAt, cp.RecentRestrictionWithin) && r.AppliedBy != holdfast.User(account).String() {
 			add("recent_restriction", holdfast.SeverityLow, string(r.Kind), "Your account was restricted recently ("+string(r.Kind)+").", "Check the Security Center for what happened and what is still in force.")
 		}
 	}
