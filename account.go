@@ -24,6 +24,8 @@ type Account struct {
 	// verification came after the request.
 	UnfreezeRequestedAt time.Time `json:"unfreeze_requested_at,omitzero"`
 	VerifiedAt          time.Time `json:"verified_at,omitzero"`
+	// Holds are amounts approved appeals kept from leaving.
+	Holds []AmountHold `json:"holds,omitempty"`
 	// Activity feeds the rules' features.
 	Activity Activity `json:"activity"`
 	// Security is the account's credentials and the holder's protections.
@@ -71,5 +73,6 @@ func (a *Account) Clone() *Account {
 	c.Activity.RuleRestrictions = slices.Clone(a.Activity.RuleRestrictions)
 	c.Activity.PendingDevices = maps.Clone(a.Activity.PendingDevices)
 	c.Security = a.Security.Clone()
+	c.Holds = slices.Clone(a.Holds)
 	return &c
 }

@@ -27,6 +27,8 @@ type Policy struct {
 	WithdrawalReview WithdrawalReviewPolicy `yaml:"withdrawal_review" json:"withdrawal_review"`
 	// HighRisk is when an account is tagged high_risk.
 	HighRisk HighRiskPolicy `yaml:"high_risk" json:"high_risk"`
+	// Cases configures the appeal workflow.
+	Cases CasePolicy `yaml:"cases" json:"cases"`
 	// Security holds the numbers behind the holder's protections.
 	Security SecurityPolicy `yaml:"security" json:"security"`
 	// Rules are the triggers, in order.
@@ -76,6 +78,12 @@ type KindPolicy struct {
 	Lift           LiftRule `yaml:"lift" json:"lift"`
 	// SeeReason, when set, limits which staff roles see the reason.
 	SeeReason []Role `yaml:"see_reason,omitempty" json:"see_reason,omitempty"`
+	// DecideCases are the staff roles that may decide a case linked to a
+	// restriction of the kind (and see such a case).
+	DecideCases []Role `yaml:"decide_cases,omitempty" json:"decide_cases,omitempty"`
+	// RequireReference makes applying the kind name the authority's
+	// reference (a law-enforcement case number).
+	RequireReference bool `yaml:"require_reference,omitempty" json:"require_reference,omitempty"`
 	// OnLift runs when a restriction of the kind is lifted.
 	OnLift *OnLift `yaml:"on_lift,omitempty" json:"on_lift,omitempty"`
 }

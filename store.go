@@ -34,6 +34,10 @@ type Store interface {
 	Approval(ctx context.Context, id string) (*Approval, error)
 	// Approvals lists pending requests, oldest first.
 	Approvals(ctx context.Context) ([]*Approval, error)
+	// Case returns a case by id. Errors: not_found.
+	Case(ctx context.Context, id string) (*Case, error)
+	// Cases lists the cases f selects, earliest due first.
+	Cases(ctx context.Context, f CaseFilter) ([]*Case, error)
 	// History returns an account's audit entries in chain order.
 	History(ctx context.Context, account string) ([]AuditEntry, error)
 	// VerifyAudit checks one account's chain, or every chain when account
@@ -61,6 +65,9 @@ type AccountTx interface {
 	// Approvals are the account's four-eyes requests still pending.
 	Approvals() []*Approval
 	SaveApproval(a *Approval) error
+	// Cases are every case of the account, oldest first.
+	Cases() []*Case
+	SaveCase(c *Case) error
 	// Withdrawal returns a recorded authorization, or nil.
 	Withdrawal(id string) (*Withdrawal, error)
 	SaveWithdrawal(w *Withdrawal) error

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"text/template"
 
 	"github.com/holdfast/holdfast"
 )
@@ -76,6 +78,7 @@ func check(p *holdfast.Policy, lines map[string]int) []issue {
 	c.selfService(p)
 	c.triggers(p)
 	c.security(p)
+	c.cases(p)
 	return c.issues
 }
 
@@ -474,6 +477,51 @@ func (c *checker) security(p *holdfast.Policy) {
 			if !a.Valid() {
 				c.errorf(fmt.Sprintf("%s[%d]", pp, i), "unknown action %q", a)
 			}
+		}
+	}
+}
+
+func (c *checker) cases(p *holdfast.Policy) {
+	const path = "cases"
+	for _, t := range holdfast.CaseTypes {
+		tp := p.Cases.Types[t]
+		pp := path + ".types." + string(t)
+		if tp == nil {
+			c.errorf(pp, "case type %s is missing; every type needs its settings", t)
+			continue
+		}
+		c.span(pp+".due", tp.Due, true)
+		if len(tp.Ends) == 0 {
+			c.errorf(pp+".ends", "ends must name the kinds a %s case can end", t)
+		}
+		for i, k := range tp.Ends {
+			kp := p.Kinds[k]
+			switch {
+			case !k.Valid():
+				c.errorf(fmt.Sprintf("%s.ends[%d]", pp, i), "unknown kind %q", k)
+			case kp == nil:
+			case kp.Lift.Mode == holdfast.LiftImmutable || kp.Lift.Mode == holdfast.LiftByVerification:
+				c.errorf(fmt.Sprintf("%s.ends[%d]", pp, i), "no case can end %s (its lift mode is %s)", k, kp.Lift.Mode)
+			case len(kp.DecideCases) == 0:
+				c.errorf(fmt.Sprintf("%s.ends[%d]", pp, i), "%s needs decide_cases: the roles that may decide a case that ends it", k)
+			}
+		}
+	}
+	for t := range p.Cases.Types {
+		if !t.Valid() {
+			c.errorf(path+".types."+string(t), "unknown case type %q", t)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Cases.Templates)) {
+		tpl := p.Cases.Templates[name]
+		pp := path + ".templates." + name
+		for i, t := range tpl.Types {
+			if !t.Valid() {
+				c.errorf(fmt.Sprintf("%s.types[%d]", pp, i), "unknown case type %q", t)
+			}
+		}
+		if _, err := template.New(name).Option("missingkey=error").Parse(tpl.Text); err != nil || strings.TrimSpace(tpl.Text) == "" {
+			c.errorf(pp+".text", "text must be a Go text/template: %v", err)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 const accountCols = `id, created_at, last_active_at, tags, factors, known_devices, known_countries,
-	trusted_contacts, unfreeze_requested_at, verified_at, audit_seq, audit_hash, activity, security`
+	trusted_contacts, unfreeze_requested_at, verified_at, audit_seq, audit_hash, activity, security, holds`
 
 // accountFields lists a's columns in accountCols order, as scan
 // destinations or as arguments (database/sql binds a pointer's value).
@@ -19,7 +19,7 @@ func accountFields(a *holdfast.Account) []any {
 		&a.ID, nanos{&a.CreatedAt}, nanos{&a.LastActiveAt}, list(&a.Tags), list(&a.Factors),
 		list(&a.KnownDevices), list(&a.KnownCountries), list(&a.TrustedContacts),
 		nanos{&a.UnfreezeRequestedAt}, nanos{&a.VerifiedAt}, &a.AuditSeq, &a.AuditHash, jsonValue[holdfast.Activity]{&a.Activity},
-		jsonValue[holdfast.Security]{&a.Security},
+		jsonValue[holdfast.Security]{&a.Security}, list(&a.Holds),
 	}
 }
 
@@ -74,14 +74,14 @@ func (t *accountTx) SaveAccount() error {
 		return t.fail(fmt.Errorf("sqlite: account id changed from %s to %s inside its update", t.id, t.acct.ID))
 	}
 	t.acct.AuditSeq, t.acct.AuditHash = t.headSeq, t.headHash
-	_, err := t.w.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := t.w.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			created_at = excluded.created_at, last_active_at = excluded.last_active_at,
 			tags = excluded.tags, factors = excluded.factors, known_devices = excluded.known_devices,
 			known_countries = excluded.known_countries, trusted_contacts = excluded.trusted_contacts,
 			unfreeze_requested_at = excluded.unfreeze_requested_at, verified_at = excluded.verified_at,
 			audit_seq = excluded.audit_seq, audit_hash = excluded.audit_hash, activity = excluded.activity,
-			security = excluded.security`,
+			security = excluded.security, holds = excluded.holds`,
 		accountFields(t.acct)...)
 	if err != nil {
 		return t.fail(fmt.Errorf("sqlite: save account %s: %w", t.id, err))

@@ -54,10 +54,12 @@ type accountTx struct {
 	headHash string
 	savedSeq int64 // the head the account row holds
 
-	rs         []*holdfast.Restriction // in force or to come at now
-	rsLoaded   bool
-	apps       []*holdfast.Approval // pending
-	appsLoaded bool
+	rs          []*holdfast.Restriction // in force or to come at now
+	rsLoaded    bool
+	apps        []*holdfast.Approval // pending
+	appsLoaded  bool
+	cases       []*holdfast.Case
+	casesLoaded bool
 }
 
 // fail records err as the transaction's outcome and returns it.

@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActivityAndOrigin", testActivityOrigin},
 		{"WithdrawalWindow", testWithdrawalWindow},
 		{"Outbox", testOutbox},
+		{"Cases", testCases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,19 @@
+-- Cases (issue 5): the appeal workflow. doc is the holdfast.Case as JSON;
+-- the other columns are copies of its fields that lists filter and sort
+-- by. Amount holds kept by approved cases live on the account.
+CREATE TABLE cases (
+    id         TEXT PRIMARY KEY,
+    account    TEXT NOT NULL REFERENCES accounts (id),
+    type       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    assignee   TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    due_at     INTEGER NOT NULL,
+    doc        TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX cases_account ON cases (account, created_at);
+CREATE INDEX cases_due ON cases (state, due_at);
+
+ALTER TABLE accounts ADD COLUMN holds TEXT;
