@@ -235,3 +235,25 @@ type CaseTemplate struct {
 	// Text is a Go text/template over the fields.
 	Text string `yaml:"text" json:"text"`
 }
+
+// AccountReport is everything staff may know of one account: its profile,
+// every restriction, case and pending four-eyes request, and its audit
+// chain with the result of verifying it.
+type AccountReport struct {
+	Account      *Account       `json:"account"`
+	Restrictions []*Restriction `json:"restrictions"`
+	Cases        []*Case        `json:"cases"`
+	Approvals    []*Approval    `json:"approvals"`
+	Audit        *AuditReport   `json:"audit"`
+	History      []AuditEntry   `json:"history"`
+}
+
+// SeizureRequest records that an authority seized funds held on an account
+// (Holdfast never moves funds; this is the record).
+type SeizureRequest struct {
+	Account   string
+	Asset     string
+	Amount    string
+	Reference string
+	Actor     Actor
+}

@@ -81,8 +81,10 @@ type KindPolicy struct {
 	// DecideCases are the staff roles that may decide a case linked to a
 	// restriction of the kind (and see such a case).
 	DecideCases []Role `yaml:"decide_cases,omitempty" json:"decide_cases,omitempty"`
-	// RequireReference makes applying the kind name the authority's
-	// reference (a law-enforcement case number).
+	// RequireReference makes the API refuse to apply the kind without the
+	// authority's reference (a law-enforcement case number). The engine
+	// records a reference whenever one is given; scenarios, whose format
+	// has no such field, may leave it out.
 	RequireReference bool `yaml:"require_reference,omitempty" json:"require_reference,omitempty"`
 	// OnLift runs when a restriction of the kind is lifted.
 	OnLift *OnLift `yaml:"on_lift,omitempty" json:"on_lift,omitempty"`

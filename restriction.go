@@ -26,7 +26,10 @@ type Restriction struct {
 	// Factors a step-up verification requires.
 	Factors []Factor `json:"factors,omitempty"`
 	// Origin says which rule and event applied it (nil for people).
-	Origin     *Origin   `json:"origin,omitempty"`
+	Origin *Origin `json:"origin,omitempty"`
+	// Reference is the authority's reference (a law-enforcement case
+	// number), for kinds that require one.
+	Reference  string    `json:"reference,omitempty"`
 	LiftedAt   time.Time `json:"lifted_at,omitzero"`
 	LiftedBy   string    `json:"lifted_by,omitempty"`
 	LiftReason string    `json:"lift_reason,omitempty"`
@@ -71,6 +74,9 @@ type ApplyRequest struct {
 	Delay Duration
 	// Origin, for rule-applied restrictions, names the rule and event.
 	Origin *Origin
+	// Reference is the authority's reference; required by kinds with
+	// require_reference.
+	Reference string
 }
 
 // Target names the restriction an operation is about: by ID, or the newest

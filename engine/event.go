@@ -189,6 +189,9 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 	if ev.Disclose != nil {
 		req.Disclose = ev.Disclose
 	}
+	if e.policy.Kind(ap.Kind).RequireReference {
+		req.Reference = ev.CaseRef
+	}
 	if ap.Silent {
 		// Nothing a watcher of the holder's screen could read: the holder
 		// view shows only the generic review cause.

@@ -32,6 +32,11 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 	if err := e.mayApply(req.Actor, req.Account, req.Kind); err != nil {
 		return nil, err
 	}
+	if req.Reference != "" {
+		if err := holdfast.ValidateID("reference", req.Reference); err != nil {
+			return nil, err
+		}
+	}
 	d, err := e.duration(req.Kind, req.Duration)
 	if err != nil {
 		return nil, err
@@ -86,6 +91,7 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 		AppliedBy: req.Actor.String(),
 		CreatedAt: now,
 		Factors:   req.Factors,
+		Reference: req.Reference,
 	}
 	if req.Disclose != nil {
 		r.Disclose = *req.Disclose

@@ -167,7 +167,7 @@ func visible(actor holdfast.Actor, r *holdfast.Restriction) bool {
 func (e *Engine) redact(actor holdfast.Actor, r *holdfast.Restriction) *holdfast.Restriction {
 	c := r.Clone()
 	if !e.mayseeReason(actor, r.Kind) {
-		c.Reason, c.LiftReason = "", ""
+		c.Reason, c.LiftReason, c.Reference = "", "", ""
 		if c.Origin != nil {
 			c.Origin.Evidence = nil
 		}

@@ -45,6 +45,11 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 			w.Causes = append(w.Causes, reviews...)
 			w.HolderCauses = append(w.HolderCauses, reviews...)
 		}
+		if c, ok := holdCause(tx.Account(), &req); ok {
+			w.Outcome = holdfast.DenyOutcome
+			w.Causes = append(w.Causes, c)
+			w.HolderCauses = append(w.HolderCauses, c)
+		}
 		if c, ok := whitelistCause(tx.Account(), req.Address, now); ok {
 			w.Outcome = holdfast.DenyOutcome
 			w.Causes = append(w.Causes, c)
@@ -141,6 +146,37 @@ func whitelistCause(a *holdfast.Account, address string, now time.Time) (holdfas
 			Message:    "This address was added to your whitelist recently and cannot be used yet.",
 			Resolution: []string{"Wait until the address becomes usable, at " + w.UsableAt.UTC().Format(time.RFC3339) + "."},
 		}, true
+	}
+	return holdfast.Cause{}, false
+}
+
+// holdCause denies a withdrawal that would take the available balance of
+// an asset below what approved appeals keep held (or that does not say
+// what the balance is, so the hold cannot be checked).
+func holdCause(a *holdfast.Account, req *holdfast.WithdrawalRequest) (holdfast.Cause, bool) {
+	held := new(big.Rat)
+	for _, h := range a.Holds {
+		if h.Asset == req.Asset {
+			v, _ := new(big.Rat).SetString(h.Amount)
+			held.Add(held, v)
+		}
+	}
+	if held.Sign() == 0 {
+		return holdfast.Cause{}, false
+	}
+	c := holdfast.Cause{
+		Review: "amount_hold", Effect: holdfast.Deny,
+		Message:    "Part of your " + req.Asset + " balance (" + held.FloatString(8) + ") stays held after your source-of-funds review; this withdrawal would take your balance below it.",
+		Resolution: []string{"Withdraw no more than your balance above the held amount.", "Contact support if you believe the hold should end."},
+	}
+	if req.AvailableBalance == "" {
+		c.Message = "Part of your " + req.Asset + " balance stays held after your source-of-funds review, and this request does not say your available balance."
+		return c, true
+	}
+	avail, _ := new(big.Rat).SetString(req.AvailableBalance)
+	amount, _ := new(big.Rat).SetString(req.Amount)
+	if avail.Sub(avail, amount).Cmp(held) < 0 {
+		return c, true
 	}
 	return holdfast.Cause{}, false
 }

@@ -73,6 +73,7 @@ const GenericNotice = "generic"
 
 // Notices lists the notices the embedded templates cover.
 var Notices = []string{
+	"case_decided",
 	"restriction_applied",
 	"restriction_lifted",
 	"restriction_expiring",

@@ -126,16 +126,3 @@ func TestInvalidFilesNameFileStepAndField(t *testing.T) {
 	}
 }
 
-func TestLaterIssueOpsSayNotImplemented(t *testing.T) {
-	p := write(t, "s.yaml", `name: later
-start: 2026-04-01T00:00:00Z
-steps:
-  - at: 0s
-    do: {op: open_case, account: u1, type: source_of_funds, actor: "user:u1"}
-    expect_error: failed_precondition
-`)
-	var out, errb bytes.Buffer
-	if code := scenario.Main(context.Background(), []string{p}, &out, &errb); code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
-	}
-}

@@ -13,14 +13,14 @@ import (
 )
 
 const restrictionCols = `id, account, kind, device, starts_at, ends_at, reason, disclose,
-	applied_by, created_at, factors, lifted_at, lifted_by, lift_reason, origin`
+	applied_by, created_at, factors, lifted_at, lifted_by, lift_reason, origin, reference`
 
 // restrictionFields lists r's columns in restrictionCols order.
 func restrictionFields(r *holdfast.Restriction) []any {
 	return []any{
 		&r.ID, &r.Account, &r.Kind, &r.Device, nanos{&r.StartsAt}, nanos{&r.EndsAt}, &r.Reason, &r.Disclose,
 		&r.AppliedBy, nanos{&r.CreatedAt}, list(&r.Factors), nanos{&r.LiftedAt}, &r.LiftedBy, &r.LiftReason,
-		jsonPtr[holdfast.Origin]{&r.Origin},
+		jsonPtr[holdfast.Origin]{&r.Origin}, &r.Reference,
 	}
 }
 
@@ -178,13 +178,13 @@ func (t *accountTx) SaveRestriction(r *holdfast.Restriction) error {
 	}
 	// The WHERE keeps an id of another account's restriction from being
 	// taken over: the row is then left alone and nothing changes.
-	res, err := t.w.exec(`INSERT INTO restrictions (`+restrictionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := t.w.exec(`INSERT INTO restrictions (`+restrictionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			kind = excluded.kind, device = excluded.device, starts_at = excluded.starts_at,
 			ends_at = excluded.ends_at, reason = excluded.reason, disclose = excluded.disclose,
 			applied_by = excluded.applied_by, created_at = excluded.created_at, factors = excluded.factors,
 			lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
-			origin = excluded.origin
+			origin = excluded.origin, reference = excluded.reference
 		WHERE restrictions.account = excluded.account`, restrictionFields(r)...)
 	if err == nil {
 		err = oneRow(res)

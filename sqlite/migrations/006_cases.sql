@@ -17,3 +17,7 @@ CREATE INDEX cases_account ON cases (account, created_at);
 CREATE INDEX cases_due ON cases (state, due_at);
 
 ALTER TABLE accounts ADD COLUMN holds TEXT;
+
+-- The authority's reference of a law-enforcement hold (seen only by the
+-- roles that may see its reason).
+ALTER TABLE restrictions ADD COLUMN reference TEXT NOT NULL DEFAULT '';
