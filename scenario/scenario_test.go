@@ -125,4 +125,3 @@ func TestInvalidFilesNameFileStepAndField(t *testing.T) {
 		})
 	}
 }
-
