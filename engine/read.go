@@ -12,12 +12,17 @@ func (e *Engine) Get(ctx context.Context, id string, actor holdfast.Actor) (*hol
 	if err := holdfast.ValidateID("restriction", id); err != nil {
 		return nil, err
 	}
+	// A hidden restriction reads exactly like one that never existed.
+	notFound := holdfast.Errorf(holdfast.NotFound, "restriction", "no restriction %s", id)
 	r, err := e.store.Restriction(ctx, id)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return nil, notFound
+	}
 	if err != nil {
 		return nil, err
 	}
 	if !visible(actor, r) || mayRead(actor, r.Account) != nil {
-		return nil, holdfast.Errorf(holdfast.NotFound, "restriction", "no restriction %s", id)
+		return nil, notFound
 	}
 	return e.redact(actor, r), nil
 }

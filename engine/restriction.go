@@ -403,6 +403,9 @@ func (e *Engine) targetAccount(ctx context.Context, t holdfast.Target, actor hol
 		return "", err
 	}
 	r, err := e.store.Restriction(ctx, t.Restriction)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return "", notFound(t) // the same words as for a hidden one
+	}
 	if err != nil {
 		return "", err
 	}
