@@ -112,6 +112,9 @@ const (
 	CommandRestrictionApplied CommandType = "restriction_applied"
 	CommandRestrictionLifted  CommandType = "restriction_lifted"
 	CommandRestrictionExpired CommandType = "restriction_expired"
+	// CommandIndexChanged tells the other nodes of a cluster to reload an
+	// account (the change feed); it never leaves Holdfast.
+	CommandIndexChanged CommandType = "index_changed"
 )
 
 // CommandTypes lists the commands a rule may emit.

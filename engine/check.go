@@ -14,6 +14,11 @@ func (e *Engine) Check(ctx context.Context, req holdfast.CheckRequest) (holdfast
 		return holdfast.Decision{}, err
 	}
 	d := e.CheckInto(&req, nil)
+	if moneyOut(req.Action) && e.Stale() {
+		// Behind the change feed, this node may not know of a lock.
+		d.Causes = append(d.Causes, staleCause)
+		d.Effect, d.RetryAfter = holdfast.Deny, time.Time{}
+	}
 	if req.Session == "" && req.APIKey == "" {
 		return d, nil
 	}

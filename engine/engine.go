@@ -23,6 +23,8 @@ type Config struct {
 	Policy *holdfast.Policy
 	Clock  holdfast.Clock
 	Logger *slog.Logger
+	// Feed, when set, makes the engine one node of many: see feed.go.
+	Feed *FeedConfig
 }
 
 // Engine implements holdfast.DecisionService, holdfast.RestrictionService
@@ -34,6 +36,7 @@ type Engine struct {
 	log    *slog.Logger
 	index  *index
 	creds  *credIndex
+	feed   *feed
 }
 
 var (
@@ -51,6 +54,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Logger = slog.Default()
 	}
 	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex()}
+	if cfg.Feed != nil {
+		fc := *cfg.Feed
+		if fc.MaxLag <= 0 {
+			fc.MaxLag = 2 * time.Second
+		}
+		e.feed = &feed{cfg: fc}
+	}
 	if err := e.Rebuild(ctx); err != nil {
 		return nil, err
 	}
@@ -103,6 +113,7 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 		seq     int64
 		changed bool
 		creds   *credEntry
+		change  string
 	)
 	now := e.clock.Now()
 	err := e.store.Update(ctx, account, now, func(tx holdfast.AccountTx) error {
@@ -125,10 +136,19 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 		if a := tx.Account(); a.Security.Rev != rev {
 			creds = e.credEntryFor(a)
 		}
+		if e.feed != nil && (changed || creds != nil) {
+			// Other nodes learn of it from the outbox, committed with it.
+			seq = tx.Account().AuditSeq
+			change = changeID(account, seq)
+			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now})
+		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if change != "" && e.feed.cfg.OnCommit != nil {
+		defer e.feed.cfg.OnCommit(account, seq, change)
 	}
 	if changed {
 		e.index.put(account, seq, rules, now.UnixNano())

@@ -70,9 +70,10 @@ func startDelivery(ctx context.Context, db *sqlite.DB, d *delivery, log *slog.Lo
 		if secret == "" {
 			return nil, holdfast.Errorf(holdfast.InvalidArgument, "webhook-url", "--webhook-url needs the signing secret in $%s", webhookSecretEnv)
 		}
-		out := outbox{db: db}
+		// The change feed's commands are the bus's, never a webhook's.
+		out := outbox{db: db, filter: sqlite.TypeFilter{Types: []holdfast.CommandType{holdfast.CommandIndexChanged}, Except: true}}
 		if d.notifying() {
-			out.filter = sqlite.TypeFilter{Types: notices, Except: true}
+			out.filter.Types = append(out.filter.Types, notices...)
 		}
 		dl, err := webhook.New(out, webhook.Config{URL: d.url, Secret: []byte(secret), Logger: log})
 		if err != nil {

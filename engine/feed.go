@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// Many nodes, one store: each node answers checks from its own index, so a
+// change committed on one node must reach the others. With a change feed
+// configured, every commit that changes an account's restrictions or
+// credentials also writes an index_changed command to the outbox, in the
+// same transaction (so a node dying after its commit loses nothing: the
+// command is published later by whichever node delivers the outbox), and
+// OnCommit hears of it at once for the fast path. A node applies a change
+// by reloading the account from the store (Refresh): the store is the
+// truth, and the audit sequence orders reloads, so a late or repeated
+// message can never move an index backwards.
+
+// FeedConfig configures the change feed.
+type FeedConfig struct {
+	// OnCommit is called after a commit that changed account, with its
+	// audit sequence and the command id written for it (publish it at
+	// once; the outbox delivers it again if this fails).
+	OnCommit func(account string, seq int64, id string)
+	// MaxLag is how far behind the feed a node may be before it fails
+	// closed for money-out actions and reports not ready (default 2 s).
+	MaxLag time.Duration
+}
+
+// feed is the engine's change-feed state.
+type feed struct {
+	cfg FeedConfig
+	// caughtUp is the newest time (Unix nanoseconds, the publisher's
+	// clock) up to which this node has applied the feed; 0 until the
+	// first message.
+	caughtUp atomic.Int64
+}
+
+// changeID names the index_changed command of account's commit seq.
+func changeID(account string, seq int64) string {
+	return "chg_" + account + "_" + itoa64(seq)
+}
+
+func itoa64(n int64) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for ; n > 0; n /= 10 {
+		i--
+		b[i] = byte('0' + n%10)
+	}
+	return string(b[i:])
+}
+
+// Refresh reloads an account's restrictions and credentials from the store
+// into this node's indexes: how a node applies a change that another node
+// committed. The audit sequence is read first, so the restrictions read
+// after it are at least as new as what it stamps.
+func (e *Engine) Refresh(ctx context.Context, account string) error {
+	now := e.clock.Now()
+	a, err := e.store.Account(ctx, account)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rs, err := e.store.Restrictions(ctx, holdfast.RestrictionFilter{Account: account, ActiveAt: now})
+	if err != nil {
+		return err
+	}
+	e.index.put(account, a.AuditSeq, e.rulesFor(rs, now), now.UnixNano())
+	e.creds.put(account, e.credEntryFor(a))
+	return nil
+}
+
+// FeedAt records that this node has applied the feed up to t (a message's
+// or heartbeat's publication time).
+func (e *Engine) FeedAt(t time.Time) {
+	if e.feed == nil {
+		return
+	}
+	for {
+		cur := e.feed.caughtUp.Load()
+		if t.UnixNano() <= cur || e.feed.caughtUp.CompareAndSwap(cur, t.UnixNano()) {
+			return
+		}
+	}
+}
+
+// FeedLag is how far this node is behind the change feed (0 without a
+// feed; very large before its first message).
+func (e *Engine) FeedLag() time.Duration {
+	if e.feed == nil {
+		return 0
+	}
+	at := e.feed.caughtUp.Load()
+	if at == 0 {
+		return time.Duration(1<<63 - 1)
+	}
+	return max(0, e.clock.Now().Sub(time.Unix(0, at)))
+}
+
+// Stale reports whether the node is further behind the feed than allowed:
+// it then fails closed for money-out actions and is not ready.
+func (e *Engine) Stale() bool { return e.feed != nil && e.FeedLag() > e.feed.cfg.MaxLag }
+
+// staleCause is what a stale node answers for money-out actions.
+var staleCause = holdfast.Cause{
+	Code: holdfast.FailedPrecondition, Effect: holdfast.Deny,
+	Message: "We cannot confirm this right now. Please try again in a moment.",
+}
+
+// moneyOut reports whether a is an action a stale node refuses.
+func moneyOut(a holdfast.Action) bool {
+	return a == holdfast.ActionWithdraw || a == holdfast.ActionInternalTransfer || a == holdfast.ActionP2PTrade
+}
