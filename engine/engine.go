@@ -140,7 +140,7 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 			// Other nodes learn of it from the outbox, committed with it.
 			seq = tx.Account().AuditSeq
 			change = changeID(account, seq)
-			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now})
+			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now, Data: map[string]string{"seq": itoa64(seq)}})
 		}
 		return nil
 	})
