@@ -128,12 +128,12 @@ func (e *Engine) caseRoles(t holdfast.CaseType) []holdfast.Role {
 }
 
 // mayAccessCase reports whether actor may see and work on c: its holder,
-// admins, its assignee, and staff who may decide its type.
+// admins, and staff who may decide its type (an assignee is one of them).
 func (e *Engine) mayAccessCase(actor holdfast.Actor, c *holdfast.Case) error {
 	switch {
 	case actor.IsHolder(c.Account), actor.Type == holdfast.ActorSystem:
 		return nil
-	case actor.Type == holdfast.ActorStaff && (actor.HasRole(holdfast.RoleAdmin) || actor.ID == c.Assignee || actor.HasAnyRole(e.caseRoles(c.Type))):
+	case actor.Type == holdfast.ActorStaff && (actor.HasRole(holdfast.RoleAdmin) || actor.HasAnyRole(e.caseRoles(c.Type))):
 		return nil
 	case actor.Type == holdfast.ActorUser:
 		// Another holder learns nothing, not even that the case exists.
@@ -309,12 +309,18 @@ func (e *Engine) AssignCase(ctx context.Context, id, staff string, actor holdfas
 	if err := holdfast.ValidateID("assignee", staff); err != nil {
 		return nil, err
 	}
-	if _, err := e.store.Staff(ctx, staff); err != nil {
+	member, err := e.store.Staff(ctx, staff)
+	if err != nil {
 		return nil, holdfast.Errorf(holdfast.NotFound, "assignee", "no staff member %s", staff)
 	}
 	return e.onCase(ctx, id, actor, func(tx holdfast.AccountTx, now time.Time, c *holdfast.Case) (bool, error) {
 		if err := undecided(c); err != nil {
 			return false, err
+		}
+		// Only someone who may decide the case may be given it: an
+		// assignee sees its evidence.
+		if roles := e.caseRoles(c.Type); !slices.ContainsFunc(member.Roles, func(r holdfast.Role) bool { return slices.Contains(roles, r) }) {
+			return false, holdfast.Errorf(holdfast.FailedPrecondition, "assignee", "%s has none of the roles that decide %s cases (%v)", staff, c.Type, roles)
 		}
 		c.Assignee = staff
 		c.Entries = append(c.Entries, holdfast.CaseEntry{At: now, Actor: actor.String(), Type: holdfast.EntryAssign, Text: staff})
@@ -359,6 +365,12 @@ func (e *Engine) DecideCase(ctx context.Context, req holdfast.DecideCaseRequest)
 		linked := slices.DeleteFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
 			return !slices.Contains(c.Restrictions, r.ID) || r.Over(now)
 		})
+		// The type's deciders, and for every restriction still linked,
+		// that kind's: a case whose restrictions have ended meanwhile is
+		// still decided by someone who could have decided it.
+		if !req.Actor.HasAnyRole(e.caseRoles(c.Type)) {
+			return false, holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not decide %s cases (needs one of %v)", req.Actor, c.Type, e.caseRoles(c.Type))
+		}
 		for _, r := range linked {
 			if !req.Actor.HasAnyRole(e.policy.Kind(r.Kind).DecideCases) {
 				return false, holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not decide a case about %s (needs one of %v)", req.Actor, r.Kind, e.policy.Kind(r.Kind).DecideCases)

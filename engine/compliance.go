@@ -89,9 +89,15 @@ func (e *Engine) AccountReport(ctx context.Context, account string, actor holdfa
 		return nil, err
 	}
 	for _, ap := range all {
-		if ap.Account == account {
-			rep.Approvals = append(rep.Approvals, ap)
+		if ap.Account != account {
+			continue
 		}
+		if !e.mayseeReason(actor, ap.Kind) {
+			c := *ap
+			c.Reason = ""
+			ap = &c
+		}
+		rep.Approvals = append(rep.Approvals, ap)
 	}
 	if rep.Audit, err = e.store.VerifyAudit(ctx, account); err != nil {
 		return nil, err

@@ -139,6 +139,22 @@ var procedureScopes = map[string][]holdfast.Scope{
 
 	holdfastv1connect.EventServiceIngestProcedure:      {holdfast.ScopeEvents},
 	holdfastv1connect.EventServiceIngestBatchProcedure: {holdfast.ScopeEvents},
+
+	// Appeals: the holder (through the app backend) and staff; only staff
+	// assign and decide.
+	holdfastv1connect.CaseServiceOpenCaseProcedure:       {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceAddCaseEntryProcedure:   {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceUploadEvidenceProcedure: {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceGetEvidenceProcedure:    {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceSetCaseStateProcedure:   {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceGetCaseProcedure:        {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceListCasesProcedure:      {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceAssignCaseProcedure:     {holdfast.ScopeStaff},
+	holdfastv1connect.CaseServiceDecideCaseProcedure:     {holdfast.ScopeStaff},
+
+	holdfastv1connect.ComplianceServiceRecordSeizureProcedure: {holdfast.ScopeStaff},
+	holdfastv1connect.ComplianceServiceListInNoticeProcedure:  {holdfast.ScopeStaff},
+	holdfastv1connect.ComplianceServiceAccountReportProcedure: {holdfast.ScopeStaff},
 }
 
 // authenticator resolves bearer tokens against the store. Successful
@@ -265,6 +281,20 @@ func staffActor(ctx context.Context) (holdfast.Actor, error) {
 func holderActor(ctx context.Context, account string, preferStaff bool) (holdfast.Actor, error) {
 	p := PrincipalFrom(ctx)
 	if p != nil && p.Has(holdfast.ScopeSelfService) && !(preferStaff && p.Staff != nil) {
+		return holdfast.User(account), nil
+	}
+	return staffActor(ctx)
+}
+
+// caseActor is who acts on an existing case: the holder named by account
+// when the token acts for holders (self_service) and names one (or has no
+// staff member to fall back on), else the staff member.
+func caseActor(ctx context.Context, account string) (holdfast.Actor, error) {
+	p := PrincipalFrom(ctx)
+	if p != nil && p.Has(holdfast.ScopeSelfService) && (account != "" || p.Staff == nil) {
+		if err := holdfast.ValidateID("account", account); err != nil {
+			return holdfast.Actor{}, err
+		}
 		return holdfast.User(account), nil
 	}
 	return staffActor(ctx)

@@ -16,6 +16,8 @@ type Clients struct {
 	Restriction holdfastv1connect.RestrictionServiceClient
 	Self        holdfastv1connect.SelfServiceClient
 	Event       holdfastv1connect.EventServiceClient
+	Case        holdfastv1connect.CaseServiceClient
+	Compliance  holdfastv1connect.ComplianceServiceClient
 }
 
 // NewClients builds clients for baseURL that send token as a bearer token
@@ -33,6 +35,8 @@ func NewClients(httpClient connect.HTTPClient, baseURL, token string, opts ...co
 		Restriction: holdfastv1connect.NewRestrictionServiceClient(httpClient, baseURL, opts...),
 		Self:        holdfastv1connect.NewSelfServiceClient(httpClient, baseURL, opts...),
 		Event:       holdfastv1connect.NewEventServiceClient(httpClient, baseURL, opts...),
+		Case:        holdfastv1connect.NewCaseServiceClient(httpClient, baseURL, opts...),
+		Compliance:  holdfastv1connect.NewComplianceServiceClient(httpClient, baseURL, opts...),
 	}
 }
 

@@ -93,6 +93,7 @@ func pbRestriction(r *holdfast.Restriction) *holdfastv1.Restriction {
 		LiftedAt:   pbTime(r.LiftedAt),
 		LiftedBy:   opt(r.LiftedBy),
 		LiftReason: opt(r.LiftReason),
+		Reference:  opt(r.Reference),
 	}
 }
 
@@ -335,4 +336,107 @@ func pbCheckup(c *holdfast.Checkup) *holdfastv1.SecurityCheckupResponse {
 		out.Findings[i] = &holdfastv1.Finding{Code: f.Code, Severity: string(f.Severity), Message: f.Message, Fix: f.Fix, Subject: opt(f.Subject)}
 	}
 	return out
+}
+
+// Cases.
+
+func pbHold(h *holdfast.AmountHold) *holdfastv1.AmountHold {
+	if h == nil {
+		return nil
+	}
+	return &holdfastv1.AmountHold{Asset: h.Asset, Amount: h.Amount, Case: h.Case, CreatedAt: pbTime(h.CreatedAt)}
+}
+
+func pbEvidence(e *holdfast.EvidenceRef) *holdfastv1.Evidence {
+	if e == nil {
+		return nil
+	}
+	return &holdfastv1.Evidence{Sha256: e.SHA256, Name: e.Name, ContentType: e.ContentType, Size: e.Size}
+}
+
+// pbCase is c as answered at now (overdue is computed, not stored).
+func pbCase(c *holdfast.Case, now time.Time) *holdfastv1.Case {
+	if c == nil {
+		return nil
+	}
+	out := &holdfastv1.Case{
+		Id:           c.ID,
+		Account:      c.Account,
+		Type:         string(c.Type),
+		State:        string(c.State),
+		Restrictions: nonNil(c.Restrictions),
+		OpenedBy:     c.OpenedBy,
+		Assignee:     opt(c.Assignee),
+		CreatedAt:    pbTime(c.CreatedAt),
+		UpdatedAt:    pbTime(c.UpdatedAt),
+		DueAt:        pbTime(c.DueAt),
+		DecidedAt:    pbTime(c.DecidedAt),
+		DecidedBy:    opt(c.DecidedBy),
+		Hold:         pbHold(c.Hold),
+		Pending:      nonNil(c.Pending),
+		NextSteps:    nonNil(c.NextSteps),
+		Entries:      make([]*holdfastv1.CaseEntry, len(c.Entries)),
+		Overdue:      c.Overdue(now),
+	}
+	for i := range c.Entries {
+		en := &c.Entries[i]
+		out.Entries[i] = &holdfastv1.CaseEntry{
+			At:       pbTime(en.At),
+			Actor:    en.Actor,
+			Type:     string(en.Type),
+			Text:     opt(en.Text),
+			Template: opt(en.Template),
+			Evidence: pbEvidence(en.Evidence),
+			State:    opt(string(en.State)),
+			Fields:   en.Fields,
+		}
+	}
+	return out
+}
+
+func pbCases(cs []*holdfast.Case, now time.Time) []*holdfastv1.Case {
+	out := make([]*holdfastv1.Case, len(cs))
+	for i, c := range cs {
+		out[i] = pbCase(c, now)
+	}
+	return out
+}
+
+// pbReport is an account report as JSON-friendly messages: the profile
+// without credentials or activity, and history as History shows it.
+func pbReport(r *holdfast.AccountReport, now time.Time) (*holdfastv1.AccountReportResponse, error) {
+	out := &holdfastv1.AccountReportResponse{
+		Restrictions: pbRestrictions(r.Restrictions),
+		Cases:        pbCases(r.Cases, now),
+		Approvals:    make([]*holdfastv1.Approval, len(r.Approvals)),
+		History:      make([]*holdfastv1.AuditEntry, len(r.History)),
+	}
+	if a := r.Account; a != nil {
+		out.Account = &holdfastv1.AccountSummary{
+			Id:           a.ID,
+			CreatedAt:    pbTime(a.CreatedAt),
+			LastActiveAt: pbTime(a.LastActiveAt),
+			Tags:         strs(a.Tags),
+			Holds:        make([]*holdfastv1.AmountHold, len(a.Holds)),
+		}
+		for i := range a.Holds {
+			out.Account.Holds[i] = pbHold(&a.Holds[i])
+		}
+	}
+	for i, ap := range r.Approvals {
+		out.Approvals[i] = pbApproval(ap)
+	}
+	if a := r.Audit; a != nil {
+		out.Audit = &holdfastv1.AuditStatus{Ok: a.OK(), Accounts: int64(a.Accounts), Entries: a.Entries, Breaks: make([]*holdfastv1.AuditBreak, len(a.Breaks))}
+		for i, b := range a.Breaks {
+			out.Audit.Breaks[i] = &holdfastv1.AuditBreak{Account: b.Account, Seq: b.Seq, Problem: b.Problem}
+		}
+	}
+	for i := range r.History {
+		var err error
+		if out.History[i], err = pbEntry(&r.History[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

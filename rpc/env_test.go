@@ -138,7 +138,11 @@ func (e *env) get(path string) (int, string) {
 // apply applies a restriction as a staff member and returns its id.
 func (e *env) apply(staff, account string, kind holdfast.Kind, dur string) string {
 	e.t.Helper()
-	res, err := e.as(staff).Restriction.Apply(context.Background(), connect.NewRequest(&holdfastv1.ApplyRequest{Account: account, Kind: string(kind), Duration: dur, Reason: "test"}))
+	req := &holdfastv1.ApplyRequest{Account: account, Kind: string(kind), Duration: dur, Reason: "test"}
+	if kp := e.engine.Policy().Kind(kind); kp != nil && kp.RequireReference {
+		req.Reference = "ref-" + account // the API refuses such a kind without one
+	}
+	res, err := e.as(staff).Restriction.Apply(context.Background(), connect.NewRequest(req))
 	if err != nil {
 		e.t.Fatalf("apply %s to %s as %s: %v", kind, account, staff, err)
 	}

@@ -23,15 +23,23 @@ func (h *restrictions) Apply(ctx context.Context, req *connect.Request[holdfastv
 	if err != nil {
 		return nil, err
 	}
+	// The engine records a reference whenever one is given; the API
+	// refuses a kind that needs one (a law-enforcement case number)
+	// without it. Whoever may not apply the kind at all hears that from
+	// the engine (permission_denied) instead.
+	if kp := h.engine.Policy().Kind(holdfast.Kind(m.Kind)); kp != nil && kp.RequireReference && m.Reference == "" && actor.HasAnyRole(kp.Apply) {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reference", "a %s needs the authority's reference", m.Kind)
+	}
 	r, err := h.engine.Apply(ctx, holdfast.ApplyRequest{
-		Account:  m.Account,
-		Kind:     holdfast.Kind(m.Kind),
-		Duration: d,
-		Device:   m.Device,
-		Reason:   m.Reason,
-		Disclose: m.Disclose,
-		Factors:  factors(m.Factors),
-		Actor:    actor,
+		Account:   m.Account,
+		Kind:      holdfast.Kind(m.Kind),
+		Duration:  d,
+		Device:    m.Device,
+		Reason:    m.Reason,
+		Disclose:  m.Disclose,
+		Factors:   factors(m.Factors),
+		Reference: m.Reference,
+		Actor:     actor,
 	})
 	if err != nil {
 		return nil, err

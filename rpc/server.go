@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/engine"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
@@ -38,20 +40,58 @@ type Config struct {
 	MaxBodyBytes int
 	// Outbox lets staff watch and redrive deliveries; nil: not offered.
 	Outbox Outbox
+	// Evidence keeps the files attached to cases; nil: uploads and
+	// downloads fail (failed_precondition).
+	Evidence blob.Store
+	// MaxEvidenceBytes is the largest file the evidence store accepts; the
+	// CaseService reads bodies up to it plus 64 KiB (base64-inflated for
+	// JSON). 0 means DefaultMaxEvidenceBytes.
+	MaxEvidenceBytes int64
 }
 
 // DefaultMaxBodyBytes is 1 MiB: a BatchCheck of 1000 checks fits easily.
 const DefaultMaxBodyBytes = 1 << 20
 
-// server is what the handlers share.
-type server struct {
-	engine  *engine.Engine
-	metrics *Metrics
-	log     *slog.Logger
-	box     Outbox
+// DefaultMaxEvidenceBytes is 10 MiB: a scanned statement or a photo.
+const DefaultMaxEvidenceBytes = 10 << 20
+
+// evidenceSlack is what a CaseService body may carry beyond the file.
+const evidenceSlack = 64 << 10
+
+// bodyLimits are the request-body bounds: the server's, and the
+// CaseService's, which carries files.
+type bodyLimits struct {
+	max  int64 // every other procedure
+	file int64 // the evidence limit
 }
 
-// Handler returns the whole API: the four services, /healthz, /readyz and
+// caseServicePrefix starts the CaseService's procedure paths.
+var caseServicePrefix = "/" + holdfastv1connect.CaseServiceName + "/"
+
+// of returns the limit for a body of the procedure at path: the evidence
+// limit plus 64 KiB for the CaseService (the file as base64 in JSON), the
+// server's limit for everything else.
+func (l bodyLimits) of(path string, isJSON bool) int64 {
+	if !strings.HasPrefix(path, caseServicePrefix) {
+		return l.max
+	}
+	n := l.file + evidenceSlack
+	if isJSON {
+		n = 4*((l.file+2)/3) + evidenceSlack
+	}
+	return max(n, l.max)
+}
+
+// server is what the handlers share.
+type server struct {
+	engine   *engine.Engine
+	metrics  *Metrics
+	log      *slog.Logger
+	box      Outbox
+	evidence blob.Store
+}
+
+// Handler returns the whole API: every service, /healthz, /readyz and
 // /metrics. Serve it with NewHTTPServer so that gRPC works without TLS.
 func Handler(cfg Config) http.Handler {
 	if cfg.Metrics == nil {
@@ -63,7 +103,11 @@ func Handler(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger, box: cfg.Outbox}
+	if cfg.MaxEvidenceBytes <= 0 {
+		cfg.MaxEvidenceBytes = DefaultMaxEvidenceBytes
+	}
+	limits := bodyLimits{max: int64(cfg.MaxBodyBytes), file: cfg.MaxEvidenceBytes}
+	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger, box: cfg.Outbox, evidence: cfg.Evidence}
 	cfg.Metrics.watchIndex(cfg.Engine)
 
 	opts := append(codecOptions(),
@@ -79,6 +123,11 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle(holdfastv1connect.NewRestrictionServiceHandler(&restrictions{s}, opts...))
 	mux.Handle(holdfastv1connect.NewSelfServiceHandler(&selfService{s}, opts...))
 	mux.Handle(holdfastv1connect.NewEventServiceHandler(&events{s}, opts...))
+	// Cases carry files: their bodies may be as large as the evidence
+	// limit allows (checkBody bounds each encoding exactly).
+	caseOpts := append(slices.Clone(opts), connect.WithReadMaxBytes(int(limits.of(caseServicePrefix, true))))
+	mux.Handle(holdfastv1connect.NewCaseServiceHandler(&cases{s}, caseOpts...))
+	mux.Handle(holdfastv1connect.NewComplianceServiceHandler(&compliance{s}, opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	// This handler exists only once the engine has loaded its index (see
 	// Gate), so being asked means being ready.
@@ -98,7 +147,7 @@ func Handler(cfg Config) http.Handler {
 		}
 		fail(w, r, err)
 	}
-	return auth.authorize(checkBody(mux, int64(cfg.MaxBodyBytes), bodyFail), fail)
+	return auth.authorize(checkBody(mux, limits, bodyFail), fail)
 }
 
 // NewHTTPServer serves h on addr over HTTP/1.1 and cleartext HTTP/2 (h2c),
@@ -171,7 +220,7 @@ func (s *server) recovered(ctx context.Context, spec connect.Spec, _ http.Header
 // inputTypes maps each procedure to its request message, for checkBody.
 var inputTypes = func() map[string]protoreflect.MessageType {
 	out := map[string]protoreflect.MessageType{}
-	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto, holdfastv1.File_holdfast_v1_event_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto, holdfastv1.File_holdfast_v1_event_proto, holdfastv1.File_holdfast_v1_case_proto} {
 		for i := range fd.Services().Len() {
 			sd := fd.Services().Get(i)
 			for j := range sd.Methods().Len() {
@@ -193,7 +242,7 @@ var inputTypes = func() map[string]protoreflect.MessageType {
 // ErrorDetail as every other error. Connect decodes before any interceptor
 // runs and would answer with a bare message (or resource_exhausted). gRPC
 // bodies are left to connect's own limit.
-func checkBody(next http.Handler, limit int64, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
+func checkBody(next http.Handler, limits bodyLimits, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mt, ok := inputTypes[r.URL.Path]
 		ct := r.Header.Get("Content-Type")
@@ -202,6 +251,7 @@ func checkBody(next http.Handler, limit int64, fail func(http.ResponseWriter, *h
 			next.ServeHTTP(w, r)
 			return
 		}
+		limit := limits.of(r.URL.Path, isJSON)
 		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			fail(w, r, errorf(holdfast.InvalidArgument, "body", "could not read the request body: %v", err))

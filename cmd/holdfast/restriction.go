@@ -21,7 +21,7 @@ func applyCmd() *cobra.Command {
 	var factors string
 	var disclose bool
 	cmd := &cobra.Command{
-		Use:   "apply --account A --kind K [--duration D] [--reason R]",
+		Use:   "apply --account A --kind K [--duration D] [--reason R] [--reference REF]",
 		Short: "Apply a restriction (staff)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,6 +45,7 @@ func applyCmd() *cobra.Command {
 	f.StringVar(&req.Reason, "reason", "", "why (kept in the audit log)")
 	f.StringVar(&factors, "factors", "", "required factors for step_up_verification: email,sms,totp")
 	f.BoolVar(&disclose, "disclose", false, "override whether the holder may see it")
+	f.StringVar(&req.Reference, "reference", "", "the authority's reference (required for law_enforcement_hold)")
 	return cmd
 }
 

@@ -91,6 +91,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		simulateCmd(), versionCmd(),
 		backtestCmd(), eventsCmd(),
 		eventCmd(),
+		caseCmd(), complianceCmd(),
 	)
 	return root
 }
@@ -109,10 +110,17 @@ func (c *client) flags(cmd *cobra.Command) {
 }
 
 func (c *client) clients() *rpc.Clients {
-	server := firstOf(c.server, os.Getenv("HOLDFAST_SERVER"), "http://127.0.0.1:7433")
-	token := firstOf(c.token, os.Getenv("HOLDFAST_TOKEN"))
-	return rpc.NewClients(&http.Client{Timeout: 30 * time.Second}, strings.TrimRight(server, "/"), token)
+	server, token := c.endpoint()
+	return rpc.NewClients(c.httpClient(), server, token)
 }
+
+// endpoint is the server URL and token the flags or environment name.
+func (c *client) endpoint() (server, token string) {
+	server = firstOf(c.server, os.Getenv("HOLDFAST_SERVER"), "http://127.0.0.1:7433")
+	return strings.TrimRight(server, "/"), firstOf(c.token, os.Getenv("HOLDFAST_TOKEN"))
+}
+
+func (c *client) httpClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
 
 func firstOf(vs ...string) string {
 	for _, v := range vs {

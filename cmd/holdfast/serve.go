@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/engine"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
@@ -26,6 +27,7 @@ const defaultData = "./holdfast-data"
 
 func serveCmd() *cobra.Command {
 	var data, addr, policyPath, level, pprofAddr string
+	var maxEvidence int64
 	var wh delivery
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT] [--policy FILE]",
@@ -40,7 +42,10 @@ func serveCmd() *cobra.Command {
 			if pprofAddr != "" {
 				go servePprof(pprofAddr, log)
 			}
-			return serve(cmd.Context(), data, addr, policyPath, &wh, log, cmd.OutOrStdout())
+			if maxEvidence <= 0 {
+				return usagef("--max-evidence-bytes must be > 0")
+			}
+			return serve(cmd.Context(), data, addr, policyPath, maxEvidence, &wh, log, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -49,6 +54,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&policyPath, "policy", "", "policy file (default: the embedded default policy)")
 	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
 	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
+	f.Int64Var(&maxEvidence, "max-evidence-bytes", rpc.DefaultMaxEvidenceBytes, "largest file a case accepts (kept in DATA/evidence)")
 	wh.flags(cmd)
 	return cmd
 }
@@ -56,7 +62,7 @@ func serveCmd() *cobra.Command {
 // serve listens first (so /healthz answers during a long index load), then
 // opens the store, builds the engine and opens the gate; it stops
 // gracefully when ctx ends (SIGINT, SIGTERM).
-func serve(ctx context.Context, data, addr, policyPath string, wh *delivery, log *slog.Logger, out io.Writer) error {
+func serve(ctx context.Context, data, addr, policyPath string, maxEvidence int64, wh *delivery, log *slog.Logger, out io.Writer) error {
 	pol, err := loadPolicy(policyPath)
 	if err != nil {
 		return err
@@ -81,6 +87,11 @@ func serve(ctx context.Context, data, addr, policyPath string, wh *delivery, log
 		db.Close()
 		log.Info("stopped")
 	}()
+	evidence, err := blob.NewDir(filepath.Join(data, "evidence"), maxEvidence)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	stopDelivery, err := startDelivery(ctx, db, wh, log)
 	if err != nil {
 		srv.Close()
@@ -100,7 +111,7 @@ func serve(ctx context.Context, data, addr, policyPath string, wh *delivery, log
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
 		firstStartHint(out, data, ln.Addr().String())
 	}
-	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}}))
+	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: maxEvidence}))
 	accounts, restrictions := eng.IndexStats()
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 

@@ -34,7 +34,10 @@ type ApplyRequest struct {
 	// Overrides the kind's default disclosure when set.
 	Disclose *bool `protobuf:"varint,6,opt,name=disclose,proto3,oneof" json:"disclose,omitempty"`
 	// For step_up_verification: email, sms, totp (default: the account's).
-	Factors       []string `protobuf:"bytes,7,rep,name=factors,proto3" json:"factors,omitempty"`
+	Factors []string `protobuf:"bytes,7,rep,name=factors,proto3" json:"factors,omitempty"`
+	// The authority's reference (a law-enforcement case number); required by
+	// kinds whose policy sets require_reference (law_enforcement_hold).
+	Reference     string `protobuf:"bytes,8,opt,name=reference,proto3" json:"reference,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -116,6 +119,13 @@ func (x *ApplyRequest) GetFactors() []string {
 		return x.Factors
 	}
 	return nil
+}
+
+func (x *ApplyRequest) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
 }
 
 type ApplyResponse struct {
@@ -1359,7 +1369,7 @@ var File_holdfast_v1_restriction_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_restriction_proto_rawDesc = "" +
 	"\n" +
-	"\x1dholdfast/v1/restriction.proto\x12\vholdfast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17holdfast/v1/types.proto\"\xd0\x01\n" +
+	"\x1dholdfast/v1/restriction.proto\x12\vholdfast.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17holdfast/v1/types.proto\"\xee\x01\n" +
 	"\fApplyRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -1367,7 +1377,8 @@ const file_holdfast_v1_restriction_proto_rawDesc = "" +
 	"\x06device\x18\x04 \x01(\tR\x06device\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1f\n" +
 	"\bdisclose\x18\x06 \x01(\bH\x00R\bdisclose\x88\x01\x01\x12\x18\n" +
-	"\afactors\x18\a \x03(\tR\afactorsB\v\n" +
+	"\afactors\x18\a \x03(\tR\afactors\x12\x1c\n" +
+	"\treference\x18\b \x01(\tR\treferenceB\v\n" +
 	"\t_disclose\"K\n" +
 	"\rApplyResponse\x12:\n" +
 	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"u\n" +

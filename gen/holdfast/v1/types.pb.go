@@ -255,7 +255,10 @@ type Restriction struct {
 	LiftedBy   *string                `protobuf:"bytes,13,opt,name=lifted_by,proto3,oneof" json:"lifted_by,omitempty"`
 	LiftReason *string                `protobuf:"bytes,14,opt,name=lift_reason,proto3,oneof" json:"lift_reason,omitempty"`
 	// Set when a rule applied it.
-	Origin        *Origin `protobuf:"bytes,15,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin *Origin `protobuf:"bytes,15,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The authority's reference of a law-enforcement hold: only for the
+	// roles that may see its reason.
+	Reference     *string `protobuf:"bytes,16,opt,name=reference,proto3,oneof" json:"reference,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,6 +396,13 @@ func (x *Restriction) GetOrigin() *Origin {
 		return x.Origin
 	}
 	return nil
+}
+
+func (x *Restriction) GetReference() string {
+	if x != nil && x.Reference != nil {
+		return *x.Reference
+	}
+	return ""
 }
 
 // Approval is a four-eyes lift waiting for a second, different staff member.
@@ -769,7 +779,7 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\bevidence\x18\x04 \x03(\v2!.holdfast.v1.Origin.EvidenceEntryR\bevidence\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xec\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
 	"\vRestriction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
@@ -790,12 +800,15 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\tlifted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tlifted_at\x12!\n" +
 	"\tlifted_by\x18\r \x01(\tH\x02R\tlifted_by\x88\x01\x01\x12%\n" +
 	"\vlift_reason\x18\x0e \x01(\tH\x03R\vlift_reason\x88\x01\x01\x12+\n" +
-	"\x06origin\x18\x0f \x01(\v2\x13.holdfast.v1.OriginR\x06originB\t\n" +
+	"\x06origin\x18\x0f \x01(\v2\x13.holdfast.v1.OriginR\x06origin\x12!\n" +
+	"\treference\x18\x10 \x01(\tH\x04R\treference\x88\x01\x01B\t\n" +
 	"\a_deviceB\t\n" +
 	"\a_reasonB\f\n" +
 	"\n" +
 	"_lifted_byB\x0e\n" +
-	"\f_lift_reason\"\xce\x03\n" +
+	"\f_lift_reasonB\f\n" +
+	"\n" +
+	"_reference\"\xce\x03\n" +
 	"\bApproval\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12 \n" +
