@@ -134,3 +134,67 @@ type StaffStore interface {
 	// TokenByHash returns a token. Errors: unauthenticated.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
 }
+
+// CommandState is where an outbox command is in its delivery.
+type CommandState string
+
+const (
+	CommandPending   CommandState = "pending"
+	CommandDelivered CommandState = "delivered"
+	// CommandDead is a command its deliverer gave up on; RedriveCommand
+	// makes it pending again.
+	CommandDead CommandState = "dead"
+)
+
+// Valid reports whether s is a known state.
+func (s CommandState) Valid() bool {
+	return s == CommandPending || s == CommandDelivered || s == CommandDead
+}
+
+// Delivery is an outbox command with its delivery state.
+type Delivery struct {
+	Command Command
+	State   CommandState
+	// Attempts counts the failed attempts.
+	Attempts int
+	// NextAt is when a pending command is due.
+	NextAt time.Time
+	// LeaseUntil ends the current claim (zero when unclaimed). The value a
+	// claim returns is its token: FailCommand takes it back.
+	LeaseUntil    time.Time
+	LastError     string
+	LastAttemptAt time.Time
+	DeliveredAt   time.Time
+}
+
+// TypeFilter selects commands by type: only Types, or, with Except, all
+// but them; the zero filter selects every command. It lets holder
+// notifications, the change feed and commands to services go to different
+// deliverers.
+type TypeFilter struct {
+	Types  []CommandType
+	Except bool
+}
+
+// OutboxStore is how deliverers take commands from a store's outbox.
+// Claims lease commands so that deliverers in several processes never
+// send one at the same time.
+type OutboxStore interface {
+	// ClaimCommandsOf leases up to limit pending commands f selects, due
+	// at now, until now+lease.
+	ClaimCommandsOf(ctx context.Context, f TypeFilter, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// CompleteCommand records a delivery. Errors: not_found.
+	CompleteCommand(ctx context.Context, id string, at time.Time) error
+	// FailCommand records a failed attempt under the claim whose lease
+	// ended at lease: due again at retryAt, or dead when it is zero.
+	// Errors: not_found, failed_precondition (the claim no longer holds).
+	FailCommand(ctx context.Context, id string, lease, at time.Time, reason string, retryAt time.Time) error
+	// RedriveCommand makes a dead (or later) command due at at. Errors:
+	// not_found, failed_precondition (delivered).
+	RedriveCommand(ctx context.Context, id string, at time.Time) error
+	// Command returns one command with its state. Errors: not_found.
+	Command(ctx context.Context, id string) (*Delivery, error)
+	// ListCommands lists commands in state (all when empty), newest
+	// first, at most limit (all when 0).
+	ListCommands(ctx context.Context, state CommandState, limit int) ([]Delivery, error)
+}

@@ -24,7 +24,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-var _ holdfast.Store = (*DB)(nil)
+var (
+	_ holdfast.Store       = (*DB)(nil)
+	_ holdfast.OutboxStore = (*DB)(nil)
+)
 
 // FileName is the database file Open keeps in its directory.
 const FileName = "holdfast.db"

@@ -22,37 +22,20 @@ import (
 // lock, across processes sharing the file: a claimed command is invisible
 // to every other claimer until its lease ends.
 
-// CommandState is where a command is in its delivery.
-type CommandState string
-
-const (
-	CommandPending   CommandState = "pending"
-	CommandDelivered CommandState = "delivered"
-	// CommandDead is a command its deliverer gave up on; RedriveCommand
-	// makes it pending again.
-	CommandDead CommandState = "dead"
+// The outbox's types are the domain's (holdfast.Delivery and friends), so
+// that every store offers the same outbox; these names keep this package's
+// callers short.
+type (
+	CommandState = holdfast.CommandState
+	Delivery     = holdfast.Delivery
+	TypeFilter   = holdfast.TypeFilter
 )
 
-// Valid reports whether s is a known state.
-func (s CommandState) Valid() bool {
-	return s == CommandPending || s == CommandDelivered || s == CommandDead
-}
-
-// Delivery is an outbox command with its delivery state.
-type Delivery struct {
-	Command holdfast.Command
-	State   CommandState
-	// Attempts counts the failed attempts.
-	Attempts int
-	// NextAt is when a pending command is due.
-	NextAt time.Time
-	// LeaseUntil ends the current claim (zero when unclaimed). The value a
-	// claim returns is its token: FailCommand takes it back.
-	LeaseUntil    time.Time
-	LastError     string
-	LastAttemptAt time.Time
-	DeliveredAt   time.Time
-}
+const (
+	CommandPending   = holdfast.CommandPending
+	CommandDelivered = holdfast.CommandDelivered
+	CommandDead      = holdfast.CommandDead
+)
 
 // maxLastError bounds the failure reason kept per command.
 const maxLastError = 1024
@@ -104,15 +87,8 @@ func (db *DB) ClaimCommands(ctx context.Context, now time.Time, lease time.Durat
 	return db.ClaimCommandsOf(ctx, TypeFilter{}, now, lease, limit)
 }
 
-// TypeFilter selects commands by type: only Types, or, with Except, all
-// but them; the zero filter selects every command. It lets holder
-// notifications and commands to services go to different deliverers.
-type TypeFilter struct {
-	Types  []holdfast.CommandType
-	Except bool
-}
-
-func (f TypeFilter) sql() (string, []any) {
+// typeSQL is f as a condition on the outbox's type column.
+func typeSQL(f TypeFilter) (string, []any) {
 	if len(f.Types) == 0 {
 		return "", nil
 	}
@@ -142,7 +118,7 @@ func (db *DB) ClaimCommandsOf(ctx context.Context, f TypeFilter, now time.Time, 
 	var got []claimed
 	err := db.w.do(ctx, func(w *writer) error {
 		got = got[:0]
-		cond, args := f.sql()
+		cond, args := typeSQL(f)
 		rows, err := w.query(`UPDATE outbox SET lease_until = ? WHERE seq IN (
 				SELECT seq FROM outbox
 				WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`+cond+`

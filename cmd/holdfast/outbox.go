@@ -60,7 +60,7 @@ func (d *delivery) notifying() bool { return d.smtpAddr != "" || d.pushURL != ""
 // startDelivery runs the outbox's deliverers on db until ctx ends; stop
 // ends them and waits. Errors: invalid_argument (URLs, missing or short
 // secrets, templates).
-func startDelivery(ctx context.Context, db *sqlite.DB, d *delivery, log *slog.Logger) (stop func(), err error) {
+func startDelivery(ctx context.Context, db backend, d *delivery, log *slog.Logger) (stop func(), err error) {
 	notices := []holdfast.CommandType{holdfast.CommandNotifyHolder}
 	var deliverers []*webhook.Deliverer
 	if d.url == "" {
@@ -71,7 +71,7 @@ func startDelivery(ctx context.Context, db *sqlite.DB, d *delivery, log *slog.Lo
 			return nil, holdfast.Errorf(holdfast.InvalidArgument, "webhook-url", "--webhook-url needs the signing secret in $%s", webhookSecretEnv)
 		}
 		// The change feed's commands are the bus's, never a webhook's.
-		out := outbox{db: db, filter: sqlite.TypeFilter{Types: []holdfast.CommandType{holdfast.CommandIndexChanged}, Except: true}}
+		out := outbox{db: db, filter: holdfast.TypeFilter{Types: []holdfast.CommandType{holdfast.CommandIndexChanged}, Except: true}}
 		if d.notifying() {
 			out.filter.Types = append(out.filter.Types, notices...)
 		}
@@ -87,7 +87,7 @@ func startDelivery(ctx context.Context, db *sqlite.DB, d *delivery, log *slog.Lo
 		if err != nil {
 			return nil, err
 		}
-		dl, err := webhook.New(outbox{db: db, filter: sqlite.TypeFilter{Types: notices}}, webhook.Config{Sender: n, Logger: log})
+		dl, err := webhook.New(outbox{db: db, filter: holdfast.TypeFilter{Types: notices}}, webhook.Config{Sender: n, Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func startDelivery(ctx context.Context, db *sqlite.DB, d *delivery, log *slog.Lo
 }
 
 // notifier builds the holder-notification sender from the flags.
-func (d *delivery) notifier(db *sqlite.DB) (*notify.Notifier, error) {
+func (d *delivery) notifier(db backend) (*notify.Notifier, error) {
 	cfg := notify.Config{SMTPAddr: d.smtpAddr, From: d.smtpFrom, Username: d.smtpUser, Password: os.Getenv(smtpPasswordEnv), StartTLS: d.smtpStartTLS}
 	if d.pushURL != "" {
 		secret := os.Getenv(pushSecretEnv)
@@ -128,7 +128,7 @@ func (d *delivery) notifier(db *sqlite.DB) (*notify.Notifier, error) {
 
 // recipients finds where a holder is told: the contact addresses and the
 // anti-phishing code of the stored account (an unknown one has none).
-type recipients struct{ db *sqlite.DB }
+type recipients struct{ db holdfast.Store }
 
 func (r recipients) Recipient(ctx context.Context, account string) (notify.Recipient, error) {
 	a, err := r.db.Account(ctx, account)
@@ -141,10 +141,16 @@ func (r recipients) Recipient(ctx context.Context, account string) (notify.Recip
 	return notify.Recipient{Email: a.Security.Email, Phone: a.Security.Phone, AntiPhishingCode: a.Security.AntiPhishingCode}, nil
 }
 
-// outbox is the SQLite store as the deliverer's webhook.Outbox.
+// backend is a store with its outbox: SQLite or PostgreSQL.
+type backend interface {
+	holdfast.Store
+	holdfast.OutboxStore
+}
+
+// outbox is a store's outbox as the deliverer's webhook.Outbox.
 type outbox struct {
-	db     *sqlite.DB
-	filter sqlite.TypeFilter
+	db     holdfast.OutboxStore
+	filter holdfast.TypeFilter
 }
 
 func (o outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]webhook.Delivery, error) {
@@ -181,7 +187,7 @@ func outboxCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			ds, err := db.ListCommands(cmd.Context(), sqlite.CommandState(state), limit)
+			ds, err := db.ListCommands(cmd.Context(), holdfast.CommandState(state), limit)
 			if err != nil {
 				return err
 			}
@@ -191,7 +197,7 @@ func outboxCmd() *cobra.Command {
 			table(cmd.OutOrStdout(), "ID\tSTATE\tTYPE\tACCOUNT\tATTEMPTS\tNEXT/DELIVERED\tLAST ERROR", func(tw io.Writer) {
 				for _, d := range ds {
 					when := d.NextAt
-					if d.State == sqlite.CommandDelivered {
+					if d.State == holdfast.CommandDelivered {
 						when = d.DeliveredAt
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Command.ID, d.State, d.Command.Type, d.Command.Account,
@@ -232,13 +238,13 @@ func outboxCmd() *cobra.Command {
 func printDeliveries(w io.Writer, ds []sqlite.Delivery) error {
 	type view struct {
 		holdfast.Command
-		State         sqlite.CommandState `json:"state"`
-		Attempts      int                 `json:"attempts"`
-		NextAt        time.Time           `json:"next_at,omitzero"`
-		LeaseUntil    time.Time           `json:"lease_until,omitzero"`
-		LastError     string              `json:"last_error,omitempty"`
-		LastAttemptAt time.Time           `json:"last_attempt_at,omitzero"`
-		DeliveredAt   time.Time           `json:"delivered_at,omitzero"`
+		State         holdfast.CommandState `json:"state"`
+		Attempts      int                   `json:"attempts"`
+		NextAt        time.Time             `json:"next_at,omitzero"`
+		LeaseUntil    time.Time             `json:"lease_until,omitzero"`
+		LastError     string                `json:"last_error,omitempty"`
+		LastAttemptAt time.Time             `json:"last_attempt_at,omitzero"`
+		DeliveredAt   time.Time             `json:"delivered_at,omitzero"`
 	}
 	out := make([]view, len(ds))
 	for i, d := range ds {
@@ -250,10 +256,10 @@ func printDeliveries(w io.Writer, ds []sqlite.Delivery) error {
 }
 
 // staffOutbox adapts the SQLite store's outbox to what the API shows staff.
-type staffOutbox struct{ db *sqlite.DB }
+type staffOutbox struct{ db holdfast.OutboxStore }
 
 func (o staffOutbox) ListCommands(ctx context.Context, state string, limit int) ([]rpc.OutboxEntry, error) {
-	ds, err := o.db.ListCommands(ctx, sqlite.CommandState(state), limit)
+	ds, err := o.db.ListCommands(ctx, holdfast.CommandState(state), limit)
 	if err != nil {
 		return nil, err
 	}
