@@ -25,10 +25,58 @@ import (
 
 const defaultData = "./holdfast-data"
 
+// serveOptions are the serve command's settings.
+type serveOptions struct {
+	data, addr, policy string
+	evidence           evidenceOptions
+	delivery           delivery
+}
+
+// evidenceOptions say where case evidence is kept: DATA/evidence, or an
+// S3-compatible bucket.
+type evidenceOptions struct {
+	max                  int64
+	s3Endpoint, s3Bucket string
+	s3Region, s3Prefix   string
+	s3Insecure           bool
+}
+
+// S3 credentials come from the environment only.
+const (
+	s3AccessKeyEnv = "HOLDFAST_S3_ACCESS_KEY"
+	s3SecretKeyEnv = "HOLDFAST_S3_SECRET_KEY"
+)
+
+func (o *evidenceOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Int64Var(&o.max, "max-evidence-bytes", rpc.DefaultMaxEvidenceBytes, "largest file a case accepts")
+	f.StringVar(&o.s3Endpoint, "evidence-s3-endpoint", "", "keep case evidence in an S3-compatible bucket at this endpoint (host:port; keys from $"+s3AccessKeyEnv+", $"+s3SecretKeyEnv+") instead of DATA/evidence")
+	f.StringVar(&o.s3Bucket, "evidence-s3-bucket", "", "the evidence bucket")
+	f.StringVar(&o.s3Region, "evidence-s3-region", "", "the bucket's region")
+	f.StringVar(&o.s3Prefix, "evidence-s3-prefix", "evidence/", "prefix of the evidence objects")
+	f.BoolVar(&o.s3Insecure, "evidence-s3-insecure", false, "talk to the S3 endpoint over plain HTTP")
+}
+
+// open returns the evidence store the options name.
+func (o *evidenceOptions) open(data string) (blob.Store, error) {
+	if o.max <= 0 {
+		return nil, usagef("--max-evidence-bytes must be > 0")
+	}
+	if o.s3Endpoint == "" {
+		return blob.NewDir(filepath.Join(data, "evidence"), o.max)
+	}
+	if o.s3Bucket == "" {
+		return nil, usagef("--evidence-s3-endpoint needs --evidence-s3-bucket")
+	}
+	return blob.NewS3(blob.S3Config{
+		Endpoint: o.s3Endpoint, Bucket: o.s3Bucket, Region: o.s3Region, Prefix: o.s3Prefix, UseSSL: !o.s3Insecure,
+		AccessKey: os.Getenv(s3AccessKeyEnv), SecretKey: os.Getenv(s3SecretKeyEnv),
+	}, o.max)
+}
+
 func serveCmd() *cobra.Command {
-	var data, addr, policyPath, level, pprofAddr string
-	var maxEvidence int64
-	var wh delivery
+	var o serveOptions
+	var level, pprofAddr string
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT] [--policy FILE]",
 		Short: "Run the Holdfast server on an embedded SQLite store",
@@ -42,43 +90,44 @@ func serveCmd() *cobra.Command {
 			if pprofAddr != "" {
 				go servePprof(pprofAddr, log)
 			}
-			if maxEvidence <= 0 {
-				return usagef("--max-evidence-bytes must be > 0")
-			}
-			return serve(cmd.Context(), data, addr, policyPath, maxEvidence, &wh, log, cmd.OutOrStdout())
+			return serve(cmd.Context(), &o, log, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&data, "data", defaultData, "data directory (created if missing)")
-	f.StringVar(&addr, "addr", "127.0.0.1:7433", "listen address")
-	f.StringVar(&policyPath, "policy", "", "policy file (default: the embedded default policy)")
+	f.StringVar(&o.data, "data", defaultData, "data directory (created if missing)")
+	f.StringVar(&o.addr, "addr", "127.0.0.1:7433", "listen address")
+	f.StringVar(&o.policy, "policy", "", "policy file (default: the embedded default policy)")
 	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
 	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
-	f.Int64Var(&maxEvidence, "max-evidence-bytes", rpc.DefaultMaxEvidenceBytes, "largest file a case accepts (kept in DATA/evidence)")
-	wh.flags(cmd)
+	o.evidence.flags(cmd)
+	o.delivery.flags(cmd)
 	return cmd
 }
 
 // serve listens first (so /healthz answers during a long index load), then
 // opens the store, builds the engine and opens the gate; it stops
 // gracefully when ctx ends (SIGINT, SIGTERM).
-func serve(ctx context.Context, data, addr, policyPath string, maxEvidence int64, wh *delivery, log *slog.Logger, out io.Writer) error {
-	pol, err := loadPolicy(policyPath)
+func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer) error {
+	pol, err := loadPolicy(o.policy)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	evidence, err := o.evidence.open(o.data)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
 	var gate rpc.Gate
-	srv := rpc.NewHTTPServer(addr, &gate)
+	srv := rpc.NewHTTPServer(o.addr, &gate)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
 	start := time.Now()
-	_, statErr := os.Stat(filepath.Join(data, sqlite.FileName))
-	db, err := sqlite.Open(ctx, data)
+	_, statErr := os.Stat(filepath.Join(o.data, sqlite.FileName))
+	db, err := sqlite.Open(ctx, o.data)
 	if err != nil {
 		srv.Close()
 		return err
@@ -87,12 +136,7 @@ func serve(ctx context.Context, data, addr, policyPath string, maxEvidence int64
 		db.Close()
 		log.Info("stopped")
 	}()
-	evidence, err := blob.NewDir(filepath.Join(data, "evidence"), maxEvidence)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	stopDelivery, err := startDelivery(ctx, db, wh, log)
+	stopDelivery, err := startDelivery(ctx, db, &o.delivery, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -109,11 +153,11 @@ func serve(ctx context.Context, data, addr, policyPath string, maxEvidence int64
 	// The hint comes before readiness, so that whoever waits for /readyz
 	// has it on screen already.
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
-		firstStartHint(out, data, ln.Addr().String())
+		firstStartHint(out, o.data, ln.Addr().String())
 	}
-	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: maxEvidence}))
+	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max}))
 	accounts, restrictions := eng.IndexStats()
-	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
+	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 
 	go pruneIndex(ctx, eng, log)
 	go announceExpiries(ctx, eng, log)
