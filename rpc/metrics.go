@@ -90,6 +90,8 @@ func (m *Metrics) watchIndex(e *engine.Engine) {
 var (
 	indexAccountsDesc     = prometheus.NewDesc("holdfast_index_accounts", "Accounts with restrictions in the decision index.", nil, nil)
 	indexRestrictionsDesc = prometheus.NewDesc("holdfast_index_restrictions", "Restrictions in the decision index.", nil, nil)
+	feedLagDesc           = prometheus.NewDesc("holdfast_feed_lag_seconds", "How far this node is behind the change feed (0 without one).", nil, nil)
+	feedStaleDesc         = prometheus.NewDesc("holdfast_feed_stale", "1 while this node is further behind the feed than allowed and fails closed for money-out.", nil, nil)
 )
 
 // indexCollector reads both sizes in one pass over the index per scrape.
@@ -98,12 +100,23 @@ type indexCollector struct{ e *engine.Engine }
 func (c indexCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- indexAccountsDesc
 	ch <- indexRestrictionsDesc
+	ch <- feedLagDesc
+	ch <- feedStaleDesc
 }
 
 func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
 	accounts, restrictions := c.e.IndexStats()
 	ch <- prometheus.MustNewConstMetric(indexAccountsDesc, prometheus.GaugeValue, float64(accounts))
 	ch <- prometheus.MustNewConstMetric(indexRestrictionsDesc, prometheus.GaugeValue, float64(restrictions))
+	lag, stale := c.e.FeedLag(), 0.0
+	if lag > 24*time.Hour {
+		lag = 24 * time.Hour // never fed: say "a day", not 292 years
+	}
+	if c.e.Stale() {
+		stale = 1
+	}
+	ch <- prometheus.MustNewConstMetric(feedLagDesc, prometheus.GaugeValue, lag.Seconds())
+	ch <- prometheus.MustNewConstMetric(feedStaleDesc, prometheus.GaugeValue, stale)
 }
 
 // decided counts one check answer.

@@ -8,6 +8,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,8 +131,15 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle(holdfastv1connect.NewComplianceServiceHandler(&compliance{s}, opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	// This handler exists only once the engine has loaded its index (see
-	// Gate), so being asked means being ready.
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ready\n") })
+	// Gate); then a node is ready unless it is behind the change feed.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if cfg.Engine.Stale() {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("behind the change feed by %s", cfg.Engine.FeedLag().Round(time.Millisecond)), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 
 	ew := connect.NewErrorWriter(opts...)

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/postgres"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
 )
@@ -17,20 +19,45 @@ import (
 // Commands that work directly on a data directory, with or without a
 // running server: bootstrap access and verify the audit log.
 
-// openData opens the store in dir; must says the store must already exist
-// (a typo in --data should not create an empty one to verify).
-func openData(ctx context.Context, dir string, must bool) (*sqlite.DB, error) {
+// storeEnv names the store for every command that opens one: a
+// postgres:// URL, or empty for the embedded store in --data.
+const storeEnv = "HOLDFAST_STORE"
+
+// storeRef is where a command's store is: the embedded SQLite file in a
+// data directory, or PostgreSQL.
+type storeRef struct{ data, store string }
+
+func (s *storeRef) flags(cmd *cobra.Command, dataHelp string) {
+	cmd.Flags().StringVar(&s.data, "data", defaultData, dataHelp)
+	cmd.Flags().StringVar(&s.store, "store", os.Getenv(storeEnv), "PostgreSQL URL (postgres://…) for a cluster's shared store (default $"+storeEnv+"; empty: the embedded store in --data)")
+}
+
+// postgres reports whether the store is a PostgreSQL server.
+func (s *storeRef) postgres() bool {
+	return strings.HasPrefix(s.store, "postgres://") || strings.HasPrefix(s.store, "postgresql://")
+}
+
+// open opens the store; must says it must already exist (a typo in --data
+// should not create an empty one to verify).
+func (s *storeRef) open(ctx context.Context, must bool) (backend, error) {
+	switch {
+	case s.postgres():
+		return postgres.Open(ctx, s.store)
+	case s.store != "":
+		return nil, usagef("--store must be a postgres:// URL (or empty for the embedded store)")
+	}
 	if must {
-		if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
-			return nil, holdfast.Errorf(holdfast.NotFound, "data", "no Holdfast database in %s", dir)
+		if _, err := os.Stat(filepath.Join(s.data, sqlite.FileName)); err != nil {
+			return nil, holdfast.Errorf(holdfast.NotFound, "data", "no Holdfast database in %s", s.data)
 		}
 	}
-	return sqlite.Open(ctx, dir)
+	return sqlite.Open(ctx, s.data)
 }
 
 func auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Audit log tools"}
-	var data, account string
+	var where storeRef
+	var account string
 	verify := &cobra.Command{
 		Use:   "verify [--account A] --data DIR",
 		Short: "Verify the audit hash chains in a data directory",
@@ -41,7 +68,7 @@ func auditCmd() *cobra.Command {
 					return err
 				}
 			}
-			db, err := openData(cmd.Context(), data, true)
+			db, err := where.open(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -62,7 +89,7 @@ func auditCmd() *cobra.Command {
 			return exitCode(1)
 		},
 	}
-	verify.Flags().StringVar(&data, "data", defaultData, "data directory")
+	where.flags(verify, "data directory")
 	verify.Flags().StringVar(&account, "account", "", "only this account (default: every account)")
 	cmd.AddCommand(verify)
 	return cmd
@@ -70,7 +97,8 @@ func auditCmd() *cobra.Command {
 
 func staffCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "staff", Short: "Manage staff members"}
-	var data, id, roles string
+	var where storeRef
+	var id, roles string
 	add := &cobra.Command{
 		Use:   "add --data DIR --id ID --roles r1,r2",
 		Short: "Add a staff member, or replace their roles (support, compliance, le_liaison, admin)",
@@ -89,7 +117,7 @@ func staffCmd() *cobra.Command {
 			if len(rs) == 0 {
 				return holdfast.Errorf(holdfast.InvalidArgument, "roles", "name at least one role: support, compliance, le_liaison, admin")
 			}
-			db, err := openData(cmd.Context(), data, false)
+			db, err := where.open(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -101,7 +129,7 @@ func staffCmd() *cobra.Command {
 			return nil
 		},
 	}
-	add.Flags().StringVar(&data, "data", defaultData, "data directory")
+	where.flags(add, "data directory")
 	add.Flags().StringVar(&id, "id", "", "staff id")
 	add.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
 	cmd.AddCommand(add)
@@ -110,7 +138,8 @@ func staffCmd() *cobra.Command {
 
 func tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
-	var data, scopes, staff string
+	var where storeRef
+	var scopes, staff string
 	create := &cobra.Command{
 		Use:   "create --data DIR --scopes a,b [--staff ID]",
 		Short: "Create a bearer token and print it (only once; only its hash is kept)",
@@ -124,7 +153,7 @@ func tokenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := openData(cmd.Context(), data, false)
+			db, err := where.open(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -141,9 +170,31 @@ func tokenCmd() *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&data, "data", defaultData, "data directory")
+	where.flags(create, "data directory")
 	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes: check, events, self_service, staff")
 	create.Flags().StringVar(&staff, "staff", "", "the staff member a staff-scoped token acts as")
 	cmd.AddCommand(create)
+	return cmd
+}
+
+// migrateCmd creates or upgrades a store's schema. Servers do it when they
+// start too (several at once migrate once); this is for doing it ahead.
+func migrateCmd() *cobra.Command {
+	var where storeRef
+	cmd := &cobra.Command{
+		Use:   "migrate [--store postgres://… | --data DIR]",
+		Short: "Create or upgrade the store's schema",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := where.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "the schema is up to date")
+			return nil
+		},
+	}
+	where.flags(cmd, "data directory of the embedded store")
 	return cmd
 }

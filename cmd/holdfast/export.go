@@ -12,7 +12,8 @@ import (
 
 func eventsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "events", Short: "Recorded events"}
-	var data, account, after string
+	var where storeRef
+	var account, after string
 	export := &cobra.Command{
 		Use:   "export --data DIR [--account A] [--after T]",
 		Short: "Write a data directory's recorded events as JSONL, the input of holdfast backtest",
@@ -34,7 +35,7 @@ recorded event file that "holdfast backtest --events" replays.`,
 				}
 				f.After = t
 			}
-			db, err := openData(cmd.Context(), data, true)
+			db, err := where.open(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -48,7 +49,7 @@ recorded event file that "holdfast backtest --events" replays.`,
 			return w.Flush()
 		},
 	}
-	export.Flags().StringVar(&data, "data", defaultData, "data directory")
+	where.flags(export, "data directory")
 	export.Flags().StringVar(&account, "account", "", "only this account's events")
 	export.Flags().StringVar(&after, "after", "", "only events after this time (RFC 3339)")
 	cmd.AddCommand(export)

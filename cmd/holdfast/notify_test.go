@@ -35,7 +35,7 @@ func TestNotificationsArriveBySMTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startDelivery(ctx, db, &delivery{smtpAddr: mail.Addr, smtpFrom: "Holdfast <security@example.com>"}, log)
+	stop, err := startDelivery(ctx, db, &delivery{smtpAddr: mail.Addr, smtpFrom: "Holdfast <security@example.com>"}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/notify"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
@@ -60,9 +61,20 @@ func (d *delivery) notifying() bool { return d.smtpAddr != "" || d.pushURL != ""
 // startDelivery runs the outbox's deliverers on db until ctx ends; stop
 // ends them and waits. Errors: invalid_argument (URLs, missing or short
 // secrets, templates).
-func startDelivery(ctx context.Context, db backend, d *delivery, log *slog.Logger) (stop func(), err error) {
+func startDelivery(ctx context.Context, db backend, d *delivery, b *bus.Bus, log *slog.Logger) (stop func(), err error) {
 	notices := []holdfast.CommandType{holdfast.CommandNotifyHolder}
 	var deliverers []*webhook.Deliverer
+	if b != nil {
+		// The change feed's slow path: what a node committed but did not
+		// publish (it died first, say) goes out from the outbox. Quick
+		// polls keep a lost change's delay short.
+		dl, err := webhook.New(outbox{db: db, filter: holdfast.TypeFilter{Types: []holdfast.CommandType{holdfast.CommandIndexChanged}}},
+			webhook.Config{Sender: b, Logger: log, Poll: 200 * time.Millisecond, Workers: 32, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		deliverers = append(deliverers, dl)
+	}
 	if d.url == "" {
 		log.Info("webhook delivery is off: outbox commands stay pending until it is configured (--webhook-url)")
 	} else {
@@ -174,7 +186,8 @@ func (o outbox) Fail(ctx context.Context, d webhook.Delivery, at time.Time, reas
 // with or without a running server.
 func outboxCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "outbox", Short: "See and redrive commands to other services (webhooks)"}
-	var data, state string
+	var where storeRef
+	var state string
 	var limit int
 	var asJSON bool
 	list := &cobra.Command{
@@ -182,7 +195,7 @@ func outboxCmd() *cobra.Command {
 		Short: "List outbox commands, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := openData(cmd.Context(), data, true)
+			db, err := where.open(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -215,7 +228,7 @@ func outboxCmd() *cobra.Command {
 		Short: "Make a dead (or waiting) command due now, with a fresh count of attempts if dead",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := openData(cmd.Context(), data, true)
+			db, err := where.open(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
@@ -228,7 +241,7 @@ func outboxCmd() *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{list, redrive} {
-		c.Flags().StringVar(&data, "data", defaultData, "data directory")
+		where.flags(c, "data directory")
 		cmd.AddCommand(c)
 	}
 	return cmd

@@ -17,6 +17,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/blob"
+	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/engine"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
@@ -27,9 +28,34 @@ const defaultData = "./holdfast-data"
 
 // serveOptions are the serve command's settings.
 type serveOptions struct {
-	data, addr, policy string
-	evidence           evidenceOptions
-	delivery           delivery
+	where        storeRef
+	addr, policy string
+	evidence     evidenceOptions
+	delivery     delivery
+	cluster      clusterOptions
+}
+
+// busEnv names the NATS server of a cluster.
+const busEnv = "HOLDFAST_BUS"
+
+// clusterOptions make a node one of many: a PostgreSQL store (--store)
+// shared with the others, and NATS JetStream for the change feed and
+// event intake.
+type clusterOptions struct {
+	bus        string
+	prefix     string
+	maxLag     time.Duration
+	partitions int
+	intake     bool
+}
+
+func (o *clusterOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.bus, "bus", os.Getenv(busEnv), "NATS URL (nats://…) of the cluster's change feed and event intake (default $"+busEnv+"; empty: one node alone)")
+	f.StringVar(&o.prefix, "bus-prefix", "holdfast", "prefix of the cluster's JetStream streams and subjects")
+	f.DurationVar(&o.maxLag, "max-lag", 2*time.Second, "behind the change feed by more than this, the node refuses money-out checks and is not ready")
+	f.IntVar(&o.partitions, "intake-partitions", 16, "partitions of the event subjects (publishers must agree)")
+	f.BoolVar(&o.intake, "intake", true, "with --bus: ingest events published to <prefix>.events.<partition>")
 }
 
 // evidenceOptions say where case evidence is kept: DATA/evidence, or an
@@ -94,13 +120,14 @@ func serveCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.data, "data", defaultData, "data directory (created if missing)")
+	o.where.flags(cmd, "data directory (created if missing): the embedded store, and case evidence unless in S3")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:7433", "listen address")
 	f.StringVar(&o.policy, "policy", "", "policy file (default: the embedded default policy)")
 	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
 	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
 	o.evidence.flags(cmd)
 	o.delivery.flags(cmd)
+	o.cluster.flags(cmd)
 	return cmd
 }
 
@@ -112,7 +139,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if err != nil {
 		return err
 	}
-	evidence, err := o.evidence.open(o.data)
+	evidence, err := o.evidence.open(o.where.data)
 	if err != nil {
 		return err
 	}
@@ -126,8 +153,11 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	go func() { served <- srv.Serve(ln) }()
 
 	start := time.Now()
-	_, statErr := os.Stat(filepath.Join(o.data, sqlite.FileName))
-	db, err := sqlite.Open(ctx, o.data)
+	_, statErr := os.Stat(filepath.Join(o.where.data, sqlite.FileName))
+	if o.where.postgres() {
+		statErr = nil
+	}
+	db, err := o.where.open(ctx, false)
 	if err != nil {
 		srv.Close()
 		return err
@@ -136,7 +166,15 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		db.Close()
 		log.Info("stopped")
 	}()
-	stopDelivery, err := startDelivery(ctx, db, &o.delivery, log)
+	var b *bus.Bus
+	if o.cluster.bus != "" {
+		if b, err = bus.Connect(ctx, o.cluster.bus, bus.Config{Prefix: o.cluster.prefix, Node: o.addr, Logger: log}); err != nil {
+			srv.Close()
+			return err
+		}
+		defer b.Close()
+	}
+	stopDelivery, err := startDelivery(ctx, db, &o.delivery, b, log)
 	if err != nil {
 		srv.Close()
 		return err
@@ -145,19 +183,45 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	metrics := rpc.NewMetrics()
 	clock := holdfast.NewCoarseClock(time.Millisecond)
 	defer clock.Stop()
-	eng, err := engine.New(ctx, engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log})
+	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log}
+	var feedStart uint64
+	if b != nil {
+		// The feed's start is taken before the index is built from the
+		// store, so nothing committed in between is missed.
+		if feedStart, err = b.FeedStart(ctx); err != nil {
+			srv.Close()
+			return err
+		}
+		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: func(account string, seq int64, id string) {
+			// The fast path; the outbox publishes it again if this fails.
+			if err := b.PublishChange(ctx, account, seq, id); err != nil {
+				log.Warn("publishing a change failed; the outbox will", "account", account, "err", err)
+			}
+		}}
+	}
+	eng, err := engine.New(ctx, cfg)
 	if err != nil {
 		srv.Close()
 		return err
 	}
+	if b != nil {
+		go b.RunFeed(ctx, eng, feedStart)
+		if o.cluster.intake {
+			go func() {
+				if err := b.RunIntake(ctx, eng, bus.IntakeConfig{Partitions: o.cluster.partitions}); err != nil {
+					log.Error("event intake stopped", "err", err)
+				}
+			}()
+		}
+	}
 	// The hint comes before readiness, so that whoever waits for /readyz
 	// has it on screen already.
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
-		firstStartHint(out, o.data, ln.Addr().String())
+		firstStartHint(out, o.where.data, ln.Addr().String())
 	}
 	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max}))
 	accounts, restrictions := eng.IndexStats()
-	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.data, "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
+	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.where.data, "postgres", o.where.postgres(), "bus", o.cluster.bus != "", "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 
 	go pruneIndex(ctx, eng, log)
 	go announceExpiries(ctx, eng, log)
