@@ -205,7 +205,7 @@ func TestThreeNodes(t *testing.T) {
 	// Their checks follow within the lag bound: measure the propagation of
 	// a trade-blocking restriction from A's commit to B's and C's index.
 	var lats []time.Duration
-	for i := range 50 {
+	for i := range 200 {
 		acct := fmt.Sprintf("p-%d", i)
 		if _, err := a.Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: acct, Kind: "reduce_only", Reason: "propagation"})); err != nil {
 			t.Fatal(err)
