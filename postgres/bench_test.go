@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -104,6 +105,9 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
 		start := time.Now()
 		db := open(b, dsn)
 		eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
@@ -114,6 +118,10 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.Fatalf("index holds %d restrictions, want %d", r, n)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s-to-ready")
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/restriction")
+		runtime.KeepAlive(eng)
 		db.Close()
 	}
 }
