@@ -184,7 +184,10 @@ func (b *Bus) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) 
 		return nil, err
 	}
 	out := []DeadLetter{}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(out) < limit; seq++ {
+	if info.State.Msgs == 0 {
+		return out, nil
+	}
+	for seq := max(info.State.FirstSeq, 1); seq <= info.State.LastSeq && len(out) < limit; seq++ {
 		raw, err := s.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
