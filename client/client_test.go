@@ -1,0 +1,190 @@
+package client_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/holdfast/holdfast/client"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+)
+
+// flaky fronts the real handler: it answers the first `fail` requests
+// with 503 (as a load balancer with no healthy backend would), holds the
+// first `slow` requests for a while, and counts every request.
+type flaky struct {
+	h        http.Handler
+	fail     atomic.Int32
+	slow     atomic.Int32
+	requests atomic.Int32
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.requests.Add(1)
+	if f.fail.Add(-1) >= 0 {
+		http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+		return
+	}
+	if f.slow.Add(-1) >= 0 {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(400 * time.Millisecond):
+		}
+	}
+	f.h.ServeHTTP(w, r)
+}
+
+func (e *env) flaky(token string, cfg client.Config) (*flaky, *client.Client) {
+	f := &flaky{h: e.handler}
+	srv := httptest.NewServer(f)
+	e.t.Cleanup(srv.Close)
+	cfg.Backoff = time.Millisecond
+	return f, e.clientAt(srv.URL, token, cfg)
+}
+
+// reset arms f to fail the next n requests and starts counting afresh.
+func (f *flaky) reset(fail, slow int32) {
+	f.fail.Store(fail)
+	f.slow.Store(slow)
+	f.requests.Store(0)
+}
+
+func TestRetryUnavailable(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	f, c := e.flaky("check", client.Config{})
+
+	f.reset(2, 0)
+	res, err := c.Check(ctx, &holdfastv1.CheckRequest{Account: "u1", Action: "trade"})
+	if err != nil {
+		t.Fatalf("check after two 503s: %v", err)
+	}
+	if res.Effect != "allow" || f.requests.Load() != 3 {
+		t.Errorf("effect %s after %d requests; want allow after 3", res.Effect, f.requests.Load())
+	}
+
+	// Retries run out: the error is the transport's.
+	f.reset(100, 0)
+	_, err = c.Check(ctx, &holdfastv1.CheckRequest{Account: "u1", Action: "trade"})
+	if client.Code(err) != "unavailable" || f.requests.Load() != 4 {
+		t.Errorf("always 503: %s after %d requests; want unavailable after 4 (1 + 3 retries)", client.Code(err), f.requests.Load())
+	}
+
+	// AuthorizeWithdrawal is idempotent by id: retried, decided once.
+	f.reset(1, 0)
+	wd, err := c.AuthorizeWithdrawal(ctx, &holdfastv1.AuthorizeWithdrawalRequest{Account: "u1", Id: "wd-1", Asset: "USDT", Amount: "10", Address: "0xabc"})
+	if err != nil || wd.Outcome != "approve" || f.requests.Load() != 2 {
+		t.Fatalf("withdrawal after a 503: %v %v after %d requests", wd, err, f.requests.Load())
+	}
+}
+
+func TestNoRetryOnDomainErrors(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+
+	// A token without the check scope: permission_denied, asked once.
+	f, c := e.flaky("self", client.Config{})
+	f.reset(0, 0)
+	_, err := c.Check(ctx, &holdfastv1.CheckRequest{Account: "u1", Action: "trade"})
+	if client.Code(err) != "permission_denied" || f.requests.Load() != 1 {
+		t.Errorf("got %s (%v) after %d requests; want permission_denied after 1", client.Code(err), err, f.requests.Load())
+	}
+
+	f, c = e.flaky("check", client.Config{})
+	f.reset(0, 0)
+	_, err = c.Check(ctx, &holdfastv1.CheckRequest{Account: "u1", Action: "trad"})
+	if client.Code(err) != "invalid_argument" || client.Detail(err).GetField() != "action" || f.requests.Load() != 1 {
+		t.Errorf("got %s (%v) after %d requests; want invalid_argument on action after 1", client.Code(err), err, f.requests.Load())
+	}
+
+	// No token at all: unauthenticated.
+	f, c = e.flaky("", client.Config{})
+	f.reset(0, 0)
+	_, err = c.Check(ctx, &holdfastv1.CheckRequest{Account: "u1", Action: "trade"})
+	if client.Code(err) != "unauthenticated" || f.requests.Load() != 1 {
+		t.Errorf("got %s after %d requests; want unauthenticated after 1", client.Code(err), f.requests.Load())
+	}
+
+	// The domain code survives where the connect code is coarser: lifting
+	// a panic lock is immutable (connect: failed_precondition).
+	if _, err := e.client("self").Self().PanicLock(ctx, connect.NewRequest(&holdfastv1.PanicLockRequest{Account: "u9"})); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client("admin").Restriction().Lift(ctx, connect.NewRequest(&holdfastv1.LiftRequest{Account: "u9", Kind: "panic_lock", Reason: "asked"}))
+	if client.Code(err) != "immutable" || connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Errorf("lifting a panic lock: %s / %s; want immutable / failed_precondition", client.Code(err), connect.CodeOf(err))
+	}
+	if client.Code(nil) != "" || client.Code(context.Canceled) != "canceled" {
+		t.Errorf("Code(nil) %q, Code(context.Canceled) %q", client.Code(nil), client.Code(context.Canceled))
+	}
+}
+
+func TestNoRetryOfUnsafeCalls(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+
+	// An event without an id could be recorded twice: not retried.
+	f, c := e.flaky("events", client.Config{})
+	f.reset(1, 0)
+	_, err := c.Ingest(ctx, &holdfastv1.Event{Type: "login", Account: "u1", Device: "d1", Session: "s1"})
+	if client.Code(err) != "unavailable" || f.requests.Load() != 1 {
+		t.Errorf("event without id: %s after %d requests; want unavailable after 1", client.Code(err), f.requests.Load())
+	}
+	// With an id it is the server's idempotency key: retried.
+	f.reset(1, 0)
+	res, err := c.Ingest(ctx, &holdfastv1.Event{Id: "evt-1", Type: "login", Account: "u1", Device: "d1", Session: "s1"})
+	if err != nil || res.Event != "evt-1" || f.requests.Load() != 2 {
+		t.Errorf("event with id: %v %v after %d requests; want it ingested after 2", res, err, f.requests.Load())
+	}
+
+	// Apply is not idempotent.
+	f, c = e.flaky("alice", client.Config{})
+	f.reset(1, 0)
+	_, err = c.Restriction().Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: "u1", Kind: "reduce_only", Reason: "test"}))
+	if client.Code(err) != "unavailable" || f.requests.Load() != 1 {
+		t.Errorf("apply: %s after %d requests; want unavailable after 1", client.Code(err), f.requests.Load())
+	}
+	// Reads through the raw clients are retried.
+	f.reset(1, 0)
+	if _, err := c.Restriction().List(ctx, connect.NewRequest(&holdfastv1.ListRequest{Account: "u1"})); err != nil || f.requests.Load() != 2 {
+		t.Errorf("list: %v after %d requests; want success after 2", err, f.requests.Load())
+	}
+}
+
+func TestDeadlinePerAttempt(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	f, c := e.flaky("check", client.Config{Timeout: 100 * time.Millisecond})
+
+	// The first attempt hangs past its deadline; the second answers.
+	f.reset(0, 1)
+	start := time.Now()
+	if _, err := c.Check(ctx, &holdfastv1.CheckRequest{Account: "u1", Action: "trade"}); err != nil || f.requests.Load() != 2 {
+		t.Fatalf("check after a hung attempt: %v after %d requests", err, f.requests.Load())
+	}
+	if took := time.Since(start); took > 350*time.Millisecond {
+		t.Errorf("took %s: the first attempt was not cut at 100 ms", took)
+	}
+
+	// A hung Apply is not repeated.
+	f, c = e.flaky("alice", client.Config{Timeout: 100 * time.Millisecond})
+	f.reset(0, 1)
+	_, err := c.Restriction().Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: "u1", Kind: "reduce_only", Reason: "test"}))
+	if client.Code(err) != "deadline_exceeded" || f.requests.Load() != 1 {
+		t.Errorf("hung apply: %s after %d requests; want deadline_exceeded after 1", client.Code(err), f.requests.Load())
+	}
+}
+
+func TestNewRejectsBadURL(t *testing.T) {
+	for _, u := range []string{"", "127.0.0.1:7433", "ftp://x", "http://"} {
+		if _, err := client.New(client.Config{URL: u}); err == nil {
+			t.Errorf("New accepted URL %q", u)
+		}
+	}
+}
