@@ -69,7 +69,8 @@ func startDelivery(ctx context.Context, db backend, d *delivery, b *bus.Bus, log
 		// publish (it died first, say) goes out from the outbox. Quick
 		// polls keep a lost change's delay short.
 		dl, err := webhook.New(outbox{db: db, filter: holdfast.TypeFilter{Types: []holdfast.CommandType{holdfast.CommandIndexChanged}}},
-			webhook.Config{Sender: b, Logger: log, Poll: 200 * time.Millisecond, Workers: 32, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second})
+			webhook.Config{Sender: b, Logger: log, Poll: 200 * time.Millisecond, Workers: 32, MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second,
+				Timeout: 2 * time.Second, Lease: 5 * time.Second})
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +88,9 @@ func startDelivery(ctx context.Context, db backend, d *delivery, b *bus.Bus, log
 		if d.notifying() {
 			out.filter.Types = append(out.filter.Types, notices...)
 		}
-		dl, err := webhook.New(out, webhook.Config{URL: d.url, Secret: []byte(secret), Logger: log})
+		// Short leases: a node that dies mid-delivery holds its commands
+		// for seconds, then another node sends them.
+		dl, err := webhook.New(out, webhook.Config{URL: d.url, Secret: []byte(secret), Logger: log, Timeout: 10 * time.Second, Lease: 15 * time.Second})
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +102,7 @@ func startDelivery(ctx context.Context, db backend, d *delivery, b *bus.Bus, log
 		if err != nil {
 			return nil, err
 		}
-		dl, err := webhook.New(outbox{db: db, filter: holdfast.TypeFilter{Types: notices}}, webhook.Config{Sender: n, Logger: log})
+		dl, err := webhook.New(outbox{db: db, filter: holdfast.TypeFilter{Types: notices}}, webhook.Config{Sender: n, Logger: log, Timeout: 10 * time.Second, Lease: 15 * time.Second})
 		if err != nil {
 			return nil, err
 		}
