@@ -12,8 +12,8 @@ const auditCols = `account, seq, at, actor, action, restriction, before, after, 
 // auditFields lists e's columns in auditCols order.
 func auditFields(e *holdfast.AuditEntry) []any {
 	return []any{
-		&e.Account, &e.Seq, nanos{&e.At}, &e.Actor, &e.Action, &e.Restriction,
-		rawJSON{&e.Before}, rawJSON{&e.After}, &e.Reason, &e.PrevHash, &e.Hash,
+		&e.Account, &e.Seq, nanos(&e.At), &e.Actor, &e.Action, &e.Restriction,
+		rawJSON(&e.Before), rawJSON(&e.After), &e.Reason, &e.PrevHash, &e.Hash,
 	}
 }
 
@@ -117,8 +117,8 @@ func (db *DB) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditR
 			seq   *int64
 			e     holdfast.AuditEntry
 		)
-		if err := s.Scan(&acct, &found, &hd.seq, &hd.hash, &seq, nanos{&e.At}, &e.Actor, &e.Action, &e.Restriction,
-			rawJSON{&e.Before}, rawJSON{&e.After}, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
+		if err := s.Scan(&acct, &found, &hd.seq, &hd.hash, &seq, nanos(&e.At), &e.Actor, &e.Action, &e.Restriction,
+			rawJSON(&e.Before), rawJSON(&e.After), &e.Reason, &e.PrevHash, &e.Hash); err != nil {
 			return err
 		}
 		if !started || acct != cur {

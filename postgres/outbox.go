@@ -47,8 +47,8 @@ const outboxCols = `id, account, type, restriction, event, notice, data, created
 func deliveryFields(d *Delivery) []any {
 	c := &d.Command
 	return []any{
-		&c.ID, &c.Account, &c.Type, &c.Restriction, &c.Event, &c.Notice, jsonMap{&c.Data}, nanos{&c.CreatedAt}, &d.State, &d.Attempts, nanos{&d.NextAt},
-		nanos{&d.LeaseUntil}, &d.LastError, nanos{&d.LastAttemptAt}, nanos{&d.DeliveredAt},
+		&c.ID, &c.Account, &c.Type, &c.Restriction, &c.Event, &c.Notice, jsonMap(&c.Data), nanos(&c.CreatedAt), &d.State, &d.Attempts, nanos(&d.NextAt),
+		nanos(&d.LeaseUntil), &d.LastError, nanos(&d.LastAttemptAt), nanos(&d.DeliveredAt),
 	}
 }
 
@@ -69,7 +69,7 @@ func (t *accountTx) Enqueue(c *holdfast.Command) error {
 		c.CreatedAt = t.now
 	}
 	_, err := t.exec(`INSERT INTO outbox (id, account, type, restriction, event, notice, data, created_at, next_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, t.id, string(c.Type), c.Restriction, c.Event, c.Notice, jsonMap{&c.Data}, nanosArg(c.CreatedAt), nanosArg(c.CreatedAt))
+		c.ID, t.id, string(c.Type), c.Restriction, c.Event, c.Notice, jsonMap(&c.Data), nanosArg(c.CreatedAt), nanosArg(c.CreatedAt))
 	if isUnique(err) {
 		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "command %s is already enqueued", c.ID))
 	}

@@ -20,9 +20,9 @@ const restrictionCols = `id, account, kind, device, starts_at, ends_at, reason, 
 // restrictionFields lists r's columns in restrictionCols order.
 func restrictionFields(r *holdfast.Restriction) []any {
 	return []any{
-		&r.ID, &r.Account, &r.Kind, &r.Device, nanos{&r.StartsAt}, nanos{&r.EndsAt}, &r.Reason, &r.Disclose,
-		&r.AppliedBy, nanos{&r.CreatedAt}, list(&r.Factors), nanos{&r.LiftedAt}, &r.LiftedBy, &r.LiftReason,
-		jsonPtr[holdfast.Origin]{&r.Origin}, &r.Reference,
+		&r.ID, &r.Account, &r.Kind, &r.Device, nanos(&r.StartsAt), nanos(&r.EndsAt), &r.Reason, &r.Disclose,
+		&r.AppliedBy, nanos(&r.CreatedAt), list(&r.Factors), nanos(&r.LiftedAt), &r.LiftedBy, &r.LiftReason,
+		jsonPtr[holdfast.Origin](&r.Origin), &r.Reference,
 	}
 }
 

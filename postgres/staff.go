@@ -16,7 +16,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO staff (id, roles, created_at) VALUES ($1, $2, $3)
 		ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at`,
-		s.ID, list(&s.Roles), nanos{&s.CreatedAt})
+		s.ID, list(&s.Roles), nanos(&s.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("postgres: put staff %s: %w", s.ID, err)
 	}
@@ -27,7 +27,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
 	s := &holdfast.StaffMember{ID: id}
 	err := db.pool.QueryRow(ctx, `SELECT roles, created_at FROM staff WHERE id = $1`, id).
-		Scan(list(&s.Roles), nanos{&s.CreatedAt})
+		Scan(list(&s.Roles), nanos(&s.CreatedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
 	}
@@ -45,7 +45,7 @@ func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO tokens (hash, id, scopes, staff, created_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (hash) DO UPDATE SET id = excluded.id, scopes = excluded.scopes,
 			staff = excluded.staff, created_at = excluded.created_at`,
-		t.Hash, t.ID, list(&t.Scopes), t.Staff, nanos{&t.CreatedAt})
+		t.Hash, t.ID, list(&t.Scopes), t.Staff, nanos(&t.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("postgres: put token %s: %w", t.ID, err)
 	}
@@ -58,7 +58,7 @@ func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, error) {
 	t := &holdfast.Token{Hash: hash}
 	err := db.pool.QueryRow(ctx, `SELECT id, scopes, staff, created_at FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos{&t.CreatedAt})
+		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.Unauthenticated, "token", "unknown or revoked token")
 	}

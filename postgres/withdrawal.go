@@ -30,7 +30,7 @@ func scanWithdrawal(s scanner) (*holdfast.Withdrawal, error) {
 		w       holdfast.Withdrawal
 		request string
 	)
-	if err := s.Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, &w.Seq); err != nil {
+	if err := s.Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos(&w.DecidedAt), &w.Seq); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(request), &w.WithdrawalRequest); err != nil {
@@ -56,7 +56,7 @@ func (t *accountTx) SaveWithdrawal(w *holdfast.Withdrawal) error {
 		return t.fail(fmt.Errorf("postgres: save withdrawal %s: %w", w.ID, err))
 	}
 	_, err = t.exec(`INSERT INTO withdrawals (account, id, request, outcome, causes, holder_causes, decided_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.id, w.ID, string(request), string(w.Outcome), list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, w.Seq)
+		t.id, w.ID, string(request), string(w.Outcome), list(&w.Causes), list(&w.HolderCauses), nanos(&w.DecidedAt), w.Seq)
 	if isUnique(err) {
 		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "withdrawal %s is already recorded", w.ID))
 	}

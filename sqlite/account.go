@@ -16,10 +16,10 @@ const accountCols = `id, created_at, last_active_at, tags, factors, known_device
 // destinations or as arguments (database/sql binds a pointer's value).
 func accountFields(a *holdfast.Account) []any {
 	return []any{
-		&a.ID, nanos{&a.CreatedAt}, nanos{&a.LastActiveAt}, list(&a.Tags), list(&a.Factors),
+		&a.ID, nanos(&a.CreatedAt), nanos(&a.LastActiveAt), list(&a.Tags), list(&a.Factors),
 		list(&a.KnownDevices), list(&a.KnownCountries), list(&a.TrustedContacts),
-		nanos{&a.UnfreezeRequestedAt}, nanos{&a.VerifiedAt}, &a.AuditSeq, &a.AuditHash, jsonValue[holdfast.Activity]{&a.Activity},
-		jsonValue[holdfast.Security]{&a.Security}, list(&a.Holds),
+		nanos(&a.UnfreezeRequestedAt), nanos(&a.VerifiedAt), &a.AuditSeq, &a.AuditHash, jsonValue[holdfast.Activity](&a.Activity),
+		jsonValue[holdfast.Security](&a.Security), list(&a.Holds),
 	}
 }
 

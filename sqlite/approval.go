@@ -17,7 +17,7 @@ const approvalCols = `id, account, restriction, kind, asked_by, asked_roles, rea
 func approvalFields(a *holdfast.Approval) []any {
 	return []any{
 		&a.ID, &a.Account, &a.Restriction, &a.Kind, &a.AskedBy, list(&a.AskedRoles), &a.Reason,
-		nanos{&a.CreatedAt}, nanos{&a.ExpiresAt}, &a.State, &a.DecidedBy, nanos{&a.DecidedAt},
+		nanos(&a.CreatedAt), nanos(&a.ExpiresAt), &a.State, &a.DecidedBy, nanos(&a.DecidedAt),
 	}
 }
 

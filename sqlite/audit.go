@@ -13,8 +13,8 @@ const auditCols = `account, seq, at, actor, action, restriction, before, after, 
 // auditFields lists e's columns in auditCols order.
 func auditFields(e *holdfast.AuditEntry) []any {
 	return []any{
-		&e.Account, &e.Seq, nanos{&e.At}, &e.Actor, &e.Action, &e.Restriction,
-		rawJSON{&e.Before}, rawJSON{&e.After}, &e.Reason, &e.PrevHash, &e.Hash,
+		&e.Account, &e.Seq, nanos(&e.At), &e.Actor, &e.Action, &e.Restriction,
+		rawJSON(&e.Before), rawJSON(&e.After), &e.Reason, &e.PrevHash, &e.Hash,
 	}
 }
 

@@ -17,7 +17,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 	return db.w.do(ctx, func(w *writer) error {
 		_, err := w.exec(`INSERT INTO staff (id, roles, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at`,
-			s.ID, list(&s.Roles), nanos{&s.CreatedAt})
+			s.ID, list(&s.Roles), nanos(&s.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("sqlite: put staff %s: %w", s.ID, err)
 		}
@@ -29,7 +29,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
 	s := &holdfast.StaffMember{ID: id}
 	err := db.read.QueryRowContext(ctx, `SELECT roles, created_at FROM staff WHERE id = ?`, id).
-		Scan(list(&s.Roles), nanos{&s.CreatedAt})
+		Scan(list(&s.Roles), nanos(&s.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
 	}
@@ -48,7 +48,7 @@ func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 		_, err := w.exec(`INSERT INTO tokens (hash, id, scopes, staff, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (hash) DO UPDATE SET id = excluded.id, scopes = excluded.scopes,
 				staff = excluded.staff, created_at = excluded.created_at`,
-			t.Hash, t.ID, list(&t.Scopes), t.Staff, nanos{&t.CreatedAt})
+			t.Hash, t.ID, list(&t.Scopes), t.Staff, nanos(&t.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("sqlite: put token %s: %w", t.ID, err)
 		}
@@ -62,7 +62,7 @@ func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, error) {
 	t := &holdfast.Token{Hash: hash}
 	err := db.read.QueryRowContext(ctx, `SELECT id, scopes, staff, created_at FROM tokens WHERE hash = ?`, hash).
-		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos{&t.CreatedAt})
+		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.Unauthenticated, "token", "unknown or revoked token")
 	}

@@ -32,7 +32,7 @@ func scanWithdrawal(s scanner) (*holdfast.Withdrawal, error) {
 		w       holdfast.Withdrawal
 		request string
 	)
-	if err := s.Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, &w.Seq); err != nil {
+	if err := s.Scan(&request, &w.Outcome, list(&w.Causes), list(&w.HolderCauses), nanos(&w.DecidedAt), &w.Seq); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(request), &w.WithdrawalRequest); err != nil {
@@ -58,7 +58,7 @@ func (t *accountTx) SaveWithdrawal(w *holdfast.Withdrawal) error {
 		return t.fail(fmt.Errorf("sqlite: save withdrawal %s: %w", w.ID, err))
 	}
 	_, err = t.w.exec(`INSERT INTO withdrawals (account, id, request, outcome, causes, holder_causes, decided_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.id, w.ID, string(request), string(w.Outcome), list(&w.Causes), list(&w.HolderCauses), nanos{&w.DecidedAt}, w.Seq)
+		t.id, w.ID, string(request), string(w.Outcome), list(&w.Causes), list(&w.HolderCauses), nanos(&w.DecidedAt), w.Seq)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "withdrawal %s is already recorded", w.ID))
 	}
