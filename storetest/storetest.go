@@ -53,6 +53,10 @@ func Run(t *testing.T, open Opener) {
 		{"WithdrawalWindow", testWithdrawalWindow},
 		{"Outbox", testOutbox},
 		{"Cases", testCases},
+		{"OutboxLifecycle", testOutboxLifecycle},
+		{"OutboxRedrivePending", testRedrivePending},
+		{"OutboxClaimsAcrossHandles", testClaimsAcrossHandles},
+		{"OutboxEnqueueStampsCreation", testEnqueueStampsCreation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package postgres_test
+package storetest
 
 import (
 	"fmt"
@@ -9,11 +9,28 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
-	"github.com/holdfast/holdfast/postgres"
 )
 
+// The outbox's delivery contract, for stores that offer one
+// (holdfast.OutboxStore): claims, leases, failures, dead letters, redrive.
+
+// outbox is a store with its outbox.
+type outbox interface {
+	holdfast.Store
+	holdfast.OutboxStore
+}
+
+func outboxOf(t *testing.T, s holdfast.Store) outbox {
+	t.Helper()
+	o, ok := s.(outbox)
+	if !ok {
+		t.Skip("the store offers no outbox delivery")
+	}
+	return o
+}
+
 // enqueue commits one command per id on account a1, created at at.
-func enqueue(t *testing.T, db *postgres.DB, at time.Time, ids ...string) {
+func enqueue(t *testing.T, db outbox, at time.Time, ids ...string) {
 	t.Helper()
 	err := db.Update(t.Context(), "a1", at, func(tx holdfast.AccountTx) error {
 		for _, id := range ids {
@@ -28,16 +45,16 @@ func enqueue(t *testing.T, db *postgres.DB, at time.Time, ids ...string) {
 	}
 }
 
-func claim(t *testing.T, db *postgres.DB, now time.Time, lease time.Duration, limit int) []postgres.Delivery {
+func claim(t *testing.T, db outbox, now time.Time, lease time.Duration, limit int) []holdfast.Delivery {
 	t.Helper()
-	ds, err := db.ClaimCommands(t.Context(), now, lease, limit)
+	ds, err := db.ClaimCommandsOf(t.Context(), holdfast.TypeFilter{}, now, lease, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ds
 }
 
-func commandIDs(ds []postgres.Delivery) []string {
+func commandIDs(ds []holdfast.Delivery) []string {
 	var out []string
 	for _, d := range ds {
 		out = append(out, d.Command.ID)
@@ -45,7 +62,7 @@ func commandIDs(ds []postgres.Delivery) []string {
 	return out
 }
 
-func command(t *testing.T, db *postgres.DB, id string) *postgres.Delivery {
+func command(t *testing.T, db outbox, id string) *holdfast.Delivery {
 	t.Helper()
 	d, err := db.Command(t.Context(), id)
 	if err != nil {
@@ -58,8 +75,8 @@ func command(t *testing.T, db *postgres.DB, id string) *postgres.Delivery {
 // other claims meanwhile, failed and due again at the retry time, claimed
 // again, delivered; or dead after the last failure, listed for staff, and
 // redriven.
-func TestOutboxLifecycle(t *testing.T) {
-	db, _ := newDB(t)
+func testOutboxLifecycle(t *testing.T, h *harness) {
+	db := outboxOf(t, h.s)
 	ctx := t.Context()
 	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
 	enqueue(t, db, t0, "c1", "c2", "c3")
@@ -73,7 +90,7 @@ func TestOutboxLifecycle(t *testing.T) {
 	}
 	d := ds[0]
 	if d.Command.Account != "a1" || d.Command.Type != holdfast.CommandNotifyHolder || !d.Command.CreatedAt.Equal(t0) ||
-		d.State != postgres.CommandPending || d.Attempts != 0 || !d.LeaseUntil.Equal(t0.Add(time.Minute)) {
+		d.State != holdfast.CommandPending || d.Attempts != 0 || !d.LeaseUntil.Equal(t0.Add(time.Minute)) {
 		t.Errorf("claimed delivery = %+v", d)
 	}
 	if got := commandIDs(claim(t, db, t0.Add(59*time.Second), time.Minute, 10)); !slices.Equal(got, []string{"c3"}) {
@@ -92,22 +109,22 @@ func TestOutboxLifecycle(t *testing.T) {
 		t.Errorf("completing twice: %v, want nil", err)
 	}
 	c1 := command(t, db, "c1")
-	if c1.State != postgres.CommandPending || c1.Attempts != 1 || !c1.NextAt.Equal(retry) || !c1.LeaseUntil.IsZero() ||
+	if c1.State != holdfast.CommandPending || c1.Attempts != 1 || !c1.NextAt.Equal(retry) || !c1.LeaseUntil.IsZero() ||
 		c1.LastError != "HTTP 500: oops" || !c1.LastAttemptAt.Equal(t0.Add(time.Second)) {
 		t.Errorf("c1 after a failure = %+v", c1)
 	}
-	if c2 := command(t, db, "c2"); c2.State != postgres.CommandDelivered || !c2.DeliveredAt.Equal(t0.Add(time.Second)) || !c2.LeaseUntil.IsZero() {
+	if c2 := command(t, db, "c2"); c2.State != holdfast.CommandDelivered || !c2.DeliveredAt.Equal(t0.Add(time.Second)) || !c2.LeaseUntil.IsZero() {
 		t.Errorf("c2 after completion = %+v", c2)
 	}
 	// The stale claim of c1 can no longer fail it.
 	err := db.FailCommand(ctx, "c1", d.LeaseUntil, t0.Add(time.Second), "late", retry)
-	wantCode(t, "FailCommand with a spent lease", err, holdfast.FailedPrecondition)
+	wantCode(t, "FailCommand with a spent lease", err, holdfast.FailedPrecondition, "")
 	if got := command(t, db, "c1"); got.Attempts != 1 {
 		t.Errorf("a refused failure changed c1: %+v", got)
 	}
 	// Nor can anything fail a delivered command.
 	err = db.FailCommand(ctx, "c2", ds[1].LeaseUntil, t0.Add(time.Second), "late", retry)
-	wantCode(t, "FailCommand of a delivered command", err, holdfast.FailedPrecondition)
+	wantCode(t, "FailCommand of a delivered command", err, holdfast.FailedPrecondition, "")
 
 	if got := commandIDs(claim(t, db, retry.Add(-time.Nanosecond), time.Minute, 10)); len(got) != 0 {
 		t.Errorf("c1 claimed before its retry time: %v", got)
@@ -122,14 +139,14 @@ func TestOutboxLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	c1 = command(t, db, "c1")
-	if c1.State != postgres.CommandDead || c1.Attempts != 2 || len(c1.LastError) > 1024 || !strings.HasPrefix(long, c1.LastError) {
+	if c1.State != holdfast.CommandDead || c1.Attempts != 2 || len(c1.LastError) > 1024 || !strings.HasPrefix(long, c1.LastError) {
 		t.Errorf("c1 after giving up = %+v (last error %d bytes)", c1, len(c1.LastError))
 	}
 	if got := commandIDs(claim(t, db, retry.Add(time.Hour), time.Minute, 10)); !slices.Equal(got, []string{"c3"}) {
 		t.Errorf("claim after c1 died = %v, want only c3 (its lease ran out)", got)
 	}
 
-	list := func(state postgres.CommandState, limit int, want ...string) {
+	list := func(state holdfast.CommandState, limit int, want ...string) {
 		t.Helper()
 		ds, err := db.ListCommands(ctx, state, limit)
 		if err != nil {
@@ -139,9 +156,9 @@ func TestOutboxLifecycle(t *testing.T) {
 			t.Errorf("ListCommands(%q, %d) = %v, want %v", state, limit, got, want)
 		}
 	}
-	list(postgres.CommandDead, 0, "c1")
-	list(postgres.CommandDelivered, 0, "c2")
-	list(postgres.CommandPending, 0, "c3")
+	list(holdfast.CommandDead, 0, "c1")
+	list(holdfast.CommandDelivered, 0, "c2")
+	list(holdfast.CommandPending, 0, "c3")
 	list("", 0, "c3", "c2", "c1")
 	list("", 2, "c3", "c2")
 	if _, err := db.ListCommands(ctx, "lost", 0); holdfast.ErrorCode(err) != holdfast.InvalidArgument {
@@ -154,19 +171,19 @@ func TestOutboxLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	c1 = command(t, db, "c1")
-	if c1.State != postgres.CommandPending || c1.Attempts != 0 || !c1.NextAt.Equal(redriven) || c1.LastError == "" {
+	if c1.State != holdfast.CommandPending || c1.Attempts != 0 || !c1.NextAt.Equal(redriven) || c1.LastError == "" {
 		t.Errorf("c1 after redrive = %+v", c1)
 	}
 	if got := commandIDs(claim(t, db, redriven, time.Minute, 10)); !slices.Contains(got, "c1") {
 		t.Errorf("claim after redrive = %v, want c1 in it", got)
 	}
-	wantCode(t, "redrive of a delivered command", db.RedriveCommand(ctx, "c2", redriven), holdfast.FailedPrecondition)
+	wantCode(t, "redrive of a delivered command", db.RedriveCommand(ctx, "c2", redriven), holdfast.FailedPrecondition, "")
 	for name, err := range map[string]error{
 		"redrive":  db.RedriveCommand(ctx, "nope", redriven),
 		"complete": db.CompleteCommand(ctx, "nope", redriven),
 		"fail":     db.FailCommand(ctx, "nope", redriven, redriven, "x", time.Time{}),
 	} {
-		wantCode(t, name+" of an unknown command", err, holdfast.NotFound)
+		wantCode(t, name+" of an unknown command", err, holdfast.NotFound, "")
 	}
 	if _, err := db.Command(ctx, "nope"); holdfast.ErrorCode(err) != holdfast.NotFound {
 		t.Errorf("Command(nope) = %v, want not_found", err)
@@ -175,8 +192,8 @@ func TestOutboxLifecycle(t *testing.T) {
 
 // Redriving a pending command brings its next attempt forward, never back,
 // and leaves a running claim alone.
-func TestRedrivePending(t *testing.T) {
-	db, _ := newDB(t)
+func testRedrivePending(t *testing.T, h *harness) {
+	db := outboxOf(t, h.s)
 	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
 	enqueue(t, db, t0, "c1")
 	d := claim(t, db, t0, time.Minute, 1)[0]
@@ -201,13 +218,14 @@ func TestRedrivePending(t *testing.T) {
 	}
 }
 
-// Two stores on one database, as two nodes would be, claim concurrently:
-// no command is handed to both while its lease runs, and none is missed.
-func TestClaimsAcrossNodes(t *testing.T) {
-	_, dsn := newDB(t)
-	a, b := open(t, dsn), open(t, dsn)
-	defer a.Close()
-	defer b.Close()
+// Two handles on one store, as two processes or nodes would be, claim
+// concurrently: no command is handed to both while its lease runs, and none
+// is missed.
+func testClaimsAcrossHandles(t *testing.T, h *harness) {
+	a := outboxOf(t, h.s)
+	second := h.open(t, h.dir)
+	defer second.Close()
+	b := outboxOf(t, second)
 	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
 	const n = 300
 	var ids []string
@@ -226,7 +244,7 @@ func TestClaimsAcrossNodes(t *testing.T) {
 		}
 		wg.Go(func() {
 			for {
-				ds, err := db.ClaimCommands(t.Context(), t0, time.Hour, 7)
+				ds, err := db.ClaimCommandsOf(t.Context(), holdfast.TypeFilter{}, t0, time.Hour, 7)
 				if err != nil {
 					t.Error(err)
 					return
@@ -260,8 +278,8 @@ func TestClaimsAcrossNodes(t *testing.T) {
 
 // A command without a creation time is stamped with the update's now and
 // due at once.
-func TestEnqueueStampsCreation(t *testing.T) {
-	db, _ := newDB(t)
+func testEnqueueStampsCreation(t *testing.T, h *harness) {
+	db := outboxOf(t, h.s)
 	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
 	err := db.Update(t.Context(), "a1", t0, func(tx holdfast.AccountTx) error {
 		return tx.Enqueue(&holdfast.Command{ID: "c1", Type: holdfast.CommandRevokeSessions})
@@ -275,12 +293,6 @@ func TestEnqueueStampsCreation(t *testing.T) {
 	err = db.Update(t.Context(), "a1", t0, func(tx holdfast.AccountTx) error {
 		return tx.Enqueue(&holdfast.Command{ID: "c2"})
 	})
-	wantCode(t, "Enqueue without a type", err, holdfast.InvalidArgument)
+	wantCode(t, "Enqueue without a type", err, holdfast.InvalidArgument, "")
 }
 
-func wantCode(t *testing.T, what string, err error, code holdfast.Code) {
-	t.Helper()
-	if got := holdfast.ErrorCode(err); got != code {
-		t.Errorf("%s: %v, want %s", what, err, code)
-	}
-}
