@@ -295,4 +295,3 @@ func testEnqueueStampsCreation(t *testing.T, h *harness) {
 	})
 	wantCode(t, "Enqueue without a type", err, holdfast.InvalidArgument, "")
 }
-
