@@ -113,6 +113,10 @@ type StaffMember struct {
 	ID        string    `json:"id"`
 	Roles     []Role    `json:"roles"`
 	CreatedAt time.Time `json:"created_at"`
+	// PasswordHash (argon2id, PHC string) and TOTPSecret let the member
+	// sign in to the Console; neither ever leaves the store.
+	PasswordHash string `json:"-"`
+	TOTPSecret   string `json:"-"`
 }
 
 // Token is a bearer credential. Only its SHA-256 hash is stored; the token

@@ -14,9 +14,10 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 	if err := holdfast.ValidateID("staff", s.ID); err != nil {
 		return err
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO staff (id, roles, created_at) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at`,
-		s.ID, list(&s.Roles), nanos(&s.CreatedAt))
+	_, err := db.pool.Exec(ctx, `INSERT INTO staff (id, roles, created_at, password_hash, totp_secret) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at,
+			password_hash = excluded.password_hash, totp_secret = excluded.totp_secret`,
+		s.ID, list(&s.Roles), nanos(&s.CreatedAt), s.PasswordHash, s.TOTPSecret)
 	if err != nil {
 		return fmt.Errorf("postgres: put staff %s: %w", s.ID, err)
 	}
@@ -26,8 +27,8 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 // Staff returns a staff member. Errors: not_found.
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
 	s := &holdfast.StaffMember{ID: id}
-	err := db.pool.QueryRow(ctx, `SELECT roles, created_at FROM staff WHERE id = $1`, id).
-		Scan(list(&s.Roles), nanos(&s.CreatedAt))
+	err := db.pool.QueryRow(ctx, `SELECT roles, created_at, password_hash, totp_secret FROM staff WHERE id = $1`, id).
+		Scan(list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
 	}

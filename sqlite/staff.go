@@ -15,9 +15,10 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 		return err
 	}
 	return db.w.do(ctx, func(w *writer) error {
-		_, err := w.exec(`INSERT INTO staff (id, roles, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at`,
-			s.ID, list(&s.Roles), nanos(&s.CreatedAt))
+		_, err := w.exec(`INSERT INTO staff (id, roles, created_at, password_hash, totp_secret) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at,
+				password_hash = excluded.password_hash, totp_secret = excluded.totp_secret`,
+			s.ID, list(&s.Roles), nanos(&s.CreatedAt), s.PasswordHash, s.TOTPSecret)
 		if err != nil {
 			return fmt.Errorf("sqlite: put staff %s: %w", s.ID, err)
 		}
@@ -28,8 +29,8 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 // Staff returns a staff member. Errors: not_found.
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
 	s := &holdfast.StaffMember{ID: id}
-	err := db.read.QueryRowContext(ctx, `SELECT roles, created_at FROM staff WHERE id = ?`, id).
-		Scan(list(&s.Roles), nanos(&s.CreatedAt))
+	err := db.read.QueryRowContext(ctx, `SELECT roles, created_at, password_hash, totp_secret FROM staff WHERE id = ?`, id).
+		Scan(list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
 	}
