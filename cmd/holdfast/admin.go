@@ -122,7 +122,12 @@ func staffCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			if err := db.PutStaff(cmd.Context(), &holdfast.StaffMember{ID: id, Roles: rs, CreatedAt: time.Now().UTC()}); err != nil {
+			m := &holdfast.StaffMember{ID: id, Roles: rs, CreatedAt: time.Now().UTC()}
+			if old, err := db.Staff(cmd.Context(), id); err == nil {
+				// New roles keep the member's Console sign-in.
+				m.CreatedAt, m.PasswordHash, m.TOTPSecret = old.CreatedAt, old.PasswordHash, old.TOTPSecret
+			}
+			if err := db.PutStaff(cmd.Context(), m); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "staff member %s has roles %s\n", id, roles)
@@ -132,7 +137,7 @@ func staffCmd() *cobra.Command {
 	where.flags(add, "data directory")
 	add.Flags().StringVar(&id, "id", "", "staff id")
 	add.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
-	cmd.AddCommand(add)
+	cmd.AddCommand(add, staffPasswordCmd())
 	return cmd
 }
 

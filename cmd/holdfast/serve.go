@@ -22,6 +22,7 @@ import (
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
+	"github.com/holdfast/holdfast/web"
 )
 
 const defaultData = "./holdfast-data"
@@ -33,6 +34,8 @@ type serveOptions struct {
 	evidence     evidenceOptions
 	delivery     delivery
 	cluster      clusterOptions
+	// secureCookies marks the pages' cookies Secure (behind TLS).
+	secureCookies bool
 }
 
 // busEnv names the NATS server of a cluster.
@@ -128,6 +131,7 @@ func serveCmd() *cobra.Command {
 	o.evidence.flags(cmd)
 	o.delivery.flags(cmd)
 	o.cluster.flags(cmd)
+	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
 	return cmd
 }
 
@@ -219,7 +223,19 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
 		firstStartHint(out, o.where.data, ln.Addr().String())
 	}
-	gate.Open(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max}))
+	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max})
+	pages, err := o.pages(eng, db, evidence, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	gate.Open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.IsPage(r.URL.Path) {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
 	accounts, restrictions := eng.IndexStats()
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.where.data, "postgres", o.where.postgres(), "bus", o.cluster.bus != "", "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
 
@@ -335,4 +351,17 @@ func announceExpiries(ctx context.Context, eng *engine.Engine, log *slog.Logger)
 		case <-t.C:
 		}
 	}
+}
+
+// pages builds the Security Center and the Console.
+func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evidence blob.Store, log *slog.Logger) (*web.Server, error) {
+	holderKey, err := pageKey(holderKeyEnv, o.where.data, "holder.key")
+	if err != nil {
+		return nil, err
+	}
+	sessionKey, err := pageKey(sessionKeyEnv, o.where.data, "session.key")
+	if err != nil {
+		return nil, err
+	}
+	return web.New(web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log})
 }

@@ -1,0 +1,200 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/blob"
+	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/sqlite"
+	"github.com/holdfast/holdfast/web"
+)
+
+// site is a real server (the API and the pages, on a real SQLite store)
+// and a real headless Chromium driving it.
+type site struct {
+	t       *testing.T
+	url     string
+	eng     *engine.Engine
+	db      *sqlite.DB
+	key     []byte
+	browser context.Context
+}
+
+var testKey = []byte("0123456789abcdef0123456789abcdef-holder")
+
+// chromium finds Debian's Chromium (CI installs it); without it the
+// browser tests skip loudly, or fail when HOLDFAST_REQUIRE_SERVICES=1.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("HOLDFAST_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
+		t.Fatal("Chromium not found (apt-get install chromium)")
+	}
+	t.Skip("!!! Chromium not found: SKIPPING the browser tests; apt-get install chromium, or set HOLDFAST_REQUIRE_SERVICES=1 to fail instead")
+	return ""
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	exe := chromium(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evidence, err := blob.NewDir(filepath.Join(dir, "evidence"), 10<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := web.New(web.Config{Engine: eng, Staff: db, Evidence: evidence, HolderKey: testKey, SessionKey: []byte("0123456789abcdef0123456789abcdef-session"), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Logger: log, Evidence: evidence})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.IsPage(r.URL.Path) {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelB := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelB(); cancelA() })
+	bctx, cancelT := context.WithTimeout(bctx, 60*time.Second)
+	t.Cleanup(cancelT)
+	return &site{t: t, url: srv.URL, eng: eng, db: db, key: testKey, browser: bctx}
+}
+
+// signIn opens the Security Center as the holder of account.
+func (s *site) signIn(account string) {
+	s.t.Helper()
+	tok, err := web.MintHolderToken(s.key, account, 10*time.Minute, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.run(chromedp.Navigate(s.url + "/me/login?token=" + tok))
+}
+
+func (s *site) run(steps ...chromedp.Action[chromedp.Void]) {
+	s.t.Helper()
+	if err := chromedp.Do(s.browser, steps...); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// text returns the visible text of the element sel (a CSS selector).
+func (s *site) text(sel string) string {
+	s.t.Helper()
+	out, err := chromedp.Run(s.browser, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// screenshot saves the page to docs/screenshots/name.png when
+// HOLDFAST_SCREENSHOTS is set (the committed ones are made that way).
+func (s *site) screenshot(name string) {
+	s.t.Helper()
+	if os.Getenv("HOLDFAST_SCREENSHOTS") == "" {
+		return
+	}
+	png, err := chromedp.Run(s.browser, chromedp.FullScreenshot(100))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "docs", "screenshots", name+".png"), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// TestPanicButton: from the Security Center's first screen, two clicks
+// stop every withdrawal, and the status bar says so.
+func TestPanicButton(t *testing.T) {
+	s := newSite(t)
+	s.signIn("u1")
+	s.run(chromedp.WaitVisible(chromedp.CSS("#panic-button")))
+	s.screenshot("security-center")
+	s.run(
+		chromedp.Click(chromedp.CSS("#panic-button")), // click 1
+		chromedp.WaitVisible(chromedp.CSS("#panic-confirm")),
+	)
+	s.screenshot("panic-confirm")
+	s.run(
+		chromedp.Click(chromedp.CSS("#panic-confirm")), // click 2
+		chromedp.WaitVisible(chromedp.CSS("#causes")),
+	)
+	if got := s.text("#causes"); !strings.Contains(got, "panic_lock") {
+		t.Errorf("status after the panic button: %q", got)
+	}
+	d, err := s.eng.Check(context.Background(), holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionWithdraw})
+	if err != nil || d.Effect != holdfast.Deny {
+		t.Errorf("withdraw after the panic button: %+v %v", d, err)
+	}
+}
+
+// TestSecurityHeaders: every page carries a strict CSP and refuses framing;
+// a cross-site form post is refused.
+func TestSecurityHeaders(t *testing.T) {
+	s := newSite(t)
+	resp, err := http.Get(s.url + "/me/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("X-Frame-Options %q", resp.Header.Get("X-Frame-Options"))
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/me/panic", strings.NewReader("duration=7d"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site post: %d, want 403", resp.StatusCode)
+	}
+}

@@ -1,0 +1,84 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// The Console. Staff sign in with their password (argon2id) and a TOTP
+// code; the session is a signed, HttpOnly, SameSite=Strict cookie naming
+// the staff member, whose roles are read afresh on every request (a role
+// taken away takes effect at once).
+
+const staffCookie = "hf_staff"
+
+func (s *Server) consoleRoutes() {
+	s.mux.HandleFunc("GET /console/login", s.consoleLoginForm)
+	s.mux.HandleFunc("POST /console/login", s.consoleLogin)
+	s.mux.HandleFunc("POST /console/logout", s.consoleLogout)
+	s.mux.Handle("GET /console/{$}", s.asStaff(s.consoleHome))
+}
+
+// consolePage is what every Console page gets.
+type consolePage struct {
+	Staff *holdfast.StaffMember
+	Done  string
+	Error string
+	Data  any
+}
+
+func (s *Server) consoleLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "console/login", nil)
+}
+
+func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
+	id, password, code := r.FormValue("staff"), r.FormValue("password"), r.FormValue("code")
+	m, err := s.cfg.Staff.Staff(r.Context(), id)
+	// One answer for every failure: which part was wrong is an attacker's
+	// help.
+	if err != nil || m.PasswordHash == "" || m.TOTPSecret == "" || !CheckPassword(m.PasswordHash, password) || !checkTOTP(m.TOTPSecret, code, time.Now()) {
+		s.cfg.Logger.WarnContext(r.Context(), "web: console sign-in refused", "staff", id)
+		s.render(w, r, http.StatusUnauthorized, "console/login", map[string]string{"Error": "Wrong staff id, password or code."})
+		return
+	}
+	body, _ := json.Marshal(staffClaims{Staff: m.ID, Expires: time.Now().Add(s.cfg.StaffSession).Unix()})
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: sign(s.cfg.SessionKey, body), Path: "/console", MaxAge: int(s.cfg.StaffSession.Seconds()), HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	s.cfg.Logger.InfoContext(r.Context(), "web: console sign-in", "staff", m.ID)
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+}
+
+// asStaff runs h for a signed-in staff member (the actor carries their
+// current roles), or sends them to sign in.
+func (s *Server) asStaff(h func(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ck, err := r.Cookie(staffCookie)
+		if err != nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		body, err := verify(s.cfg.SessionKey, ck.Value)
+		var c staffClaims
+		if err != nil || json.Unmarshal(body, &c) != nil || time.Now().Unix() >= c.Expires {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		m, err := s.cfg.Staff.Staff(r.Context(), c.Staff)
+		if err != nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		h(w, r, holdfast.Actor{Type: holdfast.ActorStaff, ID: m.ID, Roles: m.Roles}, m)
+	})
+}
+
+func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember) {
+	s.render(w, r, http.StatusOK, "console/home", &consolePage{Staff: m, Done: r.URL.Query().Get("done")})
+}

@@ -1,0 +1,126 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// The Security Center. A holder arrives with a token the exchange minted
+// (/me/login?token=…); the token becomes an HttpOnly, SameSite=Strict
+// session cookie that expires with it.
+
+const holderCookie = "hf_holder"
+
+// holderKey is the request context key of the signed-in holder's account.
+type holderKey struct{}
+
+func (s *Server) holderRoutes() {
+	s.mux.HandleFunc("GET /me/login", s.holderLogin)
+	s.mux.HandleFunc("POST /me/logout", s.holderLogout)
+	s.mux.Handle("GET /me/{$}", s.asHolder(s.holderHome))
+	s.mux.Handle("GET /me/panic", s.asHolder(s.panicForm))
+	s.mux.Handle("POST /me/panic", s.asHolder(s.panicLock))
+}
+
+func (s *Server) holderLogin(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	c, err := VerifyHolderToken(s.cfg.HolderKey, token, time.Now())
+	if err != nil {
+		s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
+		return
+	}
+	exp := time.Unix(c.Expires, 0)
+	if max := time.Now().Add(s.cfg.HolderSession); exp.After(max) {
+		// A session lasts at most HolderSession, whatever the token says.
+		if token, err = MintHolderToken(s.cfg.HolderKey, c.Account, s.cfg.HolderSession, time.Now()); err != nil {
+			http.Error(w, "signing failed", http.StatusInternalServerError)
+			return
+		}
+		exp = max
+	}
+	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: token, Path: "/me", Expires: exp, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/me/", http.StatusSeeOther)
+}
+
+func (s *Server) holderLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: "", Path: "/me", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/me/", http.StatusSeeOther)
+}
+
+// asHolder runs h for a signed-in holder, or shows the sign-in page.
+func (s *Server) asHolder(h func(w http.ResponseWriter, r *http.Request, account string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ck, err := r.Cookie(holderCookie)
+		if err != nil {
+			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
+			return
+		}
+		c, err := VerifyHolderToken(s.cfg.HolderKey, ck.Value, time.Now())
+		if err != nil {
+			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), holderKey{}, c.Account)), c.Account)
+	})
+}
+
+// holderPage is what every Security Center page gets.
+type holderPage struct {
+	Account string
+	Done    string
+	Error   string
+	Status  *holdfast.Status
+	// Data is the page's own.
+	Data any
+}
+
+func (s *Server) page(r *http.Request, account string) (*holderPage, error) {
+	st, err := s.cfg.Engine.Status(r.Context(), account, holdfast.ViewHolder, holdfast.User(account))
+	if err != nil {
+		return nil, err
+	}
+	return &holderPage{Account: account, Done: r.URL.Query().Get("done"), Status: st}, nil
+}
+
+func (s *Server) holderHome(w http.ResponseWriter, r *http.Request, account string) {
+	p, err := s.page(r, account)
+	if err != nil {
+		http.Error(w, errorText(err), http.StatusInternalServerError)
+		return
+	}
+	s.render(w, r, http.StatusOK, "holder/home", p)
+}
+
+// panicForm is the panic button's second (and last) click: a duration and
+// a confirmation.
+func (s *Server) panicForm(w http.ResponseWriter, r *http.Request, account string) {
+	p, err := s.page(r, account)
+	if err != nil {
+		http.Error(w, errorText(err), http.StatusInternalServerError)
+		return
+	}
+	ss := s.cfg.Engine.Policy().SelfService
+	p.Data = struct{ Min, Max, Default holdfast.Duration }{ss.PanicLockMin, ss.PanicLockMax, ss.PanicLockDefault}
+	s.render(w, r, http.StatusOK, "holder/panic", p)
+}
+
+func (s *Server) panicLock(w http.ResponseWriter, r *http.Request, account string) {
+	d, err := holdfast.ParseDuration(r.FormValue("duration"))
+	if err == nil {
+		_, err = s.cfg.Engine.PanicLock(r.Context(), account, d, holdfast.User(account))
+	}
+	if err != nil {
+		p, perr := s.page(r, account)
+		if perr != nil {
+			http.Error(w, errorText(perr), http.StatusInternalServerError)
+			return
+		}
+		p.Error = errorText(err)
+		s.render(w, r, http.StatusUnprocessableEntity, "holder/home", p)
+		return
+	}
+	http.Redirect(w, r, flashURL("/me/", "panic_lock"), http.StatusSeeOther)
+}
