@@ -164,6 +164,7 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP2(true) // over TLS, when served with certificates
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,44 @@ type serveOptions struct {
 	cluster      clusterOptions
 	// secureCookies marks the pages' cookies Secure (behind TLS).
 	secureCookies bool
+	tls           tlsOptions
+}
+
+// tlsOptions serve the API and the pages over TLS, optionally asking
+// service callers for client certificates (mTLS).
+type tlsOptions struct {
+	cert, key, clientCA string
+}
+
+func (o *tlsOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.cert, "tls-cert", "", "serve over TLS with this certificate (PEM; with --tls-key)")
+	f.StringVar(&o.key, "tls-key", "", "the certificate's private key (PEM)")
+	f.StringVar(&o.clientCA, "tls-client-ca", "", "require client certificates signed by these CAs (PEM): mutual TLS for service callers")
+}
+
+// config loads the certificate (and client CAs); TLS 1.2 at least.
+func (o *tlsOptions) config() (*tls.Config, error) {
+	if o.key == "" {
+		return nil, usagef("--tls-cert needs --tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(o.cert, o.key)
+	if err != nil {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "tls-cert", "%v", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	if o.clientCA != "" {
+		pem, err := os.ReadFile(o.clientCA)
+		if err != nil {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "tls-client-ca", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "tls-client-ca", "no certificate in %s", o.clientCA)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // busEnv names the NATS server of a cluster.
@@ -131,6 +171,7 @@ func serveCmd() *cobra.Command {
 	o.evidence.flags(cmd)
 	o.delivery.flags(cmd)
 	o.cluster.flags(cmd)
+	o.tls.flags(cmd)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
 	return cmd
 }
@@ -154,6 +195,15 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	var gate rpc.Gate
 	srv := rpc.NewHTTPServer(o.addr, &gate)
 	served := make(chan error, 1)
+	if o.tls.cert != "" {
+		tc, err := o.tls.config()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		srv.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+	}
 	go func() { served <- srv.Serve(ln) }()
 
 	start := time.Now()
@@ -363,5 +413,11 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 	if err != nil {
 		return nil, err
 	}
-	return web.New(web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log})
+	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log}
+	// The staff store is the server's backend: its outbox feeds the
+	// Console's dead-letter page.
+	if box, ok := staff.(web.Outbox); ok {
+		cfg.Outbox = box
+	}
+	return web.New(cfg)
 }
