@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -20,6 +21,10 @@ func (s *Server) consoleRoutes() {
 	s.mux.HandleFunc("POST /console/login", s.consoleLogin)
 	s.mux.HandleFunc("POST /console/logout", s.consoleLogout)
 	s.mux.Handle("GET /console/{$}", s.asStaff(s.consoleHome))
+	s.accountRoutes()
+	s.approvalRoutes()
+	s.caseRoutes()
+	s.outboxRoutes()
 }
 
 // consolePage is what every Console page gets.
@@ -30,12 +35,56 @@ type consolePage struct {
 	Data  any
 }
 
+// consoleDone says in words what a ?done= code reports (codes only travel in
+// the query string; an unknown one is shown as is).
+var consoleDone = map[string]string{
+	"applied":        "Restriction applied.",
+	"lifted":         "Restriction lifted.",
+	"lift_requested": "Lift requested. This kind needs four eyes: a second, different staff member must approve it in Approvals before it ends.",
+	"extended":       "Restriction extended.",
+	"approved":       "Approved: the restriction is lifted.",
+	"noted":          "Note added.",
+	"assigned":       "Case assigned.",
+	"decided":        "Case decided.",
+	"redriven":       "Command put back in line for delivery.",
+}
+
+// DoneText is the page's confirmation, if any.
+func (p *consolePage) DoneText() string {
+	if p.Done == "" {
+		return ""
+	}
+	if t, ok := consoleDone[p.Done]; ok {
+		return t
+	}
+	return "Done: " + p.Done + "."
+}
+
+// newPage starts a Console page for m, with the confirmation the query
+// string carries.
+func newPage(r *http.Request, m *holdfast.StaffMember, data any) *consolePage {
+	return &consolePage{Staff: m, Done: r.URL.Query().Get("done"), Data: data}
+}
+
+// withDone adds ?done=code (or &done=code) to a Console URL.
+func withDone(u *url.URL, code string) string {
+	q := u.Query()
+	q.Set("done", code)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 func (s *Server) consoleLoginForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "console/login", nil)
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 	id, password, code := r.FormValue("staff"), r.FormValue("password"), r.FormValue("code")
+	if !s.signins.take(id, time.Now()) {
+		s.cfg.Logger.WarnContext(r.Context(), "web: console sign-in locked out", "staff", id)
+		s.render(w, r, http.StatusTooManyRequests, "console/login", map[string]string{"Error": "Too many attempts. Try again in 15 minutes."})
+		return
+	}
 	m, err := s.cfg.Staff.Staff(r.Context(), id)
 	// One answer for every failure: which part was wrong is an attacker's
 	// help.
@@ -44,6 +93,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "console/login", map[string]string{"Error": "Wrong staff id, password or code."})
 		return
 	}
+	s.signins.succeeded(id)
 	body, _ := json.Marshal(staffClaims{Staff: m.ID, Expires: time.Now().Add(s.cfg.StaffSession).Unix()})
 	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: sign(s.cfg.SessionKey, body), Path: "/console", MaxAge: int(s.cfg.StaffSession.Seconds()), HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
 	s.cfg.Logger.InfoContext(r.Context(), "web: console sign-in", "staff", m.ID)
@@ -80,5 +130,5 @@ func (s *Server) asStaff(h func(w http.ResponseWriter, r *http.Request, actor ho
 }
 
 func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember) {
-	s.render(w, r, http.StatusOK, "console/home", &consolePage{Staff: m, Done: r.URL.Query().Get("done")})
+	s.render(w, r, http.StatusOK, "console/home", newPage(r, m, nil))
 }

@@ -23,6 +23,8 @@ func (s *Server) holderRoutes() {
 	s.mux.Handle("GET /me/{$}", s.asHolder(s.holderHome))
 	s.mux.Handle("GET /me/panic", s.asHolder(s.panicForm))
 	s.mux.Handle("POST /me/panic", s.asHolder(s.panicLock))
+	s.securityRoutes()
+	s.appealRoutes()
 }
 
 func (s *Server) holderLogin(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +72,8 @@ func (s *Server) asHolder(h func(w http.ResponseWriter, r *http.Request, account
 // holderPage is what every Security Center page gets.
 type holderPage struct {
 	Account string
+	// Section names the page in the navigation ("home", "devices", …).
+	Section string
 	Done    string
 	Error   string
 	Status  *holdfast.Status
@@ -86,12 +90,7 @@ func (s *Server) page(r *http.Request, account string) (*holderPage, error) {
 }
 
 func (s *Server) holderHome(w http.ResponseWriter, r *http.Request, account string) {
-	p, err := s.page(r, account)
-	if err != nil {
-		http.Error(w, errorText(err), http.StatusInternalServerError)
-		return
-	}
-	s.render(w, r, http.StatusOK, "holder/home", p)
+	s.renderHolder(w, r, account, http.StatusOK, s.homeScreen(), "")
 }
 
 // panicForm is the panic button's second (and last) click: a duration and
@@ -99,9 +98,10 @@ func (s *Server) holderHome(w http.ResponseWriter, r *http.Request, account stri
 func (s *Server) panicForm(w http.ResponseWriter, r *http.Request, account string) {
 	p, err := s.page(r, account)
 	if err != nil {
-		http.Error(w, errorText(err), http.StatusInternalServerError)
+		s.holderFailure(w, r, account, err)
 		return
 	}
+	p.Section = "home"
 	ss := s.cfg.Engine.Policy().SelfService
 	p.Data = struct{ Min, Max, Default holdfast.Duration }{ss.PanicLockMin, ss.PanicLockMax, ss.PanicLockDefault}
 	s.render(w, r, http.StatusOK, "holder/panic", p)
@@ -113,13 +113,7 @@ func (s *Server) panicLock(w http.ResponseWriter, r *http.Request, account strin
 		_, err = s.cfg.Engine.PanicLock(r.Context(), account, d, holdfast.User(account))
 	}
 	if err != nil {
-		p, perr := s.page(r, account)
-		if perr != nil {
-			http.Error(w, errorText(perr), http.StatusInternalServerError)
-			return
-		}
-		p.Error = errorText(err)
-		s.render(w, r, http.StatusUnprocessableEntity, "holder/home", p)
+		s.renderHolder(w, r, account, http.StatusUnprocessableEntity, s.homeScreen(), errorText(err))
 		return
 	}
 	http.Redirect(w, r, flashURL("/me/", "panic_lock"), http.StatusSeeOther)

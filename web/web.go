@@ -41,6 +41,10 @@ type Config struct {
 	// and 8 h).
 	HolderSession, StaffSession time.Duration
 	Logger                      *slog.Logger
+	// Outbox, when set, lets support and admin see the outbox's dead
+	// letters in the Console and put them back in line
+	// (holdfast.OutboxStore satisfies it).
+	Outbox Outbox
 }
 
 // Server is the pages' handler.
@@ -48,6 +52,8 @@ type Server struct {
 	cfg   Config
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	// signins limits Console sign-in attempts per staff id.
+	signins *lockout
 }
 
 // New checks cfg and builds the handler.
@@ -64,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux(), signins: newLockout(5, 15*time.Minute)}
 	if err := s.parse(); err != nil {
 		return nil, err
 	}

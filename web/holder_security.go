@@ -1,0 +1,225 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// The Security Center's protection pages: the home's emergency buttons,
+// sessions and devices, API keys, the withdrawal whitelist, settings
+// (anti-phishing code, settings lock, trusted contacts) and the checkup.
+// Every rule is the engine's; these handlers only call it as the holder.
+
+func (s *Server) securityRoutes() {
+	home := s.homeScreen()
+	s.mux.Handle("GET /me/secure", s.showHolder(holderScreen{template: "holder/secure", section: "home", load: func(*http.Request, string) (any, error) {
+		return s.cfg.Engine.Policy().SelfService.SecureAccountFreeze, nil
+	}}))
+	s.mux.Handle("POST /me/secure", s.actHolder(home, s.secureAccount))
+	s.mux.Handle("POST /me/freeze", s.actHolder(home, s.freeze))
+	s.mux.Handle("POST /me/unfreeze", s.actHolder(home, s.requestUnfreeze))
+
+	devices := holderScreen{template: "holder/devices", section: "devices", load: s.overview}
+	s.mux.Handle("GET /me/devices", s.showHolder(devices))
+	s.mux.Handle("POST /me/devices/revoke", s.actHolder(devices, s.revokeSession))
+	s.mux.Handle("POST /me/devices/revoke-all", s.actHolder(devices, s.revokeAllSessions))
+
+	s.mux.Handle("GET /me/keys", s.showHolder(holderScreen{template: "holder/keys", section: "keys", load: s.overview}))
+
+	whitelist := holderScreen{template: "holder/whitelist", section: "whitelist", load: s.overview}
+	s.mux.Handle("GET /me/whitelist", s.showHolder(whitelist))
+	s.mux.Handle("POST /me/whitelist/add", s.actHolder(whitelist, s.whitelistAdd))
+	s.mux.Handle("POST /me/whitelist/remove", s.actHolder(whitelist, s.whitelistRemove))
+	s.mux.Handle("POST /me/whitelist/enabled", s.actHolder(whitelist, s.whitelistEnabled))
+
+	settings := holderScreen{template: "holder/settings", section: "settings", load: s.settingsData}
+	s.mux.Handle("GET /me/settings", s.showHolder(settings))
+	s.mux.Handle("POST /me/settings/anti-phishing", s.actHolder(settings, s.setAntiPhishing))
+	s.mux.Handle("POST /me/settings/lock", s.actHolder(settings, s.lockSettings))
+	s.mux.Handle("POST /me/settings/unlock", s.actHolder(settings, s.requestUnlock))
+	s.mux.Handle("POST /me/settings/cancel-unlock", s.actHolder(settings, s.cancelUnlock))
+	s.mux.Handle("POST /me/settings/contacts/add", s.actHolder(settings, s.addContact))
+	s.mux.Handle("POST /me/settings/contacts/remove", s.actHolder(settings, s.removeContact))
+
+	s.mux.Handle("GET /me/checkup", s.showHolder(holderScreen{template: "holder/checkup", section: "checkup", load: func(r *http.Request, account string) (any, error) {
+		return s.cfg.Engine.SecurityCheckup(r.Context(), account, holdfast.User(account))
+	}}))
+}
+
+// homeData is the home's own: the freeze durations the policy offers.
+type homeData struct {
+	FreezeDurations []holdfast.Duration
+}
+
+func (s *Server) homeScreen() holderScreen {
+	return holderScreen{template: "holder/home", section: "home", load: func(*http.Request, string) (any, error) {
+		return homeData{FreezeDurations: s.cfg.Engine.Policy().SelfService.FreezeDurations}, nil
+	}}
+}
+
+func (s *Server) secureAccount(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	res, err := s.cfg.Engine.SecureAccount(r.Context(), account, holdfast.User(account))
+	if err != nil {
+		return "", err
+	}
+	if res.Repeat {
+		return flashURL("/me/", "secured_again"), nil
+	}
+	return flashURL("/me/", "secured"), nil
+}
+
+func (s *Server) freeze(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	d, err := holdfast.ParseDuration(r.FormValue("duration"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.cfg.Engine.Freeze(r.Context(), account, d, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/", "frozen"), nil
+}
+
+// requestUnfreeze records the holder's wish to end their freeze early;
+// support lifts it once they have verified their identity.
+func (s *Server) requestUnfreeze(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if err := s.cfg.Engine.RequestUnfreeze(r.Context(), account, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/", "unfreeze_requested"), nil
+}
+
+// overview loads the account's protections as the holder sees them.
+func (s *Server) overview(r *http.Request, account string) (any, error) {
+	return s.cfg.Engine.Security(r.Context(), account, holdfast.User(account))
+}
+
+func (s *Server) revokeSession(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if err := s.cfg.Engine.RevokeSession(r.Context(), account, r.FormValue("session"), holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/devices", "session_revoked"), nil
+}
+
+// revokeAllSessions logs every active session out, one by one (the
+// engine's secure_account does it in one step, with a freeze).
+func (s *Server) revokeAllSessions(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	actor := holdfast.User(account)
+	ov, err := s.cfg.Engine.Security(r.Context(), account, actor)
+	if err != nil {
+		return "", err
+	}
+	for _, ss := range ov.Sessions {
+		if !ss.Active {
+			continue
+		}
+		if err := s.cfg.Engine.RevokeSession(r.Context(), account, ss.ID, actor); err != nil {
+			return "", err
+		}
+	}
+	return flashURL("/me/devices", "sessions_revoked"), nil
+}
+
+func (s *Server) whitelistAdd(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	addr := strings.TrimSpace(r.FormValue("address"))
+	if _, err := s.cfg.Engine.AddWhitelistAddress(r.Context(), account, addr, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/whitelist", "whitelist_added"), nil
+}
+
+func (s *Server) whitelistRemove(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if err := s.cfg.Engine.RemoveWhitelistAddress(r.Context(), account, r.FormValue("address"), holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/whitelist", "whitelist_removed"), nil
+}
+
+func (s *Server) whitelistEnabled(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	on := r.FormValue("enabled") == "on"
+	if err := s.cfg.Engine.SetWhitelist(r.Context(), account, on, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	if on {
+		return flashURL("/me/whitelist", "whitelist_on"), nil
+	}
+	return flashURL("/me/whitelist", "whitelist_off"), nil
+}
+
+// settingsData is the settings page's own.
+type settingsData struct {
+	*holdfast.SecurityOverview
+	// Locked: the settings lock is in force (maybe with an unlock
+	// pending, at UnlocksAt).
+	Locked    bool
+	UnlocksAt time.Time
+	// DelayMin and DelayMax bound the unlock delay.
+	DelayMin, DelayMax holdfast.Duration
+	MaxContacts        int
+}
+
+func (s *Server) settingsData(r *http.Request, account string) (any, error) {
+	ov, err := s.cfg.Engine.Security(r.Context(), account, holdfast.User(account))
+	if err != nil {
+		return nil, err
+	}
+	sp := s.cfg.Engine.Policy().Security
+	d := settingsData{SecurityOverview: ov, DelayMin: sp.SettingsUnlockDelayMin, DelayMax: sp.SettingsUnlockDelayMax, MaxContacts: sp.MaxTrustedContacts}
+	if sl := ov.SettingsLock; sl != nil {
+		d.Locked = true
+		if !sl.UnlockRequestedAt.IsZero() {
+			d.UnlocksAt = sl.UnlockRequestedAt.Add(sl.UnlockDelay.Std())
+			// The lock ended when its delay ran out.
+			d.Locked = time.Now().Before(d.UnlocksAt)
+		}
+	}
+	return d, nil
+}
+
+func (s *Server) setAntiPhishing(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if err := s.cfg.Engine.SetAntiPhishingCode(r.Context(), account, r.FormValue("code"), holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/settings", "anti_phishing_set"), nil
+}
+
+func (s *Server) lockSettings(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	d, err := holdfast.ParseDuration(strings.TrimSpace(r.FormValue("unlock_delay")))
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.cfg.Engine.LockSettings(r.Context(), account, d, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/settings", "settings_locked"), nil
+}
+
+func (s *Server) requestUnlock(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if _, err := s.cfg.Engine.RequestSettingsUnlock(r.Context(), account, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/settings", "unlock_requested"), nil
+}
+
+func (s *Server) cancelUnlock(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if _, err := s.cfg.Engine.CancelSettingsUnlock(r.Context(), account, holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/settings", "unlock_cancelled"), nil
+}
+
+func (s *Server) addContact(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if err := s.cfg.Engine.AddTrustedContact(r.Context(), account, strings.TrimSpace(r.FormValue("contact")), holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/settings", "contact_added"), nil
+}
+
+func (s *Server) removeContact(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+	if err := s.cfg.Engine.RemoveTrustedContact(r.Context(), account, r.FormValue("contact"), holdfast.User(account)); err != nil {
+		return "", err
+	}
+	return flashURL("/me/settings", "contact_removed"), nil
+}

@@ -1,0 +1,445 @@
+package web_test
+
+import (
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/web"
+)
+
+// holderHTML returns the whole current page's markup.
+func (s *site) holderHTML() string {
+	s.t.Helper()
+	out, err := chromedp.Run(s.browser, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// holderClickTo clicks sel (a link or a submit button) and waits for the
+// next page to show wait: the old page is marked first, so that an element
+// it also has does not count.
+func holderClickTo(sel, wait string) chromedp.Action[chromedp.Void] {
+	mark := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.documentElement.setAttribute("data-stale", "1"), true`)(ctx, t)
+		return err
+	})
+	return chromedp.Steps(mark, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS("html:not([data-stale]) "+wait)))
+}
+
+// holderIngest reports an event to the engine as the exchange's services would.
+func (s *site) holderIngest(ev holdfast.Event) {
+	s.t.Helper()
+	if _, err := s.eng.Ingest(context.Background(), ev); err != nil {
+		s.t.Fatalf("ingest %s: %v", ev.Type, err)
+	}
+}
+
+func (s *site) holderSecurity(account string) *holdfast.SecurityOverview {
+	s.t.Helper()
+	ov, err := s.eng.Security(context.Background(), account, holdfast.User(account))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return ov
+}
+
+// TestSecureMyAccount: one click and a confirmation freeze the account and
+// sign every session out; the status shows the freeze and a check with
+// the old session is denied.
+func TestSecureMyAccount(t *testing.T) {
+	s := newSite(t)
+	s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "laptop", Session: "sess-1", IP: "203.0.113.7", Country: "DE"})
+	ctx := context.Background()
+	check := holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionTrade, Session: "sess-1"}
+	if d, err := s.eng.Check(ctx, check); err != nil || d.Effect == holdfast.Deny {
+		t.Fatalf("trade with the session before securing: %+v %v", d, err)
+	}
+	s.signIn("u1")
+	s.run(
+		chromedp.WaitVisible(chromedp.CSS("#secure-button")),
+		holderClickTo("#secure-button", "#secure-confirm"), // click 1
+		holderClickTo("#secure-confirm", "#causes"),        // the confirmation
+	)
+	causes := s.text("#causes")
+	if !strings.Contains(causes, "self_freeze") {
+		t.Errorf("status after securing: %q", causes)
+	}
+	if !strings.Contains(causes, "Blocks:") || !strings.Contains(causes, "withdrawals") {
+		t.Errorf("the status does not say what the freeze blocks: %q", causes)
+	}
+	if got := s.text("#done"); !strings.Contains(got, "secured") {
+		t.Errorf("done message %q", got)
+	}
+	s.screenshot("security-center-secured")
+	d, err := s.eng.Check(ctx, check)
+	if err != nil || d.Effect != holdfast.Deny {
+		t.Errorf("trade with the session after securing: %+v %v", d, err)
+	}
+	// The devices page shows the session signed out.
+	s.run(chromedp.Navigate(s.url+"/me/devices"), chromedp.WaitVisible(chromedp.CSS("#session-list")))
+	if got := s.text("#session-sess-1"); !strings.Contains(got, "Logged out") {
+		t.Errorf("session row after securing: %q", got)
+	}
+}
+
+// TestFreezeAndSessions: the home's freeze form applies the chosen
+// duration; the devices page logs one session out, then every one.
+func TestFreezeAndSessions(t *testing.T) {
+	s := newSite(t)
+	for _, id := range []string{"sess-a", "sess-b", "sess-c"} {
+		s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "phone", Session: id})
+	}
+	s.signIn("u1")
+	s.run(
+		chromedp.Navigate(s.url+"/me/devices"),
+		chromedp.WaitVisible(chromedp.CSS("#session-list")),
+		holderClickTo(`button[aria-label="Log out session sess-a"]`, "#done"),
+	)
+	active := func() (n int) {
+		for _, ss := range s.holderSecurity("u1").Sessions {
+			if ss.Active {
+				n++
+			}
+		}
+		return n
+	}
+	if n := active(); n != 2 {
+		t.Errorf("%d active sessions after logging one out, want 2", n)
+	}
+	s.run(
+		holderClickTo("#revoke-all", "#done"),
+	)
+	if got := s.text("#done"); !strings.Contains(got, "Every session") {
+		t.Errorf("done after log out everywhere: %q", got)
+	}
+	if n := active(); n != 0 {
+		t.Errorf("%d active sessions after logging out everywhere", n)
+	}
+	if got := s.text("#session-list tbody"); strings.Contains(got, "Active") {
+		t.Errorf("sessions still listed active: %q", got)
+	}
+
+	s.run(
+		chromedp.Navigate(s.url+"/me/"),
+		chromedp.WaitVisible(chromedp.CSS("#freeze-duration")),
+		chromedp.SetValue(chromedp.CSS("#freeze-duration"), "1d"),
+		holderClickTo("#freeze-submit", "#causes"),
+	)
+	if got := s.text("#causes"); !strings.Contains(got, "self_freeze") || !strings.Contains(got, "Until") {
+		t.Errorf("status after a freeze: %q", got)
+	}
+	st, err := s.eng.Status(context.Background(), "u1", holdfast.ViewHolder, holdfast.User("u1"))
+	if err != nil || len(st.Causes) != 1 || st.Causes[0].Kind != holdfast.KindSelfFreeze || time.Until(st.Causes[0].EndsAt) > 25*time.Hour {
+		t.Errorf("engine status after a 1-day freeze: %+v %v", st, err)
+	}
+}
+
+// holderPNG writes a real 1x1 PNG and returns its path.
+func holderPNG(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 1, 1))
+	img.Set(0, 0, color.RGBA{R: 200, G: 30, B: 30, A: 255})
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAppealWithFile: a deposit from a mixer freezes withdrawals; the
+// holder opens a source-of-funds appeal, uploads a PNG (stored, listed,
+// on the engine's case), and a refused file type shows why.
+func TestAppealWithFile(t *testing.T) {
+	s := newSite(t)
+	s.holderIngest(holdfast.Event{Type: holdfast.EventDeposit, Account: "u1", Asset: "BTC", Amount: "0.4", USDValue: "26000", SourceRisk: "mixer"})
+	s.signIn("u1")
+	s.run(
+		chromedp.Navigate(s.url+"/me/appeals"),
+		chromedp.WaitVisible(chromedp.CSS("#case-type")),
+		chromedp.SetValue(chromedp.CSS("#case-type"), "source_of_funds"),
+		chromedp.SendKeys(chromedp.CSS("#statement"), "The coins came from my own wallet; I used a privacy tool."),
+		holderClickTo("#case-open", "#case-id"),
+	)
+	if got := s.text("#case-state"); got != "open" {
+		t.Errorf("case state %q", got)
+	}
+	if got := s.text("#entries"); !strings.Contains(got, "my own wallet") {
+		t.Errorf("timeline after opening: %q", got)
+	}
+
+	s.run(
+		chromedp.SetUploadFiles(chromedp.CSS("#evidence-file"), []string{holderPNG(t, "bank-statement.png")}),
+		chromedp.SendKeys(chromedp.CSS("#evidence-description"), "Withdrawal from my other exchange"),
+		holderClickTo("#evidence-submit", ".entry-evidence"),
+	)
+	if got := s.text(".entry-evidence"); !strings.Contains(got, "bank-statement.png") || !strings.Contains(got, "image/png") {
+		t.Errorf("evidence entry on the page: %q", got)
+	}
+	s.screenshot("appeal-case")
+
+	cs, err := s.eng.Cases(context.Background(), holdfast.CaseFilter{}, holdfast.User("u1"))
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("cases: %v %v", cs, err)
+	}
+	c := cs[0]
+	if c.Type != holdfast.CaseSourceOfFunds || len(c.Restrictions) != 1 {
+		t.Errorf("case %+v", c)
+	}
+	var ev *holdfast.EvidenceRef
+	for _, en := range c.Entries {
+		if en.Type == holdfast.EntryEvidence {
+			ev = en.Evidence
+		}
+	}
+	if ev == nil || ev.Name != "bank-statement.png" || ev.ContentType != "image/png" || ev.Size == 0 || len(ev.SHA256) != 64 {
+		t.Fatalf("evidence on the engine's case: %+v", ev)
+	}
+
+	// A text file is refused, with the reason shown.
+	txt := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(txt, []byte("just some text\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.run(
+		chromedp.SetUploadFiles(chromedp.CSS("#evidence-file"), []string{txt}),
+		holderClickTo("#evidence-submit", "#error"),
+	)
+	if got := s.text("#error"); !strings.Contains(got, "PDF, PNG or JPEG") {
+		t.Errorf("refused file: %q", got)
+	}
+
+	// The appeals list links the case; withdrawing it is final.
+	s.run(
+		chromedp.Navigate(s.url+"/me/appeals"),
+		chromedp.WaitVisible(chromedp.CSS("#case-list")),
+		holderClickTo("#case-list a", "#withdraw-submit"),
+		holderClickTo("#withdraw-submit", "#done"),
+	)
+	if got := s.text("#case-state"); got != "withdrawn" {
+		t.Errorf("state after withdrawing: %q", got)
+	}
+}
+
+// TestNonDisclosure: a law-enforcement hold the holder may not learn of
+// shows only the generic message, and no Security Center page names it,
+// its reference or its reason.
+func TestNonDisclosure(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "laptop", Session: "sess-1"})
+	const reason = "Subpoena from the fraud unit about account u1"
+	no := false
+	if _, err := s.eng.Apply(ctx, holdfast.ApplyRequest{
+		Account: "u1", Kind: holdfast.KindLawEnforcementHold, Disclose: &no, Reference: "LE-REF-1",
+		Reason: reason, Actor: holdfast.Staff("liaison1", holdfast.RoleLELiaison),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.signIn("u1")
+	s.run(chromedp.WaitVisible(chromedp.CSS("#causes")))
+	if got, want := s.text("#causes"), s.eng.Policy().Undisclosed.Message; !strings.Contains(got, want) {
+		t.Errorf("home status %q lacks the generic message %q", got, want)
+	}
+	s.screenshot("security-center-under-review")
+	forbidden := []string{"law_enforcement", "LE-REF-1", reason, "liaison1"}
+	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup"} {
+		s.run(chromedp.Navigate(s.url+p), chromedp.WaitReady(chromedp.CSS("#main")))
+		page := s.holderHTML()
+		for _, f := range forbidden {
+			if strings.Contains(strings.ToLower(page), strings.ToLower(f)) {
+				t.Errorf("%s shows %q", p, f)
+			}
+		}
+	}
+	// Trying to appeal it names nothing either.
+	s.run(
+		chromedp.Navigate(s.url+"/me/appeals"),
+		chromedp.WaitVisible(chromedp.CSS("#case-type")),
+		chromedp.SetValue(chromedp.CSS("#case-type"), "unlock_request"),
+		holderClickTo("#case-open", "#error"),
+	)
+	page := strings.ToLower(s.holderHTML())
+	for _, f := range forbidden {
+		if strings.Contains(page, strings.ToLower(f)) {
+			t.Errorf("the refused appeal shows %q", f)
+		}
+	}
+}
+
+// TestWhitelist: an added address shows when it becomes usable; the
+// whitelist turns on and the address comes off again.
+func TestWhitelist(t *testing.T) {
+	s := newSite(t)
+	s.signIn("u1")
+	const addr = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
+	s.run(
+		chromedp.Navigate(s.url+"/me/whitelist"),
+		chromedp.WaitVisible(chromedp.CSS("#address")),
+		chromedp.SendKeys(chromedp.CSS("#address"), addr),
+		holderClickTo("#address-add", "#address-list"),
+	)
+	row := s.text("#address-list tbody tr")
+	ov := s.holderSecurity("u1")
+	if len(ov.Whitelist.Addresses) != 1 {
+		t.Fatalf("whitelist %+v", ov.Whitelist)
+	}
+	usable := ov.Whitelist.Addresses[0].UsableAt.UTC().Format("2006-01-02 15:04 UTC")
+	if !strings.Contains(row, addr) || !strings.Contains(row, "Usable from "+usable) {
+		t.Errorf("address row %q, want the usable time %s", row, usable)
+	}
+	s.run(
+		holderClickTo("#whitelist-on", "#whitelist-off"),
+	)
+	if !s.holderSecurity("u1").Whitelist.Enabled {
+		t.Error("the whitelist is still off")
+	}
+	s.run(
+		holderClickTo(`button[aria-label="Remove `+addr+`"]`, "#no-addresses"),
+	)
+	if n := len(s.holderSecurity("u1").Whitelist.Addresses); n != 0 {
+		t.Errorf("%d addresses after removing", n)
+	}
+}
+
+// TestCheckupAndSettings: the checkup's findings link to the pages that
+// fix them; the anti-phishing code is set and never shown; the settings
+// lock, its unlock request and its cancellation; a trusted contact.
+func TestCheckupAndSettings(t *testing.T) {
+	s := newSite(t)
+	s.holderIngest(holdfast.Event{Type: holdfast.EventAPIKeyCreated, Account: "u1", APIKey: "key-1", Permissions: []string{"read", "withdraw"}})
+	s.signIn("u1")
+	s.run(chromedp.Navigate(s.url+"/me/checkup"), chromedp.WaitVisible(chromedp.CSS("#finding-list")))
+	findings := s.text("#finding-list")
+	for _, want := range []string{"anti-phishing", "any address", "can withdraw"} {
+		if !strings.Contains(findings, want) {
+			t.Errorf("checkup lacks %q: %q", want, findings)
+		}
+	}
+	for fc, href := range map[string]string{"no_anti_phishing_code": "/me/settings", "whitelist_off": "/me/whitelist", "key_can_withdraw": "/me/keys"} {
+		res, err := chromedp.Run(s.browser, chromedp.AttributeValue(chromedp.CSS(`li[data-code="`+fc+`"] a`), "href"))
+		if err != nil || res.Value != href {
+			t.Errorf("%s links to %+v (%v), want %s", fc, res, err, href)
+		}
+	}
+	s.screenshot("security-checkup")
+
+	const apCode = "tiger42"
+	s.run(
+		holderClickTo(`li[data-code="no_anti_phishing_code"] a`, "#code"),
+		chromedp.SendKeys(chromedp.CSS("#code"), apCode),
+		holderClickTo("#code-submit", "#done"),
+	)
+	if got := s.text("#anti-phishing-state"); !strings.Contains(got, "is set") {
+		t.Errorf("anti-phishing state %q", got)
+	}
+	if strings.Contains(s.holderHTML(), apCode) {
+		t.Error("the settings page shows the anti-phishing code")
+	}
+	if !s.holderSecurity("u1").AntiPhishingSet {
+		t.Error("the engine has no anti-phishing code")
+	}
+
+	s.run(
+		chromedp.SetValue(chromedp.CSS("#unlock-delay"), "3d"),
+		holderClickTo("#lock-submit", "#unlock-request"),
+		holderClickTo("#unlock-request", "#unlock-cancel"),
+	)
+	sl := s.holderSecurity("u1").SettingsLock
+	if sl == nil || sl.UnlockRequestedAt.IsZero() {
+		t.Fatalf("settings lock %+v", sl)
+	}
+	at := sl.UnlockRequestedAt.Add(sl.UnlockDelay.Std()).UTC().Format("2006-01-02 15:04 UTC")
+	if got := s.text("#lock-state"); !strings.Contains(got, at) {
+		t.Errorf("lock state %q lacks the unlock time %s", got, at)
+	}
+	s.run(
+		holderClickTo("#unlock-cancel", "#unlock-request"),
+	)
+	// Locked settings refuse a trusted contact, with the engine's reason.
+	s.run(
+		chromedp.SendKeys(chromedp.CSS("#contact"), "friend1"),
+		holderClickTo("#contact-add", "#error"),
+	)
+	if got := s.text("#error"); !strings.Contains(got, "blocked") {
+		t.Errorf("adding a contact under a settings lock: %q", got)
+	}
+}
+
+// TestFormsWithoutJavaScript: the forms are plain posts: success
+// redirects 303 to a page with a done code, a refusal re-renders the page
+// with the engine's message and 422.
+func TestFormsWithoutJavaScript(t *testing.T) {
+	s := newSite(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tok, err := web.MintHolderToken(s.key, "u1", 10*time.Minute, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(s.url + "/me/login?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	post := func(path string, form url.Values) (int, string, string) {
+		t.Helper()
+		resp, err := c.PostForm(s.url+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(body)
+	}
+	if status, loc, _ := post("/me/whitelist/add", url.Values{"address": {"addr-1"}}); status != http.StatusSeeOther || loc != "/me/whitelist?done=whitelist_added" {
+		t.Errorf("add address: %d %q", status, loc)
+	}
+	status, _, body := post("/me/freeze", url.Values{"duration": {"5d"}})
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, "a freeze lasts one of") {
+		t.Errorf("bad freeze duration: %d %s", status, body)
+	}
+	if status, _, body := post("/me/settings/lock", url.Values{"unlock_delay": {"90d"}}); status != http.StatusUnprocessableEntity || !strings.Contains(body, "unlock delay must be") {
+		t.Errorf("bad unlock delay: %d %s", status, body)
+	}
+	if status, _, body := post("/me/unfreeze", nil); status != http.StatusUnprocessableEntity || !strings.Contains(body, "no active self_freeze") {
+		t.Errorf("unfreeze request without a freeze: %d %s", status, body)
+	}
+	if status, loc, _ := post("/me/freeze", url.Values{"duration": {"1d"}}); status != http.StatusSeeOther || loc != "/me/?done=frozen" {
+		t.Errorf("freeze: %d %q", status, loc)
+	}
+	if status, loc, _ := post("/me/unfreeze", nil); status != http.StatusSeeOther || loc != "/me/?done=unfreeze_requested" {
+		t.Errorf("unfreeze request: %d %q", status, loc)
+	}
+	// Someone else's case is not found.
+	resp, err = c.Get(s.url + "/me/appeals/case-nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown case: %d", resp.StatusCode)
+	}
+}
