@@ -1,5 +1,5 @@
 # The index of what a developer can do.
-.PHONY: run test bench lint generate scenarios
+.PHONY: run test bench bench-compare lint generate scenarios
 
 run:
 	go run ./cmd/holdfast serve
@@ -9,6 +9,12 @@ test:
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./engine/ ./sqlite/
+
+# Holdfast against OPA and Casbin on the same data (a separate module, bench/,
+# so the product never depends on them). Over HTTP: HOLDFAST_BENCH_NET=1
+# go test -run TestNetwork -v . in bench/.
+bench-compare:
+	cd bench && go test -run '^$$' -bench . -benchmem -benchtime 2s .
 
 lint:
 	gofmt -l . | (! grep .)
