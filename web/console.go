@@ -94,10 +94,16 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.signins.succeeded(id)
-	body, _ := json.Marshal(staffClaims{Staff: m.ID, Expires: time.Now().Add(s.cfg.StaffSession).Unix()})
-	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: sign(s.cfg.SessionKey, body), Path: "/console", MaxAge: int(s.cfg.StaffSession.Seconds()), HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	s.startSession(w, r, m)
 	s.cfg.Logger.InfoContext(r.Context(), "web: console sign-in", "staff", m.ID)
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+// startSession signs m in: it sets the session cookie. Whoever calls it has
+// authenticated m.
+func (s *Server) startSession(w http.ResponseWriter, _ *http.Request, m *holdfast.StaffMember) {
+	body, _ := json.Marshal(staffClaims{Staff: m.ID, Expires: time.Now().Add(s.cfg.StaffSession).Unix()})
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: sign(s.cfg.SessionKey, body), Path: "/console", MaxAge: int(s.cfg.StaffSession.Seconds()), HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
 }
 
 func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {

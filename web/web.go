@@ -45,6 +45,9 @@ type Config struct {
 	// letters in the Console and put them back in line
 	// (holdfast.OutboxStore satisfies it).
 	Outbox Outbox
+	// OIDC, when set, adds Console sign-in through the exchange's OpenID
+	// Connect provider beside the password and TOTP.
+	OIDC *OIDCConfig
 }
 
 // Server is the pages' handler.
@@ -54,6 +57,8 @@ type Server struct {
 	mux   *http.ServeMux
 	// signins limits Console sign-in attempts per staff id.
 	signins *lockout
+	// oidc is the OpenID Connect provider (nil without one).
+	oidc *oidcClient
 }
 
 // New checks cfg and builds the handler.
@@ -71,6 +76,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, pages: map[string]*template.Template{}, mux: http.NewServeMux(), signins: newLockout(5, 15*time.Minute)}
+	if cfg.OIDC != nil {
+		c, err := newOIDCClient(*cfg.OIDC)
+		if err != nil {
+			return nil, err
+		}
+		s.oidc = c
+	}
 	if err := s.parse(); err != nil {
 		return nil, err
 	}
@@ -78,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.holderRoutes()
 	s.consoleRoutes()
+	s.oidcRoutes()
 	return s, nil
 }
 
@@ -92,7 +105,7 @@ func (s *Server) parse() error {
 		if strings.HasPrefix(p, "templates/partials/") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials/*.html", p)
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(template.FuncMap{"oidcName": s.oidcName}).ParseFS(files, "templates/layout.html", "templates/partials/*.html", p)
 		if err != nil {
 			return err
 		}

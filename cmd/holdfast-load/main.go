@@ -73,7 +73,9 @@ func (p *op) record(d time.Duration) {
 	p.mu.Unlock()
 }
 
-func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3) }
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+}
 
 func run(o options) error {
 	u, err := url.Parse(o.server)

@@ -39,6 +39,40 @@ type serveOptions struct {
 	// secureCookies marks the pages' cookies Secure (behind TLS).
 	secureCookies bool
 	tls           tlsOptions
+	oidc          oidcOptions
+}
+
+// oidcEnv holds the Console's OIDC client secret (never a flag: flags
+// show in ps).
+const oidcEnv = "HOLDFAST_OIDC_CLIENT_SECRET"
+
+// oidcOptions add Console sign-in through the exchange's OpenID Connect
+// provider.
+type oidcOptions struct {
+	issuer, clientID, redirectURL, staffClaim, name string
+}
+
+func (o *oidcOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.issuer, "oidc-issuer", "", "let staff sign in to the Console through this OpenID Connect provider (issuer URL; client secret from $"+oidcEnv+")")
+	f.StringVar(&o.clientID, "oidc-client-id", "", "the Console's client id at the OIDC provider")
+	f.StringVar(&o.redirectURL, "oidc-redirect-url", "", "the Console's callback as registered at the provider: https://HOST/console/oidc/callback")
+	f.StringVar(&o.staffClaim, "oidc-staff-claim", "email", "the ID token claim whose value is the staff id")
+	f.StringVar(&o.name, "oidc-name", "", "the provider's name on the sign-in page (default: the issuer's host)")
+}
+
+// config is the pages' OIDC configuration (nil without --oidc-issuer).
+func (o *oidcOptions) config() (*web.OIDCConfig, error) {
+	if o.issuer == "" {
+		if o.clientID != "" || o.redirectURL != "" {
+			return nil, usagef("--oidc-client-id and --oidc-redirect-url need --oidc-issuer")
+		}
+		return nil, nil
+	}
+	if o.clientID == "" || o.redirectURL == "" {
+		return nil, usagef("--oidc-issuer needs --oidc-client-id and --oidc-redirect-url")
+	}
+	return &web.OIDCConfig{Issuer: o.issuer, ClientID: o.clientID, ClientSecret: os.Getenv(oidcEnv), RedirectURL: o.redirectURL, StaffClaim: o.staffClaim, Name: o.name}, nil
 }
 
 // tlsOptions serve the API and the pages over TLS, optionally asking
@@ -172,6 +206,7 @@ func serveCmd() *cobra.Command {
 	o.delivery.flags(cmd)
 	o.cluster.flags(cmd)
 	o.tls.flags(cmd)
+	o.oidc.flags(cmd)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
 	return cmd
 }
@@ -413,7 +448,11 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 	if err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log}
+	oidc, err := o.oidc.config()
+	if err != nil {
+		return nil, err
+	}
+	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log, OIDC: oidc}
 	// The staff store is the server's backend: its outbox feeds the
 	// Console's dead-letter page.
 	if box, ok := staff.(web.Outbox); ok {
