@@ -117,6 +117,9 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 	)
 	now := e.clock.Now()
 	err := e.store.Update(ctx, account, now, func(tx holdfast.AccountTx) error {
+		// The time of the change is read once the account is locked: a
+		// change that waited for another commit happens after it.
+		now = e.clock.Now()
 		rev, notices := tx.Account().Security.Rev, tx.Account().Security.Notices
 		c, err := fn(tx, now)
 		if err != nil {

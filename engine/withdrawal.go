@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -28,7 +29,7 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 			out = prev
 			return false, nil
 		}
-		rules := e.rulesFor(tx.Restrictions(), now)
+		rules := e.rulesFor(committed(tx.Restrictions(), now), now)
 		check := holdfast.CheckRequest{Account: req.Account, Action: holdfast.ActionWithdraw}
 		d := e.decide(rules, &check, now, []holdfast.Cause{})
 		check.View = holdfast.ViewHolder
@@ -179,4 +180,24 @@ func holdCause(a *holdfast.Account, req *holdfast.WithdrawalRequest) (holdfast.C
 		return c, true
 	}
 	return holdfast.Cause{}, false
+}
+
+// committed returns the restrictions a linearizable decision at now must
+// honour: a restriction that took effect when it was committed counts even
+// if the committing node's clock ran ahead of this one's (its start is
+// after now only by clock skew), because its commit came first. Delayed
+// restrictions (a sanctions notice period) still start when they say.
+func committed(rs []*holdfast.Restriction, now time.Time) []*holdfast.Restriction {
+	out, cloned := rs, false
+	for i, r := range rs {
+		if r.StartsAt.After(now) && !r.StartsAt.After(r.CreatedAt) {
+			if !cloned {
+				out, cloned = slices.Clone(rs), true
+			}
+			c := r.Clone()
+			c.StartsAt = now
+			out[i] = c
+		}
+	}
+	return out
 }
