@@ -91,3 +91,27 @@ func TestFeedCarriesChangesBetweenNodes(t *testing.T) {
 		t.Errorf("after a repeated refresh: %+v", d)
 	}
 }
+
+// TestSkewedClocksStayLinearizable: node A's clock runs ahead of node B's;
+// a panic lock A commits starts "in B's future", yet B, authorizing after
+// the commit, refuses the withdrawal: the commit came first.
+func TestSkewedClocksStayLinearizable(t *testing.T) {
+	ctx := context.Background()
+	_, db := newEngine(t, t.TempDir())
+	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	nodeA, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: &fixedClock{now: base.Add(50 * time.Millisecond)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeB, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: &fixedClock{now: base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodeA.PanicLock(ctx, "u1", 0, holdfast.User("u1")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := nodeB.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{Account: "u1", ID: "w1", Asset: "USDT", Amount: "10", Address: "a1"})
+	if err != nil || w.Outcome != holdfast.DenyOutcome {
+		t.Fatalf("node B, behind node A's clock, after A's panic lock: %+v %v", w, err)
+	}
+}
