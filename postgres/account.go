@@ -6,26 +6,13 @@ import (
 	"fmt"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 	"github.com/jackc/pgx/v5"
 )
 
-const accountCols = `id, created_at, last_active_at, tags, factors, known_devices, known_countries,
-	trusted_contacts, unfreeze_requested_at, verified_at, audit_seq, audit_hash, activity, security, holds`
-
-// accountFields lists a's columns in accountCols order, as scan
-// destinations or as arguments.
-func accountFields(a *holdfast.Account) []any {
-	return []any{
-		&a.ID, nanos(&a.CreatedAt), nanos(&a.LastActiveAt), list(&a.Tags), list(&a.Factors),
-		list(&a.KnownDevices), list(&a.KnownCountries), list(&a.TrustedContacts),
-		nanos(&a.UnfreezeRequestedAt), nanos(&a.VerifiedAt), &a.AuditSeq, &a.AuditHash, jsonValue[holdfast.Activity](&a.Activity),
-		jsonValue[holdfast.Security](&a.Security), list(&a.Holds),
-	}
-}
-
 func scanAccount(s scanner) (*holdfast.Account, error) {
 	a := new(holdfast.Account)
-	if err := s.Scan(accountFields(a)...); err != nil {
+	if err := s.Scan(column.AccountFields(a)...); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -33,7 +20,7 @@ func scanAccount(s scanner) (*holdfast.Account, error) {
 
 // Account returns a stored account. Errors: not_found.
 func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error) {
-	a, err := scanAccount(db.pool.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	a, err := scanAccount(db.pool.QueryRow(ctx, `SELECT `+column.AccountCols+` FROM accounts WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "account", "account %s not found", id)
 	}
@@ -50,7 +37,7 @@ func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error)
 // the transaction sees a new, unsaved account as package sqlite does.
 func (t *accountTx) lockAccount() error {
 	for range 3 {
-		a, err := scanAccount(t.queryRow(`SELECT `+accountCols+` FROM accounts WHERE id = $1 FOR UPDATE`, t.id))
+		a, err := scanAccount(t.queryRow(`SELECT `+column.AccountCols+` FROM accounts WHERE id = $1 FOR UPDATE`, t.id))
 		if err == nil {
 			t.acct, t.stored = a, true
 			t.headSeq, t.headHash, t.savedSeq = a.AuditSeq, a.AuditHash, a.AuditSeq
@@ -90,7 +77,7 @@ func (t *accountTx) SaveAccount() error {
 		return t.fail(fmt.Errorf("postgres: account id changed from %s to %s inside its update", t.id, t.acct.ID))
 	}
 	t.acct.AuditSeq, t.acct.AuditHash = t.headSeq, t.headHash
-	_, err := t.exec(`INSERT INTO accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	_, err := t.exec(`INSERT INTO accounts (`+column.AccountCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (id) DO UPDATE SET
 			created_at = excluded.created_at, last_active_at = excluded.last_active_at,
 			tags = excluded.tags, factors = excluded.factors, known_devices = excluded.known_devices,
@@ -98,7 +85,7 @@ func (t *accountTx) SaveAccount() error {
 			unfreeze_requested_at = excluded.unfreeze_requested_at, verified_at = excluded.verified_at,
 			audit_seq = excluded.audit_seq, audit_hash = excluded.audit_hash, activity = excluded.activity,
 			security = excluded.security, holds = excluded.holds`,
-		accountFields(t.acct)...)
+		column.AccountFields(t.acct)...)
 	if err != nil {
 		return t.fail(fmt.Errorf("postgres: save account %s: %w", t.id, err))
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -39,18 +40,6 @@ const (
 
 // maxLastError bounds the failure reason kept per command.
 const maxLastError = 1024
-
-const outboxCols = `id, account, type, restriction, event, notice, data, created_at, state, attempts, next_at,
-	lease_until, last_error, last_attempt_at, delivered_at`
-
-// deliveryFields lists d's columns in outboxCols order.
-func deliveryFields(d *Delivery) []any {
-	c := &d.Command
-	return []any{
-		&c.ID, &c.Account, &c.Type, &c.Restriction, &c.Event, &c.Notice, jsonMap(&c.Data), nanos(&c.CreatedAt), &d.State, &d.Attempts, nanos(&d.NextAt),
-		nanos(&d.LeaseUntil), &d.LastError, nanos(&d.LastAttemptAt), nanos(&d.DeliveredAt),
-	}
-}
 
 // Enqueue writes a command to the outbox in the update's transaction, due
 // at once; a command without a creation time gets the update's now. A
@@ -129,11 +118,11 @@ func (db *DB) ClaimCommandsOf(ctx context.Context, f TypeFilter, now time.Time, 
 			WHERE state = 'pending' AND next_at <= ` + at + ` AND (lease_until IS NULL OR lease_until <= ` + at + `)` + cond + `
 			ORDER BY next_at, seq LIMIT ` + p.add(limit) + `
 			FOR UPDATE SKIP LOCKED)
-		RETURNING seq, ` + outboxCols
+		RETURNING seq, ` + column.OutboxCols
 	var got []claimed
 	err := db.each(ctx, q, p.args, func(s scanner) error {
 		var c claimed
-		if err := s.Scan(append([]any{&c.seq}, deliveryFields(&c.d)...)...); err != nil {
+		if err := s.Scan(append([]any{&c.seq}, column.DeliveryFields(&c.d)...)...); err != nil {
 			return err
 		}
 		got = append(got, c)
@@ -230,7 +219,7 @@ func (db *DB) settle(ctx context.Context, what, id, update string, args []any, u
 // not_found.
 func (db *DB) Command(ctx context.Context, id string) (*Delivery, error) {
 	var d Delivery
-	err := db.pool.QueryRow(ctx, `SELECT `+outboxCols+` FROM outbox WHERE id = $1`, id).Scan(deliveryFields(&d)...)
+	err := db.pool.QueryRow(ctx, `SELECT `+column.OutboxCols+` FROM outbox WHERE id = $1`, id).Scan(column.DeliveryFields(&d)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "id", "command %s not found", id)
 	}
@@ -244,7 +233,7 @@ func (db *DB) Command(ctx context.Context, id string) (*Delivery, error) {
 // newest first, at most limit of them (all when limit is 0): for staff to
 // see what a failing receiver has not taken. Errors: invalid_argument.
 func (db *DB) ListCommands(ctx context.Context, state CommandState, limit int) ([]Delivery, error) {
-	q := `SELECT ` + outboxCols + ` FROM outbox`
+	q := `SELECT ` + column.OutboxCols + ` FROM outbox`
 	var p params
 	if state != "" {
 		if !state.Valid() {
@@ -259,7 +248,7 @@ func (db *DB) ListCommands(ctx context.Context, state CommandState, limit int) (
 	out := []Delivery{}
 	err := db.each(ctx, q, p.args, func(s scanner) error {
 		var d Delivery
-		if err := s.Scan(deliveryFields(&d)...); err != nil {
+		if err := s.Scan(column.DeliveryFields(&d)...); err != nil {
 			return err
 		}
 		out = append(out, d)

@@ -10,25 +10,14 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-const restrictionCols = `id, account, kind, device, starts_at, ends_at, reason, disclose,
-	applied_by, created_at, factors, lifted_at, lifted_by, lift_reason, origin, reference`
-
-// restrictionFields lists r's columns in restrictionCols order.
-func restrictionFields(r *holdfast.Restriction) []any {
-	return []any{
-		&r.ID, &r.Account, &r.Kind, &r.Device, nanos(&r.StartsAt), nanos(&r.EndsAt), &r.Reason, &r.Disclose,
-		&r.AppliedBy, nanos(&r.CreatedAt), list(&r.Factors), nanos(&r.LiftedAt), &r.LiftedBy, &r.LiftReason,
-		jsonPtr[holdfast.Origin](&r.Origin), &r.Reference,
-	}
-}
-
 func scanRestriction(s scanner) (*holdfast.Restriction, error) {
 	r := new(holdfast.Restriction)
-	if err := s.Scan(restrictionFields(r)...); err != nil {
+	if err := s.Scan(column.RestrictionFields(r)...); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -51,7 +40,7 @@ func (p *params) add(v any) string {
 
 // Restriction returns one restriction. Errors: not_found.
 func (db *DB) Restriction(ctx context.Context, id string) (*holdfast.Restriction, error) {
-	r, err := scanRestriction(db.pool.QueryRow(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE id = $1`, id))
+	r, err := scanRestriction(db.pool.QueryRow(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "restriction", "restriction %s not found", id)
 	}
@@ -74,7 +63,7 @@ func (db *DB) Restrictions(ctx context.Context, f holdfast.RestrictionFilter) ([
 	if !f.ActiveAt.IsZero() {
 		where = append(where, notOver(p.add(nanosArg(f.ActiveAt))))
 	}
-	q := `SELECT ` + restrictionCols + ` FROM restrictions`
+	q := `SELECT ` + column.RestrictionCols + ` FROM restrictions`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -113,7 +102,7 @@ func (db *DB) EndedRestrictions(ctx context.Context, from, to time.Time, fn func
 // an error from fn comes back unchanged.
 func (db *DB) eachRestriction(ctx context.Context, what, where string, params []any, fn func(*holdfast.Restriction) error) error {
 	var fnErr error
-	err := db.each(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE `+where, params, func(s scanner) error {
+	err := db.each(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE `+where, params, func(s scanner) error {
 		r, err := scanRestriction(s)
 		if err != nil {
 			return err
@@ -150,7 +139,7 @@ func (t *accountTx) Restrictions() []*holdfast.Restriction {
 		return nil
 	}
 	if !t.rsLoaded {
-		rs, err := query(t, scanRestriction, `SELECT `+restrictionCols+` FROM restrictions WHERE account = $1 AND `+notOver("$2")+
+		rs, err := query(t, scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE account = $1 AND `+notOver("$2")+
 			` ORDER BY created_at, id`, t.id, nanosArg(t.now))
 		if err != nil {
 			t.fail(fmt.Errorf("postgres: load restrictions of %s: %w", t.id, err))
@@ -175,14 +164,14 @@ func (t *accountTx) SaveRestriction(r *holdfast.Restriction) error {
 	}
 	// The WHERE keeps an id of another account's restriction from being
 	// taken over: the row is then left alone and nothing changes.
-	tag, err := t.exec(`INSERT INTO restrictions (`+restrictionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+	tag, err := t.exec(`INSERT INTO restrictions (`+column.RestrictionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (id) DO UPDATE SET
 			kind = excluded.kind, device = excluded.device, starts_at = excluded.starts_at,
 			ends_at = excluded.ends_at, reason = excluded.reason, disclose = excluded.disclose,
 			applied_by = excluded.applied_by, created_at = excluded.created_at, factors = excluded.factors,
 			lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
 			origin = excluded.origin, reference = excluded.reference
-		WHERE restrictions.account = excluded.account`, restrictionFields(r)...)
+		WHERE restrictions.account = excluded.account`, column.RestrictionFields(r)...)
 	if err == nil {
 		err = oneRow(tag)
 	}

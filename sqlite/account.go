@@ -7,25 +7,12 @@ import (
 	"fmt"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 )
-
-const accountCols = `id, created_at, last_active_at, tags, factors, known_devices, known_countries,
-	trusted_contacts, unfreeze_requested_at, verified_at, audit_seq, audit_hash, activity, security, holds`
-
-// accountFields lists a's columns in accountCols order, as scan
-// destinations or as arguments (database/sql binds a pointer's value).
-func accountFields(a *holdfast.Account) []any {
-	return []any{
-		&a.ID, nanos(&a.CreatedAt), nanos(&a.LastActiveAt), list(&a.Tags), list(&a.Factors),
-		list(&a.KnownDevices), list(&a.KnownCountries), list(&a.TrustedContacts),
-		nanos(&a.UnfreezeRequestedAt), nanos(&a.VerifiedAt), &a.AuditSeq, &a.AuditHash, jsonValue[holdfast.Activity](&a.Activity),
-		jsonValue[holdfast.Security](&a.Security), list(&a.Holds),
-	}
-}
 
 func scanAccount(s scanner) (*holdfast.Account, error) {
 	a := new(holdfast.Account)
-	if err := s.Scan(accountFields(a)...); err != nil {
+	if err := s.Scan(column.AccountFields(a)...); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -33,7 +20,7 @@ func scanAccount(s scanner) (*holdfast.Account, error) {
 
 // Account returns a stored account. Errors: not_found.
 func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error) {
-	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+column.AccountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "account", "account %s not found", id)
 	}
@@ -45,7 +32,7 @@ func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error)
 
 // loadAccount reads the account row, or starts a new unsaved account.
 func (t *accountTx) loadAccount() error {
-	a, err := scanAccount(t.w.queryRow(`SELECT `+accountCols+` FROM accounts WHERE id = ?`, t.id))
+	a, err := scanAccount(t.w.queryRow(`SELECT `+column.AccountCols+` FROM accounts WHERE id = ?`, t.id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		t.acct = &holdfast.Account{
@@ -74,7 +61,7 @@ func (t *accountTx) SaveAccount() error {
 		return t.fail(fmt.Errorf("sqlite: account id changed from %s to %s inside its update", t.id, t.acct.ID))
 	}
 	t.acct.AuditSeq, t.acct.AuditHash = t.headSeq, t.headHash
-	_, err := t.w.exec(`INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := t.w.exec(`INSERT INTO accounts (`+column.AccountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			created_at = excluded.created_at, last_active_at = excluded.last_active_at,
 			tags = excluded.tags, factors = excluded.factors, known_devices = excluded.known_devices,
@@ -82,7 +69,7 @@ func (t *accountTx) SaveAccount() error {
 			unfreeze_requested_at = excluded.unfreeze_requested_at, verified_at = excluded.verified_at,
 			audit_seq = excluded.audit_seq, audit_hash = excluded.audit_hash, activity = excluded.activity,
 			security = excluded.security, holds = excluded.holds`,
-		accountFields(t.acct)...)
+		column.AccountFields(t.acct)...)
 	if err != nil {
 		return t.fail(fmt.Errorf("sqlite: save account %s: %w", t.id, err))
 	}

@@ -8,22 +8,12 @@ import (
 	"slices"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 )
-
-const approvalCols = `id, account, restriction, kind, asked_by, asked_roles, reason,
-	created_at, expires_at, state, decided_by, decided_at`
-
-// approvalFields lists a's columns in approvalCols order.
-func approvalFields(a *holdfast.Approval) []any {
-	return []any{
-		&a.ID, &a.Account, &a.Restriction, &a.Kind, &a.AskedBy, list(&a.AskedRoles), &a.Reason,
-		nanos(&a.CreatedAt), nanos(&a.ExpiresAt), &a.State, &a.DecidedBy, nanos(&a.DecidedAt),
-	}
-}
 
 func scanApproval(s scanner) (*holdfast.Approval, error) {
 	a := new(holdfast.Approval)
-	if err := s.Scan(approvalFields(a)...); err != nil {
+	if err := s.Scan(column.ApprovalFields(a)...); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -31,7 +21,7 @@ func scanApproval(s scanner) (*holdfast.Approval, error) {
 
 // Approval returns a four-eyes request by id. Errors: not_found.
 func (db *DB) Approval(ctx context.Context, id string) (*holdfast.Approval, error) {
-	a, err := scanApproval(db.read.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id))
+	a, err := scanApproval(db.read.QueryRowContext(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "request", "request %s not found", id)
 	}
@@ -45,7 +35,7 @@ func (db *DB) Approval(ctx context.Context, id string) (*holdfast.Approval, erro
 // pending request past its expiry is listed: StateAt tells.
 func (db *DB) Approvals(ctx context.Context) ([]*holdfast.Approval, error) {
 	out := []*holdfast.Approval{}
-	err := db.each(ctx, `SELECT `+approvalCols+` FROM approvals WHERE state = ? ORDER BY created_at, id`,
+	err := db.each(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE state = ? ORDER BY created_at, id`,
 		[]any{string(holdfast.ApprovalPending)}, func(s scanner) error {
 			a, err := scanApproval(s)
 			if err == nil {
@@ -77,7 +67,7 @@ func (t *accountTx) Approvals() []*holdfast.Approval {
 }
 
 func (t *accountTx) loadApprovals() ([]*holdfast.Approval, error) {
-	rows, err := t.w.query(`SELECT `+approvalCols+` FROM approvals WHERE account = ? AND state = ? ORDER BY created_at, id`,
+	rows, err := t.w.query(`SELECT `+column.ApprovalCols+` FROM approvals WHERE account = ? AND state = ? ORDER BY created_at, id`,
 		t.id, string(holdfast.ApprovalPending))
 	if err != nil {
 		return nil, err
@@ -106,13 +96,13 @@ func (t *accountTx) SaveApproval(a *holdfast.Approval) error {
 	if err := t.ensureAccount(); err != nil {
 		return err
 	}
-	res, err := t.w.exec(`INSERT INTO approvals (`+approvalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := t.w.exec(`INSERT INTO approvals (`+column.ApprovalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			restriction = excluded.restriction, kind = excluded.kind, asked_by = excluded.asked_by,
 			asked_roles = excluded.asked_roles, reason = excluded.reason, created_at = excluded.created_at,
 			expires_at = excluded.expires_at, state = excluded.state, decided_by = excluded.decided_by,
 			decided_at = excluded.decided_at
-		WHERE approvals.account = excluded.account`, approvalFields(a)...)
+		WHERE approvals.account = excluded.account`, column.ApprovalFields(a)...)
 	if err == nil {
 		err = oneRow(res)
 	}

@@ -19,6 +19,4 @@ func nanos(t *time.Time) column.Nanos             { return column.Nanos{T: t} }
 func nanosArg(t time.Time) column.Nanos           { return column.NanosArg(t) }
 func list[T any](v *[]T) column.JSONList[T]       { return column.List(v) }
 func rawJSON(b *json.RawMessage) column.RawJSON   { return column.RawJSON{B: b} }
-func jsonValue[T any](v *T) column.JSONValue[T]   { return column.JSONValue[T]{V: v} }
-func jsonPtr[T any](v **T) column.JSONPtr[T]      { return column.JSONPtr[T]{V: v} }
 func jsonMap(m *map[string]string) column.JSONMap { return column.JSONMap{M: m} }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -39,18 +40,6 @@ const (
 
 // maxLastError bounds the failure reason kept per command.
 const maxLastError = 1024
-
-const outboxCols = `id, account, type, restriction, event, notice, data, created_at, state, attempts, next_at,
-	lease_until, last_error, last_attempt_at, delivered_at`
-
-// deliveryFields lists d's columns in outboxCols order.
-func deliveryFields(d *Delivery) []any {
-	c := &d.Command
-	return []any{
-		&c.ID, &c.Account, &c.Type, &c.Restriction, &c.Event, &c.Notice, jsonMap(&c.Data), nanos(&c.CreatedAt), &d.State, &d.Attempts, nanos(&d.NextAt),
-		nanos(&d.LeaseUntil), &d.LastError, nanos(&d.LastAttemptAt), nanos(&d.DeliveredAt),
-	}
-}
 
 // Enqueue writes a command to the outbox in the update's transaction, due
 // at once; a command without a creation time gets the update's now. A
@@ -123,7 +112,7 @@ func (db *DB) ClaimCommandsOf(ctx context.Context, f TypeFilter, now time.Time, 
 				SELECT seq FROM outbox
 				WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`+cond+`
 				ORDER BY next_at, seq LIMIT ?)
-			RETURNING seq, `+outboxCols,
+			RETURNING seq, `+column.OutboxCols,
 			append(append([]any{nanosArg(now.Add(lease)), nanosArg(now), nanosArg(now)}, args...), limit)...)
 		if err != nil {
 			return err
@@ -131,7 +120,7 @@ func (db *DB) ClaimCommandsOf(ctx context.Context, f TypeFilter, now time.Time, 
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			if err := rows.Scan(append([]any{&c.seq}, deliveryFields(&c.d)...)...); err != nil {
+			if err := rows.Scan(append([]any{&c.seq}, column.DeliveryFields(&c.d)...)...); err != nil {
 				return err
 			}
 			got = append(got, c)
@@ -234,7 +223,7 @@ func (db *DB) settle(ctx context.Context, what, id string, update func(w *writer
 // not_found.
 func (db *DB) Command(ctx context.Context, id string) (*Delivery, error) {
 	var d Delivery
-	err := db.read.QueryRowContext(ctx, `SELECT `+outboxCols+` FROM outbox WHERE id = ?`, id).Scan(deliveryFields(&d)...)
+	err := db.read.QueryRowContext(ctx, `SELECT `+column.OutboxCols+` FROM outbox WHERE id = ?`, id).Scan(column.DeliveryFields(&d)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "id", "command %s not found", id)
 	}
@@ -248,7 +237,7 @@ func (db *DB) Command(ctx context.Context, id string) (*Delivery, error) {
 // newest first, at most limit of them (all when limit is 0): for staff to
 // see what a failing receiver has not taken. Errors: invalid_argument.
 func (db *DB) ListCommands(ctx context.Context, state CommandState, limit int) ([]Delivery, error) {
-	q, params := `SELECT `+outboxCols+` FROM outbox`, []any{}
+	q, params := `SELECT `+column.OutboxCols+` FROM outbox`, []any{}
 	if state != "" {
 		if !state.Valid() {
 			return nil, holdfast.Errorf(holdfast.InvalidArgument, "state", "state must be pending, delivered or dead, not %q", state)
@@ -262,7 +251,7 @@ func (db *DB) ListCommands(ctx context.Context, state CommandState, limit int) (
 	out := []Delivery{}
 	err := db.each(ctx, q, params, func(s scanner) error {
 		var d Delivery
-		if err := s.Scan(deliveryFields(&d)...); err != nil {
+		if err := s.Scan(column.DeliveryFields(&d)...); err != nil {
 			return err
 		}
 		out = append(out, d)

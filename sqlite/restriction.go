@@ -10,23 +10,12 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 )
-
-const restrictionCols = `id, account, kind, device, starts_at, ends_at, reason, disclose,
-	applied_by, created_at, factors, lifted_at, lifted_by, lift_reason, origin, reference`
-
-// restrictionFields lists r's columns in restrictionCols order.
-func restrictionFields(r *holdfast.Restriction) []any {
-	return []any{
-		&r.ID, &r.Account, &r.Kind, &r.Device, nanos(&r.StartsAt), nanos(&r.EndsAt), &r.Reason, &r.Disclose,
-		&r.AppliedBy, nanos(&r.CreatedAt), list(&r.Factors), nanos(&r.LiftedAt), &r.LiftedBy, &r.LiftReason,
-		jsonPtr[holdfast.Origin](&r.Origin), &r.Reference,
-	}
-}
 
 func scanRestriction(s scanner) (*holdfast.Restriction, error) {
 	r := new(holdfast.Restriction)
-	if err := s.Scan(restrictionFields(r)...); err != nil {
+	if err := s.Scan(column.RestrictionFields(r)...); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -38,7 +27,7 @@ const notOver = `lifted_at IS NULL AND (ends_at IS NULL OR ends_at > ?)`
 
 // Restriction returns one restriction. Errors: not_found.
 func (db *DB) Restriction(ctx context.Context, id string) (*holdfast.Restriction, error) {
-	r, err := scanRestriction(db.read.QueryRowContext(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE id = ?`, id))
+	r, err := scanRestriction(db.read.QueryRowContext(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "restriction", "restriction %s not found", id)
 	}
@@ -61,7 +50,7 @@ func (db *DB) Restrictions(ctx context.Context, f holdfast.RestrictionFilter) ([
 	if !f.ActiveAt.IsZero() {
 		where, params = append(where, notOver), append(params, nanosArg(f.ActiveAt))
 	}
-	q := `SELECT ` + restrictionCols + ` FROM restrictions`
+	q := `SELECT ` + column.RestrictionCols + ` FROM restrictions`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -100,7 +89,7 @@ func (db *DB) EndedRestrictions(ctx context.Context, from, to time.Time, fn func
 // an error from fn comes back unchanged.
 func (db *DB) eachRestriction(ctx context.Context, what, where string, params []any, fn func(*holdfast.Restriction) error) error {
 	var fnErr error
-	err := db.each(ctx, `SELECT `+restrictionCols+` FROM restrictions WHERE `+where, params, func(s scanner) error {
+	err := db.each(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE `+where, params, func(s scanner) error {
 		r, err := scanRestriction(s)
 		if err != nil {
 			return err
@@ -147,7 +136,7 @@ func (t *accountTx) Restrictions() []*holdfast.Restriction {
 }
 
 func (t *accountTx) loadRestrictions() ([]*holdfast.Restriction, error) {
-	rows, err := t.w.query(`SELECT `+restrictionCols+` FROM restrictions WHERE account = ? AND `+notOver+
+	rows, err := t.w.query(`SELECT `+column.RestrictionCols+` FROM restrictions WHERE account = ? AND `+notOver+
 		` ORDER BY created_at, id`, t.id, nanosArg(t.now))
 	if err != nil {
 		return nil, err
@@ -178,14 +167,14 @@ func (t *accountTx) SaveRestriction(r *holdfast.Restriction) error {
 	}
 	// The WHERE keeps an id of another account's restriction from being
 	// taken over: the row is then left alone and nothing changes.
-	res, err := t.w.exec(`INSERT INTO restrictions (`+restrictionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	res, err := t.w.exec(`INSERT INTO restrictions (`+column.RestrictionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			kind = excluded.kind, device = excluded.device, starts_at = excluded.starts_at,
 			ends_at = excluded.ends_at, reason = excluded.reason, disclose = excluded.disclose,
 			applied_by = excluded.applied_by, created_at = excluded.created_at, factors = excluded.factors,
 			lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
 			origin = excluded.origin, reference = excluded.reference
-		WHERE restrictions.account = excluded.account`, restrictionFields(r)...)
+		WHERE restrictions.account = excluded.account`, column.RestrictionFields(r)...)
 	if err == nil {
 		err = oneRow(res)
 	}
