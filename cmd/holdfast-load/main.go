@@ -155,10 +155,11 @@ func run(o options) error {
 					}
 				}
 				p := pick()
-				err := p.do(ctx, c, seq.Add(1))
-				if ctx.Err() != nil {
-					return
-				}
+				// Each request has its own deadline: the run's end must not
+				// cut one short (Connect sends the deadline to the server).
+				rctx, cancelReq := context.WithTimeout(context.Background(), 30*time.Second)
+				err := p.do(rctx, c, seq.Add(1))
+				cancelReq()
 				if err != nil {
 					if p.errs.Add(1) == 1 {
 						p.first.Store(err.Error())
