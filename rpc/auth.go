@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
 )
@@ -167,6 +169,8 @@ type authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedPrincipal // by token hash
+
+	limits *tokenLimits
 }
 
 type cachedPrincipal struct {
@@ -180,8 +184,8 @@ const (
 	cacheMax = 10_000
 )
 
-func newAuthenticator(store holdfast.StaffStore) *authenticator {
-	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[string]cachedPrincipal{}}
+func newAuthenticator(store holdfast.StaffStore, rates TokenRates) *authenticator {
+	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[string]cachedPrincipal{}, limits: newTokenLimits(rates)}
 }
 
 // authenticate resolves an Authorization header. Errors: unauthenticated,
@@ -259,6 +263,10 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 			fail(w, r, errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s (needs %s)", p.TokenID, r.URL.Path, strings.Join(strs(scopes), " or ")))
 			return
 		}
+		if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
+			fail(w, r, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, r.URL.Path))
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
@@ -307,4 +315,47 @@ func eventsActor(ctx context.Context) (holdfast.Actor, error) {
 		return holdfast.System, nil
 	}
 	return staffActor(ctx)
+}
+
+// TokenRates bound the requests each token may make per second to the
+// procedures of a scope (0: unbounded). Intake and self-service are the
+// doors a flood would come through; checks and staff calls are not
+// limited here.
+type TokenRates struct {
+	Events, SelfService float64
+}
+
+// DefaultTokenRates are generous for one exchange backend per token.
+var DefaultTokenRates = TokenRates{Events: 2000, SelfService: 200}
+
+// tokenLimits keeps one token bucket per token and limited scope; a
+// token's burst is one second of its rate.
+type tokenLimits struct {
+	rates    map[holdfast.Scope]float64
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+func newTokenLimits(r TokenRates) *tokenLimits {
+	return &tokenLimits{
+		rates:    map[holdfast.Scope]float64{holdfast.ScopeEvents: r.Events, holdfast.ScopeSelfService: r.SelfService},
+		limiters: map[string]*rate.Limiter{},
+	}
+}
+
+// allow takes one request of token under the scope it calls with.
+func (l *tokenLimits) allow(token string, s holdfast.Scope) bool {
+	if l == nil || l.rates[s] <= 0 {
+		return true
+	}
+	r := l.rates[s]
+	key := token + "/" + string(s)
+	l.mu.Lock()
+	lim := l.limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(r), max(1, int(r)))
+		l.limiters[key] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
 }

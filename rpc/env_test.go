@@ -48,7 +48,7 @@ var (
 	}
 )
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*rpc.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir())
@@ -62,7 +62,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: m, Logger: log}))
+	cfg := rpc.Config{Engine: eng, Staff: db, Metrics: m, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := httptest.NewUnstartedServer(rpc.Handler(cfg))
 	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
 	srv.Start()
 	t.Cleanup(srv.Close)

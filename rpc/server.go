@@ -48,6 +48,10 @@ type Config struct {
 	// CaseService reads bodies up to it plus 64 KiB (base64-inflated for
 	// JSON). 0 means DefaultMaxEvidenceBytes.
 	MaxEvidenceBytes int64
+	// TokenRates bound each token's intake and self-service calls per
+	// second; the zero value means no limit (serve passes its flags,
+	// default DefaultTokenRates).
+	TokenRates TokenRates
 }
 
 // DefaultMaxBodyBytes is 1 MiB: a BatchCheck of 1000 checks fits easily.
@@ -148,7 +152,7 @@ func Handler(cfg Config) http.Handler {
 		s.log.DebugContext(r.Context(), "rpc", "procedure", r.URL.Path, "code", ce.Code().String(), "err", ce.Message())
 		_ = ew.Write(w, r, ce)
 	}
-	auth := newAuthenticator(cfg.Staff)
+	auth := newAuthenticator(cfg.Staff, cfg.TokenRates)
 	bodyFail := func(w http.ResponseWriter, r *http.Request, err error) {
 		if r.URL.Path == holdfastv1connect.EventServiceIngestProcedure {
 			s.metrics.events.WithLabelValues("unknown", eventInvalid).Inc() // not even its type could be read
@@ -169,7 +173,12 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 		Addr:              addr,
 		Handler:           h,
 		Protocols:         &p,
+		// A slow or stalled client cannot hold a connection: headers within
+		// 10 s, a whole request (a 10 MiB evidence upload included) within
+		// 2 min, an answer written within 2 min.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
 }

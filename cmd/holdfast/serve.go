@@ -39,6 +39,7 @@ type serveOptions struct {
 	// secureCookies marks the pages' cookies Secure (behind TLS).
 	secureCookies bool
 	tls           tlsOptions
+	rates         rpc.TokenRates
 	oidc          oidcOptions
 }
 
@@ -206,6 +207,8 @@ func serveCmd() *cobra.Command {
 	o.delivery.flags(cmd)
 	o.cluster.flags(cmd)
 	o.tls.flags(cmd)
+	f.Float64Var(&o.rates.Events, "rate-events", rpc.DefaultTokenRates.Events, "events per second each token may send (0: no limit); more get resource_exhausted")
+	f.Float64Var(&o.rates.SelfService, "rate-self-service", rpc.DefaultTokenRates.SelfService, "self-service calls per second each token may make (0: no limit)")
 	o.oidc.flags(cmd)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
 	return cmd
@@ -308,7 +311,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
 		firstStartHint(out, o.where.data, ln.Addr().String())
 	}
-	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max})
+	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates})
 	pages, err := o.pages(eng, db, evidence, log)
 	if err != nil {
 		srv.Close()
