@@ -170,9 +170,9 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP2(true) // over TLS, when served with certificates
 	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		Protocols:         &p,
+		Addr:      addr,
+		Handler:   h,
+		Protocols: &p,
 		// A slow or stalled client cannot hold a connection: headers within
 		// 10 s, a whole request (a 10 MiB evidence upload included) within
 		// 2 min, an answer written within 2 min.
