@@ -137,6 +137,9 @@ type StaffStore interface {
 	PutToken(ctx context.Context, t *Token) error
 	// TokenByHash returns a token. Errors: unauthenticated.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// RevokeToken deletes the token with this id (rotation: mint the new
+	// one, move the caller over, revoke the old). Errors: not_found.
+	RevokeToken(ctx context.Context, id string) error
 }
 
 // CommandState is where an outbox command is in its delivery.

@@ -68,3 +68,15 @@ func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, er
 	}
 	return t, nil
 }
+
+// RevokeToken deletes the token with this id. Errors: not_found.
+func (db *DB) RevokeToken(ctx context.Context, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM tokens WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+	}
+	return nil
+}

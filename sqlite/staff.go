@@ -72,3 +72,17 @@ func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, er
 	}
 	return t, nil
 }
+
+// RevokeToken deletes the token with this id. Errors: not_found.
+func (db *DB) RevokeToken(ctx context.Context, id string) error {
+	return db.w.do(ctx, func(w *writer) error {
+		res, err := w.exec(`DELETE FROM tokens WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+		}
+		return nil
+	})
+}

@@ -59,6 +59,16 @@ func testStaffAndTokens(t *testing.T, h *harness) {
 			t.Errorf("Token %s hash = %q, want %q", want.ID, got.Hash, want.Hash)
 		}
 	}
+	// Revoking one token leaves the other.
+	if err := h.s.RevokeToken(h.ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.s.TokenByHash(h.ctx, tok.Hash)
+	wantCode(t, "a revoked token", err, holdfast.Unauthenticated, "")
+	if _, err := h.s.TokenByHash(h.ctx, service.Hash); err != nil {
+		t.Errorf("revoking tok1 took tok2 too: %v", err)
+	}
+	wantCode(t, "revoking an unknown token", h.s.RevokeToken(h.ctx, "tok-nope"), holdfast.NotFound, "id")
 }
 
 // Everything committed survives closing and reopening the store, and the

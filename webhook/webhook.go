@@ -150,6 +150,9 @@ func New(out Outbox, cfg Config) (*Deliverer, error) {
 type Poster struct {
 	url    string
 	secret []byte
+	// previous signs too, during a rotation, so that receivers still on
+	// the old secret keep accepting.
+	previous []byte
 	clock  holdfast.Clock
 	client *http.Client
 	target string
@@ -291,7 +294,11 @@ func (p *Poster) Post(ctx context.Context, id string, body []byte) error {
 	req.Header.Set("User-Agent", "holdfast-webhook/1")
 	req.Header.Set(HeaderID, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(p.secret, ts, body))
+	sig := Sign(p.secret, ts, body)
+	if p.previous != nil {
+		sig += "," + Sign(p.previous, ts, body)
+	}
+	req.Header.Set(HeaderSignature, sig)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return unwrapURL(err)
@@ -339,4 +346,16 @@ func (d *Deliverer) Target() string {
 		return p.Target()
 	}
 	return fmt.Sprintf("%T", d.send)
+}
+
+// WithPrevious makes the poster also sign with the secret being rotated
+// out, so that a receiver still on it accepts the requests until it has
+// switched (the header then holds two signatures).
+func (p *Poster) WithPrevious(secret []byte) (*Poster, error) {
+	if len(secret) < 16 {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "secret", "the previous webhook secret must be at least 16 bytes")
+	}
+	c := *p
+	c.previous = bytes.Clone(secret)
+	return &c, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -178,7 +179,40 @@ func tokenCmd() *cobra.Command {
 	where.flags(create, "data directory")
 	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes: check, events, self_service, staff")
 	create.Flags().StringVar(&staff, "staff", "", "the staff member a staff-scoped token acts as")
-	cmd.AddCommand(create)
+	var id string
+	var fromStdin bool
+	revoke := &cobra.Command{
+		Use:   "revoke (--id ID | --stdin) [--data DIR]",
+		Short: "Revoke a token, by its id or by the token itself on standard input (rotation: create the new one, switch, revoke the old)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (id == "") == !fromStdin {
+				return usagef("name the token: --id ID, or --stdin and the token on standard input")
+			}
+			db, err := where.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if fromStdin {
+				line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				t, err := db.TokenByHash(cmd.Context(), rpc.HashToken(strings.TrimSpace(line)))
+				if err != nil {
+					return err
+				}
+				id = t.ID
+			}
+			if err := db.RevokeToken(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked; servers stop accepting it within 10 s (their cache)\n", id)
+			return nil
+		},
+	}
+	where.flags(revoke, "data directory")
+	revoke.Flags().StringVar(&id, "id", "", "the token's id (tok_…, as errors and logs name it)")
+	revoke.Flags().BoolVar(&fromStdin, "stdin", false, "read the token itself from standard input")
+	cmd.AddCommand(create, revoke)
 	return cmd
 }
 

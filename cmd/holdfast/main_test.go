@@ -35,7 +35,12 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 // and returns its URL and the directory.
 func server(t *testing.T) (url, dir string) {
 	t.Helper()
-	dir = t.TempDir()
+	return serverOn(t, t.TempDir())
+}
+
+// serverOn starts a real server on the store in dir.
+func serverOn(t *testing.T, dir string) (url, _ string) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, dir)
 	if err != nil {

@@ -28,8 +28,11 @@ import (
 // of ps and shell history.
 const (
 	webhookSecretEnv = "HOLDFAST_WEBHOOK_SECRET"
-	pushSecretEnv    = "HOLDFAST_PUSH_SECRET"
-	smtpPasswordEnv  = "HOLDFAST_SMTP_PASSWORD"
+	// webhookPreviousSecretEnv, during a rotation, signs with the old
+	// secret too.
+	webhookPreviousSecretEnv = "HOLDFAST_WEBHOOK_SECRET_PREVIOUS"
+	pushSecretEnv            = "HOLDFAST_PUSH_SECRET"
+	smtpPasswordEnv          = "HOLDFAST_SMTP_PASSWORD"
 )
 
 // delivery holds the serve command's delivery flags: commands to other
@@ -90,7 +93,17 @@ func startDelivery(ctx context.Context, db backend, d *delivery, b *bus.Bus, log
 		}
 		// Short leases: a node that dies mid-delivery holds its commands
 		// for seconds, then another node sends them.
-		dl, err := webhook.New(out, webhook.Config{URL: d.url, Secret: []byte(secret), Logger: log, Timeout: 10 * time.Second, Lease: 15 * time.Second})
+		poster, err := webhook.NewPoster(d.url, []byte(secret), nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if prev := os.Getenv(webhookPreviousSecretEnv); prev != "" {
+			// Rotation: sign with both until every receiver has the new one.
+			if poster, err = poster.WithPrevious([]byte(prev)); err != nil {
+				return nil, err
+			}
+		}
+		dl, err := webhook.New(out, webhook.Config{Sender: poster, Logger: log, Timeout: 10 * time.Second, Lease: 15 * time.Second})
 		if err != nil {
 			return nil, err
 		}
