@@ -153,9 +153,9 @@ type Poster struct {
 	// previous signs too, during a rotation, so that receivers still on
 	// the old secret keep accepting.
 	previous []byte
-	clock  holdfast.Clock
-	client *http.Client
-	target string
+	clock    holdfast.Clock
+	client   *http.Client
+	target   string
 }
 
 // NewPoster checks the URL and secret (at least 16 bytes). A nil client
