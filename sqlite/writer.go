@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
+
+	"github.com/holdfast/holdfast"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // maxBatch bounds how many queued writes share one transaction (and one
@@ -156,7 +160,7 @@ func (w *writer) commit(jobs []*job) (rest []*job) {
 	}
 	if _, err := w.exec("COMMIT"); err != nil {
 		w.exec("ROLLBACK")
-		err = fmt.Errorf("sqlite: commit: %w", err)
+		err = storageError(fmt.Errorf("sqlite: commit: %w", err))
 		for i := range ran {
 			if ran[i].err == nil {
 				ran[i].err = err
@@ -255,4 +259,20 @@ func (w *writer) stop() error {
 		s.Close()
 	}
 	return errors.Join(w.conn.Close(), w.db.Close())
+}
+
+// storageError tells a caller plainly that the disk refused the write
+// (full, or failing), as resource_exhausted: nothing was written, and
+// retrying after the operator has freed space succeeds. Other errors pass
+// unchanged.
+func storageError(err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+		return errors.Join(holdfast.Errorf(holdfast.ResourceExhausted, "storage", "the store cannot write (disk full or failing); nothing was written, retry later"), err)
+	}
+	return err
 }
