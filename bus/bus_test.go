@@ -193,9 +193,11 @@ func TestIntake(t *testing.T) {
 	if len(order) != 4 || order[0] != "e1" || order[1] != "e2" || order[2] != "e3" || order[3] != "e4" {
 		t.Errorf("ingested in the order %v", order)
 	}
-	if d, _ := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionWithdraw}); d.Effect != holdfast.Allow {
-		t.Errorf("after missing, ok, missing, ok: %+v", d)
-	}
+	// The index follows the commit by a moment.
+	eventually(t, "withdraw allowed after missing, ok, missing, ok", func() bool {
+		d, _ := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionWithdraw})
+		return d.Effect == holdfast.Allow
+	})
 	var dead []bus.DeadLetter
 	eventually(t, "the invalid event dead-lettered", func() bool {
 		dead, err = b.DeadLetters(ctx, 10)
