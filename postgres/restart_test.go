@@ -103,7 +103,9 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
 	before := len(acked)
+	mu.Unlock()
 	restart()
 	// Recovery without restarting the nodes.
 	deadline := time.Now().Add(20 * time.Second)
