@@ -158,6 +158,49 @@ func TestInvariants(t *testing.T) {
 					}
 				}
 			},
+			"security_change": func(rt *rapid.T) {
+				// A rolling cooling-off only ever moves later.
+				before := map[string]time.Time{}
+				for id, r := range model {
+					if r.Kind == holdfast.KindCoolingOff {
+						before[id] = r.EndsAt
+					}
+				}
+				res, err := eng.Ingest(ctx, holdfast.Event{Type: holdfast.EventPasswordChanged, Account: acct})
+				if err != nil {
+					rt.Fatal(err)
+				}
+				for _, r := range append(res.Applied, res.Extended...) {
+					if end, ok := before[r.ID]; ok && r.EndsAt.Before(end) {
+						rt.Fatalf("a rolling window moved earlier: %s → %s", end, r.EndsAt)
+					}
+					model[r.ID] = r
+				}
+			},
+			"four_eyes": func(rt *rapid.T) {
+				// A four-eyes lift never completes with one person.
+				bob := holdfast.Actor{Type: holdfast.ActorStaff, ID: "bob", Roles: []holdfast.Role{holdfast.RoleCompliance}}
+				r, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: acct, Kind: holdfast.KindFullRestriction, Actor: bob, Reason: "property"})
+				if err != nil {
+					rt.Fatal(err)
+				}
+				model[r.ID] = r
+				res, err := eng.Lift(ctx, holdfast.LiftRequest{Target: holdfast.Target{Restriction: r.ID}, Actor: bob, Reason: "property"})
+				if err != nil || res.Pending == nil {
+					rt.Fatalf("a four-eyes lift did not wait for a second person: %+v %v", res, err)
+				}
+				if _, err := eng.Approve(ctx, res.Pending.ID, bob); holdfast.ErrorCode(err) != holdfast.PermissionDenied {
+					rt.Fatalf("the asker approved their own request: %v", err)
+				}
+				if rapid.Bool().Draw(rt, "second person approves") {
+					bea := holdfast.Actor{Type: holdfast.ActorStaff, ID: "bea", Roles: []holdfast.Role{holdfast.RoleCompliance}}
+					lifted, err := eng.Approve(ctx, res.Pending.ID, bea)
+					if err != nil {
+						rt.Fatal(err)
+					}
+					model[r.ID] = lifted
+				}
+			},
 			"withdraw": func(rt *rapid.T) {
 				n++
 				w, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{Account: acct, ID: "w" + strconv.Itoa(n), Asset: "USDT", Amount: "10", Address: "a1"})
