@@ -13,8 +13,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/holdfast/holdfast"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/sqlite"
 )
 
 // TestCrashOnTheEmbeddedStore kills the server with SIGKILL in the middle
@@ -107,6 +109,28 @@ func TestCrashOnTheEmbeddedStore(t *testing.T) {
 	n.kill()
 	if code, out, errw := cli(t, "audit", "verify", "--data", data); code != 0 || !strings.HasPrefix(out, "OK") {
 		t.Fatalf("audit after the crash: %d %s %s", code, out, errw)
+	}
+	// The outbox still owes other services every acknowledged apply's
+	// announcement (no webhook ran): nothing committed was lost from it.
+	db, err := sqlite.Open(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	owed, err := db.ListCommands(ctx, holdfast.CommandPending, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	announced := map[string]bool{}
+	for _, d := range owed {
+		if d.Command.Type == holdfast.CommandRestrictionApplied {
+			announced[d.Command.Restriction] = true
+		}
+	}
+	for _, a := range acked {
+		if a.kind == "apply" && !announced[a.id] {
+			t.Fatalf("the outbox lost the announcement of acknowledged restriction %s", a.id)
+		}
 	}
 	t.Logf("%d acknowledged writes survived SIGKILL", len(acked))
 }
