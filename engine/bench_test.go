@@ -90,3 +90,28 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkCheckScale: how a random check's cost grows with the accounts
+// and the restrictions held (a tenth of the accounts restricted), at three
+// sizes.
+func BenchmarkCheckScale(b *testing.B) {
+	for _, restricted := range []int{10_000, 100_000, 1_000_000} {
+		accounts := restricted * 10
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			e := benchEngine(b, restricted)
+			reqs := make([]holdfast.CheckRequest, 1<<16)
+			r := rand.New(rand.NewPCG(3, 4))
+			for i := range reqs {
+				reqs[i] = holdfast.CheckRequest{Account: fmt.Sprintf("acct-%d", r.IntN(accounts)), Action: holdfast.Actions[r.IntN(holdfast.NumActions)]}
+			}
+			buf := make([]holdfast.Cause, 0, 8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				e.CheckInto(&reqs[i&(len(reqs)-1)], buf)
+				i++
+			}
+		})
+	}
+}

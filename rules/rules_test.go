@@ -1,11 +1,13 @@
 package rules_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/rules"
 )
 
 func f(v float64) *float64 { return &v }
@@ -100,4 +102,46 @@ func BenchmarkMatch(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkMatchScale: how rule evaluation grows with the number of rules
+// (the default policy's, repeated 1, 4 and 16 times).
+func BenchmarkMatchScale(b *testing.B) {
+	for _, times := range []int{1, 4, 16} {
+		p := policy.Default()
+		base := p.Rules
+		var rs []holdfast.Rule
+		for k := range times {
+			for _, r := range base {
+				r.ID = fmt.Sprintf("%s_%d", r.ID, k)
+				rs = append(rs, r)
+			}
+		}
+		p.Rules = rs
+		set, problems := rules.Compile(p)
+		if len(problems) > 0 {
+			b.Fatal(problems)
+		}
+		acct := &holdfast.Account{ID: "u1", KnownDevices: []string{"d1", "d2"}, KnownCountries: []string{"DE"}, Factors: []holdfast.Factor{holdfast.FactorEmail}}
+		events := []holdfast.Event{
+			{Type: holdfast.EventLogin, Account: "u1", Device: "d3", Country: "DE"},
+			{Type: holdfast.EventDeposit, Account: "u1", Amount: "250", SourceRisk: "clean"},
+			{Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: f(40), FailureRate: f(0.1)},
+			{Type: holdfast.EventPasswordChanged, Account: "u1"},
+			{Type: holdfast.EventWithdrawalRequested, Account: "u1", Amount: "100"},
+		}
+		b.Run(fmt.Sprintf("rules=%d", len(rs)), func(b *testing.B) {
+			in := &holdfast.RuleInput{Account: acct, Now: time.Now(), Features: holdfast.Features{DepositCount: 5, DepositAvgUSD: 300}}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				in.Event = &events[i%len(events)]
+				if _, err := set.Match(in); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }
