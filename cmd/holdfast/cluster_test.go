@@ -138,10 +138,7 @@ func freePort(t *testing.T) string {
 func TestThreeNodes(t *testing.T) {
 	pgAdmin, natsURL := clusterServices(t)
 	dsn := freshDatabase(t, pgAdmin)
-	bin := filepath.Join(t.TempDir(), "holdfast")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildHoldfast(t)
 	var pb [4]byte
 	rand.Read(pb[:])
 	prefix := "hfcluster" + hex.EncodeToString(pb[:])
@@ -294,4 +291,40 @@ func TestThreeNodes(t *testing.T) {
 			t.Errorf("restarted node A on %s %s: %v %v", acct, action, d, err)
 		}
 	}
+}
+
+// buildHoldfast builds the binary once per test run, for the tests that
+// run it as a process (and kill it).
+func buildHoldfast(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "holdfast-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "holdfast")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// TestMain removes the binary buildHoldfast made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }

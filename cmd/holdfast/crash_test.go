@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,10 +22,7 @@ import (
 // it, and checks that every acknowledged write is there with its answer,
 // and that every audit chain verifies (nothing half-written).
 func TestCrashOnTheEmbeddedStore(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "holdfast")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildHoldfast(t)
 	data := t.TempDir()
 	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin")
 	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,check,self_service,events", "--staff", "admin")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,10 +24,7 @@ func TestDiskFull(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("needs bash for ulimit")
 	}
-	bin := filepath.Join(t.TempDir(), "holdfast")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildHoldfast(t)
 	data := t.TempDir()
 	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin")
 	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,events", "--staff", "admin")
