@@ -81,13 +81,7 @@ func TestEvidenceIsRecorded(t *testing.T) {
 func BenchmarkMatch(b *testing.B) {
 	p := policy.Default()
 	acct := &holdfast.Account{ID: "u1", KnownDevices: []string{"d1", "d2"}, KnownCountries: []string{"DE"}, Factors: []holdfast.Factor{holdfast.FactorEmail}}
-	events := []holdfast.Event{
-		{Type: holdfast.EventLogin, Account: "u1", Device: "d3", Country: "DE"},
-		{Type: holdfast.EventDeposit, Account: "u1", Amount: "250", SourceRisk: "clean"},
-		{Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: f(40), FailureRate: f(0.1)},
-		{Type: holdfast.EventPasswordChanged, Account: "u1"},
-		{Type: holdfast.EventWithdrawalRequested, Account: "u1", Amount: "100"},
-	}
+	events := benchEvents()
 	in := &holdfast.RuleInput{Account: acct, Now: time.Now(), Features: holdfast.Features{DepositCount: 5, DepositAvgUSD: 300}}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -123,13 +117,7 @@ func BenchmarkMatchScale(b *testing.B) {
 			b.Fatal(problems)
 		}
 		acct := &holdfast.Account{ID: "u1", KnownDevices: []string{"d1", "d2"}, KnownCountries: []string{"DE"}, Factors: []holdfast.Factor{holdfast.FactorEmail}}
-		events := []holdfast.Event{
-			{Type: holdfast.EventLogin, Account: "u1", Device: "d3", Country: "DE"},
-			{Type: holdfast.EventDeposit, Account: "u1", Amount: "250", SourceRisk: "clean"},
-			{Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: f(40), FailureRate: f(0.1)},
-			{Type: holdfast.EventPasswordChanged, Account: "u1"},
-			{Type: holdfast.EventWithdrawalRequested, Account: "u1", Amount: "100"},
-		}
+		events := benchEvents()
 		b.Run(fmt.Sprintf("rules=%d", len(rs)), func(b *testing.B) {
 			in := &holdfast.RuleInput{Account: acct, Now: time.Now(), Features: holdfast.Features{DepositCount: 5, DepositAvgUSD: 300}}
 			b.ReportAllocs()
@@ -143,5 +131,16 @@ func BenchmarkMatchScale(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// benchEvents is the mix of events the rule benchmarks evaluate.
+func benchEvents() []holdfast.Event {
+	return []holdfast.Event{
+		{Type: holdfast.EventLogin, Account: "u1", Device: "d3", Country: "DE"},
+		{Type: holdfast.EventDeposit, Account: "u1", Amount: "250", SourceRisk: "clean"},
+		{Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: f(40), FailureRate: f(0.1)},
+		{Type: holdfast.EventPasswordChanged, Account: "u1"},
+		{Type: holdfast.EventWithdrawalRequested, Account: "u1", Amount: "100"},
 	}
 }
