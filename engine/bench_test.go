@@ -70,6 +70,19 @@ func BenchmarkCheck(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("restricted-random", func(b *testing.B) {
+		hits := make([]holdfast.CheckRequest, 1<<15)
+		for i := range hits {
+			hits[i] = holdfast.CheckRequest{Account: fmt.Sprintf("acct-%d", r.IntN(100_000)*10), Action: holdfast.Actions[r.IntN(holdfast.NumActions)]}
+		}
+		buf := make([]holdfast.Cause, 0, 8)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			e.CheckInto(&hits[i&(len(hits)-1)], buf)
+			i++
+		}
+	})
 	b.Run("restricted-only", func(b *testing.B) {
 		buf := make([]holdfast.Cause, 0, 8)
 		req := holdfast.CheckRequest{Account: "acct-10", Action: holdfast.ActionTrade}
