@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,7 +144,7 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 			// Other nodes learn of it from the outbox, committed with it.
 			seq = tx.Account().AuditSeq
 			change = changeID(account, seq)
-			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now, Data: map[string]string{"seq": itoa64(seq)}})
+			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now, Data: map[string]string{"seq": strconv.FormatInt(seq, 10)}})
 		}
 		return nil
 	})

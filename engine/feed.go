@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -41,20 +42,7 @@ type feed struct {
 
 // changeID names the index_changed command of account's commit seq.
 func changeID(account string, seq int64) string {
-	return "chg_" + account + "_" + itoa64(seq)
-}
-
-func itoa64(n int64) string {
-	var b [20]byte
-	i := len(b)
-	if n == 0 {
-		return "0"
-	}
-	for ; n > 0; n /= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-	}
-	return string(b[i:])
+	return "chg_" + account + "_" + strconv.FormatInt(seq, 10)
 }
 
 // Refresh reloads an account's restrictions and credentials from the store
