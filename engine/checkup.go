@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -33,19 +34,19 @@ func (e *Engine) Security(ctx context.Context, account string, actor holdfast.Ac
 		c := *sl
 		out.SettingsLock = &c
 	}
-	for _, addr := range sortedKeys(sec.Whitelist.Addresses) {
+	for _, addr := range slices.Sorted(maps.Keys(sec.Whitelist.Addresses)) {
 		w := sec.Whitelist.Addresses[addr]
 		out.Whitelist.Addresses = append(out.Whitelist.Addresses, holdfast.WhitelistEntryView{Address: addr, WhitelistAddress: *w, Usable: !now.Before(w.UsableAt)})
 	}
-	for _, id := range sortedKeys(sec.Sessions) {
+	for _, id := range slices.Sorted(maps.Keys(sec.Sessions)) {
 		out.Sessions = append(out.Sessions, holdfast.SessionInfo{ID: id, Session: *sec.Sessions[id], Active: sec.SessionValid(id)})
 	}
 	slices.SortStableFunc(out.Sessions, func(x, y holdfast.SessionInfo) int { return y.StartedAt.Compare(x.StartedAt) })
-	for _, id := range sortedKeys(sec.Devices) {
+	for _, id := range slices.Sorted(maps.Keys(sec.Devices)) {
 		out.Devices = append(out.Devices, holdfast.DeviceInfo{ID: id, Device: *sec.Devices[id], Known: slices.Contains(a.KnownDevices, id)})
 	}
 	slices.SortStableFunc(out.Devices, func(x, y holdfast.DeviceInfo) int { return y.LastSeen.Compare(x.LastSeen) })
-	for _, id := range sortedKeys(sec.APIKeys) {
+	for _, id := range slices.Sorted(maps.Keys(sec.APIKeys)) {
 		k := sec.APIKeys[id]
 		out.APIKeys = append(out.APIKeys, holdfast.APIKeyInfo{ID: id, APIKey: *k, Active: k.RevokedAt.IsZero()})
 	}
@@ -67,15 +68,6 @@ func (e *Engine) readSecurity(ctx context.Context, account string, actor holdfas
 		return &holdfast.Account{ID: account, CreatedAt: now, LastActiveAt: now}, now, nil
 	}
 	return a, now, err
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // LoginHistory returns the account's most recent login events, newest
@@ -137,7 +129,7 @@ func (e *Engine) SecurityCheckup(ctx context.Context, account string, actor hold
 	if !sec.Whitelist.Enabled {
 		add("whitelist_off", holdfast.SeverityMedium, "", "Withdrawals can go to any address.", "Turn on the withdrawal whitelist.")
 	}
-	for _, id := range sortedKeys(sec.Devices) {
+	for _, id := range slices.Sorted(maps.Keys(sec.Devices)) {
 		d := sec.Devices[id]
 		if !within(d.FirstSeen, cp.NewDeviceWindow) || d.FirstSeen.Equal(a.CreatedAt) {
 			continue
@@ -148,7 +140,7 @@ func (e *Engine) SecurityCheckup(ctx context.Context, account string, actor hold
 			add("unverified_device", holdfast.SeverityHigh, id, "An unrecognised device signed in recently and has not completed verification.", "If it was not you, press \"secure my account\" now.")
 		}
 	}
-	for _, id := range sortedKeys(sec.APIKeys) {
+	for _, id := range slices.Sorted(maps.Keys(sec.APIKeys)) {
 		k := sec.APIKeys[id]
 		if !k.RevokedAt.IsZero() {
 			continue
@@ -163,7 +155,7 @@ func (e *Engine) SecurityCheckup(ctx context.Context, account string, actor hold
 			add("key_unused", holdfast.SeverityLow, id, "This API key has not been used for a long time.", "Delete keys you no longer use.")
 		}
 	}
-	for _, addr := range sortedKeys(sec.Whitelist.Addresses) {
+	for _, addr := range slices.Sorted(maps.Keys(sec.Whitelist.Addresses)) {
 		w := sec.Whitelist.Addresses[addr]
 		if !within(cmp.Or(w.LastUsedAt, w.AddedAt), cp.AddressUnusedAfter) {
 			add("address_unused", holdfast.SeverityLow, addr, "This whitelisted address has not been used for a long time.", "Remove addresses you no longer send to.")

@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"maps"
 	"math/big"
 	"slices"
 	"time"
@@ -343,7 +344,7 @@ func (e *Engine) signIn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event
 		}
 		sec.Sessions[ev.Session] = &holdfast.Session{Device: ev.Device, IP: ev.IP, Country: ev.Country, StartedAt: now}
 		if over := len(sec.Sessions) - e.policy.Security.MaxSessions; over > 0 {
-			ids := sortedKeys(sec.Sessions)
+			ids := slices.Sorted(maps.Keys(sec.Sessions))
 			slices.SortStableFunc(ids, func(x, y string) int { return sec.Sessions[x].StartedAt.Compare(sec.Sessions[y].StartedAt) })
 			for _, id := range ids[:over] {
 				delete(sec.Sessions, id)
