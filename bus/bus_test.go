@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,20 +63,10 @@ func prefix(t *testing.T) string {
 		defer nc.Close()
 		js, _ := nc.JetStream()
 		for _, s := range []string{"_CHANGES", "_EVENTS", "_DEAD"} {
-			_ = js.DeleteStream(upper(p) + s)
+			_ = js.DeleteStream(strings.ToUpper(p) + s)
 		}
 	})
 	return p
-}
-
-func upper(s string) string {
-	out := []byte(s)
-	for i, c := range out {
-		if c >= 'a' && c <= 'z' {
-			out[i] = c - 'a' + 'A'
-		}
-	}
-	return string(out)
 }
 
 // node is an engine on a shared store with its own bus connection.
