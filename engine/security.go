@@ -275,21 +275,18 @@ func (e *Engine) SetAntiPhishingCode(ctx context.Context, account, code string, 
 			return holdfast.Errorf(holdfast.InvalidArgument, "code", "the anti-phishing code may not hold control characters")
 		}
 	}
-	var gate holdfast.Action
-	if a, err := e.store.Account(ctx, account); err == nil && a.Security.AntiPhishingCode != "" {
-		gate = holdfast.ActionChangeSecuritySettings
-	}
-	return e.securityOp(ctx, account, actor, auditAntiPhishing, gate, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+	// Whether it is a change is read in the transaction: the first code
+	// is never gated.
+	return e.securityOp(ctx, account, actor, auditAntiPhishing, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		sec := &tx.Account().Security
 		prev := sec.AntiPhishingCode
-		if prev == code {
-			return false, nil
-		}
-		if prev != "" && gate == "" {
-			// Set meanwhile by another request: this one is a change.
+		if prev != "" {
 			if err := e.gate(tx, now, holdfast.ActionChangeSecuritySettings); err != nil {
 				return false, err
 			}
+		}
+		if prev == code {
+			return false, nil
 		}
 		sec.AntiPhishingCode = code
 		if err := e.notifyHolder(tx, now, noticeAntiPhishing, nil); err != nil {
