@@ -63,16 +63,26 @@ func (j JSONList[T]) Value() (driver.Value, error) {
 }
 
 func (j JSONList[T]) Scan(src any) error {
+	*j.V = nil
+	b, null, err := text(src)
+	if null || err != nil {
+		return err
+	}
+	return json.Unmarshal(b, j.V)
+}
+
+// text reads a TEXT column's bytes, or says it is NULL; anything else is
+// an error.
+func text(src any) (b []byte, null bool, err error) {
 	switch v := src.(type) {
 	case nil:
-		*j.V = nil
-		return nil
+		return nil, true, nil
 	case string:
-		return json.Unmarshal([]byte(v), j.V)
+		return []byte(v), false, nil
 	case []byte:
-		return json.Unmarshal(v, j.V)
+		return v, false, nil
 	}
-	return fmt.Errorf("JSON column holds %T, want TEXT", src)
+	return nil, false, fmt.Errorf("JSON column holds %T, want TEXT", src)
 }
 
 // List wraps a slice field.
@@ -114,15 +124,11 @@ func (j JSONValue[T]) Value() (driver.Value, error) {
 func (j JSONValue[T]) Scan(src any) error {
 	var zero T
 	*j.V = zero
-	switch v := src.(type) {
-	case nil:
-		return nil
-	case string:
-		return json.Unmarshal([]byte(v), j.V)
-	case []byte:
-		return json.Unmarshal(v, j.V)
+	b, null, err := text(src)
+	if null || err != nil {
+		return err
 	}
-	return fmt.Errorf("JSON column holds %T, want TEXT", src)
+	return json.Unmarshal(b, j.V)
 }
 
 // JSONPtr stores an optional struct as JSON TEXT, nil as NULL.
@@ -138,16 +144,9 @@ func (j JSONPtr[T]) Value() (driver.Value, error) {
 
 func (j JSONPtr[T]) Scan(src any) error {
 	*j.V = nil
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("JSON column holds %T, want TEXT", src)
+	b, null, err := text(src)
+	if null || err != nil {
+		return err
 	}
 	*j.V = new(T)
 	return json.Unmarshal(b, *j.V)
@@ -166,13 +165,9 @@ func (j JSONMap) Value() (driver.Value, error) {
 
 func (j JSONMap) Scan(src any) error {
 	*j.M = nil
-	switch v := src.(type) {
-	case nil:
-		return nil
-	case string:
-		return json.Unmarshal([]byte(v), j.M)
-	case []byte:
-		return json.Unmarshal(v, j.M)
+	b, null, err := text(src)
+	if null || err != nil {
+		return err
 	}
-	return fmt.Errorf("JSON column holds %T, want TEXT", src)
+	return json.Unmarshal(b, j.M)
 }
