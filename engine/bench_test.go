@@ -20,7 +20,7 @@ func benchEngine(b *testing.B, restricted int) *Engine {
 	e := &Engine{policy: policy.Default(), clock: clk, index: newIndex()}
 	now := time.Now()
 	kinds := []holdfast.Kind{holdfast.KindCoolingOff, holdfast.KindReduceOnly, holdfast.KindWithdrawalFreeze, holdfast.KindPanicLock}
-	entries := make(map[string]*accountEntry, restricted)
+	rules := make(map[string][]rule, restricted)
 	for i := range restricted {
 		acct := fmt.Sprintf("acct-%d", i*10) // every tenth account of a million
 		var rs []*holdfast.Restriction
@@ -30,9 +30,9 @@ func benchEngine(b *testing.B, restricted int) *Engine {
 				StartsAt: now.Add(-time.Hour), EndsAt: now.Add(24 * time.Hour), Disclose: true,
 			})
 		}
-		entries[acct] = &accountEntry{rules: e.rulesFor(rs, now)}
+		rules[acct] = e.rulesFor(rs, now)
 	}
-	e.index.load(entries)
+	e.index.load(rules, now.UnixNano())
 	return e
 }
 

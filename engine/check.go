@@ -98,13 +98,13 @@ func covers(ru *rule, ai int, device string) bool {
 
 func cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 	return holdfast.Cause{
-		ID:         ru.r.ID,
-		Kind:       ru.r.Kind,
+		ID:         ru.id,
+		Kind:       ru.kind,
 		Level:      ru.kp.Level,
 		Effect:     fx,
 		Message:    ru.kp.Holder.Message,
-		StartsAt:   ru.r.StartsAt,
-		EndsAt:     ru.r.EndsAt,
+		StartsAt:   utc(ru.start),
+		EndsAt:     utc(ru.end),
 		Resolution: ru.kp.Holder.Resolution,
 		Origin:     ru.origin,
 	}
@@ -127,10 +127,7 @@ func retryAfter(rules []rule, ai int, device string, now int64, current holdfast
 			}
 		}
 	}
-	if best == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, best).UTC()
+	return utc(best)
 }
 
 func effectAt(rules []rule, ai int, device string, t int64) holdfast.Effect {
@@ -142,4 +139,13 @@ func effectAt(rules []rule, ai int, device string, t int64) holdfast.Effect {
 		}
 	}
 	return effect
+}
+
+// utc turns a rule's Unix nanoseconds back into the restriction's time; 0
+// (no end) is the zero time.
+func utc(nanos int64) time.Time {
+	if nanos == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, nanos).UTC()
 }

@@ -85,12 +85,11 @@ func (e *Engine) Rebuild(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rebuild index: %w", err)
 	}
-	entries := make(map[string]*accountEntry, len(byAccount))
+	rules := make(map[string][]rule, len(byAccount))
 	for acct, rs := range byAccount {
-		// seq 0: any commit after start-up supersedes the loaded entry.
-		entries[acct] = &accountEntry{rules: e.rulesFor(rs, now), putAt: now.UnixNano()}
+		rules[acct] = e.rulesFor(rs, now)
 	}
-	e.index.load(entries)
+	e.index.load(rules, now.UnixNano())
 	return nil
 }
 

@@ -43,25 +43,57 @@ type indexShard struct {
 // tombstone: it remembers the seq of the commit that removed the last
 // restriction, so that a slower publication of an earlier commit cannot
 // bring a lifted restriction back.
+//
+// A check on a random restricted account is bound by cache misses, not by
+// the decision, so what it reads lives in the entry's own allocation: a
+// short name (to confirm the hash match) and up to entryRules rules.
 type accountEntry struct {
+	next    *accountEntry // another account with the same hash
+	nameLen uint8         // 0: the name is too long to hold inline
+	name    [entryName]byte
+	rules   []rule // inline[:n] when they fit
 	account string
 	seq     int64
-	rules   []rule
-	putAt   int64         // Unix nanoseconds, for dropping old tombstones
-	next    *accountEntry // another account with the same hash
+	putAt   int64 // Unix nanoseconds, for dropping old tombstones
+	inline  [entryRules]rule
 }
 
-// rule is a restriction laid out for the hot path: what a check reads is
-// inline (effects, times as Unix nanoseconds, device scope), so deciding on
-// an account touches one contiguous slice; r and kp are read only to
-// describe a cause.
+const (
+	entryName  = 31 // bytes; a UUID-sized name takes the slower path
+	entryRules = 2
+)
+
+func newEntry(account string, seq int64, rules []rule, putAt int64, next *accountEntry) *accountEntry {
+	e := &accountEntry{next: next, account: account, seq: seq, putAt: putAt, rules: rules}
+	if len(account) <= entryName {
+		e.nameLen = uint8(copy(e.name[:], account))
+	}
+	if len(rules) <= entryRules {
+		e.rules = e.inline[:copy(e.inline[:], rules)]
+	}
+	return e
+}
+
+// is reports whether the entry is account's.
+func (e *accountEntry) is(account string) bool {
+	if e.nameLen > 0 {
+		return string(e.name[:e.nameLen]) == account
+	}
+	return e.account == account
+}
+
+// rule is a restriction laid out for the hot path: everything a check
+// reads, causes included, is inline (effects, times as Unix nanoseconds,
+// device scope, id and kind), so deciding on an account touches only its
+// entry and the (shared, cached) kind policy.
 type rule struct {
 	fx       holdfast.EffectTable
 	disclose bool
 	start    int64
 	end      int64 // 0: until lifted
 	device   string
-	r        *holdfast.Restriction
+	id       string
+	kind     holdfast.Kind
 	kp       *holdfast.KindPolicy
 	// origin is what a check may show of why a rule applied it: nothing
 	// for kinds whose reason only some roles may see (checks carry no
@@ -96,7 +128,7 @@ func bit(h uint64) (word int, mask uint64) {
 // find returns account's entry in a chain, or nil.
 func find(e *accountEntry, account string) *accountEntry {
 	for ; e != nil; e = e.next {
-		if e.account == account {
+		if e.is(account) {
 			return e
 		}
 	}
@@ -109,12 +141,10 @@ func without(e *accountEntry, account string) *accountEntry {
 	if e == nil {
 		return nil
 	}
-	if e.account == account {
+	if e.is(account) {
 		return e.next
 	}
-	c := *e
-	c.next = without(e.next, account)
-	return &c
+	return newEntry(e.account, e.seq, e.rules, e.putAt, without(e.next, account))
 }
 
 // get returns the account's entry, or nil when it has no restrictions.
@@ -143,8 +173,7 @@ func (ix *index) put(account string, seq int64, rules []rule, now int64) {
 		return
 	}
 	next := maps.Clone(old)
-	e := &accountEntry{account: account, seq: seq, rules: rules, putAt: now, next: without(old[h], account)}
-	next[h] = e
+	next[h] = newEntry(account, seq, rules, now, without(old[h], account))
 	// The bit goes up before the map is published: a reader that sees the
 	// new map also sees the bit.
 	w, m := bit(h)
@@ -152,9 +181,10 @@ func (ix *index) put(account string, seq int64, rules []rule, now int64) {
 	s.m.Store(&next)
 }
 
-// load replaces the whole index, for start-up. It builds every shard map
+// load replaces the whole index with each account's rules as of seq 0 (any
+// later commit supersedes them), for start-up. It builds every shard map
 // once instead of copying per account.
-func (ix *index) load(entries map[string]*accountEntry) {
+func (ix *index) load(rules map[string][]rule, now int64) {
 	shardMaps := make([]map[uint64]*accountEntry, indexShards)
 	for i := range shardMaps {
 		shardMaps[i] = map[uint64]*accountEntry{}
@@ -162,11 +192,10 @@ func (ix *index) load(entries map[string]*accountEntry) {
 	for i := range ix.present {
 		ix.present[i].Store(0)
 	}
-	for acct, e := range entries {
+	for acct, rs := range rules {
 		h := maphash.String(ix.seed, acct)
 		m := shardMaps[h%indexShards]
-		e.account, e.next = acct, m[h]
-		m[h] = e
+		m[h] = newEntry(acct, 0, rs, now, m[h])
 		w, mask := bit(h)
 		ix.present[w].Or(mask)
 	}
@@ -201,10 +230,11 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		if r.Over(now) {
 			continue
 		}
-		c := r.Clone()
-		ru := rule{fx: *e.policy.Effects(r.Kind), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, r: c, kp: e.policy.Kind(r.Kind)}
-		if len(ru.kp.SeeReason) == 0 {
-			ru.origin = c.Origin
+		ru := rule{fx: *e.policy.Effects(r.Kind), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
+		if len(ru.kp.SeeReason) == 0 && r.Origin != nil {
+			o := *r.Origin
+			o.Evidence = maps.Clone(o.Evidence)
+			ru.origin = &o
 		}
 		if !r.EndsAt.IsZero() {
 			ru.end = r.EndsAt.UnixNano()
@@ -215,7 +245,7 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		if c := cmp.Compare(a.start, b.start); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.r.ID, b.r.ID)
+		return cmp.Compare(a.id, b.id)
 	})
 	return out
 }
@@ -243,7 +273,7 @@ func (ix *index) prune(now int64) (dropped int) {
 				case len(rules) != len(e.rules):
 					changed = true
 				}
-				kept = &accountEntry{account: e.account, seq: e.seq, rules: rules, putAt: e.putAt, next: kept}
+				kept = newEntry(e.account, e.seq, rules, e.putAt, kept)
 			}
 			if !changed {
 				continue

@@ -9,8 +9,7 @@ import (
 )
 
 func testRule(id string, end time.Time) rule {
-	r := &holdfast.Restriction{ID: id, Kind: holdfast.KindReduceOnly, Disclose: true}
-	ru := rule{start: 1, r: r}
+	ru := rule{start: 1, id: id, kind: holdfast.KindReduceOnly, disclose: true}
 	ru.fx[holdfast.ActionTrade.Index()] = holdfast.Deny
 	if !end.IsZero() {
 		ru.end = end.UnixNano()
@@ -29,7 +28,7 @@ func TestIndexIgnoresStalePublications(t *testing.T) {
 		t.Fatalf("a stale publication resurrected %d rules", len(e.rules))
 	}
 	ix.put("a", 3, []rule{testRule("r2", time.Time{})}, now)
-	if e := ix.get("a"); e == nil || e.rules[0].r.ID != "r2" {
+	if e := ix.get("a"); e == nil || e.rules[0].id != "r2" {
 		t.Fatal("a newer publication was ignored")
 	}
 	if accounts, restrictions := ix.stats(); accounts != 1 || restrictions != 1 {
@@ -39,8 +38,8 @@ func TestIndexIgnoresStalePublications(t *testing.T) {
 
 // Accounts whose hashes collide share a chain; replacing one keeps the other.
 func TestIndexChainsKeepCollidingAccounts(t *testing.T) {
-	b := &accountEntry{account: "b", seq: 1}
-	a := &accountEntry{account: "a", seq: 1, next: b}
+	b := newEntry("b", 1, nil, 0, nil)
+	a := newEntry("a", 1, nil, 0, b)
 	if find(a, "b") != b || find(a, "a") != a || find(a, "c") != nil {
 		t.Fatal("find does not walk the chain")
 	}
@@ -66,7 +65,7 @@ func TestIndexPrune(t *testing.T) {
 	if n := ix.prune(now.UnixNano()); n != 2 {
 		t.Fatalf("pruned %d rules, want 2", n)
 	}
-	if e := ix.get("live"); e == nil || len(e.rules) != 1 || e.rules[0].r.ID != "r2" {
+	if e := ix.get("live"); e == nil || len(e.rules) != 1 || e.rules[0].id != "r2" {
 		t.Fatal("prune lost a live rule")
 	}
 	if accounts, restrictions := ix.stats(); accounts != 1 || restrictions != 1 {
