@@ -15,8 +15,9 @@ import (
 // The decision index answers checks from memory. It holds only accounts
 // that have (or recently had) restrictions, so it grows with restrictions,
 // not with accounts. Reads are lock-free: each shard publishes an immutable
-// map through an atomic pointer, and writers copy the (small) shard map.
-// Maps are keyed by the account's 64-bit hash, computed once per check;
+// hash table (table.go) through an atomic pointer, and writers copy the
+// (small) shard table. Tables are keyed by the account's 64-bit hash,
+// computed once per check;
 // the entry names its account, and the rare accounts whose hashes collide
 // share a chain.
 const indexShards = 4096
@@ -35,7 +36,7 @@ const presentWords = 1 << 15 // 2^21 bits, 256 KiB
 
 type indexShard struct {
 	mu sync.Mutex // serializes writers of this shard
-	m  atomic.Pointer[map[uint64]*accountEntry]
+	t  atomic.Pointer[table]
 }
 
 // accountEntry is one account's restrictions as of audit sequence seq. It
@@ -110,8 +111,7 @@ func (ru *rule) activeAt(now int64) bool {
 func newIndex() *index {
 	ix := &index{seed: maphash.MakeSeed()}
 	for i := range ix.shards {
-		empty := map[uint64]*accountEntry{}
-		ix.shards[i].m.Store(&empty)
+		ix.shards[i].t.Store(emptyTable)
 	}
 	return ix
 }
@@ -153,7 +153,7 @@ func (ix *index) get(account string) *accountEntry {
 	if w, m := bit(h); ix.present[w].Load()&m == 0 {
 		return nil
 	}
-	e := find((*ix.shard(h).m.Load())[h], account)
+	e := find(ix.shard(h).t.Load().get(h), account)
 	if e == nil || len(e.rules) == 0 {
 		return nil
 	}
@@ -168,17 +168,17 @@ func (ix *index) put(account string, seq int64, rules []rule, now int64) {
 	s := ix.shard(h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := *s.m.Load()
-	if cur := find(old[h], account); cur != nil && cur.seq >= seq {
+	old := s.t.Load()
+	chain := old.get(h)
+	if cur := find(chain, account); cur != nil && cur.seq >= seq {
 		return
 	}
-	next := maps.Clone(old)
-	next[h] = newEntry(account, seq, rules, now, without(old[h], account))
+	next := old.with(h, newEntry(account, seq, rules, now, without(chain, account)))
 	// The bit goes up before the map is published: a reader that sees the
 	// new map also sees the bit.
 	w, m := bit(h)
 	ix.present[w].Or(m)
-	s.m.Store(&next)
+	s.t.Store(next)
 }
 
 // load replaces the whole index with each account's rules as of seq 0 (any
@@ -202,7 +202,7 @@ func (ix *index) load(rules map[string][]rule, now int64) {
 	for i := range ix.shards {
 		s := &ix.shards[i]
 		s.mu.Lock()
-		s.m.Store(&shardMaps[i])
+		s.t.Store(newTable(len(shardMaps[i]), maps.All(shardMaps[i])))
 		s.mu.Unlock()
 	}
 }
@@ -210,7 +210,7 @@ func (ix *index) load(rules map[string][]rule, now int64) {
 // stats counts accounts and restrictions held, for metrics.
 func (ix *index) stats() (accounts, restrictions int) {
 	for i := range ix.shards {
-		for _, head := range *ix.shards[i].m.Load() {
+		for _, head := range ix.shards[i].t.Load().all {
 			for e := head; e != nil; e = e.next {
 				if len(e.rules) > 0 {
 					accounts++
@@ -258,9 +258,9 @@ func (ix *index) prune(now int64) (dropped int) {
 	for i := range ix.shards {
 		s := &ix.shards[i]
 		s.mu.Lock()
-		old := *s.m.Load()
-		var next map[uint64]*accountEntry
-		for h, head := range old {
+		old := s.t.Load()
+		changes := map[uint64]*accountEntry{}
+		for h, head := range old.all {
 			var kept *accountEntry
 			changed := false
 			for e := head; e != nil; e = e.next {
@@ -278,17 +278,10 @@ func (ix *index) prune(now int64) (dropped int) {
 			if !changed {
 				continue
 			}
-			if next == nil {
-				next = maps.Clone(old)
-			}
-			if kept == nil {
-				delete(next, h)
-			} else {
-				next[h] = kept
-			}
+			changes[h] = kept
 		}
-		if next != nil {
-			s.m.Store(&next)
+		if len(changes) > 0 {
+			s.t.Store(old.withAll(changes))
 		}
 		s.mu.Unlock()
 	}

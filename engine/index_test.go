@@ -78,7 +78,7 @@ func TestIndexPrune(t *testing.T) {
 		t.Fatal("a recent tombstone was dropped")
 	}
 	h := maphashOf(ix, "gone")
-	if find((*ix.shard(h).m.Load())[h], "gone") != nil {
+	if find(ix.shard(h).t.Load().get(h), "gone") != nil {
 		t.Fatal("an old tombstone was kept")
 	}
 }
