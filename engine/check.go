@@ -37,7 +37,7 @@ func (e *Engine) Check(ctx context.Context, req holdfast.CheckRequest) (holdfast
 // causes to buf (which may be nil) so that a hot loop can reuse one buffer
 // and allocate nothing.
 func (e *Engine) CheckInto(req *holdfast.CheckRequest, buf []holdfast.Cause) holdfast.Decision {
-	ent := e.index.get(req.Account)
+	ent := e.index.getFor(req.Account, req.Action.Index())
 	if ent == nil {
 		return holdfast.Decision{Effect: holdfast.Allow, Causes: buf[:0]}
 	}

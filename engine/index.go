@@ -55,7 +55,8 @@ type accountEntry struct {
 	rules   []rule // inline[:n] when they fit
 	account string
 	seq     int64
-	putAt   int64 // Unix nanoseconds, for dropping old tombstones
+	putAt   int64     // Unix nanoseconds, for dropping old tombstones
+	acts    actionSet // the actions some rule restricts
 	inline  [entryRules]rule
 }
 
@@ -71,6 +72,9 @@ func newEntry(account string, seq int64, rules []rule, putAt int64, next *accoun
 	}
 	if len(rules) <= entryRules {
 		e.rules = e.inline[:copy(e.inline[:], rules)]
+	}
+	for i := range rules {
+		e.acts |= rules[i].acts
 	}
 	return e
 }
@@ -89,6 +93,7 @@ func (e *accountEntry) is(account string) bool {
 // entry and the (shared, cached) kind policy.
 type rule struct {
 	fx       holdfast.EffectTable
+	acts     actionSet // where fx is not Allow
 	disclose bool
 	start    int64
 	end      int64 // 0: until lifted
@@ -149,11 +154,21 @@ func without(e *accountEntry, account string) *accountEntry {
 
 // get returns the account's entry, or nil when it has no restrictions.
 func (ix *index) get(account string) *accountEntry {
+	return ix.getFor(account, -1)
+}
+
+// getFor is get for a check on action index ai (-1: any action). It
+// returns nil when no rule of the account restricts the action.
+func (ix *index) getFor(account string, ai int) *accountEntry {
 	h := maphash.String(ix.seed, account)
 	if w, m := bit(h); ix.present[w].Load()&m == 0 {
 		return nil
 	}
-	e := find(ix.shard(h).t.Load().get(h), account)
+	s := ix.shard(h).t.Load().slot(h)
+	if ai >= 0 && !s.acts.has(ai) {
+		return nil
+	}
+	e := find(s.e, account)
 	if e == nil || len(e.rules) == 0 {
 		return nil
 	}
@@ -230,7 +245,7 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		if r.Over(now) {
 			continue
 		}
-		ru := rule{fx: *e.policy.Effects(r.Kind), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
+		ru := rule{fx: *e.policy.Effects(r.Kind), acts: restricts(e.policy.Effects(r.Kind)), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
 		if len(ru.kp.SeeReason) == 0 && r.Origin != nil {
 			o := *r.Origin
 			o.Evidence = maps.Clone(o.Evidence)
@@ -248,6 +263,17 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		return cmp.Compare(a.id, b.id)
 	})
 	return out
+}
+
+// restricts returns the actions an effect table does not allow.
+func restricts(fx *holdfast.EffectTable) actionSet {
+	var s actionSet
+	for i, f := range fx {
+		if f != holdfast.Allow {
+			s |= 1 << i
+		}
+	}
+	return s
 }
 
 // prune drops rules that have ended by now, and tombstones older than

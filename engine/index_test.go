@@ -11,6 +11,7 @@ import (
 func testRule(id string, end time.Time) rule {
 	ru := rule{start: 1, id: id, kind: holdfast.KindReduceOnly, disclose: true}
 	ru.fx[holdfast.ActionTrade.Index()] = holdfast.Deny
+	ru.acts = restricts(&ru.fx)
 	if !end.IsZero() {
 		ru.end = end.UnixNano()
 	}

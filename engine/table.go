@@ -1,6 +1,10 @@
 package engine
 
-import "iter"
+import (
+	"iter"
+
+	"github.com/holdfast/holdfast"
+)
 
 // table is one index shard's published entries, keyed by account hash: open
 // addressing with linear probing over a power-of-two array kept at most
@@ -15,7 +19,19 @@ type table struct {
 type slot struct {
 	h uint64
 	e *accountEntry // nil: empty
+	// acts has a bit for each action (by index) that some rule of the
+	// chain restricts. A check on any other action is answered Allow from
+	// the slot, without reading the entries: whichever account of the
+	// chain is asked about, none of its rules touches the action.
+	acts actionSet
 }
+
+// actionSet is a set of actions by index.
+type actionSet uint16
+
+var _ [16 - holdfast.NumActions]struct{} // every action has a bit
+
+func (s actionSet) has(ai int) bool { return s&(1<<ai) != 0 }
 
 // tableShift skips the hash bits that chose the shard, which are the same
 // for every key of a table.
@@ -32,7 +48,11 @@ func newTable(n int, entries iter.Seq2[uint64, *accountEntry]) *table {
 	t := &table{slots: make([]slot, size), n: n}
 	if entries != nil {
 		for h, e := range entries {
-			t.slots[t.free(h)] = slot{h, e}
+			var acts actionSet
+			for c := e; c != nil; c = c.next {
+				acts |= c.acts
+			}
+			t.slots[t.free(h)] = slot{h, e, acts}
 		}
 	}
 	return t
@@ -49,12 +69,15 @@ func (t *table) free(h uint64) uint64 {
 }
 
 // get returns the chain for hash h, or nil.
-func (t *table) get(h uint64) *accountEntry {
+func (t *table) get(h uint64) *accountEntry { return t.slot(h).e }
+
+// slot returns h's slot, or an empty one.
+func (t *table) slot(h uint64) *slot {
 	mask := uint64(len(t.slots) - 1)
 	for i := (h >> tableShift) & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.e == nil || s.h == h {
-			return s.e
+			return s
 		}
 	}
 }
