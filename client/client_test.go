@@ -10,8 +10,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/client"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/rpc"
 )
 
 // flaky fronts the real handler: it answers the first `fail` requests
@@ -186,5 +188,38 @@ func TestNewRejectsBadURL(t *testing.T) {
 		if _, err := client.New(client.Config{URL: u}); err == nil {
 			t.Errorf("New accepted URL %q", u)
 		}
+	}
+}
+
+// TestCheckStream: a stream answers as Check does, over h2c, and a server
+// error ends it with the error's detail.
+func TestCheckStream(t *testing.T) {
+	e := newEnv(t, false)
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := e.clientAt(srv.URL, "check", client.Config{HTTPClient: rpc.H2CClient()})
+	ctx := context.Background()
+	if _, err := e.eng.Apply(ctx, holdfast.ApplyRequest{Account: "acct-1", Kind: holdfast.KindWithdrawalFreeze, Reason: "test", Actor: holdfast.System}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.CheckStream(ctx)
+	defer st.Close()
+	for action, want := range map[string]string{"withdraw": "deny", "trade": "allow"} {
+		got, err := st.Check(&holdfastv1.CheckRequest{Account: "acct-1", Action: action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Effect != want {
+			t.Fatalf("%s: %s, want %s", action, got.Effect, want)
+		}
+	}
+	_, err := st.Check(&holdfastv1.CheckRequest{Account: "acct-1", Action: "fly"})
+	if client.Code(err) != "invalid_argument" || client.Detail(err).GetField() != "checks[2].action" {
+		t.Fatalf("a bad check: %v (%v)", err, client.Detail(err))
+	}
+	if _, err := st.Check(&holdfastv1.CheckRequest{Account: "acct-1", Action: "trade"}); err == nil {
+		t.Fatal("the stream answered after it ended")
 	}
 }

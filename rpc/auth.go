@@ -102,6 +102,7 @@ func PrincipalFrom(ctx context.Context) *Principal {
 var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.DecisionServiceCheckProcedure:               {holdfast.ScopeCheck},
 	holdfastv1connect.DecisionServiceBatchCheckProcedure:          {holdfast.ScopeCheck},
+	holdfastv1connect.DecisionServiceCheckStreamProcedure:         {holdfast.ScopeCheck},
 	holdfastv1connect.DecisionServiceAuthorizeWithdrawalProcedure: {holdfast.ScopeCheck},
 
 	holdfastv1connect.RestrictionServiceApplyProcedure:          {holdfast.ScopeStaff},
@@ -250,7 +251,13 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scopes, ok := procedureScopes[r.URL.Path]
-		if !ok {
+		_, unary := inputTypes[r.URL.Path]
+		switch {
+		case !ok && (unary || streamingProcedures[r.URL.Path]):
+			// A procedure nobody has given scopes to is never served.
+			fail(w, r, errorf(holdfast.PermissionDenied, "authorization", "%s is not open to any token", r.URL.Path))
+			return
+		case !ok:
 			next.ServeHTTP(w, r) // not an API procedure: connect answers 404
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"connectrpc.com/connect"
@@ -68,6 +69,38 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 		out.Decisions[i] = pbDecision(&d)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// CheckStream answers each check as it arrives. A stream is one call to
+// the rpc metrics; every check counts in the decision metrics.
+func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[holdfastv1.CheckRequest, holdfastv1.CheckResponse]) error {
+	for i := 0; ; i++ {
+		m, err := st.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err // the client went away or sent what cannot be read
+		}
+		start := time.Now()
+		cr := checkRequest(m)
+		d, err := h.engine.Check(ctx, cr)
+		if err != nil {
+			var he *holdfast.Error
+			if errors.As(err, &he) && he.Code == holdfast.InvalidArgument {
+				err = &holdfast.Error{
+					Code:    holdfast.InvalidArgument,
+					Field:   fmt.Sprintf("checks[%d].%s", i, holdfast.ErrorField(err)),
+					Message: fmt.Sprintf("check %d: %s", i, errorMessage(err)),
+				}
+			}
+			return err
+		}
+		h.metrics.decided(cr.Action, &d, time.Since(start))
+		if err := st.Send(pbDecision(&d)); err != nil {
+			return err
+		}
+	}
 }
 
 func (h *decisions) AuthorizeWithdrawal(ctx context.Context, req *connect.Request[holdfastv1.AuthorizeWithdrawalRequest]) (*connect.Response[holdfastv1.AuthorizeWithdrawalResponse], error) {

@@ -2,16 +2,21 @@ package rpc_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/holdfast/holdfast"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
 	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/rpc"
 )
 
 // TestCheckJSON posts checks as curl would and reads the JSON exactly:
@@ -187,5 +192,66 @@ func TestAuthorizeWithdrawal(t *testing.T) {
 	denied, err := c.AuthorizeWithdrawal(ctx, connect.NewRequest(req))
 	if err != nil || denied.Msg.Outcome != "deny" || denied.Msg.Causes[0].GetKind() != "panic_lock" {
 		t.Fatalf("after the panic lock got %v, %v", denied, err)
+	}
+}
+
+// TestCheckStream: checks over one stream are answered in order, exactly as
+// Check answers them, over the Connect streaming protocol and gRPC alike;
+// an invalid check ends the stream naming it; the scope is enforced.
+func TestCheckStream(t *testing.T) {
+	e := newEnv(t)
+	e.apply("alice", "acct-1", holdfast.KindCoolingOff, "48h")
+	ctx := context.Background()
+	checks := []*holdfastv1.CheckRequest{
+		{Account: "acct-1", Action: "withdraw"},
+		{Account: "acct-1", Action: "trade"},
+		{Account: "acct-2", Action: "withdraw"},
+		{Account: "acct-1", Action: "withdraw", View: "holder"},
+	}
+	h2c := func(name string, opts ...connect.ClientOption) *rpc.Clients {
+		return rpc.NewClients(rpc.H2CClient(), e.srv.URL, e.tokens[name], opts...)
+	}
+	for name, c := range map[string]*rpc.Clients{"connect": h2c("check"), "grpc": h2c("check", connect.WithGRPC())} {
+		t.Run(name, func(t *testing.T) {
+			st := c.Decision.CheckStream(ctx)
+			for i, q := range checks {
+				if err := st.Send(q); err != nil {
+					t.Fatal(err)
+				}
+				got, err := st.Receive()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := c.Decision.Check(ctx, connect.NewRequest(q))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !proto.Equal(got, want.Msg) {
+					t.Fatalf("check %d: stream answered %v, Check %v", i, got, want.Msg)
+				}
+			}
+			// A bad check ends the stream, naming it by its place.
+			if err := st.Send(&holdfastv1.CheckRequest{Account: "acct-1", Action: "fly"}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := st.Receive()
+			wantErr(t, err, holdfast.InvalidArgument, fmt.Sprintf("checks[%d].action", len(checks)))
+			st.CloseRequest()
+			st.CloseResponse()
+		})
+	}
+
+	for token, code := range map[string]holdfast.Code{"": holdfast.Unauthenticated, "self": holdfast.PermissionDenied} {
+		st := h2c(token).Decision.CheckStream(ctx)
+		st.Send(checks[0])
+		_, err := st.Receive()
+		wantErr(t, err, code, "authorization")
+		st.CloseResponse()
+	}
+
+	// A unary JSON call gets a clear error rather than a bare 415.
+	status, body := e.post("check", holdfastv1connect.DecisionServiceCheckStreamProcedure, `{"account":"acct-1","action":"trade"}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"content-type"`) {
+		t.Fatalf("unary call to the stream: %d %s", status, body)
 	}
 }

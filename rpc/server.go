@@ -116,7 +116,7 @@ func Handler(cfg Config) http.Handler {
 	cfg.Metrics.watchIndex(cfg.Engine)
 
 	opts := append(codecOptions(),
-		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.observe)),
+		connect.WithInterceptors(observer{s}),
 		connect.WithRecover(s.recovered),
 		connect.WithReadMaxBytes(cfg.MaxBodyBytes),
 		// Decisions are a few hundred bytes: compressing them cost a fifth
@@ -209,24 +209,49 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *server) observe(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
-		procedure := req.Spec().Procedure
 		res, err := next(ctx, req)
-		code := "ok"
-		if err != nil {
-			ce := present(ctx, s.log, procedure, err)
-			code, err = ce.Code().String(), ce
-		}
-		took := time.Since(start)
-		s.metrics.rpc.WithLabelValues(procedure, code).Observe(took.Seconds())
-		if s.log.Enabled(ctx, slog.LevelDebug) {
-			var token string
-			if p := PrincipalFrom(ctx); p != nil {
-				token = p.TokenID
-			}
-			s.log.DebugContext(ctx, "rpc", "procedure", procedure, "protocol", req.Peer().Protocol, "token", token, "code", code, "duration", took)
-		}
-		return res, err
+		return res, s.observed(ctx, req.Spec().Procedure, req.Peer().Protocol, start, err)
 	}
+}
+
+// observeStream is observe for a streaming call, measured as a whole.
+func (s *server) observeStream(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		start := time.Now()
+		return s.observed(ctx, conn.Spec().Procedure, conn.Peer().Protocol, start, next(ctx, conn))
+	}
+}
+
+// observed records a finished call and presents its error.
+func (s *server) observed(ctx context.Context, procedure, protocol string, start time.Time, err error) error {
+	code := "ok"
+	if err != nil {
+		ce := present(ctx, s.log, procedure, err)
+		code, err = ce.Code().String(), ce
+	}
+	took := time.Since(start)
+	s.metrics.rpc.WithLabelValues(procedure, code).Observe(took.Seconds())
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		var token string
+		if p := PrincipalFrom(ctx); p != nil {
+			token = p.TokenID
+		}
+		s.log.DebugContext(ctx, "rpc", "procedure", procedure, "protocol", protocol, "token", token, "code", code, "duration", took)
+	}
+	return err
+}
+
+// observer applies observe and observeStream.
+type observer struct{ s *server }
+
+func (o observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return o.s.observe(next) }
+
+func (o observer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (o observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return o.s.observeStream(next)
 }
 
 // recovered turns a handler panic into an internal error; the server stays up.
@@ -235,23 +260,29 @@ func (s *server) recovered(ctx context.Context, spec connect.Spec, _ http.Header
 	return domainError(&holdfast.Error{Code: holdfast.Internal, Message: internalMessage})
 }
 
-// inputTypes maps each procedure to its request message, for checkBody.
-var inputTypes = func() map[string]protoreflect.MessageType {
-	out := map[string]protoreflect.MessageType{}
+// inputTypes maps each unary procedure to its request message, and
+// streamingProcedures lists the others, for checkBody.
+var inputTypes, streamingProcedures = func() (map[string]protoreflect.MessageType, map[string]bool) {
+	out, streaming := map[string]protoreflect.MessageType{}, map[string]bool{}
 	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto, holdfastv1.File_holdfast_v1_event_proto, holdfastv1.File_holdfast_v1_case_proto} {
 		for i := range fd.Services().Len() {
 			sd := fd.Services().Get(i)
 			for j := range sd.Methods().Len() {
 				md := sd.Methods().Get(j)
+				procedure := "/" + string(sd.FullName()) + "/" + string(md.Name())
+				if md.IsStreamingClient() || md.IsStreamingServer() {
+					streaming[procedure] = true
+					continue
+				}
 				mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
 				if err != nil {
 					panic(err) // generated code registers every message
 				}
-				out["/"+string(sd.FullName())+"/"+string(md.Name())] = mt
+				out[procedure] = mt
 			}
 		}
 	}
-	return out
+	return out, streaming
 }()
 
 // checkBody reads a Connect-protocol unary body (JSON or binary) and, for
@@ -265,6 +296,10 @@ func checkBody(next http.Handler, limits bodyLimits, fail func(http.ResponseWrit
 		mt, ok := inputTypes[r.URL.Path]
 		ct := r.Header.Get("Content-Type")
 		isJSON := strings.HasPrefix(ct, "application/json")
+		if streamingProcedures[r.URL.Path] && (isJSON || strings.HasPrefix(ct, "application/proto")) {
+			fail(w, r, errorf(holdfast.InvalidArgument, "content-type", "%s is a streaming call: use gRPC or the Connect streaming protocol (application/connect+proto or application/connect+json) over HTTP/2", r.URL.Path))
+			return
+		}
 		if !ok || r.Method != http.MethodPost || !(isJSON || strings.HasPrefix(ct, "application/proto")) {
 			next.ServeHTTP(w, r)
 			return

@@ -550,11 +550,12 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\x03seq\x18\v \x01(\x03R\x03seqB\f\n" +
 	"\n" +
 	"_usd_valueB\x14\n" +
-	"\x12_available_balance2\x8a\x02\n" +
+	"\x12_available_balance2\xd4\x02\n" +
 	"\x0fDecisionService\x12>\n" +
 	"\x05Check\x12\x19.holdfast.v1.CheckRequest\x1a\x1a.holdfast.v1.CheckResponse\x12M\n" +
 	"\n" +
-	"BatchCheck\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse\x12h\n" +
+	"BatchCheck\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse\x12H\n" +
+	"\vCheckStream\x12\x19.holdfast.v1.CheckRequest\x1a\x1a.holdfast.v1.CheckResponse(\x010\x01\x12h\n" +
 	"\x13AuthorizeWithdrawal\x12'.holdfast.v1.AuthorizeWithdrawalRequest\x1a(.holdfast.v1.AuthorizeWithdrawalResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
@@ -581,23 +582,25 @@ var file_holdfast_v1_decision_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),       // 7: google.protobuf.Timestamp
 }
 var file_holdfast_v1_decision_proto_depIdxs = []int32{
-	6, // 0: holdfast.v1.CheckResponse.causes:type_name -> holdfast.v1.Cause
-	7, // 1: holdfast.v1.CheckResponse.retry_after:type_name -> google.protobuf.Timestamp
-	0, // 2: holdfast.v1.BatchCheckRequest.checks:type_name -> holdfast.v1.CheckRequest
-	1, // 3: holdfast.v1.BatchCheckResponse.decisions:type_name -> holdfast.v1.CheckResponse
-	6, // 4: holdfast.v1.AuthorizeWithdrawalResponse.causes:type_name -> holdfast.v1.Cause
-	7, // 5: holdfast.v1.AuthorizeWithdrawalResponse.decided_at:type_name -> google.protobuf.Timestamp
-	0, // 6: holdfast.v1.DecisionService.Check:input_type -> holdfast.v1.CheckRequest
-	2, // 7: holdfast.v1.DecisionService.BatchCheck:input_type -> holdfast.v1.BatchCheckRequest
-	4, // 8: holdfast.v1.DecisionService.AuthorizeWithdrawal:input_type -> holdfast.v1.AuthorizeWithdrawalRequest
-	1, // 9: holdfast.v1.DecisionService.Check:output_type -> holdfast.v1.CheckResponse
-	3, // 10: holdfast.v1.DecisionService.BatchCheck:output_type -> holdfast.v1.BatchCheckResponse
-	5, // 11: holdfast.v1.DecisionService.AuthorizeWithdrawal:output_type -> holdfast.v1.AuthorizeWithdrawalResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6,  // 0: holdfast.v1.CheckResponse.causes:type_name -> holdfast.v1.Cause
+	7,  // 1: holdfast.v1.CheckResponse.retry_after:type_name -> google.protobuf.Timestamp
+	0,  // 2: holdfast.v1.BatchCheckRequest.checks:type_name -> holdfast.v1.CheckRequest
+	1,  // 3: holdfast.v1.BatchCheckResponse.decisions:type_name -> holdfast.v1.CheckResponse
+	6,  // 4: holdfast.v1.AuthorizeWithdrawalResponse.causes:type_name -> holdfast.v1.Cause
+	7,  // 5: holdfast.v1.AuthorizeWithdrawalResponse.decided_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: holdfast.v1.DecisionService.Check:input_type -> holdfast.v1.CheckRequest
+	2,  // 7: holdfast.v1.DecisionService.BatchCheck:input_type -> holdfast.v1.BatchCheckRequest
+	0,  // 8: holdfast.v1.DecisionService.CheckStream:input_type -> holdfast.v1.CheckRequest
+	4,  // 9: holdfast.v1.DecisionService.AuthorizeWithdrawal:input_type -> holdfast.v1.AuthorizeWithdrawalRequest
+	1,  // 10: holdfast.v1.DecisionService.Check:output_type -> holdfast.v1.CheckResponse
+	3,  // 11: holdfast.v1.DecisionService.BatchCheck:output_type -> holdfast.v1.BatchCheckResponse
+	1,  // 12: holdfast.v1.DecisionService.CheckStream:output_type -> holdfast.v1.CheckResponse
+	5,  // 13: holdfast.v1.DecisionService.AuthorizeWithdrawal:output_type -> holdfast.v1.AuthorizeWithdrawalResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_decision_proto_init() }

@@ -38,6 +38,9 @@ const (
 	// DecisionServiceBatchCheckProcedure is the fully-qualified name of the DecisionService's
 	// BatchCheck RPC.
 	DecisionServiceBatchCheckProcedure = "/holdfast.v1.DecisionService/BatchCheck"
+	// DecisionServiceCheckStreamProcedure is the fully-qualified name of the DecisionService's
+	// CheckStream RPC.
+	DecisionServiceCheckStreamProcedure = "/holdfast.v1.DecisionService/CheckStream"
 	// DecisionServiceAuthorizeWithdrawalProcedure is the fully-qualified name of the DecisionService's
 	// AuthorizeWithdrawal RPC.
 	DecisionServiceAuthorizeWithdrawalProcedure = "/holdfast.v1.DecisionService/AuthorizeWithdrawal"
@@ -51,6 +54,13 @@ type DecisionServiceClient interface {
 	// BatchCheck answers many checks at once, in order. One invalid check
 	// fails the batch, naming it ("checks[3].action").
 	BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error)
+	// CheckStream answers checks sent over one long-lived stream, one answer
+	// per check, in order: for a service that checks at a high rate, it
+	// saves an HTTP request per check. It needs HTTP/2 (gRPC, or Connect
+	// over TLS or h2c). An invalid check ends the stream with
+	// invalid_argument naming it ("checks[12].action"); the answers before
+	// it stand.
+	CheckStream(context.Context) *connect.BidiStreamForClient[v1.CheckRequest, v1.CheckResponse]
 	// AuthorizeWithdrawal decides a withdrawal linearizably against the store
 	// and records the answer in the same transaction. Idempotent by id.
 	// Errors: invalid_argument, conflict (same id, other fields).
@@ -80,6 +90,12 @@ func NewDecisionServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(decisionServiceMethods.ByName("BatchCheck")),
 			connect.WithClientOptions(opts...),
 		),
+		checkStream: connect.NewClient[v1.CheckRequest, v1.CheckResponse](
+			httpClient,
+			baseURL+DecisionServiceCheckStreamProcedure,
+			connect.WithSchema(decisionServiceMethods.ByName("CheckStream")),
+			connect.WithClientOptions(opts...),
+		),
 		authorizeWithdrawal: connect.NewClient[v1.AuthorizeWithdrawalRequest, v1.AuthorizeWithdrawalResponse](
 			httpClient,
 			baseURL+DecisionServiceAuthorizeWithdrawalProcedure,
@@ -93,6 +109,7 @@ func NewDecisionServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 type decisionServiceClient struct {
 	check               *connect.Client[v1.CheckRequest, v1.CheckResponse]
 	batchCheck          *connect.Client[v1.BatchCheckRequest, v1.BatchCheckResponse]
+	checkStream         *connect.Client[v1.CheckRequest, v1.CheckResponse]
 	authorizeWithdrawal *connect.Client[v1.AuthorizeWithdrawalRequest, v1.AuthorizeWithdrawalResponse]
 }
 
@@ -104,6 +121,11 @@ func (c *decisionServiceClient) Check(ctx context.Context, req *connect.Request[
 // BatchCheck calls holdfast.v1.DecisionService.BatchCheck.
 func (c *decisionServiceClient) BatchCheck(ctx context.Context, req *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error) {
 	return c.batchCheck.CallUnary(ctx, req)
+}
+
+// CheckStream calls holdfast.v1.DecisionService.CheckStream.
+func (c *decisionServiceClient) CheckStream(ctx context.Context) *connect.BidiStreamForClient[v1.CheckRequest, v1.CheckResponse] {
+	return c.checkStream.CallBidiStream(ctx)
 }
 
 // AuthorizeWithdrawal calls holdfast.v1.DecisionService.AuthorizeWithdrawal.
@@ -119,6 +141,13 @@ type DecisionServiceHandler interface {
 	// BatchCheck answers many checks at once, in order. One invalid check
 	// fails the batch, naming it ("checks[3].action").
 	BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error)
+	// CheckStream answers checks sent over one long-lived stream, one answer
+	// per check, in order: for a service that checks at a high rate, it
+	// saves an HTTP request per check. It needs HTTP/2 (gRPC, or Connect
+	// over TLS or h2c). An invalid check ends the stream with
+	// invalid_argument naming it ("checks[12].action"); the answers before
+	// it stand.
+	CheckStream(context.Context, *connect.BidiStream[v1.CheckRequest, v1.CheckResponse]) error
 	// AuthorizeWithdrawal decides a withdrawal linearizably against the store
 	// and records the answer in the same transaction. Idempotent by id.
 	// Errors: invalid_argument, conflict (same id, other fields).
@@ -144,6 +173,12 @@ func NewDecisionServiceHandler(svc DecisionServiceHandler, opts ...connect.Handl
 		connect.WithSchema(decisionServiceMethods.ByName("BatchCheck")),
 		connect.WithHandlerOptions(opts...),
 	)
+	decisionServiceCheckStreamHandler := connect.NewBidiStreamHandler(
+		DecisionServiceCheckStreamProcedure,
+		svc.CheckStream,
+		connect.WithSchema(decisionServiceMethods.ByName("CheckStream")),
+		connect.WithHandlerOptions(opts...),
+	)
 	decisionServiceAuthorizeWithdrawalHandler := connect.NewUnaryHandler(
 		DecisionServiceAuthorizeWithdrawalProcedure,
 		svc.AuthorizeWithdrawal,
@@ -156,6 +191,8 @@ func NewDecisionServiceHandler(svc DecisionServiceHandler, opts ...connect.Handl
 			decisionServiceCheckHandler.ServeHTTP(w, r)
 		case DecisionServiceBatchCheckProcedure:
 			decisionServiceBatchCheckHandler.ServeHTTP(w, r)
+		case DecisionServiceCheckStreamProcedure:
+			decisionServiceCheckStreamHandler.ServeHTTP(w, r)
 		case DecisionServiceAuthorizeWithdrawalProcedure:
 			decisionServiceAuthorizeWithdrawalHandler.ServeHTTP(w, r)
 		default:
@@ -173,6 +210,10 @@ func (UnimplementedDecisionServiceHandler) Check(context.Context, *connect.Reque
 
 func (UnimplementedDecisionServiceHandler) BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.DecisionService.BatchCheck is not implemented"))
+}
+
+func (UnimplementedDecisionServiceHandler) CheckStream(context.Context, *connect.BidiStream[v1.CheckRequest, v1.CheckResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.DecisionService.CheckStream is not implemented"))
 }
 
 func (UnimplementedDecisionServiceHandler) AuthorizeWithdrawal(context.Context, *connect.Request[v1.AuthorizeWithdrawalRequest]) (*connect.Response[v1.AuthorizeWithdrawalResponse], error) {
