@@ -35,7 +35,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.server, "server", "http://127.0.0.1:7433", "server base URL")
 	flag.StringVar(&o.token, "token", os.Getenv("HOLDFAST_TOKEN"), "bearer token with the check (and, for the mix, events) scope")
-	flag.StringVar(&o.protocol, "protocol", "json", "json (Connect protocol over HTTP/1.1 keep-alive) or grpc (HTTP/2)")
+	flag.StringVar(&o.protocol, "protocol", "json", "json (Connect protocol over HTTP/1.1 keep-alive), grpc (HTTP/2), or stream (checks over CheckStream, the rest as grpc)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 24h)")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers")
 	flag.IntVar(&o.accounts, "accounts", 1000, "accounts acct-0 … acct-N-1 are picked at random")
@@ -60,7 +60,7 @@ type options struct {
 type op struct {
 	name  string
 	share int
-	do    func(ctx context.Context, c *rpc.Clients, n int64) error
+	do    func(ctx context.Context, c *caller, n int64) error
 	mu    sync.Mutex
 	hist  *hdrhistogram.Histogram
 	errs  atomic.Int64
@@ -88,7 +88,7 @@ func run(o options) error {
 	if o.duration <= 0 || o.duration > 24*time.Hour || o.concurrency < 1 || o.concurrency > 4096 || o.accounts < 1 || o.rate < 0 {
 		return errors.New("duration must be in (0, 24h], concurrency in [1, 4096], accounts ≥ 1, rate ≥ 0")
 	}
-	if o.protocol != "json" && o.protocol != "grpc" {
+	if o.protocol != "json" && o.protocol != "grpc" && o.protocol != "stream" {
 		return fmt.Errorf("unknown protocol %q", o.protocol)
 	}
 	ops, err := parseMix(o.mix, o.accounts)
@@ -109,12 +109,18 @@ func run(o options) error {
 		}
 		return ops[len(ops)-1]
 	}
-	newClients := func() *rpc.Clients {
-		if o.protocol == "grpc" {
-			return rpc.NewClients(rpc.H2CClient(), o.server, o.token, connect.WithGRPC())
+	var h2c *http.Client
+	newCaller := func(i int) *caller {
+		switch o.protocol {
+		case "grpc", "stream":
+			// HTTP/2 multiplexes: eight callers share a connection.
+			if i%8 == 0 {
+				h2c = rpc.H2CClient()
+			}
+			return &caller{Clients: rpc.NewClients(h2c, o.server, o.token, connect.WithGRPC()), stream: o.protocol == "stream"}
 		}
 		// One connection per caller, as a fleet of gateways would hold.
-		return rpc.NewClients(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}, o.server, o.token, connect.WithProtoJSON())
+		return &caller{Clients: rpc.NewClients(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}, o.server, o.token, connect.WithProtoJSON())}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
@@ -142,9 +148,10 @@ func run(o options) error {
 	var seq atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range o.concurrency {
-		c := newClients()
+	for i := range o.concurrency {
+		c := newCaller(i)
 		wg.Go(func() {
+			defer c.close()
 			for ctx.Err() == nil {
 				sent := time.Now()
 				if due != nil {
@@ -186,22 +193,56 @@ func run(o options) error {
 	return nil
 }
 
+// caller is one concurrent caller's clients and, with -protocol stream,
+// its check stream (opened on first use, reopened after a failure).
+type caller struct {
+	*rpc.Clients
+	stream bool
+	checks *connect.BidiStreamForClient[holdfastv1.CheckRequest, holdfastv1.CheckResponse]
+}
+
+func (c *caller) check(ctx context.Context, req *holdfastv1.CheckRequest) error {
+	if !c.stream {
+		_, err := c.Decision.Check(ctx, connect.NewRequest(req))
+		return err
+	}
+	if c.checks == nil {
+		// The stream outlives any one request's deadline.
+		c.checks = c.Decision.CheckStream(context.Background())
+	}
+	err := c.checks.Send(req)
+	if err == nil {
+		_, err = c.checks.Receive()
+	}
+	if err != nil {
+		c.close()
+	}
+	return err
+}
+
+func (c *caller) close() {
+	if c.checks != nil {
+		c.checks.CloseRequest()
+		c.checks.CloseResponse()
+		c.checks = nil
+	}
+}
+
 // parseMix reads "check=90,withdraw=5,event=5".
 func parseMix(mix string, accounts int) ([]*op, error) {
 	account := func() string { return "acct-" + strconv.Itoa(rand.IntN(accounts)) }
 	actions := []string{"trade", "api_access", "withdraw", "login", "create_api_key"}
-	known := map[string]func(ctx context.Context, c *rpc.Clients, n int64) error{
-		"check": func(ctx context.Context, c *rpc.Clients, _ int64) error {
-			_, err := c.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: account(), Action: actions[rand.IntN(len(actions))]}))
-			return err
+	known := map[string]func(ctx context.Context, c *caller, n int64) error{
+		"check": func(ctx context.Context, c *caller, _ int64) error {
+			return c.check(ctx, &holdfastv1.CheckRequest{Account: account(), Action: actions[rand.IntN(len(actions))]})
 		},
-		"withdraw": func(ctx context.Context, c *rpc.Clients, n int64) error {
+		"withdraw": func(ctx context.Context, c *caller, n int64) error {
 			_, err := c.Decision.AuthorizeWithdrawal(ctx, connect.NewRequest(&holdfastv1.AuthorizeWithdrawalRequest{
 				Account: account(), Id: fmt.Sprintf("load-w-%d-%d", time.Now().UnixNano(), n), Asset: "USDT", Amount: "25", Address: "load-address",
 			}))
 			return err
 		},
-		"event": func(ctx context.Context, c *rpc.Clients, n int64) error {
+		"event": func(ctx context.Context, c *caller, n int64) error {
 			_, err := c.Event.Ingest(ctx, connect.NewRequest(&holdfastv1.IngestRequest{Event: &holdfastv1.Event{
 				Id: fmt.Sprintf("load-e-%d-%d", time.Now().UnixNano(), n), Type: "login", Account: account(), Device: "load-device",
 			}}))
