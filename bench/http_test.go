@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/rpc"
 )
 
@@ -102,13 +103,10 @@ type loadResult struct {
 	p50, p99 time.Duration
 }
 
-// load is a closed loop: conc goroutines, each sending one request, reading
-// the whole answer and sending the next, for d, over HTTP/1.1 keep-alive
-// connections (one per goroutine). Questions are uniform over all accounts.
-func load(t target, conc int, d time.Duration) loadResult {
-	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr}
+// closedLoop runs conc callers for d, each sending one question, waiting
+// for its answer and sending the next; newCaller gives caller w its call
+// and what to do when it is over. Questions are uniform over all accounts.
+func closedLoop(conc int, d time.Duration, newCaller func(w int) (call func(q question) error, done func())) loadResult {
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -118,27 +116,16 @@ func load(t target, conc int, d time.Duration) loadResult {
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	for w := range conc {
+		call, done := newCaller(w)
 		wg.Go(func() {
+			defer done()
 			r := rand.New(rand.NewPCG(uint64(w), 99))
 			local := make([]time.Duration, 0, 1<<16)
 			nerr := 0
-			var body []byte
 			for time.Now().Before(deadline) {
-				body = append(body[:0], `{"account":"acct-`...)
-				body = strconv.AppendInt(body, int64(r.IntN(numAccounts)), 10)
-				body = append(body, `","action":"`...)
-				body = append(body, holdfast.Actions[r.IntN(holdfast.NumActions)]...)
-				body = append(body, `"}`...)
+				q := question{Account: accountID(r.IntN(numAccounts)), Action: holdfast.Actions[r.IntN(holdfast.NumActions)]}
 				t0 := time.Now()
-				res, err := post(c, t, body)
-				if err == nil {
-					_, err = io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", res.StatusCode)
-					}
-				}
-				if err != nil {
+				if err := call(q); err != nil {
 					nerr++
 					continue
 				}
@@ -160,6 +147,57 @@ func load(t target, conc int, d time.Duration) loadResult {
 	return res
 }
 
+// load posts JSON over HTTP/1.1 keep-alive connections, one per caller.
+func load(t target, conc int, d time.Duration) loadResult {
+	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	return closedLoop(conc, d, func(int) (func(question) error, func()) {
+		var body []byte
+		return func(q question) error {
+			body = append(body[:0], `{"account":"`...)
+			body = append(body, q.Account...)
+			body = append(body, `","action":"`...)
+			body = append(body, q.Action...)
+			body = append(body, `"}`...)
+			res, err := post(c, t, body)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", res.StatusCode)
+			}
+			return err
+		}, func() {}
+	})
+}
+
+// loadStream asks over Holdfast's CheckStream, as holdfast-load -protocol
+// stream does: a stream per caller, eight callers to an HTTP/2 connection.
+func loadStream(baseURL, token string, conc int, d time.Duration) loadResult {
+	var c *rpc.Clients
+	return closedLoop(conc, d, func(w int) (func(question) error, func()) {
+		if w%8 == 0 {
+			c = rpc.NewClients(rpc.H2CClient(), baseURL, token)
+		}
+		st := c.Decision.CheckStream(context.Background())
+		req := &holdfastv1.CheckRequest{}
+		return func(q question) error {
+				req.Account, req.Action = q.Account, string(q.Action)
+				if err := st.Send(req); err != nil {
+					return err
+				}
+				_, err := st.Receive()
+				return err
+			}, func() {
+				st.CloseRequest()
+				st.CloseResponse()
+			}
+	})
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -170,9 +208,10 @@ func envInt(name string, def int) int {
 // TestNetwork puts Holdfast's real API (rpc.Handler over the engine, Connect
 // protocol with JSON) and OPA behind an equivalent JSON handler on loopback
 // servers, checks that they answer alike, then loads each in turn with the
-// same closed-loop client. HOLDFAST_BENCH_NET=1 runs it;
-// HOLDFAST_BENCH_CONC (default 32) and HOLDFAST_BENCH_SECS (default 8) set
-// the concurrency and the duration per server.
+// same closed-loop client, and Holdfast once more over CheckStream.
+// HOLDFAST_BENCH_NET=1 runs it; HOLDFAST_BENCH_CONC (default 32) and
+// HOLDFAST_BENCH_SECS (default 8) set the concurrency and the duration per
+// server.
 func TestNetwork(t *testing.T) {
 	if os.Getenv("HOLDFAST_BENCH_NET") != "1" {
 		t.Skip("set HOLDFAST_BENCH_NET=1 to run (about 20 s after loading)")
@@ -226,7 +265,17 @@ func TestNetwork(t *testing.T) {
 		res[tg.name] = r
 		t.Logf("%-8s %d callers, %v: %8.0f req/s  p50 %7v  p99 %7v  (%d requests)", tg.name, conc, dur, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.n)
 	}
-	hr, or := res["holdfast"], res["opa"]
-	t.Logf("Holdfast/OPA throughput = %.1f×, OPA/Holdfast p50 = %.1f×, p99 = %.1f×",
-		hr.rps/or.rps, float64(or.p50)/float64(hr.p50), float64(or.p99)/float64(hr.p99))
+	loadStream(hs.URL, secret, conc, time.Second)
+	sr := loadStream(hs.URL, secret, conc, dur)
+	if sr.errs > 0 {
+		t.Errorf("stream: %d failed checks", sr.errs)
+	}
+	res["stream"] = sr
+	t.Logf("%-8s %d callers, %v: %8.0f req/s  p50 %7v  p99 %7v  (%d requests)", "stream", conc, dur, sr.rps, sr.p50.Round(time.Microsecond), sr.p99.Round(time.Microsecond), sr.n)
+	or := res["opa"]
+	for _, name := range []string{"holdfast", "stream"} {
+		hr := res[name]
+		t.Logf("%s/OPA throughput = %.1f×, OPA/%s p50 = %.1f×, p99 = %.1f×",
+			name, hr.rps/or.rps, name, float64(or.p50)/float64(hr.p50), float64(or.p99)/float64(hr.p99))
+	}
 }
