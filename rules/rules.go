@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 
@@ -96,16 +97,22 @@ func program(e *cel.Env, expr string, boolean bool) (cel.Program, error) {
 // policy order, with their evidence. A condition that fails to evaluate
 // (a value of the wrong type at run time) is an error naming the rule.
 func (s *Set) Match(in *holdfast.RuleInput) ([]holdfast.RuleMatch, error) {
-	var vars map[string]any
+	var act *activation
+	defer func() {
+		if act != nil {
+			varMaps.Put(act)
+		}
+	}()
 	var out []holdfast.RuleMatch
 	for i := range s.rules {
 		c := &s.rules[i]
 		if !slices.Contains(c.rule.On, in.Event.Type) {
 			continue
 		}
-		if vars == nil {
-			vars = map[string]any{"event": eventVars(in.Event), "account": accountVars(in), "restricted_countries": s.restricted}
+		if act == nil {
+			act = newActivation(in, s.restricted)
 		}
+		vars := act.vars
 		if c.when != nil {
 			v, _, err := c.when.Eval(vars)
 			if err != nil {
@@ -134,10 +141,30 @@ func (s *Set) Match(in *holdfast.RuleInput) ([]holdfast.RuleMatch, error) {
 	return out, nil
 }
 
+// activation is what a match's conditions read. Activations are reused
+// across events: building fresh maps was half of a match's cost. Every
+// key is set for every event, so nothing of the previous event remains,
+// and nothing a match returns refers to them.
+type activation struct {
+	vars, event, account map[string]any
+}
+
+var varMaps = sync.Pool{New: func() any {
+	return &activation{vars: make(map[string]any, 3), event: make(map[string]any, 32), account: make(map[string]any, 16)}
+}}
+
+func newActivation(in *holdfast.RuleInput, restricted []string) *activation {
+	a := varMaps.Get().(*activation)
+	eventVars(a.event, in.Event)
+	accountVars(a.account, in)
+	a.vars["event"], a.vars["account"], a.vars["restricted_countries"] = a.event, a.account, restricted
+	return a
+}
+
 // eventVars exposes every event field, absent ones as zero values, so that
 // conditions need no presence checks. Amounts are numbers; usd_value falls
 // back to the amount (a stablecoin deposit needs no conversion).
-func eventVars(e *holdfast.Event) map[string]any {
+func eventVars(m map[string]any, e *holdfast.Event) {
 	amount := number(e.Amount)
 	usd := amount
 	if e.USDValue != "" {
@@ -151,31 +178,27 @@ func eventVars(e *holdfast.Event) map[string]any {
 	if e.Disclose != nil {
 		disclose = *e.Disclose
 	}
-	return map[string]any{
-		"id": e.ID, "type": string(e.Type), "device": e.Device, "country": e.Country, "ip": e.IP,
-		"session": e.Session, "address": e.Address, "asset": e.Asset, "amount": amount, "usd_value": usd,
-		"source_address": e.SourceAddress, "source_risk": e.SourceRisk, "orders_per_minute": opm,
-		"failure_rate": e.FailureFraction(), "other_accounts": strings(e.OtherAccounts),
-		"notice_period_hours": e.NoticePeriod.Std().Hours(), "severity": e.Severity, "status": e.Status,
-		"case_ref": e.CaseRef, "disclose": disclose, "api_key": e.APIKey,
-		"permissions": strings(e.Permissions), "ip_whitelist": strings(e.IPWhitelist),
-		"factors": factorNames(e.Factors),
-	}
+	m["id"], m["type"], m["device"], m["country"], m["ip"] = e.ID, string(e.Type), e.Device, e.Country, e.IP
+	m["session"], m["address"], m["asset"], m["amount"], m["usd_value"] = e.Session, e.Address, e.Asset, amount, usd
+	m["source_address"], m["source_risk"], m["orders_per_minute"] = e.SourceAddress, e.SourceRisk, opm
+	m["failure_rate"], m["other_accounts"] = e.FailureFraction(), strings(e.OtherAccounts)
+	m["notice_period_hours"], m["severity"], m["status"] = e.NoticePeriod.Std().Hours(), e.Severity, e.Status
+	m["case_ref"], m["disclose"], m["api_key"] = e.CaseRef, disclose, e.APIKey
+	m["permissions"], m["ip_whitelist"] = strings(e.Permissions), strings(e.IPWhitelist)
+	m["factors"] = factorNames(e.Factors)
 }
 
-func accountVars(in *holdfast.RuleInput) map[string]any {
+func accountVars(m map[string]any, in *holdfast.RuleInput) {
 	a := in.Account
 	tags := make([]string, len(a.Tags))
 	for i, t := range a.Tags {
 		tags[i] = string(t)
 	}
-	return map[string]any{
-		"id": a.ID, "known_devices": strings(a.KnownDevices), "known_countries": strings(a.KnownCountries),
-		"tags": tags, "factors": factorNames(a.Factors),
-		"inactive_days": in.Features.InactiveDays, "deposit_count": in.Features.DepositCount,
-		"deposit_avg_usd": in.Features.DepositAvgUSD, "withdrawn_24h_usd": in.Features.Withdrawn24hUSD,
-		"rule_restrictions_90d": in.Features.RuleRestrictions,
-	}
+	m["id"], m["known_devices"], m["known_countries"] = a.ID, strings(a.KnownDevices), strings(a.KnownCountries)
+	m["tags"], m["factors"] = tags, factorNames(a.Factors)
+	m["inactive_days"], m["deposit_count"] = in.Features.InactiveDays, in.Features.DepositCount
+	m["deposit_avg_usd"], m["withdrawn_24h_usd"] = in.Features.DepositAvgUSD, in.Features.Withdrawn24hUSD
+	m["rule_restrictions_90d"] = in.Features.RuleRestrictions
 }
 
 func number(s string) float64 {
