@@ -140,3 +140,31 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// BenchmarkRefresh measures how fast a node applies the change feed on the
+// embedded store: each op reloads one of 10,000 restricted accounts into
+// the index (Refresh), as a node does for each index_changed message,
+// from both cores.
+func BenchmarkRefresh(b *testing.B) {
+	ctx := context.Background()
+	eng, _ := newEngine(b, b.TempDir())
+	const accounts = 10_000
+	support := holdfast.Staff("s", holdfast.RoleSupport)
+	for i := range accounts {
+		if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: fmt.Sprintf("acct-%d", i), Kind: holdfast.KindReduceOnly, Actor: support}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := eng.Refresh(ctx, fmt.Sprintf("acct-%d", n.Add(1)%accounts)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "refresh/s")
+}

@@ -20,7 +20,7 @@ func scanAccount(s scanner) (*holdfast.Account, error) {
 
 // Account returns a stored account. Errors: not_found.
 func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error) {
-	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+column.AccountCols+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(db.queryRow(ctx, `SELECT `+column.AccountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "account", "account %s not found", id)
 	}

@@ -21,7 +21,7 @@ func scanApproval(s scanner) (*holdfast.Approval, error) {
 
 // Approval returns a four-eyes request by id. Errors: not_found.
 func (db *DB) Approval(ctx context.Context, id string) (*holdfast.Approval, error) {
-	a, err := scanApproval(db.read.QueryRowContext(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = ?`, id))
+	a, err := scanApproval(db.queryRow(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "request", "request %s not found", id)
 	}

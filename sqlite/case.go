@@ -26,7 +26,7 @@ func scanCase(s scanner) (*holdfast.Case, error) {
 
 // Case returns a case by id. Errors: not_found.
 func (db *DB) Case(ctx context.Context, id string) (*holdfast.Case, error) {
-	c, err := scanCase(db.read.QueryRowContext(ctx, `SELECT doc FROM cases WHERE id = ?`, id))
+	c, err := scanCase(db.queryRow(ctx, `SELECT doc FROM cases WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "case", "case %s not found", id)
 	}

@@ -43,6 +43,7 @@ var migrations embed.FS
 type DB struct {
 	path      string
 	read      *sql.DB // pool of query_only connections
+	reads     *readStmts
 	w         *writer
 	closeOnce sync.Once
 	closeErr  error
@@ -87,7 +88,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &DB{path: path, read: rdb, w: startWriter(wdb, conn)}, nil
+	return &DB{path: path, read: rdb, reads: &readStmts{pool: rdb, m: map[string]*sql.Stmt{}}, w: startWriter(wdb, conn)}, nil
 }
 
 // Path returns the database file's path.
@@ -97,7 +98,7 @@ func (db *DB) Path() string { return db.path }
 // still queued, and closes every connection. It is safe to call twice.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		db.closeErr = errors.Join(db.w.stop(), db.read.Close())
+		db.closeErr = errors.Join(db.w.stop(), db.reads.close(), db.read.Close())
 	})
 	return db.closeErr
 }

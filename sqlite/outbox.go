@@ -223,7 +223,7 @@ func (db *DB) settle(ctx context.Context, what, id string, update func(w *writer
 // not_found.
 func (db *DB) Command(ctx context.Context, id string) (*Delivery, error) {
 	var d Delivery
-	err := db.read.QueryRowContext(ctx, `SELECT `+column.OutboxCols+` FROM outbox WHERE id = ?`, id).Scan(column.DeliveryFields(&d)...)
+	err := db.queryRow(ctx, `SELECT `+column.OutboxCols+` FROM outbox WHERE id = ?`, id).Scan(column.DeliveryFields(&d)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "id", "command %s not found", id)
 	}

@@ -27,7 +27,7 @@ const notOver = `lifted_at IS NULL AND (ends_at IS NULL OR ends_at > ?)`
 
 // Restriction returns one restriction. Errors: not_found.
 func (db *DB) Restriction(ctx context.Context, id string) (*holdfast.Restriction, error) {
-	r, err := scanRestriction(db.read.QueryRowContext(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id))
+	r, err := scanRestriction(db.queryRow(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "restriction", "restriction %s not found", id)
 	}
@@ -105,7 +105,7 @@ func (db *DB) eachRestriction(ctx context.Context, what, where string, params []
 
 // each runs a read query and calls fn for every row.
 func (db *DB) each(ctx context.Context, q string, params []any, fn func(scanner) error) error {
-	rows, err := db.read.QueryContext(ctx, q, params...)
+	rows, err := db.query(ctx, q, params...)
 	if err != nil {
 		return err
 	}

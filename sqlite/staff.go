@@ -29,7 +29,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 // Staff returns a staff member. Errors: not_found.
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
 	s := &holdfast.StaffMember{ID: id}
-	err := db.read.QueryRowContext(ctx, `SELECT roles, created_at, password_hash, totp_secret FROM staff WHERE id = ?`, id).
+	err := db.queryRow(ctx, `SELECT roles, created_at, password_hash, totp_secret FROM staff WHERE id = ?`, id).
 		Scan(list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
@@ -62,7 +62,7 @@ func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 // other refusal.
 func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, error) {
 	t := &holdfast.Token{Hash: hash}
-	err := db.read.QueryRowContext(ctx, `SELECT id, scopes, staff, created_at FROM tokens WHERE hash = ?`, hash).
+	err := db.queryRow(ctx, `SELECT id, scopes, staff, created_at FROM tokens WHERE hash = ?`, hash).
 		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.Unauthenticated, "token", "unknown or revoked token")
