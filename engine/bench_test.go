@@ -128,3 +128,34 @@ func BenchmarkCheckScale(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckPerAccount: how a check on a restricted account grows with
+// the restrictions the account holds (1, 4 and 16 in force, every one
+// covering the action), the account hot in cache.
+func BenchmarkCheckPerAccount(b *testing.B) {
+	for _, n := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("restrictions=%d", n), func(b *testing.B) {
+			clk := holdfast.NewCoarseClock(time.Millisecond) // as the server's
+			b.Cleanup(clk.Stop)
+			e := &Engine{policy: policy.Default(), clock: clk, index: newIndex()}
+			now := time.Now()
+			var rs []*holdfast.Restriction
+			for j := range n {
+				rs = append(rs, &holdfast.Restriction{
+					ID: fmt.Sprintf("r-%d", j), Account: "acct-1", Kind: holdfast.KindWithdrawalFreeze,
+					StartsAt: now.Add(-time.Hour), EndsAt: now.Add(time.Duration(j+1) * time.Hour), Disclose: true,
+				})
+			}
+			e.index.load(map[string][]rule{"acct-1": e.rulesFor(rs, now)}, now.UnixNano())
+			req := holdfast.CheckRequest{Account: "acct-1", Action: holdfast.ActionWithdraw}
+			buf := make([]holdfast.Cause, 0, 16)
+			if d := e.CheckInto(&req, buf); d.Effect != holdfast.Deny || len(d.Causes) != n {
+				b.Fatalf("%s with %d causes", d.Effect, len(d.Causes))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.CheckInto(&req, buf)
+			}
+		})
+	}
+}
