@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/client"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/rpc"
 )
@@ -174,27 +177,20 @@ func load(t target, conc int, d time.Duration) loadResult {
 	})
 }
 
-// loadStream asks over Holdfast's CheckStream, as holdfast-load -protocol
-// stream does: a stream per caller, eight callers to an HTTP/2 connection.
+// loadStream asks through one client.Checker over CheckStream, shared by
+// every caller, as holdfast-load -protocol stream does.
 func loadStream(baseURL, token string, conc int, d time.Duration) loadResult {
-	var c *rpc.Clients
-	return closedLoop(conc, d, func(w int) (func(question) error, func()) {
-		if w%8 == 0 {
-			c = rpc.NewClients(rpc.H2CClient(), baseURL, token)
-		}
-		st := c.Decision.CheckStream(context.Background())
-		req := &holdfastv1.CheckRequest{}
+	c, err := client.New(client.Config{URL: baseURL, Token: token, HTTPClient: rpc.H2CClient(), Options: []connect.ClientOption{connect.WithGRPC()}})
+	if err != nil {
+		panic(err)
+	}
+	k := c.Checker(context.Background())
+	defer k.Close()
+	return closedLoop(conc, d, func(int) (func(question) error, func()) {
 		return func(q question) error {
-				req.Account, req.Action = q.Account, string(q.Action)
-				if err := st.Send(req); err != nil {
-					return err
-				}
-				_, err := st.Receive()
-				return err
-			}, func() {
-				st.CloseRequest()
-				st.CloseResponse()
-			}
+			_, err := k.Check(context.Background(), &holdfastv1.CheckRequest{Account: q.Account, Action: string(q.Action)})
+			return err
+		}, func() {}
 	})
 }
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -105,38 +104,6 @@ func (c *Client) BatchCheck(ctx context.Context, req *holdfastv1.BatchCheckReque
 		return nil, err
 	}
 	return res.Msg, nil
-}
-
-// CheckStream opens a stream of checks: for a service that checks at a
-// high rate, it saves an HTTP request per check. It needs HTTP/2 (over
-// plain http://, pass rpc.H2CClient() as Config.HTTPClient). ctx bounds
-// the whole stream; Config.Timeout does not apply. Close it when done.
-func (c *Client) CheckStream(ctx context.Context) *CheckStream {
-	return &CheckStream{st: c.clients.Decision.CheckStream(ctx)}
-}
-
-// CheckStream asks checks one at a time over one stream. It is not safe
-// for concurrent use (open one per goroutine) and is never retried: once
-// Check fails, the stream is over and another must be opened.
-type CheckStream struct {
-	st *connect.BidiStreamForClient[holdfastv1.CheckRequest, holdfastv1.CheckResponse]
-}
-
-// Check sends one check and waits for its answer.
-func (s *CheckStream) Check(req *holdfastv1.CheckRequest) (*holdfastv1.CheckResponse, error) {
-	if err := s.st.Send(req); err != nil {
-		if errors.Is(err, io.EOF) {
-			// The server ended the stream; its reason comes with Receive.
-			_, err = s.st.Receive()
-		}
-		return nil, err
-	}
-	return s.st.Receive()
-}
-
-// Close ends the stream.
-func (s *CheckStream) Close() error {
-	return errors.Join(s.st.CloseRequest(), s.st.CloseResponse())
 }
 
 // AuthorizeWithdrawal decides a withdrawal linearizably against the store:

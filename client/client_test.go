@@ -2,13 +2,17 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/client"
@@ -191,9 +195,10 @@ func TestNewRejectsBadURL(t *testing.T) {
 	}
 }
 
-// TestCheckStream: a stream answers as Check does, over h2c, and a server
-// error ends it with the error's detail.
-func TestCheckStream(t *testing.T) {
+// TestChecker: many goroutines share one Checker; each gets the answer to
+// its own check (as Check gives it), a bad check fails alone with the
+// field named as for a lone check, and a closed Checker refuses.
+func TestChecker(t *testing.T) {
 	e := newEnv(t, false)
 	srv := httptest.NewUnstartedServer(e.handler)
 	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
@@ -201,25 +206,75 @@ func TestCheckStream(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := e.clientAt(srv.URL, "check", client.Config{HTTPClient: rpc.H2CClient()})
 	ctx := context.Background()
-	if _, err := e.eng.Apply(ctx, holdfast.ApplyRequest{Account: "acct-1", Kind: holdfast.KindWithdrawalFreeze, Reason: "test", Actor: holdfast.System}); err != nil {
-		t.Fatal(err)
-	}
-	st := c.CheckStream(ctx)
-	defer st.Close()
-	for action, want := range map[string]string{"withdraw": "deny", "trade": "allow"} {
-		got, err := st.Check(&holdfastv1.CheckRequest{Account: "acct-1", Action: action})
-		if err != nil {
+	for i := range 10 {
+		if _, err := e.eng.Apply(ctx, holdfast.ApplyRequest{Account: fmt.Sprintf("acct-%d", i*2), Kind: holdfast.KindWithdrawalFreeze, Reason: "test", Actor: holdfast.System}); err != nil {
 			t.Fatal(err)
 		}
-		if got.Effect != want {
-			t.Fatalf("%s: %s, want %s", action, got.Effect, want)
+	}
+	k := c.Checker(ctx)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 200 {
+				acct := (g + i) % 20
+				q := &holdfastv1.CheckRequest{Account: fmt.Sprintf("acct-%d", acct), Action: "withdraw"}
+				if i%50 == 7 {
+					q.Action = "fly"
+				}
+				got, err := k.Check(ctx, q)
+				switch {
+				case q.Action == "fly":
+					if client.Code(err) != "invalid_argument" || client.Detail(err).GetField() != "action" {
+						t.Errorf("a bad check: %v (%v)", err, client.Detail(err))
+					}
+				case err != nil:
+					t.Error(err)
+				case (acct%2 == 0) != (got.Effect == "deny"):
+					t.Errorf("acct-%d withdraw: %s", acct, got.Effect)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want, err := c.Check(ctx, &holdfastv1.CheckRequest{Account: "acct-0", Action: "withdraw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.Check(ctx, &holdfastv1.CheckRequest{Account: "acct-0", Action: "withdraw"})
+	if err != nil || !proto.Equal(got, want) {
+		t.Fatalf("Checker answered %v (%v), Check %v", got, err, want)
+	}
+	k.Close()
+	if _, err := k.Check(ctx, &holdfastv1.CheckRequest{Account: "acct-0", Action: "trade"}); !errors.Is(err, client.ErrCheckerClosed) {
+		t.Fatalf("a closed Checker answered %v", err)
+	}
+}
+
+// TestCheckerSurvivesAServerRestart: checks in flight when the stream
+// breaks fail with its error; the next check opens a new stream.
+func TestCheckerSurvivesAServerRestart(t *testing.T) {
+	e := newEnv(t, false)
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := e.clientAt(srv.URL, "check", client.Config{HTTPClient: rpc.H2CClient()})
+	ctx := context.Background()
+	k := c.Checker(ctx)
+	defer k.Close()
+	q := &holdfastv1.CheckRequest{Account: "acct-1", Action: "trade"}
+	if _, err := k.Check(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	srv.CloseClientConnections() // the stream breaks
+	var err error
+	for range 2 {
+		// The first check may still go out on the broken stream.
+		if _, err = k.Check(ctx, q); err == nil {
+			break
 		}
 	}
-	_, err := st.Check(&holdfastv1.CheckRequest{Account: "acct-1", Action: "fly"})
-	if client.Code(err) != "invalid_argument" || client.Detail(err).GetField() != "checks[2].action" {
-		t.Fatalf("a bad check: %v (%v)", err, client.Detail(err))
-	}
-	if _, err := st.Check(&holdfastv1.CheckRequest{Account: "acct-1", Action: "trade"}); err == nil {
-		t.Fatal("the stream answered after it ended")
+	if err != nil {
+		t.Fatalf("no new stream after a break: %v", err)
 	}
 }

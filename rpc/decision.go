@@ -52,11 +52,7 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 	for i, m := range checks {
 		crs[i] = checkRequest(m)
 		if err := crs[i].Validate(); err != nil {
-			return nil, &holdfast.Error{
-				Code:    holdfast.InvalidArgument,
-				Field:   fmt.Sprintf("checks[%d].%s", i, holdfast.ErrorField(err)),
-				Message: fmt.Sprintf("check %d: %s", i, errorMessage(err)),
-			}
+			return nil, checkError(i, err)
 		}
 	}
 	out := &holdfastv1.BatchCheckResponse{Decisions: make([]*holdfastv1.CheckResponse, len(crs))}
@@ -71,10 +67,12 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 	return connect.NewResponse(out), nil
 }
 
-// CheckStream answers each check as it arrives. A stream is one call to
+// CheckStream answers each batch as it arrives. A check that cannot be
+// answered gets its error in its place; anything else (a store failure,
+// an empty or oversized batch) ends the stream. A stream is one call to
 // the rpc metrics; every check counts in the decision metrics.
-func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[holdfastv1.CheckRequest, holdfastv1.CheckResponse]) error {
-	for i := 0; ; i++ {
+func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[holdfastv1.BatchCheckRequest, holdfastv1.BatchCheckResponse]) error {
+	for {
 		m, err := st.Receive()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -82,24 +80,36 @@ func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[hold
 		if err != nil {
 			return err // the client went away or sent what cannot be read
 		}
-		start := time.Now()
-		cr := checkRequest(m)
-		d, err := h.engine.Check(ctx, cr)
-		if err != nil {
-			var he *holdfast.Error
-			if errors.As(err, &he) && he.Code == holdfast.InvalidArgument {
-				err = &holdfast.Error{
-					Code:    holdfast.InvalidArgument,
-					Field:   fmt.Sprintf("checks[%d].%s", i, holdfast.ErrorField(err)),
-					Message: fmt.Sprintf("check %d: %s", i, errorMessage(err)),
-				}
+		if n := len(m.Checks); n == 0 || n > maxBatch {
+			return holdfast.Errorf(holdfast.InvalidArgument, "checks", "a batch holds 1 to %d checks, not %d", maxBatch, n)
+		}
+		out := &holdfastv1.BatchCheckResponse{Decisions: make([]*holdfastv1.CheckResponse, len(m.Checks))}
+		for i, c := range m.Checks {
+			start := time.Now()
+			cr := checkRequest(c)
+			d, err := h.engine.Check(ctx, cr)
+			if holdfast.ErrorCode(err) == holdfast.InvalidArgument {
+				out.Decisions[i] = &holdfastv1.CheckResponse{Error: pbErrorDetail(checkError(i, err))}
+				continue
 			}
+			if err != nil {
+				return err
+			}
+			h.metrics.decided(cr.Action, &d, time.Since(start))
+			out.Decisions[i] = pbDecision(&d)
+		}
+		if err := st.Send(out); err != nil {
 			return err
 		}
-		h.metrics.decided(cr.Action, &d, time.Since(start))
-		if err := st.Send(pbDecision(&d)); err != nil {
-			return err
-		}
+	}
+}
+
+// checkError names the check of a batch an error is about ("checks[3].action").
+func checkError(i int, err error) *holdfast.Error {
+	return &holdfast.Error{
+		Code:    holdfast.InvalidArgument,
+		Field:   fmt.Sprintf("checks[%d].%s", i, holdfast.ErrorField(err)),
+		Message: fmt.Sprintf("check %d: %s", i, errorMessage(err)),
 	}
 }
 

@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -195,9 +194,10 @@ func TestAuthorizeWithdrawal(t *testing.T) {
 	}
 }
 
-// TestCheckStream: checks over one stream are answered in order, exactly as
-// Check answers them, over the Connect streaming protocol and gRPC alike;
-// an invalid check ends the stream naming it; the scope is enforced.
+// TestCheckStream: each batch sent over the stream is answered in order,
+// each check exactly as Check answers it, over the Connect streaming
+// protocol and gRPC alike; an invalid check gets its error in its place
+// and the stream goes on; a malformed batch ends it; the scope holds.
 func TestCheckStream(t *testing.T) {
 	e := newEnv(t)
 	e.apply("alice", "acct-1", holdfast.KindCoolingOff, "48h")
@@ -214,43 +214,64 @@ func TestCheckStream(t *testing.T) {
 	for name, c := range map[string]*rpc.Clients{"connect": h2c("check"), "grpc": h2c("check", connect.WithGRPC())} {
 		t.Run(name, func(t *testing.T) {
 			st := c.Decision.CheckStream(ctx)
-			for i, q := range checks {
-				if err := st.Send(q); err != nil {
+			defer st.CloseResponse()
+			// One batch of all, then one check per message.
+			batches := [][]*holdfastv1.CheckRequest{checks}
+			for _, q := range checks {
+				batches = append(batches, []*holdfastv1.CheckRequest{q})
+			}
+			for _, b := range batches {
+				if err := st.Send(&holdfastv1.BatchCheckRequest{Checks: b}); err != nil {
 					t.Fatal(err)
 				}
 				got, err := st.Receive()
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := c.Decision.Check(ctx, connect.NewRequest(q))
-				if err != nil {
-					t.Fatal(err)
+				if len(got.Decisions) != len(b) {
+					t.Fatalf("%d answers to %d checks", len(got.Decisions), len(b))
 				}
-				if !proto.Equal(got, want.Msg) {
-					t.Fatalf("check %d: stream answered %v, Check %v", i, got, want.Msg)
+				for i, q := range b {
+					want, err := c.Decision.Check(ctx, connect.NewRequest(q))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !proto.Equal(got.Decisions[i], want.Msg) {
+						t.Fatalf("check %d: stream answered %v, Check %v", i, got.Decisions[i], want.Msg)
+					}
 				}
 			}
-			// A bad check ends the stream, naming it by its place.
-			if err := st.Send(&holdfastv1.CheckRequest{Account: "acct-1", Action: "fly"}); err != nil {
+			// A bad check is answered by its error, in its place.
+			if err := st.Send(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{checks[1], {Account: "acct-1", Action: "fly"}, checks[0]}}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := st.Receive()
-			wantErr(t, err, holdfast.InvalidArgument, fmt.Sprintf("checks[%d].action", len(checks)))
+			got, err := st.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := got.Decisions; d[0].Effect != "allow" || d[1].Effect != "" || d[1].GetError().GetCode() != "invalid_argument" || d[1].GetError().GetField() != "checks[1].action" || d[2].Effect != "deny" {
+				t.Fatalf("a batch with a bad check: %v", got)
+			}
+			// An empty batch is a broken client: the stream ends.
+			if err := st.Send(&holdfastv1.BatchCheckRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = st.Receive()
+			wantErr(t, err, holdfast.InvalidArgument, "checks")
 			st.CloseRequest()
-			st.CloseResponse()
 		})
 	}
 
 	for token, code := range map[string]holdfast.Code{"": holdfast.Unauthenticated, "self": holdfast.PermissionDenied} {
 		st := h2c(token).Decision.CheckStream(ctx)
-		st.Send(checks[0])
+		st.Send(&holdfastv1.BatchCheckRequest{Checks: checks[:1]})
 		_, err := st.Receive()
 		wantErr(t, err, code, "authorization")
 		st.CloseResponse()
 	}
 
 	// A unary JSON call gets a clear error rather than a bare 415.
-	status, body := e.post("check", holdfastv1connect.DecisionServiceCheckStreamProcedure, `{"account":"acct-1","action":"trade"}`)
+	status, body := e.post("check", holdfastv1connect.DecisionServiceCheckStreamProcedure, `{"checks":[{"account":"acct-1","action":"trade"}]}`)
 	if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"content-type"`) {
 		t.Fatalf("unary call to the stream: %d %s", status, body)
 	}

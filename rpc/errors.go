@@ -61,12 +61,33 @@ func domainError(he *holdfast.Error) *connect.Error {
 		code = connect.CodeInternal
 	}
 	ce := connect.NewError(code, errors.New(he.Error()))
-	detail := &holdfastv1.ErrorDetail{Code: string(he.Code), Message: he.Message, Causes: pbCauses(he.Causes)}
-	if he.Field != "" {
-		detail.Field = &he.Field
-	}
-	if d, err := connect.NewErrorDetail(detail); err == nil {
+	if d, err := connect.NewErrorDetail(pbErrorDetail(he)); err == nil {
 		ce.AddDetail(d)
+	}
+	return ce
+}
+
+// pbErrorDetail is the detail every error carries: in a connect error's
+// details, or in place of an answer in a batch.
+func pbErrorDetail(he *holdfast.Error) *holdfastv1.ErrorDetail {
+	d := &holdfastv1.ErrorDetail{Code: string(he.Code), Message: he.Message, Causes: pbCauses(he.Causes)}
+	if he.Field != "" {
+		d.Field = &he.Field
+	}
+	return d
+}
+
+// DetailError is the error a server would have answered with detail d: for
+// a client that receives details in place of answers (CheckStream).
+func DetailError(d *holdfastv1.ErrorDetail) *connect.Error {
+	code, ok := connectCodes[holdfast.Code(d.GetCode())]
+	if !ok {
+		code = connect.CodeInternal
+	}
+	he := holdfast.Error{Code: holdfast.Code(d.GetCode()), Field: d.GetField(), Message: d.GetMessage()}
+	ce := connect.NewError(code, errors.New(he.Error()))
+	if cd, err := connect.NewErrorDetail(d); err == nil {
+		ce.AddDetail(cd)
 	}
 	return ce
 }

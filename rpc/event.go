@@ -75,11 +75,7 @@ func (h *events) itemError(ctx context.Context, err error) *holdfastv1.ErrorDeta
 		h.log.ErrorContext(ctx, "internal error", "procedure", holdfastv1connect.EventServiceIngestBatchProcedure, "err", err)
 		he = &holdfast.Error{Code: holdfast.Internal, Message: internalMessage}
 	}
-	d := &holdfastv1.ErrorDetail{Code: string(he.Code), Message: he.Message, Causes: pbCauses(he.Causes)}
-	if he.Field != "" {
-		d.Field = &he.Field
-	}
-	return d
+	return pbErrorDetail(he)
 }
 
 // Outcomes of one event, for holdfast_events_total.

@@ -48,7 +48,7 @@ var (
 var matrix = map[string]callSpec{
 	"/holdfast.v1.DecisionService/Check":               {checkOnly, `{"account":"{account}","action":"trade"}`},
 	"/holdfast.v1.DecisionService/BatchCheck":          {checkOnly, `{"checks":[{"account":"{account}","action":"trade"}]}`},
-	"/holdfast.v1.DecisionService/CheckStream":         {checkOnly, `{"account":"{account}","action":"trade"}`},
+	"/holdfast.v1.DecisionService/CheckStream":         {checkOnly, `{"checks":[{"account":"{account}","action":"trade"}]}`},
 	"/holdfast.v1.DecisionService/AuthorizeWithdrawal": {checkOnly, `{"account":"{account}","id":"wd-{n}","asset":"BTC","amount":"0.1","address":"bc1q"}`},
 
 	"/holdfast.v1.RestrictionService/Apply":          {staffOnly, `{"account":"{account}","kind":"reduce_only","reason":"m"}`},

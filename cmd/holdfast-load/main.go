@@ -27,6 +27,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/holdfast/holdfast/client"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/rpc"
 )
@@ -35,7 +36,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.server, "server", "http://127.0.0.1:7433", "server base URL")
 	flag.StringVar(&o.token, "token", os.Getenv("HOLDFAST_TOKEN"), "bearer token with the check (and, for the mix, events) scope")
-	flag.StringVar(&o.protocol, "protocol", "json", "json (Connect protocol over HTTP/1.1 keep-alive), grpc (HTTP/2), or stream (checks over CheckStream, the rest as grpc)")
+	flag.StringVar(&o.protocol, "protocol", "json", "json (Connect protocol over HTTP/1.1 keep-alive), grpc (HTTP/2), or stream (checks through one client.Checker over CheckStream, the rest as grpc)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 24h)")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent callers")
 	flag.IntVar(&o.accounts, "accounts", 1000, "accounts acct-0 … acct-N-1 are picked at random")
@@ -110,6 +111,15 @@ func run(o options) error {
 		return ops[len(ops)-1]
 	}
 	var h2c *http.Client
+	var checker *client.Checker
+	if o.protocol == "stream" {
+		c, err := client.New(client.Config{URL: o.server, Token: o.token, HTTPClient: rpc.H2CClient(), Options: []connect.ClientOption{connect.WithGRPC()}})
+		if err != nil {
+			return err
+		}
+		checker = c.Checker(context.Background())
+		defer checker.Close()
+	}
 	newCaller := func(i int) *caller {
 		switch o.protocol {
 		case "grpc", "stream":
@@ -117,7 +127,7 @@ func run(o options) error {
 			if i%8 == 0 {
 				h2c = rpc.H2CClient()
 			}
-			return &caller{Clients: rpc.NewClients(h2c, o.server, o.token, connect.WithGRPC()), stream: o.protocol == "stream"}
+			return &caller{Clients: rpc.NewClients(h2c, o.server, o.token, connect.WithGRPC()), checker: checker}
 		}
 		// One connection per caller, as a fleet of gateways would hold.
 		return &caller{Clients: rpc.NewClients(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}, o.server, o.token, connect.WithProtoJSON())}
@@ -151,7 +161,6 @@ func run(o options) error {
 	for i := range o.concurrency {
 		c := newCaller(i)
 		wg.Go(func() {
-			defer c.close()
 			for ctx.Err() == nil {
 				sent := time.Now()
 				if due != nil {
@@ -193,39 +202,20 @@ func run(o options) error {
 	return nil
 }
 
-// caller is one concurrent caller's clients and, with -protocol stream,
-// its check stream (opened on first use, reopened after a failure).
+// caller is one concurrent caller's clients; with -protocol stream its
+// checks go through the Checker all callers share.
 type caller struct {
 	*rpc.Clients
-	stream bool
-	checks *connect.BidiStreamForClient[holdfastv1.CheckRequest, holdfastv1.CheckResponse]
+	checker *client.Checker
 }
 
 func (c *caller) check(ctx context.Context, req *holdfastv1.CheckRequest) error {
-	if !c.stream {
-		_, err := c.Decision.Check(ctx, connect.NewRequest(req))
+	if c.checker != nil {
+		_, err := c.checker.Check(ctx, req)
 		return err
 	}
-	if c.checks == nil {
-		// The stream outlives any one request's deadline.
-		c.checks = c.Decision.CheckStream(context.Background())
-	}
-	err := c.checks.Send(req)
-	if err == nil {
-		_, err = c.checks.Receive()
-	}
-	if err != nil {
-		c.close()
-	}
+	_, err := c.Decision.Check(ctx, connect.NewRequest(req))
 	return err
-}
-
-func (c *caller) close() {
-	if c.checks != nil {
-		c.checks.CloseRequest()
-		c.checks.CloseResponse()
-		c.checks = nil
-	}
 }
 
 // parseMix reads "check=90,withdraw=5,event=5".

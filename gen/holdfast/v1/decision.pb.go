@@ -126,7 +126,11 @@ type CheckResponse struct {
 	Causes []*Cause `protobuf:"bytes,2,rep,name=causes,proto3" json:"causes,omitempty"`
 	// The earliest time the effect can change by time alone; unset when it
 	// cannot (or when saying so would reveal a hidden restriction).
-	RetryAfter    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=retry_after,proto3" json:"retry_after,omitempty"`
+	RetryAfter *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=retry_after,proto3" json:"retry_after,omitempty"`
+	// Set, in CheckStream only, for a check that could not be answered
+	// (invalid_argument naming the field, "checks[2].action"); then nothing
+	// else is.
+	Error         *ErrorDetail `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -178,6 +182,13 @@ func (x *CheckResponse) GetCauses() []*Cause {
 func (x *CheckResponse) GetRetryAfter() *timestamppb.Timestamp {
 	if x != nil {
 		return x.RetryAfter
+	}
+	return nil
+}
+
+func (x *CheckResponse) GetError() *ErrorDetail {
+	if x != nil {
+		return x.Error
 	}
 	return nil
 }
@@ -515,11 +526,12 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\asession\x18\x04 \x01(\tR\asession\x12\x18\n" +
 	"\aapi_key\x18\x05 \x01(\tR\aapi_key\x12\x0e\n" +
 	"\x02ip\x18\x06 \x01(\tR\x02ip\x12\x12\n" +
-	"\x04view\x18\a \x01(\tR\x04view\"\x91\x01\n" +
+	"\x04view\x18\a \x01(\tR\x04view\"\xc1\x01\n" +
 	"\rCheckResponse\x12\x16\n" +
 	"\x06effect\x18\x01 \x01(\tR\x06effect\x12*\n" +
 	"\x06causes\x18\x02 \x03(\v2\x12.holdfast.v1.CauseR\x06causes\x12<\n" +
-	"\vretry_after\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vretry_after\"F\n" +
+	"\vretry_after\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vretry_after\x12.\n" +
+	"\x05error\x18\x04 \x01(\v2\x18.holdfast.v1.ErrorDetailR\x05error\"F\n" +
 	"\x11BatchCheckRequest\x121\n" +
 	"\x06checks\x18\x01 \x03(\v2\x19.holdfast.v1.CheckRequestR\x06checks\"N\n" +
 	"\x12BatchCheckResponse\x128\n" +
@@ -550,12 +562,12 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\x03seq\x18\v \x01(\x03R\x03seqB\f\n" +
 	"\n" +
 	"_usd_valueB\x14\n" +
-	"\x12_available_balance2\xd4\x02\n" +
+	"\x12_available_balance2\xde\x02\n" +
 	"\x0fDecisionService\x12>\n" +
 	"\x05Check\x12\x19.holdfast.v1.CheckRequest\x1a\x1a.holdfast.v1.CheckResponse\x12M\n" +
 	"\n" +
-	"BatchCheck\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse\x12H\n" +
-	"\vCheckStream\x12\x19.holdfast.v1.CheckRequest\x1a\x1a.holdfast.v1.CheckResponse(\x010\x01\x12h\n" +
+	"BatchCheck\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse\x12R\n" +
+	"\vCheckStream\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse(\x010\x01\x12h\n" +
 	"\x13AuthorizeWithdrawal\x12'.holdfast.v1.AuthorizeWithdrawalRequest\x1a(.holdfast.v1.AuthorizeWithdrawalResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
@@ -580,27 +592,29 @@ var file_holdfast_v1_decision_proto_goTypes = []any{
 	(*AuthorizeWithdrawalResponse)(nil), // 5: holdfast.v1.AuthorizeWithdrawalResponse
 	(*Cause)(nil),                       // 6: holdfast.v1.Cause
 	(*timestamppb.Timestamp)(nil),       // 7: google.protobuf.Timestamp
+	(*ErrorDetail)(nil),                 // 8: holdfast.v1.ErrorDetail
 }
 var file_holdfast_v1_decision_proto_depIdxs = []int32{
 	6,  // 0: holdfast.v1.CheckResponse.causes:type_name -> holdfast.v1.Cause
 	7,  // 1: holdfast.v1.CheckResponse.retry_after:type_name -> google.protobuf.Timestamp
-	0,  // 2: holdfast.v1.BatchCheckRequest.checks:type_name -> holdfast.v1.CheckRequest
-	1,  // 3: holdfast.v1.BatchCheckResponse.decisions:type_name -> holdfast.v1.CheckResponse
-	6,  // 4: holdfast.v1.AuthorizeWithdrawalResponse.causes:type_name -> holdfast.v1.Cause
-	7,  // 5: holdfast.v1.AuthorizeWithdrawalResponse.decided_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: holdfast.v1.DecisionService.Check:input_type -> holdfast.v1.CheckRequest
-	2,  // 7: holdfast.v1.DecisionService.BatchCheck:input_type -> holdfast.v1.BatchCheckRequest
-	0,  // 8: holdfast.v1.DecisionService.CheckStream:input_type -> holdfast.v1.CheckRequest
-	4,  // 9: holdfast.v1.DecisionService.AuthorizeWithdrawal:input_type -> holdfast.v1.AuthorizeWithdrawalRequest
-	1,  // 10: holdfast.v1.DecisionService.Check:output_type -> holdfast.v1.CheckResponse
-	3,  // 11: holdfast.v1.DecisionService.BatchCheck:output_type -> holdfast.v1.BatchCheckResponse
-	1,  // 12: holdfast.v1.DecisionService.CheckStream:output_type -> holdfast.v1.CheckResponse
-	5,  // 13: holdfast.v1.DecisionService.AuthorizeWithdrawal:output_type -> holdfast.v1.AuthorizeWithdrawalResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	8,  // 2: holdfast.v1.CheckResponse.error:type_name -> holdfast.v1.ErrorDetail
+	0,  // 3: holdfast.v1.BatchCheckRequest.checks:type_name -> holdfast.v1.CheckRequest
+	1,  // 4: holdfast.v1.BatchCheckResponse.decisions:type_name -> holdfast.v1.CheckResponse
+	6,  // 5: holdfast.v1.AuthorizeWithdrawalResponse.causes:type_name -> holdfast.v1.Cause
+	7,  // 6: holdfast.v1.AuthorizeWithdrawalResponse.decided_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: holdfast.v1.DecisionService.Check:input_type -> holdfast.v1.CheckRequest
+	2,  // 8: holdfast.v1.DecisionService.BatchCheck:input_type -> holdfast.v1.BatchCheckRequest
+	2,  // 9: holdfast.v1.DecisionService.CheckStream:input_type -> holdfast.v1.BatchCheckRequest
+	4,  // 10: holdfast.v1.DecisionService.AuthorizeWithdrawal:input_type -> holdfast.v1.AuthorizeWithdrawalRequest
+	1,  // 11: holdfast.v1.DecisionService.Check:output_type -> holdfast.v1.CheckResponse
+	3,  // 12: holdfast.v1.DecisionService.BatchCheck:output_type -> holdfast.v1.BatchCheckResponse
+	3,  // 13: holdfast.v1.DecisionService.CheckStream:output_type -> holdfast.v1.BatchCheckResponse
+	5,  // 14: holdfast.v1.DecisionService.AuthorizeWithdrawal:output_type -> holdfast.v1.AuthorizeWithdrawalResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_decision_proto_init() }

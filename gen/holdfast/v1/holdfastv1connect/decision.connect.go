@@ -54,13 +54,14 @@ type DecisionServiceClient interface {
 	// BatchCheck answers many checks at once, in order. One invalid check
 	// fails the batch, naming it ("checks[3].action").
 	BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error)
-	// CheckStream answers checks sent over one long-lived stream, one answer
-	// per check, in order: for a service that checks at a high rate, it
-	// saves an HTTP request per check. It needs HTTP/2 (gRPC, or Connect
-	// over TLS or h2c). An invalid check ends the stream with
-	// invalid_argument naming it ("checks[12].action"); the answers before
-	// it stand.
-	CheckStream(context.Context) *connect.BidiStreamForClient[v1.CheckRequest, v1.CheckResponse]
+	// CheckStream answers batches of checks over one long-lived stream: each
+	// BatchCheckRequest (1 to 1000 checks) gets one BatchCheckResponse, in
+	// order. A check that cannot be answered gets a decision with only
+	// `error` set, and the stream goes on. For services that check at a
+	// high rate: there is no HTTP request per check, and a client can gather
+	// the checks of many callers into each message (the Go client's Checker
+	// does). It needs HTTP/2 (gRPC, or Connect over TLS or h2c).
+	CheckStream(context.Context) *connect.BidiStreamForClient[v1.BatchCheckRequest, v1.BatchCheckResponse]
 	// AuthorizeWithdrawal decides a withdrawal linearizably against the store
 	// and records the answer in the same transaction. Idempotent by id.
 	// Errors: invalid_argument, conflict (same id, other fields).
@@ -90,7 +91,7 @@ func NewDecisionServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(decisionServiceMethods.ByName("BatchCheck")),
 			connect.WithClientOptions(opts...),
 		),
-		checkStream: connect.NewClient[v1.CheckRequest, v1.CheckResponse](
+		checkStream: connect.NewClient[v1.BatchCheckRequest, v1.BatchCheckResponse](
 			httpClient,
 			baseURL+DecisionServiceCheckStreamProcedure,
 			connect.WithSchema(decisionServiceMethods.ByName("CheckStream")),
@@ -109,7 +110,7 @@ func NewDecisionServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 type decisionServiceClient struct {
 	check               *connect.Client[v1.CheckRequest, v1.CheckResponse]
 	batchCheck          *connect.Client[v1.BatchCheckRequest, v1.BatchCheckResponse]
-	checkStream         *connect.Client[v1.CheckRequest, v1.CheckResponse]
+	checkStream         *connect.Client[v1.BatchCheckRequest, v1.BatchCheckResponse]
 	authorizeWithdrawal *connect.Client[v1.AuthorizeWithdrawalRequest, v1.AuthorizeWithdrawalResponse]
 }
 
@@ -124,7 +125,7 @@ func (c *decisionServiceClient) BatchCheck(ctx context.Context, req *connect.Req
 }
 
 // CheckStream calls holdfast.v1.DecisionService.CheckStream.
-func (c *decisionServiceClient) CheckStream(ctx context.Context) *connect.BidiStreamForClient[v1.CheckRequest, v1.CheckResponse] {
+func (c *decisionServiceClient) CheckStream(ctx context.Context) *connect.BidiStreamForClient[v1.BatchCheckRequest, v1.BatchCheckResponse] {
 	return c.checkStream.CallBidiStream(ctx)
 }
 
@@ -141,13 +142,14 @@ type DecisionServiceHandler interface {
 	// BatchCheck answers many checks at once, in order. One invalid check
 	// fails the batch, naming it ("checks[3].action").
 	BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error)
-	// CheckStream answers checks sent over one long-lived stream, one answer
-	// per check, in order: for a service that checks at a high rate, it
-	// saves an HTTP request per check. It needs HTTP/2 (gRPC, or Connect
-	// over TLS or h2c). An invalid check ends the stream with
-	// invalid_argument naming it ("checks[12].action"); the answers before
-	// it stand.
-	CheckStream(context.Context, *connect.BidiStream[v1.CheckRequest, v1.CheckResponse]) error
+	// CheckStream answers batches of checks over one long-lived stream: each
+	// BatchCheckRequest (1 to 1000 checks) gets one BatchCheckResponse, in
+	// order. A check that cannot be answered gets a decision with only
+	// `error` set, and the stream goes on. For services that check at a
+	// high rate: there is no HTTP request per check, and a client can gather
+	// the checks of many callers into each message (the Go client's Checker
+	// does). It needs HTTP/2 (gRPC, or Connect over TLS or h2c).
+	CheckStream(context.Context, *connect.BidiStream[v1.BatchCheckRequest, v1.BatchCheckResponse]) error
 	// AuthorizeWithdrawal decides a withdrawal linearizably against the store
 	// and records the answer in the same transaction. Idempotent by id.
 	// Errors: invalid_argument, conflict (same id, other fields).
@@ -212,7 +214,7 @@ func (UnimplementedDecisionServiceHandler) BatchCheck(context.Context, *connect.
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.DecisionService.BatchCheck is not implemented"))
 }
 
-func (UnimplementedDecisionServiceHandler) CheckStream(context.Context, *connect.BidiStream[v1.CheckRequest, v1.CheckResponse]) error {
+func (UnimplementedDecisionServiceHandler) CheckStream(context.Context, *connect.BidiStream[v1.BatchCheckRequest, v1.BatchCheckResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.DecisionService.CheckStream is not implemented"))
 }
 
