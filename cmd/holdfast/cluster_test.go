@@ -130,12 +130,15 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestThreeNodes runs three servers on one PostgreSQL and one NATS: a
-// panic lock through node A is seen at once by B and C on the
-// linearizable path, and within the lag bound by their checks; killing A
-// with SIGKILL in the middle of a flood loses nothing that was committed;
-// A restarts and catches up.
-func TestThreeNodes(t *testing.T) {
+// cluster is n `holdfast serve` processes on one fresh PostgreSQL database
+// and one NATS, and an admin token good on all of them.
+type cluster struct {
+	nodes      []*node
+	token, dsn string
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
 	pgAdmin, natsURL := clusterServices(t)
 	dsn := freshDatabase(t, pgAdmin)
 	bin := buildHoldfast(t)
@@ -161,14 +164,7 @@ func TestThreeNodes(t *testing.T) {
 		t.Fatalf("staff add: %s %s", out, errw)
 	}
 	_, tok, _ := cli(t, "token", "create", "--store", dsn, "--scopes", "staff,check,self_service,events", "--staff", "admin")
-	token := strings.TrimSpace(tok)
-	if code, out, errw := cli(t, "staff", "add", "--store", dsn, "--id", "sue", "--roles", "support"); code != 0 {
-		t.Fatalf("staff add: %s %s", out, errw)
-	}
-	_, sueTok, _ := cli(t, "token", "create", "--store", dsn, "--scopes", "staff", "--staff", "sue")
-	sue := strings.TrimSpace(sueTok)
-
-	nodes := make([]*node, 3)
+	nodes := make([]*node, n)
 	for i := range nodes {
 		addr := freePort(t)
 		nodes[i] = &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", t.TempDir(),
@@ -180,6 +176,73 @@ func TestThreeNodes(t *testing.T) {
 			n.kill()
 		}
 	})
+	return &cluster{nodes: nodes, token: strings.TrimSpace(tok), dsn: dsn}
+}
+
+// propagation applies a trade-blocking restriction to each of accounts
+// fresh accounts through the first node and returns, for each, the time
+// from the commit until every other node denies a trade check.
+func (cl *cluster) propagation(t *testing.T, accounts int, tag string) []time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	var clients []*rpc.Clients
+	for _, n := range cl.nodes {
+		clients = append(clients, rpc.NewClients(nil, n.url, cl.token))
+	}
+	var lats []time.Duration
+	for i := range accounts {
+		acct := fmt.Sprintf("%s-%d", tag, i)
+		if _, err := clients[0].Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: acct, Kind: "reduce_only", Reason: "propagation"})); err != nil {
+			t.Fatal(err)
+		}
+		committed := time.Now()
+		for _, c := range clients[1:] {
+			for {
+				res, err := c.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: acct, Action: "trade"}))
+				if err == nil && res.Msg.Effect == "deny" {
+					break
+				}
+				if time.Since(committed) > 2*time.Second {
+					t.Fatalf("%s not denied by every node within the 2 s lag bound", acct)
+				}
+			}
+		}
+		lats = append(lats, time.Since(committed))
+	}
+	slices.Sort(lats)
+	return lats
+}
+
+// TestPropagationByNodes measures how propagation grows with the nodes:
+// 2, 3 and 5 nodes on the same database and NATS (and the same two
+// cores). Opt-in: HOLDFAST_BENCH_NODES=1.
+func TestPropagationByNodes(t *testing.T) {
+	if os.Getenv("HOLDFAST_BENCH_NODES") != "1" {
+		t.Skip("set HOLDFAST_BENCH_NODES=1 to run (about a minute)")
+	}
+	for _, n := range []int{2, 3, 5} {
+		cl := newCluster(t, n)
+		lats := cl.propagation(t, 200, fmt.Sprintf("n%d", n))
+		t.Logf("%d nodes: propagation to every node p50 %s, p99 %s, max %s", n, lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1])
+		for _, nd := range cl.nodes {
+			nd.kill()
+		}
+	}
+}
+
+// TestThreeNodes runs three servers on one PostgreSQL and one NATS: a
+// panic lock through node A is seen at once by B and C on the
+// linearizable path, and within the lag bound by their checks; killing A
+// with SIGKILL in the middle of a flood loses nothing that was committed;
+// A restarts and catches up.
+func TestThreeNodes(t *testing.T) {
+	cl := newCluster(t, 3)
+	nodes, token, dsn := cl.nodes, cl.token, cl.dsn
+	if code, out, errw := cli(t, "staff", "add", "--store", dsn, "--id", "sue", "--roles", "support"); code != 0 {
+		t.Fatalf("staff add: %s %s", out, errw)
+	}
+	_, sueTok, _ := cli(t, "token", "create", "--store", dsn, "--scopes", "staff", "--staff", "sue")
+	sue := strings.TrimSpace(sueTok)
 	ctx := context.Background()
 	clients := make([]*rpc.Clients, 3)
 	for i, n := range nodes {
@@ -201,27 +264,7 @@ func TestThreeNodes(t *testing.T) {
 	}
 	// Their checks follow within the lag bound: measure the propagation of
 	// a trade-blocking restriction from A's commit to B's and C's index.
-	var lats []time.Duration
-	for i := range 200 {
-		acct := fmt.Sprintf("p-%d", i)
-		if _, err := a.Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: acct, Kind: "reduce_only", Reason: "propagation"})); err != nil {
-			t.Fatal(err)
-		}
-		committed := time.Now()
-		for _, cl := range []*rpc.Clients{b, c} {
-			for {
-				res, err := cl.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: acct, Action: "trade"}))
-				if err == nil && res.Msg.Effect == "deny" {
-					break
-				}
-				if time.Since(committed) > 2*time.Second {
-					t.Fatalf("%s not denied by every node within the 2 s lag bound", acct)
-				}
-			}
-		}
-		lats = append(lats, time.Since(committed))
-	}
-	slices.Sort(lats)
+	lats := cl.propagation(t, 200, "p")
 	t.Logf("propagation to every node: p50 %s, p99 %s, max %s", lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1])
 
 	// Kill A (SIGKILL) in the middle of a flood of applies through it:
