@@ -195,16 +195,22 @@ func TestNewRejectsBadURL(t *testing.T) {
 	}
 }
 
+// h2c serves the env's API over HTTP/2 without TLS too (streams need it),
+// and returns a client of it using the named token.
+func (e *env) h2c(t *testing.T, token string) (*httptest.Server, *client.Client) {
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, e.clientAt(srv.URL, token, client.Config{HTTPClient: rpc.H2CClient()})
+}
+
 // TestChecker: many goroutines share one Checker; each gets the answer to
 // its own check (as Check gives it), a bad check fails alone with the
 // field named as for a lone check, and a closed Checker refuses.
 func TestChecker(t *testing.T) {
 	e := newEnv(t, false)
-	srv := httptest.NewUnstartedServer(e.handler)
-	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
-	srv.Start()
-	t.Cleanup(srv.Close)
-	c := e.clientAt(srv.URL, "check", client.Config{HTTPClient: rpc.H2CClient()})
+	_, c := e.h2c(t, "check")
 	ctx := context.Background()
 	for i := range 10 {
 		if _, err := e.eng.Apply(ctx, holdfast.ApplyRequest{Account: fmt.Sprintf("acct-%d", i*2), Kind: holdfast.KindWithdrawalFreeze, Reason: "test", Actor: holdfast.System}); err != nil {
@@ -254,11 +260,7 @@ func TestChecker(t *testing.T) {
 // breaks fail with its error; the next check opens a new stream.
 func TestCheckerSurvivesAServerRestart(t *testing.T) {
 	e := newEnv(t, false)
-	srv := httptest.NewUnstartedServer(e.handler)
-	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
-	srv.Start()
-	t.Cleanup(srv.Close)
-	c := e.clientAt(srv.URL, "check", client.Config{HTTPClient: rpc.H2CClient()})
+	srv, c := e.h2c(t, "check")
 	ctx := context.Background()
 	k := c.Checker(ctx)
 	defer k.Close()
