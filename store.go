@@ -91,8 +91,11 @@ type AccountTx interface {
 // EventFilter selects recorded events, oldest first.
 type EventFilter struct {
 	Account string
+	Type    EventType // "": every type
 	After   time.Time
-	Limit   int
+	// Newest streams newest first; with Limit, the newest Limit events.
+	Newest bool
+	Limit  int
 }
 
 // Scope is what a bearer token may be used for.

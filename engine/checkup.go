@@ -82,22 +82,13 @@ func (e *Engine) LoginHistory(ctx context.Context, account string, limit int, ac
 	if limit <= 0 {
 		limit = 50
 	}
-	var logins []*holdfast.Event
-	err := e.store.Events(ctx, holdfast.EventFilter{Account: account}, func(ev *holdfast.Event) error {
-		if ev.Type == holdfast.EventLogin {
-			logins = append(logins, ev)
-			if len(logins) > limit {
-				logins = logins[1:]
-			}
-		}
+	logins := []*holdfast.Event{}
+	err := e.store.Events(ctx, holdfast.EventFilter{Account: account, Type: holdfast.EventLogin, Newest: true, Limit: limit}, func(ev *holdfast.Event) error {
+		logins = append(logins, ev)
 		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	slices.Reverse(logins)
-	if logins == nil {
-		logins = []*holdfast.Event{}
 	}
 	return logins, nil
 }

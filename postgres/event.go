@@ -63,6 +63,9 @@ func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdf
 	if f.Account != "" {
 		where = append(where, `account = `+p.add(f.Account))
 	}
+	if f.Type != "" {
+		where = append(where, `type = `+p.add(string(f.Type)))
+	}
 	if !f.After.IsZero() {
 		where = append(where, `at > `+p.add(nanosArg(f.After)))
 	}
@@ -71,6 +74,9 @@ func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdf
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	q += ` ORDER BY seq`
+	if f.Newest {
+		q += ` DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ` + p.add(f.Limit)
 	}

@@ -64,6 +64,9 @@ func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdf
 	if f.Account != "" {
 		where, params = append(where, `account = ?`), append(params, f.Account)
 	}
+	if f.Type != "" {
+		where, params = append(where, `type = ?`), append(params, string(f.Type))
+	}
 	if !f.After.IsZero() {
 		where, params = append(where, `at > ?`), append(params, nanosArg(f.After))
 	}
@@ -72,6 +75,9 @@ func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdf
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	q += ` ORDER BY seq`
+	if f.Newest {
+		q += ` DESC`
+	}
 	if f.Limit > 0 {
 		q, params = q+` LIMIT ?`, append(params, f.Limit)
 	}

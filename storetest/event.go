@@ -64,6 +64,11 @@ func testEvents(t *testing.T, h *harness) {
 	stream("Events(after t0-1ns)", holdfast.EventFilter{After: t0.Add(-time.Nanosecond)}, e1, e3, e4)
 	stream("Events(limit 2)", holdfast.EventFilter{Limit: 2}, e1, e2)
 	stream("Events(a1, after t0, limit 1)", holdfast.EventFilter{Account: "a1", After: t0, Limit: 1}, e3)
+	stream("Events(login)", holdfast.EventFilter{Type: holdfast.EventLogin}, e2)
+	stream("Events(a1, login)", holdfast.EventFilter{Account: "a1", Type: holdfast.EventLogin})
+	stream("Events(a1, newest)", holdfast.EventFilter{Account: "a1", Newest: true}, e4, e3, e1)
+	stream("Events(a1, newest, limit 2)", holdfast.EventFilter{Account: "a1", Newest: true, Limit: 2}, e4, e3)
+	stream("Events(a1, sanctions_match, newest, limit 1)", holdfast.EventFilter{Account: "a1", Type: holdfast.EventSanctionsMatch, Newest: true, Limit: 1}, e4)
 
 	// fn's error stops the stream and comes back unchanged.
 	stop := errors.New("stop")
