@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -275,4 +276,29 @@ func TestCheckStream(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(string(body), `"field":"content-type"`) {
 		t.Fatalf("unary call to the stream: %d %s", status, body)
 	}
+}
+
+// TestCheckStreamOutlivesServerTimeouts: the server's read and write
+// timeouts bound a request, not a check stream, which lives as long as its
+// client keeps it.
+func TestCheckStreamOutlivesServerTimeouts(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := rpc.NewClients(rpc.H2CClient(), srv.URL, e.tokens["check"], connect.WithGRPC())
+	st := c.Decision.CheckStream(context.Background())
+	defer st.CloseResponse()
+	for i := range 3 {
+		if err := st.Send(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{{Account: "acct-1", Action: "trade"}}}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if _, err := st.Receive(); err != nil {
+			t.Fatalf("check %d, %v into the stream: %v", i, time.Duration(i)*300*time.Millisecond, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	st.CloseRequest()
 }

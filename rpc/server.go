@@ -290,14 +290,24 @@ var inputTypes, streamingProcedures = func() (map[string]protoreflect.MessageTyp
 // an invalid_argument naming the field ("body", "colour") carrying the same
 // ErrorDetail as every other error. Connect decodes before any interceptor
 // runs and would answer with a bare message (or resource_exhausted). gRPC
-// bodies are left to connect's own limit.
+// bodies are left to connect's own limit. Streaming calls pass through,
+// freed of the server's per-request timeouts.
 func checkBody(next http.Handler, limits bodyLimits, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mt, ok := inputTypes[r.URL.Path]
 		ct := r.Header.Get("Content-Type")
 		isJSON := strings.HasPrefix(ct, "application/json")
-		if streamingProcedures[r.URL.Path] && (isJSON || strings.HasPrefix(ct, "application/proto")) {
-			fail(w, r, errorf(holdfast.InvalidArgument, "content-type", "%s is a streaming call: use gRPC or the Connect streaming protocol (application/connect+proto or application/connect+json) over HTTP/2", r.URL.Path))
+		if streamingProcedures[r.URL.Path] {
+			if isJSON || strings.HasPrefix(ct, "application/proto") {
+				fail(w, r, errorf(holdfast.InvalidArgument, "content-type", "%s is a streaming call: use gRPC or the Connect streaming protocol (application/connect+proto or application/connect+json) over HTTP/2", r.URL.Path))
+				return
+			}
+			// The server's timeouts bound a request; a stream lives as
+			// long as its (authenticated) client keeps it.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+			next.ServeHTTP(w, r)
 			return
 		}
 		if !ok || r.Method != http.MethodPost || !(isJSON || strings.HasPrefix(ct, "application/proto")) {
