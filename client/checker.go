@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -27,17 +28,20 @@ const maxStreamBatch = 1000
 // so under load each message carries many checks and the stream costs a
 // fraction of a request per check. It is safe for concurrent use. When
 // the stream fails, the checks in flight fail with its error (never
-// retried: the caller decides) and the next check opens a new stream.
-// It needs HTTP/2 (over plain http://, pass rpc.H2CClient() as
+// retried: the caller decides) and the next check opens a new stream. A
+// stream that leaves a batch unanswered for Config.Timeout counts as
+// failed (unavailable), so a connection that died silently is replaced
+// at the next check. It needs HTTP/2 (over plain http://, pass rpc.H2CClient() as
 // Config.HTTPClient).
 type Checker struct {
 	decision interface {
 		CheckStream(context.Context) *connect.BidiStreamForClient[holdfastv1.BatchCheckRequest, holdfastv1.BatchCheckResponse]
 	}
-	ctx    context.Context // bounds every stream
-	cancel context.CancelFunc
-	queue  chan *pendingCheck
-	done   chan struct{} // closed when the sender has stopped
+	ctx     context.Context // bounds every stream
+	cancel  context.CancelFunc
+	timeout time.Duration // a stream that leaves a batch unanswered this long is dead
+	queue   chan *pendingCheck
+	done    chan struct{} // closed when the sender has stopped
 }
 
 type pendingCheck struct {
@@ -53,7 +57,7 @@ type checkResult struct {
 // Checker starts a Checker; ctx bounds its streams. Close it when done.
 func (c *Client) Checker(ctx context.Context) *Checker {
 	ctx, cancel := context.WithCancel(ctx)
-	k := &Checker{decision: c.clients.Decision, ctx: ctx, cancel: cancel, queue: make(chan *pendingCheck, maxStreamBatch), done: make(chan struct{})}
+	k := &Checker{decision: c.clients.Decision, ctx: ctx, cancel: cancel, timeout: c.cfg.Timeout, queue: make(chan *pendingCheck, maxStreamBatch), done: make(chan struct{})}
 	go k.send()
 	return k
 }
@@ -130,6 +134,9 @@ func (k *Checker) send() {
 				break gather
 			}
 		}
+		if s != nil && s.stalled(k.timeout) {
+			s.fail(errStalled)
+		}
 		if s == nil || s.broken() {
 			s = k.open()
 		}
@@ -138,18 +145,37 @@ func (k *Checker) send() {
 }
 
 func (k *Checker) open() *checkStream {
-	s := &checkStream{st: k.decision.CheckStream(k.ctx)}
+	ctx, cancel := context.WithCancel(k.ctx)
+	s := &checkStream{st: k.decision.CheckStream(ctx), cancel: cancel}
 	go s.receive()
 	return s
 }
+
+// errStalled fails the checks of a stream that stopped answering.
+var errStalled = connect.NewError(connect.CodeUnavailable, errors.New("client: the check stream stopped answering"))
 
 // checkStream is one stream and the batches it has yet to answer, oldest
 // first: the server answers in order.
 type checkStream struct {
 	st       *connect.BidiStreamForClient[holdfastv1.BatchCheckRequest, holdfastv1.BatchCheckResponse]
+	cancel   context.CancelFunc // aborts the stream's HTTP request
 	mu       sync.Mutex
-	inflight [][]*pendingCheck
+	inflight []flight
 	err      error // set once the stream has failed
+}
+
+type flight struct {
+	batch []*pendingCheck
+	sent  time.Time
+}
+
+// stalled reports whether the oldest batch has waited longer than timeout:
+// the server answers a batch in microseconds, so the stream (or the
+// connection under it) has died without a word.
+func (s *checkStream) stalled(timeout time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) > 0 && time.Since(s.inflight[0].sent) > timeout
 }
 
 func (s *checkStream) broken() bool {
@@ -170,7 +196,7 @@ func (s *checkStream) send(batch []*pendingCheck) {
 		answer(batch, nil, err)
 		return
 	}
-	s.inflight = append(s.inflight, batch)
+	s.inflight = append(s.inflight, flight{batch, time.Now()})
 	s.mu.Unlock()
 	if err := s.st.Send(msg); err != nil {
 		// The stream is over; receive reports why, to every batch in
@@ -189,7 +215,7 @@ func (s *checkStream) receive() {
 		s.mu.Lock()
 		var batch []*pendingCheck
 		if len(s.inflight) > 0 {
-			batch, s.inflight = s.inflight[0], s.inflight[1:]
+			batch, s.inflight = s.inflight[0].batch, s.inflight[1:]
 		}
 		s.mu.Unlock()
 		if len(res.Decisions) != len(batch) {
@@ -207,12 +233,13 @@ func (s *checkStream) fail(err error) {
 	if s.err == nil {
 		s.err = err
 	}
-	err, batches := s.err, s.inflight
+	err, flights := s.err, s.inflight
 	s.inflight = nil
 	s.mu.Unlock()
-	for _, b := range batches {
-		answer(b, nil, err)
+	for _, f := range flights {
+		answer(f.batch, nil, err)
 	}
+	s.cancel() // else closing waits for a response that may never come
 	_ = s.st.CloseRequest()
 	_ = s.st.CloseResponse()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,5 +279,41 @@ func TestCheckerSurvivesAServerRestart(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("no new stream after a break: %v", err)
+	}
+}
+
+// TestCheckerReplacesAStalledStream: a stream whose server stops answering
+// (a connection that died without a word) is given up after the client's
+// Timeout, and the next check goes out on a new stream.
+func TestCheckerReplacesAStalledStream(t *testing.T) {
+	e := newEnv(t, false)
+	var streams atomic.Int32
+	hang := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/CheckStream") && streams.Add(1) == 1 {
+			<-hang // the first stream never answers
+			return
+		}
+		e.handler.ServeHTTP(w, r)
+	}))
+	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hang) }) // before the server waits for its handlers
+	c := e.clientAt(srv.URL, "check", client.Config{HTTPClient: rpc.H2CClient(), Timeout: 200 * time.Millisecond})
+	k := c.Checker(context.Background())
+	defer k.Close()
+	q := &holdfastv1.CheckRequest{Account: "acct-1", Action: "trade"}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	if _, err := k.Check(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a check on the silent stream: %v", err)
+	}
+	got, err := k.Check(context.Background(), q)
+	if err != nil || got.Effect != "allow" {
+		t.Fatalf("after the stall: %v %v", got, err)
+	}
+	if n := streams.Load(); n != 2 {
+		t.Fatalf("%d streams opened, want 2", n)
 	}
 }

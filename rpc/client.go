@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -41,11 +42,13 @@ func NewClients(httpClient connect.HTTPClient, baseURL, token string, opts ...co
 }
 
 // H2CClient is an HTTP client that speaks cleartext HTTP/2 only, as gRPC
-// over plain http:// needs.
+// over plain http:// needs. A connection silent for 10 s is pinged and
+// closed if the ping goes unanswered for 5 s, so that a stream on a
+// connection that died without a word fails instead of hanging.
 func H2CClient() *http.Client {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+	return &http.Client{Transport: &http.Transport{Protocols: &p, HTTP2: &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second}}}
 }
 
 type bearer string
