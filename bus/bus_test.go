@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,28 +13,10 @@ import (
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/sqlite"
 )
-
-// natsURL is the NATS server with JetStream the tests use: the machine's
-// service unless HOLDFAST_TEST_NATS says otherwise.
-func natsURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("HOLDFAST_TEST_NATS")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-	if err != nil {
-		if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("NATS not reachable at %s: %v", url, err)
-		}
-		t.Skipf("!!! NATS not reachable at %s (%v): SKIPPING; set HOLDFAST_REQUIRE_SERVICES=1 to fail instead", url, err)
-	}
-	nc.Close()
-	return url
-}
 
 // connect opens a bus under a prefix of its own, removed when the test
 // ends.
@@ -54,7 +35,7 @@ func prefix(t *testing.T) string {
 	var b [6]byte
 	rand.Read(b[:])
 	p := "hftest" + hex.EncodeToString(b[:])
-	url := natsURL(t)
+	url := servicetest.NATS(t)
 	t.Cleanup(func() {
 		nc, err := nats.Connect(url)
 		if err != nil {
@@ -108,7 +89,7 @@ func eventually(t *testing.T, what string, cond func() bool) time.Duration {
 // node B's index shows within moments, through JetStream; both measure a
 // small lag from the heartbeats.
 func TestFeedKeepsNodesFresh(t *testing.T) {
-	url := natsURL(t)
+	url := servicetest.NATS(t)
 	pfx := prefix(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -144,7 +125,7 @@ func TestFeedKeepsNodesFresh(t *testing.T) {
 // TestIntake: events published to the bus are ingested in order per
 // account; an invalid one is dead-lettered with its error.
 func TestIntake(t *testing.T) {
-	url := natsURL(t)
+	url := servicetest.NATS(t)
 	pfx := prefix(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/client"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
@@ -62,7 +62,7 @@ func newEnv(t testing.TB, withFeed bool) *env {
 	var b *bus.Bus
 	var start uint64
 	if withFeed {
-		e.nats = natsURL(t)
+		e.nats = servicetest.NATS(t)
 		e.prefix = newPrefix(t, e.nats)
 		b = e.bus()
 		var err error
@@ -184,25 +184,6 @@ func (e *env) replica(cfg client.ReplicaConfig) (r *client.Replica, calls *count
 	e.t.Cleanup(stop)
 	eventually(e.t, "the replica following the feed", func() bool { return !r.Stale() })
 	return r, calls, stop
-}
-
-// natsURL is the NATS server with JetStream the tests use: the machine's
-// service unless HOLDFAST_TEST_NATS says otherwise.
-func natsURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("HOLDFAST_TEST_NATS")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-	if err != nil {
-		if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("NATS not reachable at %s: %v", url, err)
-		}
-		t.Skipf("!!! NATS not reachable at %s (%v): SKIPPING; set HOLDFAST_REQUIRE_SERVICES=1 to fail instead", url, err)
-	}
-	nc.Close()
-	return url
 }
 
 // newPrefix is a bus prefix of the test's own, whose streams are deleted

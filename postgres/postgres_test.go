@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/postgres"
 	"github.com/holdfast/holdfast/sqlite"
 	"github.com/holdfast/holdfast/storetest"
@@ -22,53 +22,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// defaultDSN is the server the tests use unless HOLDFAST_TEST_POSTGRES
-// names another. Every test works in schemas of its own, which it drops.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
-var (
-	reachOnce sync.Once
-	reachErr  error
-)
-
 // serverDSN returns the test server's DSN, or skips the test when the
-// server is unreachable (fails it when HOLDFAST_REQUIRE_SERVICES=1).
-func serverDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("HOLDFAST_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
-	reachOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		reachErr = err
-	})
-	if reachErr != nil {
-		msg := fmt.Sprintf("PostgreSQL not reachable at %s: %v", redact(dsn), reachErr)
-		if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! " + msg + ": skipping; set HOLDFAST_REQUIRE_SERVICES=1 to fail instead")
-	}
-	return dsn
-}
-
-// redact hides a password in a URL DSN.
-func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
-		}
-	}
-	return dsn
-}
+// server is unreachable (fails it when HOLDFAST_REQUIRE_SERVICES=1). Every
+// test works in schemas of its own, which it drops.
+func serverDSN(t testing.TB) string { return servicetest.Postgres(t) }
 
 // withParam returns dsn, a URL or key=value DSN, with key set to value.
 func withParam(dsn, key, value string) string {

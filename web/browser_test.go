@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
@@ -49,10 +50,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
-		t.Fatal("Chromium not found (apt-get install chromium)")
-	}
-	t.Skip("!!! Chromium not found: SKIPPING the browser tests; apt-get install chromium, or set HOLDFAST_REQUIRE_SERVICES=1 to fail instead")
+	servicetest.Missing(t, "Chromium not found (apt-get install chromium)")
 	return ""
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/rpc"
 )
 
@@ -30,33 +31,7 @@ import (
 // unless the environment names others.
 func clusterServices(t *testing.T) (pgAdmin, natsURL string) {
 	t.Helper()
-	pgAdmin = os.Getenv("HOLDFAST_TEST_POSTGRES")
-	if pgAdmin == "" {
-		pgAdmin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	natsURL = os.Getenv("HOLDFAST_TEST_NATS")
-	if natsURL == "" {
-		natsURL = "nats://127.0.0.1:4222"
-	}
-	missing := func(what string, err error) {
-		if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s not reachable: %v", what, err)
-		}
-		t.Skipf("!!! %s not reachable (%v): SKIPPING the cluster test; set HOLDFAST_REQUIRE_SERVICES=1 to fail instead", what, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pgAdmin)
-	if err != nil {
-		missing("PostgreSQL", err)
-	}
-	conn.Close(ctx)
-	nc, err := nats.Connect(natsURL, nats.Timeout(2*time.Second))
-	if err != nil {
-		missing("NATS", err)
-	}
-	nc.Close()
-	return pgAdmin, natsURL
+	return servicetest.Postgres(t), servicetest.NATS(t)
 }
 
 // freshDatabase creates a database of the test's own and returns its URL.
