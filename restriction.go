@@ -2,7 +2,6 @@ package holdfast
 
 import (
 	"context"
-	"maps"
 	"time"
 )
 
@@ -49,11 +48,7 @@ func (r *Restriction) Over(t time.Time) bool {
 func (r *Restriction) Clone() *Restriction {
 	c := *r
 	c.Factors = append([]Factor(nil), r.Factors...)
-	if r.Origin != nil {
-		o := *r.Origin
-		o.Evidence = maps.Clone(r.Origin.Evidence)
-		c.Origin = &o
-	}
+	c.Origin = r.Origin.Clone()
 	return &c
 }
 

@@ -1,6 +1,9 @@
 package holdfast
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Rule is a trigger of the policy: on events of the listed types, when its
 // CEL condition holds over the event and the account's features, it does
@@ -80,6 +83,16 @@ type Origin struct {
 	Event     string            `json:"event"`
 	EventType EventType         `json:"event_type"`
 	Evidence  map[string]string `json:"evidence,omitempty"`
+}
+
+// Clone returns a deep copy of o (nil for nil).
+func (o *Origin) Clone() *Origin {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	c.Evidence = maps.Clone(o.Evidence)
+	return &c
 }
 
 // WithdrawalReviewPolicy holds the thresholds that send a withdrawal to

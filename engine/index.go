@@ -245,11 +245,10 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		if r.Over(now) {
 			continue
 		}
-		ru := rule{fx: *e.policy.Effects(r.Kind), acts: restricts(e.policy.Effects(r.Kind)), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
-		if len(ru.kp.SeeReason) == 0 && r.Origin != nil {
-			o := *r.Origin
-			o.Evidence = maps.Clone(o.Evidence)
-			ru.origin = &o
+		fx := e.policy.Effects(r.Kind)
+		ru := rule{fx: *fx, acts: restricts(fx), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
+		if len(ru.kp.SeeReason) == 0 {
+			ru.origin = r.Origin.Clone()
 		}
 		if !r.EndsAt.IsZero() {
 			ru.end = r.EndsAt.UnixNano()
