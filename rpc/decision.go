@@ -31,15 +31,28 @@ func checkRequest(m *holdfastv1.CheckRequest) holdfast.CheckRequest {
 	}
 }
 
-func (h *decisions) Check(ctx context.Context, req *connect.Request[holdfastv1.CheckRequest]) (*connect.Response[holdfastv1.CheckResponse], error) {
+// check answers one check and counts it in the decision metrics, with its
+// latency unless it is part of a BatchCheck (timed false).
+func (h *decisions) check(ctx context.Context, cr holdfast.CheckRequest, timed bool) (*holdfastv1.CheckResponse, error) {
 	start := time.Now()
-	cr := checkRequest(req.Msg)
 	d, err := h.engine.Check(ctx, cr)
 	if err != nil {
 		return nil, err
 	}
-	h.metrics.decided(cr.Action, &d, time.Since(start))
-	return connect.NewResponse(pbDecision(&d)), nil
+	var took time.Duration
+	if timed {
+		took = time.Since(start)
+	}
+	h.metrics.decided(cr.Action, &d, took)
+	return pbDecision(&d), nil
+}
+
+func (h *decisions) Check(ctx context.Context, req *connect.Request[holdfastv1.CheckRequest]) (*connect.Response[holdfastv1.CheckResponse], error) {
+	res, err := h.check(ctx, checkRequest(req.Msg), true)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(res), nil
 }
 
 func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfastv1.BatchCheckRequest]) (*connect.Response[holdfastv1.BatchCheckResponse], error) {
@@ -57,12 +70,11 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 	}
 	out := &holdfastv1.BatchCheckResponse{Decisions: make([]*holdfastv1.CheckResponse, len(crs))}
 	for i := range crs {
-		d, err := h.engine.Check(ctx, crs[i])
+		res, err := h.check(ctx, crs[i], false)
 		if err != nil {
 			return nil, err
 		}
-		h.metrics.decided(crs[i].Action, &d, 0)
-		out.Decisions[i] = pbDecision(&d)
+		out.Decisions[i] = res
 	}
 	return connect.NewResponse(out), nil
 }
@@ -85,18 +97,13 @@ func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[hold
 		}
 		out := &holdfastv1.BatchCheckResponse{Decisions: make([]*holdfastv1.CheckResponse, len(m.Checks))}
 		for i, c := range m.Checks {
-			start := time.Now()
-			cr := checkRequest(c)
-			d, err := h.engine.Check(ctx, cr)
+			res, err := h.check(ctx, checkRequest(c), true)
 			if holdfast.ErrorCode(err) == holdfast.InvalidArgument {
-				out.Decisions[i] = &holdfastv1.CheckResponse{Error: pbErrorDetail(checkError(i, err))}
-				continue
-			}
-			if err != nil {
+				res = &holdfastv1.CheckResponse{Error: pbErrorDetail(checkError(i, err))}
+			} else if err != nil {
 				return err
 			}
-			h.metrics.decided(cr.Action, &d, time.Since(start))
-			out.Decisions[i] = pbDecision(&d)
+			out.Decisions[i] = res
 		}
 		if err := st.Send(out); err != nil {
 			return err
