@@ -14,7 +14,7 @@ type Duration time.Duration
 // Permanent is the duration of a restriction that never ends by time.
 const Permanent Duration = -1
 
-// Day is 24 hours, the unit DESIGN.md writes most durations in.
+// Day is 24 hours, the unit docs/design.md writes most durations in.
 const Day = 24 * time.Hour
 
 // ParseDuration parses "7d", "2d3h", "90m", "permanent".

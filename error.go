@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Code is an error code from DESIGN.md. Every error a caller sees carries one.
+// Code is an error code from docs/design.md. Every error a caller sees carries one.
 type Code string
 
 const (

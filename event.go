@@ -37,7 +37,7 @@ const (
 	EventVerificationCompleted  EventType = "verification_completed"
 )
 
-// EventTypes lists every event type in DESIGN.md order.
+// EventTypes lists every event type in docs/design.md order.
 var EventTypes = []EventType{
 	EventLogin, EventPasswordChanged, EventPasswordReset, EventTwoFactorChanged,
 	EventEmailChanged, EventPhoneChanged, EventWithdrawalAddressAdded, EventDeposit,

@@ -5,7 +5,7 @@
 // standard library; storage, transport and policy parsing live in adapter
 // packages that import it.
 //
-// The vocabulary is fixed by DESIGN.md and spelled exactly so in JSON, YAML,
+// The vocabulary is fixed by docs/design.md and spelled exactly so in JSON, YAML,
 // the CLI and logs.
 package holdfast
 
@@ -29,7 +29,7 @@ const (
 	ActionChangeSecuritySettings Action = "change_security_settings"
 )
 
-// Actions lists every action in DESIGN.md order.
+// Actions lists every action in docs/design.md order.
 var Actions = []Action{
 	ActionLogin, ActionView, ActionTrade, ActionReducePosition, ActionWithdraw,
 	ActionInternalTransfer, ActionP2PTrade, ActionAddWithdrawalAddress,

@@ -28,7 +28,7 @@ const (
 	KindSettingsLock          Kind = "settings_lock"
 )
 
-// Kinds lists every restriction kind in DESIGN.md order.
+// Kinds lists every restriction kind in docs/design.md order.
 var Kinds = []Kind{
 	KindStepUpVerification, KindCoolingOff, KindReduceOnly, KindWithdrawalFreeze,
 	KindFullRestriction, KindPermanentBan, KindSelfFreeze, KindPanicLock,

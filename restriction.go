@@ -151,7 +151,7 @@ type RestrictionFilter struct {
 }
 
 // RestrictionService applies and ends restrictions. Every method enforces the
-// policy's rules for the actor (DESIGN.md "Who may end a restriction early")
+// policy's rules for the actor (docs/design.md "Who may end a restriction early")
 // and records an audit entry in the same transaction as the change.
 type RestrictionService interface {
 	// Apply creates a restriction. Errors: invalid_argument (kind, duration,

@@ -54,7 +54,7 @@ type Report struct {
 	// backwards.
 	OutOfOrder int64 `json:"out_of_order,omitempty"`
 	// Kinds has one entry per kind that either policy applied to at least
-	// one account, in DESIGN.md order.
+	// one account, in docs/design.md order.
 	Kinds []KindReport `json:"kinds"`
 	// Invalid lists the lines that were skipped (the first MaxInvalid of
 	// them, by line); InvalidCount counts them all.

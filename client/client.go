@@ -152,7 +152,7 @@ func (c *Client) Case() holdfastv1connect.CaseServiceClient { return c.clients.C
 // Compliance returns the ComplianceService client.
 func (c *Client) Compliance() holdfastv1connect.ComplianceServiceClient { return c.clients.Compliance }
 
-// Code is the domain code of an error a call returned (DESIGN.md's
+// Code is the domain code of an error a call returned (docs/design.md's
 // invalid_argument, permission_denied, immutable, conflict, ...), read from
 // the server's ErrorDetail. An error that did not come from a Holdfast
 // handler (the server is down, a proxy answered, the deadline passed)

@@ -55,7 +55,7 @@ func (e *Engine) mayExtend(actor holdfast.Actor, r *holdfast.Restriction) error 
 	return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not extend %s", actor, r.Kind)
 }
 
-// mayEndEarly applies DESIGN.md's "Who may end a restriction early" to a
+// mayEndEarly applies docs/design.md's "Who may end a restriction early" to a
 // direct lift or a shortening. A four-eyes kind is not refused here: the
 // caller turns it into an approval request (fourEyes reports that).
 func (e *Engine) mayEndEarly(actor holdfast.Actor, r *holdfast.Restriction, acct *holdfast.Account) (fourEyes bool, err error) {

@@ -9,11 +9,11 @@ import (
 	"github.com/holdfast/holdfast"
 )
 
-// The tables below are DESIGN.md section 2 written out again, by hand and
+// The tables below are docs/design.md written out again, by hand and
 // independently of default.yaml: they are the guard that the default policy
-// behaves exactly as the design says. Change them only with DESIGN.md.
+// behaves exactly as the design says. Change them only with docs/design.md.
 
-// designEffects is DESIGN.md's "blocks" column, one letter per action in
+// designEffects is docs/design.md's "blocks" column, one letter per action in
 // holdfast.Actions order (login, view, trade, reduce_position, withdraw,
 // internal_transfer, p2p_trade, add_withdrawal_address, create_api_key,
 // api_access, deposit, change_security_settings): a = allow, r = review,
@@ -62,7 +62,7 @@ func TestDefaultEffectsMatchDesign(t *testing.T) {
 	}
 }
 
-// designLift is DESIGN.md's "Who may end a restriction early".
+// designLift is docs/design.md's "Who may end a restriction early".
 var designLift = map[holdfast.Kind]holdfast.LiftRule{
 	holdfast.KindPanicLock: {Mode: holdfast.LiftImmutable},
 	holdfast.KindSelfFreeze: {Mode: holdfast.LiftDirect, Roles: roles("support"),
@@ -83,12 +83,12 @@ var designLift = map[holdfast.Kind]holdfast.LiftRule{
 	holdfast.KindSanctionsWithdrawOnly: {Mode: holdfast.LiftFourEyes, Ask: roles("compliance"), Approve: roles("compliance", "admin")},
 	holdfast.KindPermanentBan:          {Mode: holdfast.LiftFourEyes, Ask: roles("admin", "compliance"), Approve: roles("admin", "compliance"), DistinctRoles: true},
 	holdfast.KindLawEnforcementHold:    {Mode: holdfast.LiftFourEyes, Ask: roles("le_liaison"), Approve: roles("le_liaison", "admin")},
-	// Our choices where DESIGN.md gives no lifter (docs/policy.md).
+	// Our choices where docs/design.md gives no lifter (docs/policy.md).
 	holdfast.KindRecoveryCooldown: {Mode: holdfast.LiftDirect, Roles: roles("compliance")},
 	holdfast.KindSettingsLock:     {Mode: holdfast.LiftImmutable},
 }
 
-// designApply is who may apply each kind: DESIGN.md fixes it only for
+// designApply is who may apply each kind: docs/design.md fixes it only for
 // law_enforcement_hold; the rest is our choice (docs/policy.md).
 var designApply = map[holdfast.Kind][]holdfast.Role{
 	holdfast.KindStepUpVerification:    roles("support", "compliance", "admin"),
@@ -156,7 +156,7 @@ func TestDefaultKindsMatchDesign(t *testing.T) {
 		holdfast.KindStepUpVerification: "L0", holdfast.KindCoolingOff: "L1", holdfast.KindReduceOnly: "L2",
 		holdfast.KindWithdrawalFreeze: "L3", holdfast.KindFullRestriction: "L4", holdfast.KindPermanentBan: "L5",
 	}
-	// default, min, max, and the allowed list, as DESIGN.md's durations.
+	// default, min, max, and the allowed list, as docs/design.md's durations.
 	type spans struct {
 		def, min, max holdfast.Duration
 		list          []holdfast.Duration

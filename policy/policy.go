@@ -1,5 +1,5 @@
 // Package policy reads Holdfast policy files: the YAML form of
-// holdfast.Policy. It ships the default policy (DESIGN.md section 2 as
+// holdfast.Policy. It ships the default policy (docs/design.md as
 // data), embedded, and checks any other file strictly: unknown fields,
 // unknown names and inconsistent numbers are errors that point at the line
 // and field at fault, because a policy decides who may move money.

@@ -275,7 +275,7 @@ func (c *checker) lift(path string, k holdfast.Kind, r holdfast.LiftRule) {
 		c.errorf(path+".mode", "unknown lift mode %q (want direct, four_eyes, immutable, case or verification)", r.Mode)
 		return
 	case k == holdfast.KindPanicLock && r.Mode != holdfast.LiftImmutable:
-		// DESIGN.md: nobody, not even an admin, may end a panic lock early;
+		// docs/design.md: nobody, not even an admin, may end a panic lock early;
 		// that is what makes it worth nothing to an attacker.
 		c.errorf(path+".mode", "panic_lock must be immutable: nobody may end it early")
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // TestCheckJSON posts checks as curl would and reads the JSON exactly:
-// snake_case names, DESIGN.md's words, "causes" present even when empty.
+// snake_case names, docs/design.md's words, "causes" present even when empty.
 func TestCheckJSON(t *testing.T) {
 	e := newEnv(t)
 	e.apply("alice", "acct-cool", holdfast.KindCoolingOff, "")

@@ -11,7 +11,7 @@ import (
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 )
 
-// connectCodes is the one map from DESIGN.md's error codes to gRPC/connect
+// connectCodes is the one map from docs/design.md's error codes to gRPC/connect
 // codes. conflict (a withdrawal id replayed with other fields) maps to
 // AlreadyExists: the thing the caller tries to create exists already, and
 // retrying will not help, which is what Aborted would suggest.
@@ -98,7 +98,7 @@ func errorf(code holdfast.Code, field, format string, args ...any) *connect.Erro
 	return domainError(holdfast.Errorf(code, field, format, args...))
 }
 
-// ErrorInfo reads back what a Holdfast server said in err: the DESIGN.md
+// ErrorInfo reads back what a Holdfast server said in err: the docs/design.md
 // code, the offending field and the message. Errors that did not come from
 // a Holdfast handler (the server is down, a proxy answered) report the
 // connect code's name.

@@ -138,7 +138,7 @@ func procedures(t *testing.T) []string {
 	return out
 }
 
-// outcome reads an answer: "ok", or the DESIGN.md code of the error, and
+// outcome reads an answer: "ok", or the docs/design.md code of the error, and
 // the error's field and message.
 func outcome(t *testing.T, status int, body []byte) (code, field, msg string) {
 	t.Helper()

@@ -53,7 +53,7 @@ func NewMetrics() *Metrics {
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "holdfast_events_total",
-			Help: "Events reported to EventService, by type (unknown when it is not one of DESIGN.md's or could not be read) and outcome (ingested, duplicate, invalid, failed).",
+			Help: "Events reported to EventService, by type (unknown when it is not one of docs/design.md's or could not be read) and outcome (ingested, duplicate, invalid, failed).",
 		}, []string{"type", "outcome"}),
 	}
 	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit, m.events,

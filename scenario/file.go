@@ -1,6 +1,6 @@
 // Package scenario runs scenario files: timed scripts of events, commands
 // and expectations played against the real engine, on the embedded store,
-// under a virtual clock (shared/scenario-format.md, v1).
+// under a virtual clock (docs/scenarios.md, format v1).
 package scenario
 
 import (

@@ -13,7 +13,7 @@ import (
 )
 
 // TestScenarios runs every scenario under testdata/scenarios: the default
-// policy's behaviour, step by step, as DESIGN.md states it.
+// policy's behaviour, step by step, as docs/design.md states it.
 func TestScenarios(t *testing.T) {
 	files, _ := filepath.Glob("../testdata/scenarios/*.yaml")
 	if len(files) == 0 {
