@@ -1,5 +1,5 @@
 # The index of what a developer can do.
-.PHONY: run test bench bench-compare lint generate scenarios
+.PHONY: run test bench bench-compare lint proto generate scenarios tools
 
 run:
 	go run ./cmd/holdfast serve
@@ -24,5 +24,18 @@ lint:
 scenarios:
 	go run ./cmd/holdfast simulate testdata/scenarios
 
-generate:
-	PATH="$$(go env GOPATH)/bin:$$PATH" buf generate
+# buf and the two code generators, at the versions go.mod pins (buf's own
+# is pinned here), in ./.bin so that nothing outside the checkout changes.
+BIN := $(CURDIR)/.bin
+tools:
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@v1.75.0
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go connectrpc.com/connect/cmd/protoc-gen-connect-go
+
+generate: tools
+	PATH="$(BIN):$$PATH" buf generate
+
+# The API schema lints clean and gen/ is exactly what proto/ generates.
+proto: tools
+	PATH="$(BIN):$$PATH" buf lint
+	@tmp=$$(mktemp -d) && PATH="$(BIN):$$PATH" buf generate -o $$tmp && \
+	  if diff -r gen $$tmp/gen; then rm -rf $$tmp; else rm -rf $$tmp; echo "gen/ differs from what proto/ generates: run make generate"; exit 1; fi

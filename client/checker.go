@@ -35,7 +35,7 @@ const maxStreamBatch = 1000
 // Config.HTTPClient).
 type Checker struct {
 	decision interface {
-		CheckStream(context.Context) *connect.BidiStreamForClient[holdfastv1.BatchCheckRequest, holdfastv1.BatchCheckResponse]
+		CheckStream(context.Context) *connect.BidiStreamForClient[holdfastv1.CheckStreamRequest, holdfastv1.CheckStreamResponse]
 	}
 	ctx     context.Context // bounds every stream
 	cancel  context.CancelFunc
@@ -157,7 +157,7 @@ var errStalled = connect.NewError(connect.CodeUnavailable, errors.New("client: t
 // checkStream is one stream and the batches it has yet to answer, oldest
 // first: the server answers in order.
 type checkStream struct {
-	st       *connect.BidiStreamForClient[holdfastv1.BatchCheckRequest, holdfastv1.BatchCheckResponse]
+	st       *connect.BidiStreamForClient[holdfastv1.CheckStreamRequest, holdfastv1.CheckStreamResponse]
 	cancel   context.CancelFunc // aborts the stream's HTTP request
 	mu       sync.Mutex
 	inflight []flight
@@ -185,7 +185,7 @@ func (s *checkStream) broken() bool {
 }
 
 func (s *checkStream) send(batch []*pendingCheck) {
-	msg := &holdfastv1.BatchCheckRequest{Checks: make([]*holdfastv1.CheckRequest, len(batch))}
+	msg := &holdfastv1.CheckStreamRequest{Checks: make([]*holdfastv1.CheckRequest, len(batch))}
 	for i, p := range batch {
 		msg.Checks[i] = p.req
 	}

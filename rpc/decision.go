@@ -83,7 +83,7 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 // answered gets its error in its place; anything else (a store failure,
 // an empty or oversized batch) ends the stream. A stream is one call to
 // the rpc metrics; every check counts in the decision metrics.
-func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[holdfastv1.BatchCheckRequest, holdfastv1.BatchCheckResponse]) error {
+func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[holdfastv1.CheckStreamRequest, holdfastv1.CheckStreamResponse]) error {
 	for {
 		m, err := st.Receive()
 		if errors.Is(err, io.EOF) {
@@ -95,7 +95,7 @@ func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[hold
 		if n := len(m.Checks); n == 0 || n > maxBatch {
 			return holdfast.Errorf(holdfast.InvalidArgument, "checks", "a batch holds 1 to %d checks, not %d", maxBatch, n)
 		}
-		out := &holdfastv1.BatchCheckResponse{Decisions: make([]*holdfastv1.CheckResponse, len(m.Checks))}
+		out := &holdfastv1.CheckStreamResponse{Decisions: make([]*holdfastv1.CheckResponse, len(m.Checks))}
 		for i, c := range m.Checks {
 			res, err := h.check(ctx, checkRequest(c), true)
 			if holdfast.ErrorCode(err) == holdfast.InvalidArgument {

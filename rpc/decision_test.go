@@ -222,7 +222,7 @@ func TestCheckStream(t *testing.T) {
 				batches = append(batches, []*holdfastv1.CheckRequest{q})
 			}
 			for _, b := range batches {
-				if err := st.Send(&holdfastv1.BatchCheckRequest{Checks: b}); err != nil {
+				if err := st.Send(&holdfastv1.CheckStreamRequest{Checks: b}); err != nil {
 					t.Fatal(err)
 				}
 				got, err := st.Receive()
@@ -243,7 +243,7 @@ func TestCheckStream(t *testing.T) {
 				}
 			}
 			// A bad check is answered by its error, in its place.
-			if err := st.Send(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{checks[1], {Account: "acct-1", Action: "fly"}, checks[0]}}); err != nil {
+			if err := st.Send(&holdfastv1.CheckStreamRequest{Checks: []*holdfastv1.CheckRequest{checks[1], {Account: "acct-1", Action: "fly"}, checks[0]}}); err != nil {
 				t.Fatal(err)
 			}
 			got, err := st.Receive()
@@ -254,7 +254,7 @@ func TestCheckStream(t *testing.T) {
 				t.Fatalf("a batch with a bad check: %v", got)
 			}
 			// An empty batch is a broken client: the stream ends.
-			if err := st.Send(&holdfastv1.BatchCheckRequest{}); err != nil {
+			if err := st.Send(&holdfastv1.CheckStreamRequest{}); err != nil {
 				t.Fatal(err)
 			}
 			_, err = st.Receive()
@@ -265,7 +265,7 @@ func TestCheckStream(t *testing.T) {
 
 	for token, code := range map[string]holdfast.Code{"": holdfast.Unauthenticated, "self": holdfast.PermissionDenied} {
 		st := h2c(token).Decision.CheckStream(ctx)
-		st.Send(&holdfastv1.BatchCheckRequest{Checks: checks[:1]})
+		st.Send(&holdfastv1.CheckStreamRequest{Checks: checks[:1]})
 		_, err := st.Receive()
 		wantErr(t, err, code, "authorization")
 		st.CloseResponse()
@@ -292,7 +292,7 @@ func TestCheckStreamOutlivesServerTimeouts(t *testing.T) {
 	st := c.Decision.CheckStream(context.Background())
 	defer st.CloseResponse()
 	for i := range 3 {
-		if err := st.Send(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{{Account: "acct-1", Action: "trade"}}}); err != nil {
+		if err := st.Send(&holdfastv1.CheckStreamRequest{Checks: []*holdfastv1.CheckRequest{{Account: "acct-1", Action: "trade"}}}); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		if _, err := st.Receive(); err != nil {

@@ -25,7 +25,7 @@ const (
 type CheckRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	// One of DESIGN.md's actions: login, view, trade, reduce_position,
+	// One of docs/design.md's actions: login, view, trade, reduce_position,
 	// withdraw, internal_transfer, p2p_trade, add_withdrawal_address,
 	// create_api_key, api_access, deposit, change_security_settings.
 	Action  string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
@@ -283,6 +283,99 @@ func (x *BatchCheckResponse) GetDecisions() []*CheckResponse {
 	return nil
 }
 
+// CheckStreamRequest and CheckStreamResponse have BatchCheck's shape (the
+// same fields and numbers), named for their own procedure as every
+// request and response is.
+type CheckStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 1000.
+	Checks        []*CheckRequest `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStreamRequest) Reset() {
+	*x = CheckStreamRequest{}
+	mi := &file_holdfast_v1_decision_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStreamRequest) ProtoMessage() {}
+
+func (x *CheckStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_decision_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStreamRequest.ProtoReflect.Descriptor instead.
+func (*CheckStreamRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_decision_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CheckStreamRequest) GetChecks() []*CheckRequest {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+type CheckStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One answer per check, in request order.
+	Decisions     []*CheckResponse `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckStreamResponse) Reset() {
+	*x = CheckStreamResponse{}
+	mi := &file_holdfast_v1_decision_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckStreamResponse) ProtoMessage() {}
+
+func (x *CheckStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_decision_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckStreamResponse.ProtoReflect.Descriptor instead.
+func (*CheckStreamResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_decision_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CheckStreamResponse) GetDecisions() []*CheckResponse {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
 type AuthorizeWithdrawalRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -304,7 +397,7 @@ type AuthorizeWithdrawalRequest struct {
 
 func (x *AuthorizeWithdrawalRequest) Reset() {
 	*x = AuthorizeWithdrawalRequest{}
-	mi := &file_holdfast_v1_decision_proto_msgTypes[4]
+	mi := &file_holdfast_v1_decision_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +409,7 @@ func (x *AuthorizeWithdrawalRequest) String() string {
 func (*AuthorizeWithdrawalRequest) ProtoMessage() {}
 
 func (x *AuthorizeWithdrawalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_decision_proto_msgTypes[4]
+	mi := &file_holdfast_v1_decision_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +422,7 @@ func (x *AuthorizeWithdrawalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeWithdrawalRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeWithdrawalRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_decision_proto_rawDescGZIP(), []int{4}
+	return file_holdfast_v1_decision_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AuthorizeWithdrawalRequest) GetAccount() string {
@@ -409,7 +502,7 @@ type AuthorizeWithdrawalResponse struct {
 
 func (x *AuthorizeWithdrawalResponse) Reset() {
 	*x = AuthorizeWithdrawalResponse{}
-	mi := &file_holdfast_v1_decision_proto_msgTypes[5]
+	mi := &file_holdfast_v1_decision_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +514,7 @@ func (x *AuthorizeWithdrawalResponse) String() string {
 func (*AuthorizeWithdrawalResponse) ProtoMessage() {}
 
 func (x *AuthorizeWithdrawalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_decision_proto_msgTypes[5]
+	mi := &file_holdfast_v1_decision_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +527,7 @@ func (x *AuthorizeWithdrawalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeWithdrawalResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeWithdrawalResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_decision_proto_rawDescGZIP(), []int{5}
+	return file_holdfast_v1_decision_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AuthorizeWithdrawalResponse) GetAccount() string {
@@ -535,6 +628,10 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\x11BatchCheckRequest\x121\n" +
 	"\x06checks\x18\x01 \x03(\v2\x19.holdfast.v1.CheckRequestR\x06checks\"N\n" +
 	"\x12BatchCheckResponse\x128\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x1a.holdfast.v1.CheckResponseR\tdecisions\"G\n" +
+	"\x12CheckStreamRequest\x121\n" +
+	"\x06checks\x18\x01 \x03(\v2\x19.holdfast.v1.CheckRequestR\x06checks\"O\n" +
+	"\x13CheckStreamResponse\x128\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x1a.holdfast.v1.CheckResponseR\tdecisions\"\xee\x01\n" +
 	"\x1aAuthorizeWithdrawalRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x0e\n" +
@@ -562,12 +659,12 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\x03seq\x18\v \x01(\x03R\x03seqB\f\n" +
 	"\n" +
 	"_usd_valueB\x14\n" +
-	"\x12_available_balance2\xde\x02\n" +
+	"\x12_available_balance2\xe0\x02\n" +
 	"\x0fDecisionService\x12>\n" +
 	"\x05Check\x12\x19.holdfast.v1.CheckRequest\x1a\x1a.holdfast.v1.CheckResponse\x12M\n" +
 	"\n" +
-	"BatchCheck\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse\x12R\n" +
-	"\vCheckStream\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse(\x010\x01\x12h\n" +
+	"BatchCheck\x12\x1e.holdfast.v1.BatchCheckRequest\x1a\x1f.holdfast.v1.BatchCheckResponse\x12T\n" +
+	"\vCheckStream\x12\x1f.holdfast.v1.CheckStreamRequest\x1a .holdfast.v1.CheckStreamResponse(\x010\x01\x12h\n" +
 	"\x13AuthorizeWithdrawal\x12'.holdfast.v1.AuthorizeWithdrawalRequest\x1a(.holdfast.v1.AuthorizeWithdrawalResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
@@ -582,39 +679,43 @@ func file_holdfast_v1_decision_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_decision_proto_rawDescData
 }
 
-var file_holdfast_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_holdfast_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_holdfast_v1_decision_proto_goTypes = []any{
 	(*CheckRequest)(nil),                // 0: holdfast.v1.CheckRequest
 	(*CheckResponse)(nil),               // 1: holdfast.v1.CheckResponse
 	(*BatchCheckRequest)(nil),           // 2: holdfast.v1.BatchCheckRequest
 	(*BatchCheckResponse)(nil),          // 3: holdfast.v1.BatchCheckResponse
-	(*AuthorizeWithdrawalRequest)(nil),  // 4: holdfast.v1.AuthorizeWithdrawalRequest
-	(*AuthorizeWithdrawalResponse)(nil), // 5: holdfast.v1.AuthorizeWithdrawalResponse
-	(*Cause)(nil),                       // 6: holdfast.v1.Cause
-	(*timestamppb.Timestamp)(nil),       // 7: google.protobuf.Timestamp
-	(*ErrorDetail)(nil),                 // 8: holdfast.v1.ErrorDetail
+	(*CheckStreamRequest)(nil),          // 4: holdfast.v1.CheckStreamRequest
+	(*CheckStreamResponse)(nil),         // 5: holdfast.v1.CheckStreamResponse
+	(*AuthorizeWithdrawalRequest)(nil),  // 6: holdfast.v1.AuthorizeWithdrawalRequest
+	(*AuthorizeWithdrawalResponse)(nil), // 7: holdfast.v1.AuthorizeWithdrawalResponse
+	(*Cause)(nil),                       // 8: holdfast.v1.Cause
+	(*timestamppb.Timestamp)(nil),       // 9: google.protobuf.Timestamp
+	(*ErrorDetail)(nil),                 // 10: holdfast.v1.ErrorDetail
 }
 var file_holdfast_v1_decision_proto_depIdxs = []int32{
-	6,  // 0: holdfast.v1.CheckResponse.causes:type_name -> holdfast.v1.Cause
-	7,  // 1: holdfast.v1.CheckResponse.retry_after:type_name -> google.protobuf.Timestamp
-	8,  // 2: holdfast.v1.CheckResponse.error:type_name -> holdfast.v1.ErrorDetail
+	8,  // 0: holdfast.v1.CheckResponse.causes:type_name -> holdfast.v1.Cause
+	9,  // 1: holdfast.v1.CheckResponse.retry_after:type_name -> google.protobuf.Timestamp
+	10, // 2: holdfast.v1.CheckResponse.error:type_name -> holdfast.v1.ErrorDetail
 	0,  // 3: holdfast.v1.BatchCheckRequest.checks:type_name -> holdfast.v1.CheckRequest
 	1,  // 4: holdfast.v1.BatchCheckResponse.decisions:type_name -> holdfast.v1.CheckResponse
-	6,  // 5: holdfast.v1.AuthorizeWithdrawalResponse.causes:type_name -> holdfast.v1.Cause
-	7,  // 6: holdfast.v1.AuthorizeWithdrawalResponse.decided_at:type_name -> google.protobuf.Timestamp
-	0,  // 7: holdfast.v1.DecisionService.Check:input_type -> holdfast.v1.CheckRequest
-	2,  // 8: holdfast.v1.DecisionService.BatchCheck:input_type -> holdfast.v1.BatchCheckRequest
-	2,  // 9: holdfast.v1.DecisionService.CheckStream:input_type -> holdfast.v1.BatchCheckRequest
-	4,  // 10: holdfast.v1.DecisionService.AuthorizeWithdrawal:input_type -> holdfast.v1.AuthorizeWithdrawalRequest
-	1,  // 11: holdfast.v1.DecisionService.Check:output_type -> holdfast.v1.CheckResponse
-	3,  // 12: holdfast.v1.DecisionService.BatchCheck:output_type -> holdfast.v1.BatchCheckResponse
-	3,  // 13: holdfast.v1.DecisionService.CheckStream:output_type -> holdfast.v1.BatchCheckResponse
-	5,  // 14: holdfast.v1.DecisionService.AuthorizeWithdrawal:output_type -> holdfast.v1.AuthorizeWithdrawalResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	0,  // 5: holdfast.v1.CheckStreamRequest.checks:type_name -> holdfast.v1.CheckRequest
+	1,  // 6: holdfast.v1.CheckStreamResponse.decisions:type_name -> holdfast.v1.CheckResponse
+	8,  // 7: holdfast.v1.AuthorizeWithdrawalResponse.causes:type_name -> holdfast.v1.Cause
+	9,  // 8: holdfast.v1.AuthorizeWithdrawalResponse.decided_at:type_name -> google.protobuf.Timestamp
+	0,  // 9: holdfast.v1.DecisionService.Check:input_type -> holdfast.v1.CheckRequest
+	2,  // 10: holdfast.v1.DecisionService.BatchCheck:input_type -> holdfast.v1.BatchCheckRequest
+	4,  // 11: holdfast.v1.DecisionService.CheckStream:input_type -> holdfast.v1.CheckStreamRequest
+	6,  // 12: holdfast.v1.DecisionService.AuthorizeWithdrawal:input_type -> holdfast.v1.AuthorizeWithdrawalRequest
+	1,  // 13: holdfast.v1.DecisionService.Check:output_type -> holdfast.v1.CheckResponse
+	3,  // 14: holdfast.v1.DecisionService.BatchCheck:output_type -> holdfast.v1.BatchCheckResponse
+	5,  // 15: holdfast.v1.DecisionService.CheckStream:output_type -> holdfast.v1.CheckStreamResponse
+	7,  // 16: holdfast.v1.DecisionService.AuthorizeWithdrawal:output_type -> holdfast.v1.AuthorizeWithdrawalResponse
+	13, // [13:17] is the sub-list for method output_type
+	9,  // [9:13] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_decision_proto_init() }
@@ -623,14 +724,14 @@ func file_holdfast_v1_decision_proto_init() {
 		return
 	}
 	file_holdfast_v1_types_proto_init()
-	file_holdfast_v1_decision_proto_msgTypes[5].OneofWrappers = []any{}
+	file_holdfast_v1_decision_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_decision_proto_rawDesc), len(file_holdfast_v1_decision_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,7 +29,7 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The idempotency key; empty: the server assigns one ("evt_...").
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// One of DESIGN.md's event types: login, password_changed, deposit, ...
+	// One of docs/design.md's event types: login, password_changed, deposit, ...
 	Type    string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	Account string `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
 	// When it happened, as the reporting service saw it; unset: now.

@@ -672,7 +672,7 @@ func (x *AuditEntry) GetHash() string {
 // details, type holdfast.v1.ErrorDetail).
 type ErrorDetail struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The DESIGN.md code: invalid_argument, not_found, permission_denied,
+	// The docs/design.md code: invalid_argument, not_found, permission_denied,
 	// immutable, failed_precondition, conflict, unauthenticated,
 	// resource_exhausted (or internal, with a generic message).
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`

@@ -55,13 +55,13 @@ type DecisionServiceClient interface {
 	// fails the batch, naming it ("checks[3].action").
 	BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error)
 	// CheckStream answers batches of checks over one long-lived stream: each
-	// BatchCheckRequest (1 to 1000 checks) gets one BatchCheckResponse, in
+	// CheckStreamRequest (1 to 1000 checks) gets one CheckStreamResponse, in
 	// order. A check that cannot be answered gets a decision with only
 	// `error` set, and the stream goes on. For services that check at a
 	// high rate: there is no HTTP request per check, and a client can gather
 	// the checks of many callers into each message (the Go client's Checker
 	// does). It needs HTTP/2 (gRPC, or Connect over TLS or h2c).
-	CheckStream(context.Context) *connect.BidiStreamForClient[v1.BatchCheckRequest, v1.BatchCheckResponse]
+	CheckStream(context.Context) *connect.BidiStreamForClient[v1.CheckStreamRequest, v1.CheckStreamResponse]
 	// AuthorizeWithdrawal decides a withdrawal linearizably against the store
 	// and records the answer in the same transaction. Idempotent by id.
 	// Errors: invalid_argument, conflict (same id, other fields).
@@ -91,7 +91,7 @@ func NewDecisionServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(decisionServiceMethods.ByName("BatchCheck")),
 			connect.WithClientOptions(opts...),
 		),
-		checkStream: connect.NewClient[v1.BatchCheckRequest, v1.BatchCheckResponse](
+		checkStream: connect.NewClient[v1.CheckStreamRequest, v1.CheckStreamResponse](
 			httpClient,
 			baseURL+DecisionServiceCheckStreamProcedure,
 			connect.WithSchema(decisionServiceMethods.ByName("CheckStream")),
@@ -110,7 +110,7 @@ func NewDecisionServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 type decisionServiceClient struct {
 	check               *connect.Client[v1.CheckRequest, v1.CheckResponse]
 	batchCheck          *connect.Client[v1.BatchCheckRequest, v1.BatchCheckResponse]
-	checkStream         *connect.Client[v1.BatchCheckRequest, v1.BatchCheckResponse]
+	checkStream         *connect.Client[v1.CheckStreamRequest, v1.CheckStreamResponse]
 	authorizeWithdrawal *connect.Client[v1.AuthorizeWithdrawalRequest, v1.AuthorizeWithdrawalResponse]
 }
 
@@ -125,7 +125,7 @@ func (c *decisionServiceClient) BatchCheck(ctx context.Context, req *connect.Req
 }
 
 // CheckStream calls holdfast.v1.DecisionService.CheckStream.
-func (c *decisionServiceClient) CheckStream(ctx context.Context) *connect.BidiStreamForClient[v1.BatchCheckRequest, v1.BatchCheckResponse] {
+func (c *decisionServiceClient) CheckStream(ctx context.Context) *connect.BidiStreamForClient[v1.CheckStreamRequest, v1.CheckStreamResponse] {
 	return c.checkStream.CallBidiStream(ctx)
 }
 
@@ -143,13 +143,13 @@ type DecisionServiceHandler interface {
 	// fails the batch, naming it ("checks[3].action").
 	BatchCheck(context.Context, *connect.Request[v1.BatchCheckRequest]) (*connect.Response[v1.BatchCheckResponse], error)
 	// CheckStream answers batches of checks over one long-lived stream: each
-	// BatchCheckRequest (1 to 1000 checks) gets one BatchCheckResponse, in
+	// CheckStreamRequest (1 to 1000 checks) gets one CheckStreamResponse, in
 	// order. A check that cannot be answered gets a decision with only
 	// `error` set, and the stream goes on. For services that check at a
 	// high rate: there is no HTTP request per check, and a client can gather
 	// the checks of many callers into each message (the Go client's Checker
 	// does). It needs HTTP/2 (gRPC, or Connect over TLS or h2c).
-	CheckStream(context.Context, *connect.BidiStream[v1.BatchCheckRequest, v1.BatchCheckResponse]) error
+	CheckStream(context.Context, *connect.BidiStream[v1.CheckStreamRequest, v1.CheckStreamResponse]) error
 	// AuthorizeWithdrawal decides a withdrawal linearizably against the store
 	// and records the answer in the same transaction. Idempotent by id.
 	// Errors: invalid_argument, conflict (same id, other fields).
@@ -214,7 +214,7 @@ func (UnimplementedDecisionServiceHandler) BatchCheck(context.Context, *connect.
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.DecisionService.BatchCheck is not implemented"))
 }
 
-func (UnimplementedDecisionServiceHandler) CheckStream(context.Context, *connect.BidiStream[v1.BatchCheckRequest, v1.BatchCheckResponse]) error {
+func (UnimplementedDecisionServiceHandler) CheckStream(context.Context, *connect.BidiStream[v1.CheckStreamRequest, v1.CheckStreamResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.DecisionService.CheckStream is not implemented"))
 }
 
