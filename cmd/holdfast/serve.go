@@ -29,6 +29,10 @@ import (
 
 const defaultData = "./holdfast-data"
 
+// fastPathQueue is how many committed changes may wait to be published at
+// once; beyond it they are left to the outbox.
+const fastPathQueue = 4096
+
 // serveOptions are the serve command's settings.
 type serveOptions struct {
 	where        storeRef
@@ -284,12 +288,10 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 			srv.Close()
 			return err
 		}
-		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: func(account string, seq int64, id string) {
-			// The fast path; the outbox publishes it again if this fails.
-			if err := b.PublishChange(ctx, account, seq, id); err != nil {
-				log.Warn("publishing a change failed; the outbox will", "account", account, "err", err)
-			}
-		}}
+		// The fast path, off the write's path: the answer never waits for
+		// NATS, and the outbox publishes whatever this does not.
+		fast := b.StartFastPath(ctx, fastPathQueue)
+		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: fast.Publish}
 	}
 	eng, err := engine.New(ctx, cfg)
 	if err != nil {
