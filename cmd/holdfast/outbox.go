@@ -211,7 +211,7 @@ func outboxCmd() *cobra.Command {
 		Short: "List outbox commands, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := where.open(cmd.Context(), true)
+			db, err := where.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

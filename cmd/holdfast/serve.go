@@ -226,6 +226,15 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if err != nil {
 		return err
 	}
+	if o.where.store == "" {
+		// One server per embedded store: a second would answer from an
+		// index that never sees the first one's writes.
+		lock, err := lockData(o.where.data, fmt.Sprintf("pid %d: holdfast serve on %s", os.Getpid(), o.addr), "one server per data directory: stop it first, or give this one another --data")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
+	}
 	evidence, err := o.evidence.open(o.where.data)
 	if err != nil {
 		return err
@@ -253,7 +262,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if o.where.postgres() {
 		statErr = nil
 	}
-	db, err := o.where.open(ctx, false)
+	db, err := o.where.openStore(ctx, false) // locked above
 	if err != nil {
 		srv.Close()
 		return err
@@ -311,7 +320,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	// The hint comes before readiness, so that whoever waits for /readyz
 	// has it on screen already.
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
-		firstStartHint(out, o.where.data, ln.Addr().String())
+		firstStartHint(out, o.where.data, ln.Addr().String(), o.where.postgres())
 	}
 	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates})
 	pages, err := o.pages(eng, db, evidence, log)
@@ -357,16 +366,34 @@ func loadPolicy(path string) (*holdfast.Policy, error) {
 	return p, nil
 }
 
-// firstStartHint tells a new operator how to get in.
-func firstStartHint(w io.Writer, data, addr string) {
+// firstStartHint tells a new operator how to get in. The embedded store
+// is the running server's alone, so the commands come after stopping it.
+func firstStartHint(w io.Writer, data, addr string, postgres bool) {
+	if postgres {
+		fmt.Fprintf(w, `
+Holdfast is running on http://%[1]s with its data in PostgreSQL.
+There is no admin yet. To get an admin token, run in another terminal, with
+--store (or $HOLDFAST_STORE) naming the same database:
+
+  holdfast staff add --id admin --roles admin
+  holdfast token create --scopes staff,check,self_service,events --staff admin
+
+then
+  export HOLDFAST_TOKEN=<the printed token>
+
+`, addr)
+		return
+	}
 	fmt.Fprintf(w, `
 Holdfast is running on http://%[2]s with its data in %[1]s.
-There is no admin yet. To get an admin token, run in another terminal:
+There is no admin yet. While it runs, only the server writes to its data
+directory: stop it (Ctrl-C), then run
 
   holdfast staff add --data %[1]s --id admin --roles admin
   holdfast token create --data %[1]s --scopes staff,check,self_service,events --staff admin
 
-(from a source checkout, "go run ./cmd/holdfast" in place of "holdfast"), then
+(from a source checkout, "go run ./cmd/holdfast" in place of "holdfast"),
+start it again, and
   export HOLDFAST_TOKEN=<the printed token>
 
 `, data, addr)
