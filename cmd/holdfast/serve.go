@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ import (
 	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/engine"
 	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/postgres"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
 	"github.com/holdfast/holdfast/web"
@@ -271,6 +273,16 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		db.Close()
 		log.Info("stopped")
 	}()
+	var nodeLock *postgres.NodeLock
+	if pg, ok := db.(*postgres.DB); ok {
+		// A node without a bus never hears of other nodes' writes: it
+		// must be alone on the store. Nodes with one share the lock.
+		if nodeLock, err = pg.LockNode(ctx, o.cluster.bus != ""); err != nil {
+			srv.Close()
+			return err
+		}
+		defer nodeLock.Close()
+	}
 	var b *bus.Bus
 	if o.cluster.bus != "" {
 		if b, err = bus.Connect(ctx, o.cluster.bus, bus.Config{Prefix: o.cluster.prefix, Node: o.addr, Logger: log}); err != nil {
@@ -328,7 +340,32 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
+	// fenced: the node lock is lost, so another node may be serving
+	// alone; answer nothing (but liveness and metrics) until it is back.
+	var fenced atomic.Bool
+	if nodeLock != nil {
+		go nodeLock.Watch(ctx, time.Second, func(err error) {
+			fenced.Store(true)
+			log.Error("lost the node lock on the store: not serving until it is taken again", "err", err)
+		}, func(ctx context.Context) error {
+			if b == nil {
+				// Alone again, but another node may have written meanwhile.
+				if err := eng.Rebuild(ctx); err != nil {
+					log.Error("took the node lock again, but rebuilding the index failed", "err", err)
+					return err
+				}
+			}
+			fenced.Store(false)
+			log.Warn("took the node lock again: serving")
+			return nil
+		})
+	}
 	gate.Open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fenced.Load() && r.URL.Path != "/healthz" && r.URL.Path != "/metrics" {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "not serving: lost the node lock on the store", http.StatusServiceUnavailable)
+			return
+		}
 		if web.IsPage(r.URL.Path) {
 			pages.ServeHTTP(w, r)
 			return
