@@ -11,13 +11,14 @@ trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/holdfast" ./cmd/holdfast
 go build -o "$work/holdfast-load" ./cmd/holdfast-load
 addr=127.0.0.1:${PORT:-7499}
-"$work/holdfast" serve --data "$work/data" --addr "$addr" >/dev/null 2>"$work/serve.log" &
-pid=$!
-until curl -sf "http://$addr/readyz" >/dev/null; do sleep 0.1; done
+# Staff and tokens first: a running server alone writes to its data.
 "$work/holdfast" staff add --data "$work/data" --id bench --roles compliance >/dev/null
 staff=$("$work/holdfast" token create --data "$work/data" --scopes staff --staff bench)
 export HOLDFAST_TOKEN
 HOLDFAST_TOKEN=$("$work/holdfast" token create --data "$work/data" --scopes check)
+"$work/holdfast" serve --data "$work/data" --addr "$addr" >/dev/null 2>"$work/serve.log" &
+pid=$!
+until curl -sf "http://$addr/readyz" >/dev/null; do sleep 0.1; done
 for i in $(seq 0 20 999); do
   "$work/holdfast" apply --server "http://$addr" --token "$staff" --account "acct-$i" --kind reduce_only >/dev/null
 done

@@ -74,6 +74,17 @@ func (ci *credIndex) get(account string) *credEntry {
 	return s.m[account]
 }
 
+// clear forgets every entry: each loads again from the store when a check
+// next needs it.
+func (ci *credIndex) clear() {
+	for i := range ci.shards {
+		s := &ci.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.mu.Unlock()
+	}
+}
+
 // put publishes ent unless a snapshot of a later commit is already there.
 func (ci *credIndex) put(account string, ent *credEntry) *credEntry {
 	s := ci.shard(account)

@@ -90,6 +90,8 @@ func (e *Engine) Rebuild(ctx context.Context) error {
 		rules[acct] = e.rulesFor(rs, now)
 	}
 	e.index.load(rules, now.UnixNano())
+	// Credentials cached before may be as old as the index was.
+	e.creds.clear()
 	return nil
 }
 

@@ -26,9 +26,13 @@ const storeEnv = "HOLDFAST_STORE"
 
 // storeRef is where a command's store is: the embedded SQLite file in a
 // data directory, or PostgreSQL.
-type storeRef struct{ data, store string }
+type storeRef struct {
+	data, store string
+	cmds        []*cobra.Command // the commands whose flags these are
+}
 
 func (s *storeRef) flags(cmd *cobra.Command, dataHelp string) {
+	s.cmds = append(s.cmds, cmd)
 	cmd.Flags().StringVar(&s.data, "data", defaultData, dataHelp)
 	cmd.Flags().StringVar(&s.store, "store", os.Getenv(storeEnv), "PostgreSQL URL (postgres://…) for a cluster's shared store (default $"+storeEnv+"; empty: the embedded store in --data)")
 }
@@ -38,9 +42,70 @@ func (s *storeRef) postgres() bool {
 	return strings.HasPrefix(s.store, "postgres://") || strings.HasPrefix(s.store, "postgresql://")
 }
 
-// open opens the store; must says it must already exist (a typo in --data
-// should not create an empty one to verify).
+// open opens the store to write to it; must says it must already exist
+// (a typo in --data should not create an empty one to verify). The
+// embedded store's data directory is locked until Close: while a server
+// holds it, this fails with failed_precondition, since only the server may
+// write to its store (it alone keeps its index, its caches and its
+// writer's state).
 func (s *storeRef) open(ctx context.Context, must bool) (backend, error) {
+	if s.postgres() || s.store != "" {
+		return s.openStore(ctx, must)
+	}
+	if must {
+		if err := s.mustExist(); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := lockData(s.data, fmt.Sprintf("pid %d: %s", os.Getpid(), s.command()), "while a server runs, only it writes to its data directory: stop it first")
+	if err != nil {
+		return nil, err
+	}
+	db, err := s.openStore(ctx, must)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	return lockedBackend{db, lock}, nil
+}
+
+// command names the command running, for the lock's holder.
+func (s *storeRef) command() string {
+	for _, c := range s.cmds {
+		if c.CalledAs() != "" {
+			return c.CommandPath()
+		}
+	}
+	return "holdfast"
+}
+
+// openRead opens an existing store to read it: beside a running server
+// too, as SQLite lets readers see the last commit while a writer goes on.
+func (s *storeRef) openRead(ctx context.Context) (backend, error) {
+	return s.openStore(ctx, true)
+}
+
+// lockedBackend holds its data directory's lock until Close.
+type lockedBackend struct {
+	backend
+	lock *dataLock
+}
+
+func (b lockedBackend) Close() error {
+	err := b.backend.Close()
+	b.lock.release()
+	return err
+}
+
+func (s *storeRef) mustExist() error {
+	if _, err := os.Stat(filepath.Join(s.data, sqlite.FileName)); err != nil {
+		return holdfast.Errorf(holdfast.NotFound, "data", "no Holdfast database in %s", s.data)
+	}
+	return nil
+}
+
+// openStore opens the store without locking anything.
+func (s *storeRef) openStore(ctx context.Context, must bool) (backend, error) {
 	switch {
 	case s.postgres():
 		return postgres.Open(ctx, s.store)
@@ -48,8 +113,8 @@ func (s *storeRef) open(ctx context.Context, must bool) (backend, error) {
 		return nil, usagef("--store must be a postgres:// URL (or empty for the embedded store)")
 	}
 	if must {
-		if _, err := os.Stat(filepath.Join(s.data, sqlite.FileName)); err != nil {
-			return nil, holdfast.Errorf(holdfast.NotFound, "data", "no Holdfast database in %s", s.data)
+		if err := s.mustExist(); err != nil {
+			return nil, err
 		}
 	}
 	return sqlite.Open(ctx, s.data)
@@ -69,7 +134,7 @@ func auditCmd() *cobra.Command {
 					return err
 				}
 			}
-			db, err := where.open(cmd.Context(), true)
+			db, err := where.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

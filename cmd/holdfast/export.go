@@ -38,7 +38,7 @@ recorded event file that "holdfast backtest --events" replays.`,
 				}
 				f.After = t
 			}
-			db, err := where.open(cmd.Context(), true)
+			db, err := where.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

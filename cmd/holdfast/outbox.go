@@ -198,8 +198,9 @@ func (o outbox) Fail(ctx context.Context, d webhook.Delivery, at time.Time, reas
 	return o.db.FailCommand(ctx, d.Command.ID, d.Lease, at, reason, retryAt)
 }
 
-// outboxCmd lists and redrives the commands of a data directory's outbox,
-// with or without a running server.
+// outboxCmd lists the commands of a data directory's outbox (beside a
+// running server too) and redrives them (with the server stopped; while it
+// runs, through its API or Console).
 func outboxCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "outbox", Short: "See and redrive commands to other services (webhooks)"}
 	var where storeRef
@@ -211,7 +212,7 @@ func outboxCmd() *cobra.Command {
 		Short: "List outbox commands, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := where.open(cmd.Context(), true)
+			db, err := where.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

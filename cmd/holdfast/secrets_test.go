@@ -53,6 +53,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 	t.Setenv(smtpPasswordEnv, smtpPassword)
 
 	data := t.TempDir()
+	// Staff and tokens first: the running server alone writes to its data.
+	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin,compliance")
+	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,check,self_service,events", "--staff", "admin")
 	addr := freePort(t)
 	o := &serveOptions{where: storeRef{data: data}, addr: addr}
 	o.evidence.max = 1 << 20
@@ -77,8 +80,6 @@ func TestSecretsNeverLogged(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin,compliance")
-	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,check,self_service,events", "--staff", "admin")
 	token := strings.TrimSpace(tok)
 	_, link, _ := cli(t, "dev", "holder-token", "--data", data, "--account", "u1", "--server", url)
 	holderToken := strings.TrimSpace(link[strings.Index(link, "token=")+len("token="):])

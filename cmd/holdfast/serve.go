@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,12 +23,17 @@ import (
 	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/engine"
 	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/postgres"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
 	"github.com/holdfast/holdfast/web"
 )
 
 const defaultData = "./holdfast-data"
+
+// fastPathQueue is how many committed changes may wait to be published at
+// once; beyond it they are left to the outbox.
+const fastPathQueue = 4096
 
 // serveOptions are the serve command's settings.
 type serveOptions struct {
@@ -222,6 +228,15 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if err != nil {
 		return err
 	}
+	if o.where.store == "" {
+		// One server per embedded store: a second would answer from an
+		// index that never sees the first one's writes.
+		lock, err := lockData(o.where.data, fmt.Sprintf("pid %d: holdfast serve on %s", os.Getpid(), o.addr), "one server per data directory: stop it first, or give this one another --data")
+		if err != nil {
+			return err
+		}
+		defer lock.release()
+	}
 	evidence, err := o.evidence.open(o.where.data)
 	if err != nil {
 		return err
@@ -249,7 +264,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if o.where.postgres() {
 		statErr = nil
 	}
-	db, err := o.where.open(ctx, false)
+	db, err := o.where.openStore(ctx, false) // locked above
 	if err != nil {
 		srv.Close()
 		return err
@@ -258,6 +273,16 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		db.Close()
 		log.Info("stopped")
 	}()
+	var nodeLock *postgres.NodeLock
+	if pg, ok := db.(*postgres.DB); ok {
+		// A node without a bus never hears of other nodes' writes: it
+		// must be alone on the store. Nodes with one share the lock.
+		if nodeLock, err = pg.LockNode(ctx, o.cluster.bus != ""); err != nil {
+			srv.Close()
+			return err
+		}
+		defer nodeLock.Close()
+	}
 	var b *bus.Bus
 	if o.cluster.bus != "" {
 		if b, err = bus.Connect(ctx, o.cluster.bus, bus.Config{Prefix: o.cluster.prefix, Node: o.addr, Logger: log}); err != nil {
@@ -284,12 +309,10 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 			srv.Close()
 			return err
 		}
-		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: func(account string, seq int64, id string) {
-			// The fast path; the outbox publishes it again if this fails.
-			if err := b.PublishChange(ctx, account, seq, id); err != nil {
-				log.Warn("publishing a change failed; the outbox will", "account", account, "err", err)
-			}
-		}}
+		// The fast path, off the write's path: the answer never waits for
+		// NATS, and the outbox publishes whatever this does not.
+		fast := b.StartFastPath(ctx, fastPathQueue)
+		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: fast.Publish}
 	}
 	eng, err := engine.New(ctx, cfg)
 	if err != nil {
@@ -309,7 +332,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	// The hint comes before readiness, so that whoever waits for /readyz
 	// has it on screen already.
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
-		firstStartHint(out, o.where.data, ln.Addr().String())
+		firstStartHint(out, o.where.data, ln.Addr().String(), o.where.postgres())
 	}
 	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates})
 	pages, err := o.pages(eng, db, evidence, log)
@@ -317,7 +340,32 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
+	// fenced: the node lock is lost, so another node may be serving
+	// alone; answer nothing (but liveness and metrics) until it is back.
+	var fenced atomic.Bool
+	if nodeLock != nil {
+		go nodeLock.Watch(ctx, time.Second, func(err error) {
+			fenced.Store(true)
+			log.Error("lost the node lock on the store: not serving until it is taken again", "err", err)
+		}, func(ctx context.Context) error {
+			if b == nil {
+				// Alone again, but another node may have written meanwhile.
+				if err := eng.Rebuild(ctx); err != nil {
+					log.Error("took the node lock again, but rebuilding the index failed", "err", err)
+					return err
+				}
+			}
+			fenced.Store(false)
+			log.Warn("took the node lock again: serving")
+			return nil
+		})
+	}
 	gate.Open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fenced.Load() && r.URL.Path != "/healthz" && r.URL.Path != "/metrics" {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "not serving: lost the node lock on the store", http.StatusServiceUnavailable)
+			return
+		}
 		if web.IsPage(r.URL.Path) {
 			pages.ServeHTTP(w, r)
 			return
@@ -355,16 +403,34 @@ func loadPolicy(path string) (*holdfast.Policy, error) {
 	return p, nil
 }
 
-// firstStartHint tells a new operator how to get in.
-func firstStartHint(w io.Writer, data, addr string) {
+// firstStartHint tells a new operator how to get in. The embedded store
+// is the running server's alone, so the commands come after stopping it.
+func firstStartHint(w io.Writer, data, addr string, postgres bool) {
+	if postgres {
+		fmt.Fprintf(w, `
+Holdfast is running on http://%[1]s with its data in PostgreSQL.
+There is no admin yet. To get an admin token, run in another terminal, with
+--store (or $HOLDFAST_STORE) naming the same database:
+
+  holdfast staff add --id admin --roles admin
+  holdfast token create --scopes staff,check,self_service,events --staff admin
+
+then
+  export HOLDFAST_TOKEN=<the printed token>
+
+`, addr)
+		return
+	}
 	fmt.Fprintf(w, `
 Holdfast is running on http://%[2]s with its data in %[1]s.
-There is no admin yet. To get an admin token, run in another terminal:
+There is no admin yet. While it runs, only the server writes to its data
+directory: stop it (Ctrl-C), then run
 
   holdfast staff add --data %[1]s --id admin --roles admin
   holdfast token create --data %[1]s --scopes staff,check,self_service,events --staff admin
 
-(from a source checkout, "go run ./cmd/holdfast" in place of "holdfast"), then
+(from a source checkout, "go run ./cmd/holdfast" in place of "holdfast"),
+start it again, and
   export HOLDFAST_TOKEN=<the printed token>
 
 `, data, addr)
