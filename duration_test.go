@@ -1,6 +1,7 @@
 package holdfast
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +44,16 @@ func TestDurationRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "d", "3 days", "-1h", "1x", "d5h", "permanently"} {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+	// Beyond 100 years is too long, however it is written, and never
+	// overflows into a negative or small duration.
+	if d, err := ParseDuration("36500d"); err != nil || d != MaxDuration {
+		t.Errorf("36500d: %v %v", d, err)
+	}
+	for _, long := range []string{"36501d", "36500d1ns", "100000d", "200000d", "99999999999999999999d", "876601h", "36500d2562047h"} {
+		if d, err := ParseDurationField("by", long); err == nil || ErrorField(err) != "by" || !strings.Contains(err.Error(), "longer than 36500d") && !strings.Contains(err.Error(), "invalid by") {
+			t.Errorf("ParseDurationField(by, %q) = %v, %v; want invalid_argument on by", long, d, err)
 		}
 	}
 	if p, err := ParseDuration("permanent"); err != nil || p != Permanent || p.String() != "permanent" {

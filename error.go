@@ -58,6 +58,16 @@ func ErrorCode(err error) Code {
 	return Internal
 }
 
+// ErrorMessage returns the message of an *Error in err's chain, or
+// err's text for anything else.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
 // ErrorField returns the field named by an *Error in err's chain.
 func ErrorField(err error) string {
 	var e *Error

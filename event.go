@@ -217,6 +217,12 @@ func (e *Event) Validate() error {
 	if e.NoticePeriod < 0 {
 		return Errorf(InvalidArgument, "notice_period", "notice_period must be a positive duration")
 	}
+	if e.NoticePeriod > MaxDuration {
+		return Errorf(InvalidArgument, "notice_period", "notice_period is longer than %s (100 years), the longest Holdfast takes", MaxDuration)
+	}
+	if err := CheckTime("at", e.At); err != nil {
+		return err
+	}
 	for _, a := range e.OtherAccounts {
 		if err := ValidateID("other_accounts", a); err != nil {
 			return err

@@ -25,6 +25,8 @@ type Policy struct {
 	RestrictedCountries []string `yaml:"restricted_countries" json:"restricted_countries"`
 	// WithdrawalReview is when a withdrawal goes to review.
 	WithdrawalReview WithdrawalReviewPolicy `yaml:"withdrawal_review" json:"withdrawal_review"`
+	// Amounts bounds the amounts of withdrawals and money events.
+	Amounts AmountPolicy `yaml:"amounts" json:"amounts"`
 	// HighRisk is when an account is tagged high_risk.
 	HighRisk HighRiskPolicy `yaml:"high_risk" json:"high_risk"`
 	// Cases configures the appeal workflow.

@@ -2,6 +2,7 @@ package holdfast
 
 import (
 	"math/big"
+	"slices"
 	"time"
 )
 
@@ -97,6 +98,60 @@ func (w *Withdrawal) InView(v View) *Withdrawal {
 		c.Causes = w.HolderCauses
 	}
 	return &c
+}
+
+// AmountPolicy says which assets need no USD price and how large an
+// amount or USD value may be: anything larger is a mistake, refused before
+// it can count towards a daily total or an average.
+type AmountPolicy struct {
+	// USDPegged are the assets whose amount is its USD value; every other
+	// asset must come with usd_value.
+	USDPegged []string `yaml:"usd_pegged" json:"usd_pegged"`
+	// MaxAmount bounds an amount (and an available balance) of any asset.
+	MaxAmount float64 `yaml:"max_amount" json:"max_amount"`
+	// MaxUSDValue bounds a USD value, a USD-pegged amount included.
+	MaxUSDValue float64 `yaml:"max_usd_value" json:"max_usd_value"`
+}
+
+// USDValue checks an amount of asset and its USD value (each "" when not
+// given) and returns the USD value reviews and rules compare: usd_value,
+// or the amount itself for a USD-pegged asset. A missing value of any
+// other asset is invalid_argument: it must never make a large amount look
+// small.
+func (p *AmountPolicy) USDValue(asset, amount, usd string) (*big.Rat, error) {
+	var a *big.Rat
+	if amount != "" {
+		var err error
+		if a, err = bounded("amount", amount, true, p.MaxAmount); err != nil {
+			return nil, err
+		}
+	}
+	if usd != "" {
+		return bounded("usd_value", usd, true, p.MaxUSDValue)
+	}
+	if a == nil || !slices.Contains(p.USDPegged, asset) {
+		return nil, Errorf(InvalidArgument, "usd_value", "usd_value is required: only the USD-pegged assets %v may leave it out", p.USDPegged)
+	}
+	return bounded("amount", amount, true, p.MaxUSDValue)
+}
+
+// Balance checks an available balance: zero or more, within MaxAmount.
+func (p *AmountPolicy) Balance(field, s string) error {
+	_, err := bounded(field, s, false, p.MaxAmount)
+	return err
+}
+
+// bounded parses an amount no larger than limit (and above zero when
+// positive is set).
+func bounded(field, s string, positive bool, limit float64) (*big.Rat, error) {
+	v, err := ParseAmount(field, s, positive)
+	if err != nil {
+		return nil, err
+	}
+	if top := new(big.Rat).SetFloat64(limit); v.Cmp(top) > 0 {
+		return nil, Errorf(InvalidArgument, field, "%s %s is larger than the policy allows (%s)", field, s, top.FloatString(0))
+	}
+	return v, nil
 }
 
 // ParseAmount parses a non-negative decimal amount ("150000", "0.25"),

@@ -128,7 +128,7 @@ func TestStricterCandidate(t *testing.T) {
 
 func TestInvalidLines(t *testing.T) {
 	lines := []string{
-		/* 1 */ `{"id":"e1","type":"deposit","account":"a1","at":"2026-03-01T10:00:00Z","amount":"100"}`,
+		/* 1 */ `{"id":"e1","type":"deposit","account":"a1","at":"2026-03-01T10:00:00Z","asset":"USDT","amount":"100"}`,
 		/* 2 */ `{"id":"e2","type":"deposit","account":"a1","at":"2026-03-01T10:01:00Z","amount":"100"`,
 		/* 3 */ `{"id":"e3","type":"deposit","account":"a1","at":"2026-03-01T10:02:00Z","amount":"100","colour":"red"}`,
 		/* 4 */ `{"id":"e4","type":"teleport","account":"a1","at":"2026-03-01T10:03:00Z"}`,
@@ -136,7 +136,7 @@ func TestInvalidLines(t *testing.T) {
 		/* 6 */ `{"id":"e6","type":"deposit","account":"a1","amount":"100"}`,
 		/* 7 */ ``,
 		/* 8 */ `{"id":"e8","type":"deposit","account":"a1","at":"2026-03-01T10:05:00Z","amount":"100"} {"id":"e9"}`,
-		/* 9 */ `{"id":"e10","type":"deposit","account":"a1","at":"2026-03-01T10:06:00Z","amount":"100","source_risk":"mixer"}`,
+		/* 9 */ `{"id":"e10","type":"deposit","account":"a1","at":"2026-03-01T10:06:00Z","asset":"USDT","amount":"100","source_risk":"mixer"}`,
 		/* 10 */ `{"id":"e11","type":"api_activity","account":"a2","at":"2026-03-01T10:07:00Z","orders_per_minute":"fast"}`,
 		/* 11 */ `not json`,
 	}

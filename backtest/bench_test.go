@@ -28,7 +28,7 @@ func synthetic(n int) []byte {
 		case 2:
 			ev.Type, ev.OrdersPerMinute = holdfast.EventAPIActivity, f(float64(i%120))
 		default:
-			ev.Type, ev.Amount = holdfast.EventWithdrawalRequested, "100"
+			ev.Type, ev.Asset, ev.Amount = holdfast.EventWithdrawalRequested, "USDT", "100"
 		}
 		_ = enc.Encode(ev)
 	}

@@ -179,3 +179,49 @@ func TestIntake(t *testing.T) {
 		t.Errorf("dead letter %+v", dead[0])
 	}
 }
+
+// TestIntakeRefusesBadValues: an event over NATS is judged like one over
+// the API — a time beyond what Holdfast keeps, or a deposit without its
+// USD value, is invalid at once (dead-lettered on its first delivery, its
+// error naming the field) rather than failing as internal and retried.
+func TestIntakeRefusesBadValues(t *testing.T) {
+	url := servicetest.NATS(t)
+	pfx := prefix(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := connect(t, url, pfx)
+	cfg := bus.IntakeConfig{Partitions: 2, MaxDeliver: 3}
+	go b.RunIntake(ctx, eng, cfg)
+	for _, ev := range []holdfast.Event{
+		{ID: "far", Type: holdfast.EventLogin, Account: "u1", At: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{ID: "unpriced", Type: holdfast.EventDeposit, Account: "u1", Asset: "BTC", Amount: "50"},
+	} {
+		if err := b.PublishEvent(ctx, &ev, cfg.Partitions); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dead []bus.DeadLetter
+	eventually(t, "both events dead-lettered", func() bool {
+		dead, err = b.DeadLetters(ctx, 10)
+		return err == nil && len(dead) == 2
+	})
+	for _, d := range dead {
+		if d.Deliveries != 1 || !strings.Contains(d.Error, "invalid_argument") || !(strings.Contains(d.Error, "(field at)") || strings.Contains(d.Error, "(field usd_value)")) {
+			t.Errorf("dead letter %+v: want invalid_argument naming at or usd_value, on the first delivery", d)
+		}
+	}
+	n := 0
+	_ = db.Events(ctx, holdfast.EventFilter{Account: "u1"}, func(*holdfast.Event) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("%d refused events recorded", n)
+	}
+}

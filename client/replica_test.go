@@ -80,7 +80,7 @@ func TestReplicaMoneyOutGoesToServer(t *testing.T) {
 		return res.Effect == "allow" && h1 > h0
 	})
 	// The linearizable path agrees.
-	wd, err := r.Client().AuthorizeWithdrawal(ctx, &holdfastv1.AuthorizeWithdrawalRequest{Account: "u2", Id: "wd-1", Asset: "BTC", Amount: "0.5", Address: "bc1q"})
+	wd, err := r.Client().AuthorizeWithdrawal(ctx, &holdfastv1.AuthorizeWithdrawalRequest{Account: "u2", Id: "wd-1", Asset: "BTC", Amount: "0.5", UsdValue: "32500", Address: "bc1q"})
 	if err != nil || wd.Outcome != "deny" {
 		t.Errorf("withdrawal under a panic lock: %v %v", wd, err)
 	}

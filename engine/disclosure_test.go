@@ -58,7 +58,7 @@ func TestLawEnforcementHoldNeverReachesTheHolder(t *testing.T) {
 	}
 	st, err := eng.Status(ctx, "u1", holdfast.ViewStaff, holder)
 	look("status", st, err)
-	w, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{Account: "u1", ID: "w1", Asset: "BTC", Amount: "0.1", Address: "a1"})
+	w, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{Account: "u1", ID: "w1", Asset: "BTC", Amount: "0.1", USDValue: "6500", Address: "a1"})
 	if err == nil {
 		look("withdrawal", w.HolderCauses, nil)
 	}

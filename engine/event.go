@@ -21,6 +21,12 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
+	if ev.Type == holdfast.EventDeposit || ev.Type == holdfast.EventWithdrawalRequested {
+		// Rules compare the USD value: it must be known and sane.
+		if _, err := e.policy.Amounts.USDValue(ev.Asset, ev.Amount, ev.USDValue); err != nil {
+			return nil, err
+		}
+	}
 	if ev.ID == "" {
 		ev.ID = newID("evt")
 	}
@@ -103,7 +109,8 @@ func (e *Engine) withdrawn(tx holdfast.AccountTx, now time.Time) (*big.Rat, erro
 }
 
 // usdValue is a withdrawal's or deposit's USD value: usd_value, or the
-// amount when the caller gave none (a stablecoin needs no conversion).
+// amount when the caller gave none, which intake allows only for a
+// USD-pegged asset.
 func usdValue(amount, usd string) *big.Rat {
 	s := usd
 	if s == "" {

@@ -102,6 +102,9 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	if d != holdfast.Permanent && d != 0 {
 		r.EndsAt = r.StartsAt.Add(d.Std())
 	}
+	if err := holdfast.CheckTime("duration", r.EndsAt); err != nil {
+		return nil, err
+	}
 	if req.Kind == holdfast.KindStepUpVerification && len(r.Factors) == 0 {
 		r.Factors = e.requiredFactors(tx.Account())
 	}
@@ -351,9 +354,12 @@ func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdf
 		if r.EndsAt.IsZero() {
 			return false, holdfast.Errorf(holdfast.FailedPrecondition, "restriction", "%s %s has no end to extend", r.Kind, r.ID)
 		}
-		end := req.Until
+		end, field := req.Until, "until"
 		if req.By != 0 {
-			end = r.EndsAt.Add(req.By.Std())
+			end, field = r.EndsAt.Add(req.By.Std()), "by"
+		}
+		if err := holdfast.CheckTime(field, end); err != nil {
+			return false, err
 		}
 		if end.Before(r.EndsAt) {
 			if err := e.mayShorten(req.Actor, r, tx.Account()); err != nil {

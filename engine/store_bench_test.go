@@ -125,11 +125,11 @@ func BenchmarkIngest(b *testing.B) {
 			case 0:
 				ev = holdfast.Event{Type: holdfast.EventLogin, Device: fmt.Sprintf("d%d", n%3), Country: "DE"}
 			case 1:
-				ev = holdfast.Event{Type: holdfast.EventDeposit, Amount: "250"}
+				ev = holdfast.Event{Type: holdfast.EventDeposit, Asset: "USDT", Amount: "250"}
 			case 2:
 				ev = holdfast.Event{Type: holdfast.EventAPIActivity, OrdersPerMinute: opm(float64(n % 120))}
 			default:
-				ev = holdfast.Event{Type: holdfast.EventWithdrawalRequested, Amount: "100"}
+				ev = holdfast.Event{Type: holdfast.EventWithdrawalRequested, Asset: "USDT", Amount: "100"}
 			}
 			ev.ID, ev.Account = fmt.Sprintf("e-%d", n), acct
 			if _, err := eng.Ingest(ctx, ev); err != nil {

@@ -16,6 +16,14 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := e.policy.Amounts.USDValue(req.Asset, req.Amount, req.USDValue); err != nil {
+		return nil, err
+	}
+	if req.AvailableBalance != "" {
+		if err := e.policy.Amounts.Balance("available_balance", req.AvailableBalance); err != nil {
+			return nil, err
+		}
+	}
 	var out *holdfast.Withdrawal
 	err := e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		prev, err := tx.Withdrawal(req.ID)

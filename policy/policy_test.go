@@ -67,6 +67,10 @@ func TestParseErrors(t *testing.T) {
 		{"rule duration the kind refuses", edit{"  - id: duress_signal", "duration: 7d", "duration: 30d"}, "rules[19].then[0].apply.duration", "duration: 30d", "kinds.panic_lock"},
 		{"restricted country not a code", edit{"", "restricted_countries: [US]", "restricted_countries: [USA]"}, "restricted_countries[0]", "restricted_countries:", "not an ISO 3166-1"},
 		{"review threshold missing", edit{"", "  single_usd: 100000\n", ""}, "withdrawal_review.single_usd", "withdrawal_review:", "positive amount"},
+		{"max_amount zero", edit{"amounts:", "max_amount: 1000000000000000000", "max_amount: 0"}, "amounts.max_amount", "max_amount:", "positive, finite"},
+		{"max_usd_value infinite", edit{"amounts:", "max_usd_value: 10000000000", "max_usd_value: .inf"}, "amounts.max_usd_value", "max_usd_value:", "positive, finite"},
+		{"pegged asset twice", edit{"amounts:", "usd_pegged: [USDT, USDC, USD]", "usd_pegged: [USDT, USDT]"}, "amounts.usd_pegged[1]", "usd_pegged:", "listed twice"},
+		{"pegged asset not a name", edit{"amounts:", "usd_pegged: [USDT, USDC, USD]", "usd_pegged: [USDT, 'U S D']"}, "amounts.usd_pegged[1]", "usd_pegged:", "not an asset name"},
 		{"unknown kind field", edit{"  cooling_off:", "level: L1", "levle: L1"}, "kinds.cooling_off.levle", "levle", "unknown field"},
 		{"duplicate key", edit{"# How long a four-eyes", "four_eyes_expiry: 72h", "four_eyes_expiry: 72h\nversion: 1"}, "version", "version: 1", "given twice (first on line"},
 		{"unknown action", edit{"  cooling_off:", "add_withdrawal_address", "add_withdrawal_adress"}, "kinds.cooling_off.blocks.deny[1]", "blocks:", `unknown action "add_withdrawal_adress"`},
@@ -140,6 +144,23 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Validate: got %v, want first %v", errs, err)
 			}
 		})
+	}
+}
+
+// TestAmountsDefault: a policy file without an amounts section (one
+// written before it existed) gets the documented defaults, never a zero
+// bound or an empty pegged list.
+func TestAmountsDefault(t *testing.T) {
+	text := edit{"# Amounts of withdrawals", "amounts:\n  usd_pegged: [USDT, USDC, USD]\n", "other:\n"}.apply(t, string(DefaultYAML()))
+	text = strings.Replace(text, "other:\n", "", 1)
+	text = strings.Replace(text, "  max_amount: 1000000000000000000\n", "", 1)
+	text = strings.Replace(text, "  max_usd_value: 10000000000\n", "", 1)
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Amounts, Default().Amounts; !reflect.DeepEqual(got, want) {
+		t.Fatalf("amounts left out: %+v, want the default file's %+v", got, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/holdfast/holdfast"
@@ -29,6 +30,7 @@ func (c *checker) triggers(p *holdfast.Policy) {
 	c.span("withdrawal_review.daily_window", wr.DailyWindow, true)
 	c.span("withdrawal_review.new_address_window", wr.NewAddressWindow, true)
 	c.span("withdrawal_review.dormant_return_window", wr.DormantReturnWindow, true)
+	c.amounts(&p.Amounts)
 	if p.HighRisk.Count < 1 {
 		c.errorf("high_risk.count", "count must be at least 1")
 	}
@@ -51,6 +53,38 @@ func (c *checker) triggers(p *holdfast.Policy) {
 	}
 	if set != nil {
 		p.Evaluator = set
+	}
+}
+
+// defaultAmounts is the amounts section a policy file leaves out.
+var defaultAmounts = holdfast.AmountPolicy{USDPegged: []string{"USDT", "USDC", "USD"}, MaxAmount: 1e18, MaxUSDValue: 1e10}
+
+// amounts fills what the section leaves out with defaultAmounts and checks
+// the rest.
+func (c *checker) amounts(a *holdfast.AmountPolicy) {
+	const path = "amounts"
+	if !c.has(path + ".usd_pegged") {
+		a.USDPegged = slices.Clone(defaultAmounts.USDPegged)
+	}
+	for i, asset := range a.USDPegged {
+		p := fmt.Sprintf("%s.usd_pegged[%d]", path, i)
+		if err := holdfast.ValidateID("usd_pegged", asset); err != nil {
+			c.errorf(p, "%q is not an asset name", asset)
+		} else if slices.Index(a.USDPegged, asset) < i {
+			c.errorf(p, "%s is listed twice", asset)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    *float64
+		def  float64
+	}{{"max_amount", &a.MaxAmount, defaultAmounts.MaxAmount}, {"max_usd_value", &a.MaxUSDValue, defaultAmounts.MaxUSDValue}} {
+		switch {
+		case !c.has(path + "." + f.name):
+			*f.v = f.def
+		case !(*f.v > 0 && *f.v <= math.MaxFloat64):
+			c.errorf(path+"."+f.name, "%s must be a positive, finite number", f.name)
+		}
 	}
 }
 

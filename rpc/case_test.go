@@ -234,11 +234,11 @@ func TestSourceOfFundsCase(t *testing.T) {
 		t.Fatalf("withdraw after approval: %v", got)
 	}
 	dc := e.as("check").Decision
-	below, err := dc.AuthorizeWithdrawal(ctx, req(&holdfastv1.AuthorizeWithdrawalRequest{Account: "acct-sof", Id: "wd-1", Asset: "BTC", Amount: "0.1", Address: "bc1q", AvailableBalance: "0.55"}))
+	below, err := dc.AuthorizeWithdrawal(ctx, req(&holdfastv1.AuthorizeWithdrawalRequest{Account: "acct-sof", Id: "wd-1", Asset: "BTC", Amount: "0.1", UsdValue: "6500", Address: "bc1q", AvailableBalance: "0.55"}))
 	if err != nil || below.Msg.Outcome != "deny" {
 		t.Fatalf("withdrawal below the hold: %v %v", below, err)
 	}
-	above, err := dc.AuthorizeWithdrawal(ctx, req(&holdfastv1.AuthorizeWithdrawalRequest{Account: "acct-sof", Id: "wd-2", Asset: "BTC", Amount: "0.1", Address: "bc1q", AvailableBalance: "2"}))
+	above, err := dc.AuthorizeWithdrawal(ctx, req(&holdfastv1.AuthorizeWithdrawalRequest{Account: "acct-sof", Id: "wd-2", Asset: "BTC", Amount: "0.1", UsdValue: "6500", Address: "bc1q", AvailableBalance: "2"}))
 	if err != nil || above.Msg.Outcome != "approve" {
 		t.Fatalf("withdrawal above the hold: %v %v", above, err)
 	}

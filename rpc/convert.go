@@ -213,11 +213,7 @@ func duration(field, s string) (holdfast.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := holdfast.ParseDuration(s)
-	if err != nil {
-		return 0, holdfast.Errorf(holdfast.InvalidArgument, field, "invalid %s %q (write e.g. 24h, 7d, 2d3h or permanent)", field, s)
-	}
-	return d, nil
+	return holdfast.ParseDurationField(field, s)
 }
 
 func factors(in []string) []holdfast.Factor {

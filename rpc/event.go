@@ -159,8 +159,11 @@ func domainEvent(m *holdfastv1.Event) (holdfast.Event, error) {
 		return ev, ev.Validate()
 	}
 	if s := m.NoticePeriod; s != "" {
-		d, err := holdfast.ParseDuration(s)
-		if err != nil || d == holdfast.Permanent {
+		d, err := holdfast.ParseDurationField("notice_period", s)
+		if err != nil {
+			return ev, err
+		}
+		if d == holdfast.Permanent {
 			return ev, holdfast.Errorf(holdfast.InvalidArgument, "notice_period", "invalid notice_period %q (write a duration like 30d, 72h or 2d12h)", s)
 		}
 		ev.NoticePeriod = d

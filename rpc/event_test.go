@@ -194,7 +194,7 @@ func TestIngestBatchJSON(t *testing.T) {
 		{"id":"b-1","type":"password_changed","account":"acct-b1"},
 		{"id":"b-2","type":"login","account":"acct-b2","amount":"5"},
 		{"id":"b-3","type":"login","account":"acct-b3","colour":"red"},
-		{"id":"b-4","type":"deposit","account":"acct-b4","asset":"BTC","amount":"1","source_risk":"mixer"},
+		{"id":"b-4","type":"deposit","account":"acct-b4","asset":"BTC","amount":"1","usd_value":"65000","source_risk":"mixer"},
 		{"id":"b-5","type":"coffee_break","account":"acct-b5"},
 		{"id":"b-1","type":"password_changed","account":"acct-b1"}
 	]}`)

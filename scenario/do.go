@@ -160,11 +160,7 @@ func parseDuration(field, s string) (holdfast.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
-	d, err := holdfast.ParseDuration(s)
-	if err != nil {
-		return 0, holdfast.Errorf(holdfast.InvalidArgument, field, "invalid %s %q (write e.g. 72h, 7d or permanent)", field, s)
-	}
-	return d, nil
+	return holdfast.ParseDurationField(field, s)
 }
 
 func restrictionID(r *holdfast.Restriction, err error) (string, error) {

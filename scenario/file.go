@@ -216,6 +216,9 @@ func (f *File) check() error {
 		return f.invalid(-1, "start", "must be RFC 3339, e.g. 2026-04-01T00:00:00Z")
 	}
 	f.start = start.UTC()
+	if err := holdfast.CheckTime("start", f.start); err != nil {
+		return f.invalid(-1, "start", "%s", holdfast.ErrorMessage(err))
+	}
 	for i, s := range f.Staff {
 		if holdfast.ValidateID("id", s.ID) != nil {
 			return f.invalid(-1, fmt.Sprintf("staff[%d].id", i), "is required")
@@ -245,6 +248,9 @@ func (f *File) check() error {
 		}
 		if at < prev {
 			return f.invalid(i, "at", "goes back in time (%s after %s)", s.At, prev)
+		}
+		if err := holdfast.CheckTime("at", f.start.Add(at)); err != nil {
+			return f.invalid(i, "at", "%s", holdfast.ErrorMessage(err))
 		}
 		prev = at
 		f.ats = append(f.ats, at)

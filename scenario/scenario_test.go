@@ -109,6 +109,8 @@ func TestInvalidFilesNameFileStepAndField(t *testing.T) {
 		{"unknown op", "name: x\nstart: 2026-04-01T00:00:00Z\nsteps:\n  - at: 0s\n    do: {op: explode, account: u1, actor: system}\n", "step 0: do.op"},
 		{"unknown step key", "name: x\nstart: 2026-04-01T00:00:00Z\nsteps:\n  - at: 0s\n    expect: {account: u1, action: view, effect: allow, colour: red}\n", "colour"},
 		{"bad effect", "name: x\nstart: 2026-04-01T00:00:00Z\nsteps:\n  - at: 0s\n    expect: {account: u1, action: view, effect: maybe}\n", "step 0: expect.effect"},
+		{"start out of range", "name: x\nstart: 9999-12-31T00:00:00Z\nsteps: []\n", "start: start 9999-12-31T00:00:00Z is outside"},
+		{"step out of range", "name: x\nstart: 2199-12-01T00:00:00Z\nsteps:\n  - at: 36500d\n    expect: {account: u1, action: view, effect: allow}\n", "step 0: at: at 2299"},
 		{"bad error code", "name: x\nstart: 2026-04-01T00:00:00Z\nsteps:\n  - at: 0s\n    expect: {account: u1, action: view, effect: allow}\n    expect_error: oops\n", "step 0: expect_error"},
 	}
 	for _, c := range cases {

@@ -21,10 +21,18 @@ import (
 // usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
+	// Cobra reports unknown commands and wrong arguments as plain errors,
+	// before any command's hooks run: an error from then is a usage error.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
+	}
+	var he *holdfast.Error
+	if !started && !errors.As(err, &he) {
+		err = usagef("%v", err)
 	}
 	var ex exitCode
 	if errors.As(err, &ex) {
@@ -94,7 +102,22 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		eventCmd(),
 		caseCmd(), complianceCmd(),
 	)
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes a command that only groups others refuse an unknown
+// subcommand (cobra would print its help and succeed); alone, it still
+// prints its help.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.NoArgs
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // client holds the flags of every command that talks to a server.

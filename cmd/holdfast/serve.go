@@ -243,7 +243,8 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return err
+		// A taken port or a wrong address is the operator's to fix.
+		return holdfast.Errorf(holdfast.InvalidArgument, "addr", "cannot listen on %s: %v", o.addr, err)
 	}
 	var gate rpc.Gate
 	srv := rpc.NewHTTPServer(o.addr, &gate)
