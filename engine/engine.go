@@ -151,7 +151,7 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 		if e.feed != nil && (changed || creds != nil) {
 			// Other nodes learn of it from the outbox, committed with it.
 			seq = tx.Account().AuditSeq
-			change = changeID(account, seq)
+			change = changeID(e.store.StoreID(), account, seq, tx.Account().AuditHash)
 			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now, Data: map[string]string{"seq": strconv.FormatInt(seq, 10)}})
 		}
 		return nil

@@ -73,9 +73,13 @@ func (f *feed) applied(account string, err error) {
 	f.held.Store(f.rebuild || len(f.missed) > 0)
 }
 
-// changeID names the index_changed command of account's commit seq.
-func changeID(account string, seq int64) string {
-	return "chg_" + account + "_" + strconv.FormatInt(seq, 10)
+// changeID names the index_changed command of account's commit seq (with
+// audit chain head hash): the feed's message id, which JetStream drops as
+// a repeat for two minutes. The store's id keeps two databases on one NATS
+// apart; the head hash, a database restored from a backup, whose
+// sequences run again with other changes.
+func changeID(store, account string, seq int64, hash string) string {
+	return "chg_" + store + "_" + account + "_" + strconv.FormatInt(seq, 10) + "_" + hash[:min(len(hash), 12)]
 }
 
 // Refresh reloads an account's restrictions and credentials from the store

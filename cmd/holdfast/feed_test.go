@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -271,4 +273,39 @@ func TestFeedSurvivesStoreBlip(t *testing.T) {
 			len(missed), len(confirmed), duringCut.Load(), missed[:min(5, len(missed))])
 	}
 	t.Logf("%d restrictions acknowledged by A, %d while B's link was cut; all denied by B", len(confirmed), duringCut.Load())
+}
+
+// TestFeedAcrossClustersOnOneNATS: two clusters, one after the other, on
+// one NATS with the same prefix and each on a database of its own, make
+// the same change (same account, same audit sequence). The second
+// cluster's change must reach its other node, not be dropped by JetStream
+// as a repeat of the first's.
+func TestFeedAcrossClustersOnOneNATS(t *testing.T) {
+	var pb [4]byte
+	rand.Read(pb[:])
+	prefix := "hfsame" + hex.EncodeToString(pb[:])
+	ctx := context.Background()
+	for round := 1; round <= 2; round++ {
+		cl := startCluster(t, clusterSpec{nodes: 2, prefix: prefix})
+		a := rpc.NewClients(nil, cl.nodes[0].url, cl.token)
+		b := rpc.NewClients(nil, cl.nodes[1].url, cl.token)
+		if _, err := a.Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: "u1", Kind: "reduce_only", Reason: "same change"})); err != nil {
+			t.Fatal(err)
+		}
+		// Within the lag bound (2 s), with room to spare.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			d, err := b.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: "u1", Action: "trade"}))
+			if err == nil && d.Msg.Effect == "deny" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster %d: node B never learnt of the restriction node A applied: %v %v", round, d, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, n := range cl.nodes {
+			n.kill()
+		}
+	}
 }
