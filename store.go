@@ -46,6 +46,10 @@ type Store interface {
 	// Events streams recorded events matching f in the order they were
 	// recorded (for backtests and exports).
 	Events(ctx context.Context, f EventFilter, fn func(*Event) error) error
+	// StoreID is the database's random id, made once with its schema: the
+	// same for every handle on one database, different for any other
+	// database (the change feed's message ids carry it).
+	StoreID() string
 
 	StaffStore
 	Close() error

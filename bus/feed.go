@@ -164,67 +164,116 @@ func (b *Bus) FeedStart(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq + 1, nil
 }
 
+// Retrying the feed: the first wait after a failure, the longest, and how
+// long one account's reload may take.
+const (
+	retryMin       = 100 * time.Millisecond
+	retryMax       = 2 * time.Second
+	refreshTimeout = 10 * time.Second
+)
+
 // RunFeed applies the feed to a until ctx ends, from stream sequence
-// start, and publishes this node's heartbeats. If the feed breaks (a gap
-// after a long disconnection, say), it rebuilds from the store and starts
-// again at the stream's end.
+// start, and publishes this node's heartbeats. Messages are applied in
+// order and none is skipped: a change that cannot be applied (the store
+// is unreachable, say) is retried, with backoff, until it is, and the
+// feed waits for it (the node, behind, goes stale). If the stream no
+// longer has a message the node has not applied (a gap, after a
+// disconnection longer than the retention), the node rebuilds its index
+// from the store before going on.
 func (b *Bus) RunFeed(ctx context.Context, a Applier, start uint64) error {
 	go b.heartbeat(ctx)
+	next, wait := start, time.Duration(0)
 	for ctx.Err() == nil {
-		err := b.consume(ctx, a, start)
+		n, err := b.consume(ctx, a, next)
 		if ctx.Err() != nil {
 			return nil
 		}
-		b.cfg.Logger.Warn("bus: change feed interrupted; rebuilding the index from the store", "err", err)
-		if start, err = b.FeedStart(ctx); err != nil {
-			b.cfg.Logger.Error("bus: change feed unavailable", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
+		if n > next {
+			wait = 0 // it moved on: this is a new failure
 		}
-		if err := a.Rebuild(ctx); err != nil {
-			b.cfg.Logger.Error("bus: rebuilding the index failed", "err", err)
+		next, wait = n, min(max(2*wait, retryMin), retryMax)
+		b.cfg.Logger.Warn("bus: change feed interrupted; retrying", "seq", next, "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
 		}
 	}
 	return nil
 }
 
-// consume reads the feed in order from start and returns on the first
-// problem.
-func (b *Bus) consume(ctx context.Context, a Applier, start uint64) error {
+// consume applies the feed in order from stream sequence next and returns,
+// on the first problem, the sequence to go on from.
+func (b *Bus) consume(ctx context.Context, a Applier, next uint64) (uint64, error) {
+	end, err := b.FeedStart(ctx)
+	if err != nil {
+		return next, err
+	}
+	if next > end {
+		// The stream was made anew: what this node has not applied is gone
+		// from it.
+		b.cfg.Logger.Warn("bus: change feed was reset; rebuilding the index from the store", "from", next, "to", end)
+		if err := a.Rebuild(ctx); err != nil {
+			return next, fmt.Errorf("rebuild after a reset: %w", err)
+		}
+		next = end
+	}
 	cons, err := b.js.OrderedConsumer(ctx, b.changesStream(), jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next,
 	})
 	if err != nil {
-		return err
+		return next, err
 	}
 	msgs, err := cons.Messages()
 	if err != nil {
-		return err
+		return next, err
 	}
 	defer msgs.Stop()
-	go func() { <-ctx.Done(); msgs.Stop() }()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			msgs.Stop()
+		case <-done:
+		}
+	}()
 	for {
 		m, err := msgs.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
+				return next, ctx.Err()
 			}
-			return err
+			return next, err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return next, err
+		}
+		seq := meta.Sequence.Stream
+		if seq > next {
+			// The stream lost messages this node never applied: only the
+			// store knows what they changed.
+			b.cfg.Logger.Warn("bus: change feed has a gap; rebuilding the index from the store", "from", next, "to", seq)
+			if err := a.Rebuild(ctx); err != nil {
+				return next, fmt.Errorf("rebuild after a gap: %w", err)
+			}
 		}
 		var c change
 		if err := json.Unmarshal(m.Data(), &c); err != nil {
 			b.cfg.Logger.Error("bus: unreadable change; skipped", "err", err)
+			next = seq + 1
 			continue
 		}
 		if c.Account != "" {
-			if err := a.Refresh(ctx, c.Account); err != nil {
-				return fmt.Errorf("refresh %s: %w", c.Account, err)
+			rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+			err := a.Refresh(rctx, c.Account)
+			cancel()
+			if err != nil {
+				return seq, fmt.Errorf("refresh %s: %w", c.Account, err)
 			}
 		}
 		a.FeedAt(c.At)
+		next = seq + 1
 	}
 }
 

@@ -74,8 +74,17 @@ func (e *Engine) Policy() *holdfast.Policy { return e.policy }
 // Now returns the engine's clock reading.
 func (e *Engine) Now() time.Time { return e.clock.Now() }
 
-// Rebuild reloads the decision index from the store.
+// Rebuild reloads the decision index from the store. With a change feed,
+// a failed rebuild keeps the node stale until one succeeds.
 func (e *Engine) Rebuild(ctx context.Context) error {
+	err := e.rebuild(ctx)
+	if e.feed != nil {
+		e.feed.applied("", err)
+	}
+	return err
+}
+
+func (e *Engine) rebuild(ctx context.Context) error {
 	now := e.clock.Now()
 	byAccount := map[string][]*holdfast.Restriction{}
 	err := e.store.ActiveRestrictions(ctx, now, func(r *holdfast.Restriction) error {
@@ -144,7 +153,7 @@ func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
 		if e.feed != nil && (changed || creds != nil) {
 			// Other nodes learn of it from the outbox, committed with it.
 			seq = tx.Account().AuditSeq
-			change = changeID(account, seq)
+			change = changeID(e.store.StoreID(), account, seq, tx.Account().AuditHash)
 			return tx.Enqueue(&holdfast.Command{ID: change, Account: account, Type: holdfast.CommandIndexChanged, CreatedAt: now, Data: map[string]string{"seq": strconv.FormatInt(seq, 10)}})
 		}
 		return nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,18 +39,64 @@ type feed struct {
 	// clock) up to which this node has applied the feed; 0 until the
 	// first message.
 	caughtUp atomic.Int64
+
+	// A change this node received but could not apply (its store was
+	// unreachable, say) keeps it stale, however fresh the feed's later
+	// messages: missed holds the accounts whose reload failed until one
+	// succeeds, and rebuild is set by a failed rebuild until one succeeds.
+	// held is set while either is, for Stale to read without the lock.
+	mu      sync.Mutex
+	missed  map[string]bool
+	rebuild bool
+	held    atomic.Bool
 }
 
-// changeID names the index_changed command of account's commit seq.
-func changeID(account string, seq int64) string {
-	return "chg_" + account + "_" + strconv.FormatInt(seq, 10)
+// applied records the outcome of reloading account (or, when account is
+// empty, of rebuilding the whole index).
+func (f *feed) applied(account string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case account == "" && err == nil:
+		clear(f.missed)
+		f.rebuild = false
+	case account == "":
+		f.rebuild = true
+	case err == nil:
+		delete(f.missed, account)
+	default:
+		if f.missed == nil {
+			f.missed = map[string]bool{}
+		}
+		f.missed[account] = true
+	}
+	f.held.Store(f.rebuild || len(f.missed) > 0)
+}
+
+// changeID names the index_changed command of account's commit seq (with
+// audit chain head hash): the feed's message id, which JetStream drops as
+// a repeat for two minutes. The store's id keeps two databases on one NATS
+// apart; the head hash, a database restored from a backup, whose
+// sequences run again with other changes.
+func changeID(store, account string, seq int64, hash string) string {
+	return "chg_" + store + "_" + account + "_" + strconv.FormatInt(seq, 10) + "_" + hash[:min(len(hash), 12)]
 }
 
 // Refresh reloads an account's restrictions and credentials from the store
 // into this node's indexes: how a node applies a change that another node
 // committed. The audit sequence is read first, so the restrictions read
-// after it are at least as new as what it stamps.
+// after it are at least as new as what it stamps. Until a failed reload
+// of an account is retried with success (or the index rebuilt), the node
+// is stale.
 func (e *Engine) Refresh(ctx context.Context, account string) error {
+	err := e.refresh(ctx, account)
+	if e.feed != nil {
+		e.feed.applied(account, err)
+	}
+	return err
+}
+
+func (e *Engine) refresh(ctx context.Context, account string) error {
 	now := e.clock.Now()
 	a, err := e.store.Account(ctx, account)
 	if holdfast.ErrorCode(err) == holdfast.NotFound {
@@ -94,9 +141,12 @@ func (e *Engine) FeedLag() time.Duration {
 	return max(0, e.clock.Now().Sub(time.Unix(0, at)))
 }
 
-// Stale reports whether the node is further behind the feed than allowed:
-// it then fails closed for money-out actions and is not ready.
-func (e *Engine) Stale() bool { return e.feed != nil && e.FeedLag() > e.feed.cfg.MaxLag }
+// Stale reports whether the node is further behind the feed than allowed,
+// or holds a change it could not apply: it then fails closed for money-out
+// actions and is not ready.
+func (e *Engine) Stale() bool {
+	return e.feed != nil && (e.feed.held.Load() || e.FeedLag() > e.feed.cfg.MaxLag)
+}
 
 // staleCause is what a stale node answers for money-out actions.
 var staleCause = holdfast.Cause{

@@ -62,6 +62,7 @@ var migrations embed.FS
 type DB struct {
 	pool  *pgxpool.Pool
 	locks accountLocks
+	id    string
 }
 
 // Open connects to the database dsn names (a postgres:// URL or a
@@ -86,14 +87,24 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
+	var id string
 	err = migrate(ctx, conn.Conn())
+	if err == nil {
+		if err = conn.QueryRow(ctx, `SELECT id FROM store_identity`).Scan(&id); err != nil {
+			err = fmt.Errorf("postgres: store id: %w", err)
+		}
+	}
 	conn.Release()
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, id: id}, nil
 }
+
+// StoreID returns the database's (the schema's) random id, made when it
+// was created.
+func (db *DB) StoreID() string { return db.id }
 
 // Migrate applies pending migrations to the database dsn names and
 // disconnects: for `holdfast migrate`, run before the nodes start.

@@ -45,6 +45,7 @@ type DB struct {
 	read      *sql.DB // pool of query_only connections
 	reads     *readStmts
 	w         *writer
+	id        string
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -79,6 +80,12 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		wdb.Close()
 		return nil, err
 	}
+	var id string
+	if err := conn.QueryRowContext(ctx, `SELECT id FROM store_identity`).Scan(&id); err != nil {
+		conn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: store id: %w", err)
+	}
 	rdb, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		conn.Close()
@@ -88,8 +95,11 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &DB{path: path, read: rdb, reads: &readStmts{pool: rdb, m: map[string]*sql.Stmt{}}, w: startWriter(wdb, conn)}, nil
+	return &DB{path: path, id: id, read: rdb, reads: &readStmts{pool: rdb, m: map[string]*sql.Stmt{}}, w: startWriter(wdb, conn)}, nil
 }
+
+// StoreID returns the database's random id, made when it was created.
+func (db *DB) StoreID() string { return db.id }
 
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }

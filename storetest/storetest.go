@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboxRedrivePending", testRedrivePending},
 		{"OutboxClaimsAcrossHandles", testClaimsAcrossHandles},
 		{"OutboxEnqueueStampsCreation", testEnqueueStampsCreation},
+		{"StoreID", testStoreID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

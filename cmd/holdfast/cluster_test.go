@@ -114,12 +114,31 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startCluster(t, clusterSpec{nodes: n})
+}
+
+// clusterSpec varies a test cluster.
+type clusterSpec struct {
+	nodes int
+	// prefix is the bus prefix (default: a random one of the cluster's own).
+	prefix string
+	// store, when set, gives the DSN node i uses to reach the cluster's
+	// database dsn (through a proxy, say).
+	store func(i int, dsn string) string
+}
+
+func startCluster(t *testing.T, spec clusterSpec) *cluster {
+	t.Helper()
+	n := spec.nodes
 	pgAdmin, natsURL := clusterServices(t)
 	dsn := freshDatabase(t, pgAdmin)
 	bin := buildHoldfast(t)
-	var pb [4]byte
-	rand.Read(pb[:])
-	prefix := "hfcluster" + hex.EncodeToString(pb[:])
+	prefix := spec.prefix
+	if prefix == "" {
+		var pb [4]byte
+		rand.Read(pb[:])
+		prefix = "hfcluster" + hex.EncodeToString(pb[:])
+	}
 	t.Cleanup(func() {
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
@@ -142,8 +161,12 @@ func newCluster(t *testing.T, n int) *cluster {
 	nodes := make([]*node, n)
 	for i := range nodes {
 		addr := freePort(t)
+		store := dsn
+		if spec.store != nil {
+			store = spec.store(i, dsn)
+		}
 		nodes[i] = &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", t.TempDir(),
-			"--store", dsn, "--bus", natsURL, "--bus-prefix", prefix, "--max-lag", "2s", "--log-level", "error"}}
+			"--store", store, "--bus", natsURL, "--bus-prefix", prefix, "--max-lag", "2s", "--log-level", "error"}}
 		nodes[i].start()
 	}
 	t.Cleanup(func() {
