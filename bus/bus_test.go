@@ -2,10 +2,10 @@ package bus_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
