@@ -201,6 +201,9 @@ func TestPanicExtensionCLI(t *testing.T) {
 	if code, _, errw := as("carol", "approve", "--request", res.Pending.ID); code != 1 || !strings.HasPrefix(errw, "error: permission_denied: ") {
 		t.Fatalf("self-approval: %d %s", code, errw)
 	}
+	if code, out, _ := as("dave", "approvals"); code != 0 || !strings.Contains(out, res.Pending.ID) || !strings.Contains(out, "extend to 2126-") {
+		t.Fatalf("approvals: %d %s", code, out)
+	}
 	if code, out, errw := as("dave", "approve", "--request", res.Pending.ID); code != 0 || !strings.Contains(out, "panic_lock on acct-1") || !strings.Contains(out, "2126-") {
 		t.Fatalf("approve: %d %s %s", code, out, errw)
 	}
