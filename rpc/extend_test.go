@@ -60,6 +60,15 @@ func TestDuressExtendsPanicLock(t *testing.T) {
 	if end := locks[0].EndsAt.AsTime(); !near(end, time.Now().Add(7*24*time.Hour)) {
 		t.Errorf("the panic lock ends at %s, want 7 d from now", end)
 	}
+	// Check answers with the new end at once.
+	d := e.check(`{"account":"acct-d","action":"withdraw"}`)
+	causes, _ := d["causes"].([]any)
+	if d["effect"] != "deny" || len(causes) != 1 {
+		t.Fatalf("check = %v, want deny by the one panic lock", d)
+	}
+	if end, err := time.Parse(time.RFC3339Nano, causes[0].(map[string]any)["ends_at"].(string)); err != nil || !end.Equal(locks[0].EndsAt.AsTime()) {
+		t.Errorf("check's cause ends at %v (%v), want %s", end, err, locks[0].EndsAt.AsTime())
+	}
 	if h := e.audited("acct-d"); !slices.Contains(h, "rule:duress_signal extend") {
 		t.Errorf("history %v has no extension by the duress rule", h)
 	}
