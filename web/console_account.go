@@ -30,7 +30,7 @@ type accountView struct {
 	Audit   *holdfast.AuditReport
 	Cases   []*holdfast.Case
 	// Pending maps a restriction to the four-eyes request waiting to lift
-	// it (among those the staff member may see).
+	// or extend it (among those the staff member may see).
 	Pending map[string]*holdfast.Approval
 	Kinds   []holdfast.Kind
 	Form    applyForm
