@@ -27,10 +27,13 @@ type AuditEntry struct {
 
 // Audit actions.
 const (
-	AuditApply           = "apply"
-	AuditLift            = "lift"
-	AuditExtend          = "extend"
-	AuditLiftRequested   = "lift_requested"
+	AuditApply         = "apply"
+	AuditLift          = "lift"
+	AuditExtend        = "extend"
+	AuditLiftRequested = "lift_requested"
+	// AuditExtendRequested: a staff extension beyond the policy's bound
+	// waits for a second person.
+	AuditExtendRequested = "extend_requested"
 	AuditApproved        = "approve"
 	AuditUnfreezeRequest = "request_unfreeze"
 	AuditVerified        = "verify"

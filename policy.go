@@ -45,11 +45,17 @@ type Policy struct {
 
 // SelfServicePolicy bounds what holders may do on their own.
 type SelfServicePolicy struct {
-	FreezeDurations     []Duration `yaml:"freeze_durations" json:"freeze_durations"`
-	PanicLockMin        Duration   `yaml:"panic_lock_min" json:"panic_lock_min"`
-	PanicLockMax        Duration   `yaml:"panic_lock_max" json:"panic_lock_max"`
-	PanicLockDefault    Duration   `yaml:"panic_lock_default" json:"panic_lock_default"`
-	SecureAccountFreeze Duration   `yaml:"secure_account_freeze" json:"secure_account_freeze"`
+	FreezeDurations  []Duration `yaml:"freeze_durations" json:"freeze_durations"`
+	PanicLockMin     Duration   `yaml:"panic_lock_min" json:"panic_lock_min"`
+	PanicLockMax     Duration   `yaml:"panic_lock_max" json:"panic_lock_max"`
+	PanicLockDefault Duration   `yaml:"panic_lock_default" json:"panic_lock_default"`
+	// PanicLockMaxTotal bounds a panic lock's whole length, from its start
+	// to its end after every extension. Holders may not extend past it;
+	// staff need a second staff member with a role in
+	// PanicLockExtensionApprove.
+	PanicLockMaxTotal         Duration `yaml:"panic_lock_max_total" json:"panic_lock_max_total"`
+	PanicLockExtensionApprove []Role   `yaml:"panic_lock_extension_approve" json:"panic_lock_extension_approve"`
+	SecureAccountFreeze       Duration `yaml:"secure_account_freeze" json:"secure_account_freeze"`
 }
 
 // HolderText is what a holder is shown for a cause.

@@ -96,7 +96,18 @@ type ExtendRequest struct {
 	Target
 	By    Duration
 	Until time.Time
-	Actor Actor
+	// Reason is kept in the audit log; staff must give one to extend a
+	// panic_lock.
+	Reason string
+	Actor  Actor
+}
+
+// ExtendResult is the outcome of an extension: the restriction with its
+// new end, or the pending four-eyes request that will move it (a staff
+// extension of a panic_lock beyond the policy's panic_lock_max_total).
+type ExtendResult struct {
+	Restriction *Restriction `json:"restriction,omitempty"`
+	Pending     *Approval    `json:"pending,omitempty"`
 }
 
 // LiftResult is the outcome of a lift: the lifted restriction, or the pending
@@ -115,21 +126,38 @@ const (
 	ApprovalExpired  ApprovalState = "expired"
 )
 
-// Approval is a four-eyes lift waiting for a second, different staff member.
+// ApprovalOp is what a four-eyes request does once approved.
+type ApprovalOp string
+
+const (
+	// ApprovalLift ends the restriction (the zero value reads as lift).
+	ApprovalLift ApprovalOp = "lift"
+	// ApprovalExtend moves the restriction's end to EndsAt.
+	ApprovalExtend ApprovalOp = "extend"
+)
+
+// Approval is a four-eyes lift (or extension) waiting for a second,
+// different staff member.
 type Approval struct {
-	ID          string        `json:"id"`
-	Account     string        `json:"account"`
-	Restriction string        `json:"restriction"`
-	Kind        Kind          `json:"kind"`
-	AskedBy     string        `json:"asked_by"`
-	AskedRoles  []Role        `json:"asked_roles"`
-	Reason      string        `json:"reason,omitempty"`
-	CreatedAt   time.Time     `json:"created_at"`
-	ExpiresAt   time.Time     `json:"expires_at"`
-	State       ApprovalState `json:"state"`
-	DecidedBy   string        `json:"decided_by,omitempty"`
-	DecidedAt   time.Time     `json:"decided_at,omitzero"`
+	ID          string     `json:"id"`
+	Account     string     `json:"account"`
+	Restriction string     `json:"restriction"`
+	Kind        Kind       `json:"kind"`
+	Op          ApprovalOp `json:"op"`
+	// EndsAt is the end an extension asks for.
+	EndsAt     time.Time     `json:"ends_at,omitzero"`
+	AskedBy    string        `json:"asked_by"`
+	AskedRoles []Role        `json:"asked_roles"`
+	Reason     string        `json:"reason,omitempty"`
+	CreatedAt  time.Time     `json:"created_at"`
+	ExpiresAt  time.Time     `json:"expires_at"`
+	State      ApprovalState `json:"state"`
+	DecidedBy  string        `json:"decided_by,omitempty"`
+	DecidedAt  time.Time     `json:"decided_at,omitzero"`
 }
+
+// Extends reports whether a is an extension request rather than a lift.
+func (a *Approval) Extends() bool { return a.Op == ApprovalExtend }
 
 // StateAt returns the approval's state at t (a pending request past its
 // expiry is expired, with no job needed to mark it).
@@ -161,11 +189,14 @@ type RestrictionService interface {
 	// Errors: not_found, immutable (panic_lock), permission_denied,
 	// failed_precondition (e.g. no unfreeze request or verification yet).
 	Lift(ctx context.Context, req LiftRequest) (*LiftResult, error)
-	// Extend moves a restriction's end. Errors: not_found, immutable
-	// (shortening a panic_lock), permission_denied, invalid_argument,
-	// failed_precondition (the restriction has no end).
-	Extend(ctx context.Context, req ExtendRequest) (*Restriction, error)
-	// Approve completes a four-eyes request. Errors: not_found,
+	// Extend moves a restriction's end, or opens a four-eyes request for
+	// a staff extension of a panic_lock beyond the policy's bound.
+	// Errors: not_found, immutable (shortening a panic_lock),
+	// permission_denied, invalid_argument (reason missing, a holder's
+	// step or total beyond the policy), failed_precondition (no end).
+	Extend(ctx context.Context, req ExtendRequest) (*ExtendResult, error)
+	// Approve completes a four-eyes request: lifts its restriction, or
+	// moves its end for an extension request. Errors: not_found,
 	// permission_denied (own request or role does not qualify),
 	// failed_precondition (expired or already decided).
 	Approve(ctx context.Context, id string, actor Actor) (*Restriction, error)

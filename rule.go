@@ -38,7 +38,9 @@ type RuleApply struct {
 	// Duration: zero means the kind's default (or until lifted).
 	Duration Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
 	// Rolling: a qualifying event while one is in force moves its end to
-	// event + duration, never earlier, instead of adding another.
+	// event + duration, never earlier, instead of adding another. Every
+	// rule now does so (never less protection than asked); the flag
+	// documents a restarting window in policy files.
 	Rolling bool `yaml:"rolling,omitempty" json:"rolling,omitempty"`
 	// Delay starts the restriction later; an event's notice_period
 	// overrides it (sanctions).

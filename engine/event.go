@@ -159,10 +159,11 @@ func (e *Engine) ruleAction(tx holdfast.AccountTx, now time.Time, ev *holdfast.E
 	return nil
 }
 
-// ruleApply applies a restriction for a rule, or moves a rolling window:
-// while one of the kind (on the same device) is in force or to come, a
-// rolling rule moves its end to now + duration, never earlier, and any
-// other rule adds nothing.
+// ruleApply applies a restriction for a rule. While one of the kind (on
+// the same device) is in force or to come, the rule never leaves less
+// protection than it asks for: the one in force is made at least as
+// strong (its end moved later, its start earlier), never weaker, and no
+// second one is added.
 func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event, m holdfast.RuleMatch, ap *holdfast.RuleApply, res *holdfast.IngestResult) error {
 	actor := holdfast.Actor{Type: holdfast.ActorRule, ID: m.Rule.ID}
 	device := ""
@@ -173,27 +174,40 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 	if err != nil {
 		return err
 	}
+	delay := ap.Delay
+	if ev.NoticePeriod > 0 {
+		delay = ev.NoticePeriod
+	}
+	start := now.Add(delay.Std())
+	end := time.Time{} // until lifted
+	if d != 0 && d != holdfast.Permanent {
+		end = start.Add(d.Std())
+	}
+	var cur *holdfast.Restriction
 	for _, r := range tx.Restrictions() {
 		if r.Kind != ap.Kind || r.Device != device || r.Over(now) {
 			continue
 		}
-		if !ap.Rolling || r.EndsAt.IsZero() || d <= 0 {
-			return nil
+		if !r.StartsAt.After(start) && !endsLater(end, r.EndsAt) {
+			return nil // one in force already covers what the rule asks
 		}
-		moved, err := moveEndLater(tx, now, r, now.Add(d.Std()), actor, "rolling window: rule "+m.Rule.ID+" on event "+ev.ID)
-		if moved {
-			res.Extended = append(res.Extended, r.Clone())
+		if cur == nil || endsLater(r.EndsAt, cur.EndsAt) {
+			cur = r
 		}
-		return err
+	}
+	if cur != nil {
+		if err := strengthen(tx, now, cur, start, end, actor, "rule "+m.Rule.ID+" on "+string(ev.Type)+" event "+ev.ID); err != nil {
+			return err
+		}
+		res.Extended = append(res.Extended, cur.Clone())
+		return nil
 	}
 	req := holdfast.ApplyRequest{
-		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor, Delay: ap.Delay,
+		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor,
 		Reason: "rule " + m.Rule.ID + " on " + string(ev.Type) + " event " + ev.ID,
 		Origin: &holdfast.Origin{Rule: m.Rule.ID, Event: ev.ID, EventType: ev.Type, Evidence: m.Evidence},
 	}
-	if ev.NoticePeriod > 0 {
-		req.Delay = ev.NoticePeriod
-	}
+	req.Delay = delay
 	if ev.Disclose != nil {
 		req.Disclose = ev.Disclose
 	}
@@ -389,6 +403,23 @@ func ruleNoticeData(ev *holdfast.Event, res *holdfast.IngestResult) map[string]s
 		}
 	}
 	return d
+}
+
+// strengthen makes r cover at least [start, end) (zero end: until
+// lifted): its end moves later and a start still to come moves earlier,
+// never the other way. It is an extension in the audit log.
+func strengthen(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, start, end time.Time, actor holdfast.Actor, reason string) error {
+	before := r.Clone()
+	if start.Before(r.StartsAt) {
+		r.StartsAt = start
+	}
+	if endsLater(end, r.EndsAt) {
+		r.EndsAt = end
+	}
+	if err := tx.SaveRestriction(r); err != nil {
+		return err
+	}
+	return audit(tx, now, actor, holdfast.AuditExtend, before, r, reason)
 }
 
 // moveEndLater moves r's end to end if that is later (a rolling window),

@@ -136,8 +136,7 @@ func (e *Engine) Approvals(ctx context.Context, actor holdfast.Actor) ([]*holdfa
 	now := e.clock.Now()
 	var out []*holdfast.Approval
 	for _, a := range all {
-		rule := e.policy.Kind(a.Kind).Lift
-		if a.StateAt(now) == holdfast.ApprovalPending && (actor.HasAnyRole(rule.Approve) || actor.String() == a.AskedBy) {
+		if a.StateAt(now) == holdfast.ApprovalPending && (actor.HasAnyRole(e.approvers(a)) || actor.String() == a.AskedBy) {
 			out = append(out, a)
 		}
 	}

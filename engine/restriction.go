@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -57,6 +58,15 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 			}
 		}
 		byContact := req.Actor.Type == holdfast.ActorTrustedContact
+		if req.Kind == holdfast.KindPanicLock {
+			// At most one panic lock per account: a second press
+			// extends the one in force, or is refused.
+			if cur := e.panicLockOf(tx, now, req.Actor); cur != nil {
+				changed, err := e.pressAgain(tx, now, cur, now.Add(d.Std()), req)
+				out = e.redact(req.Actor, cur)
+				return changed, err
+			}
+		}
 		r, err := e.newRestriction(tx, now, req, d, !byContact)
 		if err != nil {
 			return false, err
@@ -75,6 +85,61 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 
 // maxReason bounds free-text reasons kept in the audit log.
 const maxReason = 2000
+
+// panicLockOf returns the account's panic lock in force or to come that
+// actor can see (the one ending last), or nil. A holder cannot see a
+// duress lock, so their press never learns of it.
+func (e *Engine) panicLockOf(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor) *holdfast.Restriction {
+	var found *holdfast.Restriction
+	for _, r := range tx.Restrictions() {
+		if r.Kind == holdfast.KindPanicLock && !r.Over(now) && visible(actor, r) && (found == nil || endsLater(r.EndsAt, found.EndsAt)) {
+			found = r
+		}
+	}
+	return found
+}
+
+// pressAgain applies a second panic press (or staff apply) to the lock in
+// force: a later end extends it, an earlier one is refused, the same end
+// changes nothing. It reports whether the lock changed.
+func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.Restriction, end time.Time, req holdfast.ApplyRequest) (bool, error) {
+	if end.Before(cur.EndsAt) {
+		return false, holdfast.Errorf(holdfast.Immutable, "duration", "a panic lock is already in force until %s; it cannot be shortened, only extended", cur.EndsAt.Format(time.RFC3339))
+	}
+	if !end.After(cur.EndsAt) {
+		return false, nil
+	}
+	if req.Actor.Type == holdfast.ActorStaff && strings.TrimSpace(req.Reason) == "" {
+		return false, holdfast.Errorf(holdfast.InvalidArgument, "reason", "say why the panic lock is extended; the reason is kept in the audit log")
+	}
+	if err := e.withinPanicTotal(cur, end, "duration"); err != nil {
+		return false, err
+	}
+	if _, err := moveEndLater(tx, now, cur, end, req.Actor, req.Reason); err != nil {
+		return false, err
+	}
+	if req.Actor.Type == holdfast.ActorTrustedContact {
+		data := restrictionData(cur, e.policy.Kind(cur.Kind))
+		data["contact"], data["action"] = req.Actor.ID, string(cur.Kind)
+		return true, e.notifyHolder(tx, now, noticeContactAction, data)
+	}
+	return true, nil
+}
+
+// withinPanicTotal refuses a panic lock end past the policy's bound on
+// its whole length.
+func (e *Engine) withinPanicTotal(r *holdfast.Restriction, end time.Time, field string) error {
+	total := e.policy.SelfService.PanicLockMaxTotal
+	if end.Sub(r.StartsAt) > total.Std() {
+		return holdfast.Errorf(holdfast.InvalidArgument, field, "a panic lock lasts at most %s in all; this one started %s, so it can end no later than %s", total, r.StartsAt.Format(time.RFC3339), r.StartsAt.Add(total.Std()).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// endsLater reports whether end a is later than end b (zero: never ends).
+func endsLater(a, b time.Time) bool {
+	return !b.IsZero() && (a.IsZero() || a.After(b))
+}
 
 // newRestriction saves a restriction and its audit entry inside tx, and
 // tells the holder unless the caller sends a notice of its own.
@@ -260,10 +325,16 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 	return r, nil
 }
 
-// askApproval opens (or returns the already open) four-eyes request.
+// askApproval opens (or returns the already open) four-eyes lift request.
 func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, req holdfast.LiftRequest) (*holdfast.Approval, error) {
+	return e.ask(tx, now, r, holdfast.ApprovalLift, time.Time{}, req.Actor, req.Reason)
+}
+
+// ask opens a four-eyes request to lift r or move its end to end, or
+// returns the same request when one is already pending.
+func (e *Engine) ask(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, op holdfast.ApprovalOp, end time.Time, actor holdfast.Actor, reason string) (*holdfast.Approval, error) {
 	for _, a := range tx.Approvals() {
-		if a.Restriction == r.ID && a.StateAt(now) == holdfast.ApprovalPending {
+		if a.Restriction == r.ID && a.Extends() == (op == holdfast.ApprovalExtend) && a.EndsAt.Equal(end) && a.StateAt(now) == holdfast.ApprovalPending {
 			return a, nil
 		}
 	}
@@ -272,9 +343,11 @@ func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.R
 		Account:     r.Account,
 		Restriction: r.ID,
 		Kind:        r.Kind,
-		AskedBy:     req.Actor.String(),
-		AskedRoles:  slices.Clone(req.Actor.Roles),
-		Reason:      req.Reason,
+		Op:          op,
+		EndsAt:      end,
+		AskedBy:     actor.String(),
+		AskedRoles:  slices.Clone(actor.Roles),
+		Reason:      reason,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(e.policy.FourEyesExpiry.Std()),
 		State:       holdfast.ApprovalPending,
@@ -282,7 +355,11 @@ func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.R
 	if err := tx.SaveApproval(a); err != nil {
 		return nil, err
 	}
-	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: req.Actor.String(), Action: holdfast.AuditLiftRequested, Restriction: r.ID, After: mustJSON(a), Reason: req.Reason}
+	action := holdfast.AuditLiftRequested
+	if op == holdfast.ApprovalExtend {
+		action = holdfast.AuditExtendRequested
+	}
+	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: actor.String(), Action: action, Restriction: r.ID, After: mustJSON(a), Reason: reason}
 	return a, tx.Append(entry)
 }
 
@@ -321,9 +398,17 @@ func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (
 		if err := tx.Append(entry); err != nil {
 			return false, err
 		}
-		r, err := e.lift(tx, now, tx.Restrictions()[ri], actor, a.Reason)
-		if err != nil {
-			return false, err
+		r := tx.Restrictions()[ri]
+		if a.Extends() {
+			// The end asked for, unless it has since moved later still.
+			if _, err := moveEndLater(tx, now, r, a.EndsAt, actor, a.Reason); err != nil {
+				return false, err
+			}
+		} else {
+			var err error
+			if r, err = e.lift(tx, now, r, actor, a.Reason); err != nil {
+				return false, err
+			}
 		}
 		out = e.redact(actor, r)
 		return true, nil
@@ -331,8 +416,9 @@ func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (
 	return out, err
 }
 
-// Extend moves a restriction's end.
-func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdfast.Restriction, error) {
+// Extend moves a restriction's end, or opens a four-eyes request when a
+// staff member extends a panic lock past the policy's bound.
+func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdfast.ExtendResult, error) {
 	switch {
 	case req.By == 0 && req.Until.IsZero():
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "by", "give by (a duration to add) or until (a time)")
@@ -340,12 +426,14 @@ func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdf
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "until", "give either by or until, not both")
 	case req.By < 0:
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "by", "by must be a positive duration")
+	case len(req.Reason) > maxReason:
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reason", "reason is longer than %d characters", maxReason)
 	}
 	account, err := e.targetAccount(ctx, req.Target, req.Actor)
 	if err != nil {
 		return nil, err
 	}
-	var out *holdfast.Restriction
+	var out holdfast.ExtendResult
 	err = e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		r, err := e.resolve(tx, req.Target, req.Actor)
 		if err != nil {
@@ -369,18 +457,50 @@ func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdf
 			return false, err
 		}
 		if end.Equal(r.EndsAt) {
-			out = e.redact(req.Actor, r)
+			out.Restriction = e.redact(req.Actor, r)
 			return false, nil
+		}
+		if r.Kind == holdfast.KindPanicLock && end.After(r.EndsAt) {
+			if fourEyes, err := e.panicExtension(r, end, req, field); err != nil {
+				return false, err
+			} else if fourEyes {
+				out.Pending, err = e.ask(tx, now, r, holdfast.ApprovalExtend, end, req.Actor, req.Reason)
+				return false, err
+			}
 		}
 		before := r.Clone()
 		r.EndsAt = end
 		if err := tx.SaveRestriction(r); err != nil {
 			return false, err
 		}
-		out = e.redact(req.Actor, r)
-		return true, audit(tx, now, req.Actor, holdfast.AuditExtend, before, r, "")
+		out.Restriction = e.redact(req.Actor, r)
+		return true, audit(tx, now, req.Actor, holdfast.AuditExtend, before, r, req.Reason)
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// panicExtension bounds extending a panic lock, the holder's protection
+// that nobody can undo: staff give a reason, and past the policy's total
+// need a second person (fourEyes); holders add at most panic_lock_max per
+// step and never pass the total. Rules and the system are not bounded.
+func (e *Engine) panicExtension(r *holdfast.Restriction, end time.Time, req holdfast.ExtendRequest, field string) (fourEyes bool, err error) {
+	ss := e.policy.SelfService
+	switch req.Actor.Type {
+	case holdfast.ActorStaff:
+		if strings.TrimSpace(req.Reason) == "" {
+			return false, holdfast.Errorf(holdfast.InvalidArgument, "reason", "say why the panic lock is extended; the reason is kept in the audit log")
+		}
+		return e.withinPanicTotal(r, end, field) != nil, nil
+	case holdfast.ActorUser, holdfast.ActorTrustedContact:
+		if step := end.Sub(r.EndsAt); step > ss.PanicLockMax.Std() {
+			return false, holdfast.Errorf(holdfast.InvalidArgument, field, "a panic lock can be extended by at most %s at a time", ss.PanicLockMax)
+		}
+		return false, e.withinPanicTotal(r, end, field)
+	}
+	return false, nil
 }
 
 // mayShorten: a shortening is an early end by other means, so it needs the

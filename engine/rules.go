@@ -109,8 +109,26 @@ func preconditionHolds(p holdfast.Precondition, r *holdfast.Restriction, acct *h
 	return false
 }
 
-// mayApprove checks the second person of a four-eyes lift.
+// approvers are the roles that may approve a.
+func (e *Engine) approvers(a *holdfast.Approval) []holdfast.Role {
+	if a.Extends() {
+		return e.policy.SelfService.PanicLockExtensionApprove
+	}
+	return e.policy.Kind(a.Kind).Lift.Approve
+}
+
+// mayApprove checks the second person of a four-eyes lift or extension.
 func (e *Engine) mayApprove(actor holdfast.Actor, a *holdfast.Approval) error {
+	if a.Extends() {
+		approve := e.policy.SelfService.PanicLockExtensionApprove
+		if actor.Type != holdfast.ActorStaff || !actor.HasAnyRole(approve) {
+			return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not approve extending %s (needs one of %v)", actor, a.Kind, approve)
+		}
+		if actor.String() == a.AskedBy {
+			return holdfast.Errorf(holdfast.PermissionDenied, "actor", "a four-eyes request needs a second person: %s asked for it and cannot approve it", actor)
+		}
+		return nil
+	}
 	rule := e.policy.Kind(a.Kind).Lift
 	if actor.Type != holdfast.ActorStaff || !actor.HasAnyRole(rule.Approve) {
 		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not approve lifting %s (needs one of %v)", actor, a.Kind, rule.Approve)

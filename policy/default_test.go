@@ -207,6 +207,9 @@ func TestDefaultKindsMatchDesign(t *testing.T) {
 		PanicLockMax:        d("7d"),
 		PanicLockDefault:    d("7d"),
 		SecureAccountFreeze: d("7d"),
+		// The bound on a panic lock's whole length (issue 14).
+		PanicLockMaxTotal:         d("30d"),
+		PanicLockExtensionApprove: []holdfast.Role{holdfast.RoleCompliance, holdfast.RoleAdmin},
 	}
 	if !reflect.DeepEqual(p.SelfService, wantSS) {
 		t.Errorf("self_service: got %+v, want %+v", p.SelfService, wantSS)

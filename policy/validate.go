@@ -385,6 +385,11 @@ func (c *checker) selfService(p *holdfast.Policy) {
 	c.span(path+".panic_lock_min", ss.PanicLockMin, true)
 	c.span(path+".panic_lock_max", ss.PanicLockMax, true)
 	c.span(path+".panic_lock_default", ss.PanicLockDefault, true)
+	c.span(path+".panic_lock_max_total", ss.PanicLockMaxTotal, true)
+	c.roles(path+".panic_lock_extension_approve", ss.PanicLockExtensionApprove)
+	if len(ss.PanicLockExtensionApprove) == 0 {
+		c.errorf(path+".panic_lock_extension_approve", "panic_lock_extension_approve needs at least one staff role to approve extensions past panic_lock_max_total")
+	}
 	lo, hi, def := ss.PanicLockMin, ss.PanicLockMax, ss.PanicLockDefault
 	if lo <= 0 || hi <= 0 || def <= 0 {
 		return
@@ -393,6 +398,9 @@ func (c *checker) selfService(p *holdfast.Policy) {
 		c.errorf(path+".panic_lock_min", "panic_lock_min %s is longer than panic_lock_max %s", lo, hi)
 	} else if def < lo || def > hi {
 		c.errorf(path+".panic_lock_default", "panic_lock_default %s is outside %s–%s", def, lo, hi)
+	}
+	if total := ss.PanicLockMaxTotal; total > 0 && total < hi {
+		c.errorf(path+".panic_lock_max_total", "panic_lock_max_total %s is shorter than panic_lock_max %s: a single press could pass it", total, hi)
 	}
 	if panicLock == nil {
 		return

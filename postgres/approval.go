@@ -79,12 +79,12 @@ func (t *accountTx) SaveApproval(a *holdfast.Approval) error {
 	if err := t.ensureAccount(); err != nil {
 		return err
 	}
-	tag, err := t.exec(`INSERT INTO approvals (`+column.ApprovalCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	tag, err := t.exec(`INSERT INTO approvals (`+column.ApprovalCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (id) DO UPDATE SET
 			restriction = excluded.restriction, kind = excluded.kind, asked_by = excluded.asked_by,
 			asked_roles = excluded.asked_roles, reason = excluded.reason, created_at = excluded.created_at,
 			expires_at = excluded.expires_at, state = excluded.state, decided_by = excluded.decided_by,
-			decided_at = excluded.decided_at
+			decided_at = excluded.decided_at, op = excluded.op, ends_at = excluded.ends_at
 		WHERE approvals.account = excluded.account`, column.ApprovalFields(a)...)
 	if err == nil {
 		err = oneRow(tag)

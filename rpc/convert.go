@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"cmp"
 	"encoding/json"
 	"time"
 
@@ -122,6 +123,8 @@ func pbApproval(a *holdfast.Approval) *holdfastv1.Approval {
 		State:       string(a.State),
 		DecidedBy:   opt(a.DecidedBy),
 		DecidedAt:   pbTime(a.DecidedAt),
+		Op:          string(cmp.Or(a.Op, holdfast.ApprovalLift)),
+		EndsAt:      pbTime(a.EndsAt),
 	}
 }
 

@@ -77,6 +77,7 @@ func (h *restrictions) Extend(ctx context.Context, req *connect.Request[holdfast
 	er := holdfast.ExtendRequest{
 		Target: holdfast.Target{Account: m.Account, Kind: holdfast.Kind(m.Kind), Restriction: m.Restriction},
 		By:     by,
+		Reason: m.Reason,
 		Actor:  actor,
 	}
 	if m.Until != nil {
@@ -85,11 +86,11 @@ func (h *restrictions) Extend(ctx context.Context, req *connect.Request[holdfast
 		}
 		er.Until = m.Until.AsTime()
 	}
-	r, err := h.engine.Extend(ctx, er)
+	res, err := h.engine.Extend(ctx, er)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&holdfastv1.ExtendResponse{Restriction: pbRestriction(r)}), nil
+	return connect.NewResponse(&holdfastv1.ExtendResponse{Restriction: pbRestriction(res.Restriction), Pending: pbApproval(res.Pending)}), nil
 }
 
 func (h *restrictions) Approve(ctx context.Context, req *connect.Request[holdfastv1.ApproveRequest]) (*connect.Response[holdfastv1.ApproveResponse], error) {

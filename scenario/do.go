@@ -66,7 +66,7 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 	case "approve":
 		return restrictionID(r.eng.Approve(ctx, r.id(d.Request), actor))
 	case "extend":
-		req := holdfast.ExtendRequest{Target: target, Actor: actor}
+		req := holdfast.ExtendRequest{Target: target, Reason: d.Reason, Actor: actor}
 		if req.By, err = parseDuration("by", d.By); err != nil {
 			return "", err
 		}
@@ -77,7 +77,14 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 			}
 			req.Until = r.f.start.Add(off)
 		}
-		return restrictionID(r.eng.Extend(ctx, req))
+		res, err := r.eng.Extend(ctx, req)
+		switch {
+		case err != nil:
+			return "", err
+		case res.Pending != nil:
+			return res.Pending.ID, nil // past the bound: the request to approve
+		}
+		return res.Restriction.ID, nil
 	case "verify":
 		_, err := r.eng.Verify(ctx, holdfast.VerifyRequest{Account: d.Account, Device: d.Device, Factors: d.Factors, Actor: actor})
 		return "", err

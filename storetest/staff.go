@@ -77,7 +77,8 @@ func testReopen(t *testing.T, h *harness) {
 	r := restriction("r1", "a1", holdfast.KindSelfFreeze, t0, 7*24*time.Hour)
 	h.save("a1", t0, r)
 	ap := &holdfast.Approval{ID: "p1", Account: "a1", Restriction: "r1", Kind: r.Kind, AskedBy: "staff:s1",
-		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), State: holdfast.ApprovalPending}
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), State: holdfast.ApprovalPending,
+		Op: holdfast.ApprovalExtend, EndsAt: t0.Add(60 * 24 * time.Hour)}
 	h.update("a1", t0, func(tx holdfast.AccountTx) error { return tx.SaveApproval(ap) })
 	if err := h.s.PutStaff(h.ctx, &holdfast.StaffMember{ID: "s1", Roles: []holdfast.Role{holdfast.RoleAdmin}, CreatedAt: t0}); err != nil {
 		t.Fatal(err)
@@ -94,8 +95,10 @@ func testReopen(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	sameJSON(t, "restriction after reopen", got, r)
-	if _, err := h.s.Approval(h.ctx, "p1"); err != nil {
+	if got, err := h.s.Approval(h.ctx, "p1"); err != nil {
 		t.Errorf("Approval after reopen: %v", err)
+	} else {
+		sameJSON(t, "approval after reopen", got, ap)
 	}
 	if _, err := h.s.Staff(h.ctx, "s1"); err != nil {
 		t.Errorf("Staff after reopen: %v", err)

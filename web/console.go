@@ -38,15 +38,16 @@ type consolePage struct {
 // consoleDone says in words what a ?done= code reports (codes only travel in
 // the query string; an unknown one is shown as is).
 var consoleDone = map[string]string{
-	"applied":        "Restriction applied.",
-	"lifted":         "Restriction lifted.",
-	"lift_requested": "Lift requested. This kind needs four eyes: a second, different staff member must approve it in Approvals before it ends.",
-	"extended":       "Restriction extended.",
-	"approved":       "Approved: the restriction is lifted.",
-	"noted":          "Note added.",
-	"assigned":       "Case assigned.",
-	"decided":        "Case decided.",
-	"redriven":       "Command put back in line for delivery.",
+	"applied":          "Restriction applied.",
+	"lifted":           "Restriction lifted.",
+	"lift_requested":   "Lift requested. This kind needs four eyes: a second, different staff member must approve it in Approvals before it ends.",
+	"extended":         "Restriction extended.",
+	"extend_requested": "Extension requested. It passes the policy's bound on a panic lock, so a second, different staff member must approve it in Approvals before the end moves.",
+	"approved":         "Approved: the restriction is lifted, or its end moved as asked.",
+	"noted":            "Note added.",
+	"assigned":         "Case assigned.",
+	"decided":          "Case decided.",
+	"redriven":         "Command put back in line for delivery.",
 }
 
 // DoneText is the page's confirmation, if any.

@@ -30,7 +30,7 @@ type accountView struct {
 	Audit   *holdfast.AuditReport
 	Cases   []*holdfast.Case
 	// Pending maps a restriction to the four-eyes request waiting to lift
-	// it (among those the staff member may see).
+	// or extend it (among those the staff member may see).
 	Pending map[string]*holdfast.Approval
 	Kinds   []holdfast.Kind
 	Form    applyForm
@@ -176,8 +176,6 @@ func (s *Server) consoleLift(w http.ResponseWriter, r *http.Request, actor holdf
 
 func (s *Server) consoleExtend(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember) {
 	id, rid, reason := r.FormValue("id"), r.FormValue("restriction"), r.FormValue("reason")
-	// ExtendRequest has no reason; the Console still asks for one and
-	// records it in its log.
 	err := required("reason", reason, "A reason")
 	var by holdfast.Duration
 	if err == nil {
@@ -185,11 +183,17 @@ func (s *Server) consoleExtend(w http.ResponseWriter, r *http.Request, actor hol
 			by, err = holdfast.ParseDuration(strings.TrimSpace(r.FormValue("by")))
 		}
 	}
+	var res *holdfast.ExtendResult
 	if err == nil {
-		_, err = s.cfg.Engine.Extend(r.Context(), holdfast.ExtendRequest{Target: holdfast.Target{Account: id, Restriction: rid}, By: by, Actor: actor})
+		res, err = s.cfg.Engine.Extend(r.Context(), holdfast.ExtendRequest{Target: holdfast.Target{Account: id, Restriction: rid}, By: by, Reason: reason, Actor: actor})
 	}
 	if err != nil {
 		s.showAccount(w, r, actor, m, id, err, applyForm{})
+		return
+	}
+	if res.Pending != nil {
+		s.cfg.Logger.InfoContext(r.Context(), "web: console extension requested", "staff", m.ID, "account", id, "restriction", rid, "by", by.String(), "approval", res.Pending.ID)
+		http.Redirect(w, r, accountURL(id, "extend_requested"), http.StatusSeeOther)
 		return
 	}
 	s.cfg.Logger.InfoContext(r.Context(), "web: console extend", "staff", m.ID, "account", id, "restriction", rid, "by", by.String(), "reason", reason)

@@ -88,7 +88,8 @@ func TestCLI(t *testing.T) {
 		{"panic lock", []string{"panic-lock", "--account", "acct-1", "--duration", "24h"}, 0, "panic_lock on acct-1", "", ""},
 		{"lift a panic lock", []string{"lift", "--account", "acct-1", "--kind", "panic_lock", "--reason", "please"}, 1, "", "error: immutable: a panic_lock cannot be lifted", ""},
 		{"shorten a panic lock", []string{"extend", "--account", "acct-1", "--kind", "panic_lock", "--until", "2000-01-01T00:00:00Z"}, 1, "", "error: immutable: ", ""},
-		{"extend a panic lock", []string{"extend", "--account", "acct-1", "--kind", "panic_lock", "--by", "1d"}, 0, "panic_lock on acct-1", "", ""},
+		{"extend a panic lock without a reason", []string{"extend", "--account", "acct-1", "--kind", "panic_lock", "--by", "1d"}, 1, "", "error: invalid_argument: ", ""},
+		{"extend a panic lock", []string{"extend", "--account", "acct-1", "--kind", "panic_lock", "--by", "1d", "--reason", "holder asked"}, 0, "panic_lock on acct-1", "", ""},
 		{"check denies", []string{"check", "--account", "acct-1", "--action", "withdraw"}, 0, "deny", "", ""},
 		{"status", []string{"status", "--account", "acct-1"}, 0, "withdraw=deny", "", ""},
 		{"history", []string{"history", "--account", "acct-1", "--json"}, 0, `"action": "extend"`, "", "entries"},
@@ -159,6 +160,54 @@ func TestFourEyesCLI(t *testing.T) {
 		t.Fatalf("approvals: %d %s", code, out)
 	}
 	if code, out, errw := as("dave", "approve", "--request", res.Pending.ID); code != 0 || !strings.Contains(out, "lifted") {
+		t.Fatalf("approve: %d %s %s", code, out, errw)
+	}
+}
+
+// TestPanicExtensionCLI: extending a panic lock by 36500 d takes a
+// reason and then only opens a request that a second compliance officer
+// approves.
+func TestPanicExtensionCLI(t *testing.T) {
+	url, dir := server(t)
+	t.Setenv("HOLDFAST_SERVER", url)
+	tokens := map[string]string{}
+	for _, id := range []string{"carol", "dave"} {
+		cli(t, "staff", "add", "--data", dir, "--id", id, "--roles", "compliance")
+		_, tok, _ := cli(t, "token", "create", "--data", dir, "--scopes", "staff", "--staff", id)
+		tokens[id] = strings.TrimSpace(tok)
+	}
+	_, tok, _ := cli(t, "token", "create", "--data", dir, "--scopes", "self_service")
+	tokens["holder"] = strings.TrimSpace(tok)
+	as := func(who string, args ...string) (int, string, string) {
+		return cli(t, append(args, "--token", tokens[who])...)
+	}
+	if code, _, errw := as("holder", "panic-lock", "--account", "acct-1", "--duration", "7d"); code != 0 {
+		t.Fatal(errw)
+	}
+	if code, _, errw := as("carol", "extend", "--account", "acct-1", "--kind", "panic_lock", "--by", "36500d"); code != 1 || !strings.HasPrefix(errw, "error: invalid_argument: ") || !strings.Contains(errw, "(field reason)") {
+		t.Fatalf("extend without a reason: %d %s", code, errw)
+	}
+	code, out, errw := as("carol", "extend", "--account", "acct-1", "--kind", "panic_lock", "--by", "36500d", "--reason", "court order 17")
+	if code != 0 || !strings.Contains(out, "pending approval apr_") || !strings.Contains(out, "holdfast approve --request") {
+		t.Fatalf("extend past the bound: %d %q %q", code, out, errw)
+	}
+	code, out, _ = as("carol", "extend", "--account", "acct-1", "--kind", "panic_lock", "--by", "36500d", "--reason", "court order 17", "--json")
+	var res struct {
+		Pending struct {
+			ID string
+			Op string
+		} `json:"pending"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Pending.ID == "" || res.Pending.Op != "extend" {
+		t.Fatalf("extend --json: %d %s", code, out)
+	}
+	if code, _, errw := as("carol", "approve", "--request", res.Pending.ID); code != 1 || !strings.HasPrefix(errw, "error: permission_denied: ") {
+		t.Fatalf("self-approval: %d %s", code, errw)
+	}
+	if code, out, _ := as("dave", "approvals"); code != 0 || !strings.Contains(out, res.Pending.ID) || !strings.Contains(out, "extend to 2126-") {
+		t.Fatalf("approvals: %d %s", code, out)
+	}
+	if code, out, errw := as("dave", "approve", "--request", res.Pending.ID); code != 0 || !strings.Contains(out, "panic_lock on acct-1") || !strings.Contains(out, "2126-") {
 		t.Fatalf("approve: %d %s %s", code, out, errw)
 	}
 }

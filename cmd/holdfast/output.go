@@ -121,9 +121,13 @@ func printRestrictions(w io.Writer, rs []*holdfastv1.Restriction) {
 }
 
 func printApprovals(w io.Writer, as []*holdfastv1.Approval) {
-	table(w, "REQUEST\tKIND\tRESTRICTION\tACCOUNT\tASKED_BY\tEXPIRES", func(tw io.Writer) {
+	table(w, "REQUEST\tOP\tKIND\tRESTRICTION\tACCOUNT\tASKED_BY\tEXPIRES", func(tw io.Writer) {
 		for _, a := range as {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Id, a.Kind, a.Restriction, a.Account, a.AskedBy, ts(a.ExpiresAt))
+			op := a.Op
+			if a.EndsAt != nil {
+				op += " to " + ts(a.EndsAt) // an extension: the end asked for
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Id, op, a.Kind, a.Restriction, a.Account, a.AskedBy, ts(a.ExpiresAt))
 		}
 	})
 }

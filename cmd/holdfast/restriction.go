@@ -91,9 +91,15 @@ func extendCmd() *cobra.Command {
 	var req holdfastv1.ExtendRequest
 	var untilFlag string
 	cmd := &cobra.Command{
-		Use:   "extend (--restriction ID | --account A --kind K) (--by D | --until T)",
+		Use:   "extend (--restriction ID | --account A --kind K) (--by D | --until T) [--reason R]",
 		Short: "Move a restriction's end: later by a duration, or to a time (staff)",
-		Args:  cobra.NoArgs,
+		Long: `Move a restriction's end: later by a duration, or to a time (staff).
+
+Extending a panic_lock needs --reason. Past the policy's
+panic_lock_max_total the end does not move yet: the answer is a pending
+four-eyes request that a second, different staff member approves with
+holdfast approve --request ID.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if untilFlag != "" {
 				t, err := time.Parse(time.RFC3339, untilFlag)
@@ -106,13 +112,21 @@ func extendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.respond(cmd, res.Msg, func(w io.Writer) { printRestriction(w, res.Msg.Restriction) })
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				if p := res.Msg.Pending; p != nil {
+					fmt.Fprintf(w, "pending approval %s: extend %s %s on %s to %s, asked by %s, expires %s\n", p.Id, p.Kind, p.Restriction, p.Account, ts(p.EndsAt), p.AskedBy, ts(p.ExpiresAt))
+					fmt.Fprintf(w, "a second staff member with a qualifying role must run: holdfast approve --request %s\n", p.Id)
+					return
+				}
+				printRestriction(w, res.Msg.Restriction)
+			})
 		},
 	}
 	c.flags(cmd)
 	target(cmd, &req.Account, &req.Kind, &req.Restriction)
 	cmd.Flags().StringVar(&req.By, "by", "", "duration to add, e.g. 24h or 2d")
 	cmd.Flags().StringVar(&untilFlag, "until", "", "new end, RFC 3339")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why (kept in the audit log; required for a panic_lock)")
 	return cmd
 }
 
@@ -121,7 +135,7 @@ func approveCmd() *cobra.Command {
 	var req holdfastv1.ApproveRequest
 	cmd := &cobra.Command{
 		Use:   "approve --request ID",
-		Short: "Approve another staff member's four-eyes lift request (staff)",
+		Short: "Approve another staff member's four-eyes lift or extension request (staff)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := c.clients().Restriction.Approve(cmd.Context(), connect.NewRequest(&req))

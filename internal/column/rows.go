@@ -22,13 +22,14 @@ func AccountFields(a *holdfast.Account) []any {
 
 // ApprovalCols are the approvals table's columns.
 const ApprovalCols = `id, account, restriction, kind, asked_by, asked_roles, reason,
-	created_at, expires_at, state, decided_by, decided_at`
+	created_at, expires_at, state, decided_by, decided_at, op, ends_at`
 
 // ApprovalFields lists a's columns in ApprovalCols order.
 func ApprovalFields(a *holdfast.Approval) []any {
 	return []any{
 		&a.ID, &a.Account, &a.Restriction, &a.Kind, &a.AskedBy, List(&a.AskedRoles), &a.Reason,
 		Nanos{&a.CreatedAt}, Nanos{&a.ExpiresAt}, &a.State, &a.DecidedBy, Nanos{&a.DecidedAt},
+		&a.Op, Nanos{&a.EndsAt},
 	}
 }
 

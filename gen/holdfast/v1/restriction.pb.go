@@ -304,7 +304,9 @@ type ExtendRequest struct {
 	// A duration to add to the current end ("24h", "2d").
 	By string `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
 	// Or the new end. Earlier than the current end is a shortening.
-	Until         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	// Why; kept in the audit log. Required to extend a panic_lock.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -374,9 +376,19 @@ func (x *ExtendRequest) GetUntil() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ExtendRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type ExtendResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Restriction   *Restriction           `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The restriction with its new end, or
+	Restriction *Restriction `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	// the four-eyes request now waiting for a second staff member.
+	Pending       *Approval `protobuf:"bytes,2,opt,name=pending,proto3" json:"pending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,6 +426,13 @@ func (*ExtendResponse) Descriptor() ([]byte, []int) {
 func (x *ExtendResponse) GetRestriction() *Restriction {
 	if x != nil {
 		return x.Restriction
+	}
+	return nil
+}
+
+func (x *ExtendResponse) GetPending() *Approval {
+	if x != nil {
+		return x.Pending
 	}
 	return nil
 }
@@ -1389,15 +1408,17 @@ const file_holdfast_v1_restriction_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"{\n" +
 	"\fLiftResponse\x12:\n" +
 	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\x12/\n" +
-	"\apending\x18\x02 \x01(\v2\x15.holdfast.v1.ApprovalR\apending\"\xa1\x01\n" +
+	"\apending\x18\x02 \x01(\v2\x15.holdfast.v1.ApprovalR\apending\"\xb9\x01\n" +
 	"\rExtendRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12 \n" +
 	"\vrestriction\x18\x03 \x01(\tR\vrestriction\x12\x0e\n" +
 	"\x02by\x18\x04 \x01(\tR\x02by\x120\n" +
-	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"L\n" +
+	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"}\n" +
 	"\x0eExtendResponse\x12:\n" +
-	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"*\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\x12/\n" +
+	"\apending\x18\x02 \x01(\v2\x15.holdfast.v1.ApprovalR\apending\"*\n" +
 	"\x0eApproveRequest\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\tR\arequest\"M\n" +
 	"\x0fApproveResponse\x12:\n" +
@@ -1524,44 +1545,45 @@ var file_holdfast_v1_restriction_proto_depIdxs = []int32{
 	25, // 2: holdfast.v1.LiftResponse.pending:type_name -> holdfast.v1.Approval
 	26, // 3: holdfast.v1.ExtendRequest.until:type_name -> google.protobuf.Timestamp
 	24, // 4: holdfast.v1.ExtendResponse.restriction:type_name -> holdfast.v1.Restriction
-	24, // 5: holdfast.v1.ApproveResponse.restriction:type_name -> holdfast.v1.Restriction
-	25, // 6: holdfast.v1.ListApprovalsResponse.approvals:type_name -> holdfast.v1.Approval
-	24, // 7: holdfast.v1.GetResponse.restriction:type_name -> holdfast.v1.Restriction
-	24, // 8: holdfast.v1.ListResponse.restrictions:type_name -> holdfast.v1.Restriction
-	27, // 9: holdfast.v1.HistoryResponse.entries:type_name -> holdfast.v1.AuditEntry
-	18, // 10: holdfast.v1.VerifyAuditResponse.breaks:type_name -> holdfast.v1.AuditBreak
-	21, // 11: holdfast.v1.ListCommandsResponse.commands:type_name -> holdfast.v1.OutboxCommand
-	26, // 12: holdfast.v1.OutboxCommand.created_at:type_name -> google.protobuf.Timestamp
-	26, // 13: holdfast.v1.OutboxCommand.next_at:type_name -> google.protobuf.Timestamp
-	26, // 14: holdfast.v1.OutboxCommand.last_attempt_at:type_name -> google.protobuf.Timestamp
-	26, // 15: holdfast.v1.OutboxCommand.delivered_at:type_name -> google.protobuf.Timestamp
-	0,  // 16: holdfast.v1.RestrictionService.Apply:input_type -> holdfast.v1.ApplyRequest
-	2,  // 17: holdfast.v1.RestrictionService.Lift:input_type -> holdfast.v1.LiftRequest
-	4,  // 18: holdfast.v1.RestrictionService.Extend:input_type -> holdfast.v1.ExtendRequest
-	6,  // 19: holdfast.v1.RestrictionService.Approve:input_type -> holdfast.v1.ApproveRequest
-	8,  // 20: holdfast.v1.RestrictionService.ListApprovals:input_type -> holdfast.v1.ListApprovalsRequest
-	10, // 21: holdfast.v1.RestrictionService.Get:input_type -> holdfast.v1.GetRequest
-	12, // 22: holdfast.v1.RestrictionService.List:input_type -> holdfast.v1.ListRequest
-	14, // 23: holdfast.v1.RestrictionService.History:input_type -> holdfast.v1.HistoryRequest
-	16, // 24: holdfast.v1.RestrictionService.VerifyAudit:input_type -> holdfast.v1.VerifyAuditRequest
-	19, // 25: holdfast.v1.RestrictionService.ListCommands:input_type -> holdfast.v1.ListCommandsRequest
-	22, // 26: holdfast.v1.RestrictionService.RedriveCommand:input_type -> holdfast.v1.RedriveCommandRequest
-	1,  // 27: holdfast.v1.RestrictionService.Apply:output_type -> holdfast.v1.ApplyResponse
-	3,  // 28: holdfast.v1.RestrictionService.Lift:output_type -> holdfast.v1.LiftResponse
-	5,  // 29: holdfast.v1.RestrictionService.Extend:output_type -> holdfast.v1.ExtendResponse
-	7,  // 30: holdfast.v1.RestrictionService.Approve:output_type -> holdfast.v1.ApproveResponse
-	9,  // 31: holdfast.v1.RestrictionService.ListApprovals:output_type -> holdfast.v1.ListApprovalsResponse
-	11, // 32: holdfast.v1.RestrictionService.Get:output_type -> holdfast.v1.GetResponse
-	13, // 33: holdfast.v1.RestrictionService.List:output_type -> holdfast.v1.ListResponse
-	15, // 34: holdfast.v1.RestrictionService.History:output_type -> holdfast.v1.HistoryResponse
-	17, // 35: holdfast.v1.RestrictionService.VerifyAudit:output_type -> holdfast.v1.VerifyAuditResponse
-	20, // 36: holdfast.v1.RestrictionService.ListCommands:output_type -> holdfast.v1.ListCommandsResponse
-	23, // 37: holdfast.v1.RestrictionService.RedriveCommand:output_type -> holdfast.v1.RedriveCommandResponse
-	27, // [27:38] is the sub-list for method output_type
-	16, // [16:27] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	25, // 5: holdfast.v1.ExtendResponse.pending:type_name -> holdfast.v1.Approval
+	24, // 6: holdfast.v1.ApproveResponse.restriction:type_name -> holdfast.v1.Restriction
+	25, // 7: holdfast.v1.ListApprovalsResponse.approvals:type_name -> holdfast.v1.Approval
+	24, // 8: holdfast.v1.GetResponse.restriction:type_name -> holdfast.v1.Restriction
+	24, // 9: holdfast.v1.ListResponse.restrictions:type_name -> holdfast.v1.Restriction
+	27, // 10: holdfast.v1.HistoryResponse.entries:type_name -> holdfast.v1.AuditEntry
+	18, // 11: holdfast.v1.VerifyAuditResponse.breaks:type_name -> holdfast.v1.AuditBreak
+	21, // 12: holdfast.v1.ListCommandsResponse.commands:type_name -> holdfast.v1.OutboxCommand
+	26, // 13: holdfast.v1.OutboxCommand.created_at:type_name -> google.protobuf.Timestamp
+	26, // 14: holdfast.v1.OutboxCommand.next_at:type_name -> google.protobuf.Timestamp
+	26, // 15: holdfast.v1.OutboxCommand.last_attempt_at:type_name -> google.protobuf.Timestamp
+	26, // 16: holdfast.v1.OutboxCommand.delivered_at:type_name -> google.protobuf.Timestamp
+	0,  // 17: holdfast.v1.RestrictionService.Apply:input_type -> holdfast.v1.ApplyRequest
+	2,  // 18: holdfast.v1.RestrictionService.Lift:input_type -> holdfast.v1.LiftRequest
+	4,  // 19: holdfast.v1.RestrictionService.Extend:input_type -> holdfast.v1.ExtendRequest
+	6,  // 20: holdfast.v1.RestrictionService.Approve:input_type -> holdfast.v1.ApproveRequest
+	8,  // 21: holdfast.v1.RestrictionService.ListApprovals:input_type -> holdfast.v1.ListApprovalsRequest
+	10, // 22: holdfast.v1.RestrictionService.Get:input_type -> holdfast.v1.GetRequest
+	12, // 23: holdfast.v1.RestrictionService.List:input_type -> holdfast.v1.ListRequest
+	14, // 24: holdfast.v1.RestrictionService.History:input_type -> holdfast.v1.HistoryRequest
+	16, // 25: holdfast.v1.RestrictionService.VerifyAudit:input_type -> holdfast.v1.VerifyAuditRequest
+	19, // 26: holdfast.v1.RestrictionService.ListCommands:input_type -> holdfast.v1.ListCommandsRequest
+	22, // 27: holdfast.v1.RestrictionService.RedriveCommand:input_type -> holdfast.v1.RedriveCommandRequest
+	1,  // 28: holdfast.v1.RestrictionService.Apply:output_type -> holdfast.v1.ApplyResponse
+	3,  // 29: holdfast.v1.RestrictionService.Lift:output_type -> holdfast.v1.LiftResponse
+	5,  // 30: holdfast.v1.RestrictionService.Extend:output_type -> holdfast.v1.ExtendResponse
+	7,  // 31: holdfast.v1.RestrictionService.Approve:output_type -> holdfast.v1.ApproveResponse
+	9,  // 32: holdfast.v1.RestrictionService.ListApprovals:output_type -> holdfast.v1.ListApprovalsResponse
+	11, // 33: holdfast.v1.RestrictionService.Get:output_type -> holdfast.v1.GetResponse
+	13, // 34: holdfast.v1.RestrictionService.List:output_type -> holdfast.v1.ListResponse
+	15, // 35: holdfast.v1.RestrictionService.History:output_type -> holdfast.v1.HistoryResponse
+	17, // 36: holdfast.v1.RestrictionService.VerifyAudit:output_type -> holdfast.v1.VerifyAuditResponse
+	20, // 37: holdfast.v1.RestrictionService.ListCommands:output_type -> holdfast.v1.ListCommandsResponse
+	23, // 38: holdfast.v1.RestrictionService.RedriveCommand:output_type -> holdfast.v1.RedriveCommandResponse
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_restriction_proto_init() }

@@ -418,9 +418,13 @@ type Approval struct {
 	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,proto3" json:"created_at,omitempty"`
 	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expires_at,proto3" json:"expires_at,omitempty"`
 	// pending, approved or expired.
-	State         string                 `protobuf:"bytes,10,opt,name=state,proto3" json:"state,omitempty"`
-	DecidedBy     *string                `protobuf:"bytes,11,opt,name=decided_by,proto3,oneof" json:"decided_by,omitempty"`
-	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,proto3" json:"decided_at,omitempty"`
+	State     string                 `protobuf:"bytes,10,opt,name=state,proto3" json:"state,omitempty"`
+	DecidedBy *string                `protobuf:"bytes,11,opt,name=decided_by,proto3,oneof" json:"decided_by,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=decided_at,proto3" json:"decided_at,omitempty"`
+	// lift, or extend (a panic_lock extension past the policy's bound).
+	Op string `protobuf:"bytes,13,opt,name=op,proto3" json:"op,omitempty"`
+	// For an extension: the end asked for.
+	EndsAt        *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ends_at,proto3" json:"ends_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,6 +539,20 @@ func (x *Approval) GetDecidedBy() string {
 func (x *Approval) GetDecidedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *Approval) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *Approval) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
 	}
 	return nil
 }
@@ -808,7 +826,7 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"_lifted_byB\x0e\n" +
 	"\f_lift_reasonB\f\n" +
 	"\n" +
-	"_reference\"\xce\x03\n" +
+	"_reference\"\x94\x04\n" +
 	"\bApproval\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12 \n" +
@@ -830,7 +848,9 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"decided_by\x88\x01\x01\x12:\n" +
 	"\n" +
 	"decided_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"decided_atB\t\n" +
+	"decided_at\x12\x0e\n" +
+	"\x02op\x18\r \x01(\tR\x02op\x124\n" +
+	"\aends_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aends_atB\t\n" +
 	"\a_reasonB\r\n" +
 	"\v_decided_by\"\x83\x03\n" +
 	"\n" +
@@ -893,15 +913,16 @@ var file_holdfast_v1_types_proto_depIdxs = []int32{
 	7,  // 9: holdfast.v1.Approval.created_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: holdfast.v1.Approval.expires_at:type_name -> google.protobuf.Timestamp
 	7,  // 11: holdfast.v1.Approval.decided_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: holdfast.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	8,  // 13: holdfast.v1.AuditEntry.before:type_name -> google.protobuf.Struct
-	8,  // 14: holdfast.v1.AuditEntry.after:type_name -> google.protobuf.Struct
-	0,  // 15: holdfast.v1.ErrorDetail.causes:type_name -> holdfast.v1.Cause
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	7,  // 12: holdfast.v1.Approval.ends_at:type_name -> google.protobuf.Timestamp
+	7,  // 13: holdfast.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	8,  // 14: holdfast.v1.AuditEntry.before:type_name -> google.protobuf.Struct
+	8,  // 15: holdfast.v1.AuditEntry.after:type_name -> google.protobuf.Struct
+	0,  // 16: holdfast.v1.ErrorDetail.causes:type_name -> holdfast.v1.Cause
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_types_proto_init() }

@@ -75,11 +75,16 @@ type RestrictionServiceClient interface {
 	// Errors: not_found, immutable (panic_lock), permission_denied,
 	// failed_precondition.
 	Lift(context.Context, *connect.Request[v1.LiftRequest]) (*connect.Response[v1.LiftResponse], error)
-	// Extend moves a restriction's end: later by `by`, or to `until`.
+	// Extend moves a restriction's end: later by `by`, or to `until`. A
+	// staff extension of a panic_lock needs a `reason`, and past the
+	// policy's panic_lock_max_total it returns the pending four-eyes request
+	// that will move the end once a second staff member approves.
 	// Errors: not_found, immutable (shortening a panic_lock),
-	// permission_denied, invalid_argument, failed_precondition (no end).
+	// permission_denied, invalid_argument (reason), failed_precondition
+	// (no end).
 	Extend(context.Context, *connect.Request[v1.ExtendRequest]) (*connect.Response[v1.ExtendResponse], error)
-	// Approve completes a four-eyes request and lifts its restriction.
+	// Approve completes a four-eyes request: lifts its restriction, or
+	// moves its end for an extension request.
 	// Errors: not_found, permission_denied (own request, role does not
 	// qualify), failed_precondition (expired or already decided).
 	Approve(context.Context, *connect.Request[v1.ApproveRequest]) (*connect.Response[v1.ApproveResponse], error)
@@ -262,11 +267,16 @@ type RestrictionServiceHandler interface {
 	// Errors: not_found, immutable (panic_lock), permission_denied,
 	// failed_precondition.
 	Lift(context.Context, *connect.Request[v1.LiftRequest]) (*connect.Response[v1.LiftResponse], error)
-	// Extend moves a restriction's end: later by `by`, or to `until`.
+	// Extend moves a restriction's end: later by `by`, or to `until`. A
+	// staff extension of a panic_lock needs a `reason`, and past the
+	// policy's panic_lock_max_total it returns the pending four-eyes request
+	// that will move the end once a second staff member approves.
 	// Errors: not_found, immutable (shortening a panic_lock),
-	// permission_denied, invalid_argument, failed_precondition (no end).
+	// permission_denied, invalid_argument (reason), failed_precondition
+	// (no end).
 	Extend(context.Context, *connect.Request[v1.ExtendRequest]) (*connect.Response[v1.ExtendResponse], error)
-	// Approve completes a four-eyes request and lifts its restriction.
+	// Approve completes a four-eyes request: lifts its restriction, or
+	// moves its end for an extension request.
 	// Errors: not_found, permission_denied (own request, role does not
 	// qualify), failed_precondition (expired or already decided).
 	Approve(context.Context, *connect.Request[v1.ApproveRequest]) (*connect.Response[v1.ApproveResponse], error)
