@@ -87,15 +87,21 @@ func decisions(t *testing.T, eng *engine.Engine) []string {
 
 // TestHolderViewLeaksNothing compares the holder's answers for an account
 // under a law-enforcement hold with those for an account under a disclosed
-// hold of the same reach: apart from the generic cause, nothing differs.
+// hold of the same reach: apart from the cover cause, nothing differs.
 func TestHolderViewLeaksNothing(t *testing.T) {
 	ctx := context.Background()
 	eng, _ := newEngine(t, t.TempDir())
 	dan := holdfast.Staff("dan", holdfast.RoleLELiaison)
-	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindLawEnforcementHold, Actor: dan, Reason: "secret order", Duration: holdfast.Duration(30 * 24 * time.Hour)}); err != nil {
+	hold, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindLawEnforcementHold, Actor: dan, Reason: "secret order", Duration: holdfast.Duration(30 * 24 * time.Hour)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	pol := policy.Default()
+	coverKind, cover := policy.Default().Cover()
+	// Shown as a restriction of the cover kind under review: an opaque id,
+	// the start, no end.
+	shownAs := func(c holdfast.Cause) bool {
+		return c.ID != "" && c.ID != hold.ID && c.Kind == coverKind && c.Level == cover.Level && c.EndsAt.IsZero() && c.StartsAt.Equal(hold.StartsAt) && c.Message == cover.Holder.Message
+	}
 	for _, a := range holdfast.Actions {
 		d, err := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: a, View: holdfast.ViewHolder})
 		if err != nil {
@@ -105,7 +111,7 @@ func TestHolderViewLeaksNothing(t *testing.T) {
 			t.Errorf("%s: retry_after %v reveals the hold's end", a, d.RetryAfter)
 		}
 		for _, c := range d.Causes {
-			if c.ID != "" || c.Kind != "" || c.Level != "" || !c.EndsAt.IsZero() || !c.StartsAt.IsZero() || c.Message != pol.Undisclosed.Message {
+			if !shownAs(c) {
 				t.Errorf("%s: holder cause leaks %+v", a, c)
 			}
 		}
@@ -115,7 +121,7 @@ func TestHolderViewLeaksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range st.Causes {
-		if c.ID != "" || c.Kind != "" || !c.EndsAt.IsZero() {
+		if !shownAs(c.Cause) {
 			t.Errorf("status leaks %+v", c)
 		}
 	}

@@ -64,7 +64,7 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 		out = r.Clone()
 		if byContact {
 			// The holder learns who acted, and what it means.
-			data := restrictionData(r, e.policy.Kind(r.Kind))
+			data := e.restrictionData(r)
 			data["contact"], data["action"] = req.Actor.ID, string(r.Kind)
 			return true, e.notifyHolder(tx, now, noticeContactAction, data)
 		}
@@ -117,8 +117,10 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	}
 	// A restriction that starts later (a sanctions notice period) is told
 	// by its rule's own notice.
-	if tell && r.Disclose && !r.StartsAt.After(now) {
-		if err := e.notifyHolder(tx, now, noticeApplied, restrictionData(r, kp)); err != nil {
+	// A hidden one is told as its cover kind: a real one of that kind
+	// is told, so silence would give it away.
+	if tell && !r.StartsAt.After(now) {
+		if err := e.notifyHolder(tx, now, noticeApplied, e.restrictionData(r)); err != nil {
 			return nil, err
 		}
 	}
@@ -227,10 +229,10 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 	if err := announce(tx, now, holdfast.CommandRestrictionLifted, r); err != nil {
 		return nil, err
 	}
-	if r.Disclose {
-		if err := e.notifyHolder(tx, now, noticeLifted, map[string]string{"kind": string(r.Kind)}); err != nil {
-			return nil, err
-		}
+	// As for applying: a hidden one is told as its cover kind.
+	k, _ := e.holderKind(r)
+	if err := e.notifyHolder(tx, now, noticeLifted, map[string]string{"kind": string(k)}); err != nil {
+		return nil, err
 	}
 	acct := tx.Account()
 	if r.Kind == holdfast.KindSelfFreeze && !acct.UnfreezeRequestedAt.IsZero() {
