@@ -66,6 +66,9 @@ func (e *Engine) restrictionData(r *holdfast.Restriction) map[string]string {
 func (e *Engine) AnnounceExpiring(ctx context.Context, from, to time.Time) (int, error) {
 	lead := e.policy.Security.ExpiringNotice.Std()
 	return e.enqueueForEnding(ctx, from.Add(lead), to.Add(lead), func(r *holdfast.Restriction) *holdfast.Command {
+		if !r.Disclose {
+			return nil // its holder knows of no end
+		}
 		return &holdfast.Command{
 			ID: noticeExpiringIDPrefix + r.ID, Account: r.Account, Type: holdfast.CommandNotifyHolder,
 			Notice: noticeExpiring, Restriction: r.ID, CreatedAt: e.clock.Now(),

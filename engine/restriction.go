@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -448,24 +449,33 @@ func notFound(t holdfast.Target) error {
 // AnnounceExpiries writes a restriction_expired command for every
 // disclosable restriction that ended by time in (from, to]. Time is data,
 // so nothing needs to run for a restriction to end; this only tells other
-// services it has. The command id derives from the restriction, so running
-// it again over the same window (after a restart, or on another node)
-// announces nothing twice. It returns how many it announced.
+// services it has. A hidden one is told to its holder as its cover kind
+// lifted, as a real one of that kind (which has no end) only ever ends.
+// Command ids derive from the restriction, so running it again over the
+// same window (after a restart, or on another node) announces nothing
+// twice. It returns how many it wrote.
 func (e *Engine) AnnounceExpiries(ctx context.Context, from, to time.Time) (int, error) {
 	return e.enqueueForEnding(ctx, from, to, func(r *holdfast.Restriction) *holdfast.Command {
+		if !r.Disclose {
+			k, _ := e.holderKind(r)
+			// The id reaches the holder (a mail's Message-ID): shaped like
+			// any notice's, derived from the restriction but not showing it.
+			id := "ntf_" + strings.TrimPrefix(e.alias("ended "+r.ID), "rst_")
+			return &holdfast.Command{ID: id, Account: r.Account, Type: holdfast.CommandNotifyHolder, Notice: noticeLifted, Data: map[string]string{"kind": string(k)}, CreatedAt: r.EndsAt}
+		}
 		return &holdfast.Command{ID: "exp_" + r.ID, Account: r.Account, Type: holdfast.CommandRestrictionExpired, Restriction: r.ID, CreatedAt: r.EndsAt}
 	})
 }
 
-// enqueueForEnding writes the command mk makes for every disclosable
+// enqueueForEnding writes the command mk makes (if any) for every
 // restriction ending by time in (from, to]. Command ids must derive from
 // the restriction: a repeat is a conflict, and skipped. It returns how
 // many it wrote.
 func (e *Engine) enqueueForEnding(ctx context.Context, from, to time.Time, mk func(*holdfast.Restriction) *holdfast.Command) (int, error) {
-	var ending []*holdfast.Restriction
+	var ending []*holdfast.Command
 	err := e.store.EndedRestrictions(ctx, from, to, func(r *holdfast.Restriction) error {
-		if r.Disclose {
-			ending = append(ending, r)
+		if c := mk(r); c != nil {
+			ending = append(ending, c)
 		}
 		return nil
 	})
@@ -473,9 +483,9 @@ func (e *Engine) enqueueForEnding(ctx context.Context, from, to time.Time, mk fu
 		return 0, err
 	}
 	n := 0
-	for _, r := range ending {
-		err := e.store.Update(ctx, r.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
-			return tx.Enqueue(mk(r))
+	for _, c := range ending {
+		err := e.store.Update(ctx, c.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
+			return tx.Enqueue(c)
 		})
 		switch holdfast.ErrorCode(err) {
 		case "":
