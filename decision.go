@@ -12,8 +12,8 @@ type View string
 const (
 	// ViewStaff shows every cause with its id, kind and timing.
 	ViewStaff View = "staff"
-	// ViewHolder hides non-disclosable restrictions behind one generic
-	// "under review" cause with no id, kind, level or timing.
+	// ViewHolder shows a non-disclosable restriction as one of the
+	// policy's cover kind (undisclosed.as), under an opaque id, with no end.
 	ViewHolder View = "holder"
 )
 
@@ -57,8 +57,7 @@ func (r *CheckRequest) Validate() error {
 }
 
 // Cause is one restriction behind a decision. In the holder view a
-// non-disclosable restriction becomes a cause with only Message and
-// Resolution set.
+// non-disclosable restriction becomes a cause of the policy's cover kind.
 type Cause struct {
 	ID string `json:"id,omitempty"`
 	// Review names a withdrawal-review rule (single_over_limit,

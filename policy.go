@@ -13,9 +13,9 @@ type Policy struct {
 	// FourEyesExpiry is how long a four-eyes lift request waits for its
 	// second approver.
 	FourEyesExpiry Duration `yaml:"four_eyes_expiry" json:"four_eyes_expiry"`
-	// Undisclosed is the only thing a holder is told about a restriction
-	// they must not learn of.
-	Undisclosed HolderText `yaml:"undisclosed" json:"undisclosed"`
+	// Undisclosed says how a restriction the holder must not learn of is
+	// shown to them.
+	Undisclosed UndisclosedPolicy `yaml:"undisclosed" json:"undisclosed"`
 	// StepUpFactors are required by a step-up when the account has no bound
 	// factors.
 	StepUpFactors []Factor `yaml:"step_up_factors" json:"step_up_factors"`
@@ -57,6 +57,17 @@ type SelfServicePolicy struct {
 	PanicLockExtensionApprove []Role   `yaml:"panic_lock_extension_approve" json:"panic_lock_extension_approve"`
 	SecureAccountFreeze       Duration `yaml:"secure_account_freeze" json:"secure_account_freeze"`
 }
+
+// UndisclosedPolicy: a non-disclosable restriction is shown to its holder
+// as a restriction of the kind As (terms_violation), with that kind's
+// text, level and blocks, so that nothing tells the two apart.
+type UndisclosedPolicy struct {
+	As Kind `yaml:"as" json:"as"`
+}
+
+// Cover returns the kind a non-disclosable restriction is shown as and its
+// policy.
+func (p *Policy) Cover() (Kind, *KindPolicy) { return p.Undisclosed.As, p.Kinds[p.Undisclosed.As] }
 
 // HolderText is what a holder is shown for a cause.
 type HolderText struct {
@@ -162,22 +173,33 @@ type EffectTable [NumActions]Effect
 func (p *Policy) Compile() {
 	p.effects = make(map[Kind]*EffectTable, len(p.Kinds))
 	for k, kp := range p.Kinds {
-		t := new(EffectTable)
-		if kp.Blocks.DenyAllExcept != nil {
-			for i, a := range Actions {
-				if !slices.Contains(kp.Blocks.DenyAllExcept, a) {
-					t[i] = Deny
-				}
+		t := kp.Blocks.Table()
+		p.effects[k] = &t
+	}
+}
+
+// Table is the effect of the blocks on each action (deny wins over
+// review). Unknown actions, which Validate reports, are skipped.
+func (b Blocks) Table() EffectTable {
+	var t EffectTable
+	if b.DenyAllExcept != nil {
+		for i, a := range Actions {
+			if !slices.Contains(b.DenyAllExcept, a) {
+				t[i] = Deny
 			}
 		}
-		for _, a := range kp.Blocks.Review {
+	}
+	for _, a := range b.Review {
+		if a.Valid() {
 			t[a.Index()] = max(t[a.Index()], Review)
 		}
-		for _, a := range kp.Blocks.Deny {
+	}
+	for _, a := range b.Deny {
+		if a.Valid() {
 			t[a.Index()] = Deny
 		}
-		p.effects[k] = t
 	}
+	return t
 }
 
 // Effects returns kind's effect table (all allow for an unknown kind).

@@ -18,7 +18,7 @@ type Restriction struct {
 	EndsAt   time.Time `json:"ends_at,omitzero"`
 	Reason   string    `json:"reason,omitempty"`
 	// Disclose is false for restrictions the holder must never learn about;
-	// the holder view shows them only as a generic "under review" cause.
+	// the holder view shows them only as the policy's cover kind.
 	Disclose  bool      `json:"disclose"`
 	AppliedBy string    `json:"applied_by"`
 	CreatedAt time.Time `json:"created_at"`

@@ -104,8 +104,16 @@ func (e *Engine) OpenCase(ctx context.Context, req holdfast.OpenCaseRequest) (*h
 // hidden one) or of a kind the type cannot end.
 func (e *Engine) unlinkable(tx holdfast.AccountTx, req holdfast.OpenCaseRequest, tp *holdfast.CaseTypePolicy) error {
 	for _, r := range tx.Restrictions() {
-		if r.ID == req.Restriction && visible(req.Actor, r) && !slices.Contains(tp.Ends, r.Kind) {
-			return holdfast.Errorf(holdfast.InvalidArgument, "restriction", "a %s case can end %v, not %s", req.Type, tp.Ends, r.Kind)
+		id, kind := r.ID, r.Kind
+		if req.Actor.IsHolder(r.Account) && !r.Disclose {
+			// The holder knows a hidden one by its alias, as the cover
+			// kind, which no case can end (the policy checks that).
+			id, kind = e.alias(r.ID), e.policy.Undisclosed.As
+		} else if !visible(req.Actor, r) {
+			continue
+		}
+		if id == req.Restriction && !slices.Contains(tp.Ends, kind) {
+			return holdfast.Errorf(holdfast.InvalidArgument, "restriction", "a %s case can end %v, not %s", req.Type, tp.Ends, kind)
 		}
 	}
 	return holdfast.Errorf(holdfast.NotFound, "restriction", "no active restriction %s", req.Restriction)

@@ -52,7 +52,6 @@ func (e *Engine) decide(rules []rule, req *holdfast.CheckRequest, now time.Time,
 	at := now.UnixNano()
 	holder := req.View == holdfast.ViewHolder
 	effect := holdfast.Allow
-	hidden := -1 // index of the one generic cause standing for hidden restrictions
 	for i := range rules {
 		ru := &rules[i]
 		if !covers(ru, ai, req.Device) || !ru.activeAt(at) {
@@ -61,15 +60,8 @@ func (e *Engine) decide(rules []rule, req *holdfast.CheckRequest, now time.Time,
 		fx := ru.fx[ai]
 		effect = max(effect, fx)
 		switch {
-		case holder && !ru.disclose && hidden < 0:
-			hidden = len(causes)
-			causes = append(causes, holdfast.Cause{
-				Effect:     fx,
-				Message:    e.policy.Undisclosed.Message,
-				Resolution: e.policy.Undisclosed.Resolution,
-			})
 		case holder && !ru.disclose:
-			causes[hidden].Effect = max(causes[hidden].Effect, fx)
+			causes = append(causes, e.coverCause(ru, fx))
 		case holder:
 			c := cause(ru, fx)
 			c.Origin = nil // thresholds and evidence are for staff
@@ -78,11 +70,7 @@ func (e *Engine) decide(rules []rule, req *holdfast.CheckRequest, now time.Time,
 			causes = append(causes, cause(ru, fx))
 		}
 	}
-	d := holdfast.Decision{Effect: effect, Causes: causes}
-	if hidden < 0 {
-		d.RetryAfter = retryAfter(rules, ai, req.Device, at, effect)
-	}
-	return d
+	return holdfast.Decision{Effect: effect, Causes: causes, RetryAfter: retryAfter(rules, ai, req.Device, at, effect, holder)}
 }
 
 // covers reports whether the rule has any effect on the action for the
@@ -112,17 +100,19 @@ func cause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 
 // retryAfter is the earliest start or end after now at which the effect on
 // the action differs from the current one; zero when time alone will not
-// change it. Accounts hold a handful of restrictions, so the quadratic scan
-// beats sorting and allocates nothing.
-func retryAfter(rules []rule, ai int, device string, now int64, current holdfast.Effect) time.Time {
+// change it. The holder view knows no end of a hidden restriction, so it
+// is computed as if there were none: retry_after never reveals one.
+// Accounts hold a handful of restrictions, so the quadratic scan beats
+// sorting and allocates nothing.
+func retryAfter(rules []rule, ai int, device string, now int64, current holdfast.Effect, holder bool) time.Time {
 	var best int64
 	for i := range rules {
 		ru := &rules[i]
 		if !covers(ru, ai, device) {
 			continue
 		}
-		for _, t := range [2]int64{ru.start, ru.end} {
-			if t > now && (best == 0 || t < best) && effectAt(rules, ai, device, t) != current {
+		for _, t := range [2]int64{ru.start, ru.seenEnd(holder)} {
+			if t > now && (best == 0 || t < best) && effectAt(rules, ai, device, t, holder) != current {
 				best = t
 			}
 		}
@@ -130,11 +120,11 @@ func retryAfter(rules []rule, ai int, device string, now int64, current holdfast
 	return utc(best)
 }
 
-func effectAt(rules []rule, ai int, device string, t int64) holdfast.Effect {
+func effectAt(rules []rule, ai int, device string, t int64, holder bool) holdfast.Effect {
 	effect := holdfast.Allow
 	for i := range rules {
 		ru := &rules[i]
-		if covers(ru, ai, device) && ru.activeAt(t) {
+		if end := ru.seenEnd(holder); covers(ru, ai, device) && t >= ru.start && (end == 0 || t < end) {
 			effect = max(effect, ru.fx[ai])
 		}
 	}

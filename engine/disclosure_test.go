@@ -14,7 +14,7 @@ import (
 // the holder can reach — checks, status, withdrawals, blocked operations'
 // errors, restriction reads, cases, the security overview and checkup —
 // and asserts none names the kind, the authority's reference, the reason
-// or the seizure. The holder sees only the generic review cause.
+// or the seizure. The holder sees only the cover kind (terms_violation).
 func TestLawEnforcementHoldNeverReachesTheHolder(t *testing.T) {
 	ctx := context.Background()
 	eng, _, _ := securityEngine(t)
@@ -53,7 +53,7 @@ func TestLawEnforcementHoldNeverReachesTheHolder(t *testing.T) {
 
 	d, err := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionTrade, View: holdfast.ViewHolder})
 	look("check", d, err)
-	if d.Effect != holdfast.Deny || len(d.Causes) != 1 || d.Causes[0].Kind != "" || d.Causes[0].ID != "" || !d.RetryAfter.IsZero() {
+	if d.Effect != holdfast.Deny || len(d.Causes) != 1 || d.Causes[0].Kind != holdfast.KindTermsViolation || d.Causes[0].ID == hold.ID || !d.RetryAfter.IsZero() {
 		t.Errorf("holder check: %+v", d)
 	}
 	st, err := eng.Status(ctx, "u1", holdfast.ViewStaff, holder)
@@ -116,8 +116,8 @@ func TestLawEnforcementHoldNeverReachesTheHolder(t *testing.T) {
 			t.Errorf("the holder can read %q:\n%s", leak, blob)
 		}
 	}
-	if !strings.Contains(string(blob), eng.Policy().Undisclosed.Message) {
-		t.Errorf("the holder is not shown the generic review message:\n%s", blob)
+	if _, cover := eng.Policy().Cover(); !strings.Contains(string(blob), cover.Holder.Message) {
+		t.Errorf("the holder is not shown the cover kind's message:\n%s", blob)
 	}
 
 	// Staff without the LE roles see the hold but not its reference,

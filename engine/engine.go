@@ -26,6 +26,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Feed, when set, makes the engine one node of many: see feed.go.
 	Feed *FeedConfig
+	// AliasKey keys the opaque ids a holder sees for restrictions hidden
+	// from them (see alias.go). Every node of a cluster needs the same one.
+	AliasKey []byte
 }
 
 // Engine implements holdfast.DecisionService, holdfast.RestrictionService
@@ -38,6 +41,8 @@ type Engine struct {
 	index  *index
 	creds  *credIndex
 	feed   *feed
+	// aliasKey keys hidden restrictions' aliases.
+	aliasKey []byte
 }
 
 var (
@@ -54,7 +59,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex()}
+	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey}
+	if len(e.aliasKey) == 0 {
+		e.aliasKey = []byte(defaultAliasKey)
+	}
 	if cfg.Feed != nil {
 		fc := *cfg.Feed
 		if fc.MaxLag <= 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,15 +89,21 @@ func decisions(t *testing.T, eng *engine.Engine) []string {
 
 // TestHolderViewLeaksNothing compares the holder's answers for an account
 // under a law-enforcement hold with those for an account under a disclosed
-// hold of the same reach: apart from the generic cause, nothing differs.
+// hold of the same reach: apart from the cover cause, nothing differs.
 func TestHolderViewLeaksNothing(t *testing.T) {
 	ctx := context.Background()
 	eng, _ := newEngine(t, t.TempDir())
 	dan := holdfast.Staff("dan", holdfast.RoleLELiaison)
-	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindLawEnforcementHold, Actor: dan, Reason: "secret order", Duration: holdfast.Duration(30 * 24 * time.Hour)}); err != nil {
+	hold, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindLawEnforcementHold, Actor: dan, Reason: "secret order", Duration: holdfast.Duration(30 * 24 * time.Hour)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	pol := policy.Default()
+	coverKind, cover := policy.Default().Cover()
+	// Shown as a restriction of the cover kind under review: an opaque id,
+	// the start, no end.
+	shownAs := func(c holdfast.Cause) bool {
+		return c.ID != "" && c.ID != hold.ID && c.Kind == coverKind && c.Level == cover.Level && c.EndsAt.IsZero() && c.StartsAt.Equal(hold.StartsAt) && c.Message == cover.Holder.Message
+	}
 	for _, a := range holdfast.Actions {
 		d, err := eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: a, View: holdfast.ViewHolder})
 		if err != nil {
@@ -105,7 +113,7 @@ func TestHolderViewLeaksNothing(t *testing.T) {
 			t.Errorf("%s: retry_after %v reveals the hold's end", a, d.RetryAfter)
 		}
 		for _, c := range d.Causes {
-			if c.ID != "" || c.Kind != "" || c.Level != "" || !c.EndsAt.IsZero() || !c.StartsAt.IsZero() || c.Message != pol.Undisclosed.Message {
+			if !shownAs(c) {
 				t.Errorf("%s: holder cause leaks %+v", a, c)
 			}
 		}
@@ -115,7 +123,7 @@ func TestHolderViewLeaksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range st.Causes {
-		if c.ID != "" || c.Kind != "" || !c.EndsAt.IsZero() {
+		if !shownAs(c.Cause) {
 			t.Errorf("status leaks %+v", c)
 		}
 	}
@@ -298,8 +306,9 @@ func TestLawEnforcementCaseStaysWithLiaisons(t *testing.T) {
 }
 
 // TestAnnounceExpiries: a restriction that ends by time is announced once
-// through the outbox, however often the window is scanned; lifted and
-// non-disclosable ones are not announced.
+// through the outbox, however often the window is scanned; lifted ones
+// are not, and a non-disclosable one is only told to its holder as the
+// kind it is shown as, lifted.
 func TestAnnounceExpiries(t *testing.T) {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir())
@@ -320,11 +329,12 @@ func TestAnnounceExpiries(t *testing.T) {
 		t.Fatal(err)
 	}
 	hidden := false
-	if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u2", Kind: holdfast.KindLawEnforcementHold, Duration: holdfast.Duration(time.Hour), Disclose: &hidden, Actor: holdfast.Staff("dan", holdfast.RoleLELiaison)}); err != nil {
+	hold, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: "u2", Kind: holdfast.KindLawEnforcementHold, Duration: holdfast.Duration(time.Hour), Disclose: &hidden, Actor: holdfast.Staff("dan", holdfast.RoleLELiaison)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	clk.now = start.Add(25 * time.Hour)
-	for i, want := range []int{1, 0} {
+	for i, want := range []int{2, 0} {
 		n, err := eng.AnnounceExpiries(ctx, start, clk.now)
 		if err != nil || n != want {
 			t.Fatalf("scan %d announced %d (%v), want %d", i, n, err, want)
@@ -334,11 +344,21 @@ func TestAnnounceExpiries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var expired []string
+	var expired, told []string
 	for _, d := range cmds {
-		if d.Command.Type == holdfast.CommandRestrictionExpired {
-			expired = append(expired, d.Command.Restriction)
+		switch c := d.Command; {
+		case c.Type == holdfast.CommandRestrictionExpired:
+			expired = append(expired, c.Restriction)
+		case c.Account == "u2" && c.Type == holdfast.CommandNotifyHolder:
+			told = append(told, c.Notice+" "+c.Data["kind"]+" "+c.Restriction)
+			if !regexp.MustCompile(`^ntf_[a-z2-7]{16}$`).MatchString(c.ID) || strings.Contains(c.ID, hold.ID) {
+				told = append(told, "(an id unlike other notices' "+c.ID+")")
+			}
 		}
+	}
+	// Applied and ended, each as a terms_violation, naming no restriction.
+	if want := []string{"restriction_lifted terms_violation ", "restriction_applied terms_violation "}; !slices.Equal(told, want) {
+		t.Errorf("the hold's holder was told %q, want %q", told, want)
 	}
 	if len(expired) != 1 || expired[0] != expiring.ID {
 		t.Fatalf("expired commands for %v, want only %s", expired, expiring.ID)

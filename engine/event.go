@@ -216,7 +216,7 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 	}
 	if ap.Silent {
 		// Nothing a watcher of the holder's screen could read: the holder
-		// view shows only the generic review cause.
+		// view shows it only as the policy's cover kind.
 		hidden := false
 		req.Disclose = &hidden
 	}

@@ -101,6 +101,8 @@ type rule struct {
 	id       string
 	kind     holdfast.Kind
 	kp       *holdfast.KindPolicy
+	// alias is the id the holder sees for a hidden restriction.
+	alias string
 	// origin is what a check may show of why a rule applied it: nothing
 	// for kinds whose reason only some roles may see (checks carry no
 	// roles).
@@ -111,6 +113,15 @@ type rule struct {
 // Lifted restrictions never reach the index.
 func (ru *rule) activeAt(now int64) bool {
 	return now >= ru.start && (ru.end == 0 || now < ru.end)
+}
+
+// seenEnd is the end the viewer may know of: none for a hidden
+// restriction in the holder view (the cover kind has none).
+func (ru *rule) seenEnd(holder bool) int64 {
+	if holder && !ru.disclose {
+		return 0
+	}
+	return ru.end
 }
 
 func newIndex() *index {
@@ -249,6 +260,17 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		ru := rule{fx: *fx, acts: restricts(fx), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
 		if len(ru.kp.SeeReason) == 0 {
 			ru.origin = r.Origin.Clone()
+		}
+		if !r.Disclose {
+			// Its holder is shown a restriction of the cover kind, so it
+			// blocks what that kind blocks too: a holder must never be
+			// allowed something a real one would deny.
+			k, _ := e.policy.Cover()
+			for i, f := range e.policy.Effects(k) {
+				ru.fx[i] = max(ru.fx[i], f)
+			}
+			ru.acts = restricts(&ru.fx)
+			ru.alias = e.alias(r.ID)
 		}
 		if !r.EndsAt.IsZero() {
 			ru.end = r.EndsAt.UnixNano()

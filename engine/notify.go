@@ -9,9 +9,9 @@ import (
 
 // Holder notifications: the engine decides what to tell the holder and
 // writes it to the outbox in the transaction of the change; package notify
-// renders and sends it (email, push), at least once. Non-disclosable
-// restrictions (law-enforcement holds, duress locks) are never the subject
-// of one.
+// renders and sends it (email, push), at least once. A non-disclosable
+// restriction (a law-enforcement hold, a duress lock) is told exactly as
+// a restriction of the policy's cover kind would be.
 
 // Notice names, each a template in notify/templates.
 const (
@@ -48,10 +48,12 @@ func (e *Engine) notifyHolder(tx holdfast.AccountTx, now time.Time, notice strin
 	return tx.Enqueue(&holdfast.Command{ID: newID("ntf"), Account: a.ID, Type: holdfast.CommandNotifyHolder, Notice: notice, Data: data, CreatedAt: now})
 }
 
-// restrictionData fills a restriction notice with what the holder may see.
-func restrictionData(r *holdfast.Restriction, kp *holdfast.KindPolicy) map[string]string {
-	d := map[string]string{"kind": string(r.Kind), "message": kp.Holder.Message}
-	if !r.EndsAt.IsZero() {
+// restrictionData fills a restriction notice with what the holder may see:
+// a hidden restriction as its cover kind, without an end.
+func (e *Engine) restrictionData(r *holdfast.Restriction) map[string]string {
+	k, kp := e.holderKind(r)
+	d := map[string]string{"kind": string(k), "message": kp.Holder.Message}
+	if r.Disclose && !r.EndsAt.IsZero() {
 		d["ends_at"] = r.EndsAt.UTC().Format(time.RFC3339)
 	}
 	return d
@@ -64,6 +66,9 @@ func restrictionData(r *holdfast.Restriction, kp *holdfast.KindPolicy) map[strin
 func (e *Engine) AnnounceExpiring(ctx context.Context, from, to time.Time) (int, error) {
 	lead := e.policy.Security.ExpiringNotice.Std()
 	return e.enqueueForEnding(ctx, from.Add(lead), to.Add(lead), func(r *holdfast.Restriction) *holdfast.Command {
+		if !r.Disclose {
+			return nil // its holder knows of no end
+		}
 		return &holdfast.Command{
 			ID: noticeExpiringIDPrefix + r.ID, Account: r.Account, Type: holdfast.CommandNotifyHolder,
 			Notice: noticeExpiring, Restriction: r.ID, CreatedAt: e.clock.Now(),

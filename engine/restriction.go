@@ -74,7 +74,7 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 		out = r.Clone()
 		if byContact {
 			// The holder learns who acted, and what it means.
-			data := restrictionData(r, e.policy.Kind(r.Kind))
+			data := e.restrictionData(r)
 			data["contact"], data["action"] = req.Actor.ID, string(r.Kind)
 			return true, e.notifyHolder(tx, now, noticeContactAction, data)
 		}
@@ -119,7 +119,7 @@ func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.
 		return false, err
 	}
 	if req.Actor.Type == holdfast.ActorTrustedContact {
-		data := restrictionData(cur, e.policy.Kind(cur.Kind))
+		data := e.restrictionData(cur)
 		data["contact"], data["action"] = req.Actor.ID, string(cur.Kind)
 		return true, e.notifyHolder(tx, now, noticeContactAction, data)
 	}
@@ -185,8 +185,10 @@ func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfa
 	}
 	// A restriction that starts later (a sanctions notice period) is told
 	// by its rule's own notice.
-	if tell && r.Disclose && !r.StartsAt.After(now) {
-		if err := e.notifyHolder(tx, now, noticeApplied, restrictionData(r, kp)); err != nil {
+	// A hidden one is told as its cover kind: a real one of that kind
+	// is told, so silence would give it away.
+	if tell && !r.StartsAt.After(now) {
+		if err := e.notifyHolder(tx, now, noticeApplied, e.restrictionData(r)); err != nil {
 			return nil, err
 		}
 	}
@@ -295,10 +297,10 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 	if err := announce(tx, now, holdfast.CommandRestrictionLifted, r); err != nil {
 		return nil, err
 	}
-	if r.Disclose {
-		if err := e.notifyHolder(tx, now, noticeLifted, map[string]string{"kind": string(r.Kind)}); err != nil {
-			return nil, err
-		}
+	// As for applying: a hidden one is told as its cover kind.
+	k, _ := e.holderKind(r)
+	if err := e.notifyHolder(tx, now, noticeLifted, map[string]string{"kind": string(k)}); err != nil {
+		return nil, err
 	}
 	acct := tx.Account()
 	if r.Kind == holdfast.KindSelfFreeze && !acct.UnfreezeRequestedAt.IsZero() {
@@ -572,24 +574,33 @@ func notFound(t holdfast.Target) error {
 // AnnounceExpiries writes a restriction_expired command for every
 // disclosable restriction that ended by time in (from, to]. Time is data,
 // so nothing needs to run for a restriction to end; this only tells other
-// services it has. The command id derives from the restriction, so running
-// it again over the same window (after a restart, or on another node)
-// announces nothing twice. It returns how many it announced.
+// services it has. A hidden one is told to its holder as its cover kind
+// lifted, as a real one of that kind (which has no end) only ever ends.
+// Command ids derive from the restriction, so running it again over the
+// same window (after a restart, or on another node) announces nothing
+// twice. It returns how many it wrote.
 func (e *Engine) AnnounceExpiries(ctx context.Context, from, to time.Time) (int, error) {
 	return e.enqueueForEnding(ctx, from, to, func(r *holdfast.Restriction) *holdfast.Command {
+		if !r.Disclose {
+			k, _ := e.holderKind(r)
+			// The id reaches the holder (a mail's Message-ID): shaped like
+			// any notice's, derived from the restriction but not showing it.
+			id := "ntf_" + strings.TrimPrefix(e.alias("ended "+r.ID), "rst_")
+			return &holdfast.Command{ID: id, Account: r.Account, Type: holdfast.CommandNotifyHolder, Notice: noticeLifted, Data: map[string]string{"kind": string(k)}, CreatedAt: r.EndsAt}
+		}
 		return &holdfast.Command{ID: "exp_" + r.ID, Account: r.Account, Type: holdfast.CommandRestrictionExpired, Restriction: r.ID, CreatedAt: r.EndsAt}
 	})
 }
 
-// enqueueForEnding writes the command mk makes for every disclosable
+// enqueueForEnding writes the command mk makes (if any) for every
 // restriction ending by time in (from, to]. Command ids must derive from
 // the restriction: a repeat is a conflict, and skipped. It returns how
 // many it wrote.
 func (e *Engine) enqueueForEnding(ctx context.Context, from, to time.Time, mk func(*holdfast.Restriction) *holdfast.Command) (int, error) {
-	var ending []*holdfast.Restriction
+	var ending []*holdfast.Command
 	err := e.store.EndedRestrictions(ctx, from, to, func(r *holdfast.Restriction) error {
-		if r.Disclose {
-			ending = append(ending, r)
+		if c := mk(r); c != nil {
+			ending = append(ending, c)
 		}
 		return nil
 	})
@@ -597,9 +608,9 @@ func (e *Engine) enqueueForEnding(ctx context.Context, from, to time.Time, mk fu
 		return 0, err
 	}
 	n := 0
-	for _, r := range ending {
-		err := e.store.Update(ctx, r.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
-			return tx.Enqueue(mk(r))
+	for _, c := range ending {
+		err := e.store.Update(ctx, c.Account, e.clock.Now(), func(tx holdfast.AccountTx) error {
+			return tx.Enqueue(c)
 		})
 		switch holdfast.ErrorCode(err) {
 		case "":

@@ -141,7 +141,7 @@ func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfa
 			return false, err
 		}
 		res.Freeze = r.Clone()
-		return true, e.notifyHolder(tx, now, noticeSecured, restrictionData(r, e.policy.Kind(r.Kind)))
+		return true, e.notifyHolder(tx, now, noticeSecured, e.restrictionData(r))
 	})
 	if err != nil {
 		return nil, err

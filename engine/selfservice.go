@@ -138,7 +138,6 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 	if ent := e.index.get(account); ent != nil {
 		rules = ent.rules
 	}
-	hidden := -1
 	for i := range rules {
 		ru := &rules[i]
 		if !ru.activeAt(now.UnixNano()) {
@@ -151,14 +150,11 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 			}
 		}
 		if view == holdfast.ViewHolder && !ru.disclose {
-			if hidden < 0 {
-				hidden = len(st.Causes)
-				st.Causes = append(st.Causes, holdfast.StatusCause{Cause: holdfast.Cause{Message: e.policy.Undisclosed.Message, Resolution: e.policy.Undisclosed.Resolution}, Blocks: map[holdfast.Action]holdfast.Effect{}})
+			c := e.coverCause(ru, holdfast.Allow)
+			for _, fx := range blocks {
+				c.Effect = max(c.Effect, fx)
 			}
-			for a, fx := range blocks {
-				st.Causes[hidden].Blocks[a] = max(st.Causes[hidden].Blocks[a], fx)
-				st.Causes[hidden].Effect = max(st.Causes[hidden].Effect, fx)
-			}
+			st.Causes = append(st.Causes, holdfast.StatusCause{Cause: c, Blocks: blocks})
 			continue
 		}
 		c := cause(ru, holdfast.Allow)

@@ -17,9 +17,8 @@ import (
 // holdfast.Actions order (login, view, trade, reduce_position, withdraw,
 // internal_transfer, p2p_trade, add_withdrawal_address, create_api_key,
 // api_access, deposit, change_security_settings): a = allow, r = review,
-// d = deny. terms_violation is our choice (docs/policy.md): no new exposure
-// and no transfers to other users, but the holder may still close positions
-// and withdraw.
+// d = deny. terms_violation is our choice (docs/policy.md): what a
+// law-enforcement hold blocks, since hidden restrictions are shown as one.
 var designEffects = map[holdfast.Kind]string{
 	//                                    lg vw tr rp wd it p2 aa ak ap dp ss
 	holdfast.KindStepUpVerification:    "a  a  d  d  d  d  d  d  d  d  d  d",
@@ -37,7 +36,7 @@ var designEffects = map[holdfast.Kind]string{
 	holdfast.KindJurisdictionLock:      "a  a  d  d  d  d  d  d  d  d  d  d",
 	holdfast.KindSanctionsWithdrawOnly: "a  a  d  d  a  d  d  d  d  d  d  d",
 	holdfast.KindKYCRequired:           "a  a  d  a  d  a  a  a  a  a  a  a",
-	holdfast.KindTermsViolation:        "a  a  d  a  a  d  d  a  d  d  a  a",
+	holdfast.KindTermsViolation:        "a  a  d  d  d  d  d  d  d  d  d  d",
 	holdfast.KindScamProtection:        "a  a  a  a  d  a  d  a  a  a  a  a",
 	holdfast.KindLawEnforcementHold:    "a  a  d  d  d  d  d  d  d  d  d  d",
 	holdfast.KindSettingsLock:          "a  a  a  a  a  a  a  d  d  a  a  d",
@@ -192,13 +191,14 @@ func TestDefaultKindsMatchDesign(t *testing.T) {
 		}
 	}
 
-	// A hidden hold must not tell more than the generic text, even if its
-	// own text were ever shown by mistake.
-	if got := p.Kind(holdfast.KindLawEnforcementHold).Holder; !reflect.DeepEqual(got, p.Undisclosed) {
-		t.Errorf("law_enforcement_hold holder text %+v differs from undisclosed %+v", got, p.Undisclosed)
+	// A hidden hold is shown as a terms_violation, and must not tell more
+	// than one even if its own text were ever shown by mistake.
+	k, cover := p.Cover()
+	if k != holdfast.KindTermsViolation {
+		t.Errorf("undisclosed.as = %q, want terms_violation", k)
 	}
-	if got, want := p.Undisclosed.Message, "Your account is under review for a possible Terms of Use matter."; got != want {
-		t.Errorf("undisclosed message %q, want %q", got, want)
+	if got := p.Kind(holdfast.KindLawEnforcementHold).Holder; !reflect.DeepEqual(got, cover.Holder) {
+		t.Errorf("law_enforcement_hold holder text %+v differs from its cover's %+v", got, cover.Holder)
 	}
 
 	wantSS := holdfast.SelfServicePolicy{

@@ -113,7 +113,12 @@ func TestParseErrors(t *testing.T) {
 		{"four_eyes_expiry missing", edit{"", "four_eyes_expiry: 72h", ""}, "four_eyes_expiry", "version: 1", "four_eyes_expiry is required"},
 		{"version unsupported", edit{"", "version: 1", "version: 2"}, "version", "version: 2", "not supported"},
 		{"version not a number", edit{"", "version: 1", "version: one"}, "version", "version: one", "whole number"},
-		{"undisclosed message empty", edit{"undisclosed:", "message: Your account", "message: ''\n  #"}, "undisclosed.message", "message: ''", "message is required"},
+		{"undisclosed cover missing", edit{"", "  as: terms_violation", "  as: ''"}, "undisclosed.as", "as: ''", "as is required"},
+		{"undisclosed cover unknown", edit{"", "as: terms_violation", "as: tos_breach"}, "undisclosed.as", "as: tos_breach", `unknown kind "tos_breach"`},
+		{"undisclosed cover hidden", edit{"", "as: terms_violation", "as: law_enforcement_hold"}, "undisclosed.as", "as: law_enforcement_hold", "itself hidden"},
+		{"undisclosed cover with an end", edit{"", "as: terms_violation", "as: cooling_off"}, "undisclosed.as", "as: cooling_off", "default_duration"},
+		{"undisclosed cover a case ends", edit{"", "as: terms_violation", "as: kyc_required"}, "undisclosed.as", "as: kyc_required", "a kyc_document case can end kyc_required"},
+		{"undisclosed cover blocks less than a kind", edit{"", "as: terms_violation", "as: reduce_only"}, "undisclosed.as", "as: reduce_only", "could be told apart"},
 		{"unknown step-up factor", edit{"", "step_up_factors: [email]", "step_up_factors: [email, pigeon]"}, "step_up_factors[1]", "step_up_factors: [", `unknown factor "pigeon"`},
 		{"no step-up factors", edit{"", "step_up_factors: [email]", "step_up_factors: []"}, "step_up_factors", "step_up_factors: [", "at least one factor"},
 		{"no freeze durations", edit{"", "freeze_durations: [24h, 48h, 7d, permanent]", "freeze_durations: []"}, "self_service.freeze_durations", "freeze_durations:", "at least one"},
@@ -171,21 +176,21 @@ func TestAmountsDefault(t *testing.T) {
 
 func TestAliases(t *testing.T) {
 	// Anchors and aliases work as in any YAML file: here the hidden hold
-	// reuses the undisclosed text.
-	text := edit{"", "undisclosed:\n", "undisclosed: &hidden\n"}.apply(t, string(DefaultYAML()))
-	text = edit{"  law_enforcement_hold:", "    holder:\n      message: Your account is under review for a possible Terms of Use matter.\n", "    holder: *hidden\n    #\n"}.apply(t, text)
-	text = edit{"  law_enforcement_hold:", "    #\n      resolution:\n        - Nothing is needed from you right now. If we need any information, we will contact you.\n", ""}.apply(t, text)
+	// reuses the text of the kind it is shown as.
+	text := edit{"  terms_violation:", "    holder:\n", "    holder: &cover\n"}.apply(t, string(DefaultYAML()))
+	text = edit{"  law_enforcement_hold:", "    holder:\n      message: Your account is under review for a possible breach of our Terms of Use. Meanwhile you can sign in and see your account, but not trade, withdraw, transfer or use the API.\n", "    holder: *cover\n    #\n"}.apply(t, text)
+	text = edit{"  law_enforcement_hold:", "    #\n      resolution:\n        - Nothing is needed from you right now. If we need any information, compliance will contact you through the Security Center.\n        - Contact support if you have questions.\n", ""}.apply(t, text)
 	p, err := Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Kind(holdfast.KindLawEnforcementHold).Holder; !reflect.DeepEqual(got, p.Undisclosed) {
-		t.Errorf("holder via alias: got %+v, want %+v", got, p.Undisclosed)
+	if got, want := p.Kind(holdfast.KindLawEnforcementHold).Holder, p.Kind(holdfast.KindTermsViolation).Holder; !reflect.DeepEqual(got, want) {
+		t.Errorf("holder via alias: got %+v, want %+v", got, want)
 	}
 
 	// Aliases are capped, so that a small file cannot make the decoder
 	// expand the same subtree without end.
-	bomb := "undisclosed: {message: &m hello, resolution: [" + strings.Repeat("*m, ", 1001) + "]}\n"
+	bomb := "step_up_factors: [&m email, " + strings.Repeat("*m, ", 1001) + "]\n"
 	if errs := Validate([]byte(bomb)); len(errs) == 0 || !strings.Contains(errs[0].Error(), "aliases are expanded more than 1000 times") {
 		t.Errorf("alias bomb: got %v", errs)
 	}

@@ -61,7 +61,6 @@ func check(p *holdfast.Policy, lines map[string]int) []issue {
 	c.span("four_eyes_expiry", p.FourEyesExpiry, true)
 	// Required: leaving it out would quietly turn dormancy checks off.
 	c.span("dormant_after", p.DormantAfter, true)
-	c.holderText("undisclosed", p.Undisclosed)
 	if len(p.StepUpFactors) == 0 {
 		c.errorf("step_up_factors", "step_up_factors needs at least one factor, or a step-up on an account without bound factors could never end")
 	}
@@ -75,6 +74,7 @@ func check(p *holdfast.Policy, lines map[string]int) []issue {
 		}
 	}
 	c.kinds(p)
+	c.undisclosed(p)
 	c.selfService(p)
 	c.triggers(p)
 	c.security(p)
@@ -124,6 +124,51 @@ func (c *checker) kind(path string, k holdfast.Kind, kp *holdfast.KindPolicy, p 
 	c.roles(path+".see_reason", kp.SeeReason)
 	if kp.OnLift != nil {
 		c.onLift(path+".on_lift", kp.OnLift, p)
+	}
+}
+
+// undisclosed checks the cover of non-disclosable restrictions: a holder
+// must not be able to tell a hidden restriction from a real one of that
+// kind by anything it shows or does.
+func (c *checker) undisclosed(p *holdfast.Policy) {
+	const path = "undisclosed.as"
+	k, kp := p.Cover()
+	switch {
+	case k == "":
+		c.errorf(path, "as is required: the kind a restriction hidden from its holder is shown as (terms_violation)")
+		return
+	case !k.Valid():
+		c.errorf(path, "unknown kind %q", k)
+		return
+	case kp == nil:
+		return // reported with the kinds
+	case !kp.Disclose:
+		c.errorf(path, "%s is itself hidden; the cover must be a kind holders are shown", k)
+	case kp.DefaultDuration != 0 && kp.DefaultDuration != holdfast.Permanent:
+		c.errorf(path, "%s has a default_duration: a real one would show an end that a hidden one cannot", k)
+	case kp.ExtendByHolder:
+		c.errorf(path, "%s may be extended by its holder, who could then tell a hidden one apart", k)
+	case k == holdfast.KindStepUpVerification:
+		c.errorf(path, "%s is device-scoped; the cover must cover the whole account", k)
+	}
+	for _, t := range holdfast.CaseTypes {
+		if tp := p.Cases.Types[t]; tp != nil && slices.Contains(tp.Ends, k) {
+			c.errorf(path, "a %s case can end %s, which a holder could open for a real one but not a hidden one", t, k)
+		}
+	}
+	// A hidden restriction blocks what its cover blocks as well (the
+	// engine adds it), so it can block no more than the cover only if the
+	// cover blocks, at least as strongly, everything any kind blocks.
+	cover := kp.Blocks.Table()
+	for _, other := range slices.Sorted(maps.Keys(p.Kinds)) {
+		if okp := p.Kinds[other]; okp != nil && other.Valid() {
+			t := okp.Blocks.Table()
+			for i, a := range holdfast.Actions {
+				if t[i] > cover[i] {
+					c.errorf(path, "%s is %s for %s and %s is not: a restriction of that kind hidden behind it could be told apart (the cover must block everything any kind blocks)", other, t[i], a, k)
+				}
+			}
+		}
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // JSON is how the API writes and reads JSON. Proto field names (snake_case,
 // docs/design.md's words); lists and plain fields always present ("causes": [],
 // "effect": "allow") while `optional` fields and unset times are left out,
-// so a hidden cause carries no empty "id" or "kind" at all. Unknown fields
+// so a cause without an id or kind carries no empty "id" or "kind". Unknown fields
 // are errors, never silently dropped.
 var (
 	jsonOut = protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}

@@ -30,7 +30,7 @@ func NewMetrics() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "holdfast_decisions_total",
-			Help: "Check answers by action, effect and the kind that decided them (none when allowed, hidden when only a non-disclosable restriction did, in the holder view).",
+			Help: "Check answers by action, effect and the kind that decided them (none when allowed, hidden for a cause without a kind; in the holder view a non-disclosable restriction counts as the kind it is shown as).",
 		}, []string{"action", "effect", "kind"}),
 		withdrawals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "holdfast_withdrawal_authorizations_total",

@@ -301,7 +301,12 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	metrics := rpc.NewMetrics()
 	clock := holdfast.NewCoarseClock(time.Millisecond)
 	defer clock.Stop()
-	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log}
+	aliasKey, err := aliasKey(o.where.data)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey}
 	var feedStart uint64
 	if b != nil {
 		// The feed's start is taken before the index is built from the

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +52,19 @@ func pageKey(env, data, name string) ([]byte, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// aliasKey keys the opaque ids holders see for restrictions hidden from
+// them. It derives from the holder key, which a cluster's nodes already
+// share, so every node shows a holder the same id.
+func aliasKey(data string) ([]byte, error) {
+	k, err := pageKey(holderKeyEnv, data, "holder.key")
+	if err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte("holdfast restriction alias"))
+	return m.Sum(nil), nil
 }
 
 // devCmd holds tools for trying Holdfast locally.
