@@ -262,15 +262,19 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 			ru.origin = r.Origin.Clone()
 		}
 		if !r.Disclose {
+			ru.alias = e.alias(r.ID)
 			// Its holder is shown a restriction of the cover kind, so it
 			// blocks what that kind blocks too: a holder must never be
-			// allowed something a real one would deny.
-			k, _ := e.policy.Cover()
-			for i, f := range e.policy.Effects(k) {
-				ru.fx[i] = max(ru.fx[i], f)
+			// allowed something a real one would deny. Not a panic lock
+			// (one a duress signal hid): what a panic lock blocks is fixed,
+			// money out and nothing else, whoever pressed it.
+			if r.Kind != holdfast.KindPanicLock {
+				k, _ := e.policy.Cover()
+				for i, f := range e.policy.Effects(k) {
+					ru.fx[i] = max(ru.fx[i], f)
+				}
+				ru.acts = restricts(&ru.fx)
 			}
-			ru.acts = restricts(&ru.fx)
-			ru.alias = e.alias(r.ID)
 		}
 		if !r.EndsAt.IsZero() {
 			ru.end = r.EndsAt.UnixNano()
