@@ -38,6 +38,8 @@ type Engine struct {
 	index  *index
 	creds  *credIndex
 	feed   *feed
+	// ruleErrs counts rules that failed to evaluate (rule_errors.go).
+	ruleErrs ruleErrors
 }
 
 var (

@@ -117,8 +117,9 @@ func program(e *cel.Env, expr, field string, boolean bool) (cel.Program, error) 
 }
 
 // Match returns the rules for the event's type whose condition holds, in
-// policy order, with their evidence. A condition that fails to evaluate
-// (a value of the wrong type at run time) is an error naming the rule.
+// policy order, with their evidence. A condition that fails to evaluate (a
+// division by zero, an index out of range) is a match with Err naming the
+// rule, in its place; the other rules are evaluated all the same.
 func (s *Set) Match(in *holdfast.RuleInput) ([]holdfast.RuleMatch, error) {
 	var act *activation
 	defer func() {
@@ -139,7 +140,9 @@ func (s *Set) Match(in *holdfast.RuleInput) ([]holdfast.RuleMatch, error) {
 		if c.when != nil {
 			v, _, err := c.when.Eval(vars)
 			if err != nil {
-				return nil, fmt.Errorf("rule %s: %w", c.rule.ID, err)
+				err = fmt.Errorf("rule %s: %w", c.rule.ID, err)
+				out = append(out, holdfast.RuleMatch{Rule: c.rule, Err: err, Evidence: map[string]string{"error": err.Error()}})
+				continue
 			}
 			if held, ok := v.Value().(bool); !ok || !held {
 				continue
