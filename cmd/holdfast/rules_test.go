@@ -276,3 +276,28 @@ func consoleStaff(t *testing.T, dir, id string) func(url string) string {
 		return string(b)
 	}
 }
+
+// TestBacktestReportsRuleErrors: a candidate policy whose rule fails at run
+// time is replayed to the end (it used to stop the backtest with internal)
+// and the report names the rule.
+func TestBacktestReportsRuleErrors(t *testing.T) {
+	path := policyWith(t, erroringRules)
+	code, out, errw := cli(t, "backtest", "--events", backtestEvents, "--policy", path)
+	if code != 0 || errw != "" {
+		t.Fatalf("exit %d, stderr %q", code, errw)
+	}
+	for _, want := range []string{
+		"Rules whose condition failed to evaluate (fix the policy):\n",
+		"  deposit_ratio_closed (candidate policy): ",
+		"failing closed; last: rule deposit_ratio_closed: division by zero\n",
+		"  deposit_ratio_open (candidate policy): ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	rep := backtestJSON(t, "--events", backtestEvents, "--policy", path)
+	if len(rep.RuleErrors) != 2 || rep.RuleErrors[0].Rule != "deposit_ratio_closed" || rep.RuleErrors[0].Policy != "candidate" || rep.RuleErrors[0].Count == 0 {
+		t.Errorf("rule_errors: %+v", rep.RuleErrors)
+	}
+}
