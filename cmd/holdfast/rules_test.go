@@ -301,3 +301,35 @@ func TestBacktestReportsRuleErrors(t *testing.T) {
 		t.Errorf("rule_errors: %+v", rep.RuleErrors)
 	}
 }
+
+// TestSimulateErroringRule: the same rules through a scenario. The event
+// step succeeds (it used to fail with internal), the other rules still
+// apply, and the failing rules fail closed or open as the policy says.
+func TestSimulateErroringRule(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), append(policy.DefaultYAML(), erroringRules...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scenario := `name: a rule that fails at run time stops nothing
+policy: ./policy.yaml
+start: 2026-04-01T00:00:00Z
+accounts:
+  - {id: u1}
+steps:
+  - at: 0s
+    event: {type: deposit, account: u1, asset: BTC, amount: "0.1", usd_value: "6000", source_risk: mixer}
+  - at: 1m
+    expect: {account: u1, action: withdraw, effect: deny, kinds: [withdrawal_freeze, association_review]}
+  - at: 1m
+    expect: {account: u1, action: p2p_trade, effect: deny, kinds: [withdrawal_freeze]}
+  - at: 1m
+    expect_tags: {account: u1, lacks: [high_risk]}
+`
+	path := filepath.Join(dir, "erroring_rule.yaml")
+	if err := os.WriteFile(path, []byte(scenario), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errw := cli(t, "simulate", path); code != 0 || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("simulate: exit %d\n%s%s", code, out, errw)
+	}
+}
