@@ -67,7 +67,8 @@ func (e *Engine) ruleFailed(now time.Time, ev *holdfast.Event, failed []holdfast
 		if closed {
 			onError = holdfast.RuleOnErrorApply
 		}
-		// The error names the rule and CEL's reason, never a field's value.
+		// Conditions read no secret (nor the holder's email or phone), so
+		// neither can CEL's reason.
 		e.log.Warn("rule failed to evaluate", "rule", m.Rule.ID, "event", ev.ID, "event_type", ev.Type, "account", ev.Account, "on_error", onError, "err", m.Err)
 	}
 }
