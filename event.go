@@ -278,6 +278,9 @@ type IngestResult struct {
 	Tags      []Tag          `json:"tags"`
 	Commands  []string       `json:"commands"`
 	Rules     []string       `json:"rules"`
+	// RuleErrors lists the rules whose condition failed to evaluate for
+	// this event; those that fail closed are in Rules too.
+	RuleErrors []string `json:"rule_errors,omitempty"`
 }
 
 // EventService takes events from other services.

@@ -17,6 +17,47 @@ type Rule struct {
 	// rule applies: the values that crossed its threshold.
 	Evidence []string     `yaml:"evidence,omitempty" json:"evidence,omitempty"`
 	Then     []RuleAction `yaml:"then" json:"then"`
+	// OnError says what happens when the condition cannot be evaluated
+	// for an event (a division by zero, say): apply does the rule's apply
+	// actions as if it held, skip does nothing. Empty: see
+	// Policy.FailsClosed.
+	OnError RuleOnError `yaml:"on_error,omitempty" json:"on_error,omitempty"`
+}
+
+// RuleOnError is a rule's answer to a condition that fails to evaluate.
+type RuleOnError string
+
+const (
+	// RuleOnErrorApply fails closed: the rule's restrictions are applied
+	// (never its lifts, tags or commands).
+	RuleOnErrorApply RuleOnError = "apply"
+	// RuleOnErrorSkip fails open: the rule does nothing for the event.
+	RuleOnErrorSkip RuleOnError = "skip"
+)
+
+// FailsClosed reports whether r applies its restrictions when its
+// condition fails to evaluate: its on_error, or by default whether one of
+// them blocks (denies or reviews) a money-out action, since a screening
+// rule that stops silently is a way for money to leave.
+func (p *Policy) FailsClosed(r *Rule) bool {
+	switch r.OnError {
+	case RuleOnErrorApply:
+		return true
+	case RuleOnErrorSkip:
+		return false
+	}
+	for _, a := range r.Then {
+		if a.Apply == nil {
+			continue
+		}
+		t := p.Effects(a.Apply.Kind)
+		for i, act := range Actions {
+			if act.IsMoneyOut() && t[i] != Allow {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // RuleAction is one thing a rule does. Exactly one field is set.
@@ -67,14 +108,18 @@ type Features struct {
 	RuleRestrictions int64   `json:"rule_restrictions_90d"`
 }
 
-// RuleMatch is a rule whose condition held, with its evidence.
+// RuleMatch is a rule whose condition held, with its evidence, or one whose
+// condition failed to evaluate (Err set; the rule's OnError decides).
 type RuleMatch struct {
 	Rule     *Rule
 	Evidence map[string]string
+	Err      error
 }
 
 // RuleEvaluator evaluates a policy's compiled rules. Implementations are
-// pure and safe for concurrent use.
+// pure and safe for concurrent use. A rule that fails to evaluate is a
+// RuleMatch with Err, never an error of Match: it must not stop the other
+// rules or the event.
 type RuleEvaluator interface {
 	Match(in *RuleInput) ([]RuleMatch, error)
 }

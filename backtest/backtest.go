@@ -60,6 +60,19 @@ type Report struct {
 	// them, by line); InvalidCount counts them all.
 	Invalid      []Invalid `json:"invalid"`
 	InvalidCount int64     `json:"invalid_count"`
+	// RuleErrors lists, per policy, the rules whose condition failed to
+	// evaluate during the replay (each failed closed or open, as its
+	// on_error says): a policy with any is one to fix before it ships.
+	RuleErrors []RuleError `json:"rule_errors"`
+}
+
+// RuleError is a rule that failed to evaluate, with how often.
+type RuleError struct {
+	Policy      string `json:"policy"`
+	Rule        string `json:"rule"`
+	Count       uint64 `json:"count"`
+	FailsClosed bool   `json:"fails_closed"`
+	LastError   string `json:"last_error"`
 }
 
 // KindReport compares one kind: how many accounts each policy restricted
@@ -162,10 +175,13 @@ func Run(ctx context.Context, events io.Reader, candidate, baseline *holdfast.Po
 		return nil, readErr
 	}
 
-	rep = &Report{Events: rd.events, Accounts: len(rd.accounts), OutOfOrder: rd.outOfOrder, Kinds: []KindReport{}, Invalid: rd.invalid, InvalidCount: rd.invalidCount}
+	rep = &Report{Events: rd.events, Accounts: len(rd.accounts), OutOfOrder: rd.outOfOrder, Kinds: []KindReport{}, Invalid: rd.invalid, InvalidCount: rd.invalidCount, RuleErrors: []RuleError{}}
 	for _, r := range all {
 		rep.Invalid = append(rep.Invalid, r.invalid...)
 		rep.InvalidCount += r.invalidCount
+		for _, re := range r.eng.RuleErrors() {
+			rep.RuleErrors = append(rep.RuleErrors, RuleError{Policy: r.name, Rule: re.Rule, Count: re.Count, FailsClosed: re.FailsClosed, LastError: re.LastError})
+		}
 	}
 	slices.SortStableFunc(rep.Invalid, func(a, b Invalid) int {
 		if a.Line != b.Line {

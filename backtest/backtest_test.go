@@ -73,7 +73,7 @@ func TestDefaultAgainstItself(t *testing.T) {
 			same(holdfast.KindFullRestriction, 1),
 			same(holdfast.KindJurisdictionLock, 1),
 		},
-		Invalid: []Invalid{},
+		Invalid: []Invalid{}, RuleErrors: []RuleError{},
 	}
 	if !reflect.DeepEqual(rep, want) {
 		t.Fatalf("got %s\nwant %s", dump(rep), dump(want))
@@ -108,7 +108,7 @@ func TestStricterCandidate(t *testing.T) {
 			same(holdfast.KindFullRestriction, 1),
 			same(holdfast.KindJurisdictionLock, 1),
 		},
-		Invalid: []Invalid{},
+		Invalid: []Invalid{}, RuleErrors: []RuleError{},
 	}
 	if !reflect.DeepEqual(rep, want) {
 		t.Fatalf("got %s\nwant %s", dump(rep), dump(want))

@@ -43,6 +43,8 @@ type Engine struct {
 	feed   *feed
 	// aliasKey keys hidden restrictions' aliases.
 	aliasKey []byte
+	// ruleErrs counts rules that failed to evaluate (rule_errors.go).
+	ruleErrs ruleErrors
 }
 
 var (

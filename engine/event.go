@@ -30,8 +30,13 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 	if ev.ID == "" {
 		ev.ID = newID("evt")
 	}
-	var res *holdfast.IngestResult
+	var (
+		res    *holdfast.IngestResult
+		failed []holdfast.RuleMatch
+		at     time.Time
+	)
 	err := e.update(ctx, ev.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		failed, at = nil, now
 		res = &holdfast.IngestResult{Event: ev.ID, Applied: []*holdfast.Restriction{}, Extended: []*holdfast.Restriction{}, Lifted: []*holdfast.Restriction{}, Tags: []holdfast.Tag{}, Commands: []string{}, Rules: []string{}}
 		seen, err := tx.Event(ev.ID)
 		if err != nil || seen {
@@ -52,8 +57,21 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 			}
 		}
 		for _, m := range matches {
+			if m.Err != nil {
+				// A rule that fails stops neither the others nor the event;
+				// failing closed, it applies its restrictions and nothing
+				// else (a lift on an error would be failing open).
+				failed = append(failed, m)
+				res.RuleErrors = append(res.RuleErrors, m.Rule.ID)
+				if !e.policy.FailsClosed(m.Rule) {
+					continue
+				}
+			}
 			res.Rules = append(res.Rules, m.Rule.ID)
 			for _, a := range m.Rule.Then {
+				if m.Err != nil && a.Apply == nil {
+					continue
+				}
 				if err := e.ruleAction(tx, now, &ev, m, a, res); err != nil {
 					return false, err
 				}
@@ -67,6 +85,7 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 		}
 		return len(res.Applied)+len(res.Extended)+len(res.Lifted) > 0, nil
 	})
+	e.ruleFailed(at, &ev, failed)
 	if err != nil {
 		return nil, err
 	}
@@ -202,9 +221,13 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 		res.Extended = append(res.Extended, cur.Clone())
 		return nil
 	}
+	reason := "rule " + m.Rule.ID + " on " + string(ev.Type) + " event " + ev.ID
+	if m.Err != nil {
+		reason += " (its condition failed to evaluate; the rule fails closed)"
+	}
 	req := holdfast.ApplyRequest{
 		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor,
-		Reason: "rule " + m.Rule.ID + " on " + string(ev.Type) + " event " + ev.ID,
+		Reason: reason,
 		Origin: &holdfast.Origin{Rule: m.Rule.ID, Event: ev.ID, EventType: ev.Type, Evidence: m.Evidence},
 	}
 	req.Delay = delay

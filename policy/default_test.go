@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -246,4 +247,20 @@ func data(p *holdfast.Policy) *holdfast.Policy {
 	c := *p
 	c.Evaluator = nil
 	return &c
+}
+
+// TestDefaultRulesFailClosed: with no on_error, a rule whose restriction
+// blocks money out fails closed; the default policy's only exceptions are
+// the trading limit and the lift.
+func TestDefaultRulesFailClosed(t *testing.T) {
+	p := Default()
+	var open []string
+	for i := range p.Rules {
+		if !p.FailsClosed(&p.Rules[i]) {
+			open = append(open, p.Rules[i].ID)
+		}
+	}
+	if want := []string{"api_burst", "kyc_accepted"}; !slices.Equal(open, want) {
+		t.Fatalf("rules failing open: %v, want %v", open, want)
+	}
 }

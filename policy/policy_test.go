@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 		msg string
 	}{
 		{"unknown top-level field", edit{"", "version: 1\n", "version: 1\nrulez: []\n"}, "rulez", "rulez: []", "unknown field"},
-		{"rule condition does not compile", edit{"  - id: api_burst", "event.orders_per_minute > 100.0", "event.orders_per_minute >> 100.0"}, "rules[8].when", "when:", "rule api_burst: ERROR: <input>:1:"},
+		{"rule condition does not compile", edit{"  - id: api_burst", "event.orders_per_minute > 100.0", "event.orders_per_minute >> 100.0"}, "rules[8].when", "when:", "rule api_burst: ERROR: when:1:"},
 		{"rule condition is not a bool", edit{"  - id: api_burst", "event.orders_per_minute > 100.0 || event.failure_rate > 0.5", "event.orders_per_minute + 1.0"}, "rules[8].when", "when:", "not a bool"},
 		{"rule reads an unknown variable", edit{"  - id: api_burst", "event.orders_per_minute > 100.0", "orders > 100.0"}, "rules[8].when", "when:", "undeclared reference to 'orders'"},
 		{"rule on an unknown event", edit{"  - id: api_burst", "on: [api_activity]", "on: [api_activty]"}, "rules[8].on[0]", "on:", `unknown event type "api_activty"`},

@@ -111,6 +111,15 @@ func (c *checker) rule(path string, r *holdfast.Rule, seen map[string]int, i int
 	if len(r.Then) == 0 {
 		c.errorf(path+".then", "then needs at least one action")
 	}
+	switch r.OnError {
+	case "", holdfast.RuleOnErrorSkip:
+	case holdfast.RuleOnErrorApply:
+		if !slices.ContainsFunc(r.Then, func(a holdfast.RuleAction) bool { return a.Apply != nil }) {
+			c.errorf(path+".on_error", "on_error: apply applies the rule's restrictions when its condition fails, and rule %s has no apply action", r.ID)
+		}
+	default:
+		c.errorf(path+".on_error", "unknown on_error %q (want apply or skip)", r.OnError)
+	}
 	for j, a := range r.Then {
 		ap := fmt.Sprintf("%s.then[%d]", path, j)
 		n := 0

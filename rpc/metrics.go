@@ -85,6 +85,7 @@ func (s timedStore) Update(ctx context.Context, account string, now time.Time, f
 // handler on the same metrics) keeps the first.
 func (m *Metrics) watchIndex(e *engine.Engine) {
 	_ = m.Registry.Register(indexCollector{e})
+	_ = m.Registry.Register(ruleErrorCollector{e})
 }
 
 var (

@@ -136,13 +136,20 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	// This handler exists only once the engine has loaded its index (see
 	// Gate); then a node is ready unless it is behind the change feed.
+	// Rules that failed to evaluate do not make a node unready: it still
+	// answers checks correctly, and each such rule failed open or closed
+	// as the policy says. They are listed after the first line.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if cfg.Engine.Stale() {
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, fmt.Sprintf("behind the change feed by %s", cfg.Engine.FeedLag().Round(time.Millisecond)), http.StatusServiceUnavailable)
+			msg := fmt.Sprintf("behind the change feed by %s", cfg.Engine.FeedLag().Round(time.Millisecond))
+			if d := ruleErrorDetail(cfg.Engine); d != "" {
+				msg += "\n" + strings.TrimSuffix(d, "\n")
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ready\n")
+		io.WriteString(w, "ready\n"+ruleErrorDetail(cfg.Engine))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 
@@ -160,6 +167,21 @@ func Handler(cfg Config) http.Handler {
 		fail(w, r, err)
 	}
 	return auth.authorize(checkBody(mux, limits, bodyFail), fail)
+}
+
+// ruleErrorDetail lists, one line each, the rules that failed to evaluate
+// on this node since it started ("" when none did).
+func ruleErrorDetail(e *engine.Engine) string {
+	var b strings.Builder
+	for _, r := range e.RuleErrors() {
+		fails := "open (skipped)"
+		if r.FailsClosed {
+			fails = "closed (restrictions applied)"
+		}
+		fmt.Fprintf(&b, "rule %s failed to evaluate %d time(s), last at %s on event %s, failing %s: %s\n",
+			r.Rule, r.Count, r.Last.UTC().Format(time.RFC3339), r.LastEvent, fails, r.LastError)
+	}
+	return b.String()
 }
 
 // NewHTTPServer serves h on addr over HTTP/1.1 and cleartext HTTP/2 (h2c),

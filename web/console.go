@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
 )
 
 // The Console. Staff sign in with their password (argon2id) and a TOTP
@@ -136,6 +137,12 @@ func (s *Server) asStaff(h func(w http.ResponseWriter, r *http.Request, actor ho
 	})
 }
 
+type consoleHomeData struct {
+	RuleErrors []engine.RuleError
+}
+
 func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember) {
-	s.render(w, r, http.StatusOK, "console/home", newPage(r, m, nil))
+	// Rules that fail to evaluate stop nothing, so staff are told here
+	// rather than by failed events.
+	s.render(w, r, http.StatusOK, "console/home", newPage(r, m, consoleHomeData{RuleErrors: s.cfg.Engine.RuleErrors()}))
 }

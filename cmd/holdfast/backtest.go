@@ -28,8 +28,10 @@ each with its "at"; see "holdfast events export") through a candidate policy
 and a baseline policy (default: the embedded default policy), each on the
 real engine over a fresh temporary store with a virtual clock, and report per
 restriction kind how many accounts each policy restricted and which accounts
-only one of them did. Invalid lines are listed with their line number and
-skipped. --events - reads standard input.
+only one of them did. Rules whose condition failed to evaluate are listed
+per policy (each failed closed or open, as its on_error says). Invalid lines
+are listed with their line number and skipped. --events - reads standard
+input.
 
 The replay commits every event to the temporary stores; set TMPDIR to a
 memory file system (/dev/shm) to spare the disk on long histories.`,
@@ -129,6 +131,16 @@ func printBacktest(w io.Writer, rep *backtest.Report, candidate, baseline string
 		}
 		if !differs {
 			fmt.Fprintln(w, "\nNo differences: both policies restricted the same accounts with each kind.")
+		}
+	}
+	if len(rep.RuleErrors) > 0 {
+		fmt.Fprintf(w, "\nRules whose condition failed to evaluate (fix the policy):\n")
+		for _, re := range rep.RuleErrors {
+			fails := "open"
+			if re.FailsClosed {
+				fails = "closed"
+			}
+			fmt.Fprintf(w, "  %s (%s policy): %d time(s), failing %s; last: %s\n", re.Rule, re.Policy, re.Count, fails, re.LastError)
 		}
 	}
 	if len(rep.Invalid) > 0 {
