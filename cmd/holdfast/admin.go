@@ -384,7 +384,7 @@ func tokenCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			if asJSON {
 				type listed struct {
-					*holdfast.Token // its Hash is never encoded
+					*holdfast.Token        // its Hash is never encoded
 					State           string `json:"state"`
 				}
 				out := make([]listed, len(ts))
