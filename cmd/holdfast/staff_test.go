@@ -34,7 +34,9 @@ func serveData(t *testing.T, dir string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errw syncBuffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--log-level", "error"}, &out, &errw) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--log-level", "error"}, &out, &errw)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -419,4 +421,3 @@ func TestSignInLinkOnce(t *testing.T) {
 		t.Errorf("the session cookie as a link: %d", resp.StatusCode)
 	}
 }
-
