@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -134,9 +136,13 @@ func TestRevokedTokenRefusedWithinBound(t *testing.T) {
 
 // tokenID finds a token's id in `token list --json` by its place: the
 // list never shows the token or its hash.
-func tokenID(t *testing.T, dir, token string) string {
+func tokenID(t *testing.T, where, token string) string {
 	t.Helper()
-	code, out, errw := cli(t, "token", "list", "--data", dir, "--json")
+	flag := "--data"
+	if strings.HasPrefix(where, "postgres") {
+		flag = "--store"
+	}
+	code, out, errw := cli(t, "token", "list", flag, where, "--json")
 	if code != 0 {
 		t.Fatalf("token list: %s %s", out, errw)
 	}
@@ -419,5 +425,55 @@ func TestSignInLinkOnce(t *testing.T) {
 	}
 	if resp, _ := get(base+"/me/login?token="+url.QueryEscape(session.Value), nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the session cookie as a link: %d", resp.StatusCode)
+	}
+}
+
+// TestClusterRevocation: two nodes on one PostgreSQL. Tokens in use on
+// both (so cached by both) are refused on both within the documented bound
+// once revoked or once their staff member is disabled; a sign-in link used
+// on one node is refused on the other.
+func TestClusterRevocation(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	t.Setenv(holderKeyEnv, hex.EncodeToString(key))
+	cl := newCluster(t, 2)
+	mustCLI(t, "staff", "add", "--store", cl.dsn, "--id", "alice", "--roles", "support")
+	alice := strings.TrimSpace(mustCLI(t, "token", "create", "--store", cl.dsn, "--scopes", "staff,check", "--staff", "alice"))
+	gateway := strings.TrimSpace(mustCLI(t, "token", "create", "--store", cl.dsn, "--scopes", "check"))
+	for _, n := range cl.nodes {
+		for _, tok := range []string{alice, gateway} {
+			if err := checkWith(n.url, tok); err != nil {
+				t.Fatalf("%s before revoking: %v", n.url, err)
+			}
+		}
+	}
+	mustCLI(t, "token", "revoke", "--store", cl.dsn, "--id", tokenID(t, cl.dsn, gateway))
+	mustCLI(t, "staff", "disable", "--store", cl.dsn, "--id", "alice")
+	for _, n := range cl.nodes {
+		refusedWithin(t, "the revoked token on "+n.url, n.url, gateway)
+		refusedWithin(t, "disabled alice's token on "+n.url, n.url, alice)
+		if err := checkWith(n.url, cl.token); err != nil {
+			t.Errorf("the admin token on %s: %v", n.url, err)
+		}
+	}
+
+	link := strings.TrimSpace(mustCLI(t, "dev", "holder-token", "--account", "u1", "--server", cl.nodes[0].url))
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the link on node 1: %d", resp.StatusCode)
+	}
+	resp, err = c.Get(strings.Replace(link, cl.nodes[0].url, cl.nodes[1].url, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "used already") {
+		t.Errorf("the same link on node 2: %d\n%s", resp.StatusCode, body)
 	}
 }
