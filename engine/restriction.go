@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -197,7 +198,7 @@ func (e *Engine) Lift(ctx context.Context, req holdfast.LiftRequest) (*holdfast.
 			return false, err
 		}
 		if fourEyes {
-			a, err := e.askApproval(tx, now, r, req)
+			a, err := e.askApproval(ctx, tx, now, r, req)
 			out.Pending = a
 			return false, err
 		}
@@ -257,11 +258,22 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 	return r, nil
 }
 
-// askApproval opens (or returns the already open) four-eyes request.
-func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, req holdfast.LiftRequest) (*holdfast.Approval, error) {
+// askApproval opens (or returns the already open) four-eyes request. An
+// open request whose asker has since been disabled or removed can never
+// be approved: it ends (expired) and the new asker's request replaces it.
+func (e *Engine) askApproval(ctx context.Context, tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, req holdfast.LiftRequest) (*holdfast.Approval, error) {
+	var superseded json.RawMessage
 	for _, a := range tx.Approvals() {
 		if a.Restriction == r.ID && a.StateAt(now) == holdfast.ApprovalPending {
-			return a, nil
+			err := e.askerActive(ctx, a)
+			if holdfast.ErrorCode(err) != holdfast.FailedPrecondition {
+				return a, err
+			}
+			a.State, a.DecidedBy, a.DecidedAt = holdfast.ApprovalExpired, req.Actor.String(), now
+			if err := tx.SaveApproval(a); err != nil {
+				return nil, err
+			}
+			superseded = mustJSON(a)
 		}
 	}
 	a := &holdfast.Approval{
@@ -279,7 +291,7 @@ func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.R
 	if err := tx.SaveApproval(a); err != nil {
 		return nil, err
 	}
-	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: req.Actor.String(), Action: holdfast.AuditLiftRequested, Restriction: r.ID, After: mustJSON(a), Reason: req.Reason}
+	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: req.Actor.String(), Action: holdfast.AuditLiftRequested, Restriction: r.ID, Before: superseded, After: mustJSON(a), Reason: req.Reason}
 	return a, tx.Append(entry)
 }
 
@@ -290,6 +302,9 @@ func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (
 	}
 	a, err := e.store.Approval(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.askerActive(ctx, a); err != nil {
 		return nil, err
 	}
 	var out *holdfast.Restriction
@@ -326,6 +341,29 @@ func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (
 		return true, nil
 	})
 	return out, err
+}
+
+// askerActive refuses to complete a request whose asker has since been
+// disabled or removed: the second pair of eyes would otherwise carry out
+// the wish of someone no longer trusted to act. The request stays in the
+// history and expires; an active member may ask again.
+func (e *Engine) askerActive(ctx context.Context, a *holdfast.Approval) error {
+	asker, err := holdfast.ParseActor(a.AskedBy)
+	if err != nil || asker.Type != holdfast.ActorStaff {
+		return nil
+	}
+	m, err := e.store.Staff(ctx, asker.ID)
+	switch {
+	case holdfast.ErrorCode(err) == holdfast.NotFound:
+		// Staff the store does not keep (a scenario's cast) cannot be
+		// disabled; members are removed by marking, never deleted.
+		return nil
+	case err != nil:
+		return err
+	case !m.Active():
+		return holdfast.Errorf(holdfast.FailedPrecondition, "request", "request %s was asked by %s, who has since been disabled or removed; an active member must ask again", a.ID, a.AskedBy)
+	}
+	return nil
 }
 
 // Extend moves a restriction's end.

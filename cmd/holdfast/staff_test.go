@@ -477,3 +477,45 @@ func TestClusterRevocation(t *testing.T) {
 		t.Errorf("the same link on node 2: %d\n%s", resp.StatusCode, body)
 	}
 }
+
+// TestRemovedAskerCannotBeApproved: a four-eyes lift asked by a member who
+// is then removed cannot be completed by a colleague; the request stays in
+// the history and an active member may ask again.
+func TestRemovedAskerCannotBeApproved(t *testing.T) {
+	url, dir := server(t)
+	t.Setenv("HOLDFAST_SERVER", url)
+	tokens := map[string]string{}
+	for _, id := range []string{"carol", "dave", "erin"} {
+		mustCLI(t, "staff", "add", "--data", dir, "--id", id, "--roles", "compliance")
+		tokens[id] = strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--scopes", "staff", "--staff", id))
+	}
+	as := func(who string, args ...string) (int, string, string) {
+		return cli(t, append(args, "--token", tokens[who])...)
+	}
+	if code, _, errw := as("carol", "apply", "--account", "acct-1", "--kind", "full_restriction", "--reason", "aml"); code != 0 {
+		t.Fatal(errw)
+	}
+	code, out, _ := as("carol", "lift", "--account", "acct-1", "--kind", "full_restriction", "--json")
+	var res struct {
+		Pending struct{ ID string } `json:"pending"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Pending.ID == "" {
+		t.Fatalf("lift: %d %s", code, out)
+	}
+	mustCLI(t, "staff", "remove", "--data", dir, "--id", "carol")
+	code, _, errw := as("dave", "approve", "--request", res.Pending.ID)
+	if code != 1 || !strings.HasPrefix(errw, "error: failed_precondition: ") || !strings.Contains(errw, "staff:carol") {
+		t.Fatalf("approving a removed member's request: %d %s", code, errw)
+	}
+	if code, out, _ := as("dave", "history", "--account", "acct-1", "--json"); code != 0 || !strings.Contains(out, `"actor": "staff:carol"`) {
+		t.Errorf("the removed member's actions left the history: %s", out)
+	}
+	// Erin asks again; Dave approves.
+	code, out, _ = as("erin", "lift", "--account", "acct-1", "--kind", "full_restriction", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Pending.ID == "" {
+		t.Fatalf("lift again: %d %s", code, out)
+	}
+	if code, out, errw := as("dave", "approve", "--request", res.Pending.ID); code != 0 || !strings.Contains(out, "lifted") {
+		t.Fatalf("approve: %d %s %s", code, out, errw)
+	}
+}
