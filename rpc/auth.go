@@ -369,8 +369,37 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 			fail(w, r, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, r.URL.Path))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if streamingProcedures[r.URL.Path] {
+			// A stream lives long after its first request: it checks its
+			// token again for every message (from the cache), so a
+			// revocation ends it within the same bound as any call.
+			header := r.Header.Get("Authorization")
+			ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
+				p, err := a.authenticate(ctx, header)
+				if err != nil {
+					a.reject(err)
+					return err
+				}
+				if !slices.ContainsFunc(scopes, p.Has) {
+					a.count(rejectWrongScope)
+					return errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s", p.TokenID, r.URL.Path)
+				}
+				return nil
+			})
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+type reauthKey struct{}
+
+// reauthorize checks a stream's token again; nil outside a stream.
+func reauthorize(ctx context.Context) error {
+	if f, ok := ctx.Value(reauthKey{}).(func(context.Context) error); ok {
+		return f(ctx)
+	}
+	return nil
 }
 
 // Actors. The engine enforces what each actor may do; these only say who

@@ -519,3 +519,45 @@ func TestRemovedAskerCannotBeApproved(t *testing.T) {
 		t.Fatalf("approve: %d %s %s", code, out, errw)
 	}
 }
+
+// TestRevokedTokenEndsStream: a CheckStream opened before its token was
+// revoked is ended (unauthenticated) within the documented bound, not
+// served for as long as it stays open.
+func TestRevokedTokenEndsStream(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "migrate", "--data", dir)
+	tok := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--scopes", "check"))
+	url := serveData(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st := rpc.NewClients(rpc.H2CClient(), url, tok).Decision.CheckStream(ctx)
+	defer st.CloseResponse()
+	batch := &holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{{Account: "u1", Action: "trade"}}}
+	ask := func() error {
+		if err := st.Send(batch); err != nil {
+			_, err = st.Receive() // the server's reason
+			return err
+		}
+		_, err := st.Receive()
+		return err
+	}
+	if err := ask(); err != nil {
+		t.Fatalf("the stream before revoking: %v", err)
+	}
+	mustCLI(t, "token", "revoke", "--data", dir, "--id", tokenID(t, dir, tok))
+	limit := rpc.RevocationBound + 2*time.Second
+	start := time.Now()
+	for {
+		err := ask()
+		if connect.CodeOf(err) == connect.CodeUnauthenticated {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the stream after revoking: %v, want unauthenticated", err)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("the stream still answers %s after the revocation (bound %s)", time.Since(start).Round(time.Millisecond), rpc.RevocationBound)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
