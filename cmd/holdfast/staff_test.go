@@ -310,6 +310,10 @@ func TestStaffLifecycleCLI(t *testing.T) {
 	if got := strings.Join(actions, " "); got != want {
 		t.Errorf("staff chain: %s, want %s", got, want)
 	}
+	// Nobody writes to the staff chain through the account operations.
+	if _, err := rpc.NewClients(nil, url, admin).Restriction.Apply(context.Background(), connect.NewRequest(&holdfastv1.ApplyRequest{Account: holdfast.StaffAccount, Kind: "trading_halt", Reason: "x"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("a restriction on the staff chain: %v", err)
+	}
 	if out := mustCLI(t, "audit", "verify", "--data", dir, "--account", holdfast.StaffAccount); !strings.Contains(out, "OK: 1 account(s), 6 entries") {
 		t.Errorf("audit verify: %s", out)
 	}
