@@ -124,7 +124,33 @@ type StaffMember struct {
 	// sign in to the Console; neither ever leaves the store.
 	PasswordHash string `json:"-"`
 	TOTPSecret   string `json:"-"`
+	// DisabledAt, when set, is when the member was disabled: their tokens
+	// and Console sessions are refused until they are enabled again.
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
+	// RemovedAt, when set, is when the member was removed. The record
+	// stays, so that the audit history always names someone known, but
+	// it has no roles, tokens or sign-in, and the id is never given out
+	// again.
+	RemovedAt time.Time `json:"removed_at,omitzero"`
 }
+
+// Active reports whether the member may act: neither disabled nor
+// removed.
+func (s *StaffMember) Active() bool { return s.DisabledAt.IsZero() && s.RemovedAt.IsZero() }
+
+// StaffAccount is the audit chain that records changes to staff members
+// (who added, disabled or removed whom), beside the accounts'
+// own chains; `holdfast audit verify` checks it with them.
+const StaffAccount = "holdfast:staff"
+
+// Audit actions on the staff chain.
+const (
+	AuditStaffAdded    = "staff_added"
+	AuditStaffUpdated  = "staff_updated"
+	AuditStaffDisabled = "staff_disabled"
+	AuditStaffEnabled  = "staff_enabled"
+	AuditStaffRemoved  = "staff_removed"
+)
 
 // Token is a bearer credential. Only its SHA-256 hash is stored; the token
 // itself is shown once, at creation.
@@ -134,19 +160,55 @@ type Token struct {
 	Scopes    []Scope   `json:"scopes"`
 	Staff     string    `json:"staff,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt, when set, ends the token: from then on it is refused.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// RevokedAt, when set, is when the token was revoked; it is kept
+	// (hash and all) only so that listings and refusals can say so.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// LastUsedAt is when a server last accepted it (to within a minute).
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+}
+
+// State is the token's state at t: "active", "expired" or "revoked".
+func (t *Token) State(at time.Time) string {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return "revoked"
+	case !t.ExpiresAt.IsZero() && !at.Before(t.ExpiresAt):
+		return "expired"
+	}
+	return "active"
 }
 
 // StaffStore keeps staff members and tokens.
 type StaffStore interface {
 	PutStaff(ctx context.Context, s *StaffMember) error
-	// Staff returns a staff member. Errors: not_found.
+	// Staff returns a staff member, a removed one too. Errors: not_found.
 	Staff(ctx context.Context, id string) (*StaffMember, error)
+	// ListStaff lists every staff member, removed ones too, by id.
+	ListStaff(ctx context.Context) ([]*StaffMember, error)
+	// ChangeStaff stores s and appends e to the StaffAccount audit chain
+	// in one transaction; when s is removed it revokes the member's
+	// tokens at s.RemovedAt in the same transaction.
+	ChangeStaff(ctx context.Context, s *StaffMember, e *AuditEntry) error
 	PutToken(ctx context.Context, t *Token) error
-	// TokenByHash returns a token. Errors: unauthenticated.
+	// TokenByHash returns a token, a revoked one too (RevokedAt set).
+	// Errors: unauthenticated for a hash no token has.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
-	// RevokeToken deletes the token with this id (rotation: mint the new
-	// one, move the caller over, revoke the old). Errors: not_found.
-	RevokeToken(ctx context.Context, id string) error
+	// Tokens lists every token, revoked ones too, oldest first.
+	Tokens(ctx context.Context) ([]*Token, error)
+	// TouchToken records that the token with this id was used at at (it
+	// never moves LastUsedAt back). An unknown id is no error.
+	TouchToken(ctx context.Context, id string, at time.Time) error
+	// RevokeToken revokes the token with this id at at (rotation: mint the
+	// new one, move the caller over, revoke the old). Errors: not_found,
+	// failed_precondition (revoked already).
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// UseLink records a one-time sign-in link (by its hash) as used, and
+	// remembers it until expires, when the link is dead anyway; links
+	// that expired by now are forgotten. Errors: unauthenticated when the
+	// link was used before (on any node sharing the store).
+	UseLink(ctx context.Context, hash string, expires, now time.Time) error
 }
 
 // CommandState is where an outbox command is in its delivery.

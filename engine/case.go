@@ -321,6 +321,9 @@ func (e *Engine) AssignCase(ctx context.Context, id, staff string, actor holdfas
 	if err != nil {
 		return nil, holdfast.Errorf(holdfast.NotFound, "assignee", "no staff member %s", staff)
 	}
+	if !member.Active() {
+		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "assignee", "staff member %s is disabled or removed", staff)
+	}
 	return e.onCase(ctx, id, actor, func(tx holdfast.AccountTx, now time.Time, c *holdfast.Case) (bool, error) {
 		if err := undecided(c); err != nil {
 			return false, err
@@ -416,7 +419,7 @@ func (e *Engine) DecideCase(ctx context.Context, req holdfast.DecideCaseRequest)
 				}
 			}
 			if fourEyes {
-				a, err := e.askApproval(tx, now, r, holdfast.LiftRequest{Reason: reason, Actor: req.Actor})
+				a, err := e.askApproval(ctx, tx, now, r, holdfast.LiftRequest{Reason: reason, Actor: req.Actor})
 				if err != nil {
 					return false, err
 				}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -267,7 +268,7 @@ func (e *Engine) Lift(ctx context.Context, req holdfast.LiftRequest) (*holdfast.
 			return false, err
 		}
 		if fourEyes {
-			a, err := e.askApproval(tx, now, r, req)
+			a, err := e.askApproval(ctx, tx, now, r, req)
 			out.Pending = a
 			return false, err
 		}
@@ -328,16 +329,27 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 }
 
 // askApproval opens (or returns the already open) four-eyes lift request.
-func (e *Engine) askApproval(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, req holdfast.LiftRequest) (*holdfast.Approval, error) {
-	return e.ask(tx, now, r, holdfast.ApprovalLift, time.Time{}, req.Actor, req.Reason)
+func (e *Engine) askApproval(ctx context.Context, tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, req holdfast.LiftRequest) (*holdfast.Approval, error) {
+	return e.ask(ctx, tx, now, r, holdfast.ApprovalLift, time.Time{}, req.Actor, req.Reason)
 }
 
 // ask opens a four-eyes request to lift r or move its end to end, or
-// returns the same request when one is already pending.
-func (e *Engine) ask(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, op holdfast.ApprovalOp, end time.Time, actor holdfast.Actor, reason string) (*holdfast.Approval, error) {
+// returns the same request when one is already pending. An open request
+// whose asker has since been disabled or removed can never be approved: it
+// ends (expired) and the new asker's request replaces it.
+func (e *Engine) ask(ctx context.Context, tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, op holdfast.ApprovalOp, end time.Time, actor holdfast.Actor, reason string) (*holdfast.Approval, error) {
+	var superseded json.RawMessage
 	for _, a := range tx.Approvals() {
 		if a.Restriction == r.ID && a.Extends() == (op == holdfast.ApprovalExtend) && a.EndsAt.Equal(end) && a.StateAt(now) == holdfast.ApprovalPending {
-			return a, nil
+			err := e.askerActive(ctx, a)
+			if holdfast.ErrorCode(err) != holdfast.FailedPrecondition {
+				return a, err
+			}
+			a.State, a.DecidedBy, a.DecidedAt = holdfast.ApprovalExpired, actor.String(), now
+			if err := tx.SaveApproval(a); err != nil {
+				return nil, err
+			}
+			superseded = mustJSON(a)
 		}
 	}
 	a := &holdfast.Approval{
@@ -361,7 +373,7 @@ func (e *Engine) ask(tx holdfast.AccountTx, now time.Time, r *holdfast.Restricti
 	if op == holdfast.ApprovalExtend {
 		action = holdfast.AuditExtendRequested
 	}
-	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: actor.String(), Action: action, Restriction: r.ID, After: mustJSON(a), Reason: reason}
+	entry := &holdfast.AuditEntry{Account: r.Account, At: now, Actor: actor.String(), Action: action, Restriction: r.ID, Before: superseded, After: mustJSON(a), Reason: reason}
 	return a, tx.Append(entry)
 }
 
@@ -372,6 +384,9 @@ func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (
 	}
 	a, err := e.store.Approval(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.askerActive(ctx, a); err != nil {
 		return nil, err
 	}
 	var out *holdfast.Restriction
@@ -416,6 +431,29 @@ func (e *Engine) Approve(ctx context.Context, id string, actor holdfast.Actor) (
 		return true, nil
 	})
 	return out, err
+}
+
+// askerActive refuses to complete a request whose asker has since been
+// disabled or removed: the second pair of eyes would otherwise carry out
+// the wish of someone no longer trusted to act. The request stays in the
+// history and expires; an active member may ask again.
+func (e *Engine) askerActive(ctx context.Context, a *holdfast.Approval) error {
+	asker, err := holdfast.ParseActor(a.AskedBy)
+	if err != nil || asker.Type != holdfast.ActorStaff {
+		return nil
+	}
+	m, err := e.store.Staff(ctx, asker.ID)
+	switch {
+	case holdfast.ErrorCode(err) == holdfast.NotFound:
+		// Staff the store does not keep (a scenario's cast) cannot be
+		// disabled; members are removed by marking, never deleted.
+		return nil
+	case err != nil:
+		return err
+	case !m.Active():
+		return holdfast.Errorf(holdfast.FailedPrecondition, "request", "request %s was asked by %s, who has since been disabled or removed; an active member must ask again", a.ID, a.AskedBy)
+	}
+	return nil
 }
 
 // Extend moves a restriction's end, or opens a four-eyes request when a
@@ -466,7 +504,7 @@ func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdf
 			if fourEyes, err := e.panicExtension(r, end, req, field); err != nil {
 				return false, err
 			} else if fourEyes {
-				out.Pending, err = e.ask(tx, now, r, holdfast.ApprovalExtend, end, req.Actor, req.Reason)
+				out.Pending, err = e.ask(ctx, tx, now, r, holdfast.ApprovalExtend, end, req.Actor, req.Reason)
 				return false, err
 			}
 		}

@@ -4,31 +4,66 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/holdfast/holdfast"
 	"github.com/jackc/pgx/v5"
 )
+
+const (
+	staffCols = `id, roles, created_at, password_hash, totp_secret, disabled_at, removed_at`
+	tokenCols = `hash, id, scopes, staff, created_at, expires_at, revoked_at, last_used_at`
+)
+
+func staffFields(s *holdfast.StaffMember) []any {
+	return []any{&s.ID, list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret, nanos(&s.DisabledAt), nanos(&s.RemovedAt)}
+}
+
+func tokenFields(t *holdfast.Token) []any {
+	return []any{&t.Hash, &t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt), nanos(&t.ExpiresAt), nanos(&t.RevokedAt), nanos(&t.LastUsedAt)}
+}
+
+const putStaff = `INSERT INTO staff (` + staffCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at,
+		password_hash = excluded.password_hash, totp_secret = excluded.totp_secret,
+		disabled_at = excluded.disabled_at, removed_at = excluded.removed_at`
 
 // PutStaff inserts or replaces a staff member.
 func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 	if err := holdfast.ValidateID("staff", s.ID); err != nil {
 		return err
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO staff (id, roles, created_at, password_hash, totp_secret) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at,
-			password_hash = excluded.password_hash, totp_secret = excluded.totp_secret`,
-		s.ID, list(&s.Roles), nanos(&s.CreatedAt), s.PasswordHash, s.TOTPSecret)
-	if err != nil {
+	if _, err := db.pool.Exec(ctx, putStaff, staffFields(s)...); err != nil {
 		return fmt.Errorf("postgres: put staff %s: %w", s.ID, err)
 	}
 	return nil
 }
 
+// ChangeStaff stores s and appends e to the staff chain in one transaction
+// (holding the chain's row lock, so staff changes on every node queue);
+// removing a member revokes their tokens in it too.
+func (db *DB) ChangeStaff(ctx context.Context, s *holdfast.StaffMember, e *holdfast.AuditEntry) error {
+	if err := holdfast.ValidateID("staff", s.ID); err != nil {
+		return err
+	}
+	return db.Update(ctx, holdfast.StaffAccount, e.At, func(tx holdfast.AccountTx) error {
+		t := tx.(*accountTx)
+		if _, err := t.exec(putStaff, staffFields(s)...); err != nil {
+			return t.fail(fmt.Errorf("postgres: put staff %s: %w", s.ID, err))
+		}
+		if !s.RemovedAt.IsZero() {
+			if _, err := t.exec(`UPDATE tokens SET revoked_at = $1 WHERE staff = $2 AND revoked_at IS NULL`, nanosArg(s.RemovedAt), s.ID); err != nil {
+				return t.fail(fmt.Errorf("postgres: revoke the tokens of %s: %w", s.ID, err))
+			}
+		}
+		return t.Append(e)
+	})
+}
+
 // Staff returns a staff member. Errors: not_found.
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
-	s := &holdfast.StaffMember{ID: id}
-	err := db.pool.QueryRow(ctx, `SELECT roles, created_at, password_hash, totp_secret FROM staff WHERE id = $1`, id).
-		Scan(list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret)
+	s := &holdfast.StaffMember{}
+	err := db.pool.QueryRow(ctx, `SELECT `+staffCols+` FROM staff WHERE id = $1`, id).Scan(staffFields(s)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
 	}
@@ -38,28 +73,42 @@ func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, erro
 	return s, nil
 }
 
+// ListStaff lists every staff member by id.
+func (db *DB) ListStaff(ctx context.Context) ([]*holdfast.StaffMember, error) {
+	out := []*holdfast.StaffMember{}
+	err := db.each(ctx, `SELECT `+staffCols+` FROM staff ORDER BY id`, nil, func(sc scanner) error {
+		s := &holdfast.StaffMember{}
+		out = append(out, s)
+		return sc.Scan(staffFields(s)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list staff: %w", err)
+	}
+	return out, nil
+}
+
 // PutToken inserts or replaces a token by its hash.
 func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 	if t.Hash == "" {
 		return holdfast.Errorf(holdfast.InvalidArgument, "hash", "token hash is required")
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO tokens (hash, id, scopes, staff, created_at) VALUES ($1, $2, $3, $4, $5)
+	_, err := db.pool.Exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (hash) DO UPDATE SET id = excluded.id, scopes = excluded.scopes,
-			staff = excluded.staff, created_at = excluded.created_at`,
-		t.Hash, t.ID, list(&t.Scopes), t.Staff, nanos(&t.CreatedAt))
+			staff = excluded.staff, created_at = excluded.created_at, expires_at = excluded.expires_at,
+			revoked_at = excluded.revoked_at, last_used_at = excluded.last_used_at`,
+		tokenFields(t)...)
 	if err != nil {
 		return fmt.Errorf("postgres: put token %s: %w", t.ID, err)
 	}
 	return nil
 }
 
-// TokenByHash returns the token with this SHA-256 hash. Errors:
-// unauthenticated, so that a caller cannot tell an unknown token from any
-// other refusal.
+// TokenByHash returns the token with this SHA-256 hash, revoked or not.
+// Errors: unauthenticated, so that a caller cannot tell an unknown token
+// from any other refusal.
 func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, error) {
-	t := &holdfast.Token{Hash: hash}
-	err := db.pool.QueryRow(ctx, `SELECT id, scopes, staff, created_at FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt))
+	t := &holdfast.Token{}
+	err := db.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash).Scan(tokenFields(t)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.Unauthenticated, "token", "unknown or revoked token")
 	}
@@ -69,14 +118,59 @@ func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, er
 	return t, nil
 }
 
-// RevokeToken deletes the token with this id. Errors: not_found.
-func (db *DB) RevokeToken(ctx context.Context, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM tokens WHERE id = $1`, id)
+// Tokens lists every token, oldest first.
+func (db *DB) Tokens(ctx context.Context) ([]*holdfast.Token, error) {
+	out := []*holdfast.Token{}
+	err := db.each(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`, nil, func(sc scanner) error {
+		t := &holdfast.Token{}
+		out = append(out, t)
+		return sc.Scan(tokenFields(t)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// TouchToken moves the token's last use forward to at.
+func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
+	if _, err := db.pool.Exec(ctx, `UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, nanosArg(at), id); err != nil {
+		return fmt.Errorf("postgres: touch token %s: %w", id, err)
+	}
+	return nil
+}
+
+// RevokeToken marks the token with this id revoked. Errors: not_found,
+// failed_precondition.
+func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	var revoked time.Time
+	err := db.pool.QueryRow(ctx, `WITH old AS (SELECT revoked_at FROM tokens WHERE id = $1 FOR UPDATE)
+		UPDATE tokens SET revoked_at = coalesce(tokens.revoked_at, $2) FROM old WHERE tokens.id = $1 RETURNING old.revoked_at`, id, nanosArg(at)).Scan(nanos(&revoked))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
 	}
+	if !revoked.IsZero() {
+		return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, revoked.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// UseLink records a sign-in link as used. The primary key makes the use
+// atomic across nodes: of two uses at once, one inserts and the other
+// finds the row.
+func (db *DB) UseLink(ctx context.Context, hash string, expires, now time.Time) error {
+	if _, err := db.pool.Exec(ctx, `DELETE FROM used_links WHERE expires_at <= $1`, nanosArg(now)); err != nil {
+		return fmt.Errorf("postgres: forget used links: %w", err)
+	}
+	tag, err := db.pool.Exec(ctx, `INSERT INTO used_links (hash, expires_at) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING`, hash, nanosArg(expires))
+	if err != nil {
+		return fmt.Errorf("postgres: use link: %w", err)
+	}
 	if tag.RowsAffected() == 0 {
-		return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+		return holdfast.Errorf(holdfast.Unauthenticated, "token", "this sign-in link was used already")
 	}
 	return nil
 }

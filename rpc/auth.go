@@ -8,12 +8,14 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/holdfast/holdfast"
@@ -84,6 +86,9 @@ type Principal struct {
 	// Staff is the token's staff member with their current roles, for
 	// tokens with the staff scope.
 	Staff *holdfast.StaffMember
+	// expiresAt is the token's expiry (zero: none), checked on every call,
+	// cached or not.
+	expiresAt time.Time
 }
 
 // Has reports whether the token carries s.
@@ -162,7 +167,9 @@ var procedureScopes = map[string][]holdfast.Scope{
 
 // authenticator resolves bearer tokens against the store. Successful
 // lookups are cached briefly so that Check costs no store read; a revoked
-// token or a changed role takes effect within cacheTTL.
+// or expired token, a disabled staff member or a changed role takes effect
+// within cacheTTL on every node (RevocationBound, documented, leaves room
+// for a slow store read and the call's own time).
 type authenticator struct {
 	store holdfast.StaffStore
 	ttl   time.Duration
@@ -172,6 +179,10 @@ type authenticator struct {
 	cache map[string]cachedPrincipal // by token hash
 
 	limits *tokenLimits
+	// rejected counts refused calls by reason (nil: not counted).
+	rejected *prometheus.CounterVec
+	// touching holds the ids of tokens whose last use is being written.
+	touching sync.Map
 }
 
 type cachedPrincipal struct {
@@ -180,57 +191,107 @@ type cachedPrincipal struct {
 }
 
 const (
-	cacheTTL = 10 * time.Second
+	// cacheTTL is how long a resolved token is trusted without the store.
+	// The entry's clock starts before the store read that filled it, so a
+	// revocation committed after that read is seen within cacheTTL.
+	cacheTTL = 2 * time.Second
+	// RevocationBound is the documented bound: from the moment a token is
+	// revoked or expires, or its staff member is disabled or removed,
+	// every node refuses it within this time.
+	RevocationBound = 5 * time.Second
 	// cacheMax bounds the cache; past it, expired entries are swept.
 	cacheMax = 10_000
+	// touchEvery is how precisely a token's last use is kept: at most one
+	// store write per token and node this often.
+	touchEvery = time.Minute
 )
+
+// Reasons a call is refused, the label of holdfast_auth_rejected_total.
+const (
+	rejectBadToken   = "bad_token" // missing, malformed or unknown
+	rejectExpired    = "expired"
+	rejectRevoked    = "revoked"
+	rejectDisabled   = "disabled" // the staff member is disabled or removed
+	rejectWrongScope = "wrong_scope"
+)
+
+var rejectReasons = []string{rejectBadToken, rejectExpired, rejectRevoked, rejectDisabled, rejectWrongScope}
 
 func newAuthenticator(store holdfast.StaffStore, rates TokenRates) *authenticator {
 	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[string]cachedPrincipal{}, limits: newTokenLimits(rates)}
 }
 
-// authenticate resolves an Authorization header. Errors: unauthenticated,
-// or the store's own failure.
+// refusal is an authentication failure with the reason it is counted
+// under.
+type refusal struct {
+	reason string
+	err    error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(reason, format string, args ...any) error {
+	return &refusal{reason, errorf(holdfast.Unauthenticated, "authorization", format, args...)}
+}
+
+// authenticate resolves an Authorization header. Errors: unauthenticated
+// (a *refusal), or the store's own failure.
 func (a *authenticator) authenticate(ctx context.Context, header string) (*Principal, error) {
 	scheme, secret, _ := strings.Cut(header, " ")
 	if header == "" {
-		return nil, errorf(holdfast.Unauthenticated, "authorization", "missing bearer token: send Authorization: Bearer hf_...")
+		return nil, refuse(rejectBadToken, "missing bearer token: send Authorization: Bearer hf_...")
 	}
 	if !strings.EqualFold(scheme, "Bearer") || len(secret) != tokenLen || !strings.HasPrefix(secret, tokenPrefix) {
-		return nil, errorf(holdfast.Unauthenticated, "authorization", "malformed bearer token: send Authorization: Bearer hf_...")
+		return nil, refuse(rejectBadToken, "malformed bearer token: send Authorization: Bearer hf_...")
 	}
 	// The store is searched by hash, so no comparison ever touches the
 	// secret itself; only the hash (useless to an attacker) is compared.
 	hash := HashToken(secret)
+	// now is taken before the store read: a cache entry never outlives
+	// the read that filled it by more than the TTL.
 	now := a.now()
 	a.mu.RLock()
 	c, ok := a.cache[hash]
 	a.mu.RUnlock()
 	if ok && now.Before(c.expires) {
+		if !c.p.expiresAt.IsZero() && !now.Before(c.p.expiresAt) {
+			return nil, refuse(rejectExpired, "token %s expired at %s", c.p.TokenID, c.p.expiresAt.UTC().Format(time.RFC3339))
+		}
 		return c.p, nil
 	}
 	t, err := a.store.TokenByHash(ctx, hash)
 	switch holdfast.ErrorCode(err) {
 	case "":
 	case holdfast.Unauthenticated, holdfast.NotFound:
-		return nil, errorf(holdfast.Unauthenticated, "authorization", "unknown or revoked token")
+		return nil, refuse(rejectBadToken, "unknown or revoked token")
 	default:
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hash)) != 1 {
-		return nil, errorf(holdfast.Unauthenticated, "authorization", "unknown or revoked token")
+		return nil, refuse(rejectBadToken, "unknown or revoked token")
 	}
-	p := &Principal{TokenID: t.ID, Scopes: t.Scopes}
+	switch t.State(now) {
+	case "revoked":
+		return nil, refuse(rejectRevoked, "token %s was revoked", t.ID)
+	case "expired":
+		return nil, refuse(rejectExpired, "token %s expired at %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	p := &Principal{TokenID: t.ID, Scopes: t.Scopes, expiresAt: t.ExpiresAt}
 	if t.Staff != "" {
 		s, err := a.store.Staff(ctx, t.Staff)
 		if holdfast.ErrorCode(err) == holdfast.NotFound {
-			return nil, errorf(holdfast.Unauthenticated, "authorization", "the token's staff member no longer exists")
+			return nil, refuse(rejectDisabled, "the token's staff member no longer exists")
 		}
 		if err != nil {
 			return nil, err
 		}
+		if !s.Active() {
+			return nil, refuse(rejectDisabled, "the token's staff member %s is disabled", s.ID)
+		}
 		p.Staff = s
 	}
+	a.touch(t, now)
 	a.mu.Lock()
 	if len(a.cache) >= cacheMax {
 		for k, v := range a.cache {
@@ -244,6 +305,38 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 	}
 	a.mu.Unlock()
 	return p, nil
+}
+
+// touch records the token's use in the background, at most once per
+// touchEvery: the last use is for people reading `token list`, and no
+// call waits for it.
+func (a *authenticator) touch(t *holdfast.Token, now time.Time) {
+	if now.Sub(t.LastUsedAt) < touchEvery {
+		return
+	}
+	if _, busy := a.touching.LoadOrStore(t.ID, true); busy {
+		return
+	}
+	go func() {
+		defer a.touching.Delete(t.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.store.TouchToken(ctx, t.ID, now) // best effort: a lost write only makes the listing older
+	}()
+}
+
+// reject counts a refused call (store failures are not refusals).
+func (a *authenticator) reject(err error) {
+	var r *refusal
+	if errors.As(err, &r) {
+		a.count(r.reason)
+	}
+}
+
+func (a *authenticator) count(reason string) {
+	if a.rejected != nil {
+		a.rejected.WithLabelValues(reason).Inc()
+	}
 }
 
 // authorize is the HTTP layer that authenticates every API call and checks
@@ -263,10 +356,12 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 		}
 		p, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
+			a.reject(err)
 			fail(w, r, err)
 			return
 		}
 		if !slices.ContainsFunc(scopes, p.Has) {
+			a.count(rejectWrongScope)
 			fail(w, r, errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s (needs %s)", p.TokenID, r.URL.Path, strings.Join(strs(scopes), " or ")))
 			return
 		}
@@ -274,8 +369,37 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 			fail(w, r, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, r.URL.Path))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if streamingProcedures[r.URL.Path] {
+			// A stream lives long after its first request: it checks its
+			// token again for every message (from the cache), so a
+			// revocation ends it within the same bound as any call.
+			header := r.Header.Get("Authorization")
+			ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
+				p, err := a.authenticate(ctx, header)
+				if err != nil {
+					a.reject(err)
+					return err
+				}
+				if !slices.ContainsFunc(scopes, p.Has) {
+					a.count(rejectWrongScope)
+					return errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s", p.TokenID, r.URL.Path)
+				}
+				return nil
+			})
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+type reauthKey struct{}
+
+// reauthorize checks a stream's token again; nil outside a stream.
+func reauthorize(ctx context.Context) error {
+	if f, ok := ctx.Value(reauthKey{}).(func(context.Context) error); ok {
+		return f(ctx)
+	}
+	return nil
 }
 
 // Actors. The engine enforces what each actor may do; these only say who

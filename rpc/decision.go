@@ -92,6 +92,9 @@ func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[hold
 		if err != nil {
 			return err // the client went away or sent what cannot be read
 		}
+		if err := reauthorize(ctx); err != nil {
+			return err // revoked, expired or disabled since the stream opened
+		}
 		if n := len(m.Checks); n == 0 || n > maxBatch {
 			return holdfast.Errorf(holdfast.InvalidArgument, "checks", "a batch holds 1 to %d checks, not %d", maxBatch, n)
 		}

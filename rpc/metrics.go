@@ -21,6 +21,8 @@ type Metrics struct {
 	rpc         *prometheus.HistogramVec
 	commit      *prometheus.HistogramVec
 	events      *prometheus.CounterVec
+	// authRejected counts API calls refused by the auth layer, by reason.
+	authRejected *prometheus.CounterVec
 }
 
 // NewMetrics creates the series and registers them with the Go runtime and
@@ -56,6 +58,14 @@ func NewMetrics() *Metrics {
 			Help: "Events reported to EventService, by type (unknown when it is not one of docs/design.md's or could not be read) and outcome (ingested, duplicate, invalid, failed).",
 		}, []string{"type", "outcome"}),
 	}
+	m.authRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "holdfast_auth_rejected_total",
+		Help: "API calls refused before they ran, by reason: bad_token (missing, malformed or unknown), expired, revoked, disabled (the staff member is disabled or removed), wrong_scope.",
+	}, []string{"reason"})
+	for _, r := range rejectReasons {
+		m.authRejected.WithLabelValues(r) // every reason shows, at 0
+	}
+	m.Registry.MustRegister(m.authRejected)
 	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -160,6 +160,7 @@ func Handler(cfg Config) http.Handler {
 		_ = ew.Write(w, r, ce)
 	}
 	auth := newAuthenticator(cfg.Staff, cfg.TokenRates)
+	auth.rejected = cfg.Metrics.authRejected
 	bodyFail := func(w http.ResponseWriter, r *http.Request, err error) {
 		if r.URL.Path == holdfastv1connect.EventServiceIngestProcedure {
 			s.metrics.events.WithLabelValues("unknown", eventInvalid).Inc() // not even its type could be read

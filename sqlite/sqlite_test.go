@@ -39,13 +39,10 @@ func TestMigrations(t *testing.T) {
 	if err := raw.QueryRow(`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &top); err != nil {
 		t.Fatal(err)
 	}
-	// Numbers may have gaps (each change takes the next free number),
-	// so count the files.
-	files, err := filepath.Glob("migrations/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != len(files) {
+	// Numbers may have gaps (they are handed out to changes in flight), so
+	// the rows are counted against the files.
+	files, _ := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if n != len(files) || top == 0 {
 		t.Errorf("schema_migrations has %d rows up to version %d for %d files: a migration ran twice or was skipped", n, top, len(files))
 	}
 	exec(t, raw, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`)

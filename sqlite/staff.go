@@ -5,9 +5,28 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/holdfast/holdfast"
 )
+
+const (
+	staffCols = `id, roles, created_at, password_hash, totp_secret, disabled_at, removed_at`
+	tokenCols = `hash, id, scopes, staff, created_at, expires_at, revoked_at, last_used_at`
+)
+
+func staffFields(s *holdfast.StaffMember) []any {
+	return []any{&s.ID, list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret, nanos(&s.DisabledAt), nanos(&s.RemovedAt)}
+}
+
+func tokenFields(t *holdfast.Token) []any {
+	return []any{&t.Hash, &t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt), nanos(&t.ExpiresAt), nanos(&t.RevokedAt), nanos(&t.LastUsedAt)}
+}
+
+const putStaff = `INSERT INTO staff (` + staffCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at,
+		password_hash = excluded.password_hash, totp_secret = excluded.totp_secret,
+		disabled_at = excluded.disabled_at, removed_at = excluded.removed_at`
 
 // PutStaff inserts or replaces a staff member.
 func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
@@ -15,22 +34,37 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 		return err
 	}
 	return db.w.do(ctx, func(w *writer) error {
-		_, err := w.exec(`INSERT INTO staff (id, roles, created_at, password_hash, totp_secret) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, created_at = excluded.created_at,
-				password_hash = excluded.password_hash, totp_secret = excluded.totp_secret`,
-			s.ID, list(&s.Roles), nanos(&s.CreatedAt), s.PasswordHash, s.TOTPSecret)
-		if err != nil {
+		if _, err := w.exec(putStaff, staffFields(s)...); err != nil {
 			return fmt.Errorf("sqlite: put staff %s: %w", s.ID, err)
 		}
 		return nil
 	})
 }
 
+// ChangeStaff stores s and appends e to the staff chain in one savepoint;
+// removing a member revokes their tokens in it too.
+func (db *DB) ChangeStaff(ctx context.Context, s *holdfast.StaffMember, e *holdfast.AuditEntry) error {
+	if err := holdfast.ValidateID("staff", s.ID); err != nil {
+		return err
+	}
+	return db.Update(ctx, holdfast.StaffAccount, e.At, func(tx holdfast.AccountTx) error {
+		t := tx.(*accountTx)
+		if _, err := t.w.exec(putStaff, staffFields(s)...); err != nil {
+			return t.fail(fmt.Errorf("sqlite: put staff %s: %w", s.ID, err))
+		}
+		if !s.RemovedAt.IsZero() {
+			if _, err := t.w.exec(`UPDATE tokens SET revoked_at = ? WHERE staff = ? AND revoked_at IS NULL`, nanosArg(s.RemovedAt), s.ID); err != nil {
+				return t.fail(fmt.Errorf("sqlite: revoke the tokens of %s: %w", s.ID, err))
+			}
+		}
+		return t.Append(e)
+	})
+}
+
 // Staff returns a staff member. Errors: not_found.
 func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
-	s := &holdfast.StaffMember{ID: id}
-	err := db.queryRow(ctx, `SELECT roles, created_at, password_hash, totp_secret FROM staff WHERE id = ?`, id).
-		Scan(list(&s.Roles), nanos(&s.CreatedAt), &s.PasswordHash, &s.TOTPSecret)
+	s := &holdfast.StaffMember{}
+	err := db.queryRow(ctx, `SELECT `+staffCols+` FROM staff WHERE id = ?`, id).Scan(staffFields(s)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
 	}
@@ -40,16 +74,31 @@ func (db *DB) Staff(ctx context.Context, id string) (*holdfast.StaffMember, erro
 	return s, nil
 }
 
+// ListStaff lists every staff member by id.
+func (db *DB) ListStaff(ctx context.Context) ([]*holdfast.StaffMember, error) {
+	out := []*holdfast.StaffMember{}
+	err := db.each(ctx, `SELECT `+staffCols+` FROM staff ORDER BY id`, nil, func(sc scanner) error {
+		s := &holdfast.StaffMember{}
+		out = append(out, s)
+		return sc.Scan(staffFields(s)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list staff: %w", err)
+	}
+	return out, nil
+}
+
 // PutToken inserts or replaces a token by its hash.
 func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 	if t.Hash == "" {
 		return holdfast.Errorf(holdfast.InvalidArgument, "hash", "token hash is required")
 	}
 	return db.w.do(ctx, func(w *writer) error {
-		_, err := w.exec(`INSERT INTO tokens (hash, id, scopes, staff, created_at) VALUES (?, ?, ?, ?, ?)
+		_, err := w.exec(`INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (hash) DO UPDATE SET id = excluded.id, scopes = excluded.scopes,
-				staff = excluded.staff, created_at = excluded.created_at`,
-			t.Hash, t.ID, list(&t.Scopes), t.Staff, nanos(&t.CreatedAt))
+				staff = excluded.staff, created_at = excluded.created_at, expires_at = excluded.expires_at,
+				revoked_at = excluded.revoked_at, last_used_at = excluded.last_used_at`,
+			tokenFields(t)...)
 		if err != nil {
 			return fmt.Errorf("sqlite: put token %s: %w", t.ID, err)
 		}
@@ -57,13 +106,12 @@ func (db *DB) PutToken(ctx context.Context, t *holdfast.Token) error {
 	})
 }
 
-// TokenByHash returns the token with this SHA-256 hash. Errors:
-// unauthenticated, so that a caller cannot tell an unknown token from any
-// other refusal.
+// TokenByHash returns the token with this SHA-256 hash, revoked or not.
+// Errors: unauthenticated, so that a caller cannot tell an unknown token
+// from any other refusal.
 func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, error) {
-	t := &holdfast.Token{Hash: hash}
-	err := db.queryRow(ctx, `SELECT id, scopes, staff, created_at FROM tokens WHERE hash = ?`, hash).
-		Scan(&t.ID, list(&t.Scopes), &t.Staff, nanos(&t.CreatedAt))
+	t := &holdfast.Token{}
+	err := db.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hash).Scan(tokenFields(t)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.Unauthenticated, "token", "unknown or revoked token")
 	}
@@ -73,15 +121,65 @@ func (db *DB) TokenByHash(ctx context.Context, hash string) (*holdfast.Token, er
 	return t, nil
 }
 
-// RevokeToken deletes the token with this id. Errors: not_found.
-func (db *DB) RevokeToken(ctx context.Context, id string) error {
+// Tokens lists every token, oldest first.
+func (db *DB) Tokens(ctx context.Context) ([]*holdfast.Token, error) {
+	out := []*holdfast.Token{}
+	err := db.each(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`, nil, func(sc scanner) error {
+		t := &holdfast.Token{}
+		out = append(out, t)
+		return sc.Scan(tokenFields(t)...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// TouchToken moves the token's last use forward to at.
+func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 	return db.w.do(ctx, func(w *writer) error {
-		res, err := w.exec(`DELETE FROM tokens WHERE id = ?`, id)
+		if _, err := w.exec(`UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, nanosArg(at), id, nanosArg(at)); err != nil {
+			return fmt.Errorf("sqlite: touch token %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// RevokeToken marks the token with this id revoked. Errors: not_found,
+// failed_precondition.
+func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	return db.w.do(ctx, func(w *writer) error {
+		var revoked time.Time
+		err := w.queryRow(`SELECT revoked_at FROM tokens WHERE id = ?`, id).Scan(nanos(&revoked))
+		if errors.Is(err, sql.ErrNoRows) {
+			return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
 		}
+		if !revoked.IsZero() {
+			return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, revoked.Format(time.RFC3339))
+		}
+		if _, err := w.exec(`UPDATE tokens SET revoked_at = ? WHERE id = ?`, nanosArg(at), id); err != nil {
+			return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// UseLink records a sign-in link as used. The primary key makes the use
+// atomic: of two uses at once, one inserts and the other conflicts.
+func (db *DB) UseLink(ctx context.Context, hash string, expires, now time.Time) error {
+	return db.w.do(ctx, func(w *writer) error {
+		if _, err := w.exec(`DELETE FROM used_links WHERE expires_at <= ?`, nanosArg(now)); err != nil {
+			return fmt.Errorf("sqlite: forget used links: %w", err)
+		}
+		res, err := w.exec(`INSERT INTO used_links (hash, expires_at) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`, hash, nanosArg(expires))
+		if err != nil {
+			return fmt.Errorf("sqlite: use link: %w", err)
+		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+			return holdfast.Errorf(holdfast.Unauthenticated, "token", "this sign-in link was used already")
 		}
 		return nil
 	})

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,16 +62,132 @@ func testStaffAndTokens(t *testing.T, h *harness) {
 			t.Errorf("Token %s hash = %q, want %q", want.ID, got.Hash, want.Hash)
 		}
 	}
-	// Revoking one token leaves the other.
-	if err := h.s.RevokeToken(h.ctx, tok.ID); err != nil {
+	// Revoking one token leaves the other; the revoked one is kept, marked.
+	if err := h.s.RevokeToken(h.ctx, tok.ID, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.s.TokenByHash(h.ctx, tok.Hash)
-	wantCode(t, "a revoked token", err, holdfast.Unauthenticated, "")
-	if _, err := h.s.TokenByHash(h.ctx, service.Hash); err != nil {
-		t.Errorf("revoking tok1 took tok2 too: %v", err)
+	got2, err := h.s.TokenByHash(h.ctx, tok.Hash)
+	if err != nil || !got2.RevokedAt.Equal(t0.Add(time.Hour)) || got2.State(t0.Add(2*time.Hour)) != "revoked" {
+		t.Errorf("a revoked token: %+v %v, want it revoked at t0+1h", got2, err)
 	}
-	wantCode(t, "revoking an unknown token", h.s.RevokeToken(h.ctx, "tok-nope"), holdfast.NotFound, "id")
+	if got, err := h.s.TokenByHash(h.ctx, service.Hash); err != nil || !got.RevokedAt.IsZero() {
+		t.Errorf("revoking tok1 took tok2 too: %+v %v", got, err)
+	}
+	wantCode(t, "revoking an unknown token", h.s.RevokeToken(h.ctx, "tok-nope", t0), holdfast.NotFound, "id")
+	wantCode(t, "revoking a token twice", h.s.RevokeToken(h.ctx, tok.ID, t0.Add(2*time.Hour)), holdfast.FailedPrecondition, "id")
+	if got, _ := h.s.TokenByHash(h.ctx, tok.Hash); !got.RevokedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("a second revoke moved the revocation to %s", got.RevokedAt)
+	}
+}
+
+// Staff are listed, disabled and removed with an audit entry in the same
+// transaction; removing revokes the member's tokens; tokens expire and
+// keep their last use, which never moves back.
+func testStaffLifecycle(t *testing.T, h *harness) {
+	a := &holdfast.StaffMember{ID: "alice", Roles: []holdfast.Role{holdfast.RoleSupport}, CreatedAt: t0}
+	b := &holdfast.StaffMember{ID: "bob", Roles: []holdfast.Role{holdfast.RoleAdmin}, CreatedAt: t0}
+	for _, m := range []*holdfast.StaffMember{b, a} {
+		if err := h.s.ChangeStaff(h.ctx, m, &holdfast.AuditEntry{At: t0, Actor: "system", Action: holdfast.AuditStaffAdded}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := h.s.ListStaff(h.ctx)
+	if err != nil || len(ms) != 2 || ms[0].ID != "alice" || ms[1].ID != "bob" {
+		t.Fatalf("ListStaff = %+v, %v; want alice, bob", ms, err)
+	}
+	tokA := &holdfast.Token{Hash: "aaaa", ID: "tokA", Scopes: []holdfast.Scope{holdfast.ScopeStaff}, Staff: "alice", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	tokB := &holdfast.Token{Hash: "bbbb", ID: "tokB", Scopes: []holdfast.Scope{holdfast.ScopeStaff}, Staff: "bob", CreatedAt: t0.Add(time.Second)}
+	for _, tk := range []*holdfast.Token{tokA, tokB} {
+		if err := h.s.PutToken(h.ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := h.s.TokenByHash(h.ctx, "aaaa"); got.State(t0) != "active" || got.State(t0.Add(24*time.Hour)) != "expired" {
+		t.Errorf("token with an expiry: %+v", got)
+	}
+	// Last use moves forward only.
+	for _, at := range []time.Time{t0.Add(time.Hour), t0.Add(time.Minute)} {
+		if err := h.s.TouchToken(h.ctx, "tokA", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.s.TouchToken(h.ctx, "tok-nope", t0); err != nil {
+		t.Errorf("touching an unknown token: %v", err)
+	}
+
+	disabled := *a
+	disabled.DisabledAt = t0.Add(time.Minute)
+	if err := h.s.ChangeStaff(h.ctx, &disabled, &holdfast.AuditEntry{At: t0.Add(time.Minute), Actor: "system", Action: holdfast.AuditStaffDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.s.Staff(h.ctx, "alice")
+	if err != nil || got.Active() || !got.DisabledAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("disabled alice: %+v %v", got, err)
+	}
+	removed := *b
+	removed.RemovedAt, removed.Roles = t0.Add(2*time.Minute), nil
+	if err := h.s.ChangeStaff(h.ctx, &removed, &holdfast.AuditEntry{At: t0.Add(2 * time.Minute), Actor: "system", Action: holdfast.AuditStaffRemoved}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.s.Staff(h.ctx, "bob"); err != nil || got.Active() || !got.RemovedAt.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("removed bob is kept, marked: %+v %v", got, err)
+	}
+	ts, err := h.s.Tokens(h.ctx)
+	if err != nil || len(ts) != 2 || ts[0].ID != "tokA" || ts[1].ID != "tokB" {
+		t.Fatalf("Tokens = %+v, %v", ts, err)
+	}
+	if !ts[0].LastUsedAt.Equal(t0.Add(time.Hour)) || !ts[0].RevokedAt.IsZero() || !ts[0].ExpiresAt.Equal(t0.Add(24*time.Hour)) {
+		t.Errorf("alice's token (disabled, not removed): %+v", ts[0])
+	}
+	if !ts[1].RevokedAt.Equal(t0.Add(2 * time.Minute)) {
+		t.Errorf("removing bob left his token %+v", ts[1])
+	}
+	// Every change is in the staff chain, and the chain verifies.
+	var actions []string
+	for _, e := range h.history(holdfast.StaffAccount) {
+		actions = append(actions, e.Action)
+	}
+	if want := []string{"staff_added", "staff_added", "staff_disabled", "staff_removed"}; !slices.Equal(actions, want) {
+		t.Errorf("staff chain %v, want %v", actions, want)
+	}
+	h.verifyOK(holdfast.StaffAccount, 1, 4)
+
+	// A change that cannot be audited is not made.
+	bad := *a
+	bad.Roles = []holdfast.Role{holdfast.RoleAdmin}
+	if err := h.s.ChangeStaff(h.ctx, &bad, &holdfast.AuditEntry{Account: "someone-else", At: t0, Actor: "system", Action: holdfast.AuditStaffUpdated}); err == nil {
+		t.Error("ChangeStaff with an entry for another chain succeeded")
+	}
+	if got, _ := h.s.Staff(h.ctx, "alice"); slices.Contains(got.Roles, holdfast.RoleAdmin) {
+		t.Errorf("a failed ChangeStaff left its change: %+v", got)
+	}
+}
+
+// A sign-in link is used once; links are forgotten once expired.
+func testUseLink(t *testing.T, h *harness) {
+	if err := h.s.UseLink(h.ctx, "link1", t0.Add(15*time.Minute), t0); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "a second use", h.s.UseLink(h.ctx, "link1", t0.Add(15*time.Minute), t0.Add(time.Minute)), holdfast.Unauthenticated, "token")
+	if err := h.s.UseLink(h.ctx, "link2", t0.Add(15*time.Minute), t0.Add(time.Minute)); err != nil {
+		t.Errorf("another link: %v", err)
+	}
+	// Concurrent uses of one link: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h.s.UseLink(h.ctx, "link3", t0.Add(15*time.Minute), t0) == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Errorf("%d concurrent uses of one link succeeded, want 1", wins.Load())
+	}
 }
 
 // Everything committed survives closing and reopening the store, and the

@@ -46,6 +46,8 @@ func Run(t *testing.T, open Opener) {
 		{"RestrictionFilters", testRestrictionFilters},
 		{"NotFound", testNotFound},
 		{"StaffAndTokens", testStaffAndTokens},
+		{"StaffLifecycle", testStaffLifecycle},
+		{"UseLinkOnce", testUseLink},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},
 		{"EventDuplicates", testEventDuplicates},

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,10 @@ type HolderClaims struct {
 	Account string `json:"account"`
 	// Expires is Unix seconds.
 	Expires int64 `json:"exp"`
+	// Nonce makes each link unique. A link is used once (the store
+	// remembers the hash of every link used until it expires), so two
+	// links for one account in the same second need different nonces.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // MinKeyBytes is the shortest signing key accepted.
@@ -37,7 +42,11 @@ func MintHolderToken(key []byte, account string, ttl time.Duration, now time.Tim
 	if len(key) < MinKeyBytes {
 		return "", fmt.Errorf("web: the holder token key must be at least %d bytes", MinKeyBytes)
 	}
-	body, err := json.Marshal(HolderClaims{Account: account, Expires: now.Add(ttl).Unix()})
+	var n [12]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return "", err
+	}
+	body, err := json.Marshal(HolderClaims{Account: account, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n[:])})
 	if err != nil {
 		return "", err
 	}
@@ -59,6 +68,21 @@ func VerifyHolderToken(key []byte, token string, now time.Time) (*HolderClaims, 
 		return nil, errors.New("web: token expired")
 	}
 	return &c, nil
+}
+
+// holderSessionKey signs the Security Center's session cookies: derived
+// from the holder key, so that a sign-in link (signed with the key itself)
+// is never a session cookie, and a session cookie never a sign-in link.
+func holderSessionKey(key []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("holdfast holder session"))
+	return m.Sum(nil)
+}
+
+// linkHash is what the store keeps of a used sign-in link.
+func linkHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
 }
 
 // staffClaims are the Console's session cookie.

@@ -90,7 +90,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 	m, err := s.cfg.Staff.Staff(r.Context(), id)
 	// One answer for every failure: which part was wrong is an attacker's
 	// help.
-	if err != nil || m.PasswordHash == "" || m.TOTPSecret == "" || !CheckPassword(m.PasswordHash, password) || !checkTOTP(m.TOTPSecret, code, time.Now()) {
+	if err != nil || !m.Active() || m.PasswordHash == "" || m.TOTPSecret == "" || !CheckPassword(m.PasswordHash, password) || !checkTOTP(m.TOTPSecret, code, time.Now()) {
 		s.cfg.Logger.WarnContext(r.Context(), "web: console sign-in refused", "staff", id)
 		s.render(w, r, http.StatusUnauthorized, "console/login", map[string]string{"Error": "Wrong staff id, password or code."})
 		return
@@ -128,8 +128,10 @@ func (s *Server) asStaff(h func(w http.ResponseWriter, r *http.Request, actor ho
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 			return
 		}
+		// Read on every request: a member disabled or removed is signed
+		// out at once, on every node.
 		m, err := s.cfg.Staff.Staff(r.Context(), c.Staff)
-		if err != nil {
+		if err != nil || !m.Active() {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 			return
 		}

@@ -27,25 +27,46 @@ func (s *Server) holderRoutes() {
 	s.appealRoutes()
 }
 
+// holderLogin turns a sign-in link into a session. A link works once:
+// it is marked used in the store (atomically, so a second use, on this
+// node or another sharing the store, is refused) before the session
+// starts. The session cookie is a fresh token signed with a key of its
+// own, so the link itself never becomes a credential again.
 func (s *Server) holderLogin(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	c, err := VerifyHolderToken(s.cfg.HolderKey, token, time.Now())
+	now := time.Now()
+	c, err := VerifyHolderToken(s.cfg.HolderKey, token, now)
 	if err != nil {
 		s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
 		return
 	}
-	exp := time.Unix(c.Expires, 0)
-	if max := time.Now().Add(s.cfg.HolderSession); exp.After(max) {
-		// A session lasts at most HolderSession, whatever the token says.
-		if token, err = MintHolderToken(s.cfg.HolderKey, c.Account, s.cfg.HolderSession, time.Now()); err != nil {
-			http.Error(w, "signing failed", http.StatusInternalServerError)
+	if err := s.cfg.Staff.UseLink(r.Context(), linkHash(token), time.Unix(c.Expires, 0), now); err != nil {
+		if holdfast.ErrorCode(err) != holdfast.Unauthenticated {
+			s.cfg.Logger.ErrorContext(r.Context(), "web: recording a sign-in link failed", "err", err)
+			http.Error(w, "Something went wrong. Please try again.", http.StatusInternalServerError)
 			return
 		}
+		s.cfg.Logger.WarnContext(r.Context(), "web: a used sign-in link was tried again", "account", c.Account)
+		s.render(w, r, http.StatusUnauthorized, "holder/signin", signinPage{Used: true})
+		return
+	}
+	// A session lasts at most HolderSession, whatever the link says.
+	exp := time.Unix(c.Expires, 0)
+	if max := now.Add(s.cfg.HolderSession); exp.After(max) {
 		exp = max
 	}
-	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: token, Path: "/me", Expires: exp, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	session, err := MintHolderToken(holderSessionKey(s.cfg.HolderKey), c.Account, exp.Sub(now), now)
+	if err != nil {
+		http.Error(w, "signing failed", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: session, Path: "/me", Expires: exp, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/me/", http.StatusSeeOther)
 }
+
+// signinPage is what the sign-in page says: Used when the link was used
+// before.
+type signinPage struct{ Used bool }
 
 func (s *Server) holderLogout(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: "", Path: "/me", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
@@ -60,7 +81,7 @@ func (s *Server) asHolder(h func(w http.ResponseWriter, r *http.Request, account
 			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
 			return
 		}
-		c, err := VerifyHolderToken(s.cfg.HolderKey, ck.Value, time.Now())
+		c, err := VerifyHolderToken(holderSessionKey(s.cfg.HolderKey), ck.Value, time.Now())
 		if err != nil {
 			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
 			return

@@ -273,6 +273,10 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("no such staff member", "staff", id)
 		return
 	}
+	if !m.Active() {
+		refuse("staff member disabled or removed", "staff", id)
+		return
+	}
 	s.startSession(w, r, m)
 	s.cfg.Logger.InfoContext(ctx, "web: console sign-in", "staff", m.ID, "via", "oidc", "issuer", idt.Issuer, "subject", idt.Subject)
 	// Not a redirect: this request came from the provider's site, and a

@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -161,6 +164,64 @@ func auditCmd() *cobra.Command {
 	return cmd
 }
 
+// cliEntry is the audit entry of a staff change made on the command
+// line. It is recorded as the system: the command line has no staff identity of its own (whoever
+// can run it holds the data directory or the database URL), so the audit
+// entry names the operating-system user who ran it in its reason.
+func cliEntry(action, reason string, before, after *holdfast.StaffMember, at time.Time) *holdfast.AuditEntry {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	e := &holdfast.AuditEntry{Account: holdfast.StaffAccount, At: at, Actor: holdfast.System.String(), Action: action,
+		Reason: strings.TrimSpace(fmt.Sprintf("holdfast CLI, run by %s on %s. %s", who, host, reason))}
+	if before != nil {
+		e.Before, _ = json.Marshal(before)
+	}
+	if after != nil {
+		e.After, _ = json.Marshal(after)
+	}
+	return e
+}
+
+// staffStatus says in a word where a member stands.
+func staffStatus(m *holdfast.StaffMember) string {
+	switch {
+	case !m.RemovedAt.IsZero():
+		return "removed"
+	case !m.DisabledAt.IsZero():
+		return "disabled"
+	}
+	return "active"
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// liveStaff returns a member who may still change: removed members are
+// kept only for the history.
+func liveStaff(ctx context.Context, db backend, id string) (*holdfast.StaffMember, error) {
+	if err := holdfast.ValidateID("id", id); err != nil {
+		return nil, err
+	}
+	m, err := db.Staff(ctx, id)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return nil, holdfast.Errorf(holdfast.NotFound, "id", "no staff member %s", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !m.RemovedAt.IsZero() {
+		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "id", "staff member %s was removed at %s; a removed id is never reused", id, when(m.RemovedAt))
+	}
+	return m, nil
+}
+
 func staffCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "staff", Short: "Manage staff members"}
 	var where storeRef
@@ -188,22 +249,130 @@ func staffCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			m := &holdfast.StaffMember{ID: id, Roles: rs, CreatedAt: time.Now().UTC()}
-			if old, err := db.Staff(cmd.Context(), id); err == nil {
-				// New roles keep the member's Console sign-in.
-				m.CreatedAt, m.PasswordHash, m.TOTPSecret = old.CreatedAt, old.PasswordHash, old.TOTPSecret
+			now := time.Now().UTC()
+			m := &holdfast.StaffMember{ID: id, Roles: rs, CreatedAt: now}
+			old, err := liveStaff(cmd.Context(), db, id)
+			switch {
+			case err == nil:
+				// New roles keep the member's Console sign-in, and a
+				// disabled member stays disabled.
+				m.CreatedAt, m.PasswordHash, m.TOTPSecret, m.DisabledAt = old.CreatedAt, old.PasswordHash, old.TOTPSecret, old.DisabledAt
+			case holdfast.ErrorCode(err) != holdfast.NotFound:
+				return err
 			}
-			if err := db.PutStaff(cmd.Context(), m); err != nil {
+			action := holdfast.AuditStaffAdded
+			if old != nil {
+				action = holdfast.AuditStaffUpdated
+			}
+			if err := db.ChangeStaff(cmd.Context(), m, cliEntry(action, "", old, m, now)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "staff member %s has roles %s\n", id, roles)
+			if !m.DisabledAt.IsZero() {
+				fmt.Fprintf(cmd.OutOrStdout(), "staff member %s is still disabled (holdfast staff enable)\n", id)
+			}
 			return nil
 		},
 	}
 	where.flags(add, "data directory")
 	add.Flags().StringVar(&id, "id", "", "staff id")
 	add.Flags().StringVar(&roles, "roles", "", "comma-separated roles")
-	cmd.AddCommand(add, staffPasswordCmd())
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list [--data DIR] [--json]",
+		Short: "List staff members with their roles and status (active, disabled, removed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := where.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ms, err := db.ListStaff(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(w, ms)
+			}
+			table(w, "ID\tROLES\tSTATUS\tCREATED\tCONSOLE_SIGN_IN", func(tw io.Writer) {
+				for _, m := range ms {
+					signIn := "no"
+					if m.PasswordHash != "" && m.TOTPSecret != "" {
+						signIn = "yes"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.ID, strings.Join(strs(m.Roles), ","), staffStatus(m), when(m.CreatedAt), signIn)
+				}
+			})
+			return nil
+		},
+	}
+	where.flags(list, "data directory")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var reason string
+	// change builds disable, enable and remove: each loads a live
+	// member, changes it and records why, in one transaction.
+	change := func(use, short, action, done string, apply func(m *holdfast.StaffMember, now time.Time) error) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use + " --id ID [--reason TEXT] [--data DIR]",
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := holdfast.ValidateID("id", id); err != nil {
+					return err
+				}
+				db, err := where.open(cmd.Context(), true)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				old, err := liveStaff(cmd.Context(), db, id)
+				if err != nil {
+					return err
+				}
+				now := time.Now().UTC()
+				m := *old
+				if err := apply(&m, now); err != nil {
+					return err
+				}
+				if err := db.ChangeStaff(cmd.Context(), &m, cliEntry(action, reason, old, &m, now)); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "staff member %s %s\n", id, done)
+				return nil
+			},
+		}
+		where.flags(c, "data directory")
+		c.Flags().StringVar(&id, "id", "", "staff id")
+		c.Flags().StringVar(&reason, "reason", "", "why (recorded in the staff audit chain)")
+		return c
+	}
+	refusedWithin := fmt.Sprintf("their tokens are refused on every server within %s, Console sessions at once", rpc.RevocationBound)
+	disable := change("disable", "Disable a staff member: refuse their tokens and Console sessions until enabled", holdfast.AuditStaffDisabled,
+		"disabled; "+refusedWithin, func(m *holdfast.StaffMember, now time.Time) error {
+			if !m.DisabledAt.IsZero() {
+				return holdfast.Errorf(holdfast.FailedPrecondition, "id", "staff member %s is disabled already (since %s)", m.ID, when(m.DisabledAt))
+			}
+			m.DisabledAt = now
+			return nil
+		})
+	enable := change("enable", "Enable a disabled staff member again", holdfast.AuditStaffEnabled, "enabled",
+		func(m *holdfast.StaffMember, _ time.Time) error {
+			if m.DisabledAt.IsZero() {
+				return holdfast.Errorf(holdfast.FailedPrecondition, "id", "staff member %s is not disabled", m.ID)
+			}
+			m.DisabledAt = time.Time{}
+			return nil
+		})
+	remove := change("remove", "Remove a staff member: revoke their tokens and sign-in; the record stays so that the audit history still names them", holdfast.AuditStaffRemoved,
+		"removed; their tokens are revoked and "+refusedWithin, func(m *holdfast.StaffMember, now time.Time) error {
+			m.RemovedAt, m.Roles, m.PasswordHash, m.TOTPSecret = now, nil, "", ""
+			return nil
+		})
+	cmd.AddCommand(add, list, disable, enable, remove, staffPasswordCmd())
 	return cmd
 }
 
@@ -211,8 +380,9 @@ func tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
 	var where storeRef
 	var scopes, staff string
+	var ttl time.Duration
 	create := &cobra.Command{
-		Use:   "create --data DIR --scopes a,b [--staff ID]",
+		Use:   "create --data DIR --scopes a,b [--staff ID] [--ttl 720h]",
 		Short: "Create a bearer token and print it (only once; only its hash is kept)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -220,9 +390,19 @@ func tokenCmd() *cobra.Command {
 			for _, s := range splitList(scopes) {
 				ss = append(ss, holdfast.Scope(s))
 			}
-			secret, tok, err := rpc.NewToken(ss, staff, time.Now().UTC())
+			if ttl < 0 || (cmd.Flags().Changed("ttl") && ttl == 0) {
+				return holdfast.Errorf(holdfast.InvalidArgument, "ttl", "--ttl must be positive (leave it out for a token that does not expire)")
+			}
+			if ttl > maxTokenTTL {
+				return holdfast.Errorf(holdfast.InvalidArgument, "ttl", "--ttl is at most %s (10 years)", maxTokenTTL)
+			}
+			now := time.Now().UTC()
+			secret, tok, err := rpc.NewToken(ss, staff, now)
 			if err != nil {
 				return err
+			}
+			if ttl > 0 {
+				tok.ExpiresAt = now.Add(ttl)
 			}
 			db, err := where.open(cmd.Context(), false)
 			if err != nil {
@@ -230,8 +410,12 @@ func tokenCmd() *cobra.Command {
 			}
 			defer db.Close()
 			if staff != "" {
-				if _, err := db.Staff(cmd.Context(), staff); err != nil {
+				m, err := liveStaff(cmd.Context(), db, staff)
+				if err != nil {
 					return err
+				}
+				if !m.Active() {
+					return holdfast.Errorf(holdfast.FailedPrecondition, "staff", "staff member %s is disabled; enable them first", staff)
 				}
 			}
 			if err := db.PutToken(cmd.Context(), tok); err != nil {
@@ -244,6 +428,51 @@ func tokenCmd() *cobra.Command {
 	where.flags(create, "data directory")
 	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes: check, events, self_service, staff")
 	create.Flags().StringVar(&staff, "staff", "", "the staff member a staff-scoped token acts as")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "how long the token works, like 720h (default: until revoked)")
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list [--data DIR] [--json]",
+		Short: "List tokens: id, scopes, staff member, state, created, last used, expiry (never the token or its hash)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := where.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ts, err := db.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			w := cmd.OutOrStdout()
+			if asJSON {
+				type listed struct {
+					*holdfast.Token        // its Hash is never encoded
+					State           string `json:"state"`
+				}
+				out := make([]listed, len(ts))
+				for i, t := range ts {
+					out[i] = listed{t, t.State(now)}
+				}
+				return writeJSON(w, out)
+			}
+			table(w, "ID\tSCOPES\tSTAFF\tSTATE\tCREATED\tLAST_USED\tEXPIRES", func(tw io.Writer) {
+				for _, t := range ts {
+					staff := t.Staff
+					if staff == "" {
+						staff = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, strings.Join(strs(t.Scopes), ","), staff, t.State(now), when(t.CreatedAt), when(t.LastUsedAt), when(t.ExpiresAt))
+				}
+			})
+			return nil
+		},
+	}
+	where.flags(list, "data directory")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
 	var id string
 	var fromStdin bool
 	revoke := &cobra.Command{
@@ -267,18 +496,31 @@ func tokenCmd() *cobra.Command {
 				}
 				id = t.ID
 			}
-			if err := db.RevokeToken(cmd.Context(), id); err != nil {
+			if err := db.RevokeToken(cmd.Context(), id, time.Now().UTC()); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked; servers stop accepting it within 10 s (their cache)\n", id)
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked; every server refuses it within %s\n", id, rpc.RevocationBound)
 			return nil
 		},
 	}
 	where.flags(revoke, "data directory")
 	revoke.Flags().StringVar(&id, "id", "", "the token's id (tok_…, as errors and logs name it)")
 	revoke.Flags().BoolVar(&fromStdin, "stdin", false, "read the token itself from standard input")
-	cmd.AddCommand(create, revoke)
+	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// maxTokenTTL bounds --ttl: a longer life is "until revoked".
+const maxTokenTTL = 10 * 365 * 24 * time.Hour
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
 
 // migrateCmd creates or upgrades a store's schema. Servers do it when they

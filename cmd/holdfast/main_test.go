@@ -109,7 +109,7 @@ func TestCLI(t *testing.T) {
 		{"bad role", []string{"staff", "add", "--data", dir, "--id", "bob", "--roles", "janitor"}, 1, "", `error: invalid_argument: unknown role "janitor"`, ""},
 		{"token for a missing staff member", []string{"token", "create", "--data", dir, "--scopes", "staff", "--staff", "ghost"}, 1, "", "error: not_found: ", ""},
 		{"bad scope", []string{"token", "create", "--data", dir, "--scopes", "root"}, 1, "", `error: invalid_argument: unknown scope "root"`, ""},
-		{"audit verify", []string{"audit", "verify", "--data", dir}, 0, "OK: 2 account(s)", "", ""},
+		{"audit verify", []string{"audit", "verify", "--data", dir}, 0, "OK: 3 account(s)", "", ""}, // two accounts and the staff chain
 		{"audit verify one account", []string{"audit", "verify", "--data", dir, "--account", "acct-1"}, 0, "OK: 1 account(s), 2 entries", "", ""},
 		{"audit verify no data", []string{"audit", "verify", "--data", filepath.Join(dir, "nope")}, 1, "", "error: not_found: ", ""},
 		{"policy show", []string{"policy", "show"}, 0, "panic_lock:", "", ""},

@@ -36,7 +36,8 @@ func TestTokenRotation(t *testing.T) {
 	if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "revoked") {
 		t.Fatalf("revoke: %v %s %s", err, out.String(), errw.String())
 	}
-	// The server caches a token for up to 10 s; a fresh server has no cache.
+	// A server trusts a resolved token for a moment (see rpc.RevocationBound);
+	// a fresh server has no cache.
 	url2, _ := serverOn(t, dir)
 	if _, err := rpc.NewClients(nil, url2, oldTok).Decision.Check(context.Background(), connect.NewRequest(&holdfastv1.CheckRequest{Account: "u1", Action: "trade"})); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("the revoked token: %v, want unauthenticated", err)

@@ -124,10 +124,11 @@ func staffPasswordCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			m, err := db.Staff(cmd.Context(), id)
+			old, err := liveStaff(cmd.Context(), db, id)
 			if err != nil {
 				return err
 			}
+			m := *old
 			if m.PasswordHash, err = web.HashPassword(password); err != nil {
 				return err
 			}
@@ -136,7 +137,7 @@ func staffPasswordCmd() *cobra.Command {
 				return err
 			}
 			m.TOTPSecret = secret
-			if err := db.PutStaff(cmd.Context(), m); err != nil {
+			if err := db.ChangeStaff(cmd.Context(), &m, cliEntry(holdfast.AuditStaffUpdated, "Console password and authenticator secret set.", nil, nil, time.Now().UTC())); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "password set for %s\nauthenticator secret (shown once): %s\n%s\n", id, secret, url)
