@@ -284,7 +284,7 @@ func staffCmd() *cobra.Command {
 		Short: "List staff members with their roles and status (active, disabled, removed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := where.open(cmd.Context(), true)
+			db, err := where.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -436,7 +436,7 @@ func tokenCmd() *cobra.Command {
 		Short: "List tokens: id, scopes, staff member, state, created, last used, expiry (never the token or its hash)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := where.open(cmd.Context(), true)
+			db, err := where.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}
