@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -170,6 +171,9 @@ type authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedPrincipal // by token hash
+	// gen counts AuthCache.Forget calls (changed under mu): a lookup that
+	// began before one is not cached.
+	gen atomic.Uint64
 
 	limits *tokenLimits
 }
@@ -192,6 +196,7 @@ func newAuthenticator(store holdfast.StaffStore, rates TokenRates) *authenticato
 // authenticate resolves an Authorization header. Errors: unauthenticated,
 // or the store's own failure.
 func (a *authenticator) authenticate(ctx context.Context, header string) (*Principal, error) {
+	gen := a.gen.Load()
 	scheme, secret, _ := strings.Cut(header, " ")
 	if header == "" {
 		return nil, errorf(holdfast.Unauthenticated, "authorization", "missing bearer token: send Authorization: Bearer hf_...")
@@ -239,7 +244,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 			}
 		}
 	}
-	if len(a.cache) < cacheMax {
+	if len(a.cache) < cacheMax && a.gen.Load() == gen {
 		a.cache[hash] = cachedPrincipal{p: p, expires: now.Add(a.ttl)}
 	}
 	a.mu.Unlock()
