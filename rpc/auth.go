@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,6 +178,9 @@ type authenticator struct {
 
 	mu    sync.RWMutex
 	cache map[string]cachedPrincipal // by token hash
+	// gen counts AuthCache.Forget calls (changed under mu): a lookup that
+	// began before one is not cached.
+	gen atomic.Uint64
 
 	limits *tokenLimits
 	// rejected counts refused calls by reason (nil: not counted).
@@ -238,6 +242,7 @@ func refuse(reason, format string, args ...any) error {
 // authenticate resolves an Authorization header. Errors: unauthenticated
 // (a *refusal), or the store's own failure.
 func (a *authenticator) authenticate(ctx context.Context, header string) (*Principal, error) {
+	gen := a.gen.Load()
 	scheme, secret, _ := strings.Cut(header, " ")
 	if header == "" {
 		return nil, refuse(rejectBadToken, "missing bearer token: send Authorization: Bearer hf_...")
@@ -300,7 +305,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 			}
 		}
 	}
-	if len(a.cache) < cacheMax {
+	if len(a.cache) < cacheMax && a.gen.Load() == gen {
 		a.cache[hash] = cachedPrincipal{p: p, expires: now.Add(a.ttl)}
 	}
 	a.mu.Unlock()

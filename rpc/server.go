@@ -52,6 +52,9 @@ type Config struct {
 	// second; the zero value means no limit (serve passes its flags,
 	// default DefaultTokenRates).
 	TokenRates TokenRates
+	// AuthCache, if set, lets the caller make the API forget cached
+	// tokens (see AuthCache.Forget).
+	AuthCache *AuthCache
 }
 
 // DefaultMaxBodyBytes is 1 MiB: a BatchCheck of 1000 checks fits easily.
@@ -161,6 +164,9 @@ func Handler(cfg Config) http.Handler {
 	}
 	auth := newAuthenticator(cfg.Staff, cfg.TokenRates)
 	auth.rejected = cfg.Metrics.authRejected
+	if cfg.AuthCache != nil {
+		cfg.AuthCache.add(auth)
+	}
 	bodyFail := func(w http.ResponseWriter, r *http.Request, err error) {
 		if r.URL.Path == holdfastv1connect.EventServiceIngestProcedure {
 			s.metrics.events.WithLabelValues("unknown", eventInvalid).Inc() // not even its type could be read

@@ -34,9 +34,18 @@ type storeRef struct {
 	cmds        []*cobra.Command // the commands whose flags these are
 }
 
+// storeCommand annotates the commands that open a store: those a server
+// runs when the CLI forwards them (serve aside).
+const storeCommand = "holdfast/store"
+
 func (s *storeRef) flags(cmd *cobra.Command, dataHelp string) {
 	s.cmds = append(s.cmds, cmd)
 	cmd.Flags().StringVar(&s.data, "data", defaultData, dataHelp)
+	_ = cmd.MarkFlagDirname("data") // taken from the CLI's directory when forwarded
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[storeCommand] = "true"
 	cmd.Flags().StringVar(&s.store, "store", os.Getenv(storeEnv), "PostgreSQL URL (postgres://…) for a cluster's shared store (default $"+storeEnv+"; empty: the embedded store in --data)")
 }
 
@@ -47,11 +56,15 @@ func (s *storeRef) postgres() bool {
 
 // open opens the store to write to it; must says it must already exist
 // (a typo in --data should not create an empty one to verify). The
-// embedded store's data directory is locked until Close: while a server
-// holds it, this fails with failed_precondition, since only the server may
-// write to its store (it alone keeps its index, its caches and its
-// writer's state).
+// embedded store's data directory is locked until Close. While a server
+// holds it, the command runs in that server instead, through its socket
+// (see forward): only the server may write to its store, as it alone keeps
+// its index, its caches and its writer's state. While another command
+// holds it, this fails with failed_precondition.
 func (s *storeRef) open(ctx context.Context, must bool) (backend, error) {
+	if srv, ok := ctx.Value(serverStoreKey{}).(*serverStore); ok {
+		return srv.open(s)
+	}
 	if s.postgres() || s.store != "" {
 		return s.openStore(ctx, must)
 	}
@@ -60,7 +73,10 @@ func (s *storeRef) open(ctx context.Context, must bool) (backend, error) {
 			return nil, err
 		}
 	}
-	lock, err := lockData(s.data, fmt.Sprintf("pid %d: %s", os.Getpid(), s.command()), "while a server runs, only it writes to its data directory: stop it first")
+	lock, err := lockData(s.data, fmt.Sprintf("pid %d: %s", os.Getpid(), s.command()), "try again when it has finished")
+	if holdfast.ErrorCode(err) == holdfast.FailedPrecondition {
+		return nil, forward(ctx, s.data, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +87,29 @@ func (s *storeRef) open(ctx context.Context, must bool) (backend, error) {
 	}
 	return lockedBackend{db, lock}, nil
 }
+
+// serverStore is the store of the server a forwarded command runs in.
+type serverStore struct {
+	db   backend
+	data string // the server's data directory
+}
+
+type serverStoreKey struct{}
+
+// open returns the server's own store, which the command must not close.
+func (srv *serverStore) open(s *storeRef) (backend, error) {
+	a, errA := os.Stat(s.data)
+	b, errB := os.Stat(srv.data)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "data", "this server's data directory is %s, not %s", srv.data, s.data)
+	}
+	return unclosable{srv.db}, nil
+}
+
+// unclosable is the server's store lent to a command.
+type unclosable struct{ backend }
+
+func (unclosable) Close() error { return nil }
 
 // command names the command running, for the lock's holder.
 func (s *storeRef) command() string {

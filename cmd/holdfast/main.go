@@ -1,7 +1,8 @@
 // Command holdfast runs the Holdfast server and talks to it: `holdfast
 // serve` starts the API on an embedded store; the other commands call a
-// running server (--server, --token), work directly on a data directory
-// (staff add, token create, audit verify), or run offline (policy,
+// running server (--server, --token), work on a data directory (staff
+// add, token create, audit verify; those that write run in the server
+// holding it, if one runs), or run offline (policy,
 // simulate, version). See `holdfast --help`.
 package main
 

@@ -199,8 +199,8 @@ func (o outbox) Fail(ctx context.Context, d webhook.Delivery, at time.Time, reas
 }
 
 // outboxCmd lists the commands of a data directory's outbox (beside a
-// running server too) and redrives them (with the server stopped; while it
-// runs, through its API or Console).
+// running server too) and redrives them (in the running server, if one
+// holds the directory).
 func outboxCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "outbox", Short: "See and redrive commands to other services (webhooks)"}
 	var where storeRef

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/rpc"
@@ -20,13 +22,37 @@ import (
 // when the command failed (printed as "error: CODE: message"), 2 for a
 // usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	return runIn(ctx, &invocation{args: args, stdin: &recorder{r: os.Stdin}, stdout: stdout, stderr: stderr})
+}
+
+// invocation is one run of the CLI: what a command that must run in the
+// server holding its data directory forwards there (see forward).
+type invocation struct {
+	args           []string
+	stdin          *recorder
+	stdout, stderr io.Writer
+	// dir, for a command forwarded to the server, is the CLI's working
+	// directory: relative paths in its flags are taken from there.
+	dir string
+}
+
+type invocationKey struct{}
+
+func runIn(ctx context.Context, inv *invocation) int {
+	root := newRoot(inv.stdout, inv.stderr)
+	root.SetIn(inv.stdin)
 	// Cobra reports unknown commands and wrong arguments as plain errors,
 	// before any command's hooks run: an error from then is a usage error.
 	started := false
-	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		started = true
+		if inv.dir != "" {
+			return resolvePaths(cmd, inv.dir)
+		}
+		return nil
+	}
+	root.SetArgs(inv.args)
+	err := root.ExecuteContext(context.WithValue(ctx, invocationKey{}, inv))
 	if err == nil {
 		return 0
 	}
@@ -38,11 +64,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ex) {
 		return int(ex) // the command has said what went wrong
 	}
-	fmt.Fprintln(stderr, "error: "+describe(err))
+	fmt.Fprintln(inv.stderr, "error: "+describe(err))
 	if holdfast.ErrorCode(err) == holdfast.InvalidArgument && isUsage(err) {
 		return 2
 	}
 	return 1
+}
+
+// resolvePaths makes the relative paths in cmd's file and directory flags
+// (cobra's MarkFlagFilename, MarkFlagDirname) absolute from dir.
+func resolvePaths(cmd *cobra.Command, dir string) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		_, file := f.Annotations[cobra.BashCompFilenameExt]
+		_, subdir := f.Annotations[cobra.BashCompSubdirsInDir]
+		if v := f.Value.String(); (file || subdir) && f.Value.Type() == "string" && v != "" && !filepath.IsAbs(v) && err == nil {
+			err = f.Value.Set(filepath.Join(dir, v))
+		}
+	})
+	return err
+}
+
+// recorder keeps what was read from standard input (up to recordMax), so
+// that a command forwarded after reading some can be given it again.
+type recorder struct {
+	r    io.Reader
+	read []byte
+	over bool // more than recordMax was read
+	eof  bool
+}
+
+const recordMax = 1 << 20
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if r.over || len(r.read)+n > recordMax {
+		r.over = true
+	} else {
+		r.read = append(r.read, p[:n]...)
+	}
+	r.eof = r.eof || err == io.EOF
+	return n, err
 }
 
 // exitCode ends the command with that code and no further message.

@@ -335,12 +335,24 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 			}()
 		}
 	}
+	var tokens rpc.AuthCache
+	adminSocket := false
+	if o.where.store == "" {
+		// CLI commands that write to the data directory run in this
+		// server, through its socket there.
+		if stopAdmin, err := listenAdmin(ctx, o.where.data, db, tokens.Forget, log); err != nil {
+			log.Warn("no admin socket: commands that write to the data directory refuse while this server runs", "err", err)
+		} else {
+			adminSocket = true
+			defer stopAdmin() // before the store closes
+		}
+	}
 	// The hint comes before readiness, so that whoever waits for /readyz
 	// has it on screen already.
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
-		firstStartHint(out, o.where.data, ln.Addr().String(), o.where.postgres())
+		firstStartHint(out, o.where.data, ln.Addr().String(), o.where.postgres(), adminSocket)
 	}
-	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates})
+	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens})
 	pages, err := o.pages(eng, db, evidence, log)
 	if err != nil {
 		srv.Close()
@@ -409,9 +421,10 @@ func loadPolicy(path string) (*holdfast.Policy, error) {
 	return p, nil
 }
 
-// firstStartHint tells a new operator how to get in. The embedded store
-// is the running server's alone, so the commands come after stopping it.
-func firstStartHint(w io.Writer, data, addr string, postgres bool) {
+// firstStartHint tells a new operator how to get in. On the embedded
+// store, the commands go through the server (its admin socket) if it has
+// one, and else come after stopping it.
+func firstStartHint(w io.Writer, data, addr string, postgres, adminSocket bool) {
 	if postgres {
 		fmt.Fprintf(w, `
 Holdfast is running on http://%[1]s with its data in PostgreSQL.
@@ -427,19 +440,25 @@ then
 `, addr)
 		return
 	}
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs // the other terminal may be elsewhere
+	}
+	how, then := "run in another terminal (the commands go through this server)", "then"
+	if !adminSocket {
+		how, then = "stop it (Ctrl-C), then run", "start it again, and"
+	}
 	fmt.Fprintf(w, `
 Holdfast is running on http://%[2]s with its data in %[1]s.
-There is no admin yet. While it runs, only the server writes to its data
-directory: stop it (Ctrl-C), then run
+There is no admin yet. To get an admin token, %[3]s:
 
   holdfast staff add --data %[1]s --id admin --roles admin
   holdfast token create --data %[1]s --scopes staff,check,self_service,events --staff admin
 
 (from a source checkout, "go run ./cmd/holdfast" in place of "holdfast"),
-start it again, and
+%[4]s
   export HOLDFAST_TOKEN=<the printed token>
 
-`, data, addr)
+`, data, addr, how, then)
 }
 
 // servePprof exposes net/http/pprof on its own listener, so profiling is
