@@ -112,14 +112,15 @@ func TestRevokedTokenRefusedWithinBound(t *testing.T) {
 	if err := checkWith(url, tok); err != nil {
 		t.Fatalf("the token before revoking: %v", err)
 	}
+	// Revoked as from a terminal beside the server: the command runs in
+	// the server, through its socket.
 	var stdout, errw bytes.Buffer
-	cmd := newRoot(&stdout, &errw)
-	cmd.SetArgs([]string{"token", "revoke", "--data", dir, "--stdin"})
-	cmd.SetIn(strings.NewReader(tok + "\n"))
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&errw)
-	if err := cmd.Execute(); err != nil {
-		t.Fatalf("revoke: %v %s", err, errw.String())
+	if code := runIn(context.Background(), &invocation{
+		args:   []string{"token", "revoke", "--data", dir, "--stdin"},
+		stdin:  &recorder{r: strings.NewReader(tok + "\n")},
+		stdout: &stdout, stderr: &errw,
+	}); code != 0 {
+		t.Fatalf("revoke: exit %d: %s", code, errw.String())
 	}
 	if out := stdout.String(); !strings.Contains(out, "within "+rpc.RevocationBound.String()) {
 		t.Errorf("revoke says %q, want the documented bound", out)
