@@ -2,6 +2,8 @@ package holdfast
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -139,8 +141,9 @@ type StaffMember struct {
 func (s *StaffMember) Active() bool { return s.DisabledAt.IsZero() && s.RemovedAt.IsZero() }
 
 // StaffAccount is the audit chain that records changes to staff members
-// (who added, disabled or removed whom), beside the accounts'
-// own chains; `holdfast audit verify` checks it with them.
+// and tokens (who added, disabled or removed whom; who created or revoked
+// which token), beside the accounts' own chains; `holdfast audit verify`
+// checks it with them.
 const StaffAccount = "holdfast:staff"
 
 // Audit actions on the staff chain.
@@ -150,7 +153,35 @@ const (
 	AuditStaffDisabled = "staff_disabled"
 	AuditStaffEnabled  = "staff_enabled"
 	AuditStaffRemoved  = "staff_removed"
+	AuditTokenCreated  = "token_created"
+	AuditTokenRevoked  = "token_revoked"
 )
+
+// TokenEntry is e, the entry of a token change on the staff chain, with
+// action and the token before and after it: id, scopes, staff member and
+// dates, never the token or its hash.
+func TokenEntry(e AuditEntry, action string, before, after *Token) *AuditEntry {
+	e.Account, e.Action = StaffAccount, action
+	e.Before, e.After = tokenJSON(before), tokenJSON(after)
+	return &e
+}
+
+// RemovalTokenEntry is the entry of a token revoked because staff member
+// id was removed, by e (the removal's entry).
+func RemovalTokenEntry(e AuditEntry, id string, before, after *Token) *AuditEntry {
+	e.Reason = strings.TrimSpace(e.Reason + " Revoked with the removal of staff member " + id + ".")
+	return TokenEntry(e, AuditTokenRevoked, before, after)
+}
+
+func tokenJSON(t *Token) json.RawMessage {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Hash, c.LastUsedAt = "", time.Time{} // never the hash; last use is no change
+	b, _ := json.Marshal(&c)
+	return b
+}
 
 // Token is a bearer credential. Only its SHA-256 hash is stored; the token
 // itself is shown once, at creation.
@@ -189,9 +220,16 @@ type StaffStore interface {
 	ListStaff(ctx context.Context) ([]*StaffMember, error)
 	// ChangeStaff stores s and appends e to the StaffAccount audit chain
 	// in one transaction; when s is removed it revokes the member's
-	// tokens at s.RemovedAt in the same transaction.
+	// tokens at s.RemovedAt in the same transaction, each with its own
+	// AuditTokenRevoked entry (e's actor and reason) after e.
 	ChangeStaff(ctx context.Context, s *StaffMember, e *AuditEntry) error
+	// PutToken inserts or replaces a token, unaudited: for fixtures and
+	// tests. Commands create tokens with CreateToken.
 	PutToken(ctx context.Context, t *Token) error
+	// CreateToken inserts a new token and appends TokenEntry(e,
+	// AuditTokenCreated, nil, t) to the StaffAccount chain in one
+	// transaction.
+	CreateToken(ctx context.Context, t *Token, e *AuditEntry) error
 	// TokenByHash returns a token, a revoked one too (RevokedAt set).
 	// Errors: unauthenticated for a hash no token has.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
@@ -200,10 +238,12 @@ type StaffStore interface {
 	// TouchToken records that the token with this id was used at at (it
 	// never moves LastUsedAt back). An unknown id is no error.
 	TouchToken(ctx context.Context, id string, at time.Time) error
-	// RevokeToken revokes the token with this id at at (rotation: mint the
-	// new one, move the caller over, revoke the old). Errors: not_found,
-	// failed_precondition (revoked already).
-	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// RevokeToken revokes the token with this id at e.At (rotation: mint
+	// the new one, move the caller over, revoke the old) and appends
+	// TokenEntry(e, AuditTokenRevoked, old, revoked) to the StaffAccount
+	// chain in one transaction. Errors: not_found, failed_precondition
+	// (revoked already).
+	RevokeToken(ctx context.Context, id string, e *AuditEntry) error
 	// UseLink records a one-time sign-in link (by its hash) as used, and
 	// remembers it until expires, when the link is dead anyway; links
 	// that expired by now are forgotten. Errors: unauthenticated when the

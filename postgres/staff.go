@@ -41,7 +41,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 
 // ChangeStaff stores s and appends e to the staff chain in one transaction
 // (holding the chain's row lock, so staff changes on every node queue);
-// removing a member revokes their tokens in it too.
+// removing a member revokes their tokens in it too, each audited.
 func (db *DB) ChangeStaff(ctx context.Context, s *holdfast.StaffMember, e *holdfast.AuditEntry) error {
 	if err := holdfast.ValidateID("staff", s.ID); err != nil {
 		return err
@@ -51,12 +51,27 @@ func (db *DB) ChangeStaff(ctx context.Context, s *holdfast.StaffMember, e *holdf
 		if _, err := t.exec(putStaff, staffFields(s)...); err != nil {
 			return t.fail(fmt.Errorf("postgres: put staff %s: %w", s.ID, err))
 		}
-		if !s.RemovedAt.IsZero() {
-			if _, err := t.exec(`UPDATE tokens SET revoked_at = $1 WHERE staff = $2 AND revoked_at IS NULL`, nanosArg(s.RemovedAt), s.ID); err != nil {
-				return t.fail(fmt.Errorf("postgres: revoke the tokens of %s: %w", s.ID, err))
+		if err := t.Append(e); err != nil || s.RemovedAt.IsZero() {
+			return err
+		}
+		live, err := query(t, func(sc scanner) (*holdfast.Token, error) {
+			tok := &holdfast.Token{}
+			return tok, sc.Scan(tokenFields(tok)...)
+		}, `SELECT `+tokenCols+` FROM tokens WHERE staff = $1 AND revoked_at IS NULL ORDER BY created_at, id FOR UPDATE`, s.ID)
+		if err != nil {
+			return t.fail(fmt.Errorf("postgres: the tokens of %s: %w", s.ID, err))
+		}
+		if _, err := t.exec(`UPDATE tokens SET revoked_at = $1 WHERE staff = $2 AND revoked_at IS NULL`, nanosArg(s.RemovedAt), s.ID); err != nil {
+			return t.fail(fmt.Errorf("postgres: revoke the tokens of %s: %w", s.ID, err))
+		}
+		for _, old := range live {
+			revoked := *old
+			revoked.RevokedAt = s.RemovedAt
+			if err := t.Append(holdfast.RemovalTokenEntry(*e, s.ID, old, &revoked)); err != nil {
+				return err
 			}
 		}
-		return t.Append(e)
+		return nil
 	})
 }
 
@@ -140,22 +155,45 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
-// RevokeToken marks the token with this id revoked. Errors: not_found,
+// CreateToken inserts a new token and audits it in one transaction.
+func (db *DB) CreateToken(ctx context.Context, tok *holdfast.Token, e *holdfast.AuditEntry) error {
+	if tok.Hash == "" {
+		return holdfast.Errorf(holdfast.InvalidArgument, "hash", "token hash is required")
+	}
+	return db.Update(ctx, holdfast.StaffAccount, e.At, func(tx holdfast.AccountTx) error {
+		t := tx.(*accountTx)
+		if _, err := t.exec(`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, tokenFields(tok)...); err != nil {
+			return t.fail(fmt.Errorf("postgres: create token %s: %w", tok.ID, err))
+		}
+		return t.Append(holdfast.TokenEntry(*e, holdfast.AuditTokenCreated, nil, tok))
+	})
+}
+
+// RevokeToken marks the token with this id revoked and audits it in one
+// transaction, which holds the staff chain's lock: of two revokes at once
+// on any nodes, the second finds it revoked. Errors: not_found,
 // failed_precondition.
-func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
-	var revoked time.Time
-	err := db.pool.QueryRow(ctx, `WITH old AS (SELECT revoked_at FROM tokens WHERE id = $1 FOR UPDATE)
-		UPDATE tokens SET revoked_at = coalesce(tokens.revoked_at, $2) FROM old WHERE tokens.id = $1 RETURNING old.revoked_at`, id, nanosArg(at)).Scan(nanos(&revoked))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: revoke token %s: %w", id, err)
-	}
-	if !revoked.IsZero() {
-		return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, revoked.Format(time.RFC3339))
-	}
-	return nil
+func (db *DB) RevokeToken(ctx context.Context, id string, e *holdfast.AuditEntry) error {
+	return db.Update(ctx, holdfast.StaffAccount, e.At, func(tx holdfast.AccountTx) error {
+		t := tx.(*accountTx)
+		old := &holdfast.Token{}
+		err := t.queryRow(`SELECT `+tokenCols+` FROM tokens WHERE id = $1 FOR UPDATE`, id).Scan(tokenFields(old)...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
+		}
+		if err != nil {
+			return t.fail(fmt.Errorf("postgres: revoke token %s: %w", id, err))
+		}
+		if !old.RevokedAt.IsZero() {
+			return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, old.RevokedAt.Format(time.RFC3339))
+		}
+		if _, err := t.exec(`UPDATE tokens SET revoked_at = $1 WHERE id = $2`, nanosArg(e.At), id); err != nil {
+			return t.fail(fmt.Errorf("postgres: revoke token %s: %w", id, err))
+		}
+		revoked := *old
+		revoked.RevokedAt = e.At
+		return t.Append(holdfast.TokenEntry(*e, holdfast.AuditTokenRevoked, old, &revoked))
+	})
 }
 
 // UseLink records a sign-in link as used. The primary key makes the use

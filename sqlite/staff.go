@@ -42,7 +42,7 @@ func (db *DB) PutStaff(ctx context.Context, s *holdfast.StaffMember) error {
 }
 
 // ChangeStaff stores s and appends e to the staff chain in one savepoint;
-// removing a member revokes their tokens in it too.
+// removing a member revokes their tokens in it too, each audited.
 func (db *DB) ChangeStaff(ctx context.Context, s *holdfast.StaffMember, e *holdfast.AuditEntry) error {
 	if err := holdfast.ValidateID("staff", s.ID); err != nil {
 		return err
@@ -52,12 +52,37 @@ func (db *DB) ChangeStaff(ctx context.Context, s *holdfast.StaffMember, e *holdf
 		if _, err := t.w.exec(putStaff, staffFields(s)...); err != nil {
 			return t.fail(fmt.Errorf("sqlite: put staff %s: %w", s.ID, err))
 		}
-		if !s.RemovedAt.IsZero() {
-			if _, err := t.w.exec(`UPDATE tokens SET revoked_at = ? WHERE staff = ? AND revoked_at IS NULL`, nanosArg(s.RemovedAt), s.ID); err != nil {
-				return t.fail(fmt.Errorf("sqlite: revoke the tokens of %s: %w", s.ID, err))
+		if err := t.Append(e); err != nil || s.RemovedAt.IsZero() {
+			return err
+		}
+		var live []*holdfast.Token
+		rows, err := t.w.query(`SELECT `+tokenCols+` FROM tokens WHERE staff = ? AND revoked_at IS NULL ORDER BY created_at, id`, s.ID)
+		if err != nil {
+			return t.fail(fmt.Errorf("sqlite: the tokens of %s: %w", s.ID, err))
+		}
+		for rows.Next() {
+			tok := &holdfast.Token{}
+			if err := rows.Scan(tokenFields(tok)...); err != nil {
+				rows.Close()
+				return t.fail(fmt.Errorf("sqlite: the tokens of %s: %w", s.ID, err))
+			}
+			live = append(live, tok)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t.fail(fmt.Errorf("sqlite: the tokens of %s: %w", s.ID, err))
+		}
+		if _, err := t.w.exec(`UPDATE tokens SET revoked_at = ? WHERE staff = ? AND revoked_at IS NULL`, nanosArg(s.RemovedAt), s.ID); err != nil {
+			return t.fail(fmt.Errorf("sqlite: revoke the tokens of %s: %w", s.ID, err))
+		}
+		for _, old := range live {
+			revoked := *old
+			revoked.RevokedAt = s.RemovedAt
+			if err := t.Append(holdfast.RemovalTokenEntry(*e, s.ID, old, &revoked)); err != nil {
+				return err
 			}
 		}
-		return t.Append(e)
+		return nil
 	})
 }
 
@@ -145,25 +170,42 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 	})
 }
 
-// RevokeToken marks the token with this id revoked. Errors: not_found,
-// failed_precondition.
-func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
-	return db.w.do(ctx, func(w *writer) error {
-		var revoked time.Time
-		err := w.queryRow(`SELECT revoked_at FROM tokens WHERE id = ?`, id).Scan(nanos(&revoked))
+// CreateToken inserts a new token and audits it in one savepoint.
+func (db *DB) CreateToken(ctx context.Context, tok *holdfast.Token, e *holdfast.AuditEntry) error {
+	if tok.Hash == "" {
+		return holdfast.Errorf(holdfast.InvalidArgument, "hash", "token hash is required")
+	}
+	return db.Update(ctx, holdfast.StaffAccount, e.At, func(tx holdfast.AccountTx) error {
+		t := tx.(*accountTx)
+		if _, err := t.w.exec(`INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tokenFields(tok)...); err != nil {
+			return t.fail(fmt.Errorf("sqlite: create token %s: %w", tok.ID, err))
+		}
+		return t.Append(holdfast.TokenEntry(*e, holdfast.AuditTokenCreated, nil, tok))
+	})
+}
+
+// RevokeToken marks the token with this id revoked and audits it in one
+// savepoint. Errors: not_found, failed_precondition.
+func (db *DB) RevokeToken(ctx context.Context, id string, e *holdfast.AuditEntry) error {
+	return db.Update(ctx, holdfast.StaffAccount, e.At, func(tx holdfast.AccountTx) error {
+		t := tx.(*accountTx)
+		old := &holdfast.Token{}
+		err := t.w.queryRow(`SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id).Scan(tokenFields(old)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
 		}
 		if err != nil {
-			return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
+			return t.fail(fmt.Errorf("sqlite: revoke token %s: %w", id, err))
 		}
-		if !revoked.IsZero() {
-			return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, revoked.Format(time.RFC3339))
+		if !old.RevokedAt.IsZero() {
+			return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, old.RevokedAt.Format(time.RFC3339))
 		}
-		if _, err := w.exec(`UPDATE tokens SET revoked_at = ? WHERE id = ?`, nanosArg(at), id); err != nil {
-			return fmt.Errorf("sqlite: revoke token %s: %w", id, err)
+		if _, err := t.w.exec(`UPDATE tokens SET revoked_at = ? WHERE id = ?`, nanosArg(e.At), id); err != nil {
+			return t.fail(fmt.Errorf("sqlite: revoke token %s: %w", id, err))
 		}
-		return nil
+		revoked := *old
+		revoked.RevokedAt = e.At
+		return t.Append(holdfast.TokenEntry(*e, holdfast.AuditTokenRevoked, old, &revoked))
 	})
 }
 

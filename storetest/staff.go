@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,7 +65,7 @@ func testStaffAndTokens(t *testing.T, h *harness) {
 		}
 	}
 	// Revoking one token leaves the other; the revoked one is kept, marked.
-	if err := h.s.RevokeToken(h.ctx, tok.ID, t0.Add(time.Hour)); err != nil {
+	if err := h.s.RevokeToken(h.ctx, tok.ID, sysEntry(t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	got2, err := h.s.TokenByHash(h.ctx, tok.Hash)
@@ -73,11 +75,20 @@ func testStaffAndTokens(t *testing.T, h *harness) {
 	if got, err := h.s.TokenByHash(h.ctx, service.Hash); err != nil || !got.RevokedAt.IsZero() {
 		t.Errorf("revoking tok1 took tok2 too: %+v %v", got, err)
 	}
-	wantCode(t, "revoking an unknown token", h.s.RevokeToken(h.ctx, "tok-nope", t0), holdfast.NotFound, "id")
-	wantCode(t, "revoking a token twice", h.s.RevokeToken(h.ctx, tok.ID, t0.Add(2*time.Hour)), holdfast.FailedPrecondition, "id")
+	wantCode(t, "revoking an unknown token", h.s.RevokeToken(h.ctx, "tok-nope", sysEntry(t0)), holdfast.NotFound, "id")
+	wantCode(t, "revoking a token twice", h.s.RevokeToken(h.ctx, tok.ID, sysEntry(t0.Add(2*time.Hour))), holdfast.FailedPrecondition, "id")
 	if got, _ := h.s.TokenByHash(h.ctx, tok.Hash); !got.RevokedAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("a second revoke moved the revocation to %s", got.RevokedAt)
 	}
+	// Only the revoke that happened is audited.
+	if es := h.history(holdfast.StaffAccount); len(es) != 1 || es[0].Action != holdfast.AuditTokenRevoked {
+		t.Errorf("staff chain after one revoke and two refused: %+v", es)
+	}
+}
+
+// sysEntry is an entry for a staff or token change by the system.
+func sysEntry(at time.Time) *holdfast.AuditEntry {
+	return &holdfast.AuditEntry{At: at, Actor: "system", Reason: "by a test"}
 }
 
 // Staff are listed, disabled and removed with an audit entry in the same
@@ -98,9 +109,13 @@ func testStaffLifecycle(t *testing.T, h *harness) {
 	tokA := &holdfast.Token{Hash: "aaaa", ID: "tokA", Scopes: []holdfast.Scope{holdfast.ScopeStaff}, Staff: "alice", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
 	tokB := &holdfast.Token{Hash: "bbbb", ID: "tokB", Scopes: []holdfast.Scope{holdfast.ScopeStaff}, Staff: "bob", CreatedAt: t0.Add(time.Second)}
 	for _, tk := range []*holdfast.Token{tokA, tokB} {
-		if err := h.s.PutToken(h.ctx, tk); err != nil {
+		if err := h.s.CreateToken(h.ctx, tk, sysEntry(tk.CreatedAt)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A token that cannot be stored (its id is taken) is not audited.
+	if err := h.s.CreateToken(h.ctx, &holdfast.Token{Hash: "cccc", ID: "tokA", CreatedAt: t0}, sysEntry(t0)); err == nil {
+		t.Error("CreateToken with a taken id succeeded")
 	}
 	if got, _ := h.s.TokenByHash(h.ctx, "aaaa"); got.State(t0) != "active" || got.State(t0.Add(24*time.Hour)) != "expired" {
 		t.Errorf("token with an expiry: %+v", got)
@@ -142,15 +157,36 @@ func testStaffLifecycle(t *testing.T, h *harness) {
 	if !ts[1].RevokedAt.Equal(t0.Add(2 * time.Minute)) {
 		t.Errorf("removing bob left his token %+v", ts[1])
 	}
-	// Every change is in the staff chain, and the chain verifies.
+	// Every change is in the staff chain, and the chain verifies. Token
+	// entries carry the token (id, scopes, staff, expiry), never its hash;
+	// removing bob revoked his token with an entry of its own.
 	var actions []string
 	for _, e := range h.history(holdfast.StaffAccount) {
 		actions = append(actions, e.Action)
+		for _, raw := range []string{string(e.Before), string(e.After), e.Reason} {
+			if strings.Contains(raw, "aaaa") || strings.Contains(raw, "bbbb") || strings.Contains(raw, "hash") {
+				t.Errorf("entry %d (%s) holds a token hash: %s", e.Seq, e.Action, raw)
+			}
+		}
+		if e.Actor != "system" {
+			t.Errorf("entry %d (%s) names %q, want system", e.Seq, e.Action, e.Actor)
+		}
+		var tok holdfast.Token
+		switch e.Action {
+		case holdfast.AuditTokenCreated:
+			if json.Unmarshal(e.After, &tok) != nil || len(e.Before) != 0 || (tok.ID == "tokA") != tok.ExpiresAt.Equal(tokA.ExpiresAt) || len(tok.Scopes) != 1 || tok.Staff == "" {
+				t.Errorf("token_created entry: before %s after %s", e.Before, e.After)
+			}
+		case holdfast.AuditTokenRevoked:
+			if json.Unmarshal(e.After, &tok) != nil || tok.ID != "tokB" || !tok.RevokedAt.Equal(t0.Add(2*time.Minute)) || !strings.Contains(e.Reason, "bob") {
+				t.Errorf("token_revoked entry: after %s, reason %q", e.After, e.Reason)
+			}
+		}
 	}
-	if want := []string{"staff_added", "staff_added", "staff_disabled", "staff_removed"}; !slices.Equal(actions, want) {
+	if want := []string{"staff_added", "staff_added", "token_created", "token_created", "staff_disabled", "staff_removed", "token_revoked"}; !slices.Equal(actions, want) {
 		t.Errorf("staff chain %v, want %v", actions, want)
 	}
-	h.verifyOK(holdfast.StaffAccount, 1, 4)
+	h.verifyOK(holdfast.StaffAccount, 1, 7)
 
 	// A change that cannot be audited is not made.
 	bad := *a

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -203,18 +204,22 @@ func auditCmd() *cobra.Command {
 	return cmd
 }
 
-// cliEntry is the audit entry of a staff change made on the command
-// line. It is recorded as the system: the command line has no staff identity of its own (whoever
-// can run it holds the data directory or the database URL), so the audit
-// entry names the operating-system user who ran it in its reason.
-func cliEntry(action, reason string, before, after *holdfast.StaffMember, at time.Time) *holdfast.AuditEntry {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
+// cliEntry is the audit entry of a staff or token change made on the
+// command line. It is recorded as the system: the command line has no
+// staff identity of its own (whoever can run it holds the data directory
+// or the database URL), so the audit entry names the operating-system
+// user who ran it in its reason. A command forwarded to a server runs as
+// the server's user; the entry names the user who sent it (the socket's
+// peer), not the server's. Token entries get their action, before and
+// after from the store.
+func cliEntry(ctx context.Context, action, reason string, before, after *holdfast.StaffMember, at time.Time) *holdfast.AuditEntry {
 	host, _ := os.Hostname()
+	by := fmt.Sprintf("holdfast CLI, run by %s on %s.", osUser(-1), host)
+	if p, ok := ctx.Value(peerKey{}).(peer); ok {
+		by = fmt.Sprintf("holdfast CLI, run by %s (uid %d, pid %d) on %s through the server's local socket.", osUser(int64(p.uid)), p.uid, p.pid, host)
+	}
 	e := &holdfast.AuditEntry{Account: holdfast.StaffAccount, At: at, Actor: holdfast.System.String(), Action: action,
-		Reason: strings.TrimSpace(fmt.Sprintf("holdfast CLI, run by %s on %s. %s", who, host, reason))}
+		Reason: strings.TrimSpace(by + " " + reason)}
 	if before != nil {
 		e.Before, _ = json.Marshal(before)
 	}
@@ -222,6 +227,29 @@ func cliEntry(action, reason string, before, after *holdfast.StaffMember, at tim
 		e.After, _ = json.Marshal(after)
 	}
 	return e
+}
+
+// peer is the process that sent a forwarded command.
+type peer struct {
+	uid uint32
+	pid int32
+}
+
+type peerKey struct{}
+
+// osUser names the user with this uid (-1: this process's user).
+func osUser(uid int64) string {
+	var u *user.User
+	var err error
+	if uid < 0 {
+		u, err = user.Current()
+	} else {
+		u, err = user.LookupId(strconv.FormatInt(uid, 10))
+	}
+	if err != nil {
+		return "unknown"
+	}
+	return u.Username
 }
 
 // staffStatus says in a word where a member stands.
@@ -303,7 +331,7 @@ func staffCmd() *cobra.Command {
 			if old != nil {
 				action = holdfast.AuditStaffUpdated
 			}
-			if err := db.ChangeStaff(cmd.Context(), m, cliEntry(action, "", old, m, now)); err != nil {
+			if err := db.ChangeStaff(cmd.Context(), m, cliEntry(cmd.Context(), action, "", old, m, now)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "staff member %s has roles %s\n", id, roles)
@@ -377,7 +405,7 @@ func staffCmd() *cobra.Command {
 				if err := apply(&m, now); err != nil {
 					return err
 				}
-				if err := db.ChangeStaff(cmd.Context(), &m, cliEntry(action, reason, old, &m, now)); err != nil {
+				if err := db.ChangeStaff(cmd.Context(), &m, cliEntry(cmd.Context(), action, reason, old, &m, now)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "staff member %s %s\n", id, done)
@@ -418,10 +446,10 @@ func staffCmd() *cobra.Command {
 func tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens"}
 	var where storeRef
-	var scopes, staff string
+	var scopes, staff, reason string
 	var ttl time.Duration
 	create := &cobra.Command{
-		Use:   "create --data DIR --scopes a,b [--staff ID] [--ttl 720h]",
+		Use:   "create --data DIR --scopes a,b [--staff ID] [--ttl 720h] [--reason TEXT]",
 		Short: "Create a bearer token and print it (only once; only its hash is kept)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -457,7 +485,7 @@ func tokenCmd() *cobra.Command {
 					return holdfast.Errorf(holdfast.FailedPrecondition, "staff", "staff member %s is disabled; enable them first", staff)
 				}
 			}
-			if err := db.PutToken(cmd.Context(), tok); err != nil {
+			if err := db.CreateToken(cmd.Context(), tok, cliEntry(cmd.Context(), "", reason, nil, nil, now)); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), secret)
@@ -468,6 +496,7 @@ func tokenCmd() *cobra.Command {
 	create.Flags().StringVar(&scopes, "scopes", "", "comma-separated scopes: check, events, self_service, staff")
 	create.Flags().StringVar(&staff, "staff", "", "the staff member a staff-scoped token acts as")
 	create.Flags().DurationVar(&ttl, "ttl", 0, "how long the token works, like 720h (default: until revoked)")
+	create.Flags().StringVar(&reason, "reason", "", "why (recorded in the staff audit chain)")
 
 	var asJSON bool
 	list := &cobra.Command{
@@ -515,7 +544,7 @@ func tokenCmd() *cobra.Command {
 	var id string
 	var fromStdin bool
 	revoke := &cobra.Command{
-		Use:   "revoke (--id ID | --stdin) [--data DIR]",
+		Use:   "revoke (--id ID | --stdin) [--reason TEXT] [--data DIR]",
 		Short: "Revoke a token, by its id or by the token itself on standard input (rotation: create the new one, switch, revoke the old)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -535,7 +564,7 @@ func tokenCmd() *cobra.Command {
 				}
 				id = t.ID
 			}
-			if err := db.RevokeToken(cmd.Context(), id, time.Now().UTC()); err != nil {
+			if err := db.RevokeToken(cmd.Context(), id, cliEntry(cmd.Context(), "", reason, nil, nil, time.Now().UTC())); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked; every server refuses it within %s\n", id, rpc.RevocationBound)
@@ -545,6 +574,7 @@ func tokenCmd() *cobra.Command {
 	where.flags(revoke, "data directory")
 	revoke.Flags().StringVar(&id, "id", "", "the token's id (tok_…, as errors and logs name it)")
 	revoke.Flags().BoolVar(&fromStdin, "stdin", false, "read the token itself from standard input")
+	revoke.Flags().StringVar(&reason, "reason", "", "why (recorded in the staff audit chain)")
 	cmd.AddCommand(create, list, revoke)
 	return cmd
 }

@@ -217,7 +217,7 @@ func (a *adminSocket) serve(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	stdin := &remoteStdin{f: out, r: io.LimitReader(in, recordMax)}
-	code := a.run(ctx, cmd.CommandPath(), req, stdin, out)
+	code := a.run(context.WithValue(ctx, peerKey{}, peer{uid: cred.Uid, pid: cred.Pid}), cmd.CommandPath(), req, stdin, out)
 	// Tokens or staff may have changed: the API reads them again.
 	a.forget()
 	a.log.Info("ran a command from the local socket", "command", cmd.CommandPath(), "uid", cred.Uid, "pid", cred.Pid, "exit", code)

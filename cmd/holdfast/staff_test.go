@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -307,7 +308,7 @@ func TestStaffLifecycleCLI(t *testing.T) {
 			t.Errorf("the disable entry lacks its reason: %q", e.GetReason())
 		}
 	}
-	want := "staff_added staff_added staff_updated staff_disabled staff_enabled staff_removed"
+	want := "staff_added staff_added token_created token_created staff_updated token_created staff_disabled staff_enabled staff_removed token_revoked"
 	if got := strings.Join(actions, " "); got != want {
 		t.Errorf("staff chain: %s, want %s", got, want)
 	}
@@ -315,7 +316,7 @@ func TestStaffLifecycleCLI(t *testing.T) {
 	if _, err := rpc.NewClients(nil, url, admin).Restriction.Apply(context.Background(), connect.NewRequest(&holdfastv1.ApplyRequest{Account: holdfast.StaffAccount, Kind: "trading_halt", Reason: "x"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Errorf("a restriction on the staff chain: %v", err)
 	}
-	if out := mustCLI(t, "audit", "verify", "--data", dir, "--account", holdfast.StaffAccount); !strings.Contains(out, "OK: 1 account(s), 6 entries") {
+	if out := mustCLI(t, "audit", "verify", "--data", dir, "--account", holdfast.StaffAccount); !strings.Contains(out, "OK: 1 account(s), 10 entries") {
 		t.Errorf("audit verify: %s", out)
 	}
 
@@ -565,4 +566,89 @@ func TestRevokedTokenEndsStream(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestTokenChangesAuditedCLI: creating and revoking tokens, directly and
+// through a running server's socket, and the revocations a removal makes,
+// are entries in the staff chain naming the token (id, scopes, staff
+// member, expiry) and who ran the command, never the token or its hash;
+// the chain verifies.
+func TestTokenChangesAuditedCLI(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "staff", "add", "--data", dir, "--id", "admin", "--roles", "admin")
+	mustCLI(t, "staff", "add", "--data", dir, "--id", "bob", "--roles", "support")
+	admin := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--scopes", "staff", "--staff", "admin", "--reason", "bootstrap"))
+	bob := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--scopes", "staff,check", "--staff", "bob"))
+	bobID := tokenID(t, dir, bob)
+	url := serveData(t, dir)
+	// Beside the running server: these run in it, through its socket.
+	svc := strings.TrimSpace(mustCLI(t, "token", "create", "--data", dir, "--scopes", "check", "--ttl", "720h", "--reason", "payments service"))
+	svcID := tokenID(t, dir, svc)
+	mustCLI(t, "token", "revoke", "--data", dir, "--id", svcID, "--reason", "rotated")
+	if code, _, errw := cli(t, "token", "revoke", "--data", dir, "--id", svcID); code == 0 || !strings.Contains(errw, "failed_precondition") {
+		t.Errorf("revoking twice: %d %s", code, errw)
+	}
+	mustCLI(t, "staff", "remove", "--data", dir, "--id", "bob", "--reason", "left")
+
+	out := mustCLI(t, "history", "--server", url, "--token", admin, "--account", holdfast.StaffAccount, "--json")
+	for _, secret := range []string{admin, bob, svc} {
+		if strings.Contains(out, secret) || strings.Contains(out, rpc.HashToken(secret)) {
+			t.Fatalf("the staff chain holds a token or its hash:\n%s", out)
+		}
+	}
+	var res struct {
+		Entries []struct {
+			Actor, Action, Reason string
+			Before, After         map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, out)
+	}
+	var got []string
+	for _, e := range res.Entries {
+		if e.Actor != "system" || !strings.Contains(e.Reason, "holdfast CLI, run by ") {
+			t.Errorf("%s: actor %q, reason %q: want system and the OS user", e.Action, e.Actor, e.Reason)
+		}
+		if _, ok := e.After["hash"]; ok {
+			t.Errorf("%s: the entry has a hash field: %v", e.Action, e.After)
+		}
+		if strings.HasPrefix(e.Action, "token_") {
+			got = append(got, fmt.Sprintf("%s %v %v %v %t %t", e.Action, e.After["id"], e.After["scopes"], e.After["staff"], e.After["expires_at"] != nil, e.After["revoked_at"] != nil))
+		}
+		forwarded := strings.Contains(e.Reason, "through the server's local socket")
+		if after := e.After["id"]; after == svcID && !forwarded || after == bobID && (e.Action == "token_created") == forwarded {
+			t.Errorf("%s of %v: reason %q does not say how the command came", e.Action, after, e.Reason)
+		}
+	}
+	want := []string{
+		"token_created " + fmt.Sprint(tokenIDs(t, dir)[0]) + " [staff] admin false false",
+		"token_created " + bobID + " [staff check] bob false false",
+		"token_created " + svcID + " [check] <nil> true false",
+		"token_revoked " + svcID + " [check] <nil> true true",
+		"token_revoked " + bobID + " [staff check] bob false true",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("token entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if out := mustCLI(t, "history", "--server", url, "--token", admin, "--account", holdfast.StaffAccount); !strings.Contains(out, "rotated") || !strings.Contains(out, "payments service") || !strings.Contains(out, "removal of staff member bob") {
+		t.Errorf("history's reasons:\n%s", out)
+	}
+	if out := mustCLI(t, "audit", "verify", "--data", dir, "--account", holdfast.StaffAccount); !strings.Contains(out, "OK: 1 account(s), 8 entries") {
+		t.Errorf("audit verify: %s", out)
+	}
+}
+
+// tokenIDs lists the tokens' ids, oldest first.
+func tokenIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	var ts []struct{ ID string }
+	if err := json.Unmarshal([]byte(mustCLI(t, "token", "list", "--data", dir, "--json")), &ts); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(ts))
+	for i, tk := range ts {
+		ids[i] = tk.ID
+	}
+	return ids
 }

@@ -137,7 +137,7 @@ func staffPasswordCmd() *cobra.Command {
 				return err
 			}
 			m.TOTPSecret = secret
-			if err := db.ChangeStaff(cmd.Context(), &m, cliEntry(holdfast.AuditStaffUpdated, "Console password and authenticator secret set.", nil, nil, time.Now().UTC())); err != nil {
+			if err := db.ChangeStaff(cmd.Context(), &m, cliEntry(cmd.Context(), holdfast.AuditStaffUpdated, "Console password and authenticator secret set.", nil, nil, time.Now().UTC())); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "password set for %s\nauthenticator secret (shown once): %s\n%s\n", id, secret, url)
