@@ -222,6 +222,11 @@ func TestErroringRuleStopsNothing(t *testing.T) {
 	if got := batch.Results[0].Result.RuleErrors; !slices.Equal(got, wantErrs) {
 		t.Errorf("IngestBatch rule_errors %v, want %v", got, wantErrs)
 	}
+	// holdfast event says so too.
+	code, res, errw = cli(t, "event", "--type", "deposit", "--account", "acct-3", "--asset", "USDT", "--amount", "50", "--usd-value", "50")
+	if code != 0 || !strings.Contains(res, "rule deposit_ratio_open failed to evaluate: division by zero\n") {
+		t.Errorf("event: exit %d %q %s", code, res, errw)
+	}
 }
 
 // ruleError is one of an IngestResult's rule_errors, in its JSON.
