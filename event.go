@@ -280,7 +280,15 @@ type IngestResult struct {
 	Rules     []string       `json:"rules"`
 	// RuleErrors lists the rules whose condition failed to evaluate for
 	// this event; those that fail closed are in Rules too.
-	RuleErrors []string `json:"rule_errors,omitempty"`
+	RuleErrors []RuleError `json:"rule_errors,omitempty"`
+}
+
+// RuleError is a rule whose condition failed to evaluate for an event, and
+// why: the reporting service learns that screening did not happen as
+// written.
+type RuleError struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
 }
 
 // EventService takes events from other services.

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -62,7 +63,9 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 				// failing closed, it applies its restrictions and nothing
 				// else (a lift on an error would be failing open).
 				failed = append(failed, m)
-				res.RuleErrors = append(res.RuleErrors, m.Rule.ID)
+				// The message names no rule: RuleError.Rule does.
+				msg := strings.TrimPrefix(m.Err.Error(), "rule "+m.Rule.ID+": ")
+				res.RuleErrors = append(res.RuleErrors, holdfast.RuleError{Rule: m.Rule.ID, Message: msg})
 				if !e.policy.FailsClosed(m.Rule) {
 					continue
 				}

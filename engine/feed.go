@@ -141,6 +141,18 @@ func (e *Engine) FeedLag() time.Duration {
 	return max(0, e.clock.Now().Sub(time.Unix(0, at)))
 }
 
+// FeedHeld is what keeps the node stale whatever its lag: the number of
+// accounts whose change it could not apply yet, and whether a rebuild of
+// its index failed. Both are retried until they succeed.
+func (e *Engine) FeedHeld() (accounts int, rebuild bool) {
+	if e.feed == nil {
+		return 0, false
+	}
+	e.feed.mu.Lock()
+	defer e.feed.mu.Unlock()
+	return len(e.feed.missed), e.feed.rebuild
+}
+
 // Stale reports whether the node is further behind the feed than allowed,
 // or holds a change it could not apply: it then fails closed for money-out
 // actions and is not ready.

@@ -196,15 +196,26 @@ func list(in []string) []string {
 
 func pbIngestResult(r *holdfast.IngestResult) *holdfastv1.IngestResult {
 	return &holdfastv1.IngestResult{
-		Event:     r.Event,
-		Duplicate: r.Duplicate,
-		Applied:   pbRestrictions(r.Applied),
-		Extended:  pbRestrictions(r.Extended),
-		Lifted:    pbRestrictions(r.Lifted),
-		Tags:      strs(r.Tags),
-		Commands:  nonNil(r.Commands),
-		Rules:     nonNil(r.Rules),
+		Event:      r.Event,
+		Duplicate:  r.Duplicate,
+		Applied:    pbRestrictions(r.Applied),
+		Extended:   pbRestrictions(r.Extended),
+		Lifted:     pbRestrictions(r.Lifted),
+		Tags:       strs(r.Tags),
+		Commands:   nonNil(r.Commands),
+		Rules:      nonNil(r.Rules),
+		RuleErrors: pbRuleErrors(r.RuleErrors),
 	}
+}
+
+// pbRuleErrors: CEL's reason names no secret (conditions read none), so
+// the reporting service may see it.
+func pbRuleErrors(in []holdfast.RuleError) []*holdfastv1.RuleError {
+	out := make([]*holdfastv1.RuleError, len(in))
+	for i, r := range in {
+		out[i] = &holdfastv1.RuleError{Rule: r.Rule, Message: r.Message}
+	}
+	return out
 }
 
 func nonNil(in []string) []string {

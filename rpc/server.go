@@ -145,7 +145,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if cfg.Engine.Stale() {
 			w.Header().Set("Retry-After", "1")
-			msg := fmt.Sprintf("behind the change feed by %s", cfg.Engine.FeedLag().Round(time.Millisecond))
+			msg := staleDetail(cfg.Engine)
 			if d := ruleErrorDetail(cfg.Engine); d != "" {
 				msg += "\n" + strings.TrimSuffix(d, "\n")
 			}
@@ -174,6 +174,30 @@ func Handler(cfg Config) http.Handler {
 		fail(w, r, err)
 	}
 	return auth.authorize(checkBody(mux, limits, bodyFail), fail)
+}
+
+// staleDetail says why a stale node is not ready. A node holding a change
+// it could not apply may be only milliseconds behind the feed's
+// heartbeats: "behind by 3ms" alone would send an operator to the wrong
+// place.
+func staleDetail(e *engine.Engine) string {
+	var lines []string
+	accounts, rebuild := e.FeedHeld()
+	if rebuild {
+		lines = append(lines, "a rebuild of the index from the store failed (store unreachable?); retrying")
+	}
+	if accounts > 0 {
+		lines = append(lines, fmt.Sprintf("a change for %d account(s) could not be applied yet (store unreachable?); retrying", accounts))
+	}
+	switch lag := e.FeedLag(); {
+	case lag == time.Duration(1<<63-1):
+		lines = append(lines, "no message from the change feed yet")
+	case len(lines) > 0:
+		lines = append(lines, fmt.Sprintf("change feed lag %s", lag.Round(time.Millisecond)))
+	default:
+		lines = append(lines, fmt.Sprintf("behind the change feed by %s", lag.Round(time.Millisecond)))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // ruleErrorDetail lists, one line each, the rules that failed to evaluate

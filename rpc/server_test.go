@@ -8,12 +8,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
+	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/sqlite"
 )
 
 func TestOperatorEndpoints(t *testing.T) {
@@ -89,5 +93,54 @@ func TestInternalErrors(t *testing.T) {
 	wantErr(t, err, holdfast.Internal, "")
 	if _, _, msg := rpc.ErrorInfo(err); strings.Contains(msg, "sqlite") || strings.Contains(msg, "closed") {
 		t.Errorf("store error leaked: %s", msg)
+	}
+}
+
+// TestReadyzSaysWhyStale: a node holding a change it could not apply (its
+// store gone underneath) is stale however fresh its feed, and /readyz says
+// so rather than "behind the change feed by" a few milliseconds.
+func TestReadyzSaysWhyStale(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Logger: log, Feed: &engine.FeedConfig{MaxLag: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rpc.Handler(rpc.Config{Engine: eng, Staff: db, Logger: log}))
+	defer srv.Close()
+	readyz := func() (int, string) {
+		res, err := srv.Client().Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	eng.FeedAt(time.Now())
+	if status, body := readyz(); status != 200 {
+		t.Fatalf("before: /readyz = %d %q", status, body)
+	}
+
+	db.Close()
+	if eng.Refresh(ctx, "acct-1") == nil || eng.Refresh(ctx, "acct-2") == nil {
+		t.Fatal("a reload on a closed store succeeded")
+	}
+	eng.FeedAt(time.Now())
+	status, body := readyz()
+	if status != 503 || !strings.HasPrefix(body, "a change for 2 account(s) could not be applied yet") {
+		t.Errorf("after failed reloads: /readyz = %d %q", status, body)
+	}
+	if eng.Rebuild(ctx) == nil {
+		t.Fatal("a rebuild on a closed store succeeded")
+	}
+	status, body = readyz()
+	if status != 503 || !strings.HasPrefix(body, "a rebuild of the index from the store failed") || !strings.Contains(body, "a change for 2 account(s)") {
+		t.Errorf("after a failed rebuild: /readyz = %d %q", status, body)
 	}
 }

@@ -161,6 +161,9 @@ func printIngest(w io.Writer, r *holdfastv1.IngestResult) {
 	} else {
 		fmt.Fprintf(w, "rules fired: %s\n", strings.Join(r.Rules, ", "))
 	}
+	for _, e := range r.RuleErrors {
+		fmt.Fprintf(w, "rule %s failed to evaluate: %s\n", e.Rule, e.Message)
+	}
 	for _, group := range []struct {
 		verb string
 		rs   []*holdfastv1.Restriction

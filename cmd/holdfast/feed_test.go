@@ -220,6 +220,11 @@ func TestFeedSurvivesStoreBlip(t *testing.T) {
 			if m := nodeB.metric(t, "holdfast_feed_stale"); m != "holdfast_feed_stale 1" {
 				t.Errorf("node B not ready but its metric says %q", m)
 			}
+			// /readyz says why: its heartbeats are fresh, so "behind the
+			// change feed by 5ms" would mislead whoever looks.
+			if _, body := httpGet(t, http.DefaultClient, nodeB.url+"/readyz"); !strings.HasPrefix(body, "a change for ") || !strings.Contains(body, "account(s) could not be applied yet") {
+				t.Errorf("node B's /readyz does not say it holds a change it could not apply: %q", body)
+			}
 			d, err := b.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: "nobody", Action: "withdraw"}))
 			if err != nil || d.Msg.Effect != "deny" {
 				t.Errorf("node B, holding changes it could not apply, allowed a withdrawal: %v %v", d, err)

@@ -141,9 +141,10 @@ func TestErroringRuleStopsNothing(t *testing.T) {
 	}
 	var got struct {
 		Result struct {
-			Applied []struct{ Kind, Reason string }
-			Tags    []string
-			Rules   []string
+			Applied    []struct{ Kind, Reason string }
+			Tags       []string
+			Rules      []string
+			RuleErrors []ruleError `json:"rule_errors"`
 		}
 	}
 	if err := json.Unmarshal([]byte(res), &got); err != nil {
@@ -164,6 +165,11 @@ func TestErroringRuleStopsNothing(t *testing.T) {
 	}
 	if slices.Contains(got.Result.Tags, "high_risk") {
 		t.Errorf("failing closed did more than apply the restriction: tags %v", got.Result.Tags)
+	}
+	// The reporting service sees that screening failed for its event.
+	wantErrs := []ruleError{{"deposit_ratio_closed", "division by zero"}, {"deposit_ratio_open", "division by zero"}}
+	if !slices.Equal(got.Result.RuleErrors, wantErrs) {
+		t.Errorf("rule_errors %v, want %v", got.Result.RuleErrors, wantErrs)
 	}
 	// The event was stored: replaying it changes nothing.
 	if code, res, _ := cli(t, event[:len(event)-1]...); code != 0 || !strings.Contains(res, "duplicate") {
@@ -192,7 +198,39 @@ func TestErroringRuleStopsNothing(t *testing.T) {
 	if !strings.Contains(home, `id="rule-errors"`) || !strings.Contains(home, `data-rule="deposit_ratio_closed"`) || !strings.Contains(home, `data-rule="deposit_ratio_open"`) {
 		t.Errorf("the Console's home page shows no rule errors:\n%s", home)
 	}
+
+	// IngestBatch answers them in the event's own result.
+	req, _ := http.NewRequest("POST", url+"/holdfast.v1.EventService/IngestBatch", strings.NewReader(
+		`{"events": [{"type": "deposit", "account": "acct-2", "id": "dep-2", "asset": "USDT", "amount": "50", "usd_value": "50"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var batch struct {
+		Results []struct {
+			Result struct {
+				RuleErrors []ruleError `json:"rule_errors"`
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&batch); err != nil || resp.StatusCode != 200 || len(batch.Results) != 1 {
+		t.Fatalf("IngestBatch: %d %v %+v", resp.StatusCode, err, batch)
+	}
+	if got := batch.Results[0].Result.RuleErrors; !slices.Equal(got, wantErrs) {
+		t.Errorf("IngestBatch rule_errors %v, want %v", got, wantErrs)
+	}
+	// holdfast event says so too.
+	code, res, errw = cli(t, "event", "--type", "deposit", "--account", "acct-3", "--asset", "USDT", "--amount", "50", "--usd-value", "50")
+	if code != 0 || !strings.Contains(res, "rule deposit_ratio_open failed to evaluate: division by zero\n") {
+		t.Errorf("event: exit %d %q %s", code, res, errw)
+	}
 }
+
+// ruleError is one of an IngestResult's rule_errors, in its JSON.
+type ruleError struct{ Rule, Message string }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

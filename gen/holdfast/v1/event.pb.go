@@ -407,7 +407,12 @@ type IngestResult struct {
 	// (cancel_spot_orders, revoke_sessions, ...).
 	Commands []string `protobuf:"bytes,7,rep,name=commands,proto3" json:"commands,omitempty"`
 	// The ids of the rules whose condition held, in policy order.
-	Rules         []string `protobuf:"bytes,8,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rules []string `protobuf:"bytes,8,rep,name=rules,proto3" json:"rules,omitempty"`
+	// Rules whose condition failed to evaluate for this event, in policy
+	// order: the event was still recorded and the other rules ran, but this
+	// screening did not happen as written. A rule that fails closed applied
+	// its restrictions and is in rules too; one that fails open was skipped.
+	RuleErrors    []*RuleError `protobuf:"bytes,9,rep,name=rule_errors,json=ruleErrors,proto3" json:"rule_errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +503,68 @@ func (x *IngestResult) GetRules() []string {
 	return nil
 }
 
+func (x *IngestResult) GetRuleErrors() []*RuleError {
+	if x != nil {
+		return x.RuleErrors
+	}
+	return nil
+}
+
+// RuleError is one rule that failed to evaluate for an event.
+type RuleError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's id in the policy.
+	Rule string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Why it failed (the condition's evaluation error: "division by zero").
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleError) Reset() {
+	*x = RuleError{}
+	mi := &file_holdfast_v1_event_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleError) ProtoMessage() {}
+
+func (x *RuleError) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_event_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleError.ProtoReflect.Descriptor instead.
+func (*RuleError) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RuleError) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *RuleError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type IngestBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 1000.
@@ -508,7 +575,7 @@ type IngestBatchRequest struct {
 
 func (x *IngestBatchRequest) Reset() {
 	*x = IngestBatchRequest{}
-	mi := &file_holdfast_v1_event_proto_msgTypes[4]
+	mi := &file_holdfast_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +587,7 @@ func (x *IngestBatchRequest) String() string {
 func (*IngestBatchRequest) ProtoMessage() {}
 
 func (x *IngestBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_event_proto_msgTypes[4]
+	mi := &file_holdfast_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +600,7 @@ func (x *IngestBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestBatchRequest.ProtoReflect.Descriptor instead.
 func (*IngestBatchRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IngestBatchRequest) GetEvents() []*Event {
@@ -553,7 +620,7 @@ type IngestBatchResponse struct {
 
 func (x *IngestBatchResponse) Reset() {
 	*x = IngestBatchResponse{}
-	mi := &file_holdfast_v1_event_proto_msgTypes[5]
+	mi := &file_holdfast_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +632,7 @@ func (x *IngestBatchResponse) String() string {
 func (*IngestBatchResponse) ProtoMessage() {}
 
 func (x *IngestBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_event_proto_msgTypes[5]
+	mi := &file_holdfast_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +645,7 @@ func (x *IngestBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestBatchResponse.ProtoReflect.Descriptor instead.
 func (*IngestBatchResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IngestBatchResponse) GetResults() []*IngestBatchItem {
@@ -602,7 +669,7 @@ type IngestBatchItem struct {
 
 func (x *IngestBatchItem) Reset() {
 	*x = IngestBatchItem{}
-	mi := &file_holdfast_v1_event_proto_msgTypes[6]
+	mi := &file_holdfast_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +681,7 @@ func (x *IngestBatchItem) String() string {
 func (*IngestBatchItem) ProtoMessage() {}
 
 func (x *IngestBatchItem) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_event_proto_msgTypes[6]
+	mi := &file_holdfast_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +694,7 @@ func (x *IngestBatchItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestBatchItem.ProtoReflect.Descriptor instead.
 func (*IngestBatchItem) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_holdfast_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *IngestBatchItem) GetOutcome() isIngestBatchItem_Outcome {
@@ -713,7 +780,7 @@ const file_holdfast_v1_event_proto_rawDesc = "" +
 	"\rIngestRequest\x12(\n" +
 	"\x05event\x18\x01 \x01(\v2\x12.holdfast.v1.EventR\x05event\"C\n" +
 	"\x0eIngestResponse\x121\n" +
-	"\x06result\x18\x01 \x01(\v2\x19.holdfast.v1.IngestResultR\x06result\"\xa4\x02\n" +
+	"\x06result\x18\x01 \x01(\v2\x19.holdfast.v1.IngestResultR\x06result\"\xdd\x02\n" +
 	"\fIngestResult\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x122\n" +
@@ -722,7 +789,12 @@ const file_holdfast_v1_event_proto_rawDesc = "" +
 	"\x06lifted\x18\x05 \x03(\v2\x18.holdfast.v1.RestrictionR\x06lifted\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12\x1a\n" +
 	"\bcommands\x18\a \x03(\tR\bcommands\x12\x14\n" +
-	"\x05rules\x18\b \x03(\tR\x05rules\"@\n" +
+	"\x05rules\x18\b \x03(\tR\x05rules\x127\n" +
+	"\vrule_errors\x18\t \x03(\v2\x16.holdfast.v1.RuleErrorR\n" +
+	"ruleErrors\"9\n" +
+	"\tRuleError\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"@\n" +
 	"\x12IngestBatchRequest\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.holdfast.v1.EventR\x06events\"M\n" +
 	"\x13IngestBatchResponse\x126\n" +
@@ -747,39 +819,41 @@ func file_holdfast_v1_event_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_event_proto_rawDescData
 }
 
-var file_holdfast_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_holdfast_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_holdfast_v1_event_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: holdfast.v1.Event
 	(*IngestRequest)(nil),         // 1: holdfast.v1.IngestRequest
 	(*IngestResponse)(nil),        // 2: holdfast.v1.IngestResponse
 	(*IngestResult)(nil),          // 3: holdfast.v1.IngestResult
-	(*IngestBatchRequest)(nil),    // 4: holdfast.v1.IngestBatchRequest
-	(*IngestBatchResponse)(nil),   // 5: holdfast.v1.IngestBatchResponse
-	(*IngestBatchItem)(nil),       // 6: holdfast.v1.IngestBatchItem
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*Restriction)(nil),           // 8: holdfast.v1.Restriction
-	(*ErrorDetail)(nil),           // 9: holdfast.v1.ErrorDetail
+	(*RuleError)(nil),             // 4: holdfast.v1.RuleError
+	(*IngestBatchRequest)(nil),    // 5: holdfast.v1.IngestBatchRequest
+	(*IngestBatchResponse)(nil),   // 6: holdfast.v1.IngestBatchResponse
+	(*IngestBatchItem)(nil),       // 7: holdfast.v1.IngestBatchItem
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Restriction)(nil),           // 9: holdfast.v1.Restriction
+	(*ErrorDetail)(nil),           // 10: holdfast.v1.ErrorDetail
 }
 var file_holdfast_v1_event_proto_depIdxs = []int32{
-	7,  // 0: holdfast.v1.Event.at:type_name -> google.protobuf.Timestamp
+	8,  // 0: holdfast.v1.Event.at:type_name -> google.protobuf.Timestamp
 	0,  // 1: holdfast.v1.IngestRequest.event:type_name -> holdfast.v1.Event
 	3,  // 2: holdfast.v1.IngestResponse.result:type_name -> holdfast.v1.IngestResult
-	8,  // 3: holdfast.v1.IngestResult.applied:type_name -> holdfast.v1.Restriction
-	8,  // 4: holdfast.v1.IngestResult.extended:type_name -> holdfast.v1.Restriction
-	8,  // 5: holdfast.v1.IngestResult.lifted:type_name -> holdfast.v1.Restriction
-	0,  // 6: holdfast.v1.IngestBatchRequest.events:type_name -> holdfast.v1.Event
-	6,  // 7: holdfast.v1.IngestBatchResponse.results:type_name -> holdfast.v1.IngestBatchItem
-	3,  // 8: holdfast.v1.IngestBatchItem.result:type_name -> holdfast.v1.IngestResult
-	9,  // 9: holdfast.v1.IngestBatchItem.error:type_name -> holdfast.v1.ErrorDetail
-	1,  // 10: holdfast.v1.EventService.Ingest:input_type -> holdfast.v1.IngestRequest
-	4,  // 11: holdfast.v1.EventService.IngestBatch:input_type -> holdfast.v1.IngestBatchRequest
-	2,  // 12: holdfast.v1.EventService.Ingest:output_type -> holdfast.v1.IngestResponse
-	5,  // 13: holdfast.v1.EventService.IngestBatch:output_type -> holdfast.v1.IngestBatchResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	9,  // 3: holdfast.v1.IngestResult.applied:type_name -> holdfast.v1.Restriction
+	9,  // 4: holdfast.v1.IngestResult.extended:type_name -> holdfast.v1.Restriction
+	9,  // 5: holdfast.v1.IngestResult.lifted:type_name -> holdfast.v1.Restriction
+	4,  // 6: holdfast.v1.IngestResult.rule_errors:type_name -> holdfast.v1.RuleError
+	0,  // 7: holdfast.v1.IngestBatchRequest.events:type_name -> holdfast.v1.Event
+	7,  // 8: holdfast.v1.IngestBatchResponse.results:type_name -> holdfast.v1.IngestBatchItem
+	3,  // 9: holdfast.v1.IngestBatchItem.result:type_name -> holdfast.v1.IngestResult
+	10, // 10: holdfast.v1.IngestBatchItem.error:type_name -> holdfast.v1.ErrorDetail
+	1,  // 11: holdfast.v1.EventService.Ingest:input_type -> holdfast.v1.IngestRequest
+	5,  // 12: holdfast.v1.EventService.IngestBatch:input_type -> holdfast.v1.IngestBatchRequest
+	2,  // 13: holdfast.v1.EventService.Ingest:output_type -> holdfast.v1.IngestResponse
+	6,  // 14: holdfast.v1.EventService.IngestBatch:output_type -> holdfast.v1.IngestBatchResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_event_proto_init() }
@@ -789,7 +863,7 @@ func file_holdfast_v1_event_proto_init() {
 	}
 	file_holdfast_v1_types_proto_init()
 	file_holdfast_v1_event_proto_msgTypes[0].OneofWrappers = []any{}
-	file_holdfast_v1_event_proto_msgTypes[6].OneofWrappers = []any{
+	file_holdfast_v1_event_proto_msgTypes[7].OneofWrappers = []any{
 		(*IngestBatchItem_Result)(nil),
 		(*IngestBatchItem_Error)(nil),
 	}
@@ -799,7 +873,7 @@ func file_holdfast_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_event_proto_rawDesc), len(file_holdfast_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
