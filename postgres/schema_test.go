@@ -12,16 +12,21 @@ import (
 )
 
 // The two dialects keep their own numbered migrations (the DDL differs),
-// so this test proves that, migrated to the top, they define the same
-// tables, columns (name, type class, nullability, primary key) and indexes
-// (name, columns in order, uniqueness, partial or not). It lives here
-// because this package may import sqlite; sqlite may not import postgres.
+// so TestSchemasMatch proves that, migrated to the top, they define the
+// same tables (schema_migrations and store_identity included), columns
+// (name, type class, NOT NULL, primary-key position, foreign key) and
+// indexes (name, columns in order, uniqueness, partial or not). Not
+// compared: defaults, CHECK constraints, predicates of partial indexes and
+// collations (PostgreSQL keys are COLLATE "C" to sort as SQLite's BINARY),
+// whose text differs by dialect. It lives here because this package may
+// import sqlite; sqlite may not import postgres.
 
 // column is a column as both dialects can describe it honestly.
 type column struct {
 	class   string // integer, text, real, blob, boolean
 	notNull bool
-	pk      int // position in the primary key, 1-based; 0 if not in it
+	pk      int    // position in the primary key, 1-based; 0 if not in it
+	ref     string // "table(column)" the column references; "" if none
 }
 
 // index is an index as both dialects can describe it: explicit indexes by
@@ -153,8 +158,25 @@ func readSQLite(t *testing.T) schema {
 			t.Fatal(err)
 		}
 
+		rows, err = conn.QueryContext(ctx, `SELECT "from", "table", "to" FROM pragma_foreign_key_list(?)`, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var from, to, toCol string
+			if err := rows.Scan(&from, &to, &toCol); err != nil {
+				t.Fatal(err)
+			}
+			c := tb.columns[from]
+			c.ref = to + "(" + toCol + ")"
+			tb.columns[from] = c
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+
 		type listed struct {
-			name, origin   string
+			name, origin    string
 			unique, partial bool
 		}
 		var idx []listed
@@ -242,6 +264,32 @@ func readPostgres(t *testing.T) schema {
 		t.Fatal(err)
 	}
 
+	rows, err = conn.Query(ctx, `
+		SELECT t.relname, a.attname, rt.relname, ra.attname
+		FROM pg_constraint con
+		JOIN pg_class t ON t.oid = con.conrelid
+		JOIN pg_namespace ns ON ns.oid = t.relnamespace
+		JOIN pg_class rt ON rt.oid = con.confrelid
+		CROSS JOIN unnest(con.conkey, con.confkey) k(col, refcol)
+		JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col
+		JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refcol
+		WHERE ns.nspname = $1 AND con.contype = 'f'`, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var tbl, col, to, toCol string
+		if err := rows.Scan(&tbl, &col, &to, &toCol); err != nil {
+			t.Fatal(err)
+		}
+		c := s[tbl].columns[col]
+		c.ref = to + "(" + toCol + ")"
+		s[tbl].columns[col] = c
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+
 	// Every index but the primary key's; an index behind a UNIQUE
 	// constraint is keyed by its columns, as in readSQLite.
 	rows, err = conn.Query(ctx, `
@@ -304,6 +352,9 @@ func diffSchemas(lite, pg schema) []string {
 			if lc.notNull != pc.notNull {
 				add("table %s: column %s NOT NULL: sqlite %t, postgres %t", name, col, lc.notNull, pc.notNull)
 			}
+			if lc.ref != pc.ref {
+				add("table %s: column %s references %q in sqlite, %q in postgres", name, col, lc.ref, pc.ref)
+			}
 			if lc.pk != pc.pk {
 				add("table %s: column %s primary-key position: sqlite %d, postgres %d", name, col, lc.pk, pc.pk)
 			}
@@ -347,6 +398,17 @@ func TestSchemasMatch(t *testing.T) {
 		t.Errorf("the SQLite and PostgreSQL migrations define different schemas (%d differences):\n%s",
 			len(diff), strings.Join(diff, "\n"))
 	}
+	var cols, idx, refs int
+	for _, tb := range lite {
+		cols += len(tb.columns)
+		idx += len(tb.indexes)
+		for _, c := range tb.columns {
+			if c.ref != "" {
+				refs++
+			}
+		}
+	}
+	t.Logf("compared %d tables, %d columns (%d foreign keys), %d indexes besides primary keys", len(lite), cols, refs, idx)
 	for _, s := range []schema{lite, pg} {
 		for name, tb := range s {
 			for col, c := range tb.columns {
@@ -385,6 +447,7 @@ func TestSchemaDiff(t *testing.T) {
 		{"type", func(s schema) { s["a"].columns["id"] = column{class: "integer", notNull: true, pk: 1} }, "table a: column id is text in sqlite, integer in postgres"},
 		{"null", func(s schema) { s["a"].columns["flag"] = column{class: "integer"} }, "table a: column flag NOT NULL: sqlite true, postgres false"},
 		{"pk", func(s schema) { s["a"].columns["flag"] = column{class: "integer", notNull: true, pk: 2} }, "table a: column flag primary-key position: sqlite 0, postgres 2"},
+		{"fk", func(s schema) { s["a"].columns["flag"] = column{class: "integer", notNull: true, ref: "b(id)"} }, `table a: column flag references "" in sqlite, "b(id)" in postgres`},
 		{"index", func(s schema) { delete(s["a"].indexes, "a_flag") }, "table a: index a_flag (flag, id) only in sqlite"},
 		{"order", func(s schema) { s["a"].indexes["a_flag"] = index{columns: []string{"id", "flag"}} }, "table a: index a_flag is (flag, id) in sqlite, (id, flag) in postgres"},
 		{"unique", func(s schema) { s["a"].indexes["a_flag"] = index{columns: []string{"flag", "id"}, unique: true} }, "table a: index a_flag is (flag, id) in sqlite, UNIQUE (flag, id) in postgres"},

@@ -2,7 +2,9 @@
 -- sqlite/migrations/001_init.sql. Ids and names are TEXT (keys in the "C"
 -- collation, so that they sort byte by byte as SQLite's BINARY does), times
 -- are BIGINT Unix nanoseconds UTC (NULL for "not set"), lists are JSON
--- TEXT, booleans are BOOLEAN.
+-- TEXT, booleans are BOOLEAN. A migration added here needs its twin in
+-- sqlite/migrations: TestSchemasMatch (schema_test.go) fails until both
+-- define the same tables, columns and indexes.
 
 CREATE TABLE accounts (
     id                    TEXT COLLATE "C" PRIMARY KEY,

@@ -1,7 +1,9 @@
 -- Holdfast schema, SQLite dialect. The PostgreSQL store keeps the same
 -- tables and columns in its own dialect: ids and names are TEXT, times are
 -- INTEGER Unix nanoseconds UTC (NULL for "not set"), lists are JSON TEXT,
--- booleans are 0/1 INTEGER.
+-- booleans are 0/1 INTEGER. A migration added here needs its twin in
+-- postgres/migrations: postgres TestSchemasMatch fails until both define
+-- the same tables, columns and indexes.
 
 CREATE TABLE accounts (
     id                    TEXT PRIMARY KEY,
