@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"database/sql"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,9 +15,9 @@ import (
 // The two dialects keep their own numbered migrations (the DDL differs),
 // so TestSchemasMatch proves that, migrated to the top, they define the
 // same tables (schema_migrations and store_identity included), columns
-// (name, type class, NOT NULL, primary-key position, foreign key) and
-// indexes (name, columns in order, uniqueness, partial or not). Not
-// compared: defaults, CHECK constraints, predicates of partial indexes and
+// (name, type class, NOT NULL, default, primary-key position, foreign
+// key) and indexes (name, columns in order, uniqueness, partial or not).
+// Not compared: CHECK constraints, predicates of partial indexes and
 // collations (PostgreSQL keys are COLLATE "C" to sort as SQLite's BINARY),
 // whose text differs by dialect. It lives here because this package may
 // import sqlite; sqlite may not import postgres.
@@ -27,6 +28,10 @@ type column struct {
 	notNull bool
 	pk      int    // position in the primary key, 1-based; 0 if not in it
 	ref     string // "table(column)" the column references; "" if none
+	// dflt is the default as SQL text without PostgreSQL's casts, or
+	// "<auto>" for a column the database numbers itself (SQLite's INTEGER
+	// PRIMARY KEY AUTOINCREMENT, PostgreSQL's identity columns).
+	dflt string
 }
 
 // index is an index as both dialects can describe it: explicit indexes by
@@ -139,20 +144,26 @@ func readSQLite(t *testing.T) schema {
 	for _, name := range strings1(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`) {
 		tb := &table{columns: map[string]column{}, indexes: map[string]index{}}
 		s[name] = tb
-		rows, err := conn.QueryContext(ctx, `SELECT name, type, "notnull", pk FROM pragma_table_info(?)`, name)
+		// Only an INTEGER PRIMARY KEY may be AUTOINCREMENT, so the word in
+		// the table's SQL names that column.
+		auto := len(strings1(`SELECT name FROM sqlite_schema WHERE name = ? AND sql LIKE '%AUTOINCREMENT%'`, name)) > 0
+		rows, err := conn.QueryContext(ctx, `SELECT name, type, "notnull", coalesce(dflt_value, ''), pk FROM pragma_table_info(?)`, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for rows.Next() {
-			var col, typ string
+			var col, typ, dflt string
 			var notNull bool
 			var pk int
-			if err := rows.Scan(&col, &typ, &notNull, &pk); err != nil {
+			if err := rows.Scan(&col, &typ, &notNull, &dflt, &pk); err != nil {
 				t.Fatal(err)
+			}
+			if auto && pk == 1 && strings.EqualFold(typ, "INTEGER") {
+				dflt = "<auto>"
 			}
 			// A STRICT table's primary-key columns are NOT NULL whether
 			// declared so or not (table_info shows only the declaration).
-			tb.columns[col] = column{class: sqliteClass(typ), notNull: notNull || pk > 0, pk: pk}
+			tb.columns[col] = column{class: sqliteClass(typ), notNull: notNull || pk > 0, pk: pk, dflt: dflt}
 		}
 		if err := rows.Close(); err != nil {
 			t.Fatal(err)
@@ -223,6 +234,9 @@ func readSQLite(t *testing.T) schema {
 	return s
 }
 
+// pgCast matches the casts PostgreSQL adds to a default ('x'::text).
+var pgCast = regexp.MustCompile(`::[a-z ]+$`)
+
 func readPostgres(t *testing.T) schema {
 	t.Helper()
 	ctx := t.Context()
@@ -238,6 +252,8 @@ func readPostgres(t *testing.T) schema {
 	s := schema{}
 	rows, err := conn.Query(ctx, `
 		SELECT c.table_name, c.column_name, c.data_type, c.is_nullable = 'NO',
+		       CASE WHEN c.is_identity = 'YES' OR c.column_default LIKE 'nextval(%' THEN '<auto>'
+		            ELSE coalesce(c.column_default, '') END,
 		       coalesce((SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n)
 		                 WHERE k.attnum = a.attnum), 0)
 		FROM information_schema.columns c
@@ -249,16 +265,16 @@ func readPostgres(t *testing.T) schema {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var tbl, col, typ string
+		var tbl, col, typ, dflt string
 		var notNull bool
 		var pk int
-		if err := rows.Scan(&tbl, &col, &typ, &notNull, &pk); err != nil {
+		if err := rows.Scan(&tbl, &col, &typ, &notNull, &dflt, &pk); err != nil {
 			t.Fatal(err)
 		}
 		if s[tbl] == nil {
 			s[tbl] = &table{columns: map[string]column{}, indexes: map[string]index{}}
 		}
-		s[tbl].columns[col] = column{class: postgresClass(typ), notNull: notNull, pk: pk}
+		s[tbl].columns[col] = column{class: postgresClass(typ), notNull: notNull, pk: pk, dflt: pgCast.ReplaceAllString(dflt, "")}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -352,6 +368,9 @@ func diffSchemas(lite, pg schema) []string {
 			if lc.notNull != pc.notNull {
 				add("table %s: column %s NOT NULL: sqlite %t, postgres %t", name, col, lc.notNull, pc.notNull)
 			}
+			if lc.dflt != pc.dflt {
+				add("table %s: column %s defaults to %q in sqlite, %q in postgres", name, col, lc.dflt, pc.dflt)
+			}
 			if lc.ref != pc.ref {
 				add("table %s: column %s references %q in sqlite, %q in postgres", name, col, lc.ref, pc.ref)
 			}
@@ -398,7 +417,7 @@ func TestSchemasMatch(t *testing.T) {
 		t.Errorf("the SQLite and PostgreSQL migrations define different schemas (%d differences):\n%s",
 			len(diff), strings.Join(diff, "\n"))
 	}
-	var cols, idx, refs int
+	var cols, idx, refs, dflts int
 	for _, tb := range lite {
 		cols += len(tb.columns)
 		idx += len(tb.indexes)
@@ -406,9 +425,13 @@ func TestSchemasMatch(t *testing.T) {
 			if c.ref != "" {
 				refs++
 			}
+			if c.dflt != "" {
+				dflts++
+			}
 		}
 	}
-	t.Logf("compared %d tables, %d columns (%d foreign keys), %d indexes besides primary keys", len(lite), cols, refs, idx)
+	t.Logf("compared %d tables, %d columns (%d foreign keys, %d defaults), %d indexes besides primary keys",
+		len(lite), cols, refs, dflts, idx)
 	for _, s := range []schema{lite, pg} {
 		for name, tb := range s {
 			for col, c := range tb.columns {
@@ -448,6 +471,7 @@ func TestSchemaDiff(t *testing.T) {
 		{"null", func(s schema) { s["a"].columns["flag"] = column{class: "integer"} }, "table a: column flag NOT NULL: sqlite true, postgres false"},
 		{"pk", func(s schema) { s["a"].columns["flag"] = column{class: "integer", notNull: true, pk: 2} }, "table a: column flag primary-key position: sqlite 0, postgres 2"},
 		{"fk", func(s schema) { s["a"].columns["flag"] = column{class: "integer", notNull: true, ref: "b(id)"} }, `table a: column flag references "" in sqlite, "b(id)" in postgres`},
+		{"default", func(s schema) { s["a"].columns["flag"] = column{class: "integer", notNull: true, dflt: "0"} }, `table a: column flag defaults to "" in sqlite, "0" in postgres`},
 		{"index", func(s schema) { delete(s["a"].indexes, "a_flag") }, "table a: index a_flag (flag, id) only in sqlite"},
 		{"order", func(s schema) { s["a"].indexes["a_flag"] = index{columns: []string{"id", "flag"}} }, "table a: index a_flag is (flag, id) in sqlite, (id, flag) in postgres"},
 		{"unique", func(s schema) { s["a"].indexes["a_flag"] = index{columns: []string{"flag", "id"}, unique: true} }, "table a: index a_flag is (flag, id) in sqlite, UNIQUE (flag, id) in postgres"},
