@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -63,6 +64,9 @@ type DB struct {
 	pool  *pgxpool.Pool
 	locks accountLocks
 	id    string
+	// The logic shared with package sqlite: its methods (staff, tokens,
+	// sign-in links so far) are *DB's.
+	*sqlstore.Store
 }
 
 // Open connects to the database dsn names (a postgres:// URL or a
@@ -99,7 +103,9 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool, id: id}, nil
+	db := &DB{pool: pool, id: id}
+	db.Store = sqlstore.New(dialect, sqlConn{db})
+	return db, nil
 }
 
 // StoreID returns the database's (the schema's) random id, made when it
