@@ -11,6 +11,10 @@
 // account holds one pooled connection, not all of them. Reads outside an
 // update go to the pool.
 //
+// The store logic both databases share is package sqlstore's: this
+// package gives it the PostgreSQL dialect and runs its statements on pgx
+// (sqlstore.go).
+//
 // Portability. The SQL is standard PostgreSQL that CockroachDB and
 // YugabyteDB also accept, with these exceptions, each a PostgreSQL feature
 // those systems emulate or may lack:
@@ -104,7 +108,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{pool: pool, id: id}
-	db.Store = sqlstore.New(dialect, sqlConn{db})
+	db.Store = sqlstore.New(dialect, newSQLConn(db))
 	return db, nil
 }
 

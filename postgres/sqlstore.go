@@ -18,14 +18,20 @@ import (
 
 var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE"}
 
-// sqlConn is the database as sqlstore reaches it.
-type sqlConn struct{ db *DB }
+// sqlConn is the database as sqlstore reaches it. pool is the pool's
+// Querier, made once: boxing it anew would allocate on every read.
+type sqlConn struct {
+	db   *DB
+	pool sqlstore.Querier
+}
 
-func (c sqlConn) Read() sqlstore.Querier { return pgxQuerier{c.db.pool} }
+func newSQLConn(db *DB) sqlConn { return sqlConn{db, pgxQuerier{db.pool}} }
+
+func (c sqlConn) Read() sqlstore.Querier { return c.pool }
 
 // Write runs fn's statements on the pool, each committing as it comes.
 func (c sqlConn) Write(_ context.Context, fn func(sqlstore.Querier) error) error {
-	return fn(pgxQuerier{c.db.pool})
+	return fn(c.pool)
 }
 
 func (c sqlConn) Update(ctx context.Context, account string, now time.Time, fn func(sqlstore.Tx) error) error {

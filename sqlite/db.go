@@ -1,7 +1,9 @@
 // Package sqlite is Holdfast's embedded store: one SQLite file in WAL mode
 // with durable commits, written by a single goroutine that group-commits
 // queued updates, and read through a separate pool of read-only
-// connections.
+// connections. The store logic shared with PostgreSQL is package
+// sqlstore's: this package gives it the SQLite dialect and runs its
+// statements on the writer and the read pool (sqlstore.go).
 package sqlite
 
 import (
