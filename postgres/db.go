@@ -11,6 +11,10 @@
 // account holds one pooled connection, not all of them. Reads outside an
 // update go to the pool.
 //
+// The store logic both databases share is package sqlstore's: this
+// package gives it the PostgreSQL dialect and runs its statements on pgx
+// (sqlstore.go).
+//
 // Portability. The SQL is standard PostgreSQL that CockroachDB and
 // YugabyteDB also accept, with these exceptions, each a PostgreSQL feature
 // those systems emulate or may lack:
@@ -45,6 +49,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -63,6 +68,9 @@ type DB struct {
 	pool  *pgxpool.Pool
 	locks accountLocks
 	id    string
+	// The logic shared with package sqlite: its methods (staff, tokens,
+	// sign-in links so far) are *DB's.
+	*sqlstore.Store
 }
 
 // Open connects to the database dsn names (a postgres:// URL or a
@@ -99,7 +107,9 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool, id: id}, nil
+	db := &DB{pool: pool, id: id}
+	db.Store = sqlstore.New(dialect, newSQLConn(db))
+	return db, nil
 }
 
 // StoreID returns the database's (the schema's) random id, made when it

@@ -1,7 +1,9 @@
 // Package sqlite is Holdfast's embedded store: one SQLite file in WAL mode
 // with durable commits, written by a single goroutine that group-commits
 // queued updates, and read through a separate pool of read-only
-// connections.
+// connections. The store logic shared with PostgreSQL is package
+// sqlstore's: this package gives it the SQLite dialect and runs its
+// statements on the writer and the read pool (sqlstore.go).
 package sqlite
 
 import (
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/sqlstore"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -41,11 +44,14 @@ var migrations embed.FS
 
 // DB is the SQLite store. It is safe for concurrent use.
 type DB struct {
-	path      string
-	read      *sql.DB // pool of query_only connections
-	reads     *readStmts
-	w         *writer
-	id        string
+	path  string
+	read  *sql.DB // pool of query_only connections
+	reads *readStmts
+	w     *writer
+	id    string
+	// The logic shared with package postgres: its methods (staff, tokens,
+	// sign-in links so far) are *DB's.
+	*sqlstore.Store
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -95,7 +101,9 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &DB{path: path, id: id, read: rdb, reads: &readStmts{pool: rdb, m: map[string]*sql.Stmt{}}, w: startWriter(wdb, conn)}, nil
+	db := &DB{path: path, id: id, read: rdb, reads: &readStmts{pool: rdb, m: map[string]*sql.Stmt{}}, w: startWriter(wdb, conn)}
+	db.Store = sqlstore.New(dialect, sqlConn{db})
+	return db, nil
 }
 
 // StoreID returns the database's random id, made when it was created.
