@@ -17,8 +17,7 @@ import (
 type scanner interface{ Scan(dest ...any) error }
 
 // Column adapters of internal/column, shared with the other store.
-func nanos(t *time.Time) column.Nanos             { return column.Nanos{T: t} }
-func nanosArg(t time.Time) column.Nanos           { return column.NanosArg(t) }
-func list[T any](v *[]T) column.JSONList[T]       { return column.List(v) }
-func rawJSON(b *json.RawMessage) column.RawJSON   { return column.RawJSON{B: b} }
-func jsonMap(m *map[string]string) column.JSONMap { return column.JSONMap{M: m} }
+func nanos(t *time.Time) column.Nanos           { return column.Nanos{T: t} }
+func nanosArg(t time.Time) column.Nanos         { return column.NanosArg(t) }
+func list[T any](v *[]T) column.JSONList[T]     { return column.List(v) }
+func rawJSON(b *json.RawMessage) column.RawJSON { return column.RawJSON{B: b} }

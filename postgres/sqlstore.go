@@ -16,7 +16,7 @@ import (
 // transaction holding the account row's lock). Rows an account transaction
 // will change are read FOR UPDATE, since other nodes write at once.
 
-var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE"}
+var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE", SkipLocked: " FOR UPDATE SKIP LOCKED"}
 
 // sqlConn is the database as sqlstore reaches it. pool is the pool's
 // Querier, made once: boxing it anew would allocate on every read.

@@ -85,6 +85,11 @@ type Dialect struct {
 	// transaction will change: " FOR UPDATE" on PostgreSQL, where other
 	// nodes write at once; empty on SQLite, whose single writer is alone.
 	ForUpdate string
+	// SkipLocked ends the SELECT with which an outbox claim picks its
+	// rows: " FOR UPDATE SKIP LOCKED" on PostgreSQL, so that claimers on
+	// other connections and nodes pass over the rows one is taking; empty
+	// on SQLite, whose single writer claims alone.
+	SkipLocked string
 }
 
 // Store is the store logic over one database. Its methods are the ones

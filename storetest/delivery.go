@@ -206,6 +206,12 @@ func testRedrivePending(t *testing.T, h *harness) {
 	if c := command(t, db, "c1"); !c.NextAt.Equal(t0.Add(time.Minute)) || c.Attempts != 1 {
 		t.Errorf("c1 after redriving it pending = %+v, want due at t0+1m with its attempt kept", c)
 	}
+	if err := db.RedriveCommand(t.Context(), "c1", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if c := command(t, db, "c1"); !c.NextAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("c1 after redriving it later = %+v, want still due at t0+1m", c)
+	}
 	d = claim(t, db, t0.Add(time.Minute), time.Minute, 1)[0]
 	if err := db.RedriveCommand(t.Context(), "c1", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
