@@ -1,10 +1,8 @@
 package postgres
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -52,51 +50,6 @@ func (t *accountTx) SaveEvent(e *holdfast.Event) error {
 		return t.fail(fmt.Errorf("postgres: save event %s: %w", e.ID, err))
 	}
 	return nil
-}
-
-// Events streams recorded events matching f in the order they were
-// recorded, from one read query. An error from fn stops the stream and is
-// returned unchanged.
-func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdfast.Event) error) error {
-	var where []string
-	var p params
-	if f.Account != "" {
-		where = append(where, `account = `+p.add(f.Account))
-	}
-	if f.Type != "" {
-		where = append(where, `type = `+p.add(string(f.Type)))
-	}
-	if !f.After.IsZero() {
-		where = append(where, `at > `+p.add(nanosArg(f.After)))
-	}
-	q := `SELECT payload FROM events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	q += ` ORDER BY seq`
-	if f.Newest {
-		q += ` DESC`
-	}
-	if f.Limit > 0 {
-		q += ` LIMIT ` + p.add(f.Limit)
-	}
-	var fnErr error
-	err := db.each(ctx, q, p.args, func(s scanner) error {
-		var payload string
-		if err := s.Scan(&payload); err != nil {
-			return err
-		}
-		var e holdfast.Event
-		if err := json.Unmarshal([]byte(payload), &e); err != nil {
-			return err
-		}
-		fnErr = fn(&e)
-		return fnErr
-	})
-	if err != nil && fnErr == nil {
-		return fmt.Errorf("postgres: events: %w", err)
-	}
-	return err
 }
 
 // Withdrawals returns the account's authorizations decided at or after

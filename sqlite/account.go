@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,18 +13,6 @@ func scanAccount(s scanner) (*holdfast.Account, error) {
 	a := new(holdfast.Account)
 	if err := s.Scan(column.AccountFields(a)...); err != nil {
 		return nil, err
-	}
-	return a, nil
-}
-
-// Account returns a stored account. Errors: not_found.
-func (db *DB) Account(ctx context.Context, id string) (*holdfast.Account, error) {
-	a, err := scanAccount(db.queryRow(ctx, `SELECT `+column.AccountCols+` FROM accounts WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, holdfast.Errorf(holdfast.NotFound, "account", "account %s not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: account %s: %w", id, err)
 	}
 	return a, nil
 }

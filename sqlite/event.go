@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -53,51 +51,6 @@ func (t *accountTx) SaveEvent(e *holdfast.Event) error {
 		return t.fail(fmt.Errorf("sqlite: save event %s: %w", e.ID, err))
 	}
 	return nil
-}
-
-// Events streams recorded events matching f in the order they were
-// recorded, from one read query. An error from fn stops the stream and is
-// returned unchanged.
-func (db *DB) Events(ctx context.Context, f holdfast.EventFilter, fn func(*holdfast.Event) error) error {
-	var where []string
-	var params []any
-	if f.Account != "" {
-		where, params = append(where, `account = ?`), append(params, f.Account)
-	}
-	if f.Type != "" {
-		where, params = append(where, `type = ?`), append(params, string(f.Type))
-	}
-	if !f.After.IsZero() {
-		where, params = append(where, `at > ?`), append(params, nanosArg(f.After))
-	}
-	q := `SELECT payload FROM events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	q += ` ORDER BY seq`
-	if f.Newest {
-		q += ` DESC`
-	}
-	if f.Limit > 0 {
-		q, params = q+` LIMIT ?`, append(params, f.Limit)
-	}
-	var fnErr error
-	err := db.each(ctx, q, params, func(s scanner) error {
-		var payload string
-		if err := s.Scan(&payload); err != nil {
-			return err
-		}
-		var e holdfast.Event
-		if err := json.Unmarshal([]byte(payload), &e); err != nil {
-			return err
-		}
-		fnErr = fn(&e)
-		return fnErr
-	})
-	if err != nil && fnErr == nil {
-		return fmt.Errorf("sqlite: events: %w", err)
-	}
-	return err
 }
 
 // Withdrawals returns the account's authorizations decided at or after
