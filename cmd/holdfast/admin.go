@@ -582,16 +582,6 @@ func tokenCmd() *cobra.Command {
 // maxTokenTTL bounds --ttl: a longer life is "until revoked".
 const maxTokenTTL = 10 * 365 * 24 * time.Hour
 
-// writeJSON prints v as indented JSON.
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
-}
-
 // migrateCmd creates or upgrades a store's schema. Servers do it when they
 // start too (several at once migrate once); this is for doing it ahead.
 func migrateCmd() *cobra.Command {

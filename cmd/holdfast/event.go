@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -298,11 +297,9 @@ func (c *client) ingestFile(cmd *cobra.Command, path string, size int) error {
 	slices.SortStableFunc(sum.Errors, func(a, b lineError) int { return a.Line - b.Line })
 	w := cmd.OutOrStdout()
 	if c.json {
-		b, err := json.MarshalIndent(sum, "", "  ")
-		if err != nil {
+		if err := writeJSON(w, sum); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%s\n", b)
 	} else {
 		fmt.Fprintf(w, "%s: %d event(s): %d ingested, %d duplicate(s), %d invalid", path, sum.Events, sum.Ingested, sum.Duplicates, sum.Invalid)
 		if sum.Failed > 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -280,9 +279,7 @@ func printDeliveries(w io.Writer, ds []sqlite.Delivery) error {
 	for i, d := range ds {
 		out[i] = view{d.Command, d.State, d.Attempts, d.NextAt, d.LeaseUntil, d.LastError, d.LastAttemptAt, d.DeliveredAt}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }
 
 // staffOutbox adapts the SQLite store's outbox to what the API shows staff.

@@ -53,6 +53,13 @@ func until(t *timestamppb.Timestamp) string {
 	return "until " + ts(t)
 }
 
+// writeJSON prints v as indented JSON, for --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func table(w io.Writer, header string, rows func(tw io.Writer)) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
