@@ -359,15 +359,10 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 			next.ServeHTTP(w, r) // not an API procedure: connect answers 404
 			return
 		}
-		p, err := a.authenticate(r.Context(), r.Header.Get("Authorization"))
+		header := r.Header.Get("Authorization")
+		p, err := a.admit(r.Context(), header, r.URL.Path, scopes)
 		if err != nil {
-			a.reject(err)
 			fail(w, r, err)
-			return
-		}
-		if !slices.ContainsFunc(scopes, p.Has) {
-			a.count(rejectWrongScope)
-			fail(w, r, errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s (needs %s)", p.TokenID, r.URL.Path, strings.Join(strs(scopes), " or ")))
 			return
 		}
 		if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
@@ -379,22 +374,28 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 			// A stream lives long after its first request: it checks its
 			// token again for every message (from the cache), so a
 			// revocation ends it within the same bound as any call.
-			header := r.Header.Get("Authorization")
 			ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
-				p, err := a.authenticate(ctx, header)
-				if err != nil {
-					a.reject(err)
-					return err
-				}
-				if !slices.ContainsFunc(scopes, p.Has) {
-					a.count(rejectWrongScope)
-					return errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s", p.TokenID, r.URL.Path)
-				}
-				return nil
+				_, err := a.admit(ctx, header, r.URL.Path, scopes)
+				return err
 			})
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// admit authenticates a call to procedure and checks that its token has
+// one of scopes, counting each refusal by its reason.
+func (a *authenticator) admit(ctx context.Context, header, procedure string, scopes []holdfast.Scope) (*Principal, error) {
+	p, err := a.authenticate(ctx, header)
+	if err != nil {
+		a.reject(err)
+		return nil, err
+	}
+	if !slices.ContainsFunc(scopes, p.Has) {
+		a.count(rejectWrongScope)
+		return nil, errorf(holdfast.PermissionDenied, "authorization", "token %s lacks the scope for %s (needs %s)", p.TokenID, procedure, strings.Join(strs(scopes), " or "))
+	}
+	return p, nil
 }
 
 type reauthKey struct{}
