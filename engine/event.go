@@ -205,6 +205,7 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 	if d != 0 && d != holdfast.Permanent {
 		end = start.Add(d.Std())
 	}
+	reason := "rule " + m.Rule.ID + " on " + string(ev.Type) + " event " + ev.ID
 	var cur *holdfast.Restriction
 	for _, r := range tx.Restrictions() {
 		if r.Kind != ap.Kind || r.Device != device || r.Over(now) {
@@ -218,22 +219,20 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 		}
 	}
 	if cur != nil {
-		if err := strengthen(tx, now, cur, start, end, actor, "rule "+m.Rule.ID+" on "+string(ev.Type)+" event "+ev.ID); err != nil {
+		if err := strengthen(tx, now, cur, start, end, actor, reason); err != nil {
 			return err
 		}
 		res.Extended = append(res.Extended, cur.Clone())
 		return nil
 	}
-	reason := "rule " + m.Rule.ID + " on " + string(ev.Type) + " event " + ev.ID
 	if m.Err != nil {
 		reason += " (its condition failed to evaluate; the rule fails closed)"
 	}
 	req := holdfast.ApplyRequest{
-		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor,
+		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor, Delay: delay,
 		Reason: reason,
 		Origin: &holdfast.Origin{Rule: m.Rule.ID, Event: ev.ID, EventType: ev.Type, Evidence: m.Evidence},
 	}
-	req.Delay = delay
 	if ev.Disclose != nil {
 		req.Disclose = ev.Disclose
 	}

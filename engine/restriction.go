@@ -74,10 +74,7 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 		}
 		out = r.Clone()
 		if byContact {
-			// The holder learns who acted, and what it means.
-			data := e.restrictionData(r)
-			data["contact"], data["action"] = req.Actor.ID, string(r.Kind)
-			return true, e.notifyHolder(tx, now, noticeContactAction, data)
+			return true, e.tellContactActed(tx, now, r, req.Actor)
 		}
 		return true, nil
 	})
@@ -110,8 +107,10 @@ func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.
 	if !end.After(cur.EndsAt) {
 		return false, nil
 	}
-	if req.Actor.Type == holdfast.ActorStaff && strings.TrimSpace(req.Reason) == "" {
-		return false, holdfast.Errorf(holdfast.InvalidArgument, "reason", "say why the panic lock is extended; the reason is kept in the audit log")
+	if req.Actor.Type == holdfast.ActorStaff {
+		if err := staffReason(req.Reason); err != nil {
+			return false, err
+		}
 	}
 	if err := e.withinPanicTotal(cur, end, "duration"); err != nil {
 		return false, err
@@ -120,11 +119,26 @@ func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.
 		return false, err
 	}
 	if req.Actor.Type == holdfast.ActorTrustedContact {
-		data := e.restrictionData(cur)
-		data["contact"], data["action"] = req.Actor.ID, string(cur.Kind)
-		return true, e.notifyHolder(tx, now, noticeContactAction, data)
+		return true, e.tellContactActed(tx, now, cur, req.Actor)
 	}
 	return true, nil
+}
+
+// tellContactActed tells the holder that their trusted contact applied or
+// extended r: who acted, and what it means.
+func (e *Engine) tellContactActed(tx holdfast.AccountTx, now time.Time, r *holdfast.Restriction, contact holdfast.Actor) error {
+	data := e.restrictionData(r)
+	data["contact"], data["action"] = contact.ID, string(r.Kind)
+	return e.notifyHolder(tx, now, noticeContactAction, data)
+}
+
+// staffReason refuses a staff extension of a panic lock without a reason:
+// it goes to the audit log.
+func staffReason(reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return holdfast.Errorf(holdfast.InvalidArgument, "reason", "say why the panic lock is extended; the reason is kept in the audit log")
+	}
+	return nil
 }
 
 // withinPanicTotal refuses a panic lock end past the policy's bound on
@@ -530,8 +544,8 @@ func (e *Engine) panicExtension(r *holdfast.Restriction, end time.Time, req hold
 	ss := e.policy.SelfService
 	switch req.Actor.Type {
 	case holdfast.ActorStaff:
-		if strings.TrimSpace(req.Reason) == "" {
-			return false, holdfast.Errorf(holdfast.InvalidArgument, "reason", "say why the panic lock is extended; the reason is kept in the audit log")
+		if err := staffReason(req.Reason); err != nil {
+			return false, err
 		}
 		return e.withinPanicTotal(r, end, field) != nil, nil
 	case holdfast.ActorUser, holdfast.ActorTrustedContact:

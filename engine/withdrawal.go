@@ -16,7 +16,8 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := e.policy.Amounts.USDValue(req.Asset, req.Amount, req.USDValue); err != nil {
+	usd, err := e.policy.Amounts.USDValue(req.Asset, req.Amount, req.USDValue)
+	if err != nil {
 		return nil, err
 	}
 	if req.AvailableBalance != "" {
@@ -25,7 +26,7 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 		}
 	}
 	var out *holdfast.Withdrawal
-	err := e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+	err = e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		prev, err := tx.Withdrawal(req.ID)
 		if err != nil {
 			return false, err
@@ -45,7 +46,7 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 			WithdrawalRequest: req, Outcome: holdfast.OutcomeOf(d.Effect), DecidedAt: now,
 			Causes: d.Causes, HolderCauses: e.decide(rules, &check, now, []holdfast.Cause{}).Causes,
 		}
-		reviews, err := e.reviews(tx, now, &req)
+		reviews, err := e.reviews(tx, now, &req, usd)
 		if err != nil {
 			return false, err
 		}
@@ -84,12 +85,11 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 	return out, err
 }
 
-// reviews applies the policy's withdrawal-review rules: each that holds is a
-// cause with effect review.
-func (e *Engine) reviews(tx holdfast.AccountTx, now time.Time, req *holdfast.WithdrawalRequest) ([]holdfast.Cause, error) {
+// reviews applies the policy's withdrawal-review rules to a withdrawal
+// worth usd: each that holds is a cause with effect review.
+func (e *Engine) reviews(tx holdfast.AccountTx, now time.Time, req *holdfast.WithdrawalRequest, usd *big.Rat) ([]holdfast.Cause, error) {
 	wr := e.policy.WithdrawalReview
 	a := tx.Account()
-	usd := usdValue(req.Amount, req.USDValue)
 	var out []holdfast.Cause
 	add := func(code string) { out = append(out, reviewCause(code)) }
 
