@@ -111,6 +111,24 @@ func (s *site) signIn(account string) {
 	s.run(chromedp.Navigate(s.url + "/me/login?token=" + tok))
 }
 
+// click clicks the first visible element matching sel. chromedp finds the
+// node, then asks for its position by the node's id; a page that replaced
+// its document in between (a navigation settling) answers "No node with
+// given id found", before any mouse event was sent. Such a click is made
+// again with a fresh query, so it is never made twice.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var err error
+		for range 5 {
+			if _, err = chromedp.Click(chromedp.CSS(sel))(ctx, t); err == nil || !strings.Contains(err.Error(), "node with given id") {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return err
+	})
+}
+
 func (s *site) run(steps ...chromedp.Action[chromedp.Void]) {
 	s.t.Helper()
 	if err := chromedp.Do(s.browser, steps...); err != nil {
@@ -152,12 +170,12 @@ func TestPanicButton(t *testing.T) {
 	s.run(chromedp.WaitVisible(chromedp.CSS("#panic-button")))
 	s.screenshot("security-center")
 	s.run(
-		chromedp.Click(chromedp.CSS("#panic-button")), // click 1
+		click("#panic-button"), // click 1
 		chromedp.WaitVisible(chromedp.CSS("#panic-confirm")),
 	)
 	s.screenshot("panic-confirm")
 	s.run(
-		chromedp.Click(chromedp.CSS("#panic-confirm")), // click 2
+		click("#panic-confirm"), // click 2
 		chromedp.WaitVisible(chromedp.CSS("#causes")),
 	)
 	if got := s.text("#causes"); !strings.Contains(got, "panic_lock") {

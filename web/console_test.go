@@ -61,7 +61,7 @@ func (s *site) typeConsoleLogin(id, password, otp string) {
 		chromedp.SendKeys(chromedp.CSS("#staff"), id),
 		chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.SendKeys(chromedp.CSS("#code"), otp),
-		chromedp.Click(chromedp.CSS(".login button")),
+		click(".login button"),
 	)
 }
 
@@ -127,7 +127,7 @@ func TestConsoleFourEyesLift(t *testing.T) {
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#apply-kind"), "full_restriction"),
 		chromedp.SendKeys(chromedp.CSS("#apply-reason"), "AML alert 7781: structuring"),
-		chromedp.Click(chromedp.CSS("#apply-submit")),
+		click("#apply-submit"),
 		doneCode("applied"),
 	)
 	if got := s.text("#active"); !strings.Contains(got, "full_restriction") || !strings.Contains(got, "AML alert 7781") {
@@ -143,7 +143,7 @@ func TestConsoleFourEyesLift(t *testing.T) {
 
 	s.run(
 		chromedp.SendKeys(chromedp.CSS(".lift input[name=reason]"), "review cleared the account"),
-		chromedp.Click(chromedp.CSS(".lift button")),
+		click(".lift button"),
 		doneCode("lift_requested"),
 	)
 	if got := s.text("#done"); !strings.Contains(got, "second") {
@@ -162,7 +162,7 @@ func TestConsoleFourEyesLift(t *testing.T) {
 		t.Errorf("approvals queue: %q", got)
 	}
 	s.screenshot("console-approvals")
-	s.run(chromedp.Click(chromedp.CSS(".approve button")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	s.run(click(".approve button"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	if got := s.text("#error"); !strings.Contains(got, "second person") {
 		t.Errorf("approving one's own request: %q", got)
 	}
@@ -173,7 +173,7 @@ func TestConsoleFourEyesLift(t *testing.T) {
 	b := s.newSession()
 	b.consoleSignIn(bea)
 	b.run(chromedp.Navigate(s.url+"/console/approvals"), chromedp.WaitVisible(chromedp.CSS("#approvals")))
-	b.run(chromedp.Click(chromedp.CSS(".approve button")), doneCode("approved"))
+	b.run(click(".approve button"), doneCode("approved"))
 	if e := s.tradeEffect(acct); e != holdfast.Allow {
 		t.Errorf("trade after the second person approved: %s", e)
 	}
@@ -216,7 +216,7 @@ func TestConsoleLawEnforcementHold(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#apply-kind"), "law_enforcement_hold"),
 		chromedp.SendKeys(chromedp.CSS("#apply-reason"), "copying the hold"),
 		chromedp.SendKeys(chromedp.CSS("#apply-reference"), "LE-REF-10"),
-		chromedp.Click(chromedp.CSS("#apply-submit")),
+		click("#apply-submit"),
 		chromedp.WaitVisible(chromedp.CSS("#error")),
 	)
 	if got := s.text("#error"); !strings.Contains(got, "staff:sue may not apply law_enforcement_hold") {
@@ -229,7 +229,7 @@ func TestConsoleLawEnforcementHold(t *testing.T) {
 	s.openConsoleAccount(acct)
 	s.run(
 		chromedp.SendKeys(chromedp.CSS(".lift input[name=reason]"), "looks fine"),
-		chromedp.Click(chromedp.CSS(".lift button")),
+		click(".lift button"),
 		chromedp.WaitVisible(chromedp.CSS("#error")),
 	)
 	if got := s.text("#error"); !strings.Contains(got, "may not ask to lift law_enforcement_hold") {
@@ -291,16 +291,16 @@ func TestConsoleCaseDecision(t *testing.T) {
 	cora := s.addConsoleStaff("cora", holdfast.RoleCompliance)
 	s.consoleSignIn(cora)
 	s.run(
-		chromedp.Click(chromedp.CSS("#link-cases")),
+		click("#link-cases"),
 		chromedp.WaitVisible(chromedp.CSS("#cases")),
 	)
 	if got := s.text("#cases"); !strings.Contains(got, c.ID) || !strings.Contains(got, "source_of_funds") {
 		t.Errorf("case queue: %q", got)
 	}
-	s.run(chromedp.Click(chromedp.CSS(".case-link")), chromedp.WaitVisible(chromedp.CSS("#decide-form")))
+	s.run(click(".case-link"), chromedp.WaitVisible(chromedp.CSS("#decide-form")))
 	s.run(
 		chromedp.SendKeys(chromedp.CSS("#note-text"), "Salary slips match; the 0.5 BTC is unexplained."),
-		chromedp.Click(chromedp.CSS("#note-submit")),
+		click("#note-submit"),
 		doneCode("noted"),
 	)
 	if got := s.text("#entries"); !strings.Contains(got, "my salary") || !strings.Contains(got, "unexplained") {
@@ -308,11 +308,11 @@ func TestConsoleCaseDecision(t *testing.T) {
 	}
 	s.screenshot("console-case")
 	s.run(
-		chromedp.Click(chromedp.CSS("#decision-approve")),
+		click("#decision-approve"),
 		chromedp.SendKeys(chromedp.CSS("#decide-reason"), "Salary documented; keep the unexplained part held."),
 		chromedp.SendKeys(chromedp.CSS("#keep-asset"), "BTC"),
 		chromedp.SendKeys(chromedp.CSS("#keep-amount"), "0.5"),
-		chromedp.Click(chromedp.CSS("#decide-submit")),
+		click("#decide-submit"),
 		doneCode("decided"),
 	)
 	if got := s.text("#case-state"); got != "approved" {

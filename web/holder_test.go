@@ -40,7 +40,7 @@ func holderClickTo(sel, wait string) chromedp.Action[chromedp.Void] {
 		_, err := chromedp.Evaluate[bool](`document.documentElement.setAttribute("data-stale", "1"), true`)(ctx, t)
 		return err
 	})
-	return chromedp.Steps(mark, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS("html:not([data-stale]) "+wait)))
+	return chromedp.Steps(mark, click(sel), chromedp.WaitVisible(chromedp.CSS("html:not([data-stale]) "+wait)))
 }
 
 // holderIngest reports an event to the engine as the exchange's services would.

@@ -606,9 +606,9 @@ func TestOIDCSignInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx,
 		chromedp.Navigate(s.url+"/console/login"),
 		chromedp.WaitVisible(chromedp.CSS("#oidc-login")),
-		chromedp.Click(chromedp.CSS("#oidc-login")),
+		click("#oidc-login"),
 		chromedp.WaitVisible(chromedp.CSS("#idp-continue")),
-		chromedp.Click(chromedp.CSS("#idp-continue")),
+		click("#idp-continue"),
 		chromedp.WaitVisible(chromedp.CSS("#account, #staff")),
 	); err != nil {
 		t.Fatalf("%v\nlogs:\n%s", err, s.logs)
