@@ -42,11 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/sqlstore"
@@ -68,8 +63,8 @@ type DB struct {
 	pool  *pgxpool.Pool
 	locks accountLocks
 	id    string
-	// The logic shared with package sqlite: its methods (staff, tokens,
-	// sign-in links so far) are *DB's.
+	// The store logic, shared with package sqlite: its methods are
+	// *DB's (holdfast.Store and holdfast.OutboxStore).
 	*sqlstore.Store
 }
 
@@ -138,45 +133,6 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// migration is one numbered SQL file.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded NNN_name.sql files in version order.
-func loadMigrations() ([]migration, error) {
-	var out []migration
-	err := fs.WalkDir(migrations, "migrations", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		name := d.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return fmt.Errorf("postgres: migration %s: name must be NNN_description.sql", name)
-		}
-		b, err := migrations.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out = append(out, migration{v, name, string(b)})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("postgres: migrations %s and %s share a number", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
-}
-
 // migrateLockKey is the advisory lock that serialises migrations of one
 // schema: nodes starting at once wait for the first to finish, then find
 // nothing left to do.
@@ -190,7 +146,7 @@ func migrateLockKey(schema string) int64 {
 // transaction under an advisory lock: a failed start-up leaves the schema
 // as it was, and concurrent start-ups migrate once.
 func migrate(ctx context.Context, conn *pgx.Conn) (err error) {
-	ms, err := loadMigrations()
+	ms, err := sqlstore.Migrations(dialect, migrations, "migrations")
 	if err != nil {
 		return err
 	}
@@ -224,20 +180,15 @@ func migrate(ctx context.Context, conn *pgx.Conn) (err error) {
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	if len(ms) > 0 && have > ms[len(ms)-1].version {
-		return fmt.Errorf("postgres: database schema version %d is newer than this binary's %d", have, ms[len(ms)-1].version)
-	}
-	for _, m := range ms {
-		if m.version <= have {
-			continue
+	err = sqlstore.Apply(dialect, ms, have, func(query string, args ...any) error {
+		if len(args) > 0 {
+			query = sqlstore.Rebind(query)
 		}
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", m.name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", m.name, err)
-		}
+		_, err := tx.Exec(ctx, query, args...)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)

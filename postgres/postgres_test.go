@@ -98,16 +98,18 @@ var schemas sync.Map
 
 func TestContract(t *testing.T) {
 	serverDSN(t)
-	storetest.Run(t, func(t *testing.T, dir string) holdfast.Store {
-		dsn, ok := schemas.Load(dir)
-		if !ok {
-			// The first open of dir gets an empty schema; a reopen finds
-			// the same one, data and all.
-			dsn = newSchema(t, schemaName(dir))
-			schemas.Store(dir, dsn)
-		}
-		return open(t, dsn.(string))
-	})
+	storetest.Run(t, openContract)
+}
+
+// openContract opens the store of a storetest dir: the first open of dir
+// gets an empty schema; a reopen finds the same one, data and all.
+func openContract(t *testing.T, dir string) holdfast.Store {
+	dsn, ok := schemas.Load(dir)
+	if !ok {
+		dsn = newSchema(t, schemaName(dir))
+		schemas.Store(dir, dsn)
+	}
+	return open(t, dsn.(string))
 }
 
 // migrations reads schema_migrations: the rows, the top version and when
@@ -359,27 +361,6 @@ func TestLinearizableAcrossNodes(t *testing.T) {
 	}
 }
 
-// A panicking fn rolls back and fails only its own update.
-func TestUpdatePanics(t *testing.T) {
-	db, _ := newDB(t)
-	now := time.Now()
-	err := db.Update(t.Context(), "a1", now, func(tx holdfast.AccountTx) error {
-		if err := tx.SaveAccount(); err != nil {
-			return err
-		}
-		panic("bug")
-	})
-	if err == nil || holdfast.ErrorCode(err) != holdfast.Internal {
-		t.Fatalf("Update with panicking fn = %v, want an internal error", err)
-	}
-	if _, err := db.Account(t.Context(), "a1"); holdfast.ErrorCode(err) != holdfast.NotFound {
-		t.Errorf("account written by a panicking update: %v", err)
-	}
-	if err := db.Update(t.Context(), "a1", now, func(tx holdfast.AccountTx) error { return tx.SaveAccount() }); err != nil {
-		t.Errorf("Update after a panic: %v", err)
-	}
-}
-
 // Updates of one new account from two nodes at once: one creates it, the
 // other waits on its row and then sees it stored; a read-only update of a
 // new account leaves no row behind.
@@ -438,25 +419,10 @@ func BenchmarkUpdate(b *testing.B) {
 	dsn := newSchema(b, schemaName(b.Name()))
 	db := open(b, withParam(dsn, "pool_max_conns", "16"))
 	defer db.Close()
-	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	var next atomic.Int64
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := next.Add(1)
-			account := fmt.Sprintf("acct-%d", i%1000)
-			err := db.Update(b.Context(), account, now, func(tx holdfast.AccountTx) error {
-				tx.Account().LastActiveAt = now.Add(time.Duration(i))
-				return tx.SaveAccount()
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
+	storetest.BenchUpdates(b, db, 16, func(tx holdfast.AccountTx, _ string, i int64, now time.Time) error {
+		tx.Account().LastActiveAt = now.Add(time.Duration(i))
+		return tx.SaveAccount()
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
 
 // A serialization failure or deadlock reported inside fn runs fn again in
@@ -494,75 +460,17 @@ func TestRetriesSerializationFailure(t *testing.T) {
 	}
 }
 
-// TestTamper edits the tables behind the store's back: VerifyAudit must
-// name exactly the tampered account and the first broken seq.
+// TestTamper edits the tables behind the store's back (the contract's
+// tamper suite): VerifyAudit must name exactly the tampered account and
+// the first broken seq.
 func TestTamper(t *testing.T) {
-	const accounts, entries, victim = 3, 5, "acct-1"
-	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	for _, tc := range []struct {
-		name    string
-		tamper  []string
-		rehash  bool
-		wantSeq int64
-	}{
-		{"edit a middle entry", []string{`UPDATE audit SET reason = 'nothing happened' WHERE account = 'acct-1' AND seq = 3`}, false, 3},
-		{"delete a middle entry", []string{`DELETE FROM audit WHERE account = 'acct-1' AND seq = 3`}, false, 3},
-		{"delete the last entry", []string{`DELETE FROM audit WHERE account = 'acct-1' AND seq = 5`}, false, 5},
-		{"swap two entries", []string{
-			`UPDATE audit SET seq = -2 WHERE account = 'acct-1' AND seq = 2`,
-			`UPDATE audit SET seq = 2 WHERE account = 'acct-1' AND seq = 3`,
-			`UPDATE audit SET seq = 3 WHERE account = 'acct-1' AND seq = -2`,
-		}, false, 2},
-		{"edit an entry and rehash it", nil, true, 4},
-		{"delete the account row", []string{
+	serverDSN(t)
+	storetest.Tamper(t, openContract, func(t *testing.T, dir string, stmts ...string) {
+		admin(t, append([]string{
+			`SET search_path TO ` + pgx.Identifier{schemaName(dir)}.Sanitize(),
 			`SET session_replication_role = replica`, // foreign keys off
-			`DELETE FROM accounts WHERE id = 'acct-1'`,
-		}, false, entries + 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			db, _ := newDB(t)
-			for a := range accounts {
-				for i := range entries {
-					account := fmt.Sprintf("acct-%d", a)
-					err := db.Update(t.Context(), account, t0, func(tx holdfast.AccountTx) error {
-						return tx.Append(&holdfast.AuditEntry{At: t0.Add(time.Duration(i) * time.Second),
-							Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprintf("reason %d", i+1)})
-					})
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			sql := tc.tamper
-			if tc.rehash {
-				es, err := db.History(t.Context(), victim)
-				if err != nil {
-					t.Fatal(err)
-				}
-				e := es[2]
-				e.Reason = "nothing happened"
-				sql = []string{fmt.Sprintf(`UPDATE audit SET reason = '%s', hash = '%s' WHERE account = 'acct-1' AND seq = 3`, e.Reason, e.ComputeHash())}
-			}
-			admin(t, append([]string{`SET search_path TO ` + pgx.Identifier{schemaName(t.Name())}.Sanitize()}, sql...)...)
-			for _, scope := range []string{"", victim} {
-				rep, err := db.VerifyAudit(t.Context(), scope)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(rep.Breaks) != 1 || rep.Breaks[0].Account != victim || rep.Breaks[0].Seq != tc.wantSeq {
-					t.Errorf("VerifyAudit(%q) breaks = %+v, want one in %s at seq %d", scope, rep.Breaks, victim, tc.wantSeq)
-				}
-			}
-			for _, other := range []string{"acct-0", "acct-2"} {
-				if rep, err := db.VerifyAudit(t.Context(), other); err != nil || !rep.OK() {
-					t.Errorf("VerifyAudit(%s) = %+v, %v; want OK", other, rep, err)
-				}
-			}
-			if rep, err := db.VerifyAudit(t.Context(), ""); err != nil || rep.Accounts != accounts {
-				t.Errorf("VerifyAudit() = %+v, %v; want %d accounts", rep, err, accounts)
-			}
-		})
-	}
+		}, stmts...)...)
+	})
 }
 
 // The same updates give the same chain, hash for hash, in PostgreSQL and

@@ -3,20 +3,44 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 
-	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The PostgreSQL side of package sqlstore's seam, on pgx natively: reads
-// and single writes go to the pool, account transactions to Update (one
-// transaction holding the account row's lock). Rows an account transaction
-// will change are read FOR UPDATE, since other nodes write at once.
+// and single writes go to the pool, account transactions to one pgx
+// transaction each. Rows an account transaction will change are read FOR
+// UPDATE, and a new account gets a placeholder row to lock, since other
+// nodes write at once; serialization failures and deadlocks are retried.
 
-var dialect = sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE", SkipLocked: " FOR UPDATE SKIP LOCKED"}
+var dialect = sqlstore.Dialect{
+	Name:            "postgres",
+	ForUpdate:       " FOR UPDATE",
+	SkipLocked:      " FOR UPDATE SKIP LOCKED",
+	LockNewAccounts: true,
+	IsUnique:        isUnique,
+	Retryable:       retryable,
+}
+
+// retryable reports a serialization failure or a deadlock.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// isUnique reports a unique or primary-key violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// rollbackTimeout bounds a rollback, which runs even after ctx is done.
+const rollbackTimeout = 5 * time.Second
 
 // sqlConn is the database as sqlstore reaches it. pool is the pool's
 // Querier, made once: boxing it anew would allocate on every read.
@@ -34,15 +58,38 @@ func (c sqlConn) Write(_ context.Context, fn func(sqlstore.Querier) error) error
 	return fn(c.pool)
 }
 
-func (c sqlConn) Update(ctx context.Context, account string, now time.Time, fn func(sqlstore.Tx) error) error {
-	return c.db.Update(ctx, account, now, func(tx holdfast.AccountTx) error { return fn(tx.(*accountTx)) })
+// Tx runs fn in one READ COMMITTED transaction, once the process's other
+// updates of account are done: they queue in memory first, so that a hot
+// account holds one pooled connection, not all of them. The account row's
+// lock, which fn takes first, serialises updates across nodes.
+func (c sqlConn) Tx(ctx context.Context, account string, fn func(sqlstore.Querier) (bool, error)) (err error) {
+	unlock, err := c.db.locks.lock(ctx, account)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tx, err := c.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("postgres: update panicked: %v\n%s", p, debug.Stack())
+		}
+		// After a commit this does nothing.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		tx.Rollback(rctx)
+		cancel()
+	}()
+	keep, err := fn(pgxQuerier{tx})
+	if err != nil || !keep {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
 }
-
-// Q returns the transaction's Querier, which sees its uncommitted writes.
-func (t *accountTx) Q() sqlstore.Querier { return pgxQuerier{t.tx} }
-
-// Fail records err as the transaction's outcome and returns it.
-func (t *accountTx) Fail(err error) error { return t.fail(err) }
 
 // pgxRunner is what a pgxpool.Pool and a pgx.Tx both offer.
 type pgxRunner interface {

@@ -12,12 +12,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -49,8 +46,8 @@ type DB struct {
 	reads *readStmts
 	w     *writer
 	id    string
-	// The logic shared with package postgres: its methods (staff, tokens,
-	// sign-in links so far) are *DB's.
+	// The store logic, shared with package postgres: its methods are
+	// *DB's (holdfast.Store and holdfast.OutboxStore).
 	*sqlstore.Store
 	closeOnce sync.Once
 	closeErr  error
@@ -121,46 +118,10 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
-// migration is one numbered SQL file.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded NNN_name.sql files in version order.
-func loadMigrations() ([]migration, error) {
-	var out []migration
-	err := fs.WalkDir(migrations, "migrations", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		name := d.Name()
-		num, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return fmt.Errorf("sqlite: migration %s: name must be NNN_description.sql", name)
-		}
-		b, err := migrations.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		out = append(out, migration{v, name, string(b)})
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("sqlite: migrations %s and %s share a number", out[i-1].name, out[i].name)
-		}
-	}
-	return out, err
-}
-
 // migrate applies every migration the database lacks, all in one
 // transaction: a failed start-up leaves the schema as it was.
 func migrate(ctx context.Context, conn *sql.Conn) (err error) {
-	ms, err := loadMigrations()
+	ms, err := sqlstore.Migrations(dialect, migrations, "migrations")
 	if err != nil {
 		return err
 	}
@@ -184,20 +145,12 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if len(ms) > 0 && have > ms[len(ms)-1].version {
-		return fmt.Errorf("sqlite: database schema version %d is newer than this binary's %d", have, ms[len(ms)-1].version)
-	}
-	for _, m := range ms {
-		if m.version <= have {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
-		}
+	err = sqlstore.Apply(dialect, ms, have, func(query string, args ...any) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)

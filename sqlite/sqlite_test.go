@@ -3,10 +3,7 @@ package sqlite_test
 import (
 	"database/sql"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,28 +47,6 @@ func TestMigrations(t *testing.T) {
 	if db, err := sqlite.Open(t.Context(), dir); err == nil {
 		db.Close()
 		t.Error("Open accepted a database with a newer schema")
-	}
-}
-
-// A panicking fn fails only its own update; the writer carries on.
-func TestUpdatePanics(t *testing.T) {
-	db := open(t, t.TempDir())
-	defer db.Close()
-	now := time.Now()
-	err := db.Update(t.Context(), "a1", now, func(tx holdfast.AccountTx) error {
-		if err := tx.SaveAccount(); err != nil {
-			return err
-		}
-		panic("bug")
-	})
-	if err == nil || holdfast.ErrorCode(err) != holdfast.Internal {
-		t.Fatalf("Update with panicking fn = %v, want an internal error", err)
-	}
-	if _, err := db.Account(t.Context(), "a1"); holdfast.ErrorCode(err) != holdfast.NotFound {
-		t.Errorf("account written by a panicking update: %v", err)
-	}
-	if err := db.Update(t.Context(), "a1", now, func(tx holdfast.AccountTx) error { return tx.SaveAccount() }); err != nil {
-		t.Errorf("Update after a panic: %v", err)
 	}
 }
 
@@ -129,142 +104,17 @@ func exec(t *testing.T, db *sql.DB, q string, args ...any) {
 	}
 }
 
-// copyDir copies the store's files (database and any WAL) to a fresh dir.
-func copyDir(t *testing.T, from string) string {
-	t.Helper()
-	to := t.TempDir()
-	for _, suffix := range []string{"", "-wal"} {
-		src, err := os.Open(filepath.Join(from, sqlite.FileName+suffix))
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst, err := os.Create(filepath.Join(to, sqlite.FileName+suffix))
-		if err == nil {
-			_, err = io.Copy(dst, src)
-		}
-		src.Close()
-		if err == nil {
-			err = dst.Close()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return to
-}
-
-// TestTamper edits the file behind the store's back: VerifyAudit must name
-// exactly the tampered account and the first broken seq.
+// TestTamper edits the file behind the store's back (the contract's
+// tamper suite): VerifyAudit must name exactly the tampered account and
+// the first broken seq.
 func TestTamper(t *testing.T) {
-	const accounts, entries = 3, 5
-	base := t.TempDir()
-	db := open(t, base)
-	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	for a := range accounts {
-		for i := range entries {
-			account := fmt.Sprintf("acct-%d", a)
-			err := db.Update(t.Context(), account, t0, func(tx holdfast.AccountTx) error {
-				return tx.Append(&holdfast.AuditEntry{Account: account, At: t0.Add(time.Duration(i) * time.Second),
-					Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprintf("reason %d", i+1)})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	const victim = "acct-1"
-	for _, tc := range []struct {
-		name    string
-		tamper  func(t *testing.T, raw *sql.DB)
-		wantSeq int64
-	}{
-		{"edit a middle entry", func(t *testing.T, raw *sql.DB) {
-			exec(t, raw, `UPDATE audit SET reason = 'nothing happened' WHERE account = ? AND seq = 3`, victim)
-		}, 3},
-		{"delete a middle entry", func(t *testing.T, raw *sql.DB) {
-			exec(t, raw, `DELETE FROM audit WHERE account = ? AND seq = 3`, victim)
-		}, 3},
-		{"delete the last entry", func(t *testing.T, raw *sql.DB) {
-			exec(t, raw, `DELETE FROM audit WHERE account = ? AND seq = 5`, victim)
-		}, 5},
-		{"swap two entries", func(t *testing.T, raw *sql.DB) {
-			exec(t, raw, `UPDATE audit SET seq = -2 WHERE account = ? AND seq = 2`, victim)
-			exec(t, raw, `UPDATE audit SET seq = 2 WHERE account = ? AND seq = 3`, victim)
-			exec(t, raw, `UPDATE audit SET seq = 3 WHERE account = ? AND seq = -2`, victim)
-		}, 2},
-		{"edit an entry and rehash it", func(t *testing.T, raw *sql.DB) {
-			es := history(t, raw, victim)
-			e := es[2]
-			e.Reason = "nothing happened"
-			exec(t, raw, `UPDATE audit SET reason = ?, hash = ? WHERE account = ? AND seq = 3`, e.Reason, e.ComputeHash(), victim)
-		}, 4},
-		{"delete the account row", func(t *testing.T, raw *sql.DB) {
-			exec(t, raw, `DELETE FROM accounts WHERE id = ?`, victim) // foreign keys are off by default
-		}, entries + 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := copyDir(t, base)
-			raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
-			tc.tamper(t, raw)
-			raw.Close()
-
-			db := open(t, dir)
-			defer db.Close()
-			for _, scope := range []string{"", victim} {
-				rep, err := db.VerifyAudit(t.Context(), scope)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(rep.Breaks) != 1 || rep.Breaks[0].Account != victim || rep.Breaks[0].Seq != tc.wantSeq {
-					t.Errorf("VerifyAudit(%q) breaks = %+v, want one in %s at seq %d", scope, rep.Breaks, victim, tc.wantSeq)
-				}
-			}
-			for _, other := range []string{"acct-0", "acct-2"} {
-				if rep, err := db.VerifyAudit(t.Context(), other); err != nil || !rep.OK() {
-					t.Errorf("VerifyAudit(%s) = %+v, %v; want OK", other, rep, err)
-				}
+	storetest.Tamper(t, func(t *testing.T, dir string) holdfast.Store { return open(t, dir) },
+		func(t *testing.T, dir string, stmts ...string) {
+			raw := rawDB(t, filepath.Join(dir, sqlite.FileName)) // foreign keys are off by default
+			for _, q := range stmts {
+				exec(t, raw, q)
 			}
 		})
-	}
-}
-
-// history reads an account's entries straight from the file.
-func history(t *testing.T, raw *sql.DB, account string) []holdfast.AuditEntry {
-	t.Helper()
-	rows, err := raw.Query(`SELECT seq, at, actor, action, restriction, coalesce(before, ''), coalesce(after, ''), reason, prev_hash, hash
-		FROM audit WHERE account = ? ORDER BY seq`, account)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var es []holdfast.AuditEntry
-	for rows.Next() {
-		e := holdfast.AuditEntry{Account: account}
-		var at int64
-		var before, after string
-		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Restriction, &before, &after, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
-			t.Fatal(err)
-		}
-		e.At = time.Unix(0, at).UTC()
-		if before != "" {
-			e.Before = []byte(before)
-		}
-		if after != "" {
-			e.After = []byte(after)
-		}
-		es = append(es, e)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return es
 }
 
 // BenchmarkUpdateParallel measures durable updates of the shape of a
@@ -273,27 +123,12 @@ func history(t *testing.T, raw *sql.DB, account string) []holdfast.AuditEntry {
 func BenchmarkUpdateParallel(b *testing.B) {
 	db := open(b, b.TempDir())
 	defer db.Close()
-	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	var next atomic.Int64
-	b.SetParallelism(64)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := next.Add(1)
-			account := fmt.Sprintf("acct-%d", i%1000)
-			err := db.Update(b.Context(), account, now, func(tx holdfast.AccountTx) error {
-				r := &holdfast.Restriction{ID: fmt.Sprintf("r-%d", i), Account: account, Kind: holdfast.KindCoolingOff,
-					StartsAt: now, EndsAt: now.Add(24 * time.Hour), CreatedAt: now, Disclose: true, AppliedBy: "system"}
-				if err := tx.SaveRestriction(r); err != nil {
-					return err
-				}
-				return tx.Append(&holdfast.AuditEntry{Account: account, At: now, Actor: "system", Action: holdfast.AuditApply, Restriction: r.ID})
-			})
-			if err != nil {
-				b.Error(err)
-				return
-			}
+	storetest.BenchUpdates(b, db, 64, func(tx holdfast.AccountTx, account string, i int64, now time.Time) error {
+		r := &holdfast.Restriction{ID: fmt.Sprintf("r-%d", i), Account: account, Kind: holdfast.KindCoolingOff,
+			StartsAt: now, EndsAt: now.Add(24 * time.Hour), CreatedAt: now, Disclose: true, AppliedBy: "system"}
+		if err := tx.SaveRestriction(r); err != nil {
+			return err
 		}
+		return tx.Append(&holdfast.AuditEntry{Account: account, At: now, Actor: "system", Action: holdfast.AuditApply, Restriction: r.ID})
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }

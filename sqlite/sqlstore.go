@@ -3,18 +3,26 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"time"
+	"errors"
 
-	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/sqlstore"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // The SQLite side of package sqlstore's seam: reads go to the read pool's
-// prepared statements, writes to the single writer (group commit), and
-// account transactions to Update. The single writer is alone, so no row is
-// locked for update.
+// prepared statements; single writes and account transactions to the
+// single writer, each one job of its group commit, in its own savepoint.
+// The single writer is alone, so no row is locked for update, and nothing
+// is retried.
 
-var dialect = sqlstore.Dialect{Name: "sqlite"}
+var dialect = sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique}
+
+// isUnique reports a unique or primary-key violation.
+func isUnique(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
 
 // sqlConn is the database as sqlstore reaches it.
 type sqlConn struct{ db *DB }
@@ -25,15 +33,15 @@ func (c sqlConn) Write(ctx context.Context, fn func(sqlstore.Querier) error) err
 	return c.db.w.do(ctx, func(w *writer) error { return fn(writeQuerier{w}) })
 }
 
-func (c sqlConn) Update(ctx context.Context, account string, now time.Time, fn func(sqlstore.Tx) error) error {
-	return c.db.Update(ctx, account, now, func(tx holdfast.AccountTx) error { return fn(tx.(*accountTx)) })
+// Tx runs fn as one job of the writer's batch: its savepoint is released
+// when fn succeeds (keep or not: an update that kept nothing wrote
+// nothing) and rolled back when it fails or panics.
+func (c sqlConn) Tx(ctx context.Context, _ string, fn func(sqlstore.Querier) (bool, error)) error {
+	return c.db.w.do(ctx, func(w *writer) error {
+		_, err := fn(writeQuerier{w})
+		return err
+	})
 }
-
-// Q returns the writer's Querier, which sees the batch's uncommitted writes.
-func (t *accountTx) Q() sqlstore.Querier { return writeQuerier{t.w} }
-
-// Fail records err as the transaction's outcome and returns it.
-func (t *accountTx) Fail(err error) error { return t.fail(err) }
 
 // readQuerier runs statements on the read pool, prepared once.
 type readQuerier struct{ db *DB }

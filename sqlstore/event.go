@@ -56,3 +56,44 @@ func (s *Store) Events(ctx context.Context, f holdfast.EventFilter, fn func(*hol
 	}
 	return err
 }
+
+// Event reports whether the event id was already recorded for the
+// account. Ids are unique across accounts: the same id on another account
+// is not a replay, and SaveEvent refuses it as a conflict.
+func (t *accountTx) Event(id string) (bool, error) {
+	if err := t.check(); err != nil {
+		return false, err
+	}
+	var n int
+	if err := t.q.QueryRow(t.ctx, `SELECT count(*) FROM events WHERE id = ? AND account = ?`, id, t.id).Scan(&n); err != nil {
+		return false, t.failf(err, "look up event %s", id)
+	}
+	return n > 0, nil
+}
+
+// SaveEvent records an event, stamped with the update's now when it has no
+// time. Recording an id twice, on any account, is a conflict.
+func (t *accountTx) SaveEvent(e *holdfast.Event) error {
+	if err := t.begin("event", e.ID, &e.Account); err != nil {
+		return err
+	}
+	if e.At.IsZero() {
+		e.At = t.now
+	}
+	if err := t.ensureAccount(); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return t.failf(err, "save event %s", e.ID)
+	}
+	_, err = t.q.Exec(t.ctx, `INSERT INTO events (id, account, type, at, payload) VALUES (?, ?, ?, ?, ?)`,
+		e.ID, t.id, string(e.Type), column.NanosArg(e.At), string(payload))
+	if err != nil && t.s.d.IsUnique(err) {
+		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "event %s is already recorded", e.ID))
+	}
+	if err != nil {
+		return t.failf(err, "save event %s", e.ID)
+	}
+	return nil
+}

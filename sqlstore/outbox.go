@@ -28,30 +28,32 @@ import (
 // maxLastError bounds the failure reason kept per command.
 const maxLastError = 1024
 
-// Enqueue writes c to the outbox in the account transaction t, due at
-// once; a command without a creation time gets the update's now. A command
-// id is recorded once: a second Enqueue of it is a conflict. The adapters'
-// AccountTx.Enqueue calls it once it has checked that t is still usable
-// and that c belongs to t's account.
-func Enqueue(ctx context.Context, d Dialect, t Tx, now time.Time, c *holdfast.Command) error {
+// Enqueue writes c to the outbox in the update's transaction, due at once;
+// a command without a creation time gets the update's now. A command id
+// is recorded once: a second Enqueue of it is a conflict.
+func (t *accountTx) Enqueue(c *holdfast.Command) error {
+	if err := t.begin("command", c.ID, &c.Account); err != nil {
+		return err
+	}
 	if c.Type == "" {
-		return t.Fail(holdfast.Errorf(holdfast.InvalidArgument, "type", "command %s has no type", c.ID))
+		return t.fail(holdfast.Errorf(holdfast.InvalidArgument, "type", "command %s has no type", c.ID))
 	}
 	if c.CreatedAt.IsZero() {
-		c.CreatedAt = now
+		c.CreatedAt = t.now
 	}
 	// DO NOTHING, rather than the driver's unique violation, tells a
 	// repeated id the same way on both databases.
-	n, err := t.Q().Exec(ctx, `INSERT INTO outbox (id, account, type, restriction, event, notice, data, created_at, next_at)
+	n, err := t.q.Exec(t.ctx, `INSERT INTO outbox (id, account, type, restriction, event, notice, data, created_at, next_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		c.ID, c.Account, string(c.Type), c.Restriction, c.Event, c.Notice, column.JSONMap{M: &c.Data},
 		column.NanosArg(c.CreatedAt), column.NanosArg(c.CreatedAt))
 	if err != nil {
-		return t.Fail(fmt.Errorf("%s: enqueue %s: %w", d.Name, c.ID, err))
+		return t.failf(err, "enqueue %s", c.ID)
 	}
 	if n == 0 {
-		return t.Fail(holdfast.Errorf(holdfast.Conflict, "id", "command %s is already enqueued", c.ID))
+		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "command %s is already enqueued", c.ID))
 	}
+	t.wrote = true // the outbox row keeps the transaction worth committing
 	return nil
 }
 

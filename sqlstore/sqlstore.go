@@ -1,15 +1,26 @@
 // Package sqlstore is the store logic written once for both SQL databases:
-// the queries, row mapping and transaction bodies behind holdfast.Store's
-// methods. Packages sqlite and postgres open, configure and migrate their
-// database and hand this package two small things:
+// the queries, row mapping and transaction bodies behind every method of
+// holdfast.Store and holdfast.OutboxStore (accounts, the account
+// transaction, restrictions, approvals, cases, events, withdrawals, audit
+// appends and verification, the outbox, staff, tokens, sign-in links).
+// Packages sqlite and postgres open, configure and migrate their database
+// and hand this package two small things:
 //
-//   - a Dialect: what differs in SQL text (the suffix that locks rows read
-//     in a write transaction) and the prefix of its error messages;
+//   - a Dialect: what differs in SQL text (the suffixes that lock rows
+//     read in a write transaction, or skip rows another claimer locked),
+//     whether a new account gets a placeholder row to lock, which errors
+//     are unique violations and which are worth a retry, and the prefix
+//     of error messages;
 //   - a Conn: how statements reach the database. Reads outside any
-//     transaction, single writes outside an account transaction, and the
-//     account transaction itself (SQLite: the single writer's group
-//     commit, each job in a savepoint; PostgreSQL: a pgx transaction
-//     holding the account row's lock, retried on serialization failures).
+//     transaction, single writes outside an account transaction, and one
+//     transaction of an update (SQLite: a job of the single writer's group
+//     commit, in its own savepoint; PostgreSQL: a pgx transaction, after
+//     the process's other updates of the same account).
+//
+// Update's body is here: it reads the account row (locked FOR UPDATE on
+// PostgreSQL), runs the domain's fn on an AccountTx that caches what fn
+// reads, moves the audit head once, and retries what the dialect calls
+// retryable. Nothing in it knows which database runs it.
 //
 // Queries here are written once with ? placeholders; a PostgreSQL Querier
 // rewrites them with Rebind ($1, $2, ...), once per query text. Row
@@ -19,17 +30,13 @@
 // natively, behind the Querier, because it is faster than database/sql.
 //
 // This package imports the domain and internal/column, never sqlite or
-// postgres. As more areas move here, the Dialect grows only by what those
-// areas truly need (error classification such as unique violations, or
-// SKIP LOCKED for outbox claims), never by whole queries.
+// postgres. A new table's logic goes here, once; the Dialect grows only by
+// what truly differs between the databases, never by whole queries.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"time"
-
-	"github.com/holdfast/holdfast"
 )
 
 // ErrNoRows is what Row.Scan returns when the query found no row.
@@ -54,17 +61,6 @@ type Querier interface {
 	Query(ctx context.Context, query string, args ...any) (Rows, error)
 }
 
-// Tx is the account transaction as this package sees it: the domain's
-// AccountTx, the Querier its statements run on (which sees its own
-// uncommitted writes), and its sticky failure.
-type Tx interface {
-	holdfast.AccountTx
-	Q() Querier
-	// Fail records err as the transaction's outcome (the first one
-	// recorded wins) and returns that outcome: nothing commits after it.
-	Fail(err error) error
-}
-
 // Conn is how a dialect runs statements.
 type Conn interface {
 	// Read is the Querier for reads outside any transaction.
@@ -73,11 +69,19 @@ type Conn interface {
 	// SQLite as one job of the single writer (in a savepoint), on
 	// PostgreSQL each on the pool as it comes.
 	Write(ctx context.Context, fn func(Querier) error) error
-	// Update runs fn in the account transaction of holdfast.Store.Update.
-	Update(ctx context.Context, account string, now time.Time, fn func(Tx) error) error
+	// Tx runs fn once in one database transaction of an update of
+	// account, on a Querier that sees the transaction's own writes. It
+	// commits when fn returns keep and no error, and rolls back
+	// otherwise; a panic in fn rolls back and comes back as an error.
+	// SQLite runs fn as one job of the single writer's batch, in a
+	// savepoint; PostgreSQL in a READ COMMITTED transaction, after the
+	// process's other updates of account (they queue in memory, so a hot
+	// account holds one pooled connection, not all of them).
+	Tx(ctx context.Context, account string, fn func(Querier) (keep bool, err error)) error
 }
 
-// Dialect is what differs between the databases in SQL text and messages.
+// Dialect is what differs between the databases in SQL text, locking and
+// errors.
 type Dialect struct {
 	// Name prefixes error messages: "sqlite", "postgres".
 	Name string
@@ -90,6 +94,22 @@ type Dialect struct {
 	// other connections and nodes pass over the rows one is taking; empty
 	// on SQLite, whose single writer claims alone.
 	SkipLocked string
+	// LockNewAccounts gives an account without a row an uncommitted
+	// placeholder row while its update runs, so that a concurrent update
+	// of the same new account has a row to wait on (PostgreSQL). The
+	// placeholder is never committed.
+	LockNewAccounts bool
+	// IsUnique reports a unique or primary-key violation.
+	IsUnique func(error) bool
+	// Retryable reports a failure that running the update again, in a
+	// fresh transaction, may cure (PostgreSQL's serialization failures
+	// and deadlocks); nil when there is none.
+	Retryable func(error) bool
+}
+
+// retryable reports whether d says err may be cured by a retry.
+func (d Dialect) retryable(err error) bool {
+	return err != nil && d.Retryable != nil && d.Retryable(err)
 }
 
 // Store is the store logic over one database. Its methods are the ones

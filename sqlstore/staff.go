@@ -51,20 +51,20 @@ func (s *Store) ChangeStaff(ctx context.Context, m *holdfast.StaffMember, e *hol
 	if err := holdfast.ValidateID("staff", m.ID); err != nil {
 		return err
 	}
-	return s.conn.Update(ctx, holdfast.StaffAccount, e.At, func(t Tx) error {
-		q := t.Q()
+	return s.update(ctx, holdfast.StaffAccount, e.At, func(t *accountTx) error {
+		q := t.q
 		if _, err := q.Exec(ctx, putStaff, staffFields(m)...); err != nil {
-			return t.Fail(fmt.Errorf("%s: put staff %s: %w", s.d.Name, m.ID, err))
+			return t.fail(fmt.Errorf("%s: put staff %s: %w", s.d.Name, m.ID, err))
 		}
 		if err := t.Append(e); err != nil || m.RemovedAt.IsZero() {
 			return err
 		}
 		live, err := list(ctx, q, tokenFields, `SELECT `+tokenCols+` FROM tokens WHERE staff = ? AND revoked_at IS NULL ORDER BY created_at, id`+s.d.ForUpdate, m.ID)
 		if err != nil {
-			return t.Fail(fmt.Errorf("%s: the tokens of %s: %w", s.d.Name, m.ID, err))
+			return t.fail(fmt.Errorf("%s: the tokens of %s: %w", s.d.Name, m.ID, err))
 		}
 		if _, err := q.Exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE staff = ? AND revoked_at IS NULL`, column.NanosArg(m.RemovedAt), m.ID); err != nil {
-			return t.Fail(fmt.Errorf("%s: revoke the tokens of %s: %w", s.d.Name, m.ID, err))
+			return t.fail(fmt.Errorf("%s: revoke the tokens of %s: %w", s.d.Name, m.ID, err))
 		}
 		for _, old := range live {
 			revoked := *old
@@ -158,9 +158,9 @@ func (s *Store) CreateToken(ctx context.Context, tok *holdfast.Token, e *holdfas
 	if tok.Hash == "" {
 		return holdfast.Errorf(holdfast.InvalidArgument, "hash", "token hash is required")
 	}
-	return s.conn.Update(ctx, holdfast.StaffAccount, e.At, func(t Tx) error {
-		if _, err := t.Q().Exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tokenFields(tok)...); err != nil {
-			return t.Fail(fmt.Errorf("%s: create token %s: %w", s.d.Name, tok.ID, err))
+	return s.update(ctx, holdfast.StaffAccount, e.At, func(t *accountTx) error {
+		if _, err := t.q.Exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tokenFields(tok)...); err != nil {
+			return t.fail(fmt.Errorf("%s: create token %s: %w", s.d.Name, tok.ID, err))
 		}
 		return t.Append(holdfast.TokenEntry(*e, holdfast.AuditTokenCreated, nil, tok))
 	})
@@ -171,21 +171,21 @@ func (s *Store) CreateToken(ctx context.Context, tok *holdfast.Token, e *holdfas
 // on any nodes, the second finds it revoked. Errors: not_found,
 // failed_precondition.
 func (s *Store) RevokeToken(ctx context.Context, id string, e *holdfast.AuditEntry) error {
-	return s.conn.Update(ctx, holdfast.StaffAccount, e.At, func(t Tx) error {
-		q := t.Q()
+	return s.update(ctx, holdfast.StaffAccount, e.At, func(t *accountTx) error {
+		q := t.q
 		old := &holdfast.Token{}
 		err := q.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`+s.d.ForUpdate, id).Scan(tokenFields(old)...)
 		if errors.Is(err, ErrNoRows) {
 			return holdfast.Errorf(holdfast.NotFound, "id", "no token %s", id)
 		}
 		if err != nil {
-			return t.Fail(fmt.Errorf("%s: revoke token %s: %w", s.d.Name, id, err))
+			return t.fail(fmt.Errorf("%s: revoke token %s: %w", s.d.Name, id, err))
 		}
 		if !old.RevokedAt.IsZero() {
 			return holdfast.Errorf(holdfast.FailedPrecondition, "id", "token %s was revoked already, at %s", id, old.RevokedAt.Format(time.RFC3339))
 		}
 		if _, err := q.Exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ?`, column.NanosArg(e.At), id); err != nil {
-			return t.Fail(fmt.Errorf("%s: revoke token %s: %w", s.d.Name, id, err))
+			return t.fail(fmt.Errorf("%s: revoke token %s: %w", s.d.Name, id, err))
 		}
 		revoked := *old
 		revoked.RevokedAt = e.At

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"UpdateRollsBackOnError", testUpdateRollsBack},
 		{"TxMethodErrorFailsUpdate", testTxMethodErrorFailsUpdate},
 		{"CanceledUpdateDoesNotRun", testCanceledUpdate},
+		{"UpdatePanics", testUpdatePanics},
 		{"NewAccount", testNewAccount},
 		{"ReadsOwnWrites", testReadsOwnWrites},
 		{"RestrictionsInForceOrToCome", testRestrictionsInForce},

@@ -185,3 +185,21 @@ func testNewAccount(t *testing.T, h *harness) {
 		t.Errorf("account after first Append = %+v", a)
 	}
 }
+
+// A panicking fn rolls back and fails only its own update, as an internal
+// error; the store carries on.
+func testUpdatePanics(t *testing.T, h *harness) {
+	err := h.s.Update(h.ctx, "a1", t0, func(tx holdfast.AccountTx) error {
+		if err := tx.SaveAccount(); err != nil {
+			return err
+		}
+		panic("bug")
+	})
+	if err == nil || holdfast.ErrorCode(err) != holdfast.Internal {
+		t.Fatalf("Update with panicking fn = %v, want an internal error", err)
+	}
+	if _, err := h.s.Account(h.ctx, "a1"); holdfast.ErrorCode(err) != holdfast.NotFound {
+		t.Errorf("account written by a panicking update: %v", err)
+	}
+	h.update("a1", t0, func(tx holdfast.AccountTx) error { return tx.SaveAccount() })
+}

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +9,15 @@ import (
 	"strings"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 )
 
-func scanCase(s scanner) (*holdfast.Case, error) {
+// A case is stored as its JSON document, with the columns lists filter and
+// order by beside it.
+
+func scanCase(r Row) (*holdfast.Case, error) {
 	var doc string
-	if err := s.Scan(&doc); err != nil {
+	if err := r.Scan(&doc); err != nil {
 		return nil, err
 	}
 	c := new(holdfast.Case)
@@ -25,24 +28,23 @@ func scanCase(s scanner) (*holdfast.Case, error) {
 }
 
 // Case returns a case by id. Errors: not_found.
-func (db *DB) Case(ctx context.Context, id string) (*holdfast.Case, error) {
-	c, err := scanCase(db.queryRow(ctx, `SELECT doc FROM cases WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
+func (s *Store) Case(ctx context.Context, id string) (*holdfast.Case, error) {
+	c, err := scanCase(s.conn.Read().QueryRow(ctx, `SELECT doc FROM cases WHERE id = ?`, id))
+	if errors.Is(err, ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "case", "case %s not found", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: case %s: %w", id, err)
+		return nil, fmt.Errorf("%s: case %s: %w", s.d.Name, id, err)
 	}
 	return c, nil
 }
 
 // Cases lists the cases f selects, earliest due first.
-func (db *DB) Cases(ctx context.Context, f holdfast.CaseFilter) ([]*holdfast.Case, error) {
+func (s *Store) Cases(ctx context.Context, f holdfast.CaseFilter) ([]*holdfast.Case, error) {
 	var where []string
-	var params []any
+	var args []any
 	add := func(cond string, v any) {
-		where = append(where, cond)
-		params = append(params, v)
+		where, args = append(where, cond), append(args, v)
 	}
 	if f.Account != "" {
 		add("account = ?", f.Account)
@@ -65,19 +67,16 @@ func (db *DB) Cases(ctx context.Context, f holdfast.CaseFilter) ([]*holdfast.Cas
 	}
 	q += ` ORDER BY due_at, id`
 	if f.Limit > 0 {
-		q += ` LIMIT ?`
-		params = append(params, f.Limit)
+		q, args = q+` LIMIT ?`, append(args, f.Limit)
 	}
 	out := []*holdfast.Case{}
-	err := db.each(ctx, q, params, func(s scanner) error {
-		c, err := scanCase(s)
-		if err == nil {
-			out = append(out, c)
-		}
+	err := each(ctx, s.conn.Read(), q, args, func(r Row) error {
+		c, err := scanCase(r)
+		out = append(out, c)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: cases: %w", err)
+		return nil, fmt.Errorf("%s: cases: %w", s.d.Name, err)
 	}
 	return out, nil
 }
@@ -89,23 +88,8 @@ func (t *accountTx) Cases() []*holdfast.Case {
 		return nil
 	}
 	if !t.casesLoaded {
-		rows, err := t.w.query(`SELECT doc FROM cases WHERE account = ? ORDER BY created_at, id`, t.id)
-		if err != nil {
-			t.fail(fmt.Errorf("sqlite: load cases of %s: %w", t.id, err))
-			return nil
-		}
-		defer rows.Close()
-		var cs []*holdfast.Case
-		for rows.Next() {
-			c, err := scanCase(rows)
-			if err != nil {
-				t.fail(fmt.Errorf("sqlite: load cases of %s: %w", t.id, err))
-				return nil
-			}
-			cs = append(cs, c)
-		}
-		if err := rows.Err(); err != nil {
-			t.fail(fmt.Errorf("sqlite: load cases of %s: %w", t.id, err))
+		cs, ok := load(t, "cases", scanCase, `SELECT doc FROM cases WHERE account = ? ORDER BY created_at, id`, t.id)
+		if !ok {
 			return nil
 		}
 		t.cases, t.casesLoaded = cs, true
@@ -119,31 +103,23 @@ func (t *accountTx) Cases() []*holdfast.Case {
 
 // SaveCase inserts c or updates it by id.
 func (t *accountTx) SaveCase(c *holdfast.Case) error {
-	if err := t.check(); err != nil {
-		return err
-	}
-	if err := t.own("case", c.ID, &c.Account); err != nil {
-		return err
-	}
-	if err := t.ensureAccount(); err != nil {
+	if err := t.begin("case", c.ID, &c.Account); err != nil {
 		return err
 	}
 	doc, err := json.Marshal(c)
 	if err != nil {
-		return t.fail(fmt.Errorf("sqlite: encode case %s: %w", c.ID, err))
+		return t.failf(err, "encode case %s", c.ID)
 	}
-	res, err := t.w.exec(`INSERT INTO cases (id, account, type, state, assignee, created_at, updated_at, due_at, doc)
+	err = t.upsertRow("case", c.ID, `INSERT INTO cases (id, account, type, state, assignee, created_at, updated_at, due_at, doc)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			type = excluded.type, state = excluded.state, assignee = excluded.assignee,
 			updated_at = excluded.updated_at, due_at = excluded.due_at, doc = excluded.doc
 		WHERE cases.account = excluded.account`,
-		c.ID, c.Account, string(c.Type), string(c.State), c.Assignee, nanosArg(c.CreatedAt), nanosArg(c.UpdatedAt), nanosArg(c.DueAt), string(doc))
-	if err == nil {
-		err = oneRow(res)
-	}
+		c.ID, c.Account, string(c.Type), string(c.State), c.Assignee,
+		column.NanosArg(c.CreatedAt), column.NanosArg(c.UpdatedAt), column.NanosArg(c.DueAt), string(doc))
 	if err != nil {
-		return t.fail(fmt.Errorf("sqlite: save case %s: %w", c.ID, err))
+		return err
 	}
 	if t.casesLoaded {
 		t.cases = upsert(t.cases, c.Clone(), func(c *holdfast.Case) string { return c.ID }, true)

@@ -1,10 +1,11 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
 )
 
 const auditCols = `account, seq, at, actor, action, restriction, before, after, reason, prev_hash, hash`
@@ -12,8 +13,8 @@ const auditCols = `account, seq, at, actor, action, restriction, before, after, 
 // auditFields lists e's columns in auditCols order.
 func auditFields(e *holdfast.AuditEntry) []any {
 	return []any{
-		&e.Account, &e.Seq, nanos(&e.At), &e.Actor, &e.Action, &e.Restriction,
-		rawJSON(&e.Before), rawJSON(&e.After), &e.Reason, &e.PrevHash, &e.Hash,
+		&e.Account, &e.Seq, column.Nanos{T: &e.At}, &e.Actor, &e.Action, &e.Restriction,
+		column.RawJSON{B: &e.Before}, column.RawJSON{B: &e.After}, &e.Reason, &e.PrevHash, &e.Hash,
 	}
 }
 
@@ -27,14 +28,14 @@ func (t *accountTx) Append(e *holdfast.AuditEntry) error {
 		e.Account = t.id
 	}
 	if e.Account != t.id {
-		return t.fail(fmt.Errorf("postgres: audit entry for account %s appended to %s", e.Account, t.id))
+		return t.fail(fmt.Errorf("%s: audit entry for account %s appended to %s", t.s.d.Name, e.Account, t.id))
 	}
 	if err := t.ensureAccount(); err != nil {
 		return err
 	}
 	e.Chain(t.headSeq, t.headHash)
-	if _, err := t.exec(`INSERT INTO audit (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, auditFields(e)...); err != nil {
-		return t.fail(fmt.Errorf("postgres: append audit %s/%d: %w", t.id, e.Seq, err))
+	if _, err := t.q.Exec(t.ctx, `INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, auditFields(e)...); err != nil {
+		return t.failf(err, "append audit %s/%d", t.id, e.Seq)
 	}
 	t.headSeq, t.headHash = e.Seq, e.Hash
 	t.acct.AuditSeq, t.acct.AuditHash = e.Seq, e.Hash
@@ -47,24 +48,24 @@ func (t *accountTx) saveHead() error {
 	if !t.stored || t.headSeq == t.savedSeq {
 		return nil
 	}
-	if _, err := t.exec(`UPDATE accounts SET audit_seq = $1, audit_hash = $2 WHERE id = $3`, t.headSeq, t.headHash, t.id); err != nil {
-		return t.fail(fmt.Errorf("postgres: move audit head of %s: %w", t.id, err))
+	if _, err := t.q.Exec(t.ctx, `UPDATE accounts SET audit_seq = ?, audit_hash = ? WHERE id = ?`, t.headSeq, t.headHash, t.id); err != nil {
+		return t.failf(err, "move audit head of %s", t.id)
 	}
 	t.savedSeq = t.headSeq
 	return nil
 }
 
 // History returns the account's entries in chain order.
-func (db *DB) History(ctx context.Context, account string) ([]holdfast.AuditEntry, error) {
+func (s *Store) History(ctx context.Context, account string) ([]holdfast.AuditEntry, error) {
 	out := []holdfast.AuditEntry{}
-	err := db.each(ctx, `SELECT `+auditCols+` FROM audit WHERE account = $1 ORDER BY seq`, []any{account}, func(s scanner) error {
+	err := each(ctx, s.conn.Read(), `SELECT `+auditCols+` FROM audit WHERE account = ? ORDER BY seq`, []any{account}, func(r Row) error {
 		var e holdfast.AuditEntry
-		err := s.Scan(auditFields(&e)...)
+		err := r.Scan(auditFields(&e)...)
 		out = append(out, e)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: history of %s: %w", account, err)
+		return nil, fmt.Errorf("%s: history of %s: %w", s.d.Name, account, err)
 	}
 	return out, nil
 }
@@ -75,11 +76,11 @@ func (db *DB) History(ctx context.Context, account string) ([]holdfast.AuditEntr
 // statement, a full join ordered by account, so they share one snapshot
 // (commits made meanwhile cannot look like tampering) and stream through
 // while one chain at a time is held in memory.
-func (db *DB) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditReport, error) {
+func (s *Store) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditReport, error) {
 	heads, entries := `SELECT id, audit_seq, audit_hash FROM accounts`, `SELECT `+auditCols+` FROM audit`
-	var params []any
+	var args []any
 	if account != "" {
-		heads, entries, params = heads+` WHERE id = $1`, entries+` WHERE account = $1`, []any{account}
+		heads, entries, args = heads+` WHERE id = ?`, entries+` WHERE account = ?`, []any{account, account}
 	}
 	// has_head is false for entries without an account row; seq is NULL for
 	// an account without entries.
@@ -90,16 +91,17 @@ func (db *DB) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditR
 		ORDER BY 1, e.seq`
 	rep := &holdfast.AuditReport{Breaks: []holdfast.AuditBreak{}}
 	var (
-		cur     string // the account whose rows are being read
-		started bool
-		hasHead bool
-		h       head
-		chain   []holdfast.AuditEntry
+		cur      string // the account whose rows are being read
+		started  bool
+		hasHead  bool
+		headSeq  int64
+		headHash string
+		chain    []holdfast.AuditEntry
 	)
 	flush := func() {
 		var b *holdfast.AuditBreak
 		if hasHead {
-			b = holdfast.VerifyChain(cur, chain, h.seq, h.hash)
+			b = holdfast.VerifyChain(cur, chain, headSeq, headHash)
 		} else {
 			b = orphan(cur, chain)
 		}
@@ -109,23 +111,24 @@ func (db *DB) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditR
 			rep.Breaks = append(rep.Breaks, *b)
 		}
 	}
-	err := db.each(ctx, q, params, func(s scanner) error {
+	err := each(ctx, s.conn.Read(), q, args, func(r Row) error {
 		var (
 			acct  string
 			found bool
-			hd    head
 			seq   *int64
+			hSeq  int64
+			hHash string
 			e     holdfast.AuditEntry
 		)
-		if err := s.Scan(&acct, &found, &hd.seq, &hd.hash, &seq, nanos(&e.At), &e.Actor, &e.Action, &e.Restriction,
-			rawJSON(&e.Before), rawJSON(&e.After), &e.Reason, &e.PrevHash, &e.Hash); err != nil {
+		if err := r.Scan(&acct, &found, &hSeq, &hHash, &seq, column.Nanos{T: &e.At}, &e.Actor, &e.Action, &e.Restriction,
+			column.RawJSON{B: &e.Before}, column.RawJSON{B: &e.After}, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
 			return err
 		}
 		if !started || acct != cur {
 			if started {
 				flush()
 			}
-			cur, started, hasHead, h, chain = acct, true, found, hd, chain[:0]
+			cur, started, hasHead, headSeq, headHash, chain = acct, true, found, hSeq, hHash, chain[:0]
 		}
 		if seq != nil {
 			e.Account, e.Seq = acct, *seq
@@ -134,18 +137,12 @@ func (db *DB) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditR
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: verify audit: %w", err)
+		return nil, fmt.Errorf("%s: verify audit: %w", s.d.Name, err)
 	}
 	if started {
 		flush()
 	}
 	return rep, nil
-}
-
-// head is an account row's record of its chain.
-type head struct {
-	seq  int64
-	hash string
 }
 
 // orphan reports a chain whose account row is missing: at its first broken

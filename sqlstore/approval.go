@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -8,43 +8,32 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/internal/column"
-	"github.com/jackc/pgx/v5"
 )
 
-func scanApproval(s scanner) (*holdfast.Approval, error) {
-	a := new(holdfast.Approval)
-	if err := s.Scan(column.ApprovalFields(a)...); err != nil {
-		return nil, err
-	}
-	return a, nil
+func scanApproval(r Row) (*holdfast.Approval, error) {
+	v := new(holdfast.Approval)
+	return v, r.Scan(column.ApprovalFields(v)...)
 }
 
 // Approval returns a four-eyes request by id. Errors: not_found.
-func (db *DB) Approval(ctx context.Context, id string) (*holdfast.Approval, error) {
-	a, err := scanApproval(db.pool.QueryRow(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+func (s *Store) Approval(ctx context.Context, id string) (*holdfast.Approval, error) {
+	a, err := scanApproval(s.conn.Read().QueryRow(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = ?`, id))
+	if errors.Is(err, ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "request", "request %s not found", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: approval %s: %w", id, err)
+		return nil, fmt.Errorf("%s: approval %s: %w", s.d.Name, id, err)
 	}
 	return a, nil
 }
 
 // Approvals lists pending requests of every account, oldest first. A
 // pending request past its expiry is listed: StateAt tells.
-func (db *DB) Approvals(ctx context.Context) ([]*holdfast.Approval, error) {
-	out := []*holdfast.Approval{}
-	err := db.each(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE state = $1 ORDER BY created_at, id`,
-		[]any{string(holdfast.ApprovalPending)}, func(s scanner) error {
-			a, err := scanApproval(s)
-			if err == nil {
-				out = append(out, a)
-			}
-			return err
-		})
+func (s *Store) Approvals(ctx context.Context) ([]*holdfast.Approval, error) {
+	out, err := list(ctx, s.conn.Read(), column.ApprovalFields,
+		`SELECT `+column.ApprovalCols+` FROM approvals WHERE state = ? ORDER BY created_at, id`, string(holdfast.ApprovalPending))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: approvals: %w", err)
+		return nil, fmt.Errorf("%s: approvals: %w", s.d.Name, err)
 	}
 	return out, nil
 }
@@ -56,10 +45,9 @@ func (t *accountTx) Approvals() []*holdfast.Approval {
 		return nil
 	}
 	if !t.appsLoaded {
-		apps, err := query(t, scanApproval, `SELECT `+column.ApprovalCols+` FROM approvals WHERE account = $1 AND state = $2 ORDER BY created_at, id`,
+		apps, ok := load(t, "approvals", scanApproval, `SELECT `+column.ApprovalCols+` FROM approvals WHERE account = ? AND state = ? ORDER BY created_at, id`,
 			t.id, string(holdfast.ApprovalPending))
-		if err != nil {
-			t.fail(fmt.Errorf("postgres: load approvals of %s: %w", t.id, err))
+		if !ok {
 			return nil
 		}
 		t.apps, t.appsLoaded = apps, true
@@ -70,27 +58,18 @@ func (t *accountTx) Approvals() []*holdfast.Approval {
 // SaveApproval inserts a or updates it by id; the cached list keeps only
 // pending requests.
 func (t *accountTx) SaveApproval(a *holdfast.Approval) error {
-	if err := t.check(); err != nil {
+	if err := t.begin("approval", a.ID, &a.Account); err != nil {
 		return err
 	}
-	if err := t.own("approval", a.ID, &a.Account); err != nil {
-		return err
-	}
-	if err := t.ensureAccount(); err != nil {
-		return err
-	}
-	tag, err := t.exec(`INSERT INTO approvals (`+column.ApprovalCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+	err := t.upsertRow("approval", a.ID, `INSERT INTO approvals (`+column.ApprovalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET
 			restriction = excluded.restriction, kind = excluded.kind, asked_by = excluded.asked_by,
 			asked_roles = excluded.asked_roles, reason = excluded.reason, created_at = excluded.created_at,
 			expires_at = excluded.expires_at, state = excluded.state, decided_by = excluded.decided_by,
 			decided_at = excluded.decided_at, op = excluded.op, ends_at = excluded.ends_at
 		WHERE approvals.account = excluded.account`, column.ApprovalFields(a)...)
-	if err == nil {
-		err = oneRow(tag)
-	}
 	if err != nil {
-		return t.fail(fmt.Errorf("postgres: save approval %s: %w", a.ID, err))
+		return err
 	}
 	if t.appsLoaded {
 		c := *a

@@ -1,0 +1,133 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
+)
+
+func scanRestriction(r Row) (*holdfast.Restriction, error) {
+	v := new(holdfast.Restriction)
+	return v, r.Scan(column.RestrictionFields(v)...)
+}
+
+// notOver is the SQL for "not lifted and not ended at the argument": in
+// force or still to come.
+const notOver = `lifted_at IS NULL AND (ends_at IS NULL OR ends_at > ?)`
+
+// Restriction returns one restriction. Errors: not_found.
+func (s *Store) Restriction(ctx context.Context, id string) (*holdfast.Restriction, error) {
+	r, err := scanRestriction(s.conn.Read().QueryRow(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, holdfast.Errorf(holdfast.NotFound, "restriction", "restriction %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: restriction %s: %w", s.d.Name, id, err)
+	}
+	return r, nil
+}
+
+// Restrictions lists restrictions matching f, newest first.
+func (s *Store) Restrictions(ctx context.Context, f holdfast.RestrictionFilter) ([]*holdfast.Restriction, error) {
+	var where []string
+	var args []any
+	if f.Account != "" {
+		where, args = append(where, `account = ?`), append(args, f.Account)
+	}
+	if f.Kind != "" {
+		where, args = append(where, `kind = ?`), append(args, string(f.Kind))
+	}
+	if !f.ActiveAt.IsZero() {
+		where, args = append(where, notOver), append(args, column.NanosArg(f.ActiveAt))
+	}
+	q := `SELECT ` + column.RestrictionCols + ` FROM restrictions`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY created_at DESC, id DESC`
+	if f.Limit > 0 {
+		q, args = q+` LIMIT ?`, append(args, f.Limit)
+	}
+	out, err := list(ctx, s.conn.Read(), column.RestrictionFields, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: restrictions: %w", s.d.Name, err)
+	}
+	return out, nil
+}
+
+// ActiveRestrictions streams every restriction in force or still to come at
+// t, across all accounts, from one query.
+func (s *Store) ActiveRestrictions(ctx context.Context, t time.Time, fn func(*holdfast.Restriction) error) error {
+	return s.eachRestriction(ctx, "active restrictions", notOver, []any{column.NanosArg(t)}, fn)
+}
+
+// EndedRestrictions calls fn for every restriction that ended by time (not
+// lifted) in (from, to], oldest end first.
+func (s *Store) EndedRestrictions(ctx context.Context, from, to time.Time, fn func(*holdfast.Restriction) error) error {
+	return s.eachRestriction(ctx, "ended restrictions", `lifted_at IS NULL AND ends_at > ? AND ends_at <= ? ORDER BY ends_at, id`,
+		[]any{column.NanosArg(from), column.NanosArg(to)}, fn)
+}
+
+// eachRestriction streams the restrictions a WHERE clause selects to fn;
+// an error from fn comes back unchanged.
+func (s *Store) eachRestriction(ctx context.Context, what, where string, args []any, fn func(*holdfast.Restriction) error) error {
+	var fnErr error
+	err := each(ctx, s.conn.Read(), `SELECT `+column.RestrictionCols+` FROM restrictions WHERE `+where, args, func(r Row) error {
+		v, err := scanRestriction(r)
+		if err != nil {
+			return err
+		}
+		fnErr = fn(v)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("%s: %s: %w", s.d.Name, what, err)
+	}
+	return err
+}
+
+// Restrictions returns the account's restrictions in force or to come at
+// the update's now, oldest first, reading them once per update.
+func (t *accountTx) Restrictions() []*holdfast.Restriction {
+	if t.check() != nil {
+		return nil
+	}
+	if !t.rsLoaded {
+		rs, ok := load(t, "restrictions", scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE account = ? AND `+notOver+
+			` ORDER BY created_at, id`, t.id, column.NanosArg(t.now))
+		if !ok {
+			return nil
+		}
+		t.rs, t.rsLoaded = rs, true
+	}
+	return slices.Clone(t.rs)
+}
+
+// SaveRestriction inserts r or updates it by id. The cached list follows:
+// r joins it, or leaves it once lifted or over.
+func (t *accountTx) SaveRestriction(r *holdfast.Restriction) error {
+	if err := t.begin("restriction", r.ID, &r.Account); err != nil {
+		return err
+	}
+	err := t.upsertRow("restriction", r.ID, `INSERT INTO restrictions (`+column.RestrictionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			kind = excluded.kind, device = excluded.device, starts_at = excluded.starts_at,
+			ends_at = excluded.ends_at, reason = excluded.reason, disclose = excluded.disclose,
+			applied_by = excluded.applied_by, created_at = excluded.created_at, factors = excluded.factors,
+			lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
+			origin = excluded.origin, reference = excluded.reference
+		WHERE restrictions.account = excluded.account`, column.RestrictionFields(r)...)
+	if err != nil {
+		return err
+	}
+	if t.rsLoaded {
+		t.rs = upsert(t.rs, r.Clone(), func(r *holdfast.Restriction) string { return r.ID }, !r.Over(t.now))
+	}
+	return nil
+}

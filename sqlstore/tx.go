@@ -1,0 +1,297 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
+)
+
+// maxAttempts bounds how often Update runs fn when its transaction keeps
+// failing on an error the dialect calls retryable.
+const maxAttempts = 5
+
+// Update runs fn on account in one transaction (Conn.Tx) that first reads
+// the account's row, locked on a database other nodes write to at once, so
+// that every update of one account runs alone and nothing commits between
+// fn's reads and its writes. If fn, or any method of tx it called, fails,
+// everything is rolled back and Update returns that error (domain errors
+// unchanged). A failure the dialect calls retryable runs fn again in a
+// fresh transaction, a few times. On SQLite fn runs on the writer
+// goroutine: it must not call the store's write methods, which would wait
+// for that goroutine forever.
+func (s *Store) Update(ctx context.Context, account string, now time.Time, fn func(tx holdfast.AccountTx) error) error {
+	if err := holdfast.ValidateID("account", account); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		retry, err := s.attempt(ctx, account, now, fn)
+		if !retry || attempt == maxAttempts {
+			return err
+		}
+		// Back off a little, with jitter, so that the transactions that
+		// collided do not collide again.
+		d := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+	}
+}
+
+// attempt runs fn once in its own transaction. retry reports a failure
+// that running fn again may cure.
+func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn func(tx holdfast.AccountTx) error) (retry bool, err error) {
+	var txErr error // the transaction's own failure, if fn's error hid it
+	err = s.conn.Tx(ctx, account, func(q Querier) (bool, error) {
+		t := &accountTx{s: s, ctx: ctx, q: q, id: account, now: now}
+		defer func() { t.done, txErr = true, t.err }()
+		if err := t.lockAccount(); err != nil {
+			return false, err
+		}
+		if err := fn(t); err != nil {
+			return false, err
+		}
+		if t.err != nil {
+			return false, t.err
+		}
+		if err := t.finish(); err != nil {
+			return false, err
+		}
+		// An update that stored nothing has nothing to commit, and on
+		// PostgreSQL its rollback drops the placeholder row.
+		return t.stored || t.wrote, nil
+	})
+	return s.d.retryable(err) || s.d.retryable(txErr), err
+}
+
+// accountTx is holdfast.AccountTx on one database transaction. It caches
+// what fn reads and keeps the caches in step with fn's writes. Any error
+// it returns is sticky: fn cannot commit after a failed read or write,
+// even if it ignores the error, so no decision is recorded on a partial
+// view. (On PostgreSQL a failed statement also aborts the transaction.)
+type accountTx struct {
+	s    *Store
+	ctx  context.Context
+	q    Querier
+	id   string
+	now  time.Time
+	done bool
+	err  error
+
+	acct        *holdfast.Account
+	stored      bool  // the account row holds a saved account
+	placeholder bool  // the account row is the uncommitted placeholder
+	wrote       bool  // a row other than the account's was written
+	headSeq     int64 // the audit chain's head, as Append moves it
+	headHash    string
+	savedSeq    int64 // the head the account row holds
+
+	rs          []*holdfast.Restriction // in force or to come at now
+	rsLoaded    bool
+	apps        []*holdfast.Approval // pending
+	appsLoaded  bool
+	cases       []*holdfast.Case
+	casesLoaded bool
+}
+
+// fail records err as the transaction's outcome and returns it.
+func (t *accountTx) fail(err error) error {
+	if t.err == nil {
+		t.err = err
+	}
+	return t.err
+}
+
+// failf records a storage failure of what as the transaction's outcome.
+func (t *accountTx) failf(err error, what string, args ...any) error {
+	return t.fail(fmt.Errorf("%s: %s: %w", t.s.d.Name, fmt.Sprintf(what, args...), err))
+}
+
+// check returns the sticky error, if any, before an operation.
+func (t *accountTx) check() error {
+	if t.done {
+		return fmt.Errorf("%s: account transaction used after its Update returned", t.s.d.Name)
+	}
+	return t.err
+}
+
+// begin is check and own together: the start of every save of a record
+// that belongs to tx's account.
+func (t *accountTx) begin(what, id string, account *string) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	return t.own(what, id, account)
+}
+
+// own checks that a record saved in tx has an id and belongs to tx's
+// account, filling in an empty account.
+func (t *accountTx) own(what, id string, account *string) error {
+	if id == "" {
+		return t.fail(holdfast.Errorf(holdfast.InvalidArgument, "id", "%s id is required", what))
+	}
+	if *account == "" {
+		*account = t.id
+	}
+	if *account != t.id {
+		return t.fail(fmt.Errorf("%s: %s %s belongs to account %s, not %s", t.s.d.Name, what, id, *account, t.id))
+	}
+	return nil
+}
+
+// ensureAccount stores the account row before the first record that
+// references it.
+func (t *accountTx) ensureAccount() error {
+	if t.stored {
+		return nil
+	}
+	return t.SaveAccount()
+}
+
+// lockAccount reads the account row, locked with the dialect's ForUpdate,
+// or starts a new, unsaved account. With LockNewAccounts a missing account
+// gets a placeholder row first, so that it has a row to lock (a concurrent
+// update of the same new account waits on the insert); the placeholder is
+// never committed (finish deletes it, or the transaction rolls back).
+func (t *accountTx) lockAccount() error {
+	for range 3 {
+		a := new(holdfast.Account)
+		err := t.q.QueryRow(t.ctx, `SELECT `+column.AccountCols+` FROM accounts WHERE id = ?`+t.s.d.ForUpdate, t.id).Scan(column.AccountFields(a)...)
+		if err == nil {
+			t.acct, t.stored = a, true
+			t.headSeq, t.headHash, t.savedSeq = a.AuditSeq, a.AuditHash, a.AuditSeq
+			return nil
+		}
+		if !errors.Is(err, ErrNoRows) {
+			return t.failf(err, "load account %s", t.id)
+		}
+		if t.s.d.LockNewAccounts {
+			// The insert waits for a concurrent transaction that inserted
+			// the same id; if that one committed the account, it inserts
+			// nothing and the loop locks the committed row.
+			n, err := t.q.Exec(t.ctx, `INSERT INTO accounts (id, created_at) VALUES (?, 0) ON CONFLICT (id) DO NOTHING`, t.id)
+			if err != nil {
+				return t.failf(err, "lock new account %s", t.id)
+			}
+			if n == 0 {
+				continue
+			}
+			t.placeholder = true
+		}
+		t.acct = &holdfast.Account{
+			ID: t.id, CreatedAt: t.now, LastActiveAt: t.now,
+			Tags: []holdfast.Tag{}, Factors: []holdfast.Factor{},
+			KnownDevices: []string{}, KnownCountries: []string{}, TrustedContacts: []string{},
+		}
+		return nil
+	}
+	return t.fail(fmt.Errorf("%s: lock account %s: its row keeps appearing and vanishing", t.s.d.Name, t.id))
+}
+
+// finish ends a successful fn: it moves the audit head, and drops the
+// placeholder row of an account that was never saved when other rows are
+// to be committed.
+func (t *accountTx) finish() error {
+	if !t.stored {
+		if t.placeholder && t.wrote {
+			if _, err := t.q.Exec(t.ctx, `DELETE FROM accounts WHERE id = ?`, t.id); err != nil {
+				return t.failf(err, "drop placeholder of %s", t.id)
+			}
+		}
+		return nil
+	}
+	return t.saveHead()
+}
+
+func (t *accountTx) Account() *holdfast.Account { return t.acct }
+
+// SaveAccount inserts or updates the account row. The audit head it writes
+// is the one Append keeps, whatever fn did to the Account's copy of it.
+func (t *accountTx) SaveAccount() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.acct.ID != t.id {
+		return t.fail(fmt.Errorf("%s: account id changed from %s to %s inside its update", t.s.d.Name, t.id, t.acct.ID))
+	}
+	t.acct.AuditSeq, t.acct.AuditHash = t.headSeq, t.headHash
+	_, err := t.q.Exec(t.ctx, `INSERT INTO accounts (`+column.AccountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET
+			created_at = excluded.created_at, last_active_at = excluded.last_active_at,
+			tags = excluded.tags, factors = excluded.factors, known_devices = excluded.known_devices,
+			known_countries = excluded.known_countries, trusted_contacts = excluded.trusted_contacts,
+			unfreeze_requested_at = excluded.unfreeze_requested_at, verified_at = excluded.verified_at,
+			audit_seq = excluded.audit_seq, audit_hash = excluded.audit_hash, activity = excluded.activity,
+			security = excluded.security, holds = excluded.holds`,
+		column.AccountFields(t.acct)...)
+	if err != nil {
+		return t.failf(err, "save account %s", t.id)
+	}
+	t.stored, t.placeholder, t.savedSeq = true, false, t.headSeq
+	return nil
+}
+
+// upsertRow runs an INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE the
+// row's account is the record's, and checks that it wrote its row: the
+// WHERE keeps an id of another account's record from being taken over.
+func (t *accountTx) upsertRow(what, id, query string, args ...any) error {
+	if err := t.ensureAccount(); err != nil {
+		return err
+	}
+	n, err := t.q.Exec(t.ctx, query, args...)
+	if err == nil && n != 1 {
+		err = errors.New("the id belongs to another account")
+	}
+	if err != nil {
+		return t.failf(err, "save %s %s", what, id)
+	}
+	return nil
+}
+
+// load reads rows of tx's account into a fresh slice, once per update.
+func load[T any](t *accountTx, what string, scan func(Row) (*T, error), query string, args ...any) ([]*T, bool) {
+	var out []*T
+	err := each(t.ctx, t.q, query, args, func(r Row) error {
+		v, err := scan(r)
+		out = append(out, v)
+		return err
+	})
+	if err != nil {
+		t.failf(err, "load %s of %s", what, t.id)
+		return nil, false
+	}
+	return out, true
+}
+
+// upsert replaces the element of list with the same key or appends v, or
+// removes it when keep is false.
+func upsert[T any](list []*T, v *T, key func(*T) string, keep bool) []*T {
+	for i, x := range list {
+		if key(x) == key(v) {
+			if keep {
+				list[i] = v
+				return list
+			}
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	if keep {
+		list = append(list, v)
+	}
+	return list
+}
+
+// update is Update for this package's own transaction bodies, which use
+// accountTx's Querier beside the domain's methods.
+func (s *Store) update(ctx context.Context, account string, now time.Time, fn func(*accountTx) error) error {
+	return s.Update(ctx, account, now, func(tx holdfast.AccountTx) error { return fn(tx.(*accountTx)) })
+}

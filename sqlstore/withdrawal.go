@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/internal/column"
+)
+
+const withdrawalCols = `request, outcome, causes, holder_causes, decided_at, seq`
+
+func scanWithdrawal(r Row) (*holdfast.Withdrawal, error) {
+	var (
+		w       holdfast.Withdrawal
+		request string
+	)
+	if err := r.Scan(&request, &w.Outcome, column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, &w.Seq); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(request), &w.WithdrawalRequest); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// Withdrawal returns the account's recorded authorization with this id, or
+// nil when there is none.
+func (t *accountTx) Withdrawal(id string) (*holdfast.Withdrawal, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	w, err := scanWithdrawal(t.q.QueryRow(t.ctx, `SELECT `+withdrawalCols+` FROM withdrawals WHERE account = ? AND id = ?`, t.id, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, t.failf(err, "load withdrawal %s/%s", t.id, id)
+	}
+	return w, nil
+}
+
+// Withdrawals returns the account's authorizations decided at or after
+// since, oldest first.
+func (t *accountTx) Withdrawals(since time.Time) ([]*holdfast.Withdrawal, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	out, ok := load(t, "withdrawals", scanWithdrawal, `SELECT `+withdrawalCols+` FROM withdrawals
+		WHERE account = ? AND decided_at >= ? ORDER BY decided_at, seq`, t.id, column.NanosArg(since))
+	if !ok {
+		return nil, t.err
+	}
+	return out, nil
+}
+
+// SaveWithdrawal records an authorization. Recording an id twice is a
+// conflict: an authorization is never rewritten.
+func (t *accountTx) SaveWithdrawal(w *holdfast.Withdrawal) error {
+	if err := t.begin("withdrawal", w.ID, &w.Account); err != nil {
+		return err
+	}
+	if err := t.ensureAccount(); err != nil {
+		return err
+	}
+	request, err := json.Marshal(&w.WithdrawalRequest)
+	if err != nil {
+		return t.failf(err, "save withdrawal %s", w.ID)
+	}
+	_, err = t.q.Exec(t.ctx, `INSERT INTO withdrawals (account, id, `+withdrawalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.id, w.ID, string(request), string(w.Outcome), column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, w.Seq)
+	if err != nil && t.s.d.IsUnique(err) {
+		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "withdrawal %s is already recorded", w.ID))
+	}
+	if err != nil {
+		return t.failf(err, "save withdrawal %s", w.ID)
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package storetest
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/holdfast/holdfast"
+)
+
+// BenchUpdates runs b.N updates of s, each calling write, from
+// parallelism goroutines per GOMAXPROCS over 1000 accounts, and reports
+// them as ops/s. i numbers the update, from 1.
+func BenchUpdates(b *testing.B, s holdfast.Store, parallelism int, write func(tx holdfast.AccountTx, account string, i int64, now time.Time) error) {
+	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
+	var next atomic.Int64
+	b.SetParallelism(parallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			account := fmt.Sprintf("acct-%d", i%1000)
+			err := s.Update(b.Context(), account, now, func(tx holdfast.AccountTx) error { return write(tx, account, i, now) })
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
