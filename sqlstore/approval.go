@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -10,21 +9,11 @@ import (
 	"github.com/holdfast/holdfast/internal/column"
 )
 
-func scanApproval(r Row) (*holdfast.Approval, error) {
-	v := new(holdfast.Approval)
-	return v, r.Scan(column.ApprovalFields(v)...)
-}
+var scanApproval = scanWith(column.ApprovalFields)
 
 // Approval returns a four-eyes request by id. Errors: not_found.
 func (s *Store) Approval(ctx context.Context, id string) (*holdfast.Approval, error) {
-	a, err := scanApproval(s.conn.Read().QueryRow(ctx, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = ?`, id))
-	if errors.Is(err, ErrNoRows) {
-		return nil, holdfast.Errorf(holdfast.NotFound, "request", "request %s not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: approval %s: %w", s.d.Name, id, err)
-	}
-	return a, nil
+	return byID(ctx, s, "request", "request", scanApproval, `SELECT `+column.ApprovalCols+` FROM approvals WHERE id = ?`, id)
 }
 
 // Approvals lists pending requests of every account, oldest first. A
@@ -41,18 +30,9 @@ func (s *Store) Approvals(ctx context.Context) ([]*holdfast.Approval, error) {
 // Approvals returns the account's pending requests, oldest first, reading
 // them once per update.
 func (t *accountTx) Approvals() []*holdfast.Approval {
-	if t.check() != nil {
-		return nil
-	}
-	if !t.appsLoaded {
-		apps, ok := load(t, "approvals", scanApproval, `SELECT `+column.ApprovalCols+` FROM approvals WHERE account = ? AND state = ? ORDER BY created_at, id`,
-			t.id, string(holdfast.ApprovalPending))
-		if !ok {
-			return nil
-		}
-		t.apps, t.appsLoaded = apps, true
-	}
-	return slices.Clone(t.apps)
+	apps, _ := t.apps.get(t, "approvals", scanApproval, `SELECT `+column.ApprovalCols+` FROM approvals WHERE account = ? AND state = ? ORDER BY created_at, id`,
+		t.id, string(holdfast.ApprovalPending))
+	return slices.Clone(apps)
 }
 
 // SaveApproval inserts a or updates it by id; the cached list keeps only
@@ -71,10 +51,8 @@ func (t *accountTx) SaveApproval(a *holdfast.Approval) error {
 	if err != nil {
 		return err
 	}
-	if t.appsLoaded {
-		c := *a
-		c.AskedRoles = slices.Clone(a.AskedRoles)
-		t.apps = upsert(t.apps, &c, func(a *holdfast.Approval) string { return a.ID }, a.State == holdfast.ApprovalPending)
-	}
+	c := *a
+	c.AskedRoles = slices.Clone(a.AskedRoles)
+	t.apps.upsert(&c, func(a *holdfast.Approval) string { return a.ID }, a.State == holdfast.ApprovalPending)
 	return nil
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/holdfast/holdfast"
@@ -77,31 +78,31 @@ func (s *Store) History(ctx context.Context, account string) ([]holdfast.AuditEn
 // (commits made meanwhile cannot look like tampering) and stream through
 // while one chain at a time is held in memory.
 func (s *Store) VerifyAudit(ctx context.Context, account string) (*holdfast.AuditReport, error) {
-	heads, entries := `SELECT id, audit_seq, audit_hash FROM accounts`, `SELECT `+auditCols+` FROM audit`
-	var args []any
+	// One statement, one snapshot: each account's head (its row, seq NULL)
+	// and then its entries, in the order of the two tables' keys, so that
+	// the database merges two index scans instead of joining or sorting.
+	// Entries whose account row is missing come without a head.
+	heads, entries, args := ``, ``, []any(nil)
 	if account != "" {
-		heads, entries, args = heads+` WHERE id = ?`, entries+` WHERE account = ?`, []any{account, account}
+		heads, entries, args = ` WHERE id = ?`, ` WHERE account = ?`, []any{account, account}
 	}
-	// has_head is false for entries without an account row; seq is NULL for
-	// an account without entries.
-	q := `SELECT coalesce(h.id, e.account), h.id IS NOT NULL, coalesce(h.audit_seq, 0), coalesce(h.audit_hash, ''),
-			e.seq, e.at, coalesce(e.actor, ''), coalesce(e.action, ''), coalesce(e.restriction, ''),
-			e.before, e.after, coalesce(e.reason, ''), coalesce(e.prev_hash, ''), coalesce(e.hash, '')
-		FROM (` + heads + `) h FULL JOIN (` + entries + `) e ON e.account = h.id
-		ORDER BY 1, e.seq`
+	// A head row is (id, NULL, audit_seq, ..., audit_hash in hash).
+	q := `SELECT id, NULL, audit_seq, NULL, '', '', '', NULL, NULL, '', '', audit_hash FROM accounts` + heads + `
+		UNION ALL
+		SELECT account, seq, 0, at, actor, action, restriction, before, after, reason, prev_hash, hash FROM audit` + entries + `
+		ORDER BY 1, 2 NULLS FIRST`
 	rep := &holdfast.AuditReport{Breaks: []holdfast.AuditBreak{}}
 	var (
-		cur      string // the account whose rows are being read
-		started  bool
-		hasHead  bool
-		headSeq  int64
-		headHash string
-		chain    []holdfast.AuditEntry
+		cur     string // the account whose rows are being read
+		started bool
+		hasHead bool
+		head    holdfast.AuditEntry // cur's head: Seq and Hash
+		chain   []holdfast.AuditEntry
 	)
 	flush := func() {
 		var b *holdfast.AuditBreak
 		if hasHead {
-			b = holdfast.VerifyChain(cur, chain, headSeq, headHash)
+			b = holdfast.VerifyChain(cur, chain, head.Seq, head.Hash)
 		} else {
 			b = orphan(cur, chain)
 		}
@@ -113,27 +114,26 @@ func (s *Store) VerifyAudit(ctx context.Context, account string) (*holdfast.Audi
 	}
 	err := each(ctx, s.conn.Read(), q, args, func(r Row) error {
 		var (
-			acct  string
-			found bool
-			seq   *int64
-			hSeq  int64
-			hHash string
-			e     holdfast.AuditEntry
+			e       holdfast.AuditEntry
+			seq     sql.NullInt64 // NULL on a head row
+			headSeq int64
 		)
-		if err := r.Scan(&acct, &found, &hSeq, &hHash, &seq, column.Nanos{T: &e.At}, &e.Actor, &e.Action, &e.Restriction,
+		if err := r.Scan(&e.Account, &seq, &headSeq, column.Nanos{T: &e.At}, &e.Actor, &e.Action, &e.Restriction,
 			column.RawJSON{B: &e.Before}, column.RawJSON{B: &e.After}, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
 			return err
 		}
-		if !started || acct != cur {
+		if !started || e.Account != cur {
 			if started {
 				flush()
 			}
-			cur, started, hasHead, headSeq, headHash, chain = acct, true, found, hSeq, hHash, chain[:0]
+			cur, started, hasHead, chain = e.Account, true, false, chain[:0]
 		}
-		if seq != nil {
-			e.Account, e.Seq = acct, *seq
-			chain = append(chain, e)
+		if !seq.Valid {
+			hasHead, head.Seq, head.Hash = true, headSeq, e.Hash
+			return nil
 		}
+		e.Seq = seq.Int64
+		chain = append(chain, e)
 		return nil
 	})
 	if err != nil {

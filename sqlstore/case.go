@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,14 +28,7 @@ func scanCase(r Row) (*holdfast.Case, error) {
 
 // Case returns a case by id. Errors: not_found.
 func (s *Store) Case(ctx context.Context, id string) (*holdfast.Case, error) {
-	c, err := scanCase(s.conn.Read().QueryRow(ctx, `SELECT doc FROM cases WHERE id = ?`, id))
-	if errors.Is(err, ErrNoRows) {
-		return nil, holdfast.Errorf(holdfast.NotFound, "case", "case %s not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: case %s: %w", s.d.Name, id, err)
-	}
-	return c, nil
+	return byID(ctx, s, "case", "case", scanCase, `SELECT doc FROM cases WHERE id = ?`, id)
 }
 
 // Cases lists the cases f selects, earliest due first.
@@ -84,18 +76,9 @@ func (s *Store) Cases(ctx context.Context, f holdfast.CaseFilter) ([]*holdfast.C
 // Cases returns every case of the account, oldest first, reading them once
 // per update.
 func (t *accountTx) Cases() []*holdfast.Case {
-	if t.check() != nil {
-		return nil
-	}
-	if !t.casesLoaded {
-		cs, ok := load(t, "cases", scanCase, `SELECT doc FROM cases WHERE account = ? ORDER BY created_at, id`, t.id)
-		if !ok {
-			return nil
-		}
-		t.cases, t.casesLoaded = cs, true
-	}
-	out := make([]*holdfast.Case, len(t.cases))
-	for i, c := range t.cases {
+	cs, _ := t.cases.get(t, "cases", scanCase, `SELECT doc FROM cases WHERE account = ? ORDER BY created_at, id`, t.id)
+	out := make([]*holdfast.Case, len(cs))
+	for i, c := range cs {
 		out[i] = c.Clone()
 	}
 	return out
@@ -121,9 +104,8 @@ func (t *accountTx) SaveCase(c *holdfast.Case) error {
 	if err != nil {
 		return err
 	}
-	if t.casesLoaded {
-		t.cases = upsert(t.cases, c.Clone(), func(c *holdfast.Case) string { return c.ID }, true)
-		slices.SortStableFunc(t.cases, func(a, b *holdfast.Case) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if t.cases.upsert(c.Clone(), func(c *holdfast.Case) string { return c.ID }, true) {
+		slices.SortStableFunc(t.cases.rows, func(a, b *holdfast.Case) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	}
 	return nil
 }

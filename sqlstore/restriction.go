@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,10 +11,7 @@ import (
 	"github.com/holdfast/holdfast/internal/column"
 )
 
-func scanRestriction(r Row) (*holdfast.Restriction, error) {
-	v := new(holdfast.Restriction)
-	return v, r.Scan(column.RestrictionFields(v)...)
-}
+var scanRestriction = scanWith(column.RestrictionFields)
 
 // notOver is the SQL for "not lifted and not ended at the argument": in
 // force or still to come.
@@ -23,14 +19,7 @@ const notOver = `lifted_at IS NULL AND (ends_at IS NULL OR ends_at > ?)`
 
 // Restriction returns one restriction. Errors: not_found.
 func (s *Store) Restriction(ctx context.Context, id string) (*holdfast.Restriction, error) {
-	r, err := scanRestriction(s.conn.Read().QueryRow(ctx, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id))
-	if errors.Is(err, ErrNoRows) {
-		return nil, holdfast.Errorf(holdfast.NotFound, "restriction", "restriction %s not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: restriction %s: %w", s.d.Name, id, err)
-	}
-	return r, nil
+	return byID(ctx, s, "restriction", "restriction", scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id)
 }
 
 // Restrictions lists restrictions matching f, newest first.
@@ -95,18 +84,9 @@ func (s *Store) eachRestriction(ctx context.Context, what, where string, args []
 // Restrictions returns the account's restrictions in force or to come at
 // the update's now, oldest first, reading them once per update.
 func (t *accountTx) Restrictions() []*holdfast.Restriction {
-	if t.check() != nil {
-		return nil
-	}
-	if !t.rsLoaded {
-		rs, ok := load(t, "restrictions", scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE account = ? AND `+notOver+
-			` ORDER BY created_at, id`, t.id, column.NanosArg(t.now))
-		if !ok {
-			return nil
-		}
-		t.rs, t.rsLoaded = rs, true
-	}
-	return slices.Clone(t.rs)
+	rs, _ := t.rs.get(t, "restrictions", scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE account = ? AND `+notOver+
+		` ORDER BY created_at, id`, t.id, column.NanosArg(t.now))
+	return slices.Clone(rs)
 }
 
 // SaveRestriction inserts r or updates it by id. The cached list follows:
@@ -126,8 +106,6 @@ func (t *accountTx) SaveRestriction(r *holdfast.Restriction) error {
 	if err != nil {
 		return err
 	}
-	if t.rsLoaded {
-		t.rs = upsert(t.rs, r.Clone(), func(r *holdfast.Restriction) string { return r.ID }, !r.Over(t.now))
-	}
+	t.rs.upsert(r.Clone(), func(r *holdfast.Restriction) string { return r.ID }, !r.Over(t.now))
 	return nil
 }

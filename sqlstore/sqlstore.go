@@ -37,6 +37,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/holdfast/holdfast"
 )
 
 // ErrNoRows is what Row.Scan returns when the query found no row.
@@ -147,4 +151,26 @@ func list[T any](ctx context.Context, q Querier, fields func(*T) []any, query st
 		return r.Scan(fields(v)...)
 	})
 	return out, err
+}
+
+// scanWith returns the scan function that maps a row by fields onto a
+// fresh T.
+func scanWith[T any](fields func(*T) []any) func(Row) (*T, error) {
+	return func(r Row) (*T, error) {
+		v := new(T)
+		return v, r.Scan(fields(v)...)
+	}
+}
+
+// byID reads the one row query selects by id. A missing row is not_found
+// on field: "<noun> <id> not found".
+func byID[T any](ctx context.Context, s *Store, field, noun string, scan func(Row) (*T, error), query, id string) (*T, error) {
+	v, err := scan(s.conn.Read().QueryRow(ctx, query, id))
+	if errors.Is(err, ErrNoRows) {
+		return nil, holdfast.Errorf(holdfast.NotFound, field, "%s %s not found", noun, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s %s: %w", s.d.Name, noun, id, err)
+	}
+	return v, nil
 }

@@ -79,15 +79,7 @@ func (s *Store) ChangeStaff(ctx context.Context, m *holdfast.StaffMember, e *hol
 
 // Staff returns a staff member. Errors: not_found.
 func (s *Store) Staff(ctx context.Context, id string) (*holdfast.StaffMember, error) {
-	m := &holdfast.StaffMember{}
-	err := s.conn.Read().QueryRow(ctx, `SELECT `+staffCols+` FROM staff WHERE id = ?`, id).Scan(staffFields(m)...)
-	if errors.Is(err, ErrNoRows) {
-		return nil, holdfast.Errorf(holdfast.NotFound, "staff", "staff member %s not found", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: staff %s: %w", s.d.Name, id, err)
-	}
-	return m, nil
+	return byID(ctx, s, "staff", "staff member", scanWith(staffFields), `SELECT `+staffCols+` FROM staff WHERE id = ?`, id)
 }
 
 // ListStaff lists every staff member by id.

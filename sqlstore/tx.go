@@ -95,12 +95,9 @@ type accountTx struct {
 	headHash    string
 	savedSeq    int64 // the head the account row holds
 
-	rs          []*holdfast.Restriction // in force or to come at now
-	rsLoaded    bool
-	apps        []*holdfast.Approval // pending
-	appsLoaded  bool
-	cases       []*holdfast.Case
-	casesLoaded bool
+	rs    cache[holdfast.Restriction] // in force or to come at now
+	apps  cache[holdfast.Approval]    // pending
+	cases cache[holdfast.Case]
 }
 
 // fail records err as the transaction's outcome and returns it.
@@ -257,37 +254,62 @@ func (t *accountTx) upsertRow(what, id, query string, args ...any) error {
 	return nil
 }
 
-// load reads rows of tx's account into a fresh slice, once per update.
-func load[T any](t *accountTx, what string, scan func(Row) (*T, error), query string, args ...any) ([]*T, bool) {
+// load reads rows in the transaction into a fresh slice.
+func load[T any](t *accountTx, scan func(Row) (*T, error), query string, args ...any) ([]*T, error) {
 	var out []*T
 	err := each(t.ctx, t.q, query, args, func(r Row) error {
 		v, err := scan(r)
 		out = append(out, v)
 		return err
 	})
-	if err != nil {
-		t.failf(err, "load %s of %s", what, t.id)
-		return nil, false
-	}
-	return out, true
+	return out, err
 }
 
-// upsert replaces the element of list with the same key or appends v, or
-// removes it when keep is false.
-func upsert[T any](list []*T, v *T, key func(*T) string, keep bool) []*T {
-	for i, x := range list {
+// cache holds rows of tx's account that fn read, kept in step with fn's
+// writes, so that each list is read from the database once per update.
+type cache[T any] struct {
+	rows   []*T
+	loaded bool
+}
+
+// get returns the cached rows, reading them with query the first time.
+// ok is false after a failure (recorded in t), or when t is unusable.
+func (c *cache[T]) get(t *accountTx, what string, scan func(Row) (*T, error), query string, args ...any) (rows []*T, ok bool) {
+	if t.check() != nil {
+		return nil, false
+	}
+	if !c.loaded {
+		out, err := load(t, scan, query, args...)
+		if err != nil {
+			t.failf(err, "load %s of %s", what, t.id)
+			return nil, false
+		}
+		c.rows, c.loaded = out, true
+	}
+	return c.rows, true
+}
+
+// upsert replaces the cached row with v's key by v, or adds v, or removes
+// the row when keep is false; before the first get it does nothing. It
+// reports whether the cache is loaded.
+func (c *cache[T]) upsert(v *T, key func(*T) string, keep bool) bool {
+	if !c.loaded {
+		return false
+	}
+	for i, x := range c.rows {
 		if key(x) == key(v) {
 			if keep {
-				list[i] = v
-				return list
+				c.rows[i] = v
+			} else {
+				c.rows = append(c.rows[:i], c.rows[i+1:]...)
 			}
-			return append(list[:i], list[i+1:]...)
+			return true
 		}
 	}
 	if keep {
-		list = append(list, v)
+		c.rows = append(c.rows, v)
 	}
-	return list
+	return true
 }
 
 // update is Update for this package's own transaction bodies, which use

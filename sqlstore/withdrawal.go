@@ -47,10 +47,10 @@ func (t *accountTx) Withdrawals(since time.Time) ([]*holdfast.Withdrawal, error)
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	out, ok := load(t, "withdrawals", scanWithdrawal, `SELECT `+withdrawalCols+` FROM withdrawals
+	out, err := load(t, scanWithdrawal, `SELECT `+withdrawalCols+` FROM withdrawals
 		WHERE account = ? AND decided_at >= ? ORDER BY decided_at, seq`, t.id, column.NanosArg(since))
-	if !ok {
-		return nil, t.err
+	if err != nil {
+		return nil, t.failf(err, "withdrawals of %s", t.id)
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,4 +30,36 @@ func BenchUpdates(b *testing.B, s holdfast.Store, parallelism int, write func(tx
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchVerifyAudit checks every chain of s after filling it with 2,000
+// accounts of 50 entries each: the cost of `holdfast audit verify`.
+func BenchVerifyAudit(b *testing.B, db holdfast.Store) {
+	const accounts, entries = 2000, 50
+	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
+	var wg sync.WaitGroup
+	for a := range accounts {
+		wg.Go(func() {
+			err := db.Update(b.Context(), fmt.Sprintf("acct-%04d", a), now, func(tx holdfast.AccountTx) error {
+				for i := range entries {
+					if err := tx.Append(&holdfast.AuditEntry{At: now, Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprint(i)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := db.VerifyAudit(b.Context(), "")
+		if err != nil || !rep.OK() || rep.Entries != accounts*entries {
+			b.Fatalf("VerifyAudit = %+v, %v", rep, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*accounts*entries)/b.Elapsed().Seconds(), "entries/s")
 }

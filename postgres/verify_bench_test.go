@@ -1,0 +1,13 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/holdfast/holdfast/storetest"
+)
+
+func BenchmarkVerifyAudit(b *testing.B) {
+	db := open(b, newSchema(b, schemaName(b.Name())))
+	defer db.Close()
+	storetest.BenchVerifyAudit(b, db)
+}
