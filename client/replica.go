@@ -248,12 +248,14 @@ func (s *shard) drop(acct string, a *account) {
 	}
 }
 
-// FeedAt records that the feed has been applied up to t (bus.Applier).
+// FeedAt records that the feed has been applied up to t (bus.Applier). A
+// time ahead of this clock (the publisher's runs fast) counts as now, or a
+// silent feed would look fresh until this clock caught up with the other.
 func (r *Replica) FeedAt(t time.Time) {
 	if time.Since(r.clock.Load().mono) > time.Second {
 		r.clock.Store(newClockBase())
 	}
-	ns := t.UnixNano()
+	ns := min(t.UnixNano(), r.now())
 	for {
 		cur := r.fedAt.Load()
 		if ns <= cur || r.fedAt.CompareAndSwap(cur, ns) {

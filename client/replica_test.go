@@ -330,3 +330,16 @@ func TestReplicaManyContexts(t *testing.T) {
 		t.Errorf("%d entries after the account changed", r.Len())
 	}
 }
+
+// TestReplicaFeedFromAFastClock: a heartbeat stamped by a node whose clock
+// runs 30 s ahead proves the feed alive now, not for the next 30 s: once
+// the feed is silent for longer than MaxLag, the replica is stale.
+func TestReplicaFeedFromAFastClock(t *testing.T) {
+	e := newEnv(t, false)
+	r := client.NewReplica(e.client("check"), nil, client.ReplicaConfig{MaxLag: 50 * time.Millisecond})
+	r.FeedAt(time.Now().Add(30 * time.Second))
+	time.Sleep(100 * time.Millisecond) // silence, twice the max lag
+	if !r.Stale() {
+		t.Errorf("a replica that heard nothing for 100 ms (max lag 50 ms) is fresh: lag %v", r.Lag())
+	}
+}

@@ -115,10 +115,16 @@ func (e *Engine) refresh(ctx context.Context, account string) error {
 }
 
 // FeedAt records that this node has applied the feed up to t (a message's
-// or heartbeat's publication time).
+// or heartbeat's publication time). A time ahead of this node's clock (the
+// publisher's clock runs fast) counts as now: it proves the feed is alive
+// now, not in the future, or a silent feed would look fresh until this
+// clock caught up with the other's.
 func (e *Engine) FeedAt(t time.Time) {
 	if e.feed == nil {
 		return
+	}
+	if now := e.clock.Now(); t.After(now) {
+		t = now
 	}
 	for {
 		cur := e.feed.caughtUp.Load()

@@ -115,3 +115,30 @@ func TestSkewedClocksStayLinearizable(t *testing.T) {
 		t.Fatalf("node B, behind node A's clock, after A's panic lock: %+v %v", w, err)
 	}
 }
+
+// TestFeedFromAFastClockIsNotFreshness: a heartbeat stamped by a node
+// whose clock runs 30 s ahead must not keep this node fresh for 30 s. Once
+// the feed goes silent, the node is stale after its max lag by its own
+// clock, and refuses money-out.
+func TestFeedFromAFastClockIsNotFreshness(t *testing.T) {
+	ctx := context.Background()
+	_, db := newEngine(t, t.TempDir())
+	clk := &fixedClock{now: time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)}
+	node, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: clk,
+		Feed: &engine.FeedConfig{MaxLag: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.FeedAt(clk.now.Add(30 * time.Second)) // the last message, from a clock 30 s ahead
+	if node.Stale() {
+		t.Fatal("a node just fed is stale")
+	}
+	clk.now = clk.now.Add(3 * time.Second) // then silence, beyond the max lag
+	if !node.Stale() {
+		t.Errorf("a node that heard nothing for 3 s (max lag 2 s) is fresh: lag %v", node.FeedLag())
+	}
+	d, err := node.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionWithdraw})
+	if err != nil || d.Effect != holdfast.Deny {
+		t.Errorf("a node beyond its max lag answered a withdrawal check %+v, %v; want deny", d, err)
+	}
+}
