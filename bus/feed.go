@@ -33,6 +33,8 @@ type Config struct {
 	// longer rebuilds from the store (default 1 h).
 	Retention time.Duration
 	Logger    *slog.Logger
+	// Clock stamps changes and heartbeats (default: the wall clock).
+	Clock holdfast.Clock
 }
 
 func (c *Config) defaults() {
@@ -50,6 +52,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = holdfast.WallClock{}
 	}
 }
 
@@ -127,7 +132,7 @@ type change struct {
 // command's) makes a repeat within two minutes a no-op for JetStream; a
 // later repeat is harmless, since nodes reload by audit sequence.
 func (b *Bus) PublishChange(ctx context.Context, account string, seq int64, id string) error {
-	body, _ := json.Marshal(change{Account: account, Seq: seq, At: time.Now()})
+	body, _ := json.Marshal(change{Account: account, Seq: seq, At: b.cfg.Clock.Now()})
 	_, err := b.js.Publish(ctx, b.changesSubject(), body, jetstream.WithMsgID(id))
 	return err
 }
@@ -286,7 +291,7 @@ func (b *Bus) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			body, _ := json.Marshal(change{Node: b.cfg.Node, At: time.Now()})
+			body, _ := json.Marshal(change{Node: b.cfg.Node, At: b.cfg.Clock.Now()})
 			if _, err := b.js.PublishAsync(b.changesSubject(), body); err != nil {
 				b.cfg.Logger.Debug("bus: heartbeat not sent", "err", err)
 			}

@@ -29,6 +29,12 @@ type Config struct {
 	// AliasKey keys the opaque ids a holder sees for restrictions hidden
 	// from them (see alias.go). Every node of a cluster needs the same one.
 	AliasKey []byte
+	// BrokenWithdrawals, for the fault tests only, decides withdrawals
+	// from this node's index instead of the restrictions read under the
+	// account's lock: a node that can answer approve after a lock
+	// committed elsewhere, so that the tests prove their checker catches
+	// one. Never set in production.
+	BrokenWithdrawals bool
 }
 
 // Engine implements holdfast.DecisionService, holdfast.RestrictionService
@@ -45,6 +51,8 @@ type Engine struct {
 	aliasKey []byte
 	// ruleErrs counts rules that failed to evaluate (rule_errors.go).
 	ruleErrs ruleErrors
+	// broken is Config.BrokenWithdrawals.
+	broken bool
 }
 
 var (
@@ -61,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey}
+	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey, broken: cfg.BrokenWithdrawals}
 	if len(e.aliasKey) == 0 {
 		e.aliasKey = []byte(defaultAliasKey)
 	}

@@ -284,9 +284,21 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		}
 		defer nodeLock.Close()
 	}
+	metrics := rpc.NewMetrics()
+	coarse := holdfast.NewCoarseClock(time.Millisecond)
+	defer coarse.Stop()
+	clock, offset, err := testClock(coarse)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	broken := os.Getenv(brokenWithdrawalsEnv) == "1"
+	if offset != 0 || broken {
+		log.Warn("TEST ONLY: this node is wrong on purpose", "clock_offset", offset, "broken_withdrawals", broken)
+	}
 	var b *bus.Bus
 	if o.cluster.bus != "" {
-		if b, err = bus.Connect(ctx, o.cluster.bus, bus.Config{Prefix: o.cluster.prefix, Node: o.addr, Logger: log}); err != nil {
+		if b, err = bus.Connect(ctx, o.cluster.bus, bus.Config{Prefix: o.cluster.prefix, Node: o.addr, Logger: log, Clock: clock}); err != nil {
 			srv.Close()
 			return err
 		}
@@ -298,15 +310,12 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		return err
 	}
 	defer stopDelivery() // before the store closes
-	metrics := rpc.NewMetrics()
-	clock := holdfast.NewCoarseClock(time.Millisecond)
-	defer clock.Stop()
 	aliasKey, err := aliasKey(o.where.data)
 	if err != nil {
 		srv.Close()
 		return err
 	}
-	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey}
+	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey, BrokenWithdrawals: broken}
 	var feedStart uint64
 	if b != nil {
 		// The feed's start is taken before the index is built from the
