@@ -45,6 +45,8 @@ type Engine struct {
 	aliasKey []byte
 	// ruleErrs counts rules that failed to evaluate (rule_errors.go).
 	ruleErrs ruleErrors
+	// ae is the anti-entropy pass's state (antientropy.go).
+	ae antiEntropy
 }
 
 var (
@@ -109,6 +111,8 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		rules[acct] = e.rulesFor(rs, now)
 	}
 	e.index.load(rules, now.UnixNano())
+	// A rebuild is a full comparison with the store, and a repair of it.
+	e.ae.fullPass.Store(now.UnixNano())
 	// Credentials cached before may be as old as the index was.
 	e.creds.clear()
 	return nil
