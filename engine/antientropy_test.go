@@ -108,3 +108,34 @@ func TestAntiEntropyRepairsLostChanges(t *testing.T) {
 		t.Fatalf("node A: %+v", d)
 	}
 }
+
+// TestAntiEntropyLeavesEndedRestrictions: a restriction that ended by
+// time is over on both sides, whether or not the index has pruned it yet,
+// so it is no difference.
+func TestAntiEntropyLeavesEndedRestrictions(t *testing.T) {
+	ctx := context.Background()
+	_, db := newEngine(t, t.TempDir())
+	base := time.Now()
+	clock := &fixedClock{now: base}
+	writer, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindReduceOnly, Duration: holdfast.Duration(time.Hour), Actor: holdfast.Staff("sam", holdfast.RoleSupport)}); err != nil {
+		t.Fatal(err)
+	}
+	// Loaded at start, its entry has sequence 0: any reload would count.
+	node, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{base, base.Add(time.Hour - 1), base.Add(time.Hour), base.Add(2 * time.Hour)} {
+		clock.now = at
+		if n, err := node.ReconcileAll(ctx, 100); err != nil || n != 0 {
+			t.Errorf("a pass at %v after the start repaired %d (%v), want 0", at.Sub(base), n, err)
+		}
+	}
+	if _, restrictions := node.IndexStats(); restrictions != 1 {
+		t.Errorf("the index holds %d restrictions, want the ended one until prune drops it", restrictions)
+	}
+}
