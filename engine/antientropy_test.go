@@ -139,3 +139,69 @@ func TestAntiEntropyLeavesEndedRestrictions(t *testing.T) {
 		t.Errorf("the index holds %d restrictions, want the ended one until prune drops it", restrictions)
 	}
 }
+
+// TestAntiEntropyRacesCommits: node B runs anti-entropy flat out while
+// both nodes apply and lift restrictions (B's own commits publishing to
+// its index as the pass reloads). However they interleave, once the
+// writes stop one more pass leaves B answering as A does, and a pass after
+// that finds nothing to repair.
+func TestAntiEntropyRacesCommits(t *testing.T) {
+	ctx := context.Background()
+	nodeA, db := newEngine(t, t.TempDir())
+	nodeB, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staff := holdfast.Staff("sam", holdfast.RoleSupport)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nodeB.RunAntiEntropy(runCtx, engine.AntiEntropy{Every: time.Millisecond, Slice: 3})
+	}()
+	const accounts = 12
+	writers := make(chan error, 2)
+	for w, node := range []*engine.Engine{nodeA, nodeB} {
+		go func() {
+			for round := range 6 {
+				for i := w; i < accounts; i += 2 {
+					acct := fmt.Sprintf("u%02d", (i+round)%accounts)
+					r, err := node.Apply(ctx, holdfast.ApplyRequest{Account: acct, Kind: holdfast.KindReduceOnly, Duration: holdfast.Duration(time.Hour), Actor: staff})
+					if err == nil && round%2 == 1 {
+						_, err = node.Lift(ctx, holdfast.LiftRequest{Target: holdfast.Target{Restriction: r.ID}, Actor: staff})
+					}
+					if err != nil {
+						writers <- err
+						return
+					}
+				}
+			}
+			writers <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-writers; err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	<-done
+	if _, err := nodeB.ReconcileAll(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := nodeB.ReconcileAll(ctx, 5); err != nil || n != 0 {
+		t.Fatalf("a second pass repaired %d (%v)", n, err)
+	}
+	// nodeA heard nothing of B's commits either: bring it up to date too.
+	if _, err := nodeA.ReconcileAll(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	for i := range accounts {
+		acct := fmt.Sprintf("u%02d", i)
+		a, errA := nodeA.Check(ctx, holdfast.CheckRequest{Account: acct, Action: holdfast.ActionTrade})
+		b, errB := nodeB.Check(ctx, holdfast.CheckRequest{Account: acct, Action: holdfast.ActionTrade})
+		if errA != nil || errB != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("%s: node A %+v %v, node B %+v %v", acct, a, errA, b, errB)
+		}
+	}
+}
