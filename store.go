@@ -29,6 +29,11 @@ type Store interface {
 	// ActiveRestrictions calls fn for every restriction in force or still to
 	// come at t, to rebuild a decision index.
 	ActiveRestrictions(ctx context.Context, t time.Time, fn func(*Restriction) error) error
+	// AccountDigests pages through every account in id order (byte order),
+	// the first limit after the id after (empty: from the start), each
+	// with the restrictions it has in force or still to come at at, by id:
+	// what anti-entropy compares with a node's decision index.
+	AccountDigests(ctx context.Context, after string, limit int, at time.Time) ([]AccountDigest, error)
 	// EndedRestrictions calls fn for every restriction that ended by time
 	// (not lifted) in (from, to], to announce expiries.
 	EndedRestrictions(ctx context.Context, from, to time.Time, fn func(*Restriction) error) error
@@ -92,6 +97,23 @@ type AccountTx interface {
 	// Append chains e to the account's audit log (setting Seq, PrevHash and
 	// Hash) and moves the account's head.
 	Append(e *AuditEntry) error
+}
+
+// AccountDigest is one account as anti-entropy compares it: its
+// restrictions in force or still to come (not lifted, not ended) at a
+// time, by id. Lifting or extending a restriction changes it; a
+// withdrawal, which moves the account's audit sequence, does not.
+type AccountDigest struct {
+	Account      string
+	Restrictions []RestrictionStamp
+}
+
+// RestrictionStamp is what can change of a restriction while it is in
+// force: its id names it, and an extension moves its end (zero: until
+// lifted). A lift removes it from the digest.
+type RestrictionStamp struct {
+	ID               string
+	StartsAt, EndsAt time.Time
 }
 
 // EventFilter selects recorded events, oldest first.

@@ -53,6 +53,8 @@ type Engine struct {
 	ruleErrs ruleErrors
 	// broken is Config.BrokenWithdrawals.
 	broken bool
+	// ae is the anti-entropy pass's state (antientropy.go).
+	ae antiEntropy
 }
 
 var (
@@ -117,6 +119,8 @@ func (e *Engine) rebuild(ctx context.Context) error {
 		rules[acct] = e.rulesFor(rs, now)
 	}
 	e.index.load(rules, now.UnixNano())
+	// A rebuild is a full comparison with the store, and a repair of it.
+	e.ae.fullPass.Store(now.UnixNano())
 	// Credentials cached before may be as old as the index was.
 	e.creds.clear()
 	return nil

@@ -89,29 +89,31 @@ func changeID(store, account string, seq int64, hash string) string {
 // of an account is retried with success (or the index rebuilt), the node
 // is stale.
 func (e *Engine) Refresh(ctx context.Context, account string) error {
-	err := e.refresh(ctx, account)
+	_, err := e.refresh(ctx, account)
 	if e.feed != nil {
 		e.feed.applied(account, err)
 	}
 	return err
 }
 
-func (e *Engine) refresh(ctx context.Context, account string) error {
+// refresh reloads account and reports whether the index took the reload
+// (it ignores one no newer than what it holds).
+func (e *Engine) refresh(ctx context.Context, account string) (bool, error) {
 	now := e.clock.Now()
 	a, err := e.store.Account(ctx, account)
 	if holdfast.ErrorCode(err) == holdfast.NotFound {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	rs, err := e.store.Restrictions(ctx, holdfast.RestrictionFilter{Account: account, ActiveAt: now})
 	if err != nil {
-		return err
+		return false, err
 	}
-	e.index.put(account, a.AuditSeq, e.rulesFor(rs, now), now.UnixNano())
+	put := e.index.put(account, a.AuditSeq, e.rulesFor(rs, now), now.UnixNano())
 	e.creds.put(account, e.credEntryFor(a))
-	return nil
+	return put, nil
 }
 
 // FeedAt records that this node has applied the feed up to t (a message's

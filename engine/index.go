@@ -186,10 +186,10 @@ func (ix *index) getFor(account string, ai int) *accountEntry {
 	return e
 }
 
-// put publishes the account's restrictions as of seq (at now). An update
-// older than what is published is ignored, so commits racing to publish
-// cannot move the index backwards.
-func (ix *index) put(account string, seq int64, rules []rule, now int64) {
+// put publishes the account's restrictions as of seq (at now) and reports
+// whether it did. An update no newer than what is published is ignored,
+// so commits racing to publish cannot move the index backwards.
+func (ix *index) put(account string, seq int64, rules []rule, now int64) bool {
 	h := maphash.String(ix.seed, account)
 	s := ix.shard(h)
 	s.mu.Lock()
@@ -197,7 +197,7 @@ func (ix *index) put(account string, seq int64, rules []rule, now int64) {
 	old := s.t.Load()
 	chain := old.get(h)
 	if cur := find(chain, account); cur != nil && cur.seq >= seq {
-		return
+		return false
 	}
 	next := old.with(h, newEntry(account, seq, rules, now, without(chain, account)))
 	// The bit goes up before the map is published: a reader that sees the
@@ -205,6 +205,7 @@ func (ix *index) put(account string, seq int64, rules []rule, now int64) {
 	w, m := bit(h)
 	ix.present[w].Or(m)
 	s.t.Store(next)
+	return true
 }
 
 // load replaces the whole index with each account's rules as of seq 0 (any

@@ -96,6 +96,30 @@ func (s timedStore) Update(ctx context.Context, account string, now time.Time, f
 func (m *Metrics) watchIndex(e *engine.Engine) {
 	_ = m.Registry.Register(indexCollector{e})
 	_ = m.Registry.Register(ruleErrorCollector{e})
+	_ = m.Registry.Register(antiEntropyCollector{e})
+}
+
+var (
+	indexRepairsDesc = prometheus.NewDesc("holdfast_index_repairs_total", "Accounts whose decision index entry anti-entropy found different from the store and reloaded: changes the feed never brought this node.", nil, nil)
+	fullPassAgeDesc  = prometheus.NewDesc("holdfast_index_full_pass_age_seconds", "Time since anti-entropy last finished comparing every account with the store (or the index was last rebuilt from it).", nil, nil)
+)
+
+// antiEntropyCollector exports the anti-entropy pass's figures while it
+// runs (a node without a feed has none).
+type antiEntropyCollector struct{ e *engine.Engine }
+
+func (c antiEntropyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- indexRepairsDesc
+	ch <- fullPassAgeDesc
+}
+
+func (c antiEntropyCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.e.AntiEntropyStats()
+	if !st.Running {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(indexRepairsDesc, prometheus.CounterValue, float64(st.Repairs))
+	ch <- prometheus.MustNewConstMetric(fullPassAgeDesc, prometheus.GaugeValue, max(0, c.e.Now().Sub(st.LastFullPass).Seconds()))
 }
 
 var (

@@ -109,3 +109,36 @@ func (t *accountTx) SaveRestriction(r *holdfast.Restriction) error {
 	t.rs.upsert(r.Clone(), func(r *holdfast.Restriction) string { return r.ID }, !r.Over(t.now))
 	return nil
 }
+
+// AccountDigests pages through accounts by id with their restrictions in
+// force or to come at at, from one query: the page of accounts (a range of
+// the primary key) left-joined to its restrictions (through their
+// per-account index), so an account without any still has its row.
+func (s *Store) AccountDigests(ctx context.Context, after string, limit int, at time.Time) ([]holdfast.AccountDigest, error) {
+	if limit <= 0 {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "limit", "limit must be > 0, got %d", limit)
+	}
+	out := make([]holdfast.AccountDigest, 0, limit)
+	var account, id string
+	var start, end time.Time
+	err := each(ctx, s.conn.Read(), `SELECT a.id, COALESCE(r.id, ''), r.starts_at, r.ends_at
+		FROM (SELECT id FROM accounts WHERE id > ? ORDER BY id LIMIT ?) a
+		LEFT JOIN restrictions r ON r.account = a.id AND r.lifted_at IS NULL AND (r.ends_at IS NULL OR r.ends_at > ?)
+		ORDER BY a.id, r.id`, []any{after, limit, column.NanosArg(at)}, func(r Row) error {
+		if err := r.Scan(&account, &id, column.Nanos{T: &start}, column.Nanos{T: &end}); err != nil {
+			return err
+		}
+		if n := len(out); n == 0 || out[n-1].Account != account {
+			out = append(out, holdfast.AccountDigest{Account: account})
+		}
+		if id != "" {
+			d := &out[len(out)-1]
+			d.Restrictions = append(d.Restrictions, holdfast.RestrictionStamp{ID: id, StartsAt: start, EndsAt: end})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: account digests: %w", s.d.Name, err)
+	}
+	return out, nil
+}

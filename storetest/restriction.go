@@ -137,3 +137,53 @@ func testRestrictionFilters(t *testing.T, h *harness) {
 		}
 	}
 }
+
+// AccountDigests pages through every account in byte order of its id,
+// those without restrictions too, each with what it has in force or to
+// come, by id.
+func testAccountDigests(t *testing.T, h *harness) {
+	lifted := restriction("a2-lifted", "a2", holdfast.KindCoolingOff, t0, 0)
+	lifted.LiftedAt = t0.Add(time.Minute)
+	h.save("a1", t0, restriction("a1-z", "a1", holdfast.KindCoolingOff, t0, time.Hour),
+		restriction("a1-ended", "a1", holdfast.KindCoolingOff, t0, time.Minute),
+		restriction("a1-a", "a1", holdfast.KindSelfFreeze, t0.Add(time.Hour), 0))
+	h.save("a2", t0, lifted)
+	h.save("a3", t0, restriction("a3-permanent", "a3", holdfast.KindPermanentBan, t0, 0))
+	for _, id := range []string{"Z", "a0"} { // "Z" < "a": byte order, whatever the locale
+		h.update(id, t0, func(tx holdfast.AccountTx) error { return tx.SaveAccount() })
+	}
+
+	at := t0.Add(time.Minute)
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		ds, err := h.s.AccountDigests(h.ctx, after, 2, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 2 {
+			t.Fatalf("page of %d accounts, limit 2", len(ds))
+		}
+		for _, d := range ds {
+			s := d.Account + ":"
+			for _, r := range d.Restrictions {
+				s += " " + r.ID + "@" + r.StartsAt.Sub(t0).String()
+				if !r.EndsAt.IsZero() {
+					s += "-" + r.EndsAt.Sub(t0).String()
+				}
+			}
+			got = append(got, s)
+			after = d.Account
+		}
+		if len(ds) < 2 {
+			break
+		}
+	}
+	want := []string{"Z:", "a0:", "a1: a1-a@1h0m0s a1-z@0s-1h0m0s", "a2:", "a3: a3-permanent@0s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("AccountDigests pages = %q, want %q", got, want)
+	}
+	if _, err := h.s.AccountDigests(h.ctx, "", 0, at); holdfast.ErrorCode(err) != holdfast.InvalidArgument {
+		t.Errorf("AccountDigests with limit 0: %v, want invalid_argument", err)
+	}
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Withdrawal", testWithdrawal},
 		{"Approvals", testApprovals},
 		{"ActiveRestrictions", testActiveRestrictions},
+		{"AccountDigests", testAccountDigests},
 		{"RestrictionFilters", testRestrictionFilters},
 		{"NotFound", testNotFound},
 		{"StaffAndTokens", testStaffAndTokens},

@@ -63,6 +63,7 @@ func freshDatabase(t *testing.T, admin string) string {
 type node struct {
 	t    *testing.T
 	args []string
+	env  []string // added to the test's environment
 	url  string
 	cmd  *exec.Cmd
 }
@@ -71,6 +72,9 @@ func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(n.args[0], n.args[1:]...)
 	n.cmd.Stdout, n.cmd.Stderr = nil, nil
+	if n.env != nil {
+		n.cmd.Env = append(os.Environ(), n.env...)
+	}
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
@@ -125,6 +129,8 @@ type clusterSpec struct {
 	// store, when set, gives the DSN node i uses to reach the cluster's
 	// database dsn (through a proxy, say).
 	store func(i int, dsn string) string
+	// node, when set, gives node i more flags and environment.
+	node func(i int) (args, env []string)
 }
 
 func startCluster(t *testing.T, spec clusterSpec) *cluster {
@@ -167,6 +173,10 @@ func startCluster(t *testing.T, spec clusterSpec) *cluster {
 		}
 		nodes[i] = &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", t.TempDir(),
 			"--store", store, "--bus", natsURL, "--bus-prefix", prefix, "--max-lag", "2s", "--log-level", "error"}}
+		if spec.node != nil {
+			args, env := spec.node(i)
+			nodes[i].args, nodes[i].env = append(nodes[i].args, args...), env
+		}
 		nodes[i].start()
 	}
 	t.Cleanup(func() {

@@ -131,6 +131,8 @@ type clusterOptions struct {
 	maxLag     time.Duration
 	partitions int
 	intake     bool
+	// antiEntropy paces the comparison of the index with the store.
+	antiEntropy engine.AntiEntropy
 }
 
 func (o *clusterOptions) flags(cmd *cobra.Command) {
@@ -140,6 +142,8 @@ func (o *clusterOptions) flags(cmd *cobra.Command) {
 	f.DurationVar(&o.maxLag, "max-lag", 2*time.Second, "behind the change feed by more than this, the node refuses money-out checks and is not ready")
 	f.IntVar(&o.partitions, "intake-partitions", 16, "partitions of the event subjects (publishers must agree)")
 	f.BoolVar(&o.intake, "intake", true, "with --bus: ingest events published to <prefix>.events.<partition>")
+	f.DurationVar(&o.antiEntropy.Every, "anti-entropy-every", time.Second, "with --bus: compare one slice of accounts' restrictions in the index with the store this often, reloading what differs (0: off)")
+	f.IntVar(&o.antiEntropy.Slice, "anti-entropy-slice", 1000, "accounts per anti-entropy slice: a full pass takes accounts/slice × --anti-entropy-every (0: off)")
 }
 
 // evidenceOptions say where case evidence is kept: DATA/evidence, or an
@@ -335,7 +339,8 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		return err
 	}
 	if b != nil {
-		go b.RunFeed(ctx, eng, feedStart)
+		go b.RunFeed(ctx, feedApplier(eng), feedStart)
+		go eng.RunAntiEntropy(ctx, o.cluster.antiEntropy)
 		if o.cluster.intake {
 			go func() {
 				if err := b.RunIntake(ctx, eng, bus.IntakeConfig{Partitions: o.cluster.partitions}); err != nil {
