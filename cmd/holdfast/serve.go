@@ -296,9 +296,9 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
-	broken := os.Getenv(brokenWithdrawalsEnv) == "1"
-	if offset != 0 || broken {
-		log.Warn("TEST ONLY: this node is wrong on purpose", "clock_offset", offset, "broken_withdrawals", broken)
+	broken, dropFeed := os.Getenv(brokenWithdrawalsEnv) == "1", os.Getenv(dropFeedEnv) == "1"
+	if offset != 0 || broken || dropFeed {
+		log.Warn("TEST ONLY: this node is wrong on purpose", "clock_offset", offset, "broken_withdrawals", broken, "drop_feed", dropFeed)
 	}
 	var b *bus.Bus
 	if o.cluster.bus != "" {
