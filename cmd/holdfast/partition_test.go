@@ -42,7 +42,7 @@ import (
 //   - every acknowledged withdrawal answers the same when retried, after
 //     the fault, on any node; every acknowledged lock is in the store;
 //   - `holdfast audit verify` passes.
-// HOLDFAST_PARTITION_SECONDS sets each fault's run (default 4);
+// HOLDFAST_PARTITION_SECONDS sets each fault's run (default 9);
 // HOLDFAST_PARTITION_HISTORY, a directory to keep the histories in.
 
 const (
@@ -255,7 +255,10 @@ func partitionFaults() []fault {
 // that the checker must catch.
 func TestPartitions(t *testing.T) {
 	s := newPartitionSuite(t)
-	run := 4 * time.Second
+	// Each fault lasts a third of the run: longer than the clients'
+	// timeouts (2 s) and the nodes' max lag (2 s), so that calls fail and
+	// nodes go stale.
+	run := 9 * time.Second
 	if v := os.Getenv("HOLDFAST_PARTITION_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -274,8 +277,11 @@ func TestPartitions(t *testing.T) {
 		})
 	}
 	t.Run("broken node is caught", func(t *testing.T) {
+		// Anti-entropy off too: it would repair the broken node's index
+		// within a second even without the feed.
 		s.nodes[1].kill()
 		s.nodes[1].env = []string{brokenWithdrawalsEnv + "=1"}
+		s.nodes[1].args = append(s.nodes[1].args, "--anti-entropy-every", "0")
 		s.nodes[1].start(t, true)
 		f := fault{name: "broken node", broken: true,
 			inject: func(s *partitionSuite) { s.bus[1].Drop(testnet.Down) },
