@@ -248,6 +248,19 @@ func partitionFaults() []fault {
 			}},
 		{name: "nats restart, store kept",
 			inject: func(s *partitionSuite) { s.nats.stop() }, heal: func(s *partitionSuite) { s.nats.start(s.t) }},
+		{name: "mixed: postgres cut from node 0, nats one-way on node 1, node 2 killed, slow links on node 1",
+			inject: func(s *partitionSuite) {
+				s.pg[0].Block()
+				s.bus[1].Drop(testnet.Down)
+				s.pg[1].Delay(200*time.Millisecond, 100*time.Millisecond)
+				s.nodes[2].kill()
+			},
+			heal: func(s *partitionSuite) {
+				s.pg[0].Unblock()
+				s.bus[1].Restore(testnet.Down)
+				s.pg[1].Delay(0, 0)
+				s.nodes[2].start(s.t, true)
+			}},
 	}
 }
 
@@ -301,7 +314,13 @@ func TestPartitions(t *testing.T) {
 // third of it and healing it after two thirds, and returns the history and
 // how long after the heal every node was ready again.
 func (s *partitionSuite) workload(t *testing.T, f fault, d time.Duration) ([]op, time.Duration) {
-	tag := strings.NewReplacer(" ", "", ":", "", "±", "", "-", "").Replace(f.name)
+	tag := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, f.name)
+	tag = tag[:min(len(tag), 24)]
 	accounts := []string{tag + "-a", tag + "-b"}
 	var (
 		mu      sync.Mutex
@@ -624,6 +643,35 @@ func (s *partitionSuite) check(t *testing.T, name string, hist []op) []string {
 		}
 		if err != nil {
 			v = append(v, fmt.Sprintf("%s: lock %s on %s was acknowledged but cannot be read: %v", name, o.ID, o.Account, err))
+		}
+	}
+	// In each account's audit chain, the order of its commits, no approved
+	// withdrawal follows a lock that was not lifted before it.
+	accounts := map[string]bool{}
+	for _, o := range hist {
+		accounts[o.Account] = true
+	}
+	for acct := range accounts {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := s.clients[0].Restriction.History(ctx, connect.NewRequest(&holdfastv1.HistoryRequest{Account: acct}))
+		cancel()
+		if err != nil {
+			v = append(v, fmt.Sprintf("%s: history of %s: %v", name, acct, err))
+			continue
+		}
+		locks := map[string]bool{}
+		for _, e := range res.Msg.Entries {
+			switch e.Action {
+			case "apply":
+				locks[e.GetRestriction()] = true
+			case "lift":
+				delete(locks, e.GetRestriction())
+			case "authorize_withdrawal":
+				outcome := e.GetAfter().GetFields()["outcome"].GetStringValue()
+				if outcome == "approve" && len(locks) > 0 {
+					v = append(v, fmt.Sprintf("%s: %s's audit entry %d approves a withdrawal after a lock in force (%d locks)", name, acct, e.Seq, len(locks)))
+				}
+			}
 		}
 	}
 	// The audit chains are whole.
