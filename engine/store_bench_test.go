@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/benchtest"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/sqlite"
 )
@@ -71,20 +72,11 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	const total = 100_000
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
 	support := holdfast.Staff("s", holdfast.RoleSupport)
-	for i := range total {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if _, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: fmt.Sprintf("acct-%d", i), Kind: holdfast.KindReduceOnly, Actor: support}); err != nil {
-				b.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(b, total, func(i int) error {
+		_, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: fmt.Sprintf("acct-%d", i), Kind: holdfast.KindReduceOnly, Actor: support})
+		return err
+	})
 	db.Close()
 	b.ResetTimer()
 	for b.Loop() {
@@ -176,40 +168,36 @@ func BenchmarkAntiEntropyPass(b *testing.B) {
 	ctx := context.Background()
 	eng, db := newEngine(b, b.TempDir())
 	const total, restricted, slice = 100_000, 10_000, 500
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
 	support := holdfast.Staff("s", holdfast.RoleSupport)
-	for i := range total {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			acct := fmt.Sprintf("acct-%06d", i)
-			var err error
-			if i%(total/restricted) == 0 {
-				_, err = eng.Apply(ctx, holdfast.ApplyRequest{Account: acct, Kind: holdfast.KindReduceOnly, Actor: support})
-			} else {
-				err = db.Update(ctx, acct, time.Now(), func(tx holdfast.AccountTx) error { return tx.SaveAccount() })
-			}
-			if err != nil {
-				b.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(b, total, func(i int) error {
+		acct := fmt.Sprintf("acct-%06d", i)
+		if i%(total/restricted) == 0 {
+			_, err := eng.Apply(ctx, holdfast.ApplyRequest{Account: acct, Kind: holdfast.KindReduceOnly, Actor: support})
+			return err
+		}
+		return db.Update(ctx, acct, time.Now(), func(tx holdfast.AccountTx) error { return tx.SaveAccount() })
+	})
 	// A node started after the writes: its entries are at sequence 0.
 	node, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		if n, err := node.ReconcileAll(ctx, slice); err != nil || n != 0 {
-			b.Fatalf("a pass over a matching index repaired %d (%v)", n, err)
-		}
+	benchtest.AntiEntropyPass(b, node, total, slice)
+}
+
+// inParallel runs fn for 0..n-1, 64 at a time (so that the embedded
+// store's writer commits them in groups), and fails b on any error.
+func inParallel(b *testing.B, n int, fn func(i int) error) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(i); err != nil {
+				b.Error(err)
+			}
+		})
 	}
-	perPass := b.Elapsed() / time.Duration(b.N)
-	b.ReportMetric(perPass.Seconds()*1000, "ms/pass")
-	b.ReportMetric(perPass.Seconds()*1e6/(total/slice), "µs/slice")
-	b.ReportMetric(total/perPass.Seconds(), "accounts/s")
+	wg.Wait()
 }

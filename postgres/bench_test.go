@@ -16,6 +16,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/benchtest"
 	"github.com/holdfast/holdfast/policy"
 )
 
@@ -80,14 +81,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
-	dsn := newSchema(b, schemaName(b.Name()))
-	db := open(b, dsn)
-	db.Close()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	dsn, conn := copySchema(b)
 	now := time.Now()
 	kinds := []holdfast.Kind{holdfast.KindReduceOnly, holdfast.KindCoolingOff, holdfast.KindWithdrawalFreeze, holdfast.KindSelfFreeze}
 	accounts := make([][]any, 0, n)
@@ -132,14 +126,7 @@ func BenchmarkCatchUp(b *testing.B) {
 func BenchmarkAntiEntropyPass(b *testing.B) {
 	const total, restricted, slice = 100_000, 10_000, 500
 	ctx := context.Background()
-	dsn := newSchema(b, schemaName(b.Name()))
-	db := open(b, dsn)
-	db.Close()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	dsn, conn := copySchema(b)
 	now := time.Now()
 	accounts := make([][]any, 0, total)
 	rows := make([][]any, 0, restricted)
@@ -159,20 +146,24 @@ func BenchmarkAntiEntropyPass(b *testing.B) {
 	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
-	db = open(b, dsn)
+	db := open(b, dsn)
 	defer db.Close()
 	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		if n, err := eng.ReconcileAll(ctx, slice); err != nil || n != 0 {
-			b.Fatalf("a pass over a matching index repaired %d (%v)", n, err)
-		}
+	benchtest.AntiEntropyPass(b, eng, total, slice)
+}
+
+// copySchema makes a migrated schema of the benchmark's own and returns
+// its DSN and a connection to COPY rows into it.
+func copySchema(b *testing.B) (string, *pgx.Conn) {
+	dsn := newSchema(b, schemaName(b.Name()))
+	open(b, dsn).Close()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
 	}
-	perPass := b.Elapsed() / time.Duration(b.N)
-	b.ReportMetric(perPass.Seconds()*1000, "ms/pass")
-	b.ReportMetric(perPass.Seconds()*1e6/(total/slice), "µs/slice")
-	b.ReportMetric(total/perPass.Seconds(), "accounts/s")
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	return dsn, conn
 }

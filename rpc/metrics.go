@@ -96,30 +96,6 @@ func (s timedStore) Update(ctx context.Context, account string, now time.Time, f
 func (m *Metrics) watchIndex(e *engine.Engine) {
 	_ = m.Registry.Register(indexCollector{e})
 	_ = m.Registry.Register(ruleErrorCollector{e})
-	_ = m.Registry.Register(antiEntropyCollector{e})
-}
-
-var (
-	indexRepairsDesc = prometheus.NewDesc("holdfast_index_repairs_total", "Accounts whose decision index entry anti-entropy found different from the store and reloaded: changes the feed never brought this node.", nil, nil)
-	fullPassAgeDesc  = prometheus.NewDesc("holdfast_index_full_pass_age_seconds", "Time since anti-entropy last finished comparing every account with the store (or the index was last rebuilt from it).", nil, nil)
-)
-
-// antiEntropyCollector exports the anti-entropy pass's figures while it
-// runs (a node without a feed has none).
-type antiEntropyCollector struct{ e *engine.Engine }
-
-func (c antiEntropyCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- indexRepairsDesc
-	ch <- fullPassAgeDesc
-}
-
-func (c antiEntropyCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.e.AntiEntropyStats()
-	if !st.Running {
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(indexRepairsDesc, prometheus.CounterValue, float64(st.Repairs))
-	ch <- prometheus.MustNewConstMetric(fullPassAgeDesc, prometheus.GaugeValue, max(0, c.e.Now().Sub(st.LastFullPass).Seconds()))
 }
 
 var (
@@ -127,9 +103,13 @@ var (
 	indexRestrictionsDesc = prometheus.NewDesc("holdfast_index_restrictions", "Restrictions in the decision index.", nil, nil)
 	feedLagDesc           = prometheus.NewDesc("holdfast_feed_lag_seconds", "How far this node is behind the change feed (0 without one).", nil, nil)
 	feedStaleDesc         = prometheus.NewDesc("holdfast_feed_stale", "1 while this node is further behind the feed than allowed and fails closed for money-out.", nil, nil)
+	indexRepairsDesc      = prometheus.NewDesc("holdfast_index_repairs_total", "Accounts whose decision index entry anti-entropy found different from the store and reloaded: changes the feed never brought this node.", nil, nil)
+	fullPassAgeDesc       = prometheus.NewDesc("holdfast_index_full_pass_age_seconds", "Time since anti-entropy last finished comparing every account with the store (or the index was last rebuilt from it).", nil, nil)
 )
 
-// indexCollector reads both sizes in one pass over the index per scrape.
+// indexCollector reports the index's health: both sizes, read in one
+// pass over the index per scrape, the feed's lag, and anti-entropy's
+// figures while it runs (a node without a feed has none).
 type indexCollector struct{ e *engine.Engine }
 
 func (c indexCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -137,6 +117,8 @@ func (c indexCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- indexRestrictionsDesc
 	ch <- feedLagDesc
 	ch <- feedStaleDesc
+	ch <- indexRepairsDesc
+	ch <- fullPassAgeDesc
 }
 
 func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
@@ -152,6 +134,10 @@ func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(feedLagDesc, prometheus.GaugeValue, lag.Seconds())
 	ch <- prometheus.MustNewConstMetric(feedStaleDesc, prometheus.GaugeValue, stale)
+	if st := c.e.AntiEntropyStats(); st.Running {
+		ch <- prometheus.MustNewConstMetric(indexRepairsDesc, prometheus.CounterValue, float64(st.Repairs))
+		ch <- prometheus.MustNewConstMetric(fullPassAgeDesc, prometheus.GaugeValue, max(0, c.e.Now().Sub(st.LastFullPass).Seconds()))
+	}
 }
 
 // decided counts one check answer.
