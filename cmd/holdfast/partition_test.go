@@ -52,16 +52,20 @@ const (
 
 // op is one call in the history.
 type op struct {
-	Client  int    `json:"client"`
-	Node    int    `json:"node"`
-	Kind    string `json:"op"` // apply, lift, withdraw, retry, check
+	Client int `json:"client"`
+	Node   int `json:"node"`
+	// apply (a withdrawal_freeze for 2 h), lift (the newest freeze),
+	// extend (the newest freeze, by an hour), panic (a staff panic lock,
+	// 24 h), liftpanic (which must be refused), withdraw, retry, check
+	// (withdraw), trade (a trade check).
+	Kind    string `json:"op"`
 	Account string `json:"account"`
 	ID      string `json:"id,omitempty"`
 	Call    int64  `json:"call"`
 	Return  int64  `json:"return"`
-	// Result: ok, none (a lift found no lock), approve, review, deny,
-	// allow, unknown (no answer: it may or may not have taken effect), or
-	// fail (a definite refusal, which changed nothing).
+	// Result: ok, none (a lift or extension found no freeze), approve,
+	// review, deny, allow, unknown (no answer: it may or may not have
+	// taken effect), or fail (a definite refusal, which changed nothing).
 	Result string `json:"result"`
 	Error  string `json:"error,omitempty"`
 	Fault  string `json:"fault"`
@@ -321,7 +325,9 @@ func (s *partitionSuite) workload(t *testing.T, f fault, d time.Duration) ([]op,
 		return -1
 	}, f.name)
 	tag = tag[:min(len(tag), 24)]
-	accounts := []string{tag + "-a", tag + "-b"}
+	// Panic locks last 24 h: they go to the third account only, so that
+	// the other two keep changing state.
+	accounts := []string{tag + "-a", tag + "-b", tag + "-p"}
 	var (
 		mu      sync.Mutex
 		hist    []op
@@ -350,10 +356,17 @@ func (s *partitionSuite) workload(t *testing.T, f fault, d time.Duration) ([]op,
 				node := r.IntN(len(s.nodes))
 				o := op{Client: c, Node: node, Account: accounts[r.IntN(len(accounts))], Fault: f.name}
 				switch p := r.IntN(100); {
-				case p < 12:
+				case p < 8: // fewer applies than lifts, so that accounts
+					// keep going back to unlocked
 					o.Kind = "apply"
-				case p < 24:
+				case p < 22:
 					o.Kind = "lift"
+				case p < 25:
+					o.Kind = "extend"
+				case p < 27:
+					o.Kind, o.Account = "panic", accounts[2]
+				case p < 28:
+					o.Kind, o.Account = "liftpanic", accounts[2]
 				case p < 64:
 					o.Kind = "withdraw"
 					mu.Lock()
@@ -371,8 +384,10 @@ func (s *partitionSuite) workload(t *testing.T, f fault, d time.Duration) ([]op,
 					if o.ID == "" {
 						continue
 					}
-				default:
+				case p < 90:
 					o.Kind = "check"
+				default:
+					o.Kind = "trade"
 				}
 				s.call(&o)
 				record(o)
@@ -433,11 +448,27 @@ func (s *partitionSuite) call(o *op) {
 	o.Call = time.Now().UnixNano()
 	var err error
 	switch o.Kind {
-	case "apply":
+	case "apply", "panic":
+		kind, d := freezeKind, "2h"
+		if o.Kind == "panic" {
+			kind, d = "panic_lock", "24h"
+		}
 		var res *connect.Response[holdfastv1.ApplyResponse]
-		res, err = c.Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: o.Account, Kind: freezeKind, Reason: "partition suite"}))
+		res, err = c.Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: o.Account, Kind: kind, Duration: d, Reason: "partition suite"}))
 		if err == nil {
 			o.Result, o.ID = "ok", res.Msg.Restriction.GetId()
+		}
+	case "extend":
+		_, err = c.Restriction.Extend(ctx, connect.NewRequest(&holdfastv1.ExtendRequest{Account: o.Account, Kind: freezeKind, By: "1h", Reason: "partition suite"}))
+		o.Result = "ok"
+		if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeFailedPrecondition {
+			o.Result, err = "none", nil
+		}
+	case "liftpanic":
+		_, err = c.Restriction.Lift(ctx, connect.NewRequest(&holdfastv1.LiftRequest{Account: o.Account, Kind: "panic_lock", Reason: "partition suite"}))
+		o.Result = "ok"
+		if err != nil && definite(err) {
+			o.Result, err = "fail", nil
 		}
 	case "lift":
 		_, err = c.Restriction.Lift(ctx, connect.NewRequest(&holdfastv1.LiftRequest{Account: o.Account, Kind: freezeKind, Reason: "partition suite"}))
@@ -452,9 +483,13 @@ func (s *partitionSuite) call(o *op) {
 		if err == nil {
 			o.Result = res.Msg.Outcome
 		}
-	case "check":
+	case "check", "trade":
+		action := "withdraw"
+		if o.Kind == "trade" {
+			action = "trade"
+		}
 		var res *connect.Response[holdfastv1.CheckResponse]
-		res, err = c.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: o.Account, Action: "withdraw"}))
+		res, err = c.Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: o.Account, Action: action}))
 		if err == nil {
 			o.Result = res.Msg.Effect
 		}
@@ -468,6 +503,16 @@ func (s *partitionSuite) call(o *op) {
 			o.Result = "fail" // refused before anything was written
 		}
 	}
+}
+
+// definite reports an error that is the server's answer, not the lack of
+// one: the call changed nothing.
+func definite(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeDeadlineExceeded, connect.CodeCanceled, connect.CodeUnknown, connect.CodeInternal:
+		return false
+	}
+	return true
 }
 
 // isOutcome reports a withdrawal's answer.
@@ -491,11 +536,18 @@ func (s *partitionSuite) keep(t *testing.T, name string, hist []op) {
 	}
 }
 
-// lockModel is one account's money-out state: how many locks are in
-// force (each apply adds one; a lift by kind ends the newest). A
-// withdrawal answered deny needs a lock, one answered approve or review
-// needs none; an unknown answer may have taken effect or not (it has no
-// return time, so it may come last).
+// lockState is one account's money-out state in the model.
+type lockState struct {
+	freezes int  // withdrawal freezes in force
+	panic   bool // a panic lock in force (24 h: never ends in a run)
+}
+
+// lockModel is one account's money-out state: each apply adds a freeze, a
+// lift ends the newest, an extension needs one; a panic lock never ends
+// in a run and no lift may end it. A withdrawal answered deny needs a
+// freeze or a panic lock, one answered approve or review neither. An
+// unknown answer may have taken effect or not (it has no return time, so
+// it may come last).
 var lockModel = porcupine.Model{
 	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
 		by := map[string][]porcupine.Operation{}
@@ -509,33 +561,51 @@ var lockModel = porcupine.Model{
 		}
 		return out
 	},
-	Init: func() any { return 0 },
+	Init: func() any { return lockState{} },
 	Step: func(state, input, output any) (bool, any) {
-		locks, in, res := state.(int), input.(op), output.(string)
+		st, in, res := state.(lockState), input.(op), output.(string)
+		locked := st.freezes > 0 || st.panic
 		switch in.Kind {
 		case "apply":
-			if res == "fail" {
-				return true, locks
+			if res != "fail" {
+				st.freezes++
 			}
-			return true, locks + 1
+			return true, st
+		case "panic":
+			if res != "fail" {
+				st.panic = true
+			}
+			return true, st
+		case "liftpanic":
+			return res != "ok", st // nobody may end a panic lock
 		case "lift":
 			switch res {
 			case "ok":
-				return locks > 0, max(locks-1, 0)
+				ok := st.freezes > 0
+				st.freezes = max(st.freezes-1, 0)
+				return ok, st
 			case "none":
-				return locks == 0, locks
-			case "fail":
-				return true, locks
+				return st.freezes == 0, st
+			case "unknown":
+				st.freezes = max(st.freezes-1, 0)
 			}
-			return true, max(locks-1, 0) // unknown
+			return true, st
+		case "extend":
+			switch res {
+			case "ok":
+				return st.freezes > 0, st
+			case "none":
+				return st.freezes == 0, st
+			}
+			return true, st
 		default: // withdraw
 			switch res {
 			case "deny":
-				return locks > 0, locks
+				return locked, st
 			case "approve", "review":
-				return locks == 0, locks
+				return !locked, st
 			}
-			return true, locks
+			return true, st
 		}
 	},
 	DescribeOperation: func(input, output any) string {
@@ -553,7 +623,7 @@ func (s *partitionSuite) check(t *testing.T, name string, hist []op) []string {
 		// A retry answers with the decision its id's first call made, at
 		// that call's point in the order: the retry invariant below checks
 		// it, not the model.
-		if o.Kind == "check" || o.Kind == "retry" {
+		if o.Kind == "check" || o.Kind == "trade" || o.Kind == "retry" {
 			continue
 		}
 		ret := o.Return
@@ -591,6 +661,13 @@ func (s *partitionSuite) check(t *testing.T, name string, hist []op) []string {
 					name, c.Node, c.Account, time.Duration(c.Call-a.Return)))
 				break
 			}
+		}
+	}
+	// No restriction of the workload blocks trade, and a node that is
+	// behind fails closed for money-out only: every trade check allows.
+	for _, o := range hist {
+		if o.Kind == "trade" && o.Result == "deny" {
+			v = append(v, fmt.Sprintf("%s: node %d denied trade on %s", name, o.Node, o.Account))
 		}
 	}
 	// Every acknowledged withdrawal answers the same on a retry, on every
