@@ -231,12 +231,19 @@ func partitionFaults() []fault {
 			inject: func(s *partitionSuite) { s.bus[2].Drop(testnet.Down) }, heal: func(s *partitionSuite) { s.bus[2].Restore(testnet.Down) }},
 		{name: "node cut off from everything",
 			inject: func(s *partitionSuite) { s.hosts[0].Cut() }, heal: func(s *partitionSuite) { s.hosts[0].Heal() }},
-		{name: "slow links: 200 ms ± 100 ms",
+		{name: "slow links: 200 ms ± 100 ms, 5 % loss",
 			inject: func(s *partitionSuite) {
-				s.pg[1].Delay(200*time.Millisecond, 100*time.Millisecond)
-				s.bus[1].Delay(200*time.Millisecond, 100*time.Millisecond)
+				for _, f := range []*testnet.Forward{s.pg[1], s.bus[1]} {
+					f.Delay(200*time.Millisecond, 100*time.Millisecond)
+					f.Loss(0.05)
+				}
 			},
-			heal: func(s *partitionSuite) { s.pg[1].Delay(0, 0); s.bus[1].Delay(0, 0) }},
+			heal: func(s *partitionSuite) {
+				for _, f := range []*testnet.Forward{s.pg[1], s.bus[1]} {
+					f.Delay(0, 0)
+					f.Loss(0)
+				}
+			}},
 		{name: "kill -9 and restart",
 			inject: func(s *partitionSuite) { s.nodes[2].kill() }, heal: func(s *partitionSuite) { s.nodes[2].start(s.t, true) }},
 		{name: "clock 30 s ahead",
@@ -252,17 +259,19 @@ func partitionFaults() []fault {
 			}},
 		{name: "nats restart, store kept",
 			inject: func(s *partitionSuite) { s.nats.stop() }, heal: func(s *partitionSuite) { s.nats.start(s.t) }},
-		{name: "mixed: postgres cut from node 0, nats one-way on node 1, node 2 killed, slow links on node 1",
+		{name: "mixed: postgres cut from node 0, nats one-way on node 1, node 2 killed, slow lossy link on node 1",
 			inject: func(s *partitionSuite) {
 				s.pg[0].Block()
 				s.bus[1].Drop(testnet.Down)
 				s.pg[1].Delay(200*time.Millisecond, 100*time.Millisecond)
+				s.pg[1].Loss(0.05)
 				s.nodes[2].kill()
 			},
 			heal: func(s *partitionSuite) {
 				s.pg[0].Unblock()
 				s.bus[1].Restore(testnet.Down)
 				s.pg[1].Delay(0, 0)
+				s.pg[1].Loss(0)
 				s.nodes[2].start(s.t, true)
 			}},
 	}

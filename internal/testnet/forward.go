@@ -31,6 +31,7 @@ type Forward struct {
 	dropped [2]atomic.Bool
 	delay   atomic.Int64 // nanoseconds added to every chunk relayed
 	jitter  atomic.Int64 // up to this many more, at random
+	loss    atomic.Int64 // chunks in a million held as a lost packet is
 
 	mu    sync.Mutex
 	conns map[net.Conn]bool
@@ -82,6 +83,16 @@ func (f *Forward) Delay(d, jitter time.Duration) {
 	f.jitter.Store(int64(jitter))
 }
 
+// retransmit is how long a lost chunk is held: TCP's minimum
+// retransmission timeout on Linux, after which the sender sends it again.
+const retransmit = 200 * time.Millisecond
+
+// Loss holds a fraction p (0 to 1) of the chunks relayed, either way, an
+// extra retransmission timeout: what packet loss looks like above TCP,
+// which resends what was lost. The kernels this runs on have no netem to
+// drop packets below TCP.
+func (f *Forward) Loss(p float64) { f.loss.Store(int64(p * 1e6)) }
+
 func (f *Forward) serve() {
 	for {
 		c, err := f.ln.Accept()
@@ -116,10 +127,14 @@ func (f *Forward) copy(dst io.Writer, src io.Reader, d Direction) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 && !f.dropped[d].Load() {
-			if wait := time.Duration(f.delay.Load()); wait > 0 {
-				if j := f.jitter.Load(); j > 0 {
-					wait += time.Duration(rand.Int64N(j))
-				}
+			wait := time.Duration(f.delay.Load())
+			if j := f.jitter.Load(); j > 0 {
+				wait += time.Duration(rand.Int64N(j))
+			}
+			if l := f.loss.Load(); l > 0 && rand.Int64N(1e6) < l {
+				wait += retransmit
+			}
+			if wait > 0 {
 				time.Sleep(wait)
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {

@@ -11,11 +11,12 @@
 //   - a host cut off from one service: Forward.Block;
 //   - one-way partitions of a service's connections: Forward.Drop, which
 //     stops relaying one direction;
-//   - slow links: Forward.Delay. The kernel of the machines this project
-//     is tested on has no netem queueing discipline (tc qdisc ... netem
-//     answers "Specified qdisc kind is unknown"), so delay is applied by
-//     the relay, per chunk of bytes, not per packet, and packet loss is
-//     not simulated: TCP would hide it as delay anyway.
+//   - slow and lossy links: Forward.Delay and Forward.Loss. The kernel of
+//     the machines this project is tested on has no netem queueing
+//     discipline (tc qdisc ... netem answers "Specified qdisc kind is
+//     unknown") and no tc actions to drop packets, so both are applied by
+//     the relay, per chunk of bytes, not per packet: a lost chunk is held
+//     a retransmission timeout, as TCP's resend would hold it.
 //
 // It needs root and iproute2's ip; without them a test skips loudly, or
 // fails when HOLDFAST_REQUIRE_SERVICES=1.

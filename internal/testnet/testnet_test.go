@@ -86,8 +86,16 @@ func TestFaults(t *testing.T) {
 	fa.Restore(testnet.Up)
 	reach("a restored", a, fa, true)
 
-	fa.Delay(300*time.Millisecond, 100*time.Millisecond)
+	fa.Loss(1) // every chunk held a retransmission timeout
 	start := time.Now()
+	reach("every chunk to and from a lost once", a, fa, true)
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Errorf("a round trip through a forward losing every chunk took %v, want at least a retransmission each way", took)
+	}
+	fa.Loss(0)
+
+	fa.Delay(300*time.Millisecond, 100*time.Millisecond)
+	start = time.Now()
 	reach("a delayed", a, fa, true)
 	if took := time.Since(start); took < 600*time.Millisecond {
 		t.Errorf("a round trip through a delayed forward took %v, want at least the delay each way", took)
