@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -507,8 +509,11 @@ func (s *partitionSuite) call(o *op) {
 	if err != nil {
 		o.Error = err.Error()
 		o.Result = "unknown"
-		switch connect.CodeOf(err) {
-		case connect.CodeInvalidArgument, connect.CodePermissionDenied, connect.CodeUnauthenticated:
+		var dial *net.OpError
+		switch {
+		case errors.As(err, &dial) && dial.Op == "dial":
+			o.Result = "fail" // the node was not reached: nothing was sent
+		case slices.Contains([]connect.Code{connect.CodeInvalidArgument, connect.CodePermissionDenied, connect.CodeUnauthenticated}, connect.CodeOf(err)):
 			o.Result = "fail" // refused before anything was written
 		}
 	}
@@ -637,15 +642,21 @@ func (s *partitionSuite) check(t *testing.T, name string, hist []op) []string {
 		}
 		ret := o.Return
 		if o.Result == "unknown" {
+			// A call without an answer that cannot change the model's
+			// state (a withdrawal, an extension, a refused lift) fits
+			// anywhere: leaving it out keeps the search small.
+			if o.Kind != "apply" && o.Kind != "panic" && o.Kind != "lift" {
+				continue
+			}
 			ret = math.MaxInt64 // it may take effect any time after its call
 		}
 		ops = append(ops, porcupine.Operation{ClientId: o.Client, Input: o, Call: o.Call, Output: o.Result, Return: ret})
 	}
-	switch porcupine.CheckOperationsTimeout(lockModel, ops, 30*time.Second) {
+	switch porcupine.CheckOperationsTimeout(lockModel, ops, time.Minute) {
 	case porcupine.Illegal:
 		v = append(v, fmt.Sprintf("%s: the money-out history (%d operations) is not linearizable", name, len(ops)))
 	case porcupine.Unknown:
-		t.Logf("%s: the linearizability check timed out", name)
+		v = append(v, fmt.Sprintf("%s: the linearizability of the money-out history (%d operations) could not be decided within a minute", name, len(ops)))
 	}
 	// A node never allows money-out while a lock has been acknowledged for
 	// longer than the max lag and no lift was called since.
