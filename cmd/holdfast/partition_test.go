@@ -36,14 +36,17 @@ import (
 // suite's own through relays the test controls. Clients on the machine
 // call every node at once while one fault at a time is injected and
 // healed; every call goes into a history (JSON lines), which is then
-// checked:
-//   - the money-out history (locks, lifts, withdrawal authorizations) is
-//     linearizable against a model of one account's lock (porcupine);
+// checked (docs/reliability.md says more):
+//   - the money-out history (freezes, lifts, extensions, panic locks,
+//     withdrawal authorizations) is linearizable against a model of one
+//     account (porcupine);
 //   - a node never answers allow to a money-out check while a lock has
-//     been acknowledged for longer than the max lag (and not lifted);
+//     been acknowledged for longer than the max lag (and not lifted), and
+//     never denies trade;
 //   - every acknowledged withdrawal answers the same when retried, after
 //     the fault, on any node; every acknowledged lock is in the store;
-//   - `holdfast audit verify` passes.
+//   - no approved withdrawal follows a lock in its account's audit chain,
+//     and `holdfast audit verify` passes.
 // HOLDFAST_PARTITION_SECONDS sets each fault's run (default 9);
 // HOLDFAST_PARTITION_HISTORY, a directory to keep the histories in.
 
