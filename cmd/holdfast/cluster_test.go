@@ -78,9 +78,15 @@ func (n *node) start() {
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	waitOK(n.t, n.url+"/readyz", 20*time.Second)
+}
+
+// waitOK waits until url answers 200, or fails t after within.
+func waitOK(t *testing.T, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
-		resp, err := http.Get(n.url + "/readyz")
+		resp, err := probe.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -88,11 +94,15 @@ func (n *node) start() {
 			}
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("node %s not ready within 20 s", n.url)
+			t.Fatalf("%s not answering 200 within %v", url, within)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// probe asks nodes whether they are up: a node behind a cut link must
+// not hold the question forever.
+var probe = &http.Client{Timeout: 2 * time.Second}
 
 func (n *node) kill() {
 	_ = n.cmd.Process.Signal(syscall.SIGKILL)

@@ -109,10 +109,6 @@ func (s *natsServer) stop() {
 	}
 }
 
-// probe asks nodes whether they are up: a node behind a cut link must
-// not hold the question forever.
-var probe = &http.Client{Timeout: 2 * time.Second}
-
 // nsNode is one `holdfast serve` in its host.
 type nsNode struct {
 	h    *testnet.Host
@@ -133,19 +129,7 @@ func (n *nsNode) start(t *testing.T, wantReady bool) {
 	if wantReady {
 		path = "/readyz"
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := probe.Get(n.url + path)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s not answering %s within 30 s", n.url, path)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitOK(t, n.url+path, 30*time.Second)
 }
 
 func (n *nsNode) kill() {
@@ -425,19 +409,7 @@ func (s *partitionSuite) workload(t *testing.T, f fault, d time.Duration) ([]op,
 // from.
 func (s *partitionSuite) ready(t *testing.T, from time.Time) time.Duration {
 	for _, n := range s.nodes {
-		for {
-			resp, err := probe.Get(n.url + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Since(from) > 60*time.Second {
-				t.Fatalf("node %s not ready 60 s after the heal", n.url)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitOK(t, n.url+"/readyz", 60*time.Second-time.Since(from))
 	}
 	return time.Since(from)
 }
