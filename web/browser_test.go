@@ -118,15 +118,25 @@ func (s *site) signIn(account string) {
 // again with a fresh query, so it is never made twice.
 func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		var err error
-		for range 5 {
-			if _, err = chromedp.Click(chromedp.CSS(sel))(ctx, t); err == nil || !strings.Contains(err.Error(), "node with given id") {
-				return err
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return err
+		return againIfStale(func() error {
+			_, err := chromedp.Click(chromedp.CSS(sel))(ctx, t)
+			return err
+		})
 	})
+}
+
+// againIfStale runs fn again, a few times, while it fails on a node the
+// page replaced between chromedp finding it and using it (a form's answer
+// redraws the page).
+func againIfStale(fn func() error) error {
+	var err error
+	for range 5 {
+		if err = fn(); err == nil || !strings.Contains(err.Error(), "node with given id") {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
 }
 
 func (s *site) run(steps ...chromedp.Action[chromedp.Void]) {
@@ -139,7 +149,23 @@ func (s *site) run(steps ...chromedp.Action[chromedp.Void]) {
 // text returns the visible text of the element sel (a CSS selector).
 func (s *site) text(sel string) string {
 	s.t.Helper()
-	out, err := chromedp.Run(s.browser, chromedp.Text(chromedp.CSS(sel)))
+	return s.read(chromedp.Text(chromedp.CSS(sel)))
+}
+
+// html returns the whole current page's markup (hidden fields included).
+func (s *site) html() string {
+	s.t.Helper()
+	return s.read(chromedp.OuterHTML(chromedp.CSS("html")))
+}
+
+// read runs a query of the page, again if the page replaced its node.
+func (s *site) read(q chromedp.Action[string]) string {
+	s.t.Helper()
+	var out string
+	err := againIfStale(func() (err error) {
+		out, err = chromedp.Run(s.browser, q)
+		return err
+	})
 	if err != nil {
 		s.t.Fatal(err)
 	}

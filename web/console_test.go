@@ -83,16 +83,6 @@ func (s *site) newSession() *site {
 	return &c
 }
 
-// html returns the page's whole markup (hidden fields included).
-func (s *site) consoleHTML() string {
-	s.t.Helper()
-	out, err := chromedp.Run(s.browser, chromedp.OuterHTML(chromedp.CSS("html")))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return out
-}
-
 // done waits for the confirmation code on the page.
 func doneCode(code string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(`#done[data-done="` + code + `"]`))
@@ -204,7 +194,7 @@ func TestConsoleLawEnforcementHold(t *testing.T) {
 	if got := s.text("#active"); !strings.Contains(got, "law_enforcement_hold") {
 		t.Errorf("support does not see the hold: %q", got)
 	}
-	page := s.consoleHTML()
+	page := s.html()
 	for _, secret := range []string{"LE-REF-9", "secret order"} {
 		if strings.Contains(page, secret) {
 			t.Errorf("support's account page shows %q", secret)
@@ -222,7 +212,7 @@ func TestConsoleLawEnforcementHold(t *testing.T) {
 	if got := s.text("#error"); !strings.Contains(got, "staff:sue may not apply law_enforcement_hold") {
 		t.Errorf("support applying a law-enforcement hold: %q", got)
 	}
-	if page := s.consoleHTML(); strings.Contains(page, "LE-REF-9") || strings.Contains(page, "secret order") {
+	if page := s.html(); strings.Contains(page, "LE-REF-9") || strings.Contains(page, "secret order") {
 		t.Errorf("the refusal page leaks the hold's reference or reason")
 	}
 	// Nor lift it.

@@ -22,16 +22,6 @@ import (
 	"github.com/holdfast/holdfast/web"
 )
 
-// holderHTML returns the whole current page's markup.
-func (s *site) holderHTML() string {
-	s.t.Helper()
-	out, err := chromedp.Run(s.browser, chromedp.OuterHTML(chromedp.CSS("html")))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return out
-}
-
 // holderClickTo clicks sel (a link or a submit button) and waits for the
 // next page to show wait: the old page is marked first, so that an element
 // it also has does not count.
@@ -268,7 +258,7 @@ func TestNonDisclosure(t *testing.T) {
 	forbidden := []string{"law_enforcement", "LE-REF-1", reason, "liaison1"}
 	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup"} {
 		s.run(chromedp.Navigate(s.url+p), chromedp.WaitReady(chromedp.CSS("#main")))
-		page := s.holderHTML()
+		page := s.html()
 		for _, f := range forbidden {
 			if strings.Contains(strings.ToLower(page), strings.ToLower(f)) {
 				t.Errorf("%s shows %q", p, f)
@@ -282,7 +272,7 @@ func TestNonDisclosure(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#case-type"), "unlock_request"),
 		holderClickTo("#case-open", "#error"),
 	)
-	page := strings.ToLower(s.holderHTML())
+	page := strings.ToLower(s.html())
 	for _, f := range forbidden {
 		if strings.Contains(page, strings.ToLower(f)) {
 			t.Errorf("the refused appeal shows %q", f)
@@ -356,7 +346,7 @@ func TestCheckupAndSettings(t *testing.T) {
 	if got := s.text("#anti-phishing-state"); !strings.Contains(got, "is set") {
 		t.Errorf("anti-phishing state %q", got)
 	}
-	if strings.Contains(s.holderHTML(), apCode) {
+	if strings.Contains(s.html(), apCode) {
 		t.Error("the settings page shows the anti-phishing code")
 	}
 	if !s.holderSecurity("u1").AntiPhishingSet {
