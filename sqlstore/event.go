@@ -80,20 +80,10 @@ func (t *accountTx) SaveEvent(e *holdfast.Event) error {
 	if e.At.IsZero() {
 		e.At = t.now
 	}
-	if err := t.ensureAccount(); err != nil {
-		return err
-	}
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return t.failf(err, "save event %s", e.ID)
 	}
-	_, err = t.q.Exec(t.ctx, `INSERT INTO events (id, account, type, at, payload) VALUES (?, ?, ?, ?, ?)`,
+	return t.insertRow("event", e.ID, `INSERT INTO events (id, account, type, at, payload) VALUES (?, ?, ?, ?, ?)`,
 		e.ID, t.id, string(e.Type), column.NanosArg(e.At), string(payload))
-	if err != nil && t.s.d.IsUnique(err) {
-		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "event %s is already recorded", e.ID))
-	}
-	if err != nil {
-		return t.failf(err, "save event %s", e.ID)
-	}
-	return nil
 }

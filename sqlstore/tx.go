@@ -121,18 +121,13 @@ func (t *accountTx) check() error {
 	return t.err
 }
 
-// begin is check and own together: the start of every save of a record
-// that belongs to tx's account.
+// begin starts every save of a record that belongs to tx's account: it
+// checks that tx is still usable and that the record has an id and is
+// tx's account's, filling in an empty account.
 func (t *accountTx) begin(what, id string, account *string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	return t.own(what, id, account)
-}
-
-// own checks that a record saved in tx has an id and belongs to tx's
-// account, filling in an empty account.
-func (t *accountTx) own(what, id string, account *string) error {
 	if id == "" {
 		return t.fail(holdfast.Errorf(holdfast.InvalidArgument, "id", "%s id is required", what))
 	}
@@ -247,6 +242,22 @@ func (t *accountTx) upsertRow(what, id, query string, args ...any) error {
 	n, err := t.q.Exec(t.ctx, query, args...)
 	if err == nil && n != 1 {
 		err = errors.New("the id belongs to another account")
+	}
+	if err != nil {
+		return t.failf(err, "save %s %s", what, id)
+	}
+	return nil
+}
+
+// insertRow runs the INSERT of a record that is recorded once: a second
+// one with the same id, on any account, is a conflict.
+func (t *accountTx) insertRow(what, id, query string, args ...any) error {
+	if err := t.ensureAccount(); err != nil {
+		return err
+	}
+	_, err := t.q.Exec(t.ctx, query, args...)
+	if err != nil && t.s.d.IsUnique(err) {
+		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "%s %s is already recorded", what, id))
 	}
 	if err != nil {
 		return t.failf(err, "save %s %s", what, id)

@@ -61,20 +61,10 @@ func (t *accountTx) SaveWithdrawal(w *holdfast.Withdrawal) error {
 	if err := t.begin("withdrawal", w.ID, &w.Account); err != nil {
 		return err
 	}
-	if err := t.ensureAccount(); err != nil {
-		return err
-	}
 	request, err := json.Marshal(&w.WithdrawalRequest)
 	if err != nil {
 		return t.failf(err, "save withdrawal %s", w.ID)
 	}
-	_, err = t.q.Exec(t.ctx, `INSERT INTO withdrawals (account, id, `+withdrawalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	return t.insertRow("withdrawal", w.ID, `INSERT INTO withdrawals (account, id, `+withdrawalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.id, w.ID, string(request), string(w.Outcome), column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, w.Seq)
-	if err != nil && t.s.d.IsUnique(err) {
-		return t.fail(holdfast.Errorf(holdfast.Conflict, "id", "withdrawal %s is already recorded", w.ID))
-	}
-	if err != nil {
-		return t.failf(err, "save withdrawal %s", w.ID)
-	}
-	return nil
 }
