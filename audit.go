@@ -1,10 +1,12 @@
 package holdfast
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -123,4 +125,28 @@ func VerifyChain(account string, entries []AuditEntry, headSeq int64, headHash s
 		return &AuditBreak{account, n + 1, "chain head does not match the account record: trailing entries removed or head rewritten"}
 	}
 	return nil
+}
+
+// LogProblem is something the transparency log's verification found,
+// at the first leaf it concerns.
+type LogProblem struct {
+	Leaf    uint64 `json:"leaf"`
+	Problem string `json:"problem"`
+}
+
+// LogReport is the result of verifying the transparency log.
+type LogReport struct {
+	Leaves      uint64       `json:"leaves"`
+	Checkpoints int          `json:"checkpoints"`
+	Queued      int64        `json:"queued"` // entries not yet given a leaf
+	Problems    []LogProblem `json:"problems"`
+}
+
+// OK reports whether the log verified.
+func (r *LogReport) OK() bool { return len(r.Problems) == 0 }
+
+// Sort orders the problems by leaf, so that the first is the first bad
+// leaf.
+func (r *LogReport) Sort() {
+	slices.SortStableFunc(r.Problems, func(a, b LogProblem) int { return cmp.Compare(a.Leaf, b.Leaf) })
 }

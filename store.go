@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/holdfast/holdfast/tlog"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Store keeps Holdfast's state. Every implementation passes the contract
@@ -59,7 +62,34 @@ type Store interface {
 	StoreID() string
 
 	StaffStore
+	TransparencyLog
 	Close() error
+}
+
+// TransparencyLog is the store's side of the Merkle log over every audit
+// entry (package tlog): appends queue each entry in its transaction, and
+// the integrator gives queued entries their leaves and publishes signed
+// checkpoints.
+type TransparencyLog interface {
+	// IntegrateLog gives up to max queued entries their leaves and stores
+	// the grown tree's checkpoint, signed; nil when nothing was queued.
+	IntegrateLog(ctx context.Context, signer note.Signer, now time.Time, max int) (*tlog.Signed, error)
+	// Checkpoint returns the newest checkpoint, or nil before the first.
+	Checkpoint(ctx context.Context) (*tlog.Signed, error)
+	// LogInclusion proves that a leaf is in the tree of size leaves.
+	// Errors: invalid_argument (a size the log has not reached).
+	LogInclusion(ctx context.Context, index, size uint64) ([][]byte, error)
+	// LogConsistency proves that the tree of old leaves is a prefix of
+	// the tree of new leaves. Errors: invalid_argument.
+	LogConsistency(ctx context.Context, old, new uint64) ([][]byte, error)
+	// LogLeaf returns the leaf of an account's entry; ok is false while
+	// it waits to be logged.
+	LogLeaf(ctx context.Context, account string, seq int64) (index uint64, ok bool, err error)
+	// LogEntry returns the entry at a leaf. Errors: not_found.
+	LogEntry(ctx context.Context, index uint64) (*AuditEntry, error)
+	// VerifyLog rebuilds the tree from the entries and checks it against
+	// the stored checkpoints (signatures too, with vkey) and want.
+	VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey string) (*LogReport, error)
 }
 
 // AccountTx is one account's state inside an Update. Reads reflect the

@@ -10,6 +10,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/mod/sumdb/note"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -35,6 +36,12 @@ type Config struct {
 	// committed elsewhere, so that the tests prove their checker catches
 	// one. Never set in production.
 	BrokenWithdrawals bool
+	// LogSigner signs the transparency log's checkpoints (tlog.NewSigner);
+	// nil: this node publishes none. Every node of a cluster signs with
+	// the same key.
+	LogSigner note.Signer
+	// LogVerifierKey is LogSigner's public key.
+	LogVerifierKey string
 }
 
 // Engine implements holdfast.DecisionService, holdfast.RestrictionService
@@ -55,6 +62,8 @@ type Engine struct {
 	broken bool
 	// ae is the anti-entropy pass's state (antientropy.go).
 	ae antiEntropy
+	// tlog publishes the transparency log's checkpoints (tlog.go).
+	tlog transparencyLog
 }
 
 var (
@@ -71,7 +80,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey, broken: cfg.BrokenWithdrawals}
+	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey, broken: cfg.BrokenWithdrawals,
+		tlog: transparencyLog{signer: cfg.LogSigner, vkey: cfg.LogVerifierKey}}
 	if len(e.aliasKey) == 0 {
 		e.aliasKey = []byte(defaultAliasKey)
 	}

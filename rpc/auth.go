@@ -106,6 +106,10 @@ func PrincipalFrom(ctx context.Context) *Principal {
 // procedureScopes says which scopes may call each procedure; any one
 // suffices. A procedure missing here is not served.
 var procedureScopes = map[string][]holdfast.Scope{
+	// The transparency log's staff endpoints (audit.go); its checkpoints
+	// and proofs by index are public.
+	entryProofPath: {holdfast.ScopeStaff},
+	publishPath:    {holdfast.ScopeStaff},
 	holdfastv1connect.DecisionServiceCheckProcedure:               {holdfast.ScopeCheck},
 	holdfastv1connect.DecisionServiceBatchCheckProcedure:          {holdfast.ScopeCheck},
 	holdfastv1connect.DecisionServiceCheckStreamProcedure:         {holdfast.ScopeCheck},

@@ -162,6 +162,7 @@ func Handler(cfg Config) http.Handler {
 		s.log.DebugContext(r.Context(), "rpc", "procedure", r.URL.Path, "code", ce.Code().String(), "err", ce.Message())
 		_ = ew.Write(w, r, ce)
 	}
+	handleAudit(mux, cfg.Engine, fail)
 	auth := newAuthenticator(cfg.Staff, cfg.TokenRates)
 	auth.rejected = cfg.Metrics.authRejected
 	if cfg.AuthCache != nil {

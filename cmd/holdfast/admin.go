@@ -164,43 +164,8 @@ func (s *storeRef) openStore(ctx context.Context, must bool) (backend, error) {
 }
 
 func auditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Audit log tools"}
-	var where storeRef
-	var account string
-	verify := &cobra.Command{
-		Use:   "verify [--account A] --data DIR",
-		Short: "Verify the audit hash chains in a data directory",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if account != "" {
-				if err := holdfast.ValidateID("account", account); err != nil {
-					return err
-				}
-			}
-			db, err := where.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			rep, err := db.VerifyAudit(cmd.Context(), account)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			if rep.OK() {
-				fmt.Fprintf(w, "OK: %d account(s), %d entries verified\n", rep.Accounts, rep.Entries)
-				return nil
-			}
-			for _, b := range rep.Breaks {
-				fmt.Fprintf(w, "BROKEN: account %s at entry %d: %s\n", b.Account, b.Seq, b.Problem)
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "error: failed_precondition: %d of %d audit chain(s) broken\n", len(rep.Breaks), rep.Accounts)
-			return exitCode(1)
-		},
-	}
-	where.flags(verify, "data directory")
-	verify.Flags().StringVar(&account, "account", "", "only this account (default: every account)")
-	cmd.AddCommand(verify)
+	cmd := &cobra.Command{Use: "audit", Short: "Audit log tools: verify the chains and the transparency log, checkpoints, proofs"}
+	cmd.AddCommand(auditVerifyCmd(), auditKeyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd())
 	return cmd
 }
 

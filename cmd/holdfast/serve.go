@@ -47,6 +47,7 @@ type serveOptions struct {
 	tls           tlsOptions
 	rates         rpc.TokenRates
 	oidc          oidcOptions
+	auditLog      auditLogOptions
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
@@ -220,6 +221,7 @@ func serveCmd() *cobra.Command {
 	f.Float64Var(&o.rates.Events, "rate-events", rpc.DefaultTokenRates.Events, "events per second each token may send (0: no limit); more get resource_exhausted")
 	f.Float64Var(&o.rates.SelfService, "rate-self-service", rpc.DefaultTokenRates.SelfService, "self-service calls per second each token may make (0: no limit)")
 	o.oidc.flags(cmd)
+	o.auditLog.flags(cmd, true)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
 	return cmd
 }
@@ -319,7 +321,13 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
-	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey, BrokenWithdrawals: broken}
+	logSigner, logKey, err := o.auditLog.signer(o.where.data)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey, BrokenWithdrawals: broken,
+		LogSigner: logSigner, LogVerifierKey: logKey}
 	var feedStart uint64
 	if b != nil {
 		// The feed's start is taken before the index is built from the
@@ -338,6 +346,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
+	go eng.RunLog(ctx, o.auditLog.every)
 	if b != nil {
 		go b.RunFeed(ctx, feedApplier(eng), feedStart)
 		go eng.RunAntiEntropy(ctx, o.cluster.antiEntropy)

@@ -1,0 +1,40 @@
+package holdfast
+
+import (
+	"fmt"
+
+	"github.com/holdfast/holdfast/tlog"
+)
+
+// Receipt proves that an audit entry is in the transparency log: the
+// entry, its leaf index, a signed checkpoint and the inclusion proof of
+// the leaf in that checkpoint's tree. Anyone holding the log's public key
+// can check it offline (Verify), with no access to the exchange.
+type Receipt struct {
+	Entry      AuditEntry `json:"entry"`
+	Leaf       uint64     `json:"leaf_index"`
+	Checkpoint string     `json:"checkpoint"`
+	Proof      [][]byte   `json:"inclusion_proof"`
+}
+
+// Verify checks the receipt against the log's verifier key: the entry's
+// hash is its content's, the checkpoint is signed by the key, and the
+// proof leads from the entry's leaf to the checkpoint's root. It returns
+// the checkpoint.
+func (r *Receipt) Verify(vkey string) (*tlog.Signed, error) {
+	if h := r.Entry.ComputeHash(); h != r.Entry.Hash {
+		return nil, fmt.Errorf("receipt: the entry's content does not match its hash")
+	}
+	c, err := tlog.Open([]byte(r.Checkpoint), vkey)
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	leaf, err := tlog.LeafHash(r.Entry.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	if err := tlog.VerifyInclusion(r.Leaf, c.Size, leaf, r.Proof, c.Root); err != nil {
+		return nil, fmt.Errorf("receipt: entry %d of account %s is not leaf %d of the checkpoint's tree: %w", r.Entry.Seq, r.Entry.Account, r.Leaf, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,38 @@
+-- The transparency log (issue 17): one Merkle tree over every audit entry.
+-- An account transaction queues each entry it appends (tlog_queue, in the
+-- same transaction); the integrator gives queued entries their leaf index
+-- in queue order, stores every complete node of the tree (level 0: the
+-- leaves) and a signed checkpoint, all in one transaction. Entries
+-- written before this migration are queued by it.
+CREATE TABLE tlog_queue (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    hash    TEXT NOT NULL,
+    UNIQUE (account, seq)
+) STRICT;
+
+INSERT INTO tlog_queue (account, seq, hash) SELECT account, seq, hash FROM audit ORDER BY at, account, seq;
+
+-- Which entry each leaf is.
+CREATE TABLE tlog_leaves (
+    idx     INTEGER NOT NULL PRIMARY KEY,
+    account TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    UNIQUE (account, seq)
+) STRICT;
+
+CREATE TABLE tlog_nodes (
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) STRICT, WITHOUT ROWID;
+
+-- Every checkpoint published, as its signed note.
+CREATE TABLE tlog_checkpoints (
+    size INTEGER NOT NULL PRIMARY KEY,
+    at   INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL
+) STRICT;

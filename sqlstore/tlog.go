@@ -1,0 +1,434 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/tlog"
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// The transparency log's storage. Append queues each entry in its
+// account's transaction; IntegrateLog, run by one node at a time, gives
+// queued entries their leaf indexes in queue order and stores the new
+// nodes and a signed checkpoint in one transaction. Queueing instead of
+// numbering in the account transaction keeps account transactions from
+// serialising on one counter row across the cluster (each would hold it
+// until its commit's fsync); the store still assigns every index, once.
+
+// logKey is the in-process queue key that IntegrateLog's transactions
+// take on PostgreSQL, so that one node's integrations never wait on each
+// other's row locks.
+const logKey = "holdfast:tlog"
+
+// queueEntry queues an appended entry for the log, in its transaction.
+func (t *accountTx) queueEntry(e *holdfast.AuditEntry) error {
+	if _, err := t.q.Exec(t.ctx, `INSERT INTO tlog_queue (account, seq, hash) VALUES (?, ?, ?)`, e.Account, e.Seq, e.Hash); err != nil {
+		return t.failf(err, "queue audit %s/%d for the log", t.id, e.Seq)
+	}
+	return nil
+}
+
+// IntegrateLog logs up to max queued entries and publishes the checkpoint
+// of the grown tree, signed by signer (whose name is the log's origin).
+// It returns nil when nothing was queued, or when another node integrated
+// the same entries at the same time (they are in its checkpoint).
+func (s *Store) IntegrateLog(ctx context.Context, signer note.Signer, now time.Time, max int) (*tlog.Signed, error) {
+	var out *tlog.Signed
+	err := s.conn.Tx(ctx, logKey, func(q Querier) (bool, error) {
+		out = nil
+		// The newest checkpoint's row, locked: another node's integration
+		// waits here, and then fails on the leaves' keys and rolls back.
+		var size uint64
+		err := q.QueryRow(ctx, `SELECT size FROM tlog_checkpoints ORDER BY size DESC LIMIT 1`+s.d.ForUpdate).Scan(&size)
+		if err != nil && !errors.Is(err, ErrNoRows) {
+			return false, err
+		}
+		type queued struct {
+			id        int64
+			account   string
+			seq       int64
+			entryHash string
+		}
+		var batch []queued
+		err = each(ctx, q, `SELECT id, account, seq, hash FROM tlog_queue ORDER BY id LIMIT ?`, []any{max}, func(r Row) error {
+			var e queued
+			err := r.Scan(&e.id, &e.account, &e.seq, &e.entryHash)
+			batch = append(batch, e)
+			return err
+		})
+		if err != nil || len(batch) == 0 {
+			return false, err
+		}
+		rng, err := tlog.Frontier(ctx, size, s.nodeReader(q))
+		if err != nil {
+			return false, err
+		}
+		var nodes, leaves, ids [][]any
+		visit := func(id compact.NodeID, h []byte) { nodes = append(nodes, []any{id.Level, id.Index, h}) }
+		for _, e := range batch {
+			leaf, err := tlog.LeafHash(e.entryHash)
+			if err != nil {
+				return false, fmt.Errorf("audit %s/%d: %w", e.account, e.seq, err)
+			}
+			leaves = append(leaves, []any{rng.End(), e.account, e.seq})
+			ids = append(ids, []any{e.id})
+			if err := rng.Append(leaf, visit); err != nil {
+				return false, err
+			}
+		}
+		root, err := rng.GetRootHash(nil)
+		if err != nil {
+			return false, err
+		}
+		signed, err := tlog.Sign(tlog.Checkpoint{Origin: signer.Name(), Size: rng.End(), Root: root}, signer)
+		if err != nil {
+			return false, err
+		}
+		for _, w := range []struct {
+			table, cols string
+			rows        [][]any
+		}{
+			{"tlog_leaves", "idx, account, seq", leaves},
+			{"tlog_nodes", "level, idx, hash", nodes},
+			{"tlog_checkpoints", "size, at, root, note", [][]any{{signed.Size, now.UnixNano(), root, string(signed.Note)}}},
+		} {
+			if err := insertMany(ctx, q, w.table, w.cols, w.rows); err != nil {
+				return false, err
+			}
+		}
+		if err := execMany(ctx, q, `DELETE FROM tlog_queue WHERE id IN (%s)`, ids); err != nil {
+			return false, err
+		}
+		out = signed
+		return true, nil
+	})
+	if err != nil && s.d.IsUnique(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: integrate the audit log: %w", s.d.Name, err)
+	}
+	return out, nil
+}
+
+// batchRows bounds the rows of one multi-row statement (SQLite allows
+// 32766 parameters).
+const batchRows = 500
+
+// insertMany inserts rows into table, many per statement.
+func insertMany(ctx context.Context, q Querier, table, cols string, rows [][]any) error {
+	return execMany(ctx, q, `INSERT INTO `+table+` (`+cols+`) VALUES %s`, rows)
+}
+
+// execMany runs query once per batch of rows, with %s replaced by the
+// batch's parenthesised tuples of placeholders.
+func execMany(ctx context.Context, q Querier, query string, rows [][]any) error {
+	for len(rows) > 0 {
+		n := min(len(rows), batchRows)
+		tuple := "(" + strings.Repeat("?, ", len(rows[0])-1) + "?)"
+		var args []any
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		stmt := fmt.Sprintf(query, strings.Repeat(tuple+", ", n-1)+tuple)
+		if _, err := q.Exec(ctx, stmt, args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// nodeReader reads stored nodes on q, all in one statement.
+func (s *Store) nodeReader(q Querier) tlog.NodeReader {
+	return func(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		var where strings.Builder
+		args := make([]any, 0, 2*len(ids))
+		for i, id := range ids {
+			if i > 0 {
+				where.WriteString(" OR ")
+			}
+			where.WriteString("(level = ? AND idx = ?)")
+			args = append(args, id.Level, id.Index)
+		}
+		found := make(map[compact.NodeID][]byte, len(ids))
+		err := each(ctx, q, `SELECT level, idx, hash FROM tlog_nodes WHERE `+where.String(), args, func(r Row) error {
+			var (
+				id compact.NodeID
+				h  []byte
+			)
+			if err := r.Scan(&id.Level, &id.Index, &h); err != nil {
+				return err
+			}
+			found[id] = h
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: read log nodes: %w", s.d.Name, err)
+		}
+		out := make([][]byte, len(ids))
+		for i, id := range ids {
+			if out[i] = found[id]; out[i] == nil {
+				return nil, fmt.Errorf("%s: log node (level %d, index %d) is missing", s.d.Name, id.Level, id.Index)
+			}
+		}
+		return out, nil
+	}
+}
+
+// Checkpoint returns the newest published checkpoint, or nil before the
+// first.
+func (s *Store) Checkpoint(ctx context.Context) (*tlog.Signed, error) {
+	var (
+		c    tlog.Signed
+		text string
+	)
+	err := s.conn.Read().QueryRow(ctx, `SELECT size, root, note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&c.Size, &c.Root, &text)
+	if errors.Is(err, ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: checkpoint: %w", s.d.Name, err)
+	}
+	c.Note = []byte(text)
+	return &c, nil
+}
+
+// LogInclusion proves that leaf index is in the tree of size leaves.
+func (s *Store) LogInclusion(ctx context.Context, index, size uint64) ([][]byte, error) {
+	if err := s.published(ctx, size); err != nil {
+		return nil, err
+	}
+	if index >= size {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "index", "leaf %d is not in a tree of %d leaves", index, size)
+	}
+	return tlog.Inclusion(ctx, index, size, s.nodeReader(s.conn.Read()))
+}
+
+// LogConsistency proves that the tree of old leaves is a prefix of the
+// tree of new leaves.
+func (s *Store) LogConsistency(ctx context.Context, old, new uint64) ([][]byte, error) {
+	if err := s.published(ctx, new); err != nil {
+		return nil, err
+	}
+	if old > new {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "old", "old size %d is larger than new size %d", old, new)
+	}
+	return tlog.Consistency(ctx, old, new, s.nodeReader(s.conn.Read()))
+}
+
+// published checks that the log has at least size leaves.
+func (s *Store) published(ctx context.Context, size uint64) error {
+	c, err := s.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if c == nil || c.Size < size {
+		have := uint64(0)
+		if c != nil {
+			have = c.Size
+		}
+		return holdfast.Errorf(holdfast.InvalidArgument, "size", "the log has %d leaves, not %d", have, size)
+	}
+	return nil
+}
+
+// LogLeaf returns the leaf index of an account's entry; ok is false while
+// the entry waits in the queue (or does not exist).
+func (s *Store) LogLeaf(ctx context.Context, account string, seq int64) (index uint64, ok bool, err error) {
+	err = s.conn.Read().QueryRow(ctx, `SELECT idx FROM tlog_leaves WHERE account = ? AND seq = ?`, account, seq).Scan(&index)
+	if errors.Is(err, ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: leaf of %s/%d: %w", s.d.Name, account, seq, err)
+	}
+	return index, true, nil
+}
+
+// LogEntry returns the entry at a leaf.
+func (s *Store) LogEntry(ctx context.Context, index uint64) (*holdfast.AuditEntry, error) {
+	var e holdfast.AuditEntry
+	err := s.conn.Read().QueryRow(ctx, `SELECT `+prefixed("a.", auditCols)+` FROM tlog_leaves l JOIN audit a ON a.account = l.account AND a.seq = l.seq WHERE l.idx = ?`, index).Scan(auditFields(&e)...)
+	if errors.Is(err, ErrNoRows) {
+		return nil, holdfast.Errorf(holdfast.NotFound, "index", "leaf %d is not in the log", index)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: entry at leaf %d: %w", s.d.Name, index, err)
+	}
+	return &e, nil
+}
+
+// prefixed qualifies each of a comma-separated column list.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// VerifyLog rebuilds the tree from the audit entries, in leaf order, and
+// checks it against what the store holds and against want (the
+// caller's saved checkpoint; nil: none):
+//
+//   - every leaf index from 0 is there, and names an entry that exists;
+//   - each leaf is the hash of its entry as the entry is now (an entry
+//     replaced by a re-hashed one, or leaves reordered, fail here while
+//     the stored leaves are intact);
+//   - the rebuilt root at every stored checkpoint's size is that
+//     checkpoint's (a consistent rewrite of entries and nodes fails here);
+//   - the rebuilt root at want's size is want's: a rewrite of everything
+//     the database holds, a truncation or a restore from an older copy
+//     fails here, since the caller's checkpoint lives outside it;
+//   - every entry is logged or still queued.
+//
+// vkey, when set, also checks the stored checkpoints' signatures.
+func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey string) (*holdfast.LogReport, error) {
+	rep := &holdfast.LogReport{Problems: []holdfast.LogProblem{}}
+	bad := func(leaf uint64, format string, args ...any) {
+		rep.Problems = append(rep.Problems, holdfast.LogProblem{Leaf: leaf, Problem: fmt.Sprintf(format, args...)})
+	}
+	type stored struct {
+		size uint64
+		root []byte
+	}
+	var cps []stored
+	err := each(ctx, s.conn.Read(), `SELECT size, root, note FROM tlog_checkpoints ORDER BY size`, nil, func(r Row) error {
+		var (
+			c    stored
+			text string
+		)
+		if err := r.Scan(&c.size, &c.root, &text); err != nil {
+			return err
+		}
+		if vkey != "" {
+			if sc, err := tlog.Open([]byte(text), vkey); err != nil {
+				bad(c.size, "stored checkpoint of %d leaves: %v", c.size, err)
+			} else if sc.Size != c.size || string(sc.Root) != string(c.root) {
+				bad(c.size, "stored checkpoint of %d leaves: its signed note says otherwise", c.size)
+			}
+		}
+		cps = append(cps, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: verify log: checkpoints: %w", s.d.Name, err)
+	}
+	rep.Checkpoints = len(cps)
+	targets := cps
+	if want != nil {
+		targets = append(targets, stored{want.Size, want.Root})
+	}
+	rng := tlog.NewRange()
+	// check compares the rebuilt root with every target of the size the
+	// tree has just reached.
+	check := func() error {
+		for _, c := range targets {
+			if c.size != rng.End() {
+				continue
+			}
+			root, err := rng.GetRootHash(nil)
+			if err != nil {
+				return err
+			}
+			if string(root) != string(c.root) {
+				bad(c.size, "the tree of the first %d leaves does not match the checkpoint of that size: entries before it were rewritten", c.size)
+			}
+		}
+		return nil
+	}
+	if err := check(); err != nil { // the empty tree
+		return nil, err
+	}
+	q := `SELECT l.idx, l.account, l.seq, a.hash, n.hash FROM tlog_leaves l
+		LEFT JOIN audit a ON a.account = l.account AND a.seq = l.seq
+		LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = l.idx
+		ORDER BY l.idx`
+	err = each(ctx, s.conn.Read(), q, nil, func(r Row) error {
+		var (
+			idx       uint64
+			account   string
+			seq       int64
+			entryHash sql.NullString
+			leaf      []byte
+		)
+		if err := r.Scan(&idx, &account, &seq, &entryHash, &leaf); err != nil {
+			return err
+		}
+		if idx != rng.End() {
+			bad(rng.End(), "leaves %d to %d are missing from the log", rng.End(), idx-1)
+			return errStopVerify
+		}
+		var h []byte
+		switch {
+		case !entryHash.Valid:
+			bad(idx, "leaf %d is entry %d of account %s, which no longer exists", idx, seq, account)
+		default:
+			var err error
+			if h, err = tlog.LeafHash(entryHash.String); err != nil {
+				bad(idx, "leaf %d: %v", idx, err)
+			} else if leaf != nil && string(h) != string(leaf) {
+				bad(idx, "leaf %d is not entry %d of account %s as it is now: the entry was replaced or moved", idx, seq, account)
+			}
+		}
+		if leaf == nil {
+			bad(idx, "leaf %d's hash is missing from the tree", idx)
+		}
+		if h == nil {
+			h = leaf
+		}
+		if h == nil {
+			return errStopVerify
+		}
+		if err := rng.Append(h, nil); err != nil {
+			return err
+		}
+		rep.Leaves++
+		return check()
+	})
+	if err != nil && !errors.Is(err, errStopVerify) {
+		return nil, fmt.Errorf("%s: verify log: %w", s.d.Name, err)
+	}
+	for _, c := range targets {
+		if c.size > rep.Leaves {
+			bad(rep.Leaves, "the log has %d leaves but a checkpoint has %d: leaves %d onwards were removed, or the store was restored from an older copy", rep.Leaves, c.size, rep.Leaves)
+			break
+		}
+	}
+	err = s.conn.Read().QueryRow(ctx, `SELECT count(*) FROM tlog_queue`).Scan(&rep.Queued)
+	if err != nil {
+		return nil, fmt.Errorf("%s: verify log: queue: %w", s.d.Name, err)
+	}
+	err = each(ctx, s.conn.Read(), `SELECT a.account, a.seq FROM audit a
+		WHERE NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.account = a.account AND l.seq = a.seq)
+		AND NOT EXISTS (SELECT 1 FROM tlog_queue q WHERE q.account = a.account AND q.seq = a.seq)
+		ORDER BY a.account, a.seq LIMIT 10`, nil, func(r Row) error {
+		var (
+			account string
+			seq     int64
+		)
+		if err := r.Scan(&account, &seq); err != nil {
+			return err
+		}
+		bad(rep.Leaves, "entry %d of account %s is in no leaf of the log: it was added behind the log's back", seq, account)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: verify log: unlogged entries: %w", s.d.Name, err)
+	}
+	rep.Sort()
+	return rep, nil
+}
+
+var errStopVerify = errors.New("stop")
