@@ -74,6 +74,8 @@ type TransparencyLog interface {
 	// IntegrateLog gives up to max queued entries their leaves and stores
 	// the grown tree's checkpoint, signed; nil when nothing was queued.
 	IntegrateLog(ctx context.Context, signer note.Signer, now time.Time, max int) (*tlog.Signed, error)
+	// ResignCheckpoint signs the newest checkpoint again, with a new key.
+	ResignCheckpoint(ctx context.Context, signer note.Signer) (*tlog.Signed, error)
 	// Checkpoint returns the newest checkpoint, or nil before the first.
 	Checkpoint(ctx context.Context) (*tlog.Signed, error)
 	// LogInclusion proves that a leaf is in the tree of size leaves.

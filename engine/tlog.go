@@ -117,3 +117,32 @@ func (e *Engine) LogInclusion(ctx context.Context, index, size uint64) ([][]byte
 func (e *Engine) LogConsistency(ctx context.Context, old, new uint64) ([][]byte, error) {
 	return e.store.LogConsistency(ctx, old, new)
 }
+
+// CheckLogKey makes sure this node signs with the key that signed the
+// log's newest checkpoint: a cluster's nodes must share one key, or a
+// witness would see checkpoints it cannot verify. With rotate, a
+// checkpoint signed by another key is signed again with this node's (the
+// operator is rotating the key on purpose).
+func (e *Engine) CheckLogKey(ctx context.Context, rotate bool) error {
+	if e.tlog.signer == nil {
+		return nil
+	}
+	c, err := e.store.Checkpoint(ctx)
+	if err != nil || c == nil {
+		return err
+	}
+	if _, err := tlog.Open(c.Note, e.tlog.vkey); err == nil {
+		return nil
+	}
+	if !rotate {
+		return holdfast.Errorf(holdfast.FailedPrecondition, "audit-key",
+			"the log's newest checkpoint (%d leaves) was not signed by this node's audit key %s: give every node the same key ($HOLDFAST_AUDIT_KEY or --audit-key), or pass --audit-key-rotate to move the log to this key", c.Size, e.tlog.vkey)
+	}
+	e.tlog.mu.Lock()
+	defer e.tlog.mu.Unlock()
+	if _, err := e.store.ResignCheckpoint(ctx, e.tlog.signer); err != nil {
+		return err
+	}
+	e.log.Warn("transparency log: the audit signing key was rotated; give witnesses the new key", "audit_key", e.tlog.vkey, "size", c.Size)
+	return nil
+}

@@ -432,3 +432,25 @@ func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey strin
 }
 
 var errStopVerify = errors.New("stop")
+
+// ResignCheckpoint signs the newest checkpoint again with signer, after a
+// key rotation, so that the log's current tree head verifies with the
+// new key before anything new is appended.
+func (s *Store) ResignCheckpoint(ctx context.Context, signer note.Signer) (*tlog.Signed, error) {
+	c, err := s.Checkpoint(ctx)
+	if err != nil || c == nil {
+		return c, err
+	}
+	signed, err := tlog.Sign(tlog.Checkpoint{Origin: signer.Name(), Size: c.Size, Root: c.Root}, signer)
+	if err != nil {
+		return nil, err
+	}
+	err = s.conn.Write(ctx, func(q Querier) error {
+		_, err := q.Exec(ctx, `UPDATE tlog_checkpoints SET note = ? WHERE size = ?`, string(signed.Note), c.Size)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: sign the checkpoint again: %w", s.d.Name, err)
+	}
+	return signed, nil
+}

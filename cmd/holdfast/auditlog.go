@@ -31,6 +31,7 @@ const auditKeyFile = "audit.key"
 type auditLogOptions struct {
 	keyFile, origin string
 	every           time.Duration
+	rotate          bool
 }
 
 func (o *auditLogOptions) flags(cmd *cobra.Command, publishing bool) {
@@ -39,6 +40,7 @@ func (o *auditLogOptions) flags(cmd *cobra.Command, publishing bool) {
 	f.StringVar(&o.origin, "audit-origin", "holdfast.audit", "the log's name (its checkpoints' origin line), given to a signing key made on first use")
 	if publishing {
 		f.DurationVar(&o.every, "checkpoint-every", time.Second, "publish a signed checkpoint this often while audit entries are appended (0: only on demand)")
+		f.BoolVar(&o.rotate, "audit-key-rotate", false, "accept a log signed by another key and sign its newest checkpoint again with this one (key rotation)")
 	}
 }
 

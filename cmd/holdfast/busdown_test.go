@@ -55,10 +55,12 @@ func TestWritesAnswerWhileNATSIsDown(t *testing.T) {
 	rand.Read(pb[:])
 	prefix := "hfdown" + hex.EncodeToString(pb[:])
 	var clients []*rpc.Clients
+	key := sharedAuditKey(t)
 	for range 2 {
 		addr := freePort(t)
 		n := &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", t.TempDir(),
 			"--store", dsn, "--bus", natsURL, "--bus-prefix", prefix, "--max-lag", "2s", "--log-level", "error"}}
+		n.args = append(n.args, key...)
 		n.start()
 		t.Cleanup(n.kill)
 		clients = append(clients, rpc.NewClients(nil, n.url, strings.TrimSpace(tok)))

@@ -25,6 +25,7 @@ import (
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/rpc"
+	"github.com/holdfast/holdfast/tlog"
 )
 
 // The services a cluster test needs: the machine's PostgreSQL and NATS
@@ -175,6 +176,7 @@ func startCluster(t *testing.T, spec clusterSpec) *cluster {
 	}
 	_, tok, _ := cli(t, "token", "create", "--store", dsn, "--scopes", "staff,check,self_service,events", "--staff", "admin")
 	nodes := make([]*node, n)
+	key := sharedAuditKey(t)
 	for i := range nodes {
 		addr := freePort(t)
 		store := dsn
@@ -183,6 +185,7 @@ func startCluster(t *testing.T, spec clusterSpec) *cluster {
 		}
 		nodes[i] = &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", t.TempDir(),
 			"--store", store, "--bus", natsURL, "--bus-prefix", prefix, "--max-lag", "2s", "--log-level", "error"}}
+		nodes[i].args = append(nodes[i].args, key...)
 		if spec.node != nil {
 			args, env := spec.node(i)
 			nodes[i].args, nodes[i].env = append(nodes[i].args, args...), env
@@ -388,4 +391,19 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
+}
+
+// sharedAuditKey returns the flag that gives a node the test's one audit
+// signing key: every node on one store must sign the log with the same.
+func sharedAuditKey(t *testing.T) []string {
+	t.Helper()
+	skey, _, err := tlog.GenerateKey("holdfast.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.key")
+	if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--audit-key", path}
 }

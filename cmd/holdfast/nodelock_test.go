@@ -28,11 +28,12 @@ type pgNodes struct {
 	t                   *testing.T
 	bin, dsn, nats, pre string
 	token               string
+	key                 []string // the nodes' shared audit key flag
 }
 
 func newPGNodes(t *testing.T, withNATS bool) *pgNodes {
 	t.Helper()
-	p := &pgNodes{t: t, dsn: freshDatabase(t, servicetest.Postgres(t))}
+	p := &pgNodes{t: t, dsn: freshDatabase(t, servicetest.Postgres(t)), key: sharedAuditKey(t)}
 	if withNATS {
 		p.nats = servicetest.NATS(t)
 		var b [4]byte
@@ -58,7 +59,7 @@ func newPGNodes(t *testing.T, withNATS bool) *pgNodes {
 }
 
 func (p *pgNodes) args(addr string, bus bool) []string {
-	args := []string{p.bin, "serve", "--addr", addr, "--data", p.t.TempDir(), "--store", p.dsn, "--log-level", "error"}
+	args := append([]string{p.bin, "serve", "--addr", addr, "--data", p.t.TempDir(), "--store", p.dsn, "--log-level", "error"}, p.key...)
 	if bus {
 		args = append(args, "--bus", p.nats, "--bus-prefix", p.pre)
 	}

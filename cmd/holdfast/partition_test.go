@@ -179,6 +179,7 @@ func newPartitionSuite(t *testing.T) *partitionSuite {
 	rand.Read(pb[:])
 	prefix := "hfpart" + hex.EncodeToString(pb[:])
 	pgAddr := strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(dsn, "postgres://"), "/", 2)[0], "postgres@")
+	key := sharedAuditKey(t)
 	for i := range 3 {
 		h := tn.Host(fmt.Sprintf("n%d", i))
 		pg, bus := tn.Forward(h.Gateway, pgAddr), tn.Forward(h.Gateway, s.nats.addr)
@@ -186,6 +187,7 @@ func newPartitionSuite(t *testing.T) *partitionSuite {
 		n := &nsNode{h: h, url: "http://" + h.Addr + ":7433", args: []string{bin, "serve", "--addr", h.Addr + ":7433",
 			"--data", t.TempDir(), "--store", nodeDSN, "--bus", "nats://" + bus.Addr(), "--bus-prefix", prefix,
 			"--max-lag", nodeMaxLag.String(), "--log-level", "error"}}
+		n.args = append(n.args, key...)
 		s.hosts, s.pg, s.bus, s.nodes = append(s.hosts, h), append(s.pg, pg), append(s.bus, bus), append(s.nodes, n)
 		s.clients = append(s.clients, rpc.NewClients(&http.Client{Timeout: 3 * time.Second}, n.url, s.token))
 	}

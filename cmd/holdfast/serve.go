@@ -346,6 +346,10 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
+	if err := eng.CheckLogKey(ctx, o.auditLog.rotate); err != nil {
+		srv.Close()
+		return err
+	}
 	go eng.RunLog(ctx, o.auditLog.every)
 	if b != nil {
 		go b.RunFeed(ctx, feedApplier(eng), feedStart)
