@@ -90,8 +90,9 @@ type TransparencyLog interface {
 	// LogEntry returns the entry at a leaf. Errors: not_found.
 	LogEntry(ctx context.Context, index uint64) (*AuditEntry, error)
 	// VerifyLog rebuilds the tree from the entries and checks it against
-	// the stored checkpoints (signatures too, with vkey) and want.
-	VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey string) (*LogReport, error)
+	// the stored checkpoints (signatures too, with vkey) and those the
+	// caller kept.
+	VerifyLog(ctx context.Context, kept []tlog.Checkpoint, vkey string) (*LogReport, error)
 }
 
 // AccountTx is one account's state inside an Update. Reads reflect the

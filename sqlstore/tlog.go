@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"math"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -189,19 +190,15 @@ func (s *Store) nodeReader(q Querier) tlog.NodeReader {
 // Checkpoint returns the newest published checkpoint, or nil before the
 // first.
 func (s *Store) Checkpoint(ctx context.Context) (*tlog.Signed, error) {
-	var (
-		c    tlog.Signed
-		text string
-	)
-	err := s.conn.Read().QueryRow(ctx, `SELECT size, root, note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&c.Size, &c.Root, &text)
+	var text string
+	err := s.conn.Read().QueryRow(ctx, `SELECT note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&text)
 	if errors.Is(err, ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: checkpoint: %w", s.d.Name, err)
 	}
-	c.Note = []byte(text)
-	return &c, nil
+	return tlog.ParseNote([]byte(text))
 }
 
 // LogInclusion proves that leaf index is in the tree of size leaves.
@@ -279,8 +276,8 @@ func prefixed(p, cols string) string {
 }
 
 // VerifyLog rebuilds the tree from the audit entries, in leaf order, and
-// checks it against what the store holds and against want (the
-// caller's saved checkpoint; nil: none):
+// checks it against what the store holds and against kept (checkpoints
+// the caller kept outside the store):
 //
 //   - every leaf index from 0 is there, and names an entry that exists;
 //   - each leaf is the hash of its entry as the entry is now (an entry
@@ -288,25 +285,37 @@ func prefixed(p, cols string) string {
 //     the stored leaves are intact);
 //   - the rebuilt root at every stored checkpoint's size is that
 //     checkpoint's (a consistent rewrite of entries and nodes fails here);
-//   - the rebuilt root at want's size is want's: a rewrite of everything
-//     the database holds, a truncation or a restore from an older copy
-//     fails here, since the caller's checkpoint lives outside it;
+//   - the rebuilt root at each kept checkpoint's size is that
+//     checkpoint's: a rewrite of everything the database holds, a
+//     truncation or a restore from an older copy fails here, since those
+//     checkpoints live outside it;
 //   - every entry is logged or still queued.
 //
-// vkey, when set, also checks the stored checkpoints' signatures.
-func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey string) (*holdfast.LogReport, error) {
+// A rewrite that left no trace inside the store is located only between
+// kept checkpoints: the problem names the size of the largest kept
+// checkpoint that still matches (0 if none), the first leaf that can
+// differ. vkey, when set, also checks the stored checkpoints' signatures.
+func (s *Store) VerifyLog(ctx context.Context, kept []tlog.Checkpoint, vkey string) (*holdfast.LogReport, error) {
 	rep := &holdfast.LogReport{Problems: []holdfast.LogProblem{}}
 	bad := func(leaf uint64, format string, args ...any) {
 		rep.Problems = append(rep.Problems, holdfast.LogProblem{Leaf: leaf, Problem: fmt.Sprintf(format, args...)})
 	}
-	type stored struct {
+	// exact is the first leaf found wrong by itself; a root that differs
+	// after it says nothing more.
+	exact := uint64(math.MaxUint64)
+	badLeaf := func(leaf uint64, format string, args ...any) {
+		exact = min(exact, leaf)
+		bad(leaf, format, args...)
+	}
+	type target struct {
 		size uint64
 		root []byte
+		kept bool // kept outside the store, so trusted
 	}
-	var cps []stored
+	var targets []target
 	err := each(ctx, s.conn.Read(), `SELECT size, root, note FROM tlog_checkpoints ORDER BY size`, nil, func(r Row) error {
 		var (
-			c    stored
+			c    target
 			text string
 		)
 		if err := r.Scan(&c.size, &c.root, &text); err != nil {
@@ -319,18 +328,18 @@ func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey strin
 				bad(c.size, "stored checkpoint of %d leaves: its signed note says otherwise", c.size)
 			}
 		}
-		cps = append(cps, c)
+		targets = append(targets, c)
+		rep.Checkpoints++
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: verify log: checkpoints: %w", s.d.Name, err)
 	}
-	rep.Checkpoints = len(cps)
-	targets := cps
-	if want != nil {
-		targets = append(targets, stored{want.Size, want.Root})
+	for _, c := range kept {
+		targets = append(targets, target{c.Size, c.Root, true})
 	}
 	rng := tlog.NewRange()
+	var good uint64 // the largest kept checkpoint the rebuilt tree matches
 	// check compares the rebuilt root with every target of the size the
 	// tree has just reached.
 	check := func() error {
@@ -342,8 +351,18 @@ func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey strin
 			if err != nil {
 				return err
 			}
-			if string(root) != string(c.root) {
-				bad(c.size, "the tree of the first %d leaves does not match the checkpoint of that size: entries before it were rewritten", c.size)
+			switch {
+			case exact < c.size:
+			case string(root) == string(c.root) && c.kept:
+				good = c.size
+			case string(root) != string(c.root) && c.kept:
+				still := "none of your checkpoints before it matches"
+				if good > 0 {
+					still = fmt.Sprintf("your checkpoint of %d leaves still matches", good)
+				}
+				bad(good, "the tree of the first %d leaves does not match your checkpoint of that size: a leaf from %d to %d was rewritten, removed or reordered (%s)", c.size, good, c.size-1, still)
+			case string(root) != string(c.root):
+				bad(good, "the tree of the first %d leaves does not match the stored checkpoint of that size: a leaf before %d was rewritten", c.size, c.size)
 			}
 		}
 		return nil
@@ -367,23 +386,23 @@ func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey strin
 			return err
 		}
 		if idx != rng.End() {
-			bad(rng.End(), "leaves %d to %d are missing from the log", rng.End(), idx-1)
+			badLeaf(rng.End(), "leaf %d is missing from the log (the next is %d)", rng.End(), idx)
 			return errStopVerify
 		}
 		var h []byte
 		switch {
 		case !entryHash.Valid:
-			bad(idx, "leaf %d is entry %d of account %s, which no longer exists", idx, seq, account)
+			badLeaf(idx, "leaf %d is entry %d of account %s, which no longer exists", idx, seq, account)
 		default:
 			var err error
 			if h, err = tlog.LeafHash(entryHash.String); err != nil {
-				bad(idx, "leaf %d: %v", idx, err)
+				badLeaf(idx, "leaf %d: %v", idx, err)
 			} else if leaf != nil && string(h) != string(leaf) {
-				bad(idx, "leaf %d is not entry %d of account %s as it is now: the entry was replaced or moved", idx, seq, account)
+				badLeaf(idx, "leaf %d is not entry %d of account %s as it is now: the entry was replaced or moved", idx, seq, account)
 			}
 		}
 		if leaf == nil {
-			bad(idx, "leaf %d's hash is missing from the tree", idx)
+			badLeaf(idx, "leaf %d's hash is missing from the tree", idx)
 		}
 		if h == nil {
 			h = leaf
@@ -402,7 +421,7 @@ func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey strin
 	}
 	for _, c := range targets {
 		if c.size > rep.Leaves {
-			bad(rep.Leaves, "the log has %d leaves but a checkpoint has %d: leaves %d onwards were removed, or the store was restored from an older copy", rep.Leaves, c.size, rep.Leaves)
+			badLeaf(max(rep.Leaves, good), "the log has %d leaves but a checkpoint has %d: leaves %d onwards were removed, or the store was restored from an older copy", rep.Leaves, c.size, rep.Leaves)
 			break
 		}
 	}
@@ -421,7 +440,7 @@ func (s *Store) VerifyLog(ctx context.Context, want *tlog.Checkpoint, vkey strin
 		if err := r.Scan(&account, &seq); err != nil {
 			return err
 		}
-		bad(rep.Leaves, "entry %d of account %s is in no leaf of the log: it was added behind the log's back", seq, account)
+		badLeaf(rep.Leaves, "entry %d of account %s is in no leaf of the log: it was added behind the log's back", seq, account)
 		return nil
 	})
 	if err != nil {

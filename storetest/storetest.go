@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboxClaimsAcrossHandles", testClaimsAcrossHandles},
 		{"OutboxEnqueueStampsCreation", testEnqueueStampsCreation},
 		{"StoreID", testStoreID},
+		{"TransparencyLog", testTransparencyLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

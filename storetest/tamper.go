@@ -18,6 +18,7 @@ type Raw func(t *testing.T, dir string, stmts ...string)
 // first broken seq, whether it checks every chain or that one alone, and
 // find the other chains intact.
 func Tamper(t *testing.T, open Opener, raw Raw) {
+	t.Run("log", func(t *testing.T) { tamperLog(t, open, raw) })
 	const accounts, entries, victim = 3, 5, "acct-1"
 	for _, tc := range []struct {
 		name    string

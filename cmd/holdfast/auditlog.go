@@ -283,6 +283,29 @@ func readCheckpoint(path, key string) (*tlog.Signed, error) {
 	return c, nil
 }
 
+// readKept reads kept checkpoints: files, or directories of
+// *.checkpoint files (a witness's state), each checked with key.
+func readKept(paths []string, key string) ([]tlog.Checkpoint, error) {
+	var out []tlog.Checkpoint
+	for _, p := range paths {
+		files := []string{p}
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			files, _ = filepath.Glob(filepath.Join(p, "*.checkpoint"))
+			if len(files) == 0 {
+				return nil, holdfast.Errorf(holdfast.InvalidArgument, "checkpoint", "%s holds no *.checkpoint file", p)
+			}
+		}
+		for _, f := range files {
+			c, err := readCheckpoint(f, key)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c.Checkpoint)
+		}
+	}
+	return out, nil
+}
+
 // fetchCheckpoint fetches the server's newest checkpoint and checks its
 // signature.
 func fetchCheckpoint(cmd *cobra.Command, c *client, key string) (*tlog.Signed, error) {
@@ -320,11 +343,11 @@ func proveExtends(cmd *cobra.Command, c *client, old, new *tlog.Signed) error {
 // of a data directory or database, against a kept checkpoint if given.
 func auditVerifyCmd() *cobra.Command {
 	var (
-		where      storeRef
-		account    string
-		checkpoint string
-		key        string
-		o          auditLogOptions
+		where       storeRef
+		account     string
+		checkpoints []string
+		key         string
+		o           auditLogOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [--account A] [--checkpoint FILE [--key PUB]] --data DIR",
@@ -343,13 +366,13 @@ func auditVerifyCmd() *cobra.Command {
 					key = vkey
 				}
 			}
-			var want *tlog.Signed
-			if checkpoint != "" {
+			var kept []tlog.Checkpoint
+			if len(checkpoints) > 0 {
 				if key == "" {
 					return usagef("--checkpoint needs --key: the log's public key")
 				}
 				var err error
-				if want, err = readCheckpoint(checkpoint, key); err != nil {
+				if kept, err = readKept(checkpoints, key); err != nil {
 					return err
 				}
 			}
@@ -372,11 +395,7 @@ func auditVerifyCmd() *cobra.Command {
 				fmt.Fprintf(w, "OK: %d account(s), %d entries verified\n", rep.Accounts, rep.Entries)
 			}
 			if account == "" {
-				var cp *tlog.Checkpoint
-				if want != nil {
-					cp = &want.Checkpoint
-				}
-				lr, err := db.VerifyLog(cmd.Context(), cp, key)
+				lr, err := db.VerifyLog(cmd.Context(), kept, key)
 				if err != nil {
 					return err
 				}
@@ -386,8 +405,8 @@ func auditVerifyCmd() *cobra.Command {
 				}
 				if lr.OK() {
 					against := ""
-					if want != nil {
-						against = fmt.Sprintf(", extending the kept checkpoint of %d leaves", want.Size)
+					if len(kept) > 0 {
+						against = fmt.Sprintf(", extending %d kept checkpoint(s)", len(kept))
 					}
 					fmt.Fprintf(w, "OK: transparency log of %d leaves and %d checkpoint(s) verified%s; %d entries wait to be logged\n", lr.Leaves, lr.Checkpoints, against, lr.Queued)
 				}
@@ -401,7 +420,7 @@ func auditVerifyCmd() *cobra.Command {
 	}
 	where.flags(cmd, "data directory")
 	cmd.Flags().StringVar(&account, "account", "", "only this account's chain (default: every chain and the transparency log)")
-	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "a checkpoint kept earlier (audit checkpoint --out): prove the log still extends it")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a checkpoint kept earlier (audit checkpoint --out), or a witness's state directory: prove the log still extends each (repeatable; more checkpoints locate a rewrite more closely)")
 	cmd.Flags().StringVar(&key, "key", "", "the log's public key (default: the one kept with the data)")
 	o.flags(cmd, false)
 	return cmd
