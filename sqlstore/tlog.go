@@ -2,10 +2,10 @@ package sqlstore
 
 import (
 	"context"
-	"math"
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 

@@ -258,4 +258,3 @@ func rehashChain(h *harness) []string {
 	}
 	return append(stmts, fmt.Sprintf(`UPDATE accounts SET audit_hash = '%s' WHERE id = 'acct-1'`, prev))
 }
-
