@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,44 +17,36 @@ import (
 
 // BenchmarkAuthorizeWithdrawal measures durable authorizations on the
 // embedded store (synchronous=FULL): many wallet callers at once, so that
-// group commit can batch them. Reports ops/s and the p99 latency.
+// group commit can batch them, while checkpoints of the transparency log
+// are published every second. Reports ops/s and the p50 and p99 latency.
 func BenchmarkAuthorizeWithdrawal(b *testing.B) {
-	ctx := context.Background()
-	eng, _ := newEngine(b, b.TempDir())
-	var (
-		seq  atomic.Int64
-		mu   sync.Mutex
-		lats []time.Duration
-	)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		var local []time.Duration
-		for pb.Next() {
-			n := seq.Add(1)
-			t0 := time.Now()
-			_, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{
-				Account: fmt.Sprintf("acct-%d", n%5000), ID: fmt.Sprintf("w-%d", n), Asset: "USDT", Amount: "250", Address: "addr",
-			})
-			local = append(local, time.Since(t0))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-		mu.Lock()
-		lats = append(lats, local...)
-		mu.Unlock()
-	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lats)
-	if len(lats) > 0 {
-		b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "auth/s")
-		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
-		b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
+	eng := newLoggedEngine(b)
+	benchtest.Writes(b, benchtest.Withdrawal(eng))
+}
+
+// BenchmarkApply measures staff applies on the embedded store, as
+// BenchmarkAuthorizeWithdrawal does authorizations.
+func BenchmarkApply(b *testing.B) {
+	eng := newLoggedEngine(b)
+	benchtest.Writes(b, benchtest.Apply(eng))
+}
+
+// newLoggedEngine is an engine on a fresh embedded store that publishes
+// the transparency log's checkpoints as a server does.
+func newLoggedEngine(b *testing.B) *engine.Engine {
+	db, err := sqlite.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Cleanup(func() { db.Close() })
+	cfg := engine.Config{Store: db, Policy: policy.Default()}
+	start := benchtest.WithLog(b, &cfg)
+	eng, err := engine.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start(eng)
+	return eng
 }
 
 // BenchmarkColdStart measures the time from opening a store holding

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,50 +19,33 @@ import (
 
 // BenchmarkAuthorizeWithdrawal measures durable, linearizable withdrawal
 // authorizations through the engine on PostgreSQL: many wallet callers at
-// once over 5,000 accounts. Reports authorizations/s and p50/p99.
+// once over 5,000 accounts, while checkpoints of the transparency log are
+// published every second. Reports ops/s and p50/p99.
 func BenchmarkAuthorizeWithdrawal(b *testing.B) {
-	ctx := context.Background()
+	benchtest.Writes(b, benchtest.Withdrawal(newLoggedEngine(b)))
+}
+
+// BenchmarkApply measures staff applies, as BenchmarkAuthorizeWithdrawal
+// does authorizations.
+func BenchmarkApply(b *testing.B) {
+	benchtest.Writes(b, benchtest.Apply(newLoggedEngine(b)))
+}
+
+// newLoggedEngine is an engine on a fresh schema, with 32 pooled
+// connections, that publishes the transparency log's checkpoints as a
+// server does.
+func newLoggedEngine(b *testing.B) *engine.Engine {
 	dsn := newSchema(b, schemaName(b.Name()))
 	db := open(b, withParam(dsn, "pool_max_conns", "32"))
-	defer db.Close()
-	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default()})
+	b.Cleanup(func() { db.Close() })
+	cfg := engine.Config{Store: db, Policy: policy.Default()}
+	start := benchtest.WithLog(b, &cfg)
+	eng, err := engine.New(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var (
-		seq  atomic.Int64
-		mu   sync.Mutex
-		lats []time.Duration
-	)
-	b.SetParallelism(32)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		var local []time.Duration
-		for pb.Next() {
-			n := seq.Add(1)
-			t0 := time.Now()
-			_, err := eng.AuthorizeWithdrawal(ctx, holdfast.WithdrawalRequest{
-				Account: fmt.Sprintf("acct-%d", n%5000), ID: fmt.Sprintf("w-%d", n), Asset: "USDT", Amount: "250", Address: "addr",
-			})
-			local = append(local, time.Since(t0))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
-		mu.Lock()
-		lats = append(lats, local...)
-		mu.Unlock()
-	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lats)
-	if len(lats) > 0 {
-		b.ReportMetric(float64(len(lats))/elapsed.Seconds(), "auth/s")
-		b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-µs")
-		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
-	}
+	start(eng)
+	return eng
 }
 
 // BenchmarkCatchUp measures how long a node joining a cluster takes to be

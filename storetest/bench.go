@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/tlog"
+	"math/rand/v2"
+	"os"
+	"strconv"
 )
 
 // BenchUpdates runs b.N updates of s, each calling write, from
@@ -62,4 +66,88 @@ func BenchVerifyAudit(b *testing.B, db holdfast.Store) {
 		}
 	}
 	b.ReportMetric(float64(b.N*accounts*entries)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchLog fills s with leaves audit entries (HOLDFAST_BENCH_LEAVES,
+// default 100,000; 100 per account), logs them, and measures what the
+// transparency log costs: integration (leaves/s, reported once), an
+// inclusion and a consistency proof at full size (ns/op of the
+// sub-benchmarks), and `audit verify`'s rebuild of the tree (s per
+// million leaves).
+func BenchLog(b *testing.B, db holdfast.Store) {
+	leaves := 100_000
+	if v, err := strconv.Atoi(os.Getenv("HOLDFAST_BENCH_LEAVES")); err == nil && v > 0 {
+		leaves = v
+	}
+	const perAccount = 100
+	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for a := range jobs {
+				err := db.Update(b.Context(), fmt.Sprintf("acct-%07d", a), now, func(tx holdfast.AccountTx) error {
+					for i := range perAccount {
+						if err := tx.Append(&holdfast.AuditEntry{At: now, Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprint(i)}); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for a := range (leaves + perAccount - 1) / perAccount {
+		jobs <- a
+	}
+	close(jobs)
+	wg.Wait()
+	skey, _, _ := tlog.GenerateKey("holdfast.bench")
+	signer, vkey, err := tlog.NewSigner(skey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		c, err := db.IntegrateLog(b.Context(), signer, now, 50_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c == nil {
+			break
+		}
+	}
+	integrated := time.Since(start)
+	c, err := db.Checkpoint(b.Context())
+	if err != nil || c == nil {
+		b.Fatalf("Checkpoint = %v, %v", c, err)
+	}
+	b.Logf("%d leaves integrated in %v: %.0f leaves/s", c.Size, integrated.Round(time.Millisecond), float64(c.Size)/integrated.Seconds())
+	r := rand.New(rand.NewPCG(1, 2))
+	b.Run("inclusion", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.LogInclusion(b.Context(), r.Uint64N(c.Size), c.Size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("consistency", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.LogConsistency(b.Context(), 1+r.Uint64N(c.Size-1), c.Size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			rep, err := db.VerifyLog(b.Context(), []tlog.Checkpoint{c.Checkpoint}, vkey)
+			if err != nil || !rep.OK() {
+				b.Fatalf("VerifyLog = %+v, %v", rep, err)
+			}
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/float64(c.Size)*1e6, "s/Mleaves")
+	})
 }
