@@ -47,6 +47,12 @@ func (o *auditLogOptions) flags(cmd *cobra.Command, publishing bool) {
 // signer reads the signing key, from $HOLDFAST_AUDIT_KEY, --audit-key, or
 // the data directory, where it is made on first use.
 func (o *auditLogOptions) signer(data string) (note.Signer, string, error) {
+	return o.readKey(data, true)
+}
+
+// readKey is signer; without create, a missing key in the data directory
+// is an error instead of a new key (for commands that only read).
+func (o *auditLogOptions) readKey(data string, create bool) (note.Signer, string, error) {
 	skey := os.Getenv(auditKeyEnv)
 	path := o.keyFile
 	if skey == "" {
@@ -57,7 +63,7 @@ func (o *auditLogOptions) signer(data string) (note.Signer, string, error) {
 		switch {
 		case err == nil:
 			skey = string(b)
-		case errors.Is(err, os.ErrNotExist) && o.keyFile == "":
+		case errors.Is(err, os.ErrNotExist) && o.keyFile == "" && create:
 			if skey, err = o.newKey(data, path); err != nil {
 				return nil, "", err
 			}
@@ -362,7 +368,7 @@ func auditVerifyCmd() *cobra.Command {
 			if key == "" {
 				// The key kept with the data signs its checkpoints; a
 				// verifier who does not trust the data passes --key.
-				if _, vkey, err := o.signer(where.data); err == nil {
+				if _, vkey, err := o.readKey(where.data, false); err == nil {
 					key = vkey
 				}
 			}

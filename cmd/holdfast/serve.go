@@ -418,7 +418,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		api.ServeHTTP(w, r)
 	}))
 	accounts, restrictions := eng.IndexStats()
-	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.where.data, "postgres", o.where.postgres(), "bus", o.cluster.bus != "", "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start))
+	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.where.data, "postgres", o.where.postgres(), "bus", o.cluster.bus != "", "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start), "audit_key", logKey)
 
 	go pruneIndex(ctx, eng, log)
 	go announceExpiries(ctx, eng, log)
