@@ -169,7 +169,7 @@ func auditCmd() *cobra.Command {
 	var account string
 	verify := &cobra.Command{
 		Use:   "verify [--account A] --data DIR",
-		Short: "Verify the audit hash chains in a data directory",
+		Short: "Verify the audit hash chains, and that the state is what the log implies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if account != "" {
@@ -187,14 +187,20 @@ func auditCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if rep.OK() {
-				fmt.Fprintf(w, "OK: %d account(s), %d entries verified\n", rep.Accounts, rep.Entries)
-				return nil
-			}
 			for _, b := range rep.Breaks {
 				fmt.Fprintf(w, "BROKEN: account %s at entry %d: %s\n", b.Account, b.Seq, b.Problem)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "error: failed_precondition: %d of %d audit chain(s) broken\n", len(rep.Breaks), rep.Accounts)
+			unexplained, err := verifyState(cmd, db, account)
+			if err != nil {
+				return err
+			}
+			if rep.OK() && unexplained == 0 {
+				fmt.Fprintf(w, "OK: %d account(s), %d entries verified\n", rep.Accounts, rep.Entries)
+				return nil
+			}
+			if !rep.OK() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "error: failed_precondition: %d of %d audit chain(s) broken\n", len(rep.Breaks), rep.Accounts)
+			}
 			return exitCode(1)
 		},
 	}
