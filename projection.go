@@ -177,7 +177,9 @@ func decode[T any](b json.RawMessage) (*T, error) {
 }
 
 // DecodeRestriction reads a restriction entry's After.
-func DecodeRestriction(after json.RawMessage) (*Restriction, error) { return decode[Restriction](after) }
+func DecodeRestriction(after json.RawMessage) (*Restriction, error) {
+	return decode[Restriction](after)
+}
 
 // AccountAudited is the part of an account that changes only with an
 // entry carrying the account's record: credentials and protections a
