@@ -11,3 +11,9 @@ func BenchmarkVerifyAudit(b *testing.B) {
 	defer db.Close()
 	storetest.BenchVerifyAudit(b, db)
 }
+
+func BenchmarkVerifyState(b *testing.B) {
+	db := open(b, b.TempDir())
+	defer db.Close()
+	storetest.BenchVerifyState(b, db)
+}
