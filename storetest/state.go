@@ -148,8 +148,8 @@ func stateFixture(h *harness) {
 	w := &holdfast.Withdrawal{
 		WithdrawalRequest: holdfast.WithdrawalRequest{Account: "withdrawer", ID: "w-1", Asset: "USDT", Amount: "10", Address: "addr-1"},
 		Outcome:           holdfast.DenyOutcome, DecidedAt: t0,
-		Causes:            []holdfast.Cause{{Kind: holdfast.KindWithdrawalFreeze, Effect: holdfast.Deny, Message: "held"}},
-		HolderCauses:      []holdfast.Cause{},
+		Causes:       []holdfast.Cause{{Kind: holdfast.KindWithdrawalFreeze, Effect: holdfast.Deny, Message: "held"}},
+		HolderCauses: []holdfast.Cause{},
 	}
 	h.update("withdrawer", t0, func(tx holdfast.AccountTx) error {
 		e := &holdfast.AuditEntry{At: t0, Actor: "system", Action: holdfast.AuditWithdrawal}
