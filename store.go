@@ -53,6 +53,10 @@ type Store interface {
 	// VerifyAudit checks one account's chain, or every chain when account
 	// is empty.
 	VerifyAudit(ctx context.Context, account string) (*AuditReport, error)
+	// VerifyState replays one account's log, or every account's when
+	// account is empty, and reports every row of the state tables the
+	// log does not explain (projection.go).
+	VerifyState(ctx context.Context, account string) (*StateReport, error)
 	// Events streams recorded events matching f in the order they were
 	// recorded (for backtests and exports).
 	Events(ctx context.Context, f EventFilter, fn func(*Event) error) error

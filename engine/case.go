@@ -15,11 +15,11 @@ var _ holdfast.CaseService = (*Engine)(nil)
 
 // Audit actions of the case workflow.
 const (
-	auditCaseOpened  = "case_opened"
-	auditCaseEntry   = "case_entry"
-	auditCaseState   = "case_state"
-	auditCaseAssign  = "case_assigned"
-	auditCaseDecided = "case_decided"
+	auditCaseOpened  = holdfast.AuditCaseOpened
+	auditCaseEntry   = holdfast.AuditCaseEntry
+	auditCaseState   = holdfast.AuditCaseState
+	auditCaseAssign  = holdfast.AuditCaseAssign
+	auditCaseDecided = holdfast.AuditCaseDecided
 )
 
 // maxCaseText bounds a statement, a note or a reason.

@@ -12,20 +12,21 @@ import (
 
 var _ holdfast.SecurityService = (*Engine)(nil)
 
-// Audit actions of the holder's security operations.
+// Audit actions of the holder's security operations (the root names
+// them, since the log's projection reads them back).
 const (
-	auditSecureAccount   = "secure_account"
-	auditRevokeSession   = "revoke_session"
-	auditWhitelistAdd    = "add_whitelist_address"
-	auditWhitelistRemove = "remove_whitelist_address"
-	auditWhitelistOn     = "enable_whitelist"
-	auditWhitelistOff    = "disable_whitelist"
-	auditAntiPhishing    = "set_anti_phishing_code"
-	auditLockSettings    = "lock_settings"
-	auditUnlockRequest   = "request_settings_unlock"
-	auditUnlockCancel    = "cancel_settings_unlock"
-	auditContactAdd      = "add_trusted_contact"
-	auditContactRemove   = "remove_trusted_contact"
+	auditSecureAccount   = holdfast.AuditSecureAccount
+	auditRevokeSession   = holdfast.AuditRevokeSession
+	auditWhitelistAdd    = holdfast.AuditWhitelistAdd
+	auditWhitelistRemove = holdfast.AuditWhitelistRemove
+	auditWhitelistOn     = holdfast.AuditWhitelistOn
+	auditWhitelistOff    = holdfast.AuditWhitelistOff
+	auditAntiPhishing    = holdfast.AuditAntiPhishing
+	auditLockSettings    = holdfast.AuditLockSettings
+	auditUnlockRequest   = holdfast.AuditUnlockRequest
+	auditUnlockCancel    = holdfast.AuditUnlockCancel
+	auditContactAdd      = holdfast.AuditContactAdd
+	auditContactRemove   = holdfast.AuditContactRemove
 )
 
 // secureReason marks the self_freeze that secure_account applies, so that

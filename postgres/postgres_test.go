@@ -473,6 +473,18 @@ func TestTamper(t *testing.T) {
 	})
 }
 
+// TestTamperState edits the state tables behind the store's back (the
+// contract's state tamper suite).
+func TestTamperState(t *testing.T) {
+	serverDSN(t)
+	storetest.TamperState(t, openContract, func(t *testing.T, dir string, stmts ...string) {
+		admin(t, append([]string{
+			`SET search_path TO ` + pgx.Identifier{schemaName(dir)}.Sanitize(),
+			`SET session_replication_role = replica`, // foreign keys off
+		}, stmts...)...)
+	})
+}
+
 // The same updates give the same chain, hash for hash, in PostgreSQL and
 // in SQLite: an audit log can move between the stores and still verify.
 func TestSameHashesAsSQLite(t *testing.T) {

@@ -17,3 +17,9 @@ func BenchmarkLog(b *testing.B) {
 	defer db.Close()
 	storetest.BenchLog(b, db)
 }
+
+func BenchmarkVerifyState(b *testing.B) {
+	db := open(b, newSchema(b, schemaName(b.Name())))
+	defer db.Close()
+	storetest.BenchVerifyState(b, db)
+}

@@ -81,7 +81,24 @@ func Run(ctx context.Context, f *File) (*Result, error) {
 		clk.now = f.start.Add(f.ats[i])
 		r.step(ctx, i, &f.Steps[i])
 	}
+	if err := r.stateExplained(ctx, store); err != nil {
+		return nil, err
+	}
 	return &r.result, nil
+}
+
+// stateExplained fails the run's last step for every row of the state
+// the audit log does not explain: whatever a scenario does, the engine
+// must record it in the log as it stores it.
+func (r *runner) stateExplained(ctx context.Context, store holdfast.Store) error {
+	rep, err := store.VerifyState(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, b := range rep.Breaks {
+		r.fail(len(r.f.Steps)-1, "the audit log does not explain the state: %s", b)
+	}
+	return nil
 }
 
 func (r *runner) setUpAccounts(ctx context.Context) error {

@@ -117,6 +117,19 @@ func TestTamper(t *testing.T) {
 		})
 }
 
+// TestTamperState edits the state tables of the file behind the store's
+// back (the contract's state tamper suite): VerifyState names the row and
+// its first differing field, and loads keep what the log says.
+func TestTamperState(t *testing.T) {
+	storetest.TamperState(t, func(t *testing.T, dir string) holdfast.Store { return open(t, dir) },
+		func(t *testing.T, dir string, stmts ...string) {
+			raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
+			for _, q := range stmts {
+				exec(t, raw, q)
+			}
+		})
+}
+
 // BenchmarkUpdateParallel measures durable updates of the shape of a
 // withdrawal authorization: one restriction write and one audit entry per
 // update, from many goroutines over many accounts.

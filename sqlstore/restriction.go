@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,47 +14,65 @@ import (
 
 var scanRestriction = scanWith(column.RestrictionFields)
 
-// notOver is the SQL for "not lifted and not ended at the argument": in
-// force or still to come.
-const notOver = `lifted_at IS NULL AND (ends_at IS NULL OR ends_at > ?)`
-
 // Restriction returns one restriction. Errors: not_found.
 func (s *Store) Restriction(ctx context.Context, id string) (*holdfast.Restriction, error) {
 	return byID(ctx, s, "restriction", "restriction", scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE id = ?`, id)
 }
 
-// Restrictions lists restrictions matching f, newest first.
+// Restrictions lists restrictions matching f, newest first. With
+// ActiveAt, each is as the audit log explains it (eachInForce).
 func (s *Store) Restrictions(ctx context.Context, f holdfast.RestrictionFilter) ([]*holdfast.Restriction, error) {
-	var where []string
-	var args []any
+	where, args := []string{`1 = 1`}, []any(nil)
 	if f.Account != "" {
 		where, args = append(where, `account = ?`), append(args, f.Account)
 	}
 	if f.Kind != "" {
 		where, args = append(where, `kind = ?`), append(args, string(f.Kind))
 	}
-	if !f.ActiveAt.IsZero() {
-		where, args = append(where, notOver), append(args, column.NanosArg(f.ActiveAt))
+	q := strings.Join(where, ` AND `) + ` ORDER BY created_at DESC, id DESC`
+	out := []*holdfast.Restriction{}
+	var err error
+	if f.ActiveAt.IsZero() {
+		if f.Limit > 0 {
+			q, args = q+` LIMIT ?`, append(args, f.Limit)
+		}
+		out, err = list(ctx, s.conn.Read(), column.RestrictionFields, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE `+q, args...)
+	} else {
+		// The limit counts what is in force, so it applies after the log.
+		err = eachInForce(ctx, s.conn.Read(), q, args, f.ActiveAt, func(r *holdfast.Restriction) error {
+			if f.Limit > 0 && len(out) == f.Limit {
+				return errEnough
+			}
+			out = append(out, r)
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			err = nil
+		}
 	}
-	q := `SELECT ` + column.RestrictionCols + ` FROM restrictions`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	q += ` ORDER BY created_at DESC, id DESC`
-	if f.Limit > 0 {
-		q, args = q+` LIMIT ?`, append(args, f.Limit)
-	}
-	out, err := list(ctx, s.conn.Read(), column.RestrictionFields, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: restrictions: %w", s.d.Name, err)
 	}
 	return out, nil
 }
 
+// errEnough stops a stream that has read all it needs.
+var errEnough = errors.New("enough")
+
 // ActiveRestrictions streams every restriction in force or still to come at
 // t, across all accounts, from one query.
+// Each is as the audit log explains it (eachInForce), so every row is
+// read: one edited to look over must still count.
 func (s *Store) ActiveRestrictions(ctx context.Context, t time.Time, fn func(*holdfast.Restriction) error) error {
-	return s.eachRestriction(ctx, "active restrictions", notOver, []any{column.NanosArg(t)}, fn)
+	var fnErr error
+	err := eachInForce(ctx, s.conn.Read(), `1 = 1`, nil, t, func(r *holdfast.Restriction) error {
+		fnErr = fn(r)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("%s: active restrictions: %w", s.d.Name, err)
+	}
+	return err
 }
 
 // EndedRestrictions calls fn for every restriction that ended by time (not
@@ -82,11 +101,25 @@ func (s *Store) eachRestriction(ctx context.Context, what, where string, args []
 }
 
 // Restrictions returns the account's restrictions in force or to come at
-// the update's now, oldest first, reading them once per update.
+// the update's now, oldest first, each as the audit log explains it
+// (eachInForce), reading them once per update.
 func (t *accountTx) Restrictions() []*holdfast.Restriction {
-	rs, _ := t.rs.get(t, "restrictions", scanRestriction, `SELECT `+column.RestrictionCols+` FROM restrictions WHERE account = ? AND `+notOver+
-		` ORDER BY created_at, id`, t.id, column.NanosArg(t.now))
-	return slices.Clone(rs)
+	if t.check() != nil {
+		return nil
+	}
+	if !t.rs.loaded {
+		var rs []*holdfast.Restriction
+		err := eachInForce(t.ctx, t.q, `account = ? ORDER BY created_at, id`, []any{t.id}, t.now, func(r *holdfast.Restriction) error {
+			rs = append(rs, r)
+			return nil
+		})
+		if err != nil {
+			t.failf(err, "load restrictions of %s", t.id)
+			return nil
+		}
+		t.rs.rows, t.rs.loaded = rs, true
+	}
+	return slices.Clone(t.rs.rows)
 }
 
 // SaveRestriction inserts r or updates it by id. The cached list follows:

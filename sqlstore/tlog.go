@@ -256,7 +256,7 @@ func (s *Store) LogLeaf(ctx context.Context, account string, seq int64) (index u
 // LogEntry returns the entry at a leaf.
 func (s *Store) LogEntry(ctx context.Context, index uint64) (*holdfast.AuditEntry, error) {
 	var e holdfast.AuditEntry
-	err := s.conn.Read().QueryRow(ctx, `SELECT `+prefixed("a.", auditCols)+` FROM tlog_leaves l JOIN audit a ON a.account = l.account AND a.seq = l.seq WHERE l.idx = ?`, index).Scan(auditFields(&e)...)
+	err := s.conn.Read().QueryRow(ctx, `SELECT `+qualified("a.", auditCols)+` FROM tlog_leaves l JOIN audit a ON a.account = l.account AND a.seq = l.seq WHERE l.idx = ?`, index).Scan(auditFields(&e)...)
 	if errors.Is(err, ErrNoRows) {
 		return nil, holdfast.Errorf(holdfast.NotFound, "index", "leaf %d is not in the log", index)
 	}
@@ -266,8 +266,8 @@ func (s *Store) LogEntry(ctx context.Context, index uint64) (*holdfast.AuditEntr
 	return &e, nil
 }
 
-// prefixed qualifies each of a comma-separated column list.
-func prefixed(p, cols string) string {
+// qualified qualifies each of a comma-separated column list.
+func qualified(p, cols string) string {
 	parts := strings.Split(cols, ", ")
 	for i := range parts {
 		parts[i] = p + parts[i]

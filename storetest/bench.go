@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -150,4 +151,57 @@ func BenchLog(b *testing.B, db holdfast.Store) {
 		}
 		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/float64(c.Size)*1e6, "s/Mleaves")
 	})
+}
+
+// BenchVerifyState compares the state of s with its log after filling it
+// with 2,000 accounts of 50 entries each, written as the engine writes
+// them: a restriction and 49 withdrawal authorizations, each with its
+// row. It reports the cost of the state half of `holdfast audit verify`.
+func BenchVerifyState(b *testing.B, db holdfast.Store) {
+	const accounts, entries = 2000, 50
+	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
+	var wg sync.WaitGroup
+	for a := range accounts {
+		wg.Go(func() {
+			account := fmt.Sprintf("acct-%04d", a)
+			err := db.Update(b.Context(), account, now, func(tx holdfast.AccountTx) error {
+				r := restriction("r-"+account, account, holdfast.KindCoolingOff, now, time.Hour)
+				if err := tx.SaveRestriction(r); err != nil {
+					return err
+				}
+				e := entry(account, now, holdfast.AuditApply, r.ID)
+				e.After, _ = json.Marshal(r)
+				if err := tx.Append(e); err != nil {
+					return err
+				}
+				for i := range entries - 1 {
+					w := &holdfast.Withdrawal{WithdrawalRequest: holdfast.WithdrawalRequest{Account: account, ID: fmt.Sprint("w-", i), Asset: "USDT", Amount: "10", Address: "addr"},
+						Outcome: holdfast.Approve, Causes: []holdfast.Cause{}, HolderCauses: []holdfast.Cause{}, DecidedAt: now}
+					e := entry(account, now, holdfast.AuditWithdrawal, "")
+					e.After, _ = json.Marshal(w)
+					if err := tx.Append(e); err != nil {
+						return err
+					}
+					w.Seq = e.Seq
+					if err := tx.SaveWithdrawal(w); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := db.VerifyState(b.Context(), "")
+		if err != nil || !rep.OK() || rep.Entries != accounts*entries {
+			b.Fatalf("VerifyState = %+v, %v", rep, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*accounts*entries)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*accounts*entries)*1e6, "s/M-entries")
 }

@@ -357,7 +357,7 @@ func auditVerifyCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [--account A] [--checkpoint FILE [--key PUB]] --data DIR",
-		Short: "Verify the audit hash chains and the transparency log in a data directory (or --store)",
+		Short: "Verify the audit hash chains, the transparency log, and that the state is what the log implies, in a data directory (or --store)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if account != "" {
@@ -397,8 +397,12 @@ func auditVerifyCmd() *cobra.Command {
 				fmt.Fprintf(w, "BROKEN: account %s at entry %d: %s\n", b.Account, b.Seq, b.Problem)
 				broken++
 			}
-			if rep.OK() {
-				fmt.Fprintf(w, "OK: %d account(s), %d entries verified\n", rep.Accounts, rep.Entries)
+			unexplained, err := verifyState(cmd, db, account)
+			if err != nil {
+				return err
+			}
+			if rep.OK() && unexplained == 0 {
+				fmt.Fprintf(w, "OK: %d account(s), %d entries verified, and the state is what they imply\n", rep.Accounts, rep.Entries)
 			}
 			if account == "" {
 				lr, err := db.VerifyLog(cmd.Context(), kept, key)
@@ -419,6 +423,8 @@ func auditVerifyCmd() *cobra.Command {
 			}
 			if broken > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "error: failed_precondition: the audit log was tampered with: %d problem(s)\n", broken)
+			}
+			if broken > 0 || unexplained > 0 {
 				return exitCode(1)
 			}
 			return nil
