@@ -131,8 +131,9 @@ func NewSigner(skey string) (note.Signer, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("tlog: signing key: %w", err)
 	}
-	// The key's last field is the algorithm byte and the Ed25519 seed.
-	raw, _ := base64.StdEncoding.DecodeString(skey[strings.LastIndex(skey, "+")+1:])
+	// The key's fifth field is the algorithm byte and the Ed25519 seed
+	// (base64, which may itself hold '+'; note.NewSigner checked it).
+	raw, _ := base64.StdEncoding.DecodeString(strings.SplitN(skey, "+", 5)[4])
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	vkey, err := note.NewEd25519VerifierKey(s.Name(), pub)
 	if err != nil {
