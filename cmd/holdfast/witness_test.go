@@ -1,17 +1,31 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/rpc"
@@ -368,4 +382,233 @@ func rehashFrom(t *testing.T, dir string, leaf uint64) {
 	if code, out, errw := cli(t, "audit", "verify", "--data", dir, "--account", e.Account); code != 0 {
 		t.Fatalf("the rewritten chain does not verify on its own: %s %s", out, errw)
 	}
+}
+
+// TestClusterCheckpoints runs three nodes on one PostgreSQL and NATS,
+// appending concurrently through each, while every node's checkpoint is
+// polled. Every checkpoint collected is then checked with the two public
+// libraries alone (not package tlog): its signature, no two of one size
+// with different roots, each node's never going backwards, and each
+// consistent with every larger one, by proofs from any node.
+func TestClusterCheckpoints(t *testing.T) {
+	cl := newCluster(t, 3)
+	keyFile := cl.nodes[0].args[slices.Index(cl.nodes[0].args, "--audit-key")+1]
+	_, vkey, errw := cli(t, "audit", "key", "--audit-key", keyFile, "--data", t.TempDir())
+	verifier, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		t.Fatalf("audit key: %v %s", err, errw)
+	}
+
+	// Requests carry no deadline: the server would see it and fail the
+	// last ones; the loops stop after 5 s instead.
+	ctx := context.Background()
+	end := time.Now().Add(5 * time.Second)
+	running := func() bool { return time.Now().Before(end) }
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		seen      = map[string]bool{} // signed notes collected
+		perNode   = make([][]uint64, len(cl.nodes))
+		appended  atomic.Int64
+		pollFails atomic.Int64
+	)
+	for i, n := range cl.nodes {
+		c := rpc.NewClients(nil, n.url, cl.token)
+		for w := range 3 {
+			wg.Go(func() {
+				for k := 0; running(); k++ {
+					acct := fmt.Sprintf("n%d-w%d-%d", i, w, k)
+					var err error
+					switch k % 3 {
+					case 0:
+						_, err = c.Self.PanicLock(ctx, connect.NewRequest(&holdfastv1.PanicLockRequest{Account: acct, Duration: "24h"}))
+					case 1:
+						_, err = c.Self.Freeze(ctx, connect.NewRequest(&holdfastv1.FreezeRequest{Account: acct, Duration: "24h"}))
+					default:
+						_, err = c.Restriction.Apply(ctx, connect.NewRequest(&holdfastv1.ApplyRequest{Account: acct, Kind: "reduce_only", Reason: "cluster log"}))
+					}
+					if err != nil {
+						if running() {
+							t.Errorf("node %d: %v", i, err)
+						}
+						return
+					}
+					appended.Add(1)
+				}
+			})
+		}
+		// Publishing on demand logs every entry committed before it
+		// began, whatever the other nodes integrate at the same time.
+		wg.Go(func() {
+			db, err := pgx.Connect(ctx, cl.dsn)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer db.Close(context.Background())
+			for running() {
+				var committed uint64
+				if err := db.QueryRow(ctx, `SELECT count(*) FROM audit`).Scan(&committed); err != nil {
+					t.Error(err)
+					return
+				}
+				msg, err := postPublish(ctx, n.url, cl.token)
+				if err != nil {
+					t.Errorf("node %d: publish: %v", i, err)
+					return
+				}
+				size, _ := openCheckpoint(t, verifier, msg)
+				if size < committed {
+					t.Errorf("node %d published a checkpoint of %d leaves, though %d entries were committed before it began", i, size, committed)
+				}
+				mu.Lock()
+				seen[string(msg)] = true
+				mu.Unlock()
+				time.Sleep(250 * time.Millisecond)
+			}
+		})
+		wg.Go(func() {
+			for running() {
+				msg, err := getCheckpoint(n.url)
+				if err != nil {
+					pollFails.Add(1)
+					continue
+				}
+				if msg == nil {
+					continue // nothing published yet
+				}
+				size, _ := openCheckpoint(t, verifier, msg)
+				mu.Lock()
+				seen[string(msg)] = true
+				perNode[i] = append(perNode[i], size)
+				mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	// The last appends, published, are the largest checkpoint.
+	if code, out, errw := cli(t, "audit", "checkpoint", "--publish", "--server", cl.nodes[1].url, "--token", cl.token); code != 0 {
+		t.Fatalf("publish: %s %s", out, errw)
+	} else {
+		seen[out] = true
+	}
+	if pollFails.Load() > 0 {
+		t.Errorf("%d checkpoint polls failed", pollFails.Load())
+	}
+	for i, sizes := range perNode {
+		if !slices.IsSorted(sizes) {
+			t.Errorf("node %d served checkpoints going backwards: %v", i, sizes)
+		}
+	}
+
+	roots := map[uint64][]byte{}
+	for msg := range seen {
+		size, root := openCheckpoint(t, verifier, []byte(msg))
+		if r, ok := roots[size]; ok && !bytes.Equal(r, root) {
+			t.Fatalf("two checkpoints of %d leaves with different roots", size)
+		}
+		roots[size] = root
+	}
+	sizes := slices.Sorted(maps.Keys(roots))
+	if len(sizes) < 4 {
+		t.Fatalf("only %d distinct checkpoints in 5 s of appends (%d appended): %v", len(sizes), appended.Load(), sizes)
+	}
+	if last := sizes[len(sizes)-1]; last < uint64(appended.Load()) {
+		t.Fatalf("the newest checkpoint has %d leaves, but %d entries were appended", last, appended.Load())
+	}
+	proofs := 0
+	for i, old := range sizes {
+		for j, new := range sizes[i+1:] {
+			n := cl.nodes[(i+j)%len(cl.nodes)]
+			hashes := getConsistency(t, n.url, old, new)
+			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old, new, hashes, roots[old], roots[new]); err != nil {
+				t.Fatalf("the checkpoint of %d leaves is not consistent with the one of %d (proof from %s): %v", old, new, n.url, err)
+			}
+			proofs++
+		}
+	}
+	t.Logf("%d entries appended through 3 nodes; %d distinct checkpoints (%d..%d leaves), %d consistency proofs verified", appended.Load(), len(sizes), sizes[0], sizes[len(sizes)-1], proofs)
+}
+
+// getCheckpoint fetches a node's checkpoint: nil before the first.
+func getCheckpoint(url string) ([]byte, error) {
+	res, err := probe.Get(url + "/audit/checkpoint")
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	switch {
+	case err != nil:
+		return nil, err
+	case res.StatusCode == http.StatusNotFound:
+		return nil, nil
+	case res.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s: %s", res.Status, b)
+	}
+	return b, nil
+}
+
+// postPublish asks a node to log every queued entry and returns its
+// newest checkpoint.
+func postPublish(ctx context.Context, url, token string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/audit/publish", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", res.Status, b)
+	}
+	return b, err
+}
+
+// openCheckpoint verifies a signed checkpoint and reads its size and
+// root as the C2SP tlog-checkpoint format gives them.
+func openCheckpoint(t *testing.T, v note.Verifier, msg []byte) (uint64, []byte) {
+	t.Helper()
+	n, err := note.Open(msg, note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("checkpoint %q: %v", msg, err)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 4 || lines[0] != v.Name() {
+		t.Fatalf("checkpoint %q: want origin %s, size and root lines", n.Text, v.Name())
+	}
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil {
+		t.Fatalf("checkpoint size %q: %v", lines[1], err)
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != 32 {
+		t.Fatalf("checkpoint root %q: %v", lines[2], err)
+	}
+	return size, root
+}
+
+// getConsistency fetches the proof that the tree of old leaves is a
+// prefix of the tree of new leaves.
+func getConsistency(t *testing.T, url string, old, new uint64) [][]byte {
+	t.Helper()
+	res, err := probe.Get(fmt.Sprintf("%s/audit/proof/consistency?old=%d&new=%d", url, old, new))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var p struct{ Hashes [][]byte }
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("consistency %d..%d from %s: %s %s", old, new, url, res.Status, b)
+	}
+	if err := json.NewDecoder(res.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Hashes
 }
