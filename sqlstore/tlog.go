@@ -38,17 +38,37 @@ func (t *accountTx) queueEntry(e *holdfast.AuditEntry) error {
 
 // IntegrateLog logs up to max queued entries and publishes the checkpoint
 // of the grown tree, signed by signer (whose name is the log's origin).
-// It returns nil when nothing was queued, or when another node integrated
-// the same entries at the same time (they are in its checkpoint).
+// It returns nil when nothing was queued.
+//
+// Another node integrating at the same time makes this one's leaves
+// collide with its own: the transaction is tried again on the grown
+// tree. Giving up instead would leave entries queued that were committed
+// before the caller asked for them to be logged (PublishCheckpoint,
+// EntryProof): under READ COMMITTED, the loser waited on the checkpoint
+// row, then read the queue after the winner's commit.
 func (s *Store) IntegrateLog(ctx context.Context, signer note.Signer, now time.Time, max int) (*tlog.Signed, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := s.integrate(ctx, signer, now, max)
+		if err != nil && s.d.IsUnique(err) && attempt < integrateAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: integrate the audit log: %w", s.d.Name, err)
+		}
+		return out, nil
+	}
+}
+
+// integrateAttempts bounds the tries of one integration: each collision
+// means another node logged a batch meanwhile.
+const integrateAttempts = 10
+
+func (s *Store) integrate(ctx context.Context, signer note.Signer, now time.Time, max int) (*tlog.Signed, error) {
 	var out *tlog.Signed
 	err := s.conn.Tx(ctx, logKey, func(q Querier) (bool, error) {
 		out = nil
-		// The newest checkpoint's row, locked: another node's integration
-		// waits here, and then fails on the leaves' keys and rolls back.
-		var size uint64
-		err := q.QueryRow(ctx, `SELECT size FROM tlog_checkpoints ORDER BY size DESC LIMIT 1`+s.d.ForUpdate).Scan(&size)
-		if err != nil && !errors.Is(err, ErrNoRows) {
+		size, err := s.lockNewest(ctx, q)
+		if err != nil {
 			return false, err
 		}
 		type queued struct {
@@ -110,13 +130,29 @@ func (s *Store) IntegrateLog(ctx context.Context, signer note.Signer, now time.T
 		out = signed
 		return true, nil
 	})
-	if err != nil && s.d.IsUnique(err) {
-		return nil, nil
+	return out, err
+}
+
+// lockNewest locks the newest checkpoint's row, so that another node's
+// integration waits. The row locked may have stopped being the newest
+// while this one waited: the node holding it committed a new checkpoint
+// (a new row). Under READ COMMITTED a fresh read sees it, and then that
+// row is locked in turn.
+func (s *Store) lockNewest(ctx context.Context, q Querier) (uint64, error) {
+	const newest = `SELECT size FROM tlog_checkpoints ORDER BY size DESC LIMIT 1`
+	for {
+		var locked, now uint64
+		err := q.QueryRow(ctx, newest+s.d.ForUpdate).Scan(&locked)
+		if err == nil {
+			err = q.QueryRow(ctx, newest).Scan(&now)
+		}
+		if errors.Is(err, ErrNoRows) {
+			return 0, nil // no checkpoint yet: the leaves' keys decide
+		}
+		if err != nil || locked == now {
+			return locked, err
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: integrate the audit log: %w", s.d.Name, err)
-	}
-	return out, nil
 }
 
 // batchRows bounds the rows of one multi-row statement (SQLite allows

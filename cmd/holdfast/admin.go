@@ -165,7 +165,7 @@ func (s *storeRef) openStore(ctx context.Context, must bool) (backend, error) {
 
 func auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Audit log tools: verify the chains and the transparency log, checkpoints, proofs"}
-	cmd.AddCommand(auditVerifyCmd(), auditKeyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd())
+	cmd.AddCommand(auditVerifyCmd(), auditKeyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd(), auditWitnessCmd())
 	return cmd
 }
 
