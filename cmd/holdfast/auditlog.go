@@ -27,6 +27,9 @@ const auditKeyEnv = "HOLDFAST_AUDIT_KEY"
 // auditKeyFile is the signing key's file in the data directory.
 const auditKeyFile = "audit.key"
 
+// defaultOrigin names a log whose key is made on first use.
+const defaultOrigin = "holdfast.audit"
+
 // auditLogOptions say how a server signs the transparency log.
 type auditLogOptions struct {
 	keyFile, origin string
@@ -37,7 +40,7 @@ type auditLogOptions struct {
 func (o *auditLogOptions) flags(cmd *cobra.Command, publishing bool) {
 	f := cmd.Flags()
 	f.StringVar(&o.keyFile, "audit-key", "", "file holding the transparency log's signing key (default $"+auditKeyEnv+", else audit.key in --data, made on first use)")
-	f.StringVar(&o.origin, "audit-origin", "holdfast.audit", "the log's name (its checkpoints' origin line), given to a signing key made on first use")
+	f.StringVar(&o.origin, "audit-origin", defaultOrigin, "the log's name (its checkpoints' origin line), given to a signing key made on first use")
 	if publishing {
 		f.DurationVar(&o.every, "checkpoint-every", time.Second, "publish a signed checkpoint this often while audit entries are appended (0: only on demand)")
 		f.BoolVar(&o.rotate, "audit-key-rotate", false, "accept a log signed by another key and sign its newest checkpoint again with this one (key rotation)")
@@ -81,10 +84,11 @@ func (o *auditLogOptions) readKey(data string, create bool) (note.Signer, string
 // newKey makes a signing key named by --audit-origin and keeps it at
 // path, readable by its owner only.
 func (o *auditLogOptions) newKey(data, path string) (string, error) {
-	if o.origin == "" || strings.ContainsAny(o.origin, " \t\n+") {
+	origin := firstOf(o.origin, defaultOrigin)
+	if strings.ContainsAny(origin, " \t\n+") {
 		return "", holdfast.Errorf(holdfast.InvalidArgument, "audit-origin", "the log's name must be non-empty, without spaces or '+'")
 	}
-	skey, _, err := tlog.GenerateKey(o.origin)
+	skey, _, err := tlog.GenerateKey(origin)
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -108,9 +110,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 	if !strings.Contains(out, `"msg":"ready"`) {
 		t.Fatalf("the log does not look like a server's:\n%s", out)
 	}
+	auditKey, err := os.ReadFile(filepath.Join(data, auditKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The seed is the key's fifth field; the log shows the public key only.
+	seed := strings.SplitN(strings.TrimSpace(string(auditKey)), "+", 5)[4]
 	for name, secret := range map[string]string{
 		"bearer token": token, "webhook secret": webhookSecret, "SMTP password": smtpPassword,
-		"anti-phishing code": antiPhishing, "holder sign-in token": holderToken,
+		"anti-phishing code": antiPhishing, "holder sign-in token": holderToken, "audit signing key": seed,
 	} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the %s is in the log", name)
