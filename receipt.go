@@ -1,6 +1,7 @@
 package holdfast
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/holdfast/holdfast/tlog"
@@ -37,4 +38,14 @@ func (r *Receipt) Verify(vkey string) (*tlog.Signed, error) {
 		return nil, fmt.Errorf("receipt: entry %d of account %s is not leaf %d of the checkpoint's tree: %w", r.Entry.Seq, r.Entry.Account, r.Leaf, err)
 	}
 	return c, nil
+}
+
+// Restriction reads the restriction the receipt's entry records (its
+// state after the change): what the receipt proves, in words.
+func (r *Receipt) Restriction() (*Restriction, error) {
+	var out Restriction
+	if err := json.Unmarshal(r.Entry.After, &out); err != nil || out.ID == "" {
+		return nil, fmt.Errorf("receipt: entry %d of account %s records no restriction", r.Entry.Seq, r.Entry.Account)
+	}
+	return &out, nil
 }
