@@ -1,6 +1,7 @@
 package holdfast
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -23,7 +24,11 @@ type Receipt struct {
 // proof leads from the entry's leaf to the checkpoint's root. It returns
 // the checkpoint.
 func (r *Receipt) Verify(vkey string) (*tlog.Signed, error) {
-	if h := r.Entry.ComputeHash(); h != r.Entry.Hash {
+	// The record was hashed compact: a receipt pretty-printed since
+	// still verifies.
+	e := r.Entry
+	e.Before, e.After = compact(e.Before), compact(e.After)
+	if h := e.ComputeHash(); h != e.Hash {
 		return nil, fmt.Errorf("receipt: the entry's content does not match its hash")
 	}
 	c, err := tlog.Open([]byte(r.Checkpoint), vkey)
@@ -48,4 +53,14 @@ func (r *Receipt) Restriction() (*Restriction, error) {
 		return nil, fmt.Errorf("receipt: entry %d of account %s records no restriction", r.Entry.Seq, r.Entry.Account)
 	}
 	return &out, nil
+}
+
+// compact removes insignificant whitespace from a JSON value (one that
+// is not JSON is left as it is, and fails the hash).
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
 }

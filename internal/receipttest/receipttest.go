@@ -7,6 +7,7 @@
 package receipttest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -58,6 +59,16 @@ func Verify(doc []byte, vkey string) (*Proved, error) {
 		return nil, fmt.Errorf("not a receipt: %w", err)
 	}
 	e := &r.Entry
+	// before and after are hashed in their compact form.
+	for _, raw := range []*json.RawMessage{&e.Before, &e.After} {
+		if len(*raw) > 0 {
+			var b bytes.Buffer
+			if err := json.Compact(&b, *raw); err != nil {
+				return nil, err
+			}
+			*raw = b.Bytes()
+		}
+	}
 	// The entry's hash: SHA-256 over the sequence (8 bytes, big-endian)
 	// and each field prefixed by its length (8 bytes, big-endian).
 	h := sha256.New()
