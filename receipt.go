@@ -1,6 +1,8 @@
 package holdfast
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 
 	"github.com/holdfast/holdfast/tlog"
@@ -22,7 +24,11 @@ type Receipt struct {
 // proof leads from the entry's leaf to the checkpoint's root. It returns
 // the checkpoint.
 func (r *Receipt) Verify(vkey string) (*tlog.Signed, error) {
-	if h := r.Entry.ComputeHash(); h != r.Entry.Hash {
+	// The record was hashed compact: a receipt pretty-printed since
+	// still verifies.
+	e := r.Entry
+	e.Before, e.After = compact(e.Before), compact(e.After)
+	if h := e.ComputeHash(); h != e.Hash {
 		return nil, fmt.Errorf("receipt: the entry's content does not match its hash")
 	}
 	c, err := tlog.Open([]byte(r.Checkpoint), vkey)
@@ -37,4 +43,24 @@ func (r *Receipt) Verify(vkey string) (*tlog.Signed, error) {
 		return nil, fmt.Errorf("receipt: entry %d of account %s is not leaf %d of the checkpoint's tree: %w", r.Entry.Seq, r.Entry.Account, r.Leaf, err)
 	}
 	return c, nil
+}
+
+// Restriction reads the restriction the receipt's entry records (its
+// state after the change): what the receipt proves, in words.
+func (r *Receipt) Restriction() (*Restriction, error) {
+	var out Restriction
+	if err := json.Unmarshal(r.Entry.After, &out); err != nil || out.ID == "" {
+		return nil, fmt.Errorf("receipt: entry %d of account %s records no restriction", r.Entry.Seq, r.Entry.Account)
+	}
+	return &out, nil
+}
+
+// compact removes insignificant whitespace from a JSON value (one that
+// is not JSON is left as it is, and fails the hash).
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
 }

@@ -274,6 +274,9 @@ type SecureResult struct {
 	// Repeat is set when an earlier secure_account's freeze was still in
 	// force: nothing new was applied.
 	Repeat bool `json:"repeat"`
+	// Entry is the number of the freeze's apply entry in the account's
+	// audit chain, the entry a receipt proves (0 on a repeat).
+	Entry int64 `json:"entry,omitempty"`
 }
 
 // SessionInfo is a session as the holder sees it.

@@ -12,6 +12,16 @@ import (
 
 // Apply creates a restriction.
 func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfast.Restriction, error) {
+	a, err := e.apply(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return a.Restriction, nil
+}
+
+// apply is Apply, also naming the audit entry that recorded the change:
+// the restriction's apply, or the extend of a second panic press.
+func (e *Engine) apply(ctx context.Context, req holdfast.ApplyRequest) (*Applied, error) {
 	if err := holdfast.ValidateID("account", req.Account); err != nil {
 		return nil, err
 	}
@@ -43,8 +53,9 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 	if err != nil {
 		return nil, err
 	}
-	var out *holdfast.Restriction
+	out := &Applied{}
 	err = e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		*out = Applied{} // a retried transaction starts again
 		if err := mayContact(req.Actor, tx.Account()); err != nil {
 			return false, err
 		}
@@ -63,8 +74,8 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 			// At most one panic lock per account: a second press
 			// extends the one in force, or is refused.
 			if cur := e.panicLockOf(tx, now, req.Actor); cur != nil {
-				changed, err := e.pressAgain(tx, now, cur, now.Add(d.Std()), req)
-				out = e.redact(req.Actor, cur)
+				changed, err := e.pressAgain(tx, now, cur, now.Add(d.Std()), req, &out.Entry)
+				out.Restriction = e.redact(req.Actor, cur)
 				return changed, err
 			}
 		}
@@ -72,13 +83,16 @@ func (e *Engine) Apply(ctx context.Context, req holdfast.ApplyRequest) (*holdfas
 		if err != nil {
 			return false, err
 		}
-		out = r.Clone()
+		out.Restriction, out.Entry = r.Clone(), lastEntry(tx)
 		if byContact {
 			return true, e.tellContactActed(tx, now, r, req.Actor)
 		}
 		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // maxReason bounds free-text reasons kept in the audit log.
@@ -100,7 +114,8 @@ func (e *Engine) panicLockOf(tx holdfast.AccountTx, now time.Time, actor holdfas
 // pressAgain applies a second panic press (or staff apply) to the lock in
 // force: a later end extends it, an earlier one is refused, the same end
 // changes nothing. It reports whether the lock changed.
-func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.Restriction, end time.Time, req holdfast.ApplyRequest) (bool, error) {
+// entry is set to the extension's audit entry.
+func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.Restriction, end time.Time, req holdfast.ApplyRequest, entry *int64) (bool, error) {
 	if end.Before(cur.EndsAt) {
 		return false, holdfast.Errorf(holdfast.Immutable, "duration", "a panic lock is already in force until %s; it cannot be shortened, only extended", cur.EndsAt.Format(time.RFC3339))
 	}
@@ -118,6 +133,7 @@ func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.
 	if _, err := moveEndLater(tx, now, cur, end, req.Actor, req.Reason); err != nil {
 		return false, err
 	}
+	*entry = lastEntry(tx)
 	if req.Actor.Type == holdfast.ActorTrustedContact {
 		return true, e.tellContactActed(tx, now, cur, req.Actor)
 	}

@@ -103,6 +103,7 @@ func (e *Engine) gate(tx holdfast.AccountTx, now time.Time, action holdfast.Acti
 func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.SecureResult, error) {
 	res := &holdfast.SecureResult{}
 	err := e.securityOp(ctx, account, actor, auditSecureAccount, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		*res = holdfast.SecureResult{} // a retried transaction counts again
 		a := tx.Account()
 		sec := &a.Security
 		for _, r := range tx.Restrictions() {
@@ -141,7 +142,7 @@ func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfa
 		if err != nil {
 			return false, err
 		}
-		res.Freeze = r.Clone()
+		res.Freeze, res.Entry = r.Clone(), lastEntry(tx)
 		return true, e.notifyHolder(tx, now, noticeSecured, e.restrictionData(r))
 	})
 	if err != nil {

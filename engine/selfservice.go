@@ -11,17 +11,29 @@ import (
 // Freeze applies a self_freeze for one of the policy's self-service
 // durations.
 func (e *Engine) Freeze(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	return restrictionOf(e.FreezeApplied(ctx, account, d, actor))
+}
+
+// FreezeApplied is Freeze, also naming the audit entry of the change (for
+// its receipt).
+func (e *Engine) FreezeApplied(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*Applied, error) {
 	if d == 0 {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "choose a duration: one of %v", e.policy.SelfService.FreezeDurations)
 	}
 	if !slices.Contains(e.policy.SelfService.FreezeDurations, d) {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "a freeze lasts one of %v, not %s", e.policy.SelfService.FreezeDurations, d)
 	}
-	return e.Apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindSelfFreeze, Duration: d, Actor: actor, Reason: "holder froze the account"})
+	return e.apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindSelfFreeze, Duration: d, Actor: actor, Reason: "holder froze the account"})
 }
 
 // PanicLock applies a panic_lock; zero d means the policy's default.
 func (e *Engine) PanicLock(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*holdfast.Restriction, error) {
+	return restrictionOf(e.PanicLockApplied(ctx, account, d, actor))
+}
+
+// PanicLockApplied is PanicLock, also naming the audit entry of the
+// change: the lock's apply, or the extend of a press on a lock in force.
+func (e *Engine) PanicLockApplied(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*Applied, error) {
 	ss := e.policy.SelfService
 	if d == 0 {
 		d = ss.PanicLockDefault
@@ -29,7 +41,7 @@ func (e *Engine) PanicLock(ctx context.Context, account string, d holdfast.Durat
 	if d < ss.PanicLockMin || d > ss.PanicLockMax {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "a panic lock lasts from %s to %s, not %s", ss.PanicLockMin, ss.PanicLockMax, d)
 	}
-	return e.Apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindPanicLock, Duration: d, Actor: actor, Reason: "holder pressed the panic button"})
+	return e.apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindPanicLock, Duration: d, Actor: actor, Reason: "holder pressed the panic button"})
 }
 
 // RequestUnfreeze records the holder's request to end a self-freeze early.

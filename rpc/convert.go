@@ -439,3 +439,25 @@ func pbReport(r *holdfast.AccountReport, now time.Time) (*holdfastv1.AccountRepo
 	}
 	return out, nil
 }
+
+// pbReceipt checks a receipt against the log's key before handing it out
+// and says what it proves beside the document itself.
+func pbReceipt(rc *holdfast.Receipt, vkey string) (*holdfastv1.Receipt, error) {
+	cp, err := rc.Verify(vkey)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rc.Restriction()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.Marshal(rc)
+	if err != nil {
+		return nil, err
+	}
+	e := &rc.Entry
+	return &holdfastv1.Receipt{
+		Document: string(doc), Account: e.Account, Seq: e.Seq, Action: e.Action, Kind: string(r.Kind), Restriction: r.ID,
+		At: pbTime(e.At), StartsAt: pbTime(r.StartsAt), EndsAt: pbTime(r.EndsAt), LeafIndex: rc.Leaf, TreeSize: cp.Size,
+	}, nil
+}

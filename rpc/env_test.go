@@ -50,6 +50,13 @@ var (
 
 func newEnv(t *testing.T, opts ...func(*rpc.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, engine.Config{}, opts...)
+}
+
+// newEnvWith is newEnv with an engine configured as ec says (its store,
+// policy, clock and logger are the env's).
+func newEnvWith(t *testing.T, ec engine.Config, opts ...func(*rpc.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
@@ -58,7 +65,8 @@ func newEnv(t *testing.T, opts ...func(*rpc.Config)) *env {
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := rpc.NewMetrics()
-	eng, err := engine.New(ctx, engine.Config{Store: m.Store(db), Policy: policy.Default(), Clock: holdfast.WallClock{}, Logger: log})
+	ec.Store, ec.Policy, ec.Clock, ec.Logger = m.Store(db), policy.Default(), holdfast.WallClock{}, log
+	eng, err := engine.New(ctx, ec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,9 @@ func (h *selfService) SecureAccount(ctx context.Context, req *connect.Request[ho
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(pbSecure(res)), nil
+	out := pbSecure(res)
+	out.Receipt = h.receipt(ctx, req.Msg.Account, res.Entry, actor)
+	return connect.NewResponse(out), nil
 }
 
 func (h *selfService) RevokeSession(ctx context.Context, req *connect.Request[holdfastv1.RevokeSessionRequest]) (*connect.Response[holdfastv1.RevokeSessionResponse], error) {

@@ -44,11 +44,11 @@ func (h *selfService) Freeze(ctx context.Context, req *connect.Request[holdfastv
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.engine.Freeze(ctx, m.Account, d, actor)
+	a, err := h.engine.FreezeApplied(ctx, m.Account, d, actor)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&holdfastv1.FreezeResponse{Restriction: pbRestriction(r)}), nil
+	return connect.NewResponse(&holdfastv1.FreezeResponse{Restriction: pbRestriction(a.Restriction), Receipt: h.receipt(ctx, m.Account, a.Entry, actor)}), nil
 }
 
 func (h *selfService) PanicLock(ctx context.Context, req *connect.Request[holdfastv1.PanicLockRequest]) (*connect.Response[holdfastv1.PanicLockResponse], error) {
@@ -61,11 +61,11 @@ func (h *selfService) PanicLock(ctx context.Context, req *connect.Request[holdfa
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.engine.PanicLock(ctx, m.Account, d, actor)
+	a, err := h.engine.PanicLockApplied(ctx, m.Account, d, actor)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&holdfastv1.PanicLockResponse{Restriction: pbRestriction(r)}), nil
+	return connect.NewResponse(&holdfastv1.PanicLockResponse{Restriction: pbRestriction(a.Restriction), Receipt: h.receipt(ctx, m.Account, a.Entry, actor)}), nil
 }
 
 func (h *selfService) RequestUnfreeze(ctx context.Context, req *connect.Request[holdfastv1.RequestUnfreezeRequest]) (*connect.Response[holdfastv1.RequestUnfreezeResponse], error) {
@@ -111,4 +111,23 @@ func (h *selfService) Verify(ctx context.Context, req *connect.Request[holdfastv
 		return nil, err
 	}
 	return connect.NewResponse(&holdfastv1.VerifyResponse{Ended: pbRestrictions(ended)}), nil
+}
+
+// receipt is the receipt of a holder's change, entry seq of account. It
+// is best effort: the change is committed whatever happens here, so a
+// receipt that cannot be made (no signing key, the store busy) is logged
+// and left out. Staff acting for a holder get none.
+func (h *selfService) receipt(ctx context.Context, account string, seq int64, actor holdfast.Actor) *holdfastv1.Receipt {
+	if seq == 0 || (!actor.IsHolder(account) && actor.Type != holdfast.ActorTrustedContact) {
+		return nil
+	}
+	rc, err := h.engine.Receipt(ctx, account, seq, actor)
+	if err == nil {
+		var out *holdfastv1.Receipt
+		if out, err = pbReceipt(rc, h.engine.LogVerifierKey()); err == nil {
+			return out
+		}
+	}
+	h.log.WarnContext(ctx, "freeze receipt not issued; the change itself is committed", "account", account, "entry", seq, "err", err)
+	return nil
 }

@@ -13,15 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/receipttest"
 	"github.com/holdfast/holdfast/internal/servicetest"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/rpc"
 	"github.com/holdfast/holdfast/sqlite"
+	"github.com/holdfast/holdfast/tlog"
 	"github.com/holdfast/holdfast/web"
 )
 
@@ -33,6 +36,7 @@ type site struct {
 	eng     *engine.Engine
 	db      *sqlite.DB
 	key     []byte
+	vkey    string // the audit log's public key
 	browser context.Context
 }
 
@@ -65,7 +69,16 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Logger: log})
+	// The site signs its audit log, so that freezes come with receipts.
+	skey, _, err := tlog.GenerateKey("holdfast.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := tlog.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, engine.Config{Store: db, Policy: policy.Default(), Logger: log, LogSigner: signer, LogVerifierKey: vkey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +111,7 @@ func newSite(t *testing.T) *site {
 	t.Cleanup(func() { cancelB(); cancelA() })
 	bctx, cancelT := context.WithTimeout(bctx, 60*time.Second)
 	t.Cleanup(cancelT)
-	return &site{t: t, url: srv.URL, eng: eng, db: db, key: testKey, browser: bctx}
+	return &site{t: t, url: srv.URL, eng: eng, db: db, key: testKey, vkey: vkey, browser: bctx}
 }
 
 // signIn opens the Security Center as the holder of account.
@@ -189,7 +202,9 @@ func (s *site) screenshot(name string) {
 }
 
 // TestPanicButton: from the Security Center's first screen, two clicks
-// stop every withdrawal, and the status bar says so.
+// stop every withdrawal, and the status bar says so; the page then offers
+// the lock's receipt, which downloads as a file that the two public
+// libraries verify.
 func TestPanicButton(t *testing.T) {
 	s := newSite(t)
 	s.signIn("u1")
@@ -211,6 +226,49 @@ func TestPanicButton(t *testing.T) {
 	if err != nil || d.Effect != holdfast.Deny {
 		t.Errorf("withdraw after the panic button: %+v %v", d, err)
 	}
+
+	doc := s.download("#receipt-download")
+	p, err := receipttest.Verify(doc, s.vkey)
+	if err != nil {
+		t.Fatalf("the downloaded receipt does not verify: %v\n%s", err, doc)
+	}
+	if e := p.Entry; e.Account != "u1" || e.Action != holdfast.AuditApply || e.Actor != "user:u1" || !strings.Contains(string(e.After), `"kind":"panic_lock"`) {
+		t.Errorf("the receipt proves %s by %s on %s: %s", e.Action, e.Actor, e.Account, e.After)
+	}
+}
+
+// download clicks the link sel and returns the file the browser saved.
+func (s *site) download(sel string) []byte {
+	s.t.Helper()
+	dir := s.t.TempDir()
+	progress := chromedp.Events(s.browser, browser.DownloadProgress)
+	s.run(
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+				Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true),
+			})
+			return err
+		}),
+		click(sel),
+	)
+	for ev, err := range progress {
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		switch ev.State {
+		case browser.DownloadProgressStateCompleted:
+			b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			return b
+		case browser.DownloadProgressStateCanceled:
+			s.t.Fatalf("the browser cancelled the download of %s", sel)
+		}
+	}
+	s.t.Fatalf("no download from %s", sel)
+	return nil
 }
 
 // TestSecurityHeaders: every page carries a strict CSP and refuses framing;

@@ -3,9 +3,11 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/engine"
 )
 
 // The Security Center. A holder arrives with a token the exchange minted
@@ -23,6 +25,7 @@ func (s *Server) holderRoutes() {
 	s.mux.Handle("GET /me/{$}", s.asHolder(s.holderHome))
 	s.mux.Handle("GET /me/panic", s.asHolder(s.panicForm))
 	s.mux.Handle("POST /me/panic", s.asHolder(s.panicLock))
+	s.mux.Handle("GET /me/receipt", s.asHolder(s.receipt))
 	s.securityRoutes()
 	s.appealRoutes()
 }
@@ -98,6 +101,9 @@ type holderPage struct {
 	Done    string
 	Error   string
 	Status  *holdfast.Status
+	// Receipt is the audit entry whose receipt the page offers for
+	// download, after a freeze (0: none).
+	Receipt int64
 	// Data is the page's own.
 	Data any
 }
@@ -107,7 +113,11 @@ func (s *Server) page(r *http.Request, account string) (*holderPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &holderPage{Account: account, Done: r.URL.Query().Get("done"), Status: st}, nil
+	p := &holderPage{Account: account, Done: r.URL.Query().Get("done"), Status: st}
+	if n, err := strconv.ParseInt(r.URL.Query().Get("receipt"), 10, 64); err == nil && n > 0 {
+		p.Receipt = n
+	}
+	return p, nil
 }
 
 func (s *Server) holderHome(w http.ResponseWriter, r *http.Request, account string) {
@@ -130,12 +140,13 @@ func (s *Server) panicForm(w http.ResponseWriter, r *http.Request, account strin
 
 func (s *Server) panicLock(w http.ResponseWriter, r *http.Request, account string) {
 	d, err := holdfast.ParseDuration(r.FormValue("duration"))
+	a := &engine.Applied{}
 	if err == nil {
-		_, err = s.cfg.Engine.PanicLock(r.Context(), account, d, holdfast.User(account))
+		a, err = s.cfg.Engine.PanicLockApplied(r.Context(), account, d, holdfast.User(account))
 	}
 	if err != nil {
 		s.renderHolder(w, r, account, http.StatusUnprocessableEntity, s.homeScreen(), errorText(err))
 		return
 	}
-	http.Redirect(w, r, flashURL("/me/", "panic_lock"), http.StatusSeeOther)
+	http.Redirect(w, r, s.withReceipt(flashURL("/me/", "panic_lock"), a.Entry), http.StatusSeeOther)
 }

@@ -68,7 +68,7 @@ func (s *Server) secureAccount(_ http.ResponseWriter, r *http.Request, account s
 	if res.Repeat {
 		return flashURL("/me/", "secured_again"), nil
 	}
-	return flashURL("/me/", "secured"), nil
+	return s.withReceipt(flashURL("/me/", "secured"), res.Entry), nil
 }
 
 func (s *Server) freeze(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
@@ -76,10 +76,11 @@ func (s *Server) freeze(_ http.ResponseWriter, r *http.Request, account string) 
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.cfg.Engine.Freeze(r.Context(), account, d, holdfast.User(account)); err != nil {
+	a, err := s.cfg.Engine.FreezeApplied(r.Context(), account, d, holdfast.User(account))
+	if err != nil {
 		return "", err
 	}
-	return flashURL("/me/", "frozen"), nil
+	return s.withReceipt(flashURL("/me/", "frozen"), a.Entry), nil
 }
 
 // requestUnfreeze records the holder's wish to end their freeze early;

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/internal/receipttest"
 	"github.com/holdfast/holdfast/web"
 )
 
@@ -384,17 +386,7 @@ func TestCheckupAndSettings(t *testing.T) {
 // with the engine's message and 422.
 func TestFormsWithoutJavaScript(t *testing.T) {
 	s := newSite(t)
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	tok, err := web.MintHolderToken(s.key, "u1", 10*time.Minute, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Get(s.url + "/me/login?token=" + tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	c := s.holderHTTP("u1")
 	post := func(path string, form url.Values) (int, string, string) {
 		t.Helper()
 		resp, err := c.PostForm(s.url+path, form)
@@ -418,14 +410,14 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 	if status, _, body := post("/me/unfreeze", nil); status != http.StatusUnprocessableEntity || !strings.Contains(body, "no active self_freeze") {
 		t.Errorf("unfreeze request without a freeze: %d %s", status, body)
 	}
-	if status, loc, _ := post("/me/freeze", url.Values{"duration": {"1d"}}); status != http.StatusSeeOther || loc != "/me/?done=frozen" {
+	if status, loc, _ := post("/me/freeze", url.Values{"duration": {"1d"}}); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/me/?done=frozen&receipt=") {
 		t.Errorf("freeze: %d %q", status, loc)
 	}
 	if status, loc, _ := post("/me/unfreeze", nil); status != http.StatusSeeOther || loc != "/me/?done=unfreeze_requested" {
 		t.Errorf("unfreeze request: %d %q", status, loc)
 	}
 	// Someone else's case is not found.
-	resp, err = c.Get(s.url + "/me/appeals/case-nope")
+	resp, err := c.Get(s.url + "/me/appeals/case-nope")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,4 +432,92 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 func coverMessage(eng *engine.Engine) string {
 	_, kp := eng.Policy().Cover()
 	return kp.Holder.Message
+}
+
+// holderHTTP is a browser without JavaScript signed in as account's
+// holder: it keeps cookies and does not follow redirects.
+func (s *site) holderHTTP(account string) *http.Client {
+	s.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tok, err := web.MintHolderToken(s.key, account, 10*time.Minute, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := c.Get(s.url + "/me/login?token=" + tok)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return c
+}
+
+// TestReceiptDownload: after a freeze the home page links its receipt,
+// which downloads (no JavaScript needed) as a file that the two public
+// libraries verify. A holder gets receipts of their own freezes only:
+// the entries of a law-enforcement hold on their account, and another
+// holder's freeze, read exactly as an entry that does not exist.
+func TestReceiptDownload(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	no := false
+	if _, err := s.eng.Apply(ctx, holdfast.ApplyRequest{
+		Account: "u1", Kind: holdfast.KindLawEnforcementHold, Disclose: &no, Reference: "LE-REF-1",
+		Reason: "Subpoena", Actor: holdfast.Staff("liaison1", holdfast.RoleLELiaison),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.eng.FreezeApplied(ctx, "u2", holdfast.Duration(24*time.Hour), holdfast.User("u2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.holderHTTP("u1")
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, err := c.PostForm(s.url+"/me/freeze", url.Values{"duration": {"1d"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	_, home := get(loc)
+	entry := strings.TrimPrefix(loc, "/me/?done=frozen&receipt=")
+	link := "/me/receipt?entry=" + entry
+	if !strings.Contains(home, `href="`+link+`"`) || !strings.Contains(home, "Download receipt") {
+		t.Fatalf("the page after a freeze (%s) has no receipt link %s:\n%s", loc, link, home)
+	}
+	resp, doc := get(link)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment;") || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("receipt download: %d %v", resp.StatusCode, resp.Header)
+	}
+	p, err := receipttest.Verify([]byte(doc), s.vkey)
+	if err != nil {
+		t.Fatalf("the downloaded receipt does not verify: %v\n%s", err, doc)
+	}
+	if p.Entry.Account != "u1" || p.Entry.Action != holdfast.AuditApply || strconv.FormatInt(p.Entry.Seq, 10) != entry {
+		t.Errorf("the receipt proves entry %d (%s) of %s; want entry %s of u1", p.Entry.Seq, p.Entry.Action, p.Entry.Account, entry)
+	}
+
+	_, none := get("/me/receipt?entry=999")
+	hidden := map[string]string{"the hold's entry": "1", "another holder's freeze": strconv.FormatInt(other.Entry, 10)}
+	for what, seq := range hidden {
+		resp, body := get("/me/receipt?entry=" + seq)
+		if resp.StatusCode != http.StatusNotFound || strings.Replace(body, "entry "+seq, "entry 999", 1) != none {
+			t.Errorf("%s (entry %s): %d, and not the page of an entry that does not exist:\n%s", what, seq, resp.StatusCode, body)
+		}
+		for _, f := range []string{"law_enforcement", "LE-REF-1", "liaison1", "Subpoena"} {
+			if strings.Contains(body, f) {
+				t.Errorf("%s shows %q", what, f)
+			}
+		}
+	}
 }

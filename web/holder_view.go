@@ -81,6 +81,8 @@ func (s *Server) holderFailure(w http.ResponseWriter, r *http.Request, account s
 		status = http.StatusBadRequest
 	case holdfast.ResourceExhausted:
 		status = http.StatusTooManyRequests
+	case holdfast.FailedPrecondition:
+		status = http.StatusConflict
 	case holdfast.Internal:
 		s.cfg.Logger.ErrorContext(r.Context(), "web: holder page failed", "path", r.URL.Path, "err", err)
 	}

@@ -45,10 +45,14 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 }
 
 func secureCmd() *cobra.Command {
+	var receipt string
 	cmd := holderCmd("secure ACCOUNT", "Secure a hacked account: a 7d self_freeze, every session and API key revoked, the holder told",
 		func(cmd *cobra.Command, c *client, args []string) error {
 			res, err := c.clients().Self.SecureAccount(cmd.Context(), connect.NewRequest(&holdfastv1.SecureAccountRequest{Account: args[0]}))
 			if err != nil {
+				return err
+			}
+			if err := saveReceipt(cmd, receipt, res.Msg.Receipt); err != nil {
 				return err
 			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) {
@@ -62,6 +66,7 @@ func secureCmd() *cobra.Command {
 				printRestriction(w, m.Freeze)
 			})
 		})
+	receiptFlag(cmd, &receipt)
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 func freezeCmd() *cobra.Command {
 	var c client
 	var req holdfastv1.FreezeRequest
+	var receipt string
 	cmd := &cobra.Command{
 		Use:   "freeze --account A --duration 24h|48h|7d|permanent [--as-contact ID]",
 		Short: "Freeze an account at its holder's request (self_service)",
@@ -27,6 +28,9 @@ func freezeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := saveReceipt(cmd, receipt, res.Msg.Receipt); err != nil {
+				return err
+			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) { printRestriction(w, res.Msg.Restriction) })
 		},
 	}
@@ -34,12 +38,14 @@ func freezeCmd() *cobra.Command {
 	cmd.Flags().StringVar(&req.Account, "account", "", "account id")
 	cmd.Flags().StringVar(&req.Duration, "duration", "", "24h, 48h, 7d or permanent")
 	cmd.Flags().StringVar(&req.TrustedContact, "as-contact", "", "act as this trusted contact of the holder (self_service tokens)")
+	receiptFlag(cmd, &receipt)
 	return cmd
 }
 
 func panicLockCmd() *cobra.Command {
 	var c client
 	var req holdfastv1.PanicLockRequest
+	var receipt string
 	cmd := &cobra.Command{
 		Use:   "panic-lock --account A [--duration 24h..7d] [--as-contact ID]",
 		Short: "Press the panic button: money-out locked; nobody can lift it early (self_service)",
@@ -49,6 +55,9 @@ func panicLockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := saveReceipt(cmd, receipt, res.Msg.Receipt); err != nil {
+				return err
+			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) { printRestriction(w, res.Msg.Restriction) })
 		},
 	}
@@ -56,6 +65,7 @@ func panicLockCmd() *cobra.Command {
 	cmd.Flags().StringVar(&req.Account, "account", "", "account id")
 	cmd.Flags().StringVar(&req.Duration, "duration", "", "24h to 7d (default 7d)")
 	cmd.Flags().StringVar(&req.TrustedContact, "as-contact", "", "act as this trusted contact of the holder (self_service tokens)")
+	receiptFlag(cmd, &receipt)
 	return cmd
 }
 

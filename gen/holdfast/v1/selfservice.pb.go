@@ -86,8 +86,11 @@ func (x *FreezeRequest) GetTrustedContact() string {
 }
 
 type FreezeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Restriction   *Restriction           `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Restriction *Restriction           `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	// The receipt of the change (unset when the server signs no log, the
+	// call changed nothing, or the change is not the holder's to prove).
+	Receipt       *Receipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +128,13 @@ func (*FreezeResponse) Descriptor() ([]byte, []int) {
 func (x *FreezeResponse) GetRestriction() *Restriction {
 	if x != nil {
 		return x.Restriction
+	}
+	return nil
+}
+
+func (x *FreezeResponse) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
 	}
 	return nil
 }
@@ -192,8 +202,11 @@ func (x *PanicLockRequest) GetTrustedContact() string {
 }
 
 type PanicLockResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Restriction   *Restriction           `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Restriction *Restriction           `protobuf:"bytes,1,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	// The receipt of the change (unset when the server signs no log, the
+	// call changed nothing, or the change is not the holder's to prove).
+	Receipt       *Receipt `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +244,13 @@ func (*PanicLockResponse) Descriptor() ([]byte, []int) {
 func (x *PanicLockResponse) GetRestriction() *Restriction {
 	if x != nil {
 		return x.Restriction
+	}
+	return nil
+}
+
+func (x *PanicLockResponse) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
 	}
 	return nil
 }
@@ -708,7 +728,10 @@ type SecureAccountResponse struct {
 	SessionsRevoked int32 `protobuf:"varint,2,opt,name=sessions_revoked,proto3" json:"sessions_revoked,omitempty"`
 	KeysRevoked     int32 `protobuf:"varint,3,opt,name=keys_revoked,proto3" json:"keys_revoked,omitempty"`
 	// An earlier SecureAccount's freeze was still in force: no new freeze.
-	Repeat        bool `protobuf:"varint,4,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	Repeat bool `protobuf:"varint,4,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	// The receipt of the change (unset when the server signs no log, the
+	// call changed nothing, or the change is not the holder's to prove).
+	Receipt       *Receipt `protobuf:"bytes,5,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +792,13 @@ func (x *SecureAccountResponse) GetRepeat() bool {
 		return x.Repeat
 	}
 	return false
+}
+
+func (x *SecureAccountResponse) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
 }
 
 type RevokeSessionRequest struct {
@@ -2714,15 +2744,17 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\rFreezeRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
-	"\x0ftrusted_contact\x18\x03 \x01(\tR\x0ftrusted_contact\"L\n" +
+	"\x0ftrusted_contact\x18\x03 \x01(\tR\x0ftrusted_contact\"|\n" +
 	"\x0eFreezeResponse\x12:\n" +
-	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"r\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\x12.\n" +
+	"\areceipt\x18\x02 \x01(\v2\x14.holdfast.v1.ReceiptR\areceipt\"r\n" +
 	"\x10PanicLockRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1a\n" +
 	"\bduration\x18\x02 \x01(\tR\bduration\x12(\n" +
-	"\x0ftrusted_contact\x18\x03 \x01(\tR\x0ftrusted_contact\"O\n" +
+	"\x0ftrusted_contact\x18\x03 \x01(\tR\x0ftrusted_contact\"\x7f\n" +
 	"\x11PanicLockResponse\x12:\n" +
-	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\"2\n" +
+	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\x12.\n" +
+	"\areceipt\x18\x02 \x01(\v2\x14.holdfast.v1.ReceiptR\areceipt\"2\n" +
 	"\x16RequestUnfreezeRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\"\x19\n" +
 	"\x17RequestUnfreezeResponse\"=\n" +
@@ -2764,12 +2796,13 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x0eVerifyResponse\x12.\n" +
 	"\x05ended\x18\x01 \x03(\v2\x18.holdfast.v1.RestrictionR\x05ended\"0\n" +
 	"\x14SecureAccountRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xb1\x01\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xe1\x01\n" +
 	"\x15SecureAccountResponse\x120\n" +
 	"\x06freeze\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\x06freeze\x12*\n" +
 	"\x10sessions_revoked\x18\x02 \x01(\x05R\x10sessions_revoked\x12\"\n" +
 	"\fkeys_revoked\x18\x03 \x01(\x05R\fkeys_revoked\x12\x16\n" +
-	"\x06repeat\x18\x04 \x01(\bR\x06repeat\"J\n" +
+	"\x06repeat\x18\x04 \x01(\bR\x06repeat\x12.\n" +
+	"\areceipt\x18\x05 \x01(\v2\x14.holdfast.v1.ReceiptR\areceipt\"J\n" +
 	"\x14RevokeSessionRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\"\x17\n" +
@@ -3002,88 +3035,92 @@ var file_holdfast_v1_selfservice_proto_goTypes = []any{
 	nil,                                    // 47: holdfast.v1.StatusResponse.EffectsEntry
 	nil,                                    // 48: holdfast.v1.StatusCause.BlocksEntry
 	(*Restriction)(nil),                    // 49: holdfast.v1.Restriction
-	(*timestamppb.Timestamp)(nil),          // 50: google.protobuf.Timestamp
+	(*Receipt)(nil),                        // 50: holdfast.v1.Receipt
+	(*timestamppb.Timestamp)(nil),          // 51: google.protobuf.Timestamp
 }
 var file_holdfast_v1_selfservice_proto_depIdxs = []int32{
 	49, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 1: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
-	8,  // 2: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
-	47, // 3: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
-	50, // 4: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
-	50, // 5: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
-	48, // 6: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
-	49, // 7: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
-	49, // 8: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
-	50, // 9: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
-	50, // 10: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
-	49, // 11: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 12: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 13: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	35, // 14: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
-	37, // 15: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
-	38, // 16: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
-	39, // 17: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
-	40, // 18: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
-	36, // 19: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
-	50, // 20: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
-	50, // 21: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
-	50, // 22: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
-	50, // 23: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
-	50, // 24: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
-	50, // 25: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	50, // 26: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	50, // 27: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
-	50, // 28: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
-	50, // 29: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
-	50, // 30: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	50, // 31: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
-	43, // 32: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
-	50, // 33: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
-	50, // 34: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
-	46, // 35: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
-	0,  // 36: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
-	2,  // 37: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
-	4,  // 38: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
-	6,  // 39: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
-	9,  // 40: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
-	11, // 41: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
-	13, // 42: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
-	15, // 43: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
-	17, // 44: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
-	19, // 45: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
-	21, // 46: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
-	23, // 47: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
-	25, // 48: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
-	27, // 49: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
-	29, // 50: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
-	31, // 51: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
-	33, // 52: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
-	41, // 53: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
-	44, // 54: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
-	1,  // 55: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
-	3,  // 56: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
-	5,  // 57: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
-	7,  // 58: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
-	10, // 59: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
-	12, // 60: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
-	14, // 61: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
-	16, // 62: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
-	18, // 63: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
-	20, // 64: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
-	22, // 65: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
-	24, // 66: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
-	26, // 67: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
-	28, // 68: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
-	30, // 69: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
-	32, // 70: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
-	34, // 71: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
-	42, // 72: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
-	45, // 73: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
-	55, // [55:74] is the sub-list for method output_type
-	36, // [36:55] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	50, // 1: holdfast.v1.FreezeResponse.receipt:type_name -> holdfast.v1.Receipt
+	49, // 2: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
+	50, // 3: holdfast.v1.PanicLockResponse.receipt:type_name -> holdfast.v1.Receipt
+	8,  // 4: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
+	47, // 5: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
+	51, // 6: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
+	51, // 7: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
+	48, // 8: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
+	49, // 9: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
+	49, // 10: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
+	50, // 11: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
+	51, // 12: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
+	51, // 13: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
+	49, // 14: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 15: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 16: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	35, // 17: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
+	37, // 18: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
+	38, // 19: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
+	39, // 20: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
+	40, // 21: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
+	36, // 22: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
+	51, // 23: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
+	51, // 24: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
+	51, // 25: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
+	51, // 26: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
+	51, // 27: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
+	51, // 28: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	51, // 29: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	51, // 30: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
+	51, // 31: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
+	51, // 32: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
+	51, // 33: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	51, // 34: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
+	43, // 35: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
+	51, // 36: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
+	51, // 37: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
+	46, // 38: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
+	0,  // 39: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
+	2,  // 40: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
+	4,  // 41: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
+	6,  // 42: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
+	9,  // 43: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
+	11, // 44: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
+	13, // 45: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
+	15, // 46: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
+	17, // 47: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
+	19, // 48: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
+	21, // 49: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
+	23, // 50: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
+	25, // 51: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
+	27, // 52: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
+	29, // 53: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
+	31, // 54: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
+	33, // 55: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
+	41, // 56: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
+	44, // 57: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
+	1,  // 58: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
+	3,  // 59: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
+	5,  // 60: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
+	7,  // 61: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
+	10, // 62: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
+	12, // 63: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
+	14, // 64: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
+	16, // 65: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
+	18, // 66: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
+	20, // 67: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
+	22, // 68: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
+	24, // 69: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
+	26, // 70: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
+	28, // 71: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
+	30, // 72: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
+	32, // 73: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
+	34, // 74: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
+	42, // 75: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
+	45, // 76: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
+	58, // [58:77] is the sub-list for method output_type
+	39, // [39:58] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_selfservice_proto_init() }

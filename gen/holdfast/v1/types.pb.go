@@ -686,6 +686,146 @@ func (x *AuditEntry) GetHash() string {
 	return ""
 }
 
+// Receipt proves that the audit entry of a holder's freeze (a
+// self_freeze or panic_lock applied, or a panic_lock extended, by the
+// holder or a trusted contact) is in the transparency log. Anyone with the
+// log's public key can check it offline (`holdfast receipt verify`, or the
+// two public libraries docs/audit.md names). Verify `document`; the other
+// fields say what it proves, for display.
+type Receipt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The receipt as JSON (docs/audit.md, "Freeze receipts"): the entry as
+	// its hash was computed, its leaf index, the signed checkpoint and the
+	// inclusion proof. Save it as it is: the hash needs the exact bytes.
+	Document string `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	Account  string `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	// The entry's number in the account's audit chain.
+	Seq int64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// apply or extend.
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	// self_freeze or panic_lock.
+	Kind        string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	Restriction string `protobuf:"bytes,6,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	// When the change was made.
+	At       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	StartsAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=starts_at,proto3" json:"starts_at,omitempty"`
+	// Unset: until lifted.
+	EndsAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=ends_at,proto3" json:"ends_at,omitempty"`
+	// The entry's leaf in the log, and the size of the signed tree the
+	// proof leads to.
+	LeafIndex     uint64 `protobuf:"varint,10,opt,name=leaf_index,proto3" json:"leaf_index,omitempty"`
+	TreeSize      uint64 `protobuf:"varint,11,opt,name=tree_size,proto3" json:"tree_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_holdfast_v1_types_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_types_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Receipt) GetDocument() string {
+	if x != nil {
+		return x.Document
+	}
+	return ""
+}
+
+func (x *Receipt) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Receipt) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Receipt) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Receipt) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Receipt) GetRestriction() string {
+	if x != nil {
+		return x.Restriction
+	}
+	return ""
+}
+
+func (x *Receipt) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Receipt) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *Receipt) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *Receipt) GetLeafIndex() uint64 {
+	if x != nil {
+		return x.LeafIndex
+	}
+	return 0
+}
+
+func (x *Receipt) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
 // ErrorDetail rides in every error Holdfast returns (connect/gRPC error
 // details, type holdfast.v1.ErrorDetail).
 type ErrorDetail struct {
@@ -707,7 +847,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_holdfast_v1_types_proto_msgTypes[5]
+	mi := &file_holdfast_v1_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +859,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_types_proto_msgTypes[5]
+	mi := &file_holdfast_v1_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +872,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{5}
+	return file_holdfast_v1_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ErrorDetail) GetCode() string {
@@ -868,7 +1008,22 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	" \x01(\tR\tprev_hash\x12\x12\n" +
 	"\x04hash\x18\v \x01(\tR\x04hashB\x0e\n" +
 	"\f_restrictionB\t\n" +
-	"\a_reason\"\x8c\x01\n" +
+	"\a_reason\"\xf9\x02\n" +
+	"\aReceipt\x12\x1a\n" +
+	"\bdocument\x18\x01 \x01(\tR\bdocument\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12 \n" +
+	"\vrestriction\x18\x06 \x01(\tR\vrestriction\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x128\n" +
+	"\tstarts_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstarts_at\x124\n" +
+	"\aends_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\aends_at\x12\x1e\n" +
+	"\n" +
+	"leaf_index\x18\n" +
+	" \x01(\x04R\n" +
+	"leaf_index\x12\x1c\n" +
+	"\ttree_size\x18\v \x01(\x04R\ttree_size\"\x8c\x01\n" +
 	"\vErrorDetail\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x19\n" +
 	"\x05field\x18\x02 \x01(\tH\x00R\x05field\x88\x01\x01\x12\x18\n" +
@@ -888,41 +1043,45 @@ func file_holdfast_v1_types_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_types_proto_rawDescData
 }
 
-var file_holdfast_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_holdfast_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_holdfast_v1_types_proto_goTypes = []any{
 	(*Cause)(nil),                 // 0: holdfast.v1.Cause
 	(*Origin)(nil),                // 1: holdfast.v1.Origin
 	(*Restriction)(nil),           // 2: holdfast.v1.Restriction
 	(*Approval)(nil),              // 3: holdfast.v1.Approval
 	(*AuditEntry)(nil),            // 4: holdfast.v1.AuditEntry
-	(*ErrorDetail)(nil),           // 5: holdfast.v1.ErrorDetail
-	nil,                           // 6: holdfast.v1.Origin.EvidenceEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 8: google.protobuf.Struct
+	(*Receipt)(nil),               // 5: holdfast.v1.Receipt
+	(*ErrorDetail)(nil),           // 6: holdfast.v1.ErrorDetail
+	nil,                           // 7: holdfast.v1.Origin.EvidenceEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 9: google.protobuf.Struct
 }
 var file_holdfast_v1_types_proto_depIdxs = []int32{
-	7,  // 0: holdfast.v1.Cause.starts_at:type_name -> google.protobuf.Timestamp
-	7,  // 1: holdfast.v1.Cause.ends_at:type_name -> google.protobuf.Timestamp
+	8,  // 0: holdfast.v1.Cause.starts_at:type_name -> google.protobuf.Timestamp
+	8,  // 1: holdfast.v1.Cause.ends_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: holdfast.v1.Cause.origin:type_name -> holdfast.v1.Origin
-	6,  // 3: holdfast.v1.Origin.evidence:type_name -> holdfast.v1.Origin.EvidenceEntry
-	7,  // 4: holdfast.v1.Restriction.starts_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: holdfast.v1.Restriction.ends_at:type_name -> google.protobuf.Timestamp
-	7,  // 6: holdfast.v1.Restriction.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 7: holdfast.v1.Restriction.lifted_at:type_name -> google.protobuf.Timestamp
+	7,  // 3: holdfast.v1.Origin.evidence:type_name -> holdfast.v1.Origin.EvidenceEntry
+	8,  // 4: holdfast.v1.Restriction.starts_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: holdfast.v1.Restriction.ends_at:type_name -> google.protobuf.Timestamp
+	8,  // 6: holdfast.v1.Restriction.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 7: holdfast.v1.Restriction.lifted_at:type_name -> google.protobuf.Timestamp
 	1,  // 8: holdfast.v1.Restriction.origin:type_name -> holdfast.v1.Origin
-	7,  // 9: holdfast.v1.Approval.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 10: holdfast.v1.Approval.expires_at:type_name -> google.protobuf.Timestamp
-	7,  // 11: holdfast.v1.Approval.decided_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: holdfast.v1.Approval.ends_at:type_name -> google.protobuf.Timestamp
-	7,  // 13: holdfast.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	8,  // 14: holdfast.v1.AuditEntry.before:type_name -> google.protobuf.Struct
-	8,  // 15: holdfast.v1.AuditEntry.after:type_name -> google.protobuf.Struct
-	0,  // 16: holdfast.v1.ErrorDetail.causes:type_name -> holdfast.v1.Cause
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	8,  // 9: holdfast.v1.Approval.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 10: holdfast.v1.Approval.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 11: holdfast.v1.Approval.decided_at:type_name -> google.protobuf.Timestamp
+	8,  // 12: holdfast.v1.Approval.ends_at:type_name -> google.protobuf.Timestamp
+	8,  // 13: holdfast.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	9,  // 14: holdfast.v1.AuditEntry.before:type_name -> google.protobuf.Struct
+	9,  // 15: holdfast.v1.AuditEntry.after:type_name -> google.protobuf.Struct
+	8,  // 16: holdfast.v1.Receipt.at:type_name -> google.protobuf.Timestamp
+	8,  // 17: holdfast.v1.Receipt.starts_at:type_name -> google.protobuf.Timestamp
+	8,  // 18: holdfast.v1.Receipt.ends_at:type_name -> google.protobuf.Timestamp
+	0,  // 19: holdfast.v1.ErrorDetail.causes:type_name -> holdfast.v1.Cause
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_types_proto_init() }
@@ -934,14 +1093,14 @@ func file_holdfast_v1_types_proto_init() {
 	file_holdfast_v1_types_proto_msgTypes[2].OneofWrappers = []any{}
 	file_holdfast_v1_types_proto_msgTypes[3].OneofWrappers = []any{}
 	file_holdfast_v1_types_proto_msgTypes[4].OneofWrappers = []any{}
-	file_holdfast_v1_types_proto_msgTypes[5].OneofWrappers = []any{}
+	file_holdfast_v1_types_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_types_proto_rawDesc), len(file_holdfast_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -92,11 +92,13 @@ type SelfServiceClient interface {
 	// Freeze applies a self_freeze for 24h, 48h, 7d or permanent (the
 	// policy's choices). With trusted_contact set (self_service tokens only)
 	// the actor is trusted_contact:<id>, and the holder is told who acted.
+	// The answer carries the change's receipt (Receipt).
 	// Errors: invalid_argument (duration, trusted_contact),
 	// permission_denied (also: not a trusted contact of the account).
 	Freeze(context.Context, *connect.Request[v1.FreezeRequest]) (*connect.Response[v1.FreezeResponse], error)
 	// PanicLock applies a panic_lock of 24h–7d (default 7d). Nobody can lift
-	// or shorten it. trusted_contact as for Freeze.
+	// or shorten it; pressed again while one is in force, a later end
+	// extends it. trusted_contact and the receipt as for Freeze.
 	// Errors: invalid_argument (duration, trusted_contact),
 	// permission_denied (also: not a trusted contact of the account).
 	PanicLock(context.Context, *connect.Request[v1.PanicLockRequest]) (*connect.Response[v1.PanicLockResponse], error)
@@ -116,6 +118,7 @@ type SelfServiceClient interface {
 	// default), every session and API key revoked, the identity service
 	// told, the holder notified, in one step. Pressed again while its freeze lasts it
 	// applies nothing new (repeat) and revokes only what appeared since.
+	// The answer carries the freeze's receipt (none on a repeat).
 	// Errors: invalid_argument (account), permission_denied,
 	// resource_exhausted.
 	SecureAccount(context.Context, *connect.Request[v1.SecureAccountRequest]) (*connect.Response[v1.SecureAccountResponse], error)
@@ -434,11 +437,13 @@ type SelfServiceHandler interface {
 	// Freeze applies a self_freeze for 24h, 48h, 7d or permanent (the
 	// policy's choices). With trusted_contact set (self_service tokens only)
 	// the actor is trusted_contact:<id>, and the holder is told who acted.
+	// The answer carries the change's receipt (Receipt).
 	// Errors: invalid_argument (duration, trusted_contact),
 	// permission_denied (also: not a trusted contact of the account).
 	Freeze(context.Context, *connect.Request[v1.FreezeRequest]) (*connect.Response[v1.FreezeResponse], error)
 	// PanicLock applies a panic_lock of 24h–7d (default 7d). Nobody can lift
-	// or shorten it. trusted_contact as for Freeze.
+	// or shorten it; pressed again while one is in force, a later end
+	// extends it. trusted_contact and the receipt as for Freeze.
 	// Errors: invalid_argument (duration, trusted_contact),
 	// permission_denied (also: not a trusted contact of the account).
 	PanicLock(context.Context, *connect.Request[v1.PanicLockRequest]) (*connect.Response[v1.PanicLockResponse], error)
@@ -458,6 +463,7 @@ type SelfServiceHandler interface {
 	// default), every session and API key revoked, the identity service
 	// told, the holder notified, in one step. Pressed again while its freeze lasts it
 	// applies nothing new (repeat) and revokes only what appeared since.
+	// The answer carries the freeze's receipt (none on a repeat).
 	// Errors: invalid_argument (account), permission_denied,
 	// resource_exhausted.
 	SecureAccount(context.Context, *connect.Request[v1.SecureAccountRequest]) (*connect.Response[v1.SecureAccountResponse], error)
