@@ -38,6 +38,10 @@ const (
 	AuditExtendRequested = "extend_requested"
 	AuditApproved        = "approve"
 	AuditUnfreezeRequest = "request_unfreeze"
+	// AuditUnfreezeRequested follows a request_unfreeze entry (which
+	// records the whole account) with the self_freeze it asks to end, as
+	// it stands: the entry a holder's receipt of the request proves.
+	AuditUnfreezeRequested = "unfreeze_requested"
 	AuditVerified        = "verify"
 	AuditWithdrawal      = "authorize_withdrawal"
 	AuditAccountCreated  = "account_created"

@@ -29,6 +29,10 @@ func restrictionOf(a *Applied, err error) (*holdfast.Restriction, error) {
 // account's head).
 func lastEntry(tx holdfast.AccountTx) int64 { return tx.Account().AuditSeq }
 
+// receiptActions are the entries of a holder's protections a receipt
+// proves: applied, extended, or asked to end early.
+var receiptActions = []string{holdfast.AuditApply, holdfast.AuditExtend, holdfast.AuditUnfreezeRequested}
+
 // receiptKinds are the holder's own protections, the changes a receipt
 // is issued for.
 var receiptKinds = []holdfast.Kind{holdfast.KindSelfFreeze, holdfast.KindPanicLock}
@@ -70,7 +74,7 @@ func mayHaveReceipt(actor holdfast.Actor, account string) bool {
 
 // receiptable reports whether en may be shown to actor as it is.
 func (e *Engine) receiptable(en *holdfast.AuditEntry, account string, actor holdfast.Actor) bool {
-	if en.Account != account || (en.Action != holdfast.AuditApply && en.Action != holdfast.AuditExtend) {
+	if en.Account != account || !slices.Contains(receiptActions, en.Action) {
 		return false
 	}
 	if !selfServed(en.Actor, account) || (!actor.IsHolder(account) && en.Actor != actor.String()) {

@@ -46,24 +46,48 @@ func (e *Engine) PanicLockApplied(ctx context.Context, account string, d holdfas
 
 // RequestUnfreeze records the holder's request to end a self-freeze early.
 func (e *Engine) RequestUnfreeze(ctx context.Context, account string, actor holdfast.Actor) error {
+	_, err := e.RequestUnfreezeApplied(ctx, account, actor)
+	return err
+}
+
+// RequestUnfreezeApplied is RequestUnfreeze, also naming the audit entry
+// a receipt of the request proves: after the account record (which holds
+// staff-only fields), an unfreeze_requested entry of the self_freeze as
+// it stands, which the holder may read whole.
+func (e *Engine) RequestUnfreezeApplied(ctx context.Context, account string, actor holdfast.Actor) (*Applied, error) {
 	if err := holdfast.ValidateID("account", account); err != nil {
-		return err
+		return nil, err
 	}
 	if !actor.IsHolder(account) {
-		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "only the holder may ask to end their own freeze")
+		return nil, holdfast.Errorf(holdfast.PermissionDenied, "actor", "only the holder may ask to end their own freeze")
 	}
-	return e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
-		if !slices.ContainsFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
+	var out *Applied
+	err := e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		i := slices.IndexFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
 			return r.Kind == holdfast.KindSelfFreeze && r.ActiveAt(now)
-		}) {
+		})
+		if i < 0 {
 			return false, holdfast.Errorf(holdfast.FailedPrecondition, "account", "the account has no active self_freeze")
 		}
 		if err := e.takeLimit(tx, now, holdfast.AuditUnfreezeRequest); err != nil {
 			return false, err
 		}
 		tx.Account().UnfreezeRequestedAt = now
-		return false, saveAccount(tx, now, actor, holdfast.AuditUnfreezeRequest)
+		if err := saveAccount(tx, now, actor, holdfast.AuditUnfreezeRequest); err != nil {
+			return false, err
+		}
+		freeze := tx.Restrictions()[i]
+		if err := tx.Append(&holdfast.AuditEntry{Account: account, At: now, Actor: actor.String(), Action: holdfast.AuditUnfreezeRequested,
+			Restriction: freeze.ID, After: mustJSON(freeze), Reason: "holder asked to end the freeze early"}); err != nil {
+			return false, err
+		}
+		out = &Applied{Restriction: freeze, Entry: lastEntry(tx)}
+		return false, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Verify records factors the identity service saw completed. Step-ups whose

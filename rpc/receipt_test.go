@@ -53,8 +53,8 @@ func proved(t *testing.T, rc *holdfastv1.Receipt, vkey, account, action, actor s
 	return p
 }
 
-// TestFreezeReceipts: a holder's freeze, panic lock, second press and
-// secure_account, and a trusted contact's panic lock, each answer with a
+// TestFreezeReceipts: a holder's freeze, panic lock, second press,
+// unfreeze request and secure_account, and a trusted contact's panic lock, each answer with a
 // receipt that the two public libraries verify, of the entry the change
 // appended. Staff acting and a repeat get none.
 func TestFreezeReceipts(t *testing.T) {
@@ -93,6 +93,17 @@ func TestFreezeReceipts(t *testing.T) {
 	p := proved(t, sec.Msg.Receipt, vkey, "u3", "apply", "user:u3", holdfast.KindSelfFreeze)
 	if e.history("u3") <= int(p.Entry.Seq) {
 		t.Errorf("secure_account's receipt is of entry %d, the chain's last; want the freeze's, before the secure_account record", p.Entry.Seq)
+	}
+	// Asking to end the freeze early: the request's own entry, naming the
+	// freeze as it stands (the account record before it holds staff-only
+	// fields).
+	un, err := self.RequestUnfreeze(ctx, connect.NewRequest(&holdfastv1.RequestUnfreezeRequest{Account: "u1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := proved(t, un.Msg.Receipt, vkey, "u1", holdfast.AuditUnfreezeRequested, "user:u1", holdfast.KindSelfFreeze)
+	if asked.Entry.Restriction != fr.Msg.Restriction.Id || e.history("u1") != int(asked.Entry.Seq) {
+		t.Errorf("the unfreeze request's receipt is of entry %d naming %s; want the chain's last, naming %s", asked.Entry.Seq, asked.Entry.Restriction, fr.Msg.Restriction.Id)
 	}
 	rep, err := self.SecureAccount(ctx, connect.NewRequest(&holdfastv1.SecureAccountRequest{Account: "u3"}))
 	if err != nil || !rep.Msg.Repeat || rep.Msg.Receipt != nil {

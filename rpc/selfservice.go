@@ -73,10 +73,11 @@ func (h *selfService) RequestUnfreeze(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	if err := h.engine.RequestUnfreeze(ctx, req.Msg.Account, actor); err != nil {
+	a, err := h.engine.RequestUnfreezeApplied(ctx, req.Msg.Account, actor)
+	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&holdfastv1.RequestUnfreezeResponse{}), nil
+	return connect.NewResponse(&holdfastv1.RequestUnfreezeResponse{Receipt: h.receipt(ctx, req.Msg.Account, a.Entry, actor)}), nil
 }
 
 func (h *selfService) Status(ctx context.Context, req *connect.Request[holdfastv1.StatusRequest]) (*connect.Response[holdfastv1.StatusResponse], error) {

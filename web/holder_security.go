@@ -86,10 +86,11 @@ func (s *Server) freeze(_ http.ResponseWriter, r *http.Request, account string) 
 // requestUnfreeze records the holder's wish to end their freeze early;
 // support lifts it once they have verified their identity.
 func (s *Server) requestUnfreeze(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
-	if err := s.cfg.Engine.RequestUnfreeze(r.Context(), account, holdfast.User(account)); err != nil {
+	a, err := s.cfg.Engine.RequestUnfreezeApplied(r.Context(), account, holdfast.User(account))
+	if err != nil {
 		return "", err
 	}
-	return flashURL("/me/", "unfreeze_requested"), nil
+	return s.withReceipt(flashURL("/me/", "unfreeze_requested"), a.Entry), nil
 }
 
 // overview loads the account's protections as the holder sees them.

@@ -413,7 +413,7 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 	if status, loc, _ := post("/me/freeze", url.Values{"duration": {"1d"}}); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/me/?done=frozen&receipt=") {
 		t.Errorf("freeze: %d %q", status, loc)
 	}
-	if status, loc, _ := post("/me/unfreeze", nil); status != http.StatusSeeOther || loc != "/me/?done=unfreeze_requested" {
+	if status, loc, _ := post("/me/unfreeze", nil); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/me/?done=unfreeze_requested&receipt=") {
 		t.Errorf("unfreeze request: %d %q", status, loc)
 	}
 	// Someone else's case is not found.
@@ -505,6 +505,18 @@ func TestReceiptDownload(t *testing.T) {
 	}
 	if p.Entry.Account != "u1" || p.Entry.Action != holdfast.AuditApply || strconv.FormatInt(p.Entry.Seq, 10) != entry {
 		t.Errorf("the receipt proves entry %d (%s) of %s; want entry %s of u1", p.Entry.Seq, p.Entry.Action, p.Entry.Account, entry)
+	}
+
+	// Asking to end the freeze early has its receipt too.
+	resp, err = c.PostForm(s.url+"/me/unfreeze", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	asked := strings.TrimPrefix(resp.Header.Get("Location"), "/me/?done=unfreeze_requested&receipt=")
+	_, doc = get("/me/receipt?entry=" + asked)
+	if p, err := receipttest.Verify([]byte(doc), s.vkey); err != nil || p.Entry.Action != holdfast.AuditUnfreezeRequested || strconv.FormatInt(p.Entry.Seq, 10) != asked {
+		t.Errorf("the unfreeze request's receipt (entry %s): %+v, %v\n%s", asked, p, err, doc)
 	}
 
 	_, none := get("/me/receipt?entry=999")

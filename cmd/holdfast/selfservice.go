@@ -72,6 +72,7 @@ func panicLockCmd() *cobra.Command {
 func requestUnfreezeCmd() *cobra.Command {
 	var c client
 	var req holdfastv1.RequestUnfreezeRequest
+	var receipt string
 	cmd := &cobra.Command{
 		Use:   "request-unfreeze --account A",
 		Short: "Ask to end a self_freeze early (self_service, as the holder)",
@@ -81,6 +82,9 @@ func requestUnfreezeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := saveReceipt(cmd, receipt, res.Msg.Receipt); err != nil {
+				return err
+			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) {
 				fmt.Fprintf(w, "unfreeze requested for %s: once the holder has verified their identity, support can lift the self_freeze\n", req.Account)
 			})
@@ -88,6 +92,7 @@ func requestUnfreezeCmd() *cobra.Command {
 	}
 	c.flags(cmd)
 	cmd.Flags().StringVar(&req.Account, "account", "", "account id")
+	receiptFlag(cmd, &receipt)
 	return cmd
 }
 

@@ -300,7 +300,10 @@ func (x *RequestUnfreezeRequest) GetAccount() string {
 }
 
 type RequestUnfreezeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The receipt of the request: an unfreeze_requested entry naming the
+	// self_freeze (unset when the server signs no log).
+	Receipt       *Receipt `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +336,13 @@ func (x *RequestUnfreezeResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use RequestUnfreezeResponse.ProtoReflect.Descriptor instead.
 func (*RequestUnfreezeResponse) Descriptor() ([]byte, []int) {
 	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RequestUnfreezeResponse) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
 }
 
 type StatusRequest struct {
@@ -2756,8 +2766,9 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\vrestriction\x18\x01 \x01(\v2\x18.holdfast.v1.RestrictionR\vrestriction\x12.\n" +
 	"\areceipt\x18\x02 \x01(\v2\x14.holdfast.v1.ReceiptR\areceipt\"2\n" +
 	"\x16RequestUnfreezeRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\"\x19\n" +
-	"\x17RequestUnfreezeResponse\"=\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"I\n" +
+	"\x17RequestUnfreezeResponse\x12.\n" +
+	"\areceipt\x18\x01 \x01(\v2\x14.holdfast.v1.ReceiptR\areceipt\"=\n" +
 	"\rStatusRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04view\x18\x02 \x01(\tR\x04view\"\xdc\x01\n" +
@@ -3043,84 +3054,85 @@ var file_holdfast_v1_selfservice_proto_depIdxs = []int32{
 	50, // 1: holdfast.v1.FreezeResponse.receipt:type_name -> holdfast.v1.Receipt
 	49, // 2: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
 	50, // 3: holdfast.v1.PanicLockResponse.receipt:type_name -> holdfast.v1.Receipt
-	8,  // 4: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
-	47, // 5: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
-	51, // 6: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
-	51, // 7: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
-	48, // 8: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
-	49, // 9: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
-	49, // 10: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
-	50, // 11: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
-	51, // 12: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
-	51, // 13: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
-	49, // 14: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 15: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 16: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	35, // 17: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
-	37, // 18: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
-	38, // 19: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
-	39, // 20: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
-	40, // 21: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
-	36, // 22: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
-	51, // 23: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
-	51, // 24: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
-	51, // 25: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
-	51, // 26: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
-	51, // 27: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
-	51, // 28: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	51, // 29: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	51, // 30: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
-	51, // 31: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
-	51, // 32: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
-	51, // 33: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	51, // 34: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
-	43, // 35: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
-	51, // 36: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
-	51, // 37: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
-	46, // 38: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
-	0,  // 39: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
-	2,  // 40: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
-	4,  // 41: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
-	6,  // 42: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
-	9,  // 43: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
-	11, // 44: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
-	13, // 45: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
-	15, // 46: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
-	17, // 47: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
-	19, // 48: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
-	21, // 49: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
-	23, // 50: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
-	25, // 51: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
-	27, // 52: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
-	29, // 53: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
-	31, // 54: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
-	33, // 55: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
-	41, // 56: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
-	44, // 57: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
-	1,  // 58: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
-	3,  // 59: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
-	5,  // 60: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
-	7,  // 61: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
-	10, // 62: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
-	12, // 63: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
-	14, // 64: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
-	16, // 65: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
-	18, // 66: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
-	20, // 67: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
-	22, // 68: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
-	24, // 69: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
-	26, // 70: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
-	28, // 71: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
-	30, // 72: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
-	32, // 73: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
-	34, // 74: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
-	42, // 75: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
-	45, // 76: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
-	58, // [58:77] is the sub-list for method output_type
-	39, // [39:58] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	50, // 4: holdfast.v1.RequestUnfreezeResponse.receipt:type_name -> holdfast.v1.Receipt
+	8,  // 5: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
+	47, // 6: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
+	51, // 7: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
+	51, // 8: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
+	48, // 9: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
+	49, // 10: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
+	49, // 11: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
+	50, // 12: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
+	51, // 13: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
+	51, // 14: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
+	49, // 15: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 16: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	49, // 17: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	35, // 18: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
+	37, // 19: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
+	38, // 20: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
+	39, // 21: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
+	40, // 22: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
+	36, // 23: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
+	51, // 24: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
+	51, // 25: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
+	51, // 26: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
+	51, // 27: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
+	51, // 28: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
+	51, // 29: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	51, // 30: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	51, // 31: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
+	51, // 32: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
+	51, // 33: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
+	51, // 34: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	51, // 35: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
+	43, // 36: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
+	51, // 37: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
+	51, // 38: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
+	46, // 39: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
+	0,  // 40: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
+	2,  // 41: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
+	4,  // 42: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
+	6,  // 43: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
+	9,  // 44: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
+	11, // 45: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
+	13, // 46: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
+	15, // 47: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
+	17, // 48: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
+	19, // 49: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
+	21, // 50: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
+	23, // 51: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
+	25, // 52: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
+	27, // 53: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
+	29, // 54: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
+	31, // 55: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
+	33, // 56: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
+	41, // 57: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
+	44, // 58: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
+	1,  // 59: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
+	3,  // 60: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
+	5,  // 61: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
+	7,  // 62: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
+	10, // 63: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
+	12, // 64: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
+	14, // 65: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
+	16, // 66: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
+	18, // 67: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
+	20, // 68: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
+	22, // 69: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
+	24, // 70: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
+	26, // 71: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
+	28, // 72: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
+	30, // 73: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
+	32, // 74: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
+	34, // 75: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
+	42, // 76: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
+	45, // 77: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
+	59, // [59:78] is the sub-list for method output_type
+	40, // [40:59] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_selfservice_proto_init() }
