@@ -42,11 +42,11 @@ const (
 	// records the whole account) with the self_freeze it asks to end, as
 	// it stands: the entry a holder's receipt of the request proves.
 	AuditUnfreezeRequested = "unfreeze_requested"
-	AuditVerified        = "verify"
-	AuditWithdrawal      = "authorize_withdrawal"
-	AuditAccountCreated  = "account_created"
-	AuditAccountUpdated  = "account_updated"
-	AuditEvent           = "event"
+	AuditVerified          = "verify"
+	AuditWithdrawal        = "authorize_withdrawal"
+	AuditAccountCreated    = "account_created"
+	AuditAccountUpdated    = "account_updated"
+	AuditEvent             = "event"
 )
 
 // GenesisHash is the previous hash of an account's first entry.
