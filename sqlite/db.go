@@ -65,10 +65,14 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	}
 	// synchronous=FULL: a commit that authorized a withdrawal survives power
 	// loss. _txlock=immediate takes the write lock at BEGIN, so a batch never
-	// fails half-way on a lock held by another process.
+	// fails half-way on a lock held by another process. temp_store=MEMORY
+	// keeps the savepoints' sub-journal (each job of a group commit runs in
+	// one) in memory: the pages a batch's jobs share (the newest page of a
+	// table each appends to) are journalled once per job, and on disk each
+	// cost a write system call.
 	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)",
 		busyTimeout.Milliseconds())
-	wdb, err := sql.Open("sqlite", path+"?"+pragmas+"&_txlock=immediate")
+	wdb, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}

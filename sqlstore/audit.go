@@ -38,9 +38,6 @@ func (t *accountTx) Append(e *holdfast.AuditEntry) error {
 	if _, err := t.q.Exec(t.ctx, `INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, auditFields(e)...); err != nil {
 		return t.failf(err, "append audit %s/%d", t.id, e.Seq)
 	}
-	if err := t.queueEntry(e); err != nil {
-		return err
-	}
 	t.headSeq, t.headHash = e.Seq, e.Hash
 	t.acct.AuditSeq, t.acct.AuditHash = e.Seq, e.Hash
 	return nil

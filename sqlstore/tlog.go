@@ -15,26 +15,23 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// The transparency log's storage. Append queues each entry in its
-// account's transaction; IntegrateLog, run by one node at a time, gives
-// queued entries their leaf indexes in queue order and stores the new
-// nodes and a signed checkpoint in one transaction. Queueing instead of
-// numbering in the account transaction keeps account transactions from
-// serialising on one counter row across the cluster (each would hold it
-// until its commit's fsync); the store still assigns every index, once.
+// The transparency log's storage. Every audit entry inserted is queued
+// by a trigger (migration 012), in the statement that inserts it: the log
+// cannot miss an entry, whatever wrote it, and an account transaction
+// pays no round trip for it. IntegrateLog, run by one node at a time,
+// gives queued entries their leaf indexes in queue order and stores the
+// new nodes (the leaves' hashes too, apart from which entry each leaf is,
+// so that moving a leaf's entry shows) and a signed checkpoint in one
+// transaction.
+// Queueing instead of numbering in the account transaction keeps account
+// transactions from serialising on one counter row across the cluster
+// (each would hold it until its commit's fsync); the store still assigns
+// every index, once.
 
 // logKey is the in-process queue key that IntegrateLog's transactions
 // take on PostgreSQL, so that one node's integrations never wait on each
 // other's row locks.
 const logKey = "holdfast:tlog"
-
-// queueEntry queues an appended entry for the log, in its transaction.
-func (t *accountTx) queueEntry(e *holdfast.AuditEntry) error {
-	if _, err := t.q.Exec(t.ctx, `INSERT INTO tlog_queue (account, seq, hash) VALUES (?, ?, ?)`, e.Account, e.Seq, e.Hash); err != nil {
-		return t.failf(err, "queue audit %s/%d for the log", t.id, e.Seq)
-	}
-	return nil
-}
 
 // IntegrateLog logs up to max queued entries and publishes the checkpoint
 // of the grown tree, signed by signer (whose name is the log's origin).
@@ -476,7 +473,7 @@ func (s *Store) VerifyLog(ctx context.Context, kept []tlog.Checkpoint, vkey stri
 		if err := r.Scan(&account, &seq); err != nil {
 			return err
 		}
-		badLeaf(rep.Leaves, "entry %d of account %s is in no leaf of the log: it was added behind the log's back", seq, account)
+		badLeaf(rep.Leaves, "entry %d of account %s is neither in the log nor waiting to be logged: its leaf or its place in the queue was removed", seq, account)
 		return nil
 	})
 	if err != nil {

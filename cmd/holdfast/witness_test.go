@@ -270,7 +270,7 @@ func TestWitness(t *testing.T) {
 	tamper(t, truncated,
 		fmt.Sprintf(`DELETE FROM audit WHERE (account, seq) IN (SELECT account, seq FROM tlog_leaves WHERE idx >= %d)`, s2),
 		fmt.Sprintf(`DELETE FROM tlog_leaves WHERE idx >= %d`, s2),
-		fmt.Sprintf(`DELETE FROM tlog_nodes WHERE level = 0 AND idx >= %d`, s2),
+		fmt.Sprintf(`DELETE FROM tlog_nodes WHERE (idx + 1) * (1 << level) > %d`, s2),
 		fmt.Sprintf(`DELETE FROM tlog_checkpoints WHERE size > %d`, s2),
 		`UPDATE accounts SET audit_seq = (SELECT coalesce(max(seq), 0) FROM audit WHERE account = accounts.id),
 			audit_hash = coalesce((SELECT hash FROM audit WHERE account = accounts.id ORDER BY seq DESC LIMIT 1), '')`,

@@ -1,18 +1,21 @@
 -- The transparency log (issue 17): one Merkle tree over every audit entry.
--- An account transaction queues each entry it appends (tlog_queue, in the
--- same transaction); the integrator gives queued entries their leaf index
--- in queue order, stores every complete node of the tree (level 0: the
--- leaves) and a signed checkpoint, all in one transaction. Entries
--- written before this migration are queued by it.
+-- Every entry inserted is queued by a trigger, in the same statement and
+-- transaction (tlog_queue); the integrator gives queued entries their
+-- leaf index in queue order, stores every complete node of the tree and a
+-- signed checkpoint, all in one transaction. Entries written
+-- before this migration are queued by it.
 CREATE TABLE tlog_queue (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     account TEXT NOT NULL,
     seq     INTEGER NOT NULL,
-    hash    TEXT NOT NULL,
-    UNIQUE (account, seq)
+    hash    TEXT NOT NULL
 ) STRICT;
 
 INSERT INTO tlog_queue (account, seq, hash) SELECT account, seq, hash FROM audit ORDER BY at, account, seq;
+
+CREATE TRIGGER audit_enqueue AFTER INSERT ON audit BEGIN
+    INSERT INTO tlog_queue (account, seq, hash) VALUES (NEW.account, NEW.seq, NEW.hash);
+END;
 
 -- Which entry each leaf is.
 CREATE TABLE tlog_leaves (
@@ -22,6 +25,8 @@ CREATE TABLE tlog_leaves (
     UNIQUE (account, seq)
 ) STRICT;
 
+-- Every complete node of the tree; level 0 holds the leaves' hashes
+-- (RFC 6962, of each entry's chain hash).
 CREATE TABLE tlog_nodes (
     level INTEGER NOT NULL,
     idx   INTEGER NOT NULL,
