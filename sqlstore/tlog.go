@@ -75,7 +75,10 @@ func (s *Store) integrate(ctx context.Context, signer note.Signer, now time.Time
 			entryHash string
 		}
 		var batch []queued
-		err = each(ctx, q, `SELECT id, account, seq, hash FROM tlog_queue ORDER BY id LIMIT ?`, []any{max}, func(r Row) error {
+		// The entry's hash is read from the entry itself: the queue row
+		// is kept small, as every append writes one.
+		err = each(ctx, q, `SELECT q.id, q.account, q.seq, a.hash FROM tlog_queue q
+			JOIN audit a ON a.account = q.account AND a.seq = q.seq ORDER BY q.id LIMIT ?`, []any{max}, func(r Row) error {
 			var e queued
 			err := r.Scan(&e.id, &e.account, &e.seq, &e.entryHash)
 			batch = append(batch, e)

@@ -7,14 +7,13 @@
 CREATE TABLE tlog_queue (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     account TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    hash    TEXT NOT NULL
+    seq     INTEGER NOT NULL
 ) STRICT;
 
-INSERT INTO tlog_queue (account, seq, hash) SELECT account, seq, hash FROM audit ORDER BY at, account, seq;
+INSERT INTO tlog_queue (account, seq) SELECT account, seq FROM audit ORDER BY at, account, seq;
 
 CREATE TRIGGER audit_enqueue AFTER INSERT ON audit BEGIN
-    INSERT INTO tlog_queue (account, seq, hash) VALUES (NEW.account, NEW.seq, NEW.hash);
+    INSERT INTO tlog_queue (account, seq) VALUES (NEW.account, NEW.seq);
 END;
 
 -- Which entry each leaf is.
