@@ -189,17 +189,17 @@ func (s *Store) nodeReader(q Querier) tlog.NodeReader {
 		if len(ids) == 0 {
 			return nil, nil
 		}
-		var where strings.Builder
+		// The wanted ids as a table joined to the nodes' key: one index
+		// lookup each, where a chain of ORs made PostgreSQL scan.
+		tuples := strings.Repeat("(CAST(? AS INTEGER), CAST(? AS BIGINT)), ", len(ids))
 		args := make([]any, 0, 2*len(ids))
-		for i, id := range ids {
-			if i > 0 {
-				where.WriteString(" OR ")
-			}
-			where.WriteString("(level = ? AND idx = ?)")
+		for _, id := range ids {
 			args = append(args, id.Level, id.Index)
 		}
+		query := `WITH want (level, idx) AS (VALUES ` + strings.TrimSuffix(tuples, ", ") + `)
+			SELECT n.level, n.idx, n.hash FROM want JOIN tlog_nodes n ON n.level = want.level AND n.idx = want.idx`
 		found := make(map[compact.NodeID][]byte, len(ids))
-		err := each(ctx, q, `SELECT level, idx, hash FROM tlog_nodes WHERE `+where.String(), args, func(r Row) error {
+		err := each(ctx, q, query, args, func(r Row) error {
 			var (
 				id compact.NodeID
 				h  []byte
