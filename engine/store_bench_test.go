@@ -39,14 +39,7 @@ func newLoggedEngine(b *testing.B) *engine.Engine {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	cfg := engine.Config{Store: db, Policy: policy.Default()}
-	start := benchtest.WithLog(b, &cfg)
-	eng, err := engine.New(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	start(eng)
-	return eng
+	return benchtest.LoggedEngine(b, db)
 }
 
 // BenchmarkColdStart measures the time from opening a store holding

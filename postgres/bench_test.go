@@ -38,14 +38,7 @@ func newLoggedEngine(b *testing.B) *engine.Engine {
 	dsn := newSchema(b, schemaName(b.Name()))
 	db := open(b, withParam(dsn, "pool_max_conns", "32"))
 	b.Cleanup(func() { db.Close() })
-	cfg := engine.Config{Store: db, Policy: policy.Default()}
-	start := benchtest.WithLog(b, &cfg)
-	eng, err := engine.New(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	start(eng)
-	return eng
+	return benchtest.LoggedEngine(b, db)
 }
 
 // BenchmarkCatchUp measures how long a node joining a cluster takes to be

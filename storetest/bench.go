@@ -42,23 +42,14 @@ func BenchUpdates(b *testing.B, s holdfast.Store, parallelism int, write func(tx
 func BenchVerifyAudit(b *testing.B, db holdfast.Store) {
 	const accounts, entries = 2000, 50
 	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	var wg sync.WaitGroup
-	for a := range accounts {
-		wg.Go(func() {
-			err := db.Update(b.Context(), fmt.Sprintf("acct-%04d", a), now, func(tx holdfast.AccountTx) error {
-				for i := range entries {
-					if err := tx.Append(&holdfast.AuditEntry{At: now, Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprint(i)}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				b.Error(err)
+	fillAccounts(b, db, accounts, now, func(tx holdfast.AccountTx, _ string) error {
+		for i := range entries {
+			if err := tx.Append(&holdfast.AuditEntry{At: now, Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprint(i)}); err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
+		}
+		return nil
+	})
 	b.ResetTimer()
 	for b.Loop() {
 		rep, err := db.VerifyAudit(b.Context(), "")
@@ -82,30 +73,14 @@ func BenchLog(b *testing.B, db holdfast.Store) {
 	}
 	const perAccount = 100
 	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for a := range jobs {
-				err := db.Update(b.Context(), fmt.Sprintf("acct-%07d", a), now, func(tx holdfast.AccountTx) error {
-					for i := range perAccount {
-						if err := tx.Append(&holdfast.AuditEntry{At: now, Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprint(i)}); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					b.Error(err)
-				}
+	fillAccounts(b, db, (leaves+perAccount-1)/perAccount, now, func(tx holdfast.AccountTx, _ string) error {
+		for i := range perAccount {
+			if err := tx.Append(&holdfast.AuditEntry{At: now, Actor: "system", Action: holdfast.AuditApply, Reason: fmt.Sprint(i)}); err != nil {
+				return err
 			}
-		})
-	}
-	for a := range (leaves + perAccount - 1) / perAccount {
-		jobs <- a
-	}
-	close(jobs)
-	wg.Wait()
+		}
+		return nil
+	})
 	skey, _, _ := tlog.GenerateKey("holdfast.bench")
 	signer, vkey, err := tlog.NewSigner(skey)
 	if err != nil {
@@ -160,41 +135,31 @@ func BenchLog(b *testing.B, db holdfast.Store) {
 func BenchVerifyState(b *testing.B, db holdfast.Store) {
 	const accounts, entries = 2000, 50
 	now := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
-	var wg sync.WaitGroup
-	for a := range accounts {
-		wg.Go(func() {
-			account := fmt.Sprintf("acct-%04d", a)
-			err := db.Update(b.Context(), account, now, func(tx holdfast.AccountTx) error {
-				r := restriction("r-"+account, account, holdfast.KindCoolingOff, now, time.Hour)
-				if err := tx.SaveRestriction(r); err != nil {
-					return err
-				}
-				e := entry(account, now, holdfast.AuditApply, r.ID)
-				e.After, _ = json.Marshal(r)
-				if err := tx.Append(e); err != nil {
-					return err
-				}
-				for i := range entries - 1 {
-					w := &holdfast.Withdrawal{WithdrawalRequest: holdfast.WithdrawalRequest{Account: account, ID: fmt.Sprint("w-", i), Asset: "USDT", Amount: "10", Address: "addr"},
-						Outcome: holdfast.Approve, Causes: []holdfast.Cause{}, HolderCauses: []holdfast.Cause{}, DecidedAt: now}
-					e := entry(account, now, holdfast.AuditWithdrawal, "")
-					e.After, _ = json.Marshal(w)
-					if err := tx.Append(e); err != nil {
-						return err
-					}
-					w.Seq = e.Seq
-					if err := tx.SaveWithdrawal(w); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				b.Error(err)
+	fillAccounts(b, db, accounts, now, func(tx holdfast.AccountTx, account string) error {
+		r := restriction("r-"+account, account, holdfast.KindCoolingOff, now, time.Hour)
+		if err := tx.SaveRestriction(r); err != nil {
+			return err
+		}
+		e := entry(account, now, holdfast.AuditApply, r.ID)
+		e.After, _ = json.Marshal(r)
+		if err := tx.Append(e); err != nil {
+			return err
+		}
+		for i := range entries - 1 {
+			w := &holdfast.Withdrawal{WithdrawalRequest: holdfast.WithdrawalRequest{Account: account, ID: fmt.Sprint("w-", i), Asset: "USDT", Amount: "10", Address: "addr"},
+				Outcome: holdfast.Approve, Causes: []holdfast.Cause{}, HolderCauses: []holdfast.Cause{}, DecidedAt: now}
+			e := entry(account, now, holdfast.AuditWithdrawal, "")
+			e.After, _ = json.Marshal(w)
+			if err := tx.Append(e); err != nil {
+				return err
 			}
-		})
-	}
-	wg.Wait()
+			w.Seq = e.Seq
+			if err := tx.SaveWithdrawal(w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	b.ResetTimer()
 	for b.Loop() {
 		rep, err := db.VerifyState(b.Context(), "")
@@ -204,4 +169,25 @@ func BenchVerifyState(b *testing.B, db holdfast.Store) {
 	}
 	b.ReportMetric(float64(b.N*accounts*entries)/b.Elapsed().Seconds(), "entries/s")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N*accounts*entries)*1e6, "s/M-entries")
+}
+
+// fillAccounts runs fill in one update of each of accounts accounts
+// (acct-0000000, …), eight at a time.
+func fillAccounts(b *testing.B, db holdfast.Store, accounts int, now time.Time, fill func(tx holdfast.AccountTx, account string) error) {
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for account := range jobs {
+				if err := db.Update(b.Context(), account, now, func(tx holdfast.AccountTx) error { return fill(tx, account) }); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for a := range accounts {
+		jobs <- fmt.Sprintf("acct-%07d", a)
+	}
+	close(jobs)
+	wg.Wait()
 }

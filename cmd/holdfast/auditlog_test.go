@@ -24,15 +24,7 @@ import (
 // their leaves from the SQLite file, and `audit verify --checkpoint`
 // names the first leaf that no longer matches.
 func TestAuditLogTour(t *testing.T) {
-	bin := buildHoldfast(t)
-	data := t.TempDir()
-	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin")
-	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,check,self_service,events", "--staff", "admin")
-	token := strings.TrimSpace(tok)
-	addr := freePort(t)
-	n := &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", data, "--log-level", "error"}}
-	n.start()
-	t.Cleanup(n.kill)
+	n, token, data := adminServer(t)
 	remote := []string{"--server", n.url, "--token", token}
 	must := func(args ...string) string {
 		t.Helper()

@@ -22,15 +22,7 @@ import (
 // it, and checks that every acknowledged write is there with its answer,
 // and that every audit chain verifies (nothing half-written).
 func TestCrashOnTheEmbeddedStore(t *testing.T) {
-	bin := buildHoldfast(t)
-	data := t.TempDir()
-	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin")
-	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,check,self_service,events", "--staff", "admin")
-	token := strings.TrimSpace(tok)
-	addr := freePort(t)
-	n := &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", data, "--log-level", "error"}}
-	n.start()
-	t.Cleanup(n.kill)
+	n, token, data := adminServer(t)
 	c := rpc.NewClients(nil, n.url, token)
 	ctx := context.Background()
 
@@ -128,4 +120,19 @@ func TestCrashOnTheEmbeddedStore(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes survived SIGKILL", len(acked))
+}
+
+// adminServer starts the real binary on a fresh data directory with an
+// admin and a token holding every scope; the node is killed at the end.
+func adminServer(t *testing.T) (n *node, token, data string) {
+	t.Helper()
+	bin := buildHoldfast(t)
+	data = t.TempDir()
+	cli(t, "staff", "add", "--data", data, "--id", "admin", "--roles", "admin")
+	_, tok, _ := cli(t, "token", "create", "--data", data, "--scopes", "staff,check,self_service,events", "--staff", "admin")
+	addr := freePort(t)
+	n = &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", data, "--log-level", "error"}}
+	n.start()
+	t.Cleanup(n.kill)
+	return n, strings.TrimSpace(tok), data
 }

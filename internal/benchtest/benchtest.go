@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/tlog"
 )
 
@@ -90,20 +91,24 @@ func Apply(eng *engine.Engine) func(ctx context.Context, n int64) error {
 	}
 }
 
-// WithLog makes cfg's engine sign the transparency log; start publishes
-// its checkpoints every second, as `holdfast serve` does, until the
-// benchmark ends.
-func WithLog(b *testing.B, cfg *engine.Config) (start func(*engine.Engine)) {
+// LoggedEngine is an engine on db, with the default policy, that signs
+// the transparency log and publishes its checkpoints every second, as
+// `holdfast serve` does, until the benchmark ends.
+func LoggedEngine(b *testing.B, db holdfast.Store) *engine.Engine {
 	skey, _, err := tlog.GenerateKey("holdfast.bench")
 	if err != nil {
 		b.Fatal(err)
 	}
+	cfg := engine.Config{Store: db, Policy: policy.Default()}
 	if cfg.LogSigner, cfg.LogVerifierKey, err = tlog.NewSigner(skey); err != nil {
 		b.Fatal(err)
 	}
-	return func(eng *engine.Engine) {
-		ctx, cancel := context.WithCancel(context.Background())
-		b.Cleanup(cancel)
-		go eng.RunLog(ctx, time.Second)
+	eng, err := engine.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go eng.RunLog(ctx, time.Second)
+	return eng
 }
