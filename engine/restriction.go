@@ -117,7 +117,7 @@ func (e *Engine) panicLockOf(tx holdfast.AccountTx, now time.Time, actor holdfas
 // entry is set to the extension's audit entry.
 func (e *Engine) pressAgain(tx holdfast.AccountTx, now time.Time, cur *holdfast.Restriction, end time.Time, req holdfast.ApplyRequest, entry *int64) (bool, error) {
 	if end.Before(cur.EndsAt) {
-		return false, holdfast.Errorf(holdfast.Immutable, "duration", "a panic lock is already in force until %s; it cannot be shortened, only extended", cur.EndsAt.Format(time.RFC3339))
+		return false, holdfast.Errorf(holdfast.Immutable, "duration", "withdrawals are already stopped until %s; a panic lock can be made longer, never shorter: choose a time that ends later", cur.EndsAt.UTC().Format("2 Jan 2006 15:04 UTC"))
 	}
 	if !end.After(cur.EndsAt) {
 		return false, nil

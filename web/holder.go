@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -113,11 +114,32 @@ func (s *Server) page(r *http.Request, account string) (*holderPage, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.Causes = onePanicLock(st.Causes)
 	p := &holderPage{Account: account, Done: r.URL.Query().Get("done"), Status: st}
 	if n, err := strconv.ParseInt(r.URL.Query().Get("receipt"), 10, 64); err == nil && n > 0 {
 		p.Receipt = n
 	}
 	return p, nil
+}
+
+// onePanicLock keeps one panic lock among causes, the one that ends
+// last: a second press extends the lock in force, but accounts may still
+// hold locks stacked by earlier versions, and a holder in a hurry must
+// see one lock and one end.
+func onePanicLock(causes []holdfast.StatusCause) []holdfast.StatusCause {
+	last := -1
+	for i, c := range causes {
+		if c.Kind == holdfast.KindPanicLock && (last < 0 || c.EndsAt.IsZero() || (!causes[last].EndsAt.IsZero() && c.EndsAt.After(causes[last].EndsAt))) {
+			last = i
+		}
+	}
+	if last < 0 {
+		return causes
+	}
+	keep := causes[last].ID
+	return slices.DeleteFunc(causes, func(c holdfast.StatusCause) bool {
+		return c.Kind == holdfast.KindPanicLock && c.ID != keep
+	})
 }
 
 func (s *Server) holderHome(w http.ResponseWriter, r *http.Request, account string) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,12 +53,29 @@ func (s *Server) securityRoutes() {
 // homeData is the home's own: the freeze durations the policy offers.
 type homeData struct {
 	FreezeDurations []holdfast.Duration
+	// PanicDurations are the panic button's choices, offered again on
+	// the lock's card to make it longer.
+	PanicDurations []holdfast.Duration
 }
 
 func (s *Server) homeScreen() holderScreen {
 	return holderScreen{template: "holder/home", section: "home", load: func(*http.Request, string) (any, error) {
-		return homeData{FreezeDurations: s.cfg.Engine.Policy().SelfService.FreezeDurations}, nil
+		ss := s.cfg.Engine.Policy().SelfService
+		return homeData{FreezeDurations: ss.FreezeDurations, PanicDurations: panicChoices(ss)}, nil
 	}}
+}
+
+// panicChoices are the panic button's durations: a day, three days and
+// the policy's default, within the policy's bounds, shortest first.
+func panicChoices(ss holdfast.SelfServicePolicy) []holdfast.Duration {
+	var out []holdfast.Duration
+	for _, d := range []holdfast.Duration{holdfast.Duration(24 * time.Hour), holdfast.Duration(72 * time.Hour), ss.PanicLockDefault} {
+		if d >= ss.PanicLockMin && d <= ss.PanicLockMax && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *Server) secureAccount(_ http.ResponseWriter, r *http.Request, account string) (string, error) {

@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -531,5 +534,104 @@ func TestReceiptDownload(t *testing.T) {
 				t.Errorf("%s shows %q", what, f)
 			}
 		}
+	}
+}
+
+// TestOnePanicLock: a second press of the panic button extends the lock
+// in force, the home page shows one lock with an Extend control that
+// works, a shorter choice is refused in words, and locks stacked by an
+// earlier version show as one, with the latest end.
+func TestOnePanicLock(t *testing.T) {
+	s := newSite(t)
+	s.signIn("u1")
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(s.browser, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// choose picks the option of the Extend control at index i (-1: the
+	// last).
+	choose := func(i int) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(s => (s.selectedIndex = %d < 0 ? s.options.length - 1 : %d, true))(document.querySelector("#panic-extend-duration"))`, i, i))(ctx, tg)
+			return err
+		})
+	}
+	locks := func() []*holdfast.Restriction {
+		t.Helper()
+		rs, err := s.eng.List(context.Background(), holdfast.RestrictionFilter{Account: "u1", Kind: holdfast.KindPanicLock, ActiveAt: time.Now()}, holdfast.Staff("sam", holdfast.RoleSupport))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	s.run(
+		chromedp.Navigate(s.url+"/me/panic"),
+		chromedp.Click(chromedp.CSS(`input[value="24h"]`)),
+		holderClickTo("#panic-confirm", "#done"),
+	)
+	var err error
+	first := locks()
+	if len(first) != 1 || count("#panic-extend-form") != 1 {
+		t.Fatalf("after one press: %d locks, %d Extend controls", len(first), count("#panic-extend-form"))
+	}
+	// Extend from the lock's own card, with its longest choice.
+	s.run(
+		choose(-1),
+		holderClickTo("#panic-extend", "#done"),
+	)
+	ext := locks()
+	if len(ext) != 1 || ext[0].ID != first[0].ID || !ext[0].EndsAt.After(first[0].EndsAt) {
+		t.Fatalf("after Extend: %d locks, end %v (was %v); want the same lock, later", len(ext), ext[0].EndsAt, first[0].EndsAt)
+	}
+	if n := count("#panic-extend-form"); n != 1 {
+		t.Errorf("%d Extend controls after extending, want 1", n)
+	}
+	// A second press on the panic page says the lock is already on.
+	s.run(chromedp.Navigate(s.url+"/me/panic"), chromedp.WaitVisible(chromedp.CSS("#panic-active")))
+	// The shortest choice ends earlier than the lock: refused, in words.
+	s.run(
+		chromedp.Navigate(s.url+"/me/"),
+		choose(0),
+		holderClickTo("#panic-extend", "#error"),
+	)
+	if got := s.text("#error"); !strings.Contains(got, "made longer, never shorter") {
+		t.Errorf("a shorter press: %q", got)
+	}
+	if after := locks(); len(after) != 1 || !after[0].EndsAt.Equal(ext[0].EndsAt) {
+		t.Errorf("a refused shorter press changed the lock: %+v", after)
+	}
+
+	// A lock stacked beside it by an earlier version, ending later still.
+	now := time.Now()
+	stacked := &holdfast.Restriction{ID: "rst-stacked", Account: "u1", Kind: holdfast.KindPanicLock, StartsAt: now, EndsAt: ext[0].EndsAt.Add(48 * time.Hour),
+		CreatedAt: now, Disclose: true, AppliedBy: "user:u1", Reason: "holder pressed the panic button"}
+	err = s.db.Update(context.Background(), "u1", now, func(tx holdfast.AccountTx) error {
+		if err := tx.SaveRestriction(stacked); err != nil {
+			return err
+		}
+		after, _ := json.Marshal(stacked)
+		return tx.Append(&holdfast.AuditEntry{At: now, Actor: "user:u1", Action: holdfast.AuditApply, Restriction: stacked.ID, After: after, Reason: stacked.Reason})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As a server that starts on such a store loads it.
+	if err := s.eng.Refresh(context.Background(), "u1"); err != nil {
+		t.Fatal(err)
+	}
+	s.run(chromedp.Navigate(s.url+"/me/"), chromedp.WaitVisible(chromedp.CSS("#causes")))
+	if n := count("#panic-extend-form"); n != 1 {
+		t.Errorf("two stacked locks show as %d cards, want 1", n)
+	}
+	ends, err := chromedp.Run(s.browser, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#causes .ends time")].map(t => t.getAttribute("datetime"))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stacked.EndsAt.UTC().Format(time.RFC3339); !slices.Contains(ends, want) {
+		t.Errorf("the lock's card ends %v, want the latest end %s", ends, want)
 	}
 }
