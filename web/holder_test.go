@@ -73,7 +73,7 @@ func TestSecureMyAccount(t *testing.T) {
 		holderClickTo("#secure-confirm", "#causes"),        // the confirmation
 	)
 	causes := s.text("#causes")
-	if !strings.Contains(causes, "self_freeze") {
+	if !strings.Contains(causes, "Account frozen by you") {
 		t.Errorf("status after securing: %q", causes)
 	}
 	if !strings.Contains(causes, "Blocks:") || !strings.Contains(causes, "withdrawals") {
@@ -137,7 +137,7 @@ func TestFreezeAndSessions(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#freeze-duration"), "1d"),
 		holderClickTo("#freeze-submit", "#causes"),
 	)
-	if got := s.text("#causes"); !strings.Contains(got, "self_freeze") || !strings.Contains(got, "Until") {
+	if got := s.text("#causes"); !strings.Contains(got, "Account frozen by you") || !strings.Contains(got, "Until") {
 		t.Errorf("status after a freeze: %q", got)
 	}
 	st, err := s.eng.Status(context.Background(), "u1", holdfast.ViewHolder, holdfast.User("u1"))

@@ -98,6 +98,7 @@ func userError(field, msg string) error {
 func init() {
 	funcs["holderDone"] = doneText
 	funcs["holderBlocks"] = blocksInWords
+	funcs["holderKind"] = kindWords
 	funcs["holderDuration"] = durationWords
 	funcs["holderFixLink"] = findingLink
 	funcs["holderActor"] = caseActorWords
@@ -150,6 +151,40 @@ var actionWords = map[holdfast.Action]string{
 	holdfast.ActionAPIAccess:              "API access",
 	holdfast.ActionDeposit:                "deposits",
 	holdfast.ActionChangeSecuritySettings: "changing security settings",
+}
+
+// kindLabels name each kind for holders. A law-enforcement hold is never
+// shown as itself: the engine gives the holder a terms_violation in its
+// place (alias.go), so it reads as "Terms of Use review" like a real one.
+var kindLabels = map[holdfast.Kind]string{
+	holdfast.KindStepUpVerification:    "Extra verification needed",
+	holdfast.KindCoolingOff:            "Security cooling-off period",
+	holdfast.KindReduceOnly:            "Reduce-only trading",
+	holdfast.KindWithdrawalFreeze:      "Withdrawals paused",
+	holdfast.KindFullRestriction:       "Account restricted",
+	holdfast.KindPermanentBan:          "Account closed",
+	holdfast.KindSelfFreeze:            "Account frozen by you",
+	holdfast.KindPanicLock:             "Panic lock",
+	holdfast.KindCompromiseLock:        "Locked: suspected unauthorised access",
+	holdfast.KindRecoveryCooldown:      "Account recovery waiting period",
+	holdfast.KindAssociationReview:     "Linked-account review",
+	holdfast.KindC2CFreeze:             "P2P trading paused",
+	holdfast.KindJurisdictionLock:      "Not available in your region",
+	holdfast.KindSanctionsWithdrawOnly: "Withdraw-only mode",
+	holdfast.KindKYCRequired:           "Identity verification required",
+	holdfast.KindTermsViolation:        "Terms of Use review",
+	holdfast.KindScamProtection:        "Scam protection hold",
+	holdfast.KindSettingsLock:          "Security settings locked",
+}
+
+// kindWords is a kind's holder-facing label; a kind without one (a
+// policy's own) reads as its words, never as an identifier.
+func kindWords(k holdfast.Kind) string {
+	if l, ok := kindLabels[k]; ok {
+		return l
+	}
+	w := strings.ReplaceAll(string(k), "_", " ")
+	return strings.ToUpper(w[:1]) + w[1:]
 }
 
 // blockWords is what a cause blocks, in words.
