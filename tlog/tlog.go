@@ -117,14 +117,17 @@ func Open(msg []byte, vkey string) (*Signed, error) {
 	return &Signed{Checkpoint: c, Note: msg}, nil
 }
 
-// ParseNote reads a signed checkpoint without checking its signature:
-// for a note the server itself stored, to serve to those who check it.
+// ParseNote reads a signed checkpoint without checking its signature: a
+// note the server itself stored, to serve to those who check it, or one a
+// witness verified when it kept it (and may no longer have the key for).
+// The note's syntax is checked all the same.
 func ParseNote(msg []byte) (*Signed, error) {
-	text, _, ok := strings.Cut(string(msg), "\n\n")
-	if !ok {
-		return nil, errors.New("tlog: checkpoint note has no signature block")
+	_, err := note.Open(msg, note.VerifierList())
+	var un *note.UnverifiedNoteError
+	if !errors.As(err, &un) {
+		return nil, fmt.Errorf("tlog: not a signed note: %v", err)
 	}
-	c, err := ParseBody(text + "\n")
+	c, err := ParseBody(un.Note.Text)
 	if err != nil {
 		return nil, err
 	}

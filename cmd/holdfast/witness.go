@@ -298,26 +298,14 @@ func (w *witness) load() error {
 		if err != nil {
 			return holdfast.Errorf(holdfast.InvalidArgument, "state", "%v", err)
 		}
-		cp, err := noteBody(b)
+		cp, err := tlog.ParseNote(b)
 		if err != nil || cp.Size != size {
 			return holdfast.Errorf(holdfast.InvalidArgument, "state", "%s is not the checkpoint of %d leaves it was kept as (%v): the witness's state was damaged", name, size, err)
 		}
-		w.held = append(w.held, cp)
+		w.held = append(w.held, &cp.Checkpoint)
 	}
 	slices.SortFunc(w.held, func(a, b *tlog.Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
 	return nil
-}
-
-// noteBody reads a signed checkpoint's text without checking the
-// signature.
-func noteBody(msg []byte) (*tlog.Checkpoint, error) {
-	_, err := note.Open(msg, note.VerifierList())
-	var un *note.UnverifiedNoteError
-	if !errors.As(err, &un) {
-		return nil, fmt.Errorf("not a signed note: %v", err)
-	}
-	cp, err := tlog.ParseBody(un.Note.Text)
-	return &cp, err
 }
 
 // keep saves a verified checkpoint and makes it the newest held.
