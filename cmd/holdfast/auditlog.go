@@ -57,22 +57,24 @@ func (o *auditLogOptions) signer(data string) (note.Signer, string, error) {
 // is an error instead of a new key (for commands that only read).
 func (o *auditLogOptions) readKey(data string, create bool) (note.Signer, string, error) {
 	skey := os.Getenv(auditKeyEnv)
-	path := o.keyFile
-	if skey == "" {
-		if path == "" {
-			path = filepath.Join(data, auditKeyFile)
-		}
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			skey = string(b)
-		case errors.Is(err, os.ErrNotExist) && o.keyFile == "" && create:
-			if skey, err = o.newKey(data, path); err != nil {
-				return nil, "", err
-			}
-		default:
-			return nil, "", holdfast.Errorf(holdfast.InvalidArgument, "audit-key", "read the audit signing key: %v", err)
-		}
+	var err error
+	switch {
+	case skey != "":
+	case o.keyFile != "":
+		var b []byte
+		b, err = os.ReadFile(o.keyFile)
+		skey = string(b)
+	case create:
+		skey, err = dataKey(data, auditKeyFile, o.newKey)
+	default:
+		skey, err = dataKey(data, auditKeyFile, nil)
+	}
+	var domain *holdfast.Error
+	if errors.As(err, &domain) {
+		return nil, "", err // the origin of a key being made
+	}
+	if err != nil {
+		return nil, "", holdfast.Errorf(holdfast.InvalidArgument, "audit-key", "read the audit signing key: %v", err)
 	}
 	s, vkey, err := tlog.NewSigner(skey)
 	if err != nil {
@@ -81,34 +83,14 @@ func (o *auditLogOptions) readKey(data string, create bool) (note.Signer, string
 	return s, vkey, nil
 }
 
-// newKey makes a signing key named by --audit-origin and keeps it at
-// path, readable by its owner only.
-func (o *auditLogOptions) newKey(data, path string) (string, error) {
+// newKey makes a signing key named by --audit-origin.
+func (o *auditLogOptions) newKey() (string, error) {
 	origin := firstOf(o.origin, defaultOrigin)
 	if strings.ContainsAny(origin, " \t\n+") {
 		return "", holdfast.Errorf(holdfast.InvalidArgument, "audit-origin", "the log's name must be non-empty, without spaces or '+'")
 	}
 	skey, _, err := tlog.GenerateKey(origin)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return "", err
-	}
-	// O_EXCL: two processes making the key at once keep the first one.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		b, err := os.ReadFile(path)
-		return string(b), err
-	}
-	if err != nil {
-		return "", err
-	}
-	if _, err := fmt.Fprintln(f, skey); err != nil {
-		f.Close()
-		return "", err
-	}
-	return skey, f.Close()
+	return skey, err
 }
 
 // fetch calls one of the server's plain HTTP endpoints and returns its

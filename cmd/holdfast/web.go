@@ -37,21 +37,46 @@ func pageKey(env, data, name string) ([]byte, error) {
 		}
 		return k, nil
 	}
+	s, err := dataKey(data, name, func() (string, error) {
+		k := make([]byte, 32)
+		rand.Read(k)
+		return hex.EncodeToString(k), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(s)
+}
+
+// dataKey returns the key kept in DATA/name, trimmed. A missing one is
+// made with newKey and kept there, readable by its owner only; with
+// newKey nil it is an error (fs.ErrNotExist). Two processes making it at
+// once both keep the first one written.
+func dataKey(data, name string, newKey func() (string, error)) (string, error) {
 	path := filepath.Join(data, name)
-	if b, err := os.ReadFile(path); err == nil {
-		return hex.DecodeString(strings.TrimSpace(string(b)))
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	b, err := os.ReadFile(path)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || newKey == nil {
+		return strings.TrimSpace(string(b)), err
 	}
-	k := make([]byte, 32)
-	rand.Read(k)
+	k, err := newKey()
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, err
+		return "", err
 	}
-	if err := os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
-		return nil, err
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return dataKey(data, name, nil)
 	}
-	return k, nil
+	if err != nil {
+		return "", err
+	}
+	if _, err := fmt.Fprintln(f, k); err != nil {
+		f.Close()
+		return "", err
+	}
+	return k, f.Close()
 }
 
 // aliasKey keys the opaque ids holders see for restrictions hidden from
