@@ -282,7 +282,7 @@ func readKept(paths []string, key string) ([]tlog.Checkpoint, error) {
 	for _, p := range paths {
 		files := []string{p}
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			files, _ = filepath.Glob(filepath.Join(p, "*.checkpoint"))
+			files, _ = filepath.Glob(filepath.Join(p, "*"+witnessExt))
 			if len(files) == 0 {
 				return nil, holdfast.Errorf(holdfast.InvalidArgument, "checkpoint", "%s holds no *.checkpoint file", p)
 			}
