@@ -48,24 +48,42 @@ func (e *Engine) RunLog(ctx context.Context, every time.Duration) {
 	}
 }
 
-// PublishCheckpoint logs every queued entry now and returns the newest
-// checkpoint (nil while the log is empty).
+// PublishCheckpoint logs every entry queued before the call and returns
+// the newest checkpoint (nil while the log is empty). Entries appended
+// meanwhile wait for the next call: under a steady stream of writes,
+// draining the queue to empty would integrate (and sign a checkpoint)
+// again and again, in small batches, holding the writer the updates
+// wait for.
 func (e *Engine) PublishCheckpoint(ctx context.Context) (*tlog.Signed, error) {
 	if e.tlog.signer == nil {
 		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "audit_key", "this server has no audit signing key: it publishes no checkpoints")
 	}
 	e.tlog.mu.Lock()
 	defer e.tlog.mu.Unlock()
+	newest, err := e.store.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for {
+		var before uint64
+		if newest != nil {
+			before = newest.Size
+		}
 		c, err := e.store.IntegrateLog(ctx, e.tlog.signer, e.clock.Now(), logBatch)
 		if err != nil {
 			return nil, err
 		}
 		if c == nil {
-			break
+			// Nothing waited: another node may have logged it meanwhile.
+			return e.store.Checkpoint(ctx)
+		}
+		newest = c
+		// A batch short of the cap took everything queued at its start,
+		// which includes everything queued before this call.
+		if c.Size-before < logBatch {
+			return newest, nil
 		}
 	}
-	return e.store.Checkpoint(ctx)
 }
 
 // Checkpoint returns the newest published checkpoint, or nil.

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/sqlite"
+	"github.com/holdfast/holdfast/tlog"
 )
 
 // A database written by an older binary opens, gains the new columns and
@@ -75,5 +77,79 @@ func TestMigrateFromOlderSchemas(t *testing.T) {
 				t.Errorf("claimed %d commands after migrating, want %d", len(ds), want)
 			}
 		})
+	}
+}
+
+// A log written under migration 012's queue (entries queued by a
+// trigger, older ones in time order, which need not be rowid order) keeps
+// its order when migration 016 makes the log read entries by rowid: the
+// logged entries keep their leaves, the queued ones are logged in queue
+// order, later entries after them, and the log verifies against a
+// checkpoint kept from before.
+func TestMigrateLogToRowidOrder(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	skey, _, err := tlog.GenerateKey("holdfast.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := tlog.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2031, 1, 2, 3, 4, 5, 6, time.UTC)
+	appendEntries := func(db *sqlite.DB, reason string) {
+		t.Helper()
+		for _, acct := range []string{"a", "b", "c"} {
+			err := db.Update(ctx, acct, t0, func(tx holdfast.AccountTx) error {
+				return tx.Append(&holdfast.AuditEntry{At: t0, Actor: "system", Action: holdfast.AuditApply, Reason: reason})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db := open(t, dir)
+	appendEntries(db, "logged")
+	kept, err := db.IntegrateLog(ctx, signer, t0, 100)
+	if err != nil || kept == nil || kept.Size != 3 {
+		t.Fatalf("IntegrateLog = %+v, %v", kept, err)
+	}
+	appendEntries(db, "queued")
+	db.Close()
+
+	// Back to schema 15 as migration 012 left it: the trigger, the
+	// waiting entries in the queue, queued in an order that is not their
+	// rowid order, and the logged entries' rowids out of leaf order too.
+	raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
+	exec(t, raw, `DELETE FROM schema_migrations WHERE version >= 16`)
+	exec(t, raw, `CREATE TRIGGER audit_enqueue AFTER INSERT ON audit BEGIN
+		INSERT INTO tlog_queue (account, seq) VALUES (NEW.account, NEW.seq); END`)
+	exec(t, raw, `INSERT INTO tlog_queue (account, seq) SELECT account, seq FROM audit
+		WHERE reason = 'queued' ORDER BY account DESC`)
+	exec(t, raw, `UPDATE audit SET rowid = rowid + 1000 WHERE account = 'a'`)
+	raw.Close()
+
+	db = open(t, dir)
+	defer db.Close()
+	appendEntries(db, "after")
+	if c, err := db.IntegrateLog(ctx, signer, t0, 100); err != nil || c == nil || c.Size != 9 {
+		t.Fatalf("IntegrateLog after migrating = %+v, %v; want 9 leaves", c, err)
+	}
+	var order []string
+	for i := range uint64(9) {
+		e, err := db.LogEntry(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, e.Account+":"+e.Reason)
+	}
+	want := []string{"a:logged", "b:logged", "c:logged", "c:queued", "b:queued", "a:queued", "a:after", "b:after", "c:after"}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("leaves = %v\nwant     %v", order, want)
+	}
+	rep, err := db.VerifyLog(ctx, []tlog.Checkpoint{kept.Checkpoint}, vkey)
+	if err != nil || !rep.OK() || rep.Queued != 0 {
+		t.Fatalf("VerifyLog after migrating = %+v, %v", rep, err)
 	}
 }

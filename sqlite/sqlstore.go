@@ -16,7 +16,7 @@ import (
 // The single writer is alone, so no row is locked for update, and nothing
 // is retried.
 
-var dialect = sqlstore.Dialect{Name: "sqlite", IsUnique: isUnique}
+var dialect = sqlstore.Dialect{Name: "sqlite", RowidLog: true, IsUnique: isUnique}
 
 // isUnique reports a unique or primary-key violation.
 func isUnique(err error) bool {

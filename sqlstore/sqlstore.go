@@ -103,6 +103,13 @@ type Dialect struct {
 	// of the same new account has a row to wait on (PostgreSQL). The
 	// placeholder is never committed.
 	LockNewAccounts bool
+	// RowidLog says the audit table's rowid is commit-ordered (SQLite:
+	// one writer at a time, and a new row takes the largest rowid + 1), so
+	// the transparency log's integrator reads new entries straight from
+	// the table, after the newest logged one, and no trigger queues them.
+	// Without it (PostgreSQL, whose writers commit in any order), a
+	// trigger queues each entry in tlog_queue.
+	RowidLog bool
 	// IsUnique reports a unique or primary-key violation.
 	IsUnique func(error) bool
 	// Retryable reports a failure that running the update again, in a

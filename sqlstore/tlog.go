@@ -75,10 +75,8 @@ func (s *Store) integrate(ctx context.Context, signer note.Signer, now time.Time
 			entryHash string
 		}
 		var batch []queued
-		// The entry's hash is read from the entry itself: the queue row
-		// is kept small, as every append writes one.
-		err = each(ctx, q, `SELECT q.id, q.account, q.seq, a.hash FROM tlog_queue q
-			JOIN audit a ON a.account = q.account AND a.seq = q.seq ORDER BY q.id LIMIT ?`, []any{max}, func(r Row) error {
+		w := s.waiting()
+		err = each(ctx, q, w.next, []any{max}, func(r Row) error {
 			var e queued
 			err := r.Scan(&e.id, &e.account, &e.seq, &e.entryHash)
 			batch = append(batch, e)
@@ -124,13 +122,58 @@ func (s *Store) integrate(ctx context.Context, signer note.Signer, now time.Time
 				return false, err
 			}
 		}
-		if err := execMany(ctx, q, `DELETE FROM tlog_queue WHERE id IN (%s)`, ids); err != nil {
-			return false, err
+		if w.done != "" {
+			if err := execMany(ctx, q, w.done, ids); err != nil {
+				return false, err
+			}
 		}
 		out = signed
 		return true, nil
 	})
 	return out, err
+}
+
+// waiting is where entries wait for their leaf, as queries.
+type waiting struct {
+	// next selects a key, the account, seq and hash of at most ? entries
+	// waiting, in the order they are to be logged.
+	next string
+	// done forgets the keys logged (%s: their tuples); empty when
+	// logging them is enough.
+	done string
+	// count counts the entries waiting.
+	count string
+	// lost selects the account and seq of at most 10 entries that are
+	// neither logged nor waiting: their leaf or their place in the queue
+	// was removed.
+	lost string
+}
+
+func (s *Store) waiting() waiting {
+	if !s.d.RowidLog {
+		return waiting{
+			next: `SELECT q.id, q.account, q.seq, a.hash FROM tlog_queue q
+				JOIN audit a ON a.account = q.account AND a.seq = q.seq ORDER BY q.id LIMIT ?`,
+			done:  `DELETE FROM tlog_queue WHERE id IN (%s)`,
+			count: `SELECT count(*) FROM tlog_queue`,
+			lost: `SELECT a.account, a.seq FROM audit a
+				WHERE NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.account = a.account AND l.seq = a.seq)
+				AND NOT EXISTS (SELECT 1 FROM tlog_queue q WHERE q.account = a.account AND q.seq = a.seq)
+				ORDER BY a.account, a.seq LIMIT 10`,
+		}
+	}
+	// The entries after the newest leaf's, by rowid. The newest leaf
+	// whose entry still exists: a removed entry is reported by
+	// VerifyLog, and must not make the integrator log every entry again.
+	const after = `coalesce((SELECT a.rowid FROM tlog_leaves l
+		JOIN audit a ON a.account = l.account AND a.seq = l.seq ORDER BY l.idx DESC LIMIT 1), 0)`
+	return waiting{
+		next:  `SELECT rowid, account, seq, hash FROM audit WHERE rowid > ` + after + ` ORDER BY rowid LIMIT ?`,
+		count: `SELECT count(*) FROM audit WHERE rowid > ` + after,
+		lost: `SELECT a.account, a.seq FROM audit a WHERE a.rowid <= ` + after + `
+			AND NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.account = a.account AND l.seq = a.seq)
+			ORDER BY a.account, a.seq LIMIT 10`,
+	}
 }
 
 // lockNewest locks the newest checkpoint's row, so that another node's
@@ -461,14 +504,11 @@ func (s *Store) VerifyLog(ctx context.Context, kept []tlog.Checkpoint, vkey stri
 			break
 		}
 	}
-	err = s.conn.Read().QueryRow(ctx, `SELECT count(*) FROM tlog_queue`).Scan(&rep.Queued)
-	if err != nil {
+	w := s.waiting()
+	if err := s.conn.Read().QueryRow(ctx, w.count).Scan(&rep.Queued); err != nil {
 		return nil, fmt.Errorf("%s: verify log: queue: %w", s.d.Name, err)
 	}
-	err = each(ctx, s.conn.Read(), `SELECT a.account, a.seq FROM audit a
-		WHERE NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.account = a.account AND l.seq = a.seq)
-		AND NOT EXISTS (SELECT 1 FROM tlog_queue q WHERE q.account = a.account AND q.seq = a.seq)
-		ORDER BY a.account, a.seq LIMIT 10`, nil, func(r Row) error {
+	err = each(ctx, s.conn.Read(), w.lost, nil, func(r Row) error {
 		var (
 			account string
 			seq     int64
