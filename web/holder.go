@@ -167,7 +167,7 @@ func (s *Server) panicLock(w http.ResponseWriter, r *http.Request, account strin
 		a, err = s.cfg.Engine.PanicLockApplied(r.Context(), account, d, holdfast.User(account))
 	}
 	if err != nil {
-		s.renderHolder(w, r, account, http.StatusUnprocessableEntity, s.homeScreen(), errorText(err))
+		s.renderHolder(w, r, account, http.StatusUnprocessableEntity, s.homeScreen(), holderErrorText(err))
 		return
 	}
 	http.Redirect(w, r, s.withReceipt(flashURL("/me/", "panic_lock"), a.Entry), http.StatusSeeOther)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -374,12 +375,12 @@ func TestCheckupAndSettings(t *testing.T) {
 	s.run(
 		holderClickTo("#unlock-cancel", "#unlock-request"),
 	)
-	// Locked settings refuse a trusted contact, with the engine's reason.
+	// Locked settings refuse a trusted contact, saying why in words.
 	s.run(
 		chromedp.SendKeys(chromedp.CSS("#contact"), "friend1"),
 		holderClickTo("#contact-add", "#error"),
 	)
-	if got := s.text("#error"); !strings.Contains(got, "blocked") {
+	if got := s.text("#error"); got != "Changing security settings is not possible on your account right now: Security settings locked." {
 		t.Errorf("adding a contact under a settings lock: %q", got)
 	}
 }
@@ -403,16 +404,25 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 	if status, loc, _ := post("/me/whitelist/add", url.Values{"address": {"addr-1"}}); status != http.StatusSeeOther || loc != "/me/whitelist?done=whitelist_added" {
 		t.Errorf("add address: %d %q", status, loc)
 	}
-	status, _, body := post("/me/freeze", url.Values{"duration": {"5d"}})
-	if status != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, "a freeze lasts one of") {
-		t.Errorf("bad freeze duration: %d %s", status, body)
+	// A refusal is a sentence for people: no engine identifier, no Go
+	// duration, no bracketed list.
+	refused := func(what, path string, form url.Values, want string) {
+		t.Helper()
+		status, _, body := post(path, form)
+		if status != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want 422 saying %q:\n%s", what, status, want, alertText(body))
+		}
+		noIdentifiers(t, what, body)
 	}
-	if status, _, body := post("/me/settings/lock", url.Values{"unlock_delay": {"90d"}}); status != http.StatusUnprocessableEntity || !strings.Contains(body, "unlock delay must be") {
-		t.Errorf("bad unlock delay: %d %s", status, body)
+	refused("bad freeze duration", "/me/freeze", url.Values{"duration": {"5d"}}, "A freeze lasts one of 1 day, 2 days, 7 days, permanent, not 5 days")
+	refused("bad unlock delay", "/me/settings/lock", url.Values{"unlock_delay": {"90d"}}, "The unlock delay must be from")
+	refused("unfreeze request without a freeze", "/me/unfreeze", nil, "Your account is not frozen by you, so there is no freeze to end early.")
+	if status, loc, _ := post("/me/settings/lock", url.Values{"unlock_delay": {"1d"}}); status != http.StatusSeeOther {
+		t.Errorf("lock settings: %d %q", status, loc)
 	}
-	if status, _, body := post("/me/unfreeze", nil); status != http.StatusUnprocessableEntity || !strings.Contains(body, "no active self_freeze") {
-		t.Errorf("unfreeze request without a freeze: %d %s", status, body)
-	}
+	refused("settings locked twice", "/me/settings/lock", url.Values{"unlock_delay": {"1d"}}, "Your security settings are already locked.")
+	refused("a change the settings lock blocks", "/me/whitelist/add", url.Values{"address": {"addr-2"}},
+		"Adding withdrawal addresses is not possible on your account right now: Security settings locked.")
 	if status, loc, _ := post("/me/freeze", url.Values{"duration": {"1d"}}); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/me/?done=frozen&receipt=") {
 		t.Errorf("freeze: %d %q", status, loc)
 	}
@@ -428,6 +438,37 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown case: %d", resp.StatusCode)
 	}
+}
+
+// noIdentifiers fails the test if a holder page's text names a kind or
+// an action by its identifier (single words such as "withdraw" read as
+// English and are allowed).
+func noIdentifiers(t *testing.T, what, body string) {
+	t.Helper()
+	text := tags.ReplaceAllString(body, " ")
+	for _, k := range holdfast.Kinds {
+		if strings.Contains(string(k), "_") && strings.Contains(text, string(k)) {
+			t.Errorf("%s: the page names the kind %s:\n%s", what, k, alertText(body))
+		}
+	}
+	for _, a := range holdfast.Actions {
+		if strings.Contains(string(a), "_") && strings.Contains(text, string(a)) {
+			t.Errorf("%s: the page names the action %s:\n%s", what, a, alertText(body))
+		}
+	}
+}
+
+var (
+	tags  = regexp.MustCompile(`(?s)<[^>]*>`)
+	alert = regexp.MustCompile(`(?s)role="alert"[^>]*>(.*?)</`)
+)
+
+// alertText is a page's alert, for failure messages.
+func alertText(body string) string {
+	if m := alert.FindStringSubmatch(body); m != nil {
+		return strings.TrimSpace(m[1])
+	}
+	return "(no alert)"
 }
 
 // coverMessage is the holder message of the kind hidden restrictions are
@@ -634,4 +675,52 @@ func TestOnePanicLock(t *testing.T) {
 	if want := stacked.EndsAt.UTC().Format(time.RFC3339); !slices.Contains(ends, want) {
 		t.Errorf("the lock's card ends %v, want the latest end %s", ends, want)
 	}
+}
+
+// TestHiddenHoldReadsAsTermsReview: the pages of an account under a
+// law-enforcement hold and of one under a real Terms-of-Use review are
+// the same page, byte for byte, but for the account's name: same label,
+// same fields, same text. Nothing in the shape of a card gives the hold
+// away.
+func TestHiddenHoldReadsAsTermsReview(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	no := false
+	if _, err := s.eng.Apply(ctx, holdfast.ApplyRequest{Account: "held", Kind: holdfast.KindLawEnforcementHold, Disclose: &no,
+		Reference: "LE-REF-2", Reason: "production order", Actor: holdfast.Staff("liaison1", holdfast.RoleLELiaison)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.eng.Apply(ctx, holdfast.ApplyRequest{Account: "tosu", Kind: holdfast.KindTermsViolation,
+		Reason: "terms review", Actor: holdfast.Staff("c1", holdfast.RoleCompliance)}); err != nil {
+		t.Fatal(err)
+	}
+	page := func(account, path string) string {
+		t.Helper()
+		resp, err := s.holderHTTP(account).Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s as %s: %d", path, account, resp.StatusCode)
+		}
+		return strings.ReplaceAll(string(b), account, "ACCOUNT")
+	}
+	for _, p := range []string{"/me/", "/me/appeals", "/me/checkup"} {
+		held, real := page("held", p), page("tosu", p)
+		if held != real {
+			t.Errorf("%s differs between a hidden hold and a real Terms-of-Use review:\n%s", p, firstDifference(held, real))
+		}
+	}
+}
+
+// firstDifference shows where two pages part.
+func firstDifference(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-80)
+	return "hidden hold: …" + a[from:min(len(a), i+80)] + "…\nreal review: …" + b[from:min(len(b), i+80)] + "…"
 }

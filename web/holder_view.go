@@ -39,7 +39,7 @@ func (s *Server) actHolder(sc holderScreen, do holderAction) http.Handler {
 	return s.asHolder(func(w http.ResponseWriter, r *http.Request, account string) {
 		next, err := do(w, r, account)
 		if err != nil {
-			s.renderHolder(w, r, account, http.StatusUnprocessableEntity, sc, errorText(err))
+			s.renderHolder(w, r, account, http.StatusUnprocessableEntity, sc, holderErrorText(err))
 			return
 		}
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -86,7 +86,7 @@ func (s *Server) holderFailure(w http.ResponseWriter, r *http.Request, account s
 	case holdfast.Internal:
 		s.cfg.Logger.ErrorContext(r.Context(), "web: holder page failed", "path", r.URL.Path, "err", err)
 	}
-	s.render(w, r, status, "holder/error", &holderPage{Account: account, Error: errorText(err)})
+	s.render(w, r, status, "holder/error", &holderPage{Account: account, Error: holderErrorText(err)})
 }
 
 // userError is a refusal the pages make themselves (an unreadable upload,
@@ -223,9 +223,19 @@ func durationWords(d holdfast.Duration) string {
 		}
 		return strconv.Itoa(n) + " days"
 	case d > 0 && time.Duration(d)%time.Hour == 0:
-		return strconv.Itoa(int(time.Duration(d)/time.Hour)) + " hours"
+		return plural(int(time.Duration(d)/time.Hour), "hour")
+	case d > 0 && time.Duration(d)%time.Minute == 0:
+		return plural(int(time.Duration(d)/time.Minute), "minute")
 	}
 	return d.String()
+}
+
+// plural is n things: "1 hour", "3 hours".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return strconv.Itoa(n) + " " + thing + "s"
 }
 
 // findingLink is the page that fixes a checkup finding ("" when the
