@@ -164,7 +164,7 @@ func (e *Engine) SecurityCheckup(ctx context.Context, account string, actor hold
 		// warning sign.
 		// A hidden one is told as its cover kind, like everywhere else.
 		if k, _ := e.seenKind(actor, r); k != "" && within(r.CreatedAt, cp.RecentRestrictionWithin) && r.AppliedBy != holdfast.User(account).String() {
-			add("recent_restriction", holdfast.SeverityLow, string(k), "Your account was restricted recently ("+string(k)+").", "Check the Security Center for what happened and what is still in force.")
+			add("recent_restriction", holdfast.SeverityLow, string(k), "Your account was restricted recently.", "Check the Security Center for what happened and what is still in force.")
 		}
 	}
 	rank := map[holdfast.Severity]int{holdfast.SeverityHigh: 0, holdfast.SeverityMedium: 1, holdfast.SeverityLow: 2}

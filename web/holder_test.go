@@ -724,3 +724,38 @@ func firstDifference(a, b string) string {
 	from := max(0, i-80)
 	return "hidden hold: …" + a[from:min(len(a), i+80)] + "…\nreal review: …" + b[from:min(len(b), i+80)] + "…"
 }
+
+// TestHolderPagesInWords: every Security Center page of an account with
+// several restrictions, a freeze, an appeal, a device and an API key
+// reads in words: no kind or action by its identifier.
+func TestHolderPagesInWords(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	s.holderIngest(holdfast.Event{Type: holdfast.EventAPIKeyCreated, Account: "u1", APIKey: "key-1", Permissions: []string{"read", "withdraw"}})
+	s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "laptop", Session: "sess-1"})
+	for _, k := range []holdfast.Kind{holdfast.KindWithdrawalFreeze, holdfast.KindKYCRequired, holdfast.KindCoolingOff} {
+		if _, err := s.eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: k, Reason: "review", Actor: holdfast.Staff("c1", holdfast.RoleCompliance)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.holderHTTP("u1")
+	for path, form := range map[string]url.Values{"/me/freeze": {"duration": {"1d"}}, "/me/appeals": {"type": {"unlock_request"}}} {
+		resp, err := c.PostForm(s.url+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup", "/me/panic", "/me/secure"} {
+		resp, err := c.Get(s.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+		noIdentifiers(t, p, string(b))
+	}
+}

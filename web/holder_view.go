@@ -101,6 +101,7 @@ func init() {
 	funcs["holderKind"] = kindWords
 	funcs["holderDuration"] = durationWords
 	funcs["holderFixLink"] = findingLink
+	funcs["holderWords"] = inWords
 	funcs["holderActor"] = caseActorWords
 	funcs["holderCaseType"] = caseTypeWords
 	funcs["holderSize"] = sizeWords
