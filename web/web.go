@@ -33,13 +33,21 @@ type Config struct {
 	Evidence blob.Store
 	// HolderKey verifies holder tokens (at least 32 bytes).
 	HolderKey []byte
-	// SessionKey signs the Console's session cookies (at least 32 bytes).
+	// SessionKey signs the Console's OpenID Connect flow cookie (at least
+	// 32 bytes). Sessions themselves are kept in Staff (PageSessions).
 	SessionKey []byte
-	// SecureCookies marks cookies Secure (set it behind TLS).
-	SecureCookies bool
+	// SecureCookies marks every cookie Secure. Without it, a cookie is
+	// Secure when its request came over TLS, or, with
+	// TrustForwardedProto, when the proxy in front says so with
+	// X-Forwarded-Proto: https (set that only behind a proxy that
+	// overwrites the header).
+	SecureCookies, TrustForwardedProto bool
 	// HolderSession and StaffSession bound a session (defaults 15 min
-	// and 8 h).
-	HolderSession, StaffSession time.Duration
+	// and 8 h); StaffIdle ends a Console session no request used for
+	// that long (default 30 min).
+	HolderSession, StaffSession, StaffIdle time.Duration
+	// Clock tells the sessions' time (default the wall clock).
+	Clock holdfast.Clock
 	Logger                      *slog.Logger
 	// Outbox, when set, lets support and admin see the outbox's dead
 	// letters in the Console and put them back in line
@@ -71,6 +79,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.StaffSession <= 0 {
 		cfg.StaffSession = 8 * time.Hour
+	}
+	if cfg.StaffIdle <= 0 {
+		cfg.StaffIdle = 30 * time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = holdfast.WallClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

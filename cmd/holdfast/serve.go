@@ -42,8 +42,12 @@ type serveOptions struct {
 	evidence     evidenceOptions
 	delivery     delivery
 	cluster      clusterOptions
-	// secureCookies marks the pages' cookies Secure (behind TLS).
-	secureCookies bool
+	// secureCookies marks the pages' cookies Secure (behind TLS);
+	// trustForwardedProto marks them so when the proxy in front says
+	// the request came over TLS.
+	secureCookies, trustForwardedProto bool
+	// staffIdle ends a Console session left idle this long.
+	staffIdle time.Duration
 	tls           tlsOptions
 	rates         rpc.TokenRates
 	oidc          oidcOptions
@@ -222,7 +226,9 @@ func serveCmd() *cobra.Command {
 	f.Float64Var(&o.rates.SelfService, "rate-self-service", rpc.DefaultTokenRates.SelfService, "self-service calls per second each token may make (0: no limit)")
 	o.oidc.flags(cmd)
 	o.auditLog.flags(cmd, true)
-	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
+	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure always (they are whenever a request comes over TLS)")
+	f.BoolVar(&o.trustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy that sets X-Forwarded-Proto (overwriting the client's): mark cookies Secure when it says https")
+	f.DurationVar(&o.staffIdle, "staff-idle-timeout", 30*time.Minute, "end a Console session no request used for this long (a session lasts 8 h at most)")
 	return cmd
 }
 
@@ -561,6 +567,9 @@ func announceExpiries(ctx context.Context, eng *engine.Engine, log *slog.Logger)
 
 // pages builds the Security Center and the Console.
 func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evidence blob.Store, log *slog.Logger) (*web.Server, error) {
+	if o.staffIdle <= 0 {
+		return nil, usagef("--staff-idle-timeout must be > 0")
+	}
 	holderKey, err := pageKey(holderKeyEnv, o.where.data, "holder.key")
 	if err != nil {
 		return nil, err
@@ -573,7 +582,7 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 	if err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log, OIDC: oidc}
+	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, TrustForwardedProto: o.trustForwardedProto, StaffIdle: o.staffIdle, Logger: log, OIDC: oidc}
 	// The staff store is the server's backend: its outbox feeds the
 	// Console's dead-letter page.
 	if box, ok := staff.(web.Outbox); ok {
