@@ -47,8 +47,8 @@ type Config struct {
 	// that long (default 30 min).
 	HolderSession, StaffSession, StaffIdle time.Duration
 	// Clock tells the sessions' time (default the wall clock).
-	Clock holdfast.Clock
-	Logger                      *slog.Logger
+	Clock  holdfast.Clock
+	Logger *slog.Logger
 	// Outbox, when set, lets support and admin see the outbox's dead
 	// letters in the Console and put them back in line
 	// (holdfast.OutboxStore satisfies it).

@@ -48,10 +48,10 @@ type serveOptions struct {
 	secureCookies, trustForwardedProto bool
 	// staffIdle ends a Console session left idle this long.
 	staffIdle time.Duration
-	tls           tlsOptions
-	rates         rpc.TokenRates
-	oidc          oidcOptions
-	auditLog      auditLogOptions
+	tls       tlsOptions
+	rates     rpc.TokenRates
+	oidc      oidcOptions
+	auditLog  auditLogOptions
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
