@@ -38,17 +38,12 @@ type Config struct {
 	SessionKey []byte
 	// SecureCookies marks every cookie Secure. Without it, a cookie is
 	// Secure when its request came over TLS, or, with
-	// TrustForwardedProto, when the proxy in front says so with
-	// X-Forwarded-Proto: https (set that only behind a proxy that
-	// overwrites the header).
-	SecureCookies, TrustForwardedProto bool
+	// TrustForwardedProto (below), when the proxy in front says so.
+	SecureCookies bool
 	// HolderSession and StaffSession bound a session (defaults 15 min
-	// and 8 h); StaffIdle ends a Console session no request used for
-	// that long (default 30 min).
-	HolderSession, StaffSession, StaffIdle time.Duration
-	// Clock tells the sessions' time (default the wall clock).
-	Clock  holdfast.Clock
-	Logger *slog.Logger
+	// and 8 h).
+	HolderSession, StaffSession time.Duration
+	Logger                      *slog.Logger
 	// Outbox, when set, lets support and admin see the outbox's dead
 	// letters in the Console and put them back in line
 	// (holdfast.OutboxStore satisfies it).
@@ -56,6 +51,15 @@ type Config struct {
 	// OIDC, when set, adds Console sign-in through the exchange's OpenID
 	// Connect provider beside the password and TOTP.
 	OIDC *OIDCConfig
+
+	// StaffIdle ends a Console session no request used for that long
+	// (default 30 min).
+	StaffIdle time.Duration
+	// TrustForwardedProto marks cookies Secure when X-Forwarded-Proto
+	// says https: set it only behind a proxy that overwrites the header.
+	TrustForwardedProto bool
+	// Clock tells the sessions' time (default the wall clock).
+	Clock holdfast.Clock
 }
 
 // Server is the pages' handler.

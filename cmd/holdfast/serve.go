@@ -42,16 +42,18 @@ type serveOptions struct {
 	evidence     evidenceOptions
 	delivery     delivery
 	cluster      clusterOptions
-	// secureCookies marks the pages' cookies Secure (behind TLS);
-	// trustForwardedProto marks them so when the proxy in front says
-	// the request came over TLS.
-	secureCookies, trustForwardedProto bool
-	// staffIdle ends a Console session left idle this long.
-	staffIdle time.Duration
-	tls       tlsOptions
-	rates     rpc.TokenRates
-	oidc      oidcOptions
-	auditLog  auditLogOptions
+	// secureCookies marks the pages' cookies Secure (behind TLS).
+	secureCookies bool
+	tls           tlsOptions
+	rates         rpc.TokenRates
+	oidc          oidcOptions
+	auditLog      auditLogOptions
+
+	// trustForwardedProto marks the pages' cookies Secure when the proxy
+	// in front says the request came over TLS; staffIdle ends a Console
+	// session left idle this long.
+	trustForwardedProto bool
+	staffIdle           time.Duration
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
