@@ -207,6 +207,9 @@ func serveCmd() *cobra.Command {
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
 				return usagef("--log-level must be debug, info, warn or error")
 			}
+			if o.staffIdle <= 0 {
+				return usageError{holdfast.Errorf(holdfast.InvalidArgument, "staff-idle-timeout", "--staff-idle-timeout must be > 0")}
+			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
 			if pprofAddr != "" {
 				go servePprof(pprofAddr, log)
@@ -569,9 +572,6 @@ func announceExpiries(ctx context.Context, eng *engine.Engine, log *slog.Logger)
 
 // pages builds the Security Center and the Console.
 func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evidence blob.Store, log *slog.Logger) (*web.Server, error) {
-	if o.staffIdle <= 0 {
-		return nil, usagef("--staff-idle-timeout must be > 0")
-	}
 	holderKey, err := pageKey(holderKeyEnv, o.where.data, "holder.key")
 	if err != nil {
 		return nil, err
