@@ -134,6 +134,10 @@ type AccountTx interface {
 	// Append chains e to the account's audit log (setting Seq, PrevHash and
 	// Hash) and moves the account's head.
 	Append(e *AuditEntry) error
+	// EndHolderSessions ends every Security Center session of the account
+	// (PageSessions, SiteHolder), with the transaction: committed with
+	// the change that asked for it, or not at all.
+	EndHolderSessions() error
 }
 
 // AccountDigest is one account as anti-entropy compares it: its
@@ -280,7 +284,9 @@ type StaffStore interface {
 	// ChangeStaff stores s and appends e to the StaffAccount audit chain
 	// in one transaction; when s is removed it revokes the member's
 	// tokens at s.RemovedAt in the same transaction, each with its own
-	// AuditTokenRevoked entry (e's actor and reason) after e.
+	// AuditTokenRevoked entry (e's actor and reason) after e. A member it
+	// leaves disabled or removed loses their Console sessions in it too,
+	// so enabling them again does not bring an old session back.
 	ChangeStaff(ctx context.Context, s *StaffMember, e *AuditEntry) error
 	// PutToken inserts or replaces a token, unaudited: for fixtures and
 	// tests. Commands create tokens with CreateToken.
@@ -308,6 +314,8 @@ type StaffStore interface {
 	// that expired by now are forgotten. Errors: unauthenticated when the
 	// link was used before (on any node sharing the store).
 	UseLink(ctx context.Context, hash string, expires, now time.Time) error
+	// PageSessions keeps the Console's and Security Center's sessions.
+	PageSessions
 }
 
 // CommandState is where an outbox command is in its delivery.

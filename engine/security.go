@@ -96,8 +96,9 @@ func (e *Engine) gate(tx holdfast.AccountTx, now time.Time, action holdfast.Acti
 }
 
 // SecureAccount is the hacked holder's one button: a self_freeze, every
-// session and API key revoked, the identity service told to do the same,
-// and the holder notified, in one transaction. Pressed again while its
+// session and API key revoked (the Security Center's sessions ended), the
+// identity service told to do the same, and the holder notified, in one
+// transaction. Pressed again while its
 // freeze lasts it applies nothing new, and revokes only what appeared
 // since.
 func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.SecureResult, error) {
@@ -122,6 +123,11 @@ func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfa
 		// holder sees what was signed out.
 		sec.SessionsValidAfter = now
 		sec.Rev++
+		// The Security Center's own sessions end with the same commit, on
+		// every node: an attacker signed in there is out too.
+		if err := tx.EndHolderSessions(); err != nil {
+			return false, err
+		}
 		if res.Repeat && res.SessionsRevoked == 0 && res.KeysRevoked == 0 {
 			return false, nil
 		}

@@ -145,3 +145,39 @@ func BenchmarkUpdateParallel(b *testing.B) {
 		return tx.Append(&holdfast.AuditEntry{Account: account, At: now, Actor: "system", Action: holdfast.AuditApply, Restriction: r.ID})
 	})
 }
+
+// TestPageSessionsSwept: a sign-in deletes the sessions that had ended by
+// then (expired, idle), so the table holds little more than the sessions
+// in use; sessions still in force stay.
+func TestPageSessionsSwept(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	defer db.Close()
+	t0 := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	start := func(hash string, at time.Time, idle, life time.Duration) {
+		t.Helper()
+		if err := db.StartPageSession(t.Context(), &holdfast.PageSession{Hash: hash, Site: holdfast.SiteStaff, Subject: "s1", CreatedAt: at, Idle: idle, ExpiresAt: at.Add(life)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start("expired", t0, 0, time.Minute)
+	start("idle", t0, time.Minute, time.Hour)
+	start("live", t0, 0, time.Hour)
+	start("new", t0.Add(2*time.Minute), 0, time.Hour)
+	rows, err := rawDB(t, filepath.Join(dir, sqlite.FileName)).Query(`SELECT hash FROM page_sessions ORDER BY hash`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var left []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, h)
+	}
+	if fmt.Sprint(left) != "[live new]" {
+		t.Errorf("sessions after a sign-in: %v, want [live new]", left)
+	}
+}

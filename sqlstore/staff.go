@@ -46,7 +46,8 @@ func (s *Store) PutStaff(ctx context.Context, m *holdfast.StaffMember) error {
 // ChangeStaff stores m and appends e to the staff chain in one account
 // transaction (on PostgreSQL it holds the chain's row lock, so staff
 // changes on every node queue); removing a member revokes their tokens in
-// it too, each audited.
+// it too, each audited, and disabling or removing one ends their Console
+// sessions.
 func (s *Store) ChangeStaff(ctx context.Context, m *holdfast.StaffMember, e *holdfast.AuditEntry) error {
 	if err := holdfast.ValidateID("staff", m.ID); err != nil {
 		return err
@@ -56,8 +57,14 @@ func (s *Store) ChangeStaff(ctx context.Context, m *holdfast.StaffMember, e *hol
 		if _, err := q.Exec(ctx, putStaff, staffFields(m)...); err != nil {
 			return t.fail(fmt.Errorf("%s: put staff %s: %w", s.d.Name, m.ID, err))
 		}
-		if err := t.Append(e); err != nil || m.RemovedAt.IsZero() {
+		if err := t.Append(e); err != nil || m.Active() {
 			return err
+		}
+		if _, err := s.endSessions(ctx, q, holdfast.SiteStaff, m.ID); err != nil {
+			return t.fail(err)
+		}
+		if m.RemovedAt.IsZero() {
+			return nil
 		}
 		live, err := list(ctx, q, tokenFields, `SELECT `+tokenCols+` FROM tokens WHERE staff = ? AND revoked_at IS NULL ORDER BY created_at, id`+s.d.ForUpdate, m.ID)
 		if err != nil {

@@ -50,6 +50,8 @@ func Run(t *testing.T, open Opener) {
 		{"StaffAndTokens", testStaffAndTokens},
 		{"StaffLifecycle", testStaffLifecycle},
 		{"UseLinkOnce", testUseLink},
+		{"PageSessions", testPageSessions},
+		{"TOTPStepOnce", testTOTPStep},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},
 		{"EventDuplicates", testEventDuplicates},

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/argon2"
 )
@@ -70,25 +71,10 @@ func VerifyHolderToken(key []byte, token string, now time.Time) (*HolderClaims, 
 	return &c, nil
 }
 
-// holderSessionKey signs the Security Center's session cookies: derived
-// from the holder key, so that a sign-in link (signed with the key itself)
-// is never a session cookie, and a session cookie never a sign-in link.
-func holderSessionKey(key []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("holdfast holder session"))
-	return m.Sum(nil)
-}
-
 // linkHash is what the store keeps of a used sign-in link.
 func linkHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
-}
-
-// staffClaims are the Console's session cookie.
-type staffClaims struct {
-	Staff   string `json:"staff"`
-	Expires int64  `json:"exp"`
 }
 
 func sign(key, body []byte) string {
@@ -172,9 +158,24 @@ func NewTOTPSecret(staff string) (secret, url string, err error) {
 	return k.Secret(), k.URL(), nil
 }
 
-// checkTOTP reports whether code is valid for secret now (one step of
-// clock skew either way).
-func checkTOTP(secret, code string, now time.Time) bool {
-	ok, err := totp.ValidateCustom(strings.TrimSpace(code), secret, now, totp.ValidateOpts{Period: 30, Skew: 1, Digits: 6})
-	return err == nil && ok
+// totpPeriod is the authenticator codes' time step.
+const totpPeriod = 30
+
+// totpStep returns the time step (Unix seconds / 30) whose code code is,
+// within one step of clock skew either way of now. The store remembers
+// the last step that signed each member in, so a code works once.
+func totpStep(secret, code string, now time.Time) (int64, bool) {
+	code = strings.TrimSpace(code)
+	opts := totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+	found, step := false, int64(0)
+	// Every candidate is computed and compared in constant time, so the
+	// time taken does not say which step matched.
+	for skew := int64(-1); skew <= 1; skew++ {
+		at := now.Add(time.Duration(skew*totpPeriod) * time.Second)
+		want, err := totp.GenerateCodeCustom(secret, at, opts)
+		if err == nil && len(code) == len(want) && subtle.ConstantTimeCompare([]byte(code), []byte(want)) == 1 {
+			found, step = true, at.Unix()/totpPeriod
+		}
+	}
+	return step, found
 }

@@ -1,19 +1,19 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/engine"
 )
 
 // The Console. Staff sign in with their password (argon2id) and a TOTP
-// code; the session is a signed, HttpOnly, SameSite=Strict cookie naming
-// the staff member, whose roles are read afresh on every request (a role
-// taken away takes effect at once).
+// code, which works once; the session lives in the store (session.go),
+// ends after StaffIdle without a request and StaffSession in all, and its
+// HttpOnly, SameSite=Strict cookie carries only its random id. The staff
+// member's roles are read afresh on every request (a role taken away
+// takes effect at once).
 
 const staffCookie = "hf_staff"
 
@@ -80,36 +80,72 @@ func (s *Server) consoleLoginForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "console/login", nil)
 }
 
+// passwordRefused is the password form's one answer for every refused
+// sign-in, a replayed code's too.
+const passwordRefused = signInRefused + " A code works once: after signing in with one, wait for the next."
+
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	id, password, code := r.FormValue("staff"), r.FormValue("password"), r.FormValue("code")
-	if !s.signins.take(id, time.Now()) {
+	now := s.now()
+	if !s.signins.take(id, now) {
 		s.cfg.Logger.WarnContext(r.Context(), "web: console sign-in locked out", "staff", id)
 		s.render(w, r, http.StatusTooManyRequests, "console/login", map[string]string{"Error": "Too many attempts. Try again in 15 minutes."})
 		return
 	}
-	m, err := s.cfg.Staff.Staff(r.Context(), id)
+	m, err := s.cfg.Staff.Staff(ctx, id)
+	ok := err == nil && m.Active() && m.PasswordHash != "" && m.TOTPSecret != "" && CheckPassword(m.PasswordHash, password)
+	var step int64
+	if ok {
+		step, ok = totpStep(m.TOTPSecret, code, now)
+	}
+	if ok {
+		// A code works once, on every node sharing the store: one read
+		// over a shoulder or from a proxy's log is refused.
+		switch err := s.cfg.Staff.UseTOTPStep(ctx, m.ID, step); {
+		case holdfast.ErrorCode(err) == holdfast.Unauthenticated:
+			s.cfg.Logger.WarnContext(ctx, "web: a used Console code was tried again", "staff", id)
+			ok = false
+		case err != nil:
+			s.cfg.Logger.ErrorContext(ctx, "web: recording a Console code failed", "staff", id, "err", err)
+			http.Error(w, "Something went wrong. Please try again.", http.StatusInternalServerError)
+			return
+		}
+	}
 	// One answer for every failure: which part was wrong is an attacker's
 	// help.
-	if err != nil || !m.Active() || m.PasswordHash == "" || m.TOTPSecret == "" || !CheckPassword(m.PasswordHash, password) || !checkTOTP(m.TOTPSecret, code, time.Now()) {
-		s.cfg.Logger.WarnContext(r.Context(), "web: console sign-in refused", "staff", id)
-		s.render(w, r, http.StatusUnauthorized, "console/login", map[string]string{"Error": "Wrong staff id, password or code."})
+	if !ok {
+		s.cfg.Logger.WarnContext(ctx, "web: console sign-in refused", "staff", id)
+		s.render(w, r, http.StatusUnauthorized, "console/login", map[string]string{"Error": passwordRefused})
 		return
 	}
 	s.signins.succeeded(id)
-	s.startSession(w, r, m)
-	s.cfg.Logger.InfoContext(r.Context(), "web: console sign-in", "staff", m.ID)
+	if !s.startSession(w, r, m) {
+		return
+	}
+	s.cfg.Logger.InfoContext(ctx, "web: console sign-in", "staff", m.ID)
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
-// startSession signs m in: it sets the session cookie. Whoever calls it has
-// authenticated m.
-func (s *Server) startSession(w http.ResponseWriter, _ *http.Request, m *holdfast.StaffMember) {
-	body, _ := json.Marshal(staffClaims{Staff: m.ID, Expires: time.Now().Add(s.cfg.StaffSession).Unix()})
-	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: sign(s.cfg.SessionKey, body), Path: "/console", MaxAge: int(s.cfg.StaffSession.Seconds()), HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+// startSession signs m in: a session in the store and its cookie. Whoever
+// calls it has authenticated m. On false it has answered the request.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, m *holdfast.StaffMember) bool {
+	if err := s.startPageSession(w, r, holdfast.SiteStaff, m.ID, s.cfg.StaffIdle, s.now().Add(s.cfg.StaffSession)); err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "web: starting a Console session failed", "staff", m.ID, "err", err)
+		http.Error(w, "Something went wrong. Please try again.", http.StatusInternalServerError)
+		return false
+	}
+	return true
 }
 
+// consoleLogout ends the session on the server, so that the cookie is
+// refused from then on, on every node, whoever kept a copy.
 func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	if err := s.endPageSession(w, r, holdfast.SiteStaff); err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "web: ending a Console session failed", "err", err)
+		http.Error(w, "Signing out failed. Please try again.", http.StatusInternalServerError)
+		return
+	}
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 
@@ -117,20 +153,14 @@ func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {
 // current roles), or sends them to sign in.
 func (s *Server) asStaff(h func(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ck, err := r.Cookie(staffCookie)
-		if err != nil {
-			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
-			return
-		}
-		body, err := verify(s.cfg.SessionKey, ck.Value)
-		var c staffClaims
-		if err != nil || json.Unmarshal(body, &c) != nil || time.Now().Unix() >= c.Expires {
+		ps := s.pageSession(r, holdfast.SiteStaff)
+		if ps == nil {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 			return
 		}
 		// Read on every request: a member disabled or removed is signed
 		// out at once, on every node.
-		m, err := s.cfg.Staff.Staff(r.Context(), c.Staff)
+		m, err := s.cfg.Staff.Staff(r.Context(), ps.Subject)
 		if err != nil || !m.Active() {
 			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 			return

@@ -255,7 +255,7 @@ func TestConsoleSignInRefusals(t *testing.T) {
 		msgs = append(msgs, s.text(".error"))
 	}
 	for _, m := range msgs {
-		if m != "Wrong staff id, password or code." {
+		if m != "Wrong staff id, password or code. A code works once: after signing in with one, wait for the next." {
 			t.Errorf("refusals say %q", msgs)
 			break
 		}

@@ -12,13 +12,17 @@ import (
 )
 
 // The Security Center. A holder arrives with a token the exchange minted
-// (/me/login?token=…); the token becomes an HttpOnly, SameSite=Strict
-// session cookie that expires with it.
+// (/me/login?token=…); the token starts a session in the store
+// (session.go) that ends with it, at the latest, and an HttpOnly,
+// SameSite=Strict cookie naming the session.
 
 const holderCookie = "hf_holder"
 
 // holderKey is the request context key of the signed-in holder's account.
 type holderKey struct{}
+
+// holderSessionKey is the request context key of the holder's session.
+type holderSessionKey struct{}
 
 func (s *Server) holderRoutes() {
 	s.mux.HandleFunc("GET /me/login", s.holderLogin)
@@ -34,11 +38,11 @@ func (s *Server) holderRoutes() {
 // holderLogin turns a sign-in link into a session. A link works once:
 // it is marked used in the store (atomically, so a second use, on this
 // node or another sharing the store, is refused) before the session
-// starts. The session cookie is a fresh token signed with a key of its
-// own, so the link itself never becomes a credential again.
+// starts. The session's cookie is a fresh random id, so the link itself
+// never becomes a credential again.
 func (s *Server) holderLogin(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	now := time.Now()
+	now := s.now()
 	c, err := VerifyHolderToken(s.cfg.HolderKey, token, now)
 	if err != nil {
 		s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
@@ -59,12 +63,11 @@ func (s *Server) holderLogin(w http.ResponseWriter, r *http.Request) {
 	if max := now.Add(s.cfg.HolderSession); exp.After(max) {
 		exp = max
 	}
-	session, err := MintHolderToken(holderSessionKey(s.cfg.HolderKey), c.Account, exp.Sub(now), now)
-	if err != nil {
-		http.Error(w, "signing failed", http.StatusInternalServerError)
+	if err := s.startPageSession(w, r, holdfast.SiteHolder, c.Account, 0, exp); err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "web: starting a Security Center session failed", "err", err)
+		http.Error(w, "Something went wrong. Please try again.", http.StatusInternalServerError)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: session, Path: "/me", Expires: exp, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/me/", http.StatusSeeOther)
 }
 
@@ -72,25 +75,27 @@ func (s *Server) holderLogin(w http.ResponseWriter, r *http.Request) {
 // before.
 type signinPage struct{ Used bool }
 
+// holderLogout ends the session on the server, so that the cookie is
+// refused from then on, on every node, whoever kept a copy.
 func (s *Server) holderLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: holderCookie, Value: "", Path: "/me", MaxAge: -1, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode})
+	if err := s.endPageSession(w, r, holdfast.SiteHolder); err != nil {
+		s.cfg.Logger.ErrorContext(r.Context(), "web: ending a Security Center session failed", "err", err)
+		http.Error(w, "Signing out failed. Please try again.", http.StatusInternalServerError)
+		return
+	}
 	http.Redirect(w, r, "/me/", http.StatusSeeOther)
 }
 
 // asHolder runs h for a signed-in holder, or shows the sign-in page.
 func (s *Server) asHolder(h func(w http.ResponseWriter, r *http.Request, account string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ck, err := r.Cookie(holderCookie)
-		if err != nil {
+		ps := s.pageSession(r, holdfast.SiteHolder)
+		if ps == nil {
 			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
 			return
 		}
-		c, err := VerifyHolderToken(holderSessionKey(s.cfg.HolderKey), ck.Value, time.Now())
-		if err != nil {
-			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), holderKey{}, c.Account)), c.Account)
+		ctx := context.WithValue(context.WithValue(r.Context(), holderKey{}, ps.Subject), holderSessionKey{}, ps)
+		h(w, r.WithContext(ctx), ps.Subject)
 	})
 }
 

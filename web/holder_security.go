@@ -78,10 +78,19 @@ func panicChoices(ss holdfast.SelfServicePolicy) []holdfast.Duration {
 	return out
 }
 
-func (s *Server) secureAccount(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+func (s *Server) secureAccount(w http.ResponseWriter, r *http.Request, account string) (string, error) {
 	res, err := s.cfg.Engine.SecureAccount(r.Context(), account, holdfast.User(account))
 	if err != nil {
 		return "", err
+	}
+	// Every Security Center session of the account ended with the change,
+	// on every node, this browser's too: it gets a new one, to the old
+	// one's end, so the holder sees what they did. Another browser (an
+	// attacker's) is signed out.
+	if old, ok := r.Context().Value(holderSessionKey{}).(*holdfast.PageSession); ok {
+		if err := s.startPageSession(w, r, holdfast.SiteHolder, account, 0, old.ExpiresAt); err != nil {
+			s.cfg.Logger.WarnContext(r.Context(), "web: a new session after securing the account failed", "err", err)
+		}
 	}
 	if res.Repeat {
 		return flashURL("/me/", "secured_again"), nil

@@ -169,8 +169,8 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *Server) setFlowCookie(w http.ResponseWriter, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: oidcFlowCookie, Value: value, Path: oidcFlowPath, MaxAge: maxAge, HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+func (s *Server) setFlowCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: oidcFlowCookie, Value: value, Path: oidcFlowPath, MaxAge: maxAge, HttpOnly: true, Secure: s.secureCookie(r), SameSite: http.SameSiteLaxMode})
 }
 
 func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
@@ -182,14 +182,14 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	f := oidcFlow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Expires: time.Now().Add(oidcFlowTTL).Unix()}
 	body, _ := json.Marshal(f)
-	s.setFlowCookie(w, sign(s.flowKey(), body), int(oidcFlowTTL.Seconds()))
+	s.setFlowCookie(w, r, sign(s.flowKey(), body), int(oidcFlowTTL.Seconds()))
 	http.Redirect(w, r, oc.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), http.StatusSeeOther)
 }
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// The flow cookie is good for one try.
-	s.setFlowCookie(w, "", -1)
+	s.setFlowCookie(w, r, "", -1)
 	refuse := func(reason string, attrs ...any) {
 		s.cfg.Logger.WarnContext(ctx, "web: console OIDC sign-in refused", append([]any{"reason", reason}, attrs...)...)
 		s.render(w, r, http.StatusUnauthorized, "console/login", map[string]string{"Error": signInRefused})
@@ -277,7 +277,9 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse("staff member disabled or removed", "staff", id)
 		return
 	}
-	s.startSession(w, r, m)
+	if !s.startSession(w, r, m) {
+		return
+	}
 	s.cfg.Logger.InfoContext(ctx, "web: console sign-in", "staff", m.ID, "via", "oidc", "issuer", idt.Issuer, "subject", idt.Subject)
 	// Not a redirect: this request came from the provider's site, and a
 	// browser does not send the SameSite=Strict session cookie on a

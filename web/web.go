@@ -33,9 +33,12 @@ type Config struct {
 	Evidence blob.Store
 	// HolderKey verifies holder tokens (at least 32 bytes).
 	HolderKey []byte
-	// SessionKey signs the Console's session cookies (at least 32 bytes).
+	// SessionKey signs the Console's OpenID Connect flow cookie (at least
+	// 32 bytes). Sessions themselves are kept in Staff (PageSessions).
 	SessionKey []byte
-	// SecureCookies marks cookies Secure (set it behind TLS).
+	// SecureCookies marks every cookie Secure. Without it, a cookie is
+	// Secure when its request came over TLS, or, with
+	// TrustForwardedProto (below), when the proxy in front says so.
 	SecureCookies bool
 	// HolderSession and StaffSession bound a session (defaults 15 min
 	// and 8 h).
@@ -48,6 +51,15 @@ type Config struct {
 	// OIDC, when set, adds Console sign-in through the exchange's OpenID
 	// Connect provider beside the password and TOTP.
 	OIDC *OIDCConfig
+
+	// StaffIdle ends a Console session no request used for that long
+	// (default 30 min).
+	StaffIdle time.Duration
+	// TrustForwardedProto marks cookies Secure when X-Forwarded-Proto
+	// says https: set it only behind a proxy that overwrites the header.
+	TrustForwardedProto bool
+	// Clock tells the sessions' time (default the wall clock).
+	Clock holdfast.Clock
 }
 
 // Server is the pages' handler.
@@ -71,6 +83,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.StaffSession <= 0 {
 		cfg.StaffSession = 8 * time.Hour
+	}
+	if cfg.StaffIdle <= 0 {
+		cfg.StaffIdle = 30 * time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = holdfast.WallClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

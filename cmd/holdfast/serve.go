@@ -48,6 +48,12 @@ type serveOptions struct {
 	rates         rpc.TokenRates
 	oidc          oidcOptions
 	auditLog      auditLogOptions
+
+	// trustForwardedProto marks the pages' cookies Secure when the proxy
+	// in front says the request came over TLS; staffIdle ends a Console
+	// session left idle this long.
+	trustForwardedProto bool
+	staffIdle           time.Duration
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
@@ -201,6 +207,9 @@ func serveCmd() *cobra.Command {
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
 				return usagef("--log-level must be debug, info, warn or error")
 			}
+			if o.staffIdle <= 0 {
+				return usageError{holdfast.Errorf(holdfast.InvalidArgument, "staff-idle-timeout", "--staff-idle-timeout must be > 0")}
+			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
 			if pprofAddr != "" {
 				go servePprof(pprofAddr, log)
@@ -222,7 +231,9 @@ func serveCmd() *cobra.Command {
 	f.Float64Var(&o.rates.SelfService, "rate-self-service", rpc.DefaultTokenRates.SelfService, "self-service calls per second each token may make (0: no limit)")
 	o.oidc.flags(cmd)
 	o.auditLog.flags(cmd, true)
-	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
+	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure always (they are whenever a request comes over TLS)")
+	f.BoolVar(&o.trustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy that sets X-Forwarded-Proto (overwriting the client's): mark cookies Secure when it says https")
+	f.DurationVar(&o.staffIdle, "staff-idle-timeout", 30*time.Minute, "end a Console session no request used for this long (a session lasts 8 h at most)")
 	return cmd
 }
 
@@ -573,7 +584,7 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 	if err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log, OIDC: oidc}
+	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, TrustForwardedProto: o.trustForwardedProto, StaffIdle: o.staffIdle, Logger: log, OIDC: oidc}
 	// The staff store is the server's backend: its outbox feeds the
 	// Console's dead-letter page.
 	if box, ok := staff.(web.Outbox); ok {

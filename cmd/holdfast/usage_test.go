@@ -37,6 +37,7 @@ func TestUsageMistakes(t *testing.T) {
 		{"two files to policy validate", []string{"policy", "validate", pol, pol}, 2, "error: invalid_argument: accepts 1 arg(s), received 2"},
 		{"no file to policy validate", []string{"policy", "validate"}, 2, "error: invalid_argument: accepts 1 arg(s), received 0"},
 		{"stray argument", []string{"staff", "add", "x", "--data", dir, "--id", "a", "--roles", "admin"}, 2, `error: invalid_argument: unknown command "x" for "holdfast staff add"`},
+		{"no idle timeout", []string{"serve", "--data", dir, "--staff-idle-timeout", "0s"}, 2, "error: invalid_argument: --staff-idle-timeout must be > 0"},
 		{"port in use", []string{"serve", "--data", dir, "--addr", taken.Addr().String()}, 1, "error: invalid_argument: cannot listen on " + taken.Addr().String()},
 	}
 	for _, tt := range tests {
