@@ -80,8 +80,10 @@ func newFixture(t *testing.T) *fixture {
 	_, err = s.eng.AddWhitelistAddress(ctx, acct, "0x52908400098527886E0F7030069857D2E4169EE7", user)
 	must(err)
 	must(s.eng.AddTrustedContact(ctx, acct, "u2-family-account", user))
-	for _, l := range [][2]string{{"laptop-firefox", "203.0.113.7"}, {"phone-ios-app", "203.0.113.8"}} {
-		s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: acct, Device: l[0], Session: "sess-" + l[0], IP: l[1], Country: "DE"})
+	// Two sessions on the holder's one device (a second device would add
+	// a step-up, which the pages show like any other restriction).
+	for _, l := range [][2]string{{"sess-browser", "203.0.113.7"}, {"sess-app", "203.0.113.8"}} {
+		s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: acct, Device: "laptop-firefox", Session: l[0], IP: l[1], Country: "DE"})
 	}
 	s.holderIngest(holdfast.Event{Type: holdfast.EventAPIKeyCreated, Account: acct, APIKey: "key-trading-bot", Permissions: []string{"read", "trade"}})
 	s.holderIngest(holdfast.Event{Type: holdfast.EventAPIKeyCreated, Account: acct, APIKey: "key-withdrawals", Permissions: []string{"read", "withdraw"}, IPWhitelist: []string{"198.51.100.10", "198.51.100.11"}})
