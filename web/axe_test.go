@@ -71,25 +71,29 @@ func (s *site) runAxe(src string) []axeViolation {
 // on any page of either site, on a laptop's screen or a phone's.
 func TestEveryPageAccessible(t *testing.T) {
 	src := axeSource(t)
-	f := newFixture(t)
-	f.signInBoth()
+	// A site for each width: each has its own minute in the browser.
 	for _, size := range [][2]int64{{desktopW, desktopH}, {phoneW, phoneH}} {
-		f.resize(size[0], size[1])
-		for _, p := range everyPage {
-			f.visit(p.path, p.ready)
-			for _, v := range f.runAxe(src) {
-				t.Errorf("%s at %d px: %s", p.path, size[0], v)
+		t.Run(fmt.Sprint(size[0]), func(t *testing.T) {
+			f := newFixture(t)
+			f.signInBoth()
+			f.resize(size[0], size[1])
+			for _, p := range everyPage {
+				f.visit(p.path, p.ready)
+				for _, v := range f.runAxe(src) {
+					t.Errorf("%s at %d px: %s", p.path, size[0], v)
+				}
 			}
-		}
-	}
-	// The check can fail: a field whose label is taken away is reported.
-	f.visit("/console/", "#account")
-	f.run(chromedp.Evaluate[chromedp.Void](`document.querySelector('label[for="account"]').remove()`))
-	var ids []string
-	for _, v := range f.runAxe(src) {
-		ids = append(ids, v.ID)
-	}
-	if !slices.Contains(ids, "label") {
-		t.Errorf("axe did not report a field without a label: %v", ids)
+			// The check can fail: a field whose label is taken away is
+			// reported.
+			f.visit("/console/", "#account")
+			f.run(chromedp.Evaluate[chromedp.Void](`document.querySelector('label[for="account"]').remove()`))
+			var ids []string
+			for _, v := range f.runAxe(src) {
+				ids = append(ids, v.ID)
+			}
+			if !slices.Contains(ids, "label") {
+				t.Errorf("axe did not report a field without a label: %v", ids)
+			}
+		})
 	}
 }

@@ -66,25 +66,27 @@ func (s *site) overflow() overflow {
 // page of either site scrolls sideways, nor does any table inside its
 // box: tables stack their cells, long identifiers wrap, forms fit.
 func TestEveryPageFitsAPhone(t *testing.T) {
-	f := newFixture(t)
-	f.signInBoth()
 	for _, size := range [][2]int64{{phoneW, phoneH}, {768, 1024}, {desktopW, desktopH}} {
 		w := int(size[0])
-		f.resize(size[0], size[1])
-		for _, p := range everyPage {
-			f.visit(p.path, p.ready)
-			o := f.overflow()
-			if o.InnerWidth != w {
-				t.Fatalf("%s: the viewport is %d px wide, want %d", p.path, o.InnerWidth, w)
+		t.Run(fmt.Sprint(w), func(t *testing.T) {
+			f := newFixture(t)
+			f.signInBoth()
+			f.resize(size[0], size[1])
+			for _, p := range everyPage {
+				f.visit(p.path, p.ready)
+				o := f.overflow()
+				if o.InnerWidth != w {
+					t.Fatalf("%s: the viewport is %d px wide, want %d", p.path, o.InnerWidth, w)
+				}
+				if o.ScrollWidth > o.InnerWidth {
+					t.Errorf("%s scrolls sideways at %d px: the page is %d px wide (%s)", p.path, w, o.ScrollWidth, strings.Join(o.Wide, "; "))
+				}
+				if len(o.Boxed) > 0 {
+					t.Errorf("%s at %d px: %s", p.path, w, strings.Join(o.Boxed, "; "))
+				}
+				f.firstScreen(p.shot, w)
 			}
-			if o.ScrollWidth > o.InnerWidth {
-				t.Errorf("%s scrolls sideways at %d px: the page is %d px wide (%s)", p.path, w, o.ScrollWidth, strings.Join(o.Wide, "; "))
-			}
-			if len(o.Boxed) > 0 {
-				t.Errorf("%s at %d px: %s", p.path, w, strings.Join(o.Boxed, "; "))
-			}
-			f.firstScreen(p.shot, w)
-		}
+		})
 	}
 }
 
