@@ -50,6 +50,8 @@ func Run(t *testing.T, open Opener) {
 		{"StaffAndTokens", testStaffAndTokens},
 		{"StaffLifecycle", testStaffLifecycle},
 		{"UseLinkOnce", testUseLink},
+		{"EmergencyCodes", testEmergencyCodes},
+		{"RateLimits", testRateLimits},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},
 		{"EventDuplicates", testEventDuplicates},
