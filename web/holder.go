@@ -77,17 +77,18 @@ func (s *Server) holderLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/me/", http.StatusSeeOther)
 }
 
-// asHolder runs h for a signed-in holder, or shows the sign-in page.
+// asHolder runs h for a signed-in holder, or answers as notSignedIn
+// does (holder_emergency.go).
 func (s *Server) asHolder(h func(w http.ResponseWriter, r *http.Request, account string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ck, err := r.Cookie(holderCookie)
 		if err != nil {
-			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
+			s.notSignedIn(w, r)
 			return
 		}
 		c, err := VerifyHolderToken(holderSessionKey(s.cfg.HolderKey), ck.Value, time.Now())
 		if err != nil {
-			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
+			s.notSignedIn(w, r)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), holderKey{}, c.Account)), c.Account)

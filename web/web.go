@@ -48,6 +48,9 @@ type Config struct {
 	// OIDC, when set, adds Console sign-in through the exchange's OpenID
 	// Connect provider beside the password and TOTP.
 	OIDC *OIDCConfig
+	// Emergency lets a holder who cannot sign in freeze their account
+	// (holder_emergency.go).
+	Emergency EmergencyConfig
 }
 
 // Server is the pages' handler.
@@ -89,6 +92,9 @@ func New(cfg Config) (*Server, error) {
 	static, _ := fs.Sub(files, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.holderRoutes()
+	if err := s.emergencyRoutes(); err != nil {
+		return nil, err
+	}
 	s.consoleRoutes()
 	s.oidcRoutes()
 	return s, nil
