@@ -48,6 +48,7 @@ type serveOptions struct {
 	rates         rpc.TokenRates
 	oidc          oidcOptions
 	auditLog      auditLogOptions
+	emergency     emergencyOptions
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
@@ -222,6 +223,7 @@ func serveCmd() *cobra.Command {
 	f.Float64Var(&o.rates.SelfService, "rate-self-service", rpc.DefaultTokenRates.SelfService, "self-service calls per second each token may make (0: no limit)")
 	o.oidc.flags(cmd)
 	o.auditLog.flags(cmd, true)
+	o.emergency.flags(cmd)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure (serve them behind TLS)")
 	return cmd
 }
@@ -573,7 +575,11 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 	if err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log, OIDC: oidc}
+	emergency, err := o.emergency.config(&o.delivery, staff)
+	if err != nil {
+		return nil, err
+	}
+	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, Logger: log, OIDC: oidc, Emergency: emergency}
 	// The staff store is the server's backend: its outbox feeds the
 	// Console's dead-letter page.
 	if box, ok := staff.(web.Outbox); ok {
