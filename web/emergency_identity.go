@@ -199,7 +199,7 @@ func (s *Server) identityFreeze(w http.ResponseWriter, r *http.Request) {
 		"signed out: identity verified by the exchange's identity service, from "+s.clientAddr(r))
 	if err != nil {
 		p.Error = errorText(err)
-		s.render(w, r, holderStatus(err), "holder/emergency", p)
+		s.render(w, r, emergencyStatus(err), "holder/emergency", p)
 		return
 	}
 	p.Result = res

@@ -304,7 +304,7 @@ func (s *Server) emergencyConfirm(w http.ResponseWriter, r *http.Request) {
 			"signed out: with a one-time code from the holder's notification channel, entered from "+client)
 		if err != nil {
 			p.Error = errorText(err)
-			return holderStatus(err), "holder/emergency", p
+			return emergencyStatus(err), "holder/emergency", p
 		}
 		p.Result = res
 		return http.StatusOK, "holder/emergency_done", p
@@ -332,9 +332,9 @@ func triesLeft(n int) string {
 	return "You have " + strconv.Itoa(n) + " more tries."
 }
 
-// holderStatus is the HTTP status of an engine error on a signed-out
+// emergencyStatus is the HTTP status of an engine error on a signed-out
 // page.
-func holderStatus(err error) int {
+func emergencyStatus(err error) int {
 	switch holdfast.ErrorCode(err) {
 	case holdfast.ResourceExhausted:
 		return http.StatusTooManyRequests

@@ -29,10 +29,10 @@ import (
 // Chromium against a real store, with the code read from the mail a real
 // SMTP server received.
 
-// recipients finds a holder's contact as the server's delivery does.
-type recipients struct{ s holdfast.Store }
+// emergencyRecipients finds a holder's contact as the server's delivery does.
+type emergencyRecipients struct{ s holdfast.Store }
 
-func (r recipients) Recipient(ctx context.Context, account string) (notify.Recipient, error) {
+func (r emergencyRecipients) Recipient(ctx context.Context, account string) (notify.Recipient, error) {
 	a, err := r.s.Account(ctx, account)
 	if holdfast.ErrorCode(err) == holdfast.NotFound {
 		return notify.Recipient{}, nil
@@ -43,19 +43,19 @@ func (r recipients) Recipient(ctx context.Context, account string) (notify.Recip
 	return notify.Recipient{Email: a.Security.Email, Phone: a.Security.Phone, AntiPhishingCode: a.Security.AntiPhishingCode}, nil
 }
 
-// syncBuffer is a log the server writes while the test reads it.
-type syncBuffer struct {
+// emergencyLog is a log the server writes while the test reads it.
+type emergencyLog struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *emergencyLog) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *emergencyLog) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
@@ -66,15 +66,15 @@ func (b *syncBuffer) String() string {
 type emergencySite struct {
 	*site
 	mail *smtptest.Server
-	log  *syncBuffer
+	log  *emergencyLog
 }
 
 func newEmergencySite(t *testing.T, adjust ...func(*web.Config)) *emergencySite {
 	t.Helper()
 	mail := smtptest.Start(t, smtptest.Options{})
-	log := &syncBuffer{}
+	log := &emergencyLog{}
 	s := newSite(t, append([]func(*web.Config){func(c *web.Config) {
-		n, err := notify.New(recipients{c.Staff.(holdfast.Store)}, notify.Config{SMTPAddr: mail.Addr, From: "Holdfast <security@example.com>"})
+		n, err := notify.New(emergencyRecipients{c.Staff.(holdfast.Store)}, notify.Config{SMTPAddr: mail.Addr, From: "Holdfast <security@example.com>"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func (s *emergencySite) holder(account, email string) {
 	}
 }
 
-var codeInMail = regexp.MustCompile(`Your code: ([0-9]{8})`)
+var emergencyCodeInMail = regexp.MustCompile(`Your code: ([0-9]{8})`)
 
 // code waits for the nth mail and returns it with the code it carries.
 func (s *emergencySite) code(n int) (*smtptest.Mail, string) {
@@ -106,7 +106,7 @@ func (s *emergencySite) code(n int) (*smtptest.Mail, string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	got := codeInMail.FindStringSubmatch(m.Body)
+	got := emergencyCodeInMail.FindStringSubmatch(m.Body)
 	if got == nil {
 		s.t.Fatalf("no code in the mail:\n%s", m.Body)
 	}
@@ -143,14 +143,14 @@ func (s *site) emergencyHistory(account string) []holdfast.AuditEntry {
 	return h
 }
 
-// byHolder keeps the entries the holder of account made.
-func byHolder(h []holdfast.AuditEntry, account string) []holdfast.AuditEntry {
+// emergencyByHolder keeps the entries the holder of account made.
+func emergencyByHolder(h []holdfast.AuditEntry, account string) []holdfast.AuditEntry {
 	return slices.DeleteFunc(h, func(e holdfast.AuditEntry) bool { return e.Actor != holdfast.User(account).String() })
 }
 
-// holderKinds are the kinds of the account's restrictions in force (the
+// emergencyKinds are the kinds of the account's restrictions in force (the
 // email address given in holder() starts a cooling_off).
-func (s *site) holderKinds(account string) []holdfast.Kind {
+func (s *site) emergencyKinds(account string) []holdfast.Kind {
 	s.t.Helper()
 	st, err := s.eng.Status(context.Background(), account, holdfast.ViewHolder, holdfast.User(account))
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *site) holderKinds(account string) []holdfast.Kind {
 	return out
 }
 
-func entriesOf(h []holdfast.AuditEntry, action string) []holdfast.AuditEntry {
+func emergencyEntries(h []holdfast.AuditEntry, action string) []holdfast.AuditEntry {
 	var out []holdfast.AuditEntry
 	for _, e := range h {
 		if e.Action == action {
@@ -198,7 +198,7 @@ func TestEmergencyFreezeSignedOut(t *testing.T) {
 	if to := mail.Header.Get("To"); !strings.Contains(to, "holder@example.com") {
 		t.Errorf("the code went to %q", to)
 	}
-	challenge := challengeValue.FindString(s.html())
+	challenge := emergencyChallenge.FindString(s.html())
 	s.enterCode(code)
 	done := s.text("#emergency-done")
 	if !strings.Contains(done, "Your account is frozen until") {
@@ -216,7 +216,7 @@ func TestEmergencyFreezeSignedOut(t *testing.T) {
 	}
 	s.screenshot("emergency-done")
 
-	if k := s.holderKinds("u1"); !slices.Contains(k, holdfast.KindSelfFreeze) {
+	if k := s.emergencyKinds("u1"); !slices.Contains(k, holdfast.KindSelfFreeze) {
 		t.Fatalf("restrictions after the emergency freeze: %v", k)
 	}
 	if d, err := s.eng.Check(ctx, holdfast.CheckRequest{Account: "u1", Action: holdfast.ActionView, Session: "u1-s1"}); err != nil || d.Effect != holdfast.Deny {
@@ -235,12 +235,12 @@ func TestEmergencyFreezeSignedOut(t *testing.T) {
 	}
 
 	h := s.emergencyHistory("u1")
-	sent := entriesOf(h, holdfast.AuditEmergencyCodeSent)
+	sent := emergencyEntries(h, holdfast.AuditEmergencyCodeSent)
 	if len(sent) != 1 || sent[0].Actor != "system" || !strings.Contains(string(sent[0].After), `"channel":"email"`) || !strings.Contains(string(sent[0].After), `"client":"127.0.0.1"`) {
 		t.Errorf("the request's entry: %+v", sent)
 	}
-	secured := entriesOf(h, holdfast.AuditSecureAccount)
-	applied := byHolder(entriesOf(h, holdfast.AuditApply), "u1")
+	secured := emergencyEntries(h, holdfast.AuditSecureAccount)
+	applied := emergencyByHolder(emergencyEntries(h, holdfast.AuditApply), "u1")
 	if len(secured) != 1 || secured[0].Actor != "user:u1" || len(applied) != 1 {
 		t.Fatalf("the freeze's entries: %d secure_account, %d apply by the holder", len(secured), len(applied))
 	}
@@ -269,16 +269,17 @@ func TestEmergencyFreezeSignedOut(t *testing.T) {
 	}
 }
 
-// mainOf is a page's main element with the parts that name the request
-// blanked: the account and the challenge.
-var challengeValue = regexp.MustCompile(`emc_[A-Za-z0-9_-]+`)
+// emergencyChallenge finds a challenge id in a page.
+var emergencyChallenge = regexp.MustCompile(`emc_[A-Za-z0-9_-]+`)
 
-func mainOf(html, account string) string {
+// emergencyMain is a page's main element with the parts that name the
+// request blanked: the account and the challenge.
+func emergencyMain(html, account string) string {
 	i, j := strings.Index(html, "<main"), strings.Index(html, "</main>")
 	if i < 0 || j < 0 {
 		return html
 	}
-	return challengeValue.ReplaceAllString(strings.ReplaceAll(html[i:j], account, "ACCOUNT"), "CHALLENGE")
+	return emergencyChallenge.ReplaceAllString(strings.ReplaceAll(html[i:j], account, "ACCOUNT"), "CHALLENGE")
 }
 
 // TestEmergencyUnknownAccount: an account Holdfast does not know, and one
@@ -293,9 +294,9 @@ func TestEmergencyUnknownAccount(t *testing.T) {
 	pages := map[string][2]string{}
 	for _, account := range []string{"u1", "nobody-here", "u2"} {
 		s.askCode(account)
-		asked := mainOf(s.html(), account)
+		asked := emergencyMain(s.html(), account)
 		s.enterCode("00000000")
-		wrong := mainOf(s.html(), account)
+		wrong := emergencyMain(s.html(), account)
 		pages[account] = [2]string{asked, wrong}
 	}
 	for _, account := range []string{"nobody-here", "u2"} {
@@ -324,10 +325,10 @@ func TestEmergencyUnknownAccount(t *testing.T) {
 	// The account without a contact has its request and the wrong code on
 	// its record, like a real one.
 	h := s.emergencyHistory("u2")
-	if sent := entriesOf(h, holdfast.AuditEmergencyCodeSent); len(sent) != 1 || !strings.Contains(string(sent[0].After), `"channel":"none"`) {
+	if sent := emergencyEntries(h, holdfast.AuditEmergencyCodeSent); len(sent) != 1 || !strings.Contains(string(sent[0].After), `"channel":"none"`) {
 		t.Errorf("u2's request: %+v", sent)
 	}
-	if n := len(entriesOf(h, holdfast.AuditEmergencyCodeRefused)); n != 1 {
+	if n := len(emergencyEntries(h, holdfast.AuditEmergencyCodeRefused)); n != 1 {
 		t.Errorf("u2 has %d refused codes on record, want 1", n)
 	}
 
@@ -421,7 +422,7 @@ func TestEmergencyWrongCodes(t *testing.T) {
 			t.Errorf("wrong code %d: %q", i+1, got)
 		}
 	}
-	challenge := challengeValue.FindString(s.html())
+	challenge := emergencyChallenge.FindString(s.html())
 	s.enterCode(wrong)
 	if got := s.text("#error"); !strings.Contains(got, "Too many wrong codes") {
 		t.Errorf("the fifth wrong code: %q", got)
@@ -435,10 +436,10 @@ func TestEmergencyWrongCodes(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "Too many wrong codes") {
 		t.Errorf("the right code after five wrong ones: %d\n%s", resp.StatusCode, body)
 	}
-	if k := s.holderKinds("u1"); slices.Contains(k, holdfast.KindSelfFreeze) {
+	if k := s.emergencyKinds("u1"); slices.Contains(k, holdfast.KindSelfFreeze) {
 		t.Errorf("the account was frozen after five wrong codes: %v", k)
 	}
-	refused := entriesOf(s.emergencyHistory("u1"), holdfast.AuditEmergencyCodeRefused)
+	refused := emergencyEntries(s.emergencyHistory("u1"), holdfast.AuditEmergencyCodeRefused)
 	if len(refused) != 5 || !strings.Contains(string(refused[4].After), `"attempt":5`) {
 		t.Errorf("refused codes on record: %+v", refused)
 	}
@@ -466,7 +467,7 @@ func TestEmergencyAfterSessionEnded(t *testing.T) {
 		t.Errorf("the emergency form is prefilled with %q, want u1", account)
 	}
 	s.screenshot("emergency-session-ended")
-	if k := s.holderKinds("u1"); slices.Contains(k, holdfast.KindPanicLock) {
+	if k := s.emergencyKinds("u1"); slices.Contains(k, holdfast.KindPanicLock) {
 		t.Errorf("the late panic press locked the account: %v", k)
 	}
 	// On from there: the code, and the freeze.
@@ -554,7 +555,7 @@ func TestEmergencyIdentityService(t *testing.T) {
 	if got := s.text("#emergency-done"); !strings.Contains(got, "frozen until") {
 		t.Errorf("the answer: %q", got)
 	}
-	applied := byHolder(entriesOf(s.emergencyHistory("u1"), holdfast.AuditApply), "u1")
+	applied := emergencyByHolder(emergencyEntries(s.emergencyHistory("u1"), holdfast.AuditApply), "u1")
 	if len(applied) != 1 || !strings.Contains(string(applied[0].After), "identity service") {
 		t.Errorf("the freeze's entries by the holder: %d", len(applied))
 	}
