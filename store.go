@@ -66,6 +66,7 @@ type Store interface {
 	StoreID() string
 
 	StaffStore
+	EmergencyStore
 	TransparencyLog
 	Close() error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -102,13 +103,19 @@ func (e *Engine) gate(tx holdfast.AccountTx, now time.Time, action holdfast.Acti
 // freeze lasts it applies nothing new, and revokes only what appeared
 // since.
 func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.SecureResult, error) {
+	return e.secureAccount(ctx, account, actor, secureReason)
+}
+
+// secureAccount is SecureAccount with the freeze's reason, which says
+// where the holder pressed the button (it starts with secureReason).
+func (e *Engine) secureAccount(ctx context.Context, account string, actor holdfast.Actor, reason string) (*holdfast.SecureResult, error) {
 	res := &holdfast.SecureResult{}
 	err := e.securityOp(ctx, account, actor, auditSecureAccount, "", func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		*res = holdfast.SecureResult{} // a retried transaction counts again
 		a := tx.Account()
 		sec := &a.Security
 		for _, r := range tx.Restrictions() {
-			if r.Kind == holdfast.KindSelfFreeze && r.Reason == secureReason && r.ActiveAt(now) {
+			if r.Kind == holdfast.KindSelfFreeze && strings.HasPrefix(r.Reason, secureReason) && r.ActiveAt(now) {
 				res.Freeze, res.Repeat = r.Clone(), true
 			}
 		}
@@ -139,7 +146,7 @@ func (e *Engine) SecureAccount(ctx context.Context, account string, actor holdfa
 		if res.Repeat {
 			return false, nil
 		}
-		req := holdfast.ApplyRequest{Account: a.ID, Kind: holdfast.KindSelfFreeze, Duration: e.policy.SelfService.SecureAccountFreeze, Actor: actor, Reason: secureReason}
+		req := holdfast.ApplyRequest{Account: a.ID, Kind: holdfast.KindSelfFreeze, Duration: e.policy.SelfService.SecureAccountFreeze, Actor: actor, Reason: reason}
 		d, err := e.duration(req.Kind, req.Duration)
 		if err != nil {
 			return false, err

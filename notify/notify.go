@@ -91,6 +91,7 @@ var Notices = []string{
 	"whitelist_disabled",
 	"anti_phishing_code_changed",
 	"sanctions_notice",
+	"emergency_freeze_code",
 	GenericNotice,
 }
 

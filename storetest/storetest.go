@@ -52,6 +52,8 @@ func Run(t *testing.T, open Opener) {
 		{"UseLinkOnce", testUseLink},
 		{"PageSessions", testPageSessions},
 		{"TOTPStepOnce", testTOTPStep},
+		{"EmergencyCodes", testEmergencyCodes},
+		{"RateLimits", testRateLimits},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},
 		{"EventDuplicates", testEventDuplicates},

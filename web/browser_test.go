@@ -58,7 +58,8 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func newSite(t *testing.T) *site {
+// newSite starts a site; each of adjust changes the pages' configuration.
+func newSite(t *testing.T, adjust ...func(*web.Config)) *site {
 	t.Helper()
 	exe := chromium(t)
 	ctx := context.Background()
@@ -86,7 +87,11 @@ func newSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := web.New(web.Config{Engine: eng, Staff: db, Evidence: evidence, HolderKey: testKey, SessionKey: []byte("0123456789abcdef0123456789abcdef-session"), Logger: log})
+	cfg := web.Config{Engine: eng, Staff: db, Evidence: evidence, HolderKey: testKey, SessionKey: []byte("0123456789abcdef0123456789abcdef-session"), Logger: log}
+	for _, a := range adjust {
+		a(&cfg)
+	}
+	pages, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

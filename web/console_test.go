@@ -329,14 +329,18 @@ type consolePages struct {
 	evidence blob.Store
 }
 
-func (s *site) pagesWithOutbox() *consolePages {
+func (s *site) pagesWithOutbox(adjust ...func(*web.Config)) *consolePages {
 	s.t.Helper()
 	evidence, err := blob.NewDir(filepath.Join(s.t.TempDir(), "evidence"), 1<<20)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := web.New(web.Config{Engine: s.eng, Staff: s.db, Evidence: evidence, Outbox: s.db, HolderKey: s.key, SessionKey: []byte("0123456789abcdef0123456789abcdef-session"), Logger: log})
+	cfg := web.Config{Engine: s.eng, Staff: s.db, Evidence: evidence, Outbox: s.db, HolderKey: s.key, SessionKey: []byte("0123456789abcdef0123456789abcdef-session"), Logger: log}
+	for _, a := range adjust {
+		a(&cfg)
+	}
+	h, err := web.New(cfg)
 	if err != nil {
 		s.t.Fatal(err)
 	}

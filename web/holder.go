@@ -86,12 +86,13 @@ func (s *Server) holderLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/me/", http.StatusSeeOther)
 }
 
-// asHolder runs h for a signed-in holder, or shows the sign-in page.
+// asHolder runs h for a signed-in holder, or answers as notSignedIn
+// does (holder_emergency.go).
 func (s *Server) asHolder(h func(w http.ResponseWriter, r *http.Request, account string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ps := s.pageSession(r, holdfast.SiteHolder)
 		if ps == nil {
-			s.render(w, r, http.StatusUnauthorized, "holder/signin", nil)
+			s.notSignedIn(w, r)
 			return
 		}
 		ctx := context.WithValue(context.WithValue(r.Context(), holderKey{}, ps.Subject), holderSessionKey{}, ps)

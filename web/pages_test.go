@@ -33,6 +33,7 @@ var everyPage = []struct{ path, ready, shot string }{
 	{"/me/appeals/{case}", "#entries .entry-evidence", "appeal"},
 	{"/me/appeals/no-such-appeal", "#error", ""},
 	{"/me/login?token=not-a-token", "h1", ""},
+	{"/me/emergency", "#emergency-account", "emergency"},
 	// The Console, signed in as the fixture's staff member.
 	{"/console/login", "#staff", ""},
 	{"/console/", "#account", ""},
@@ -62,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	s := newSite(t)
 	// The pages with the outbox and an evidence store the test can fill;
 	// the browser uses them for both sites.
-	p := s.pagesWithOutbox()
+	p := s.pagesWithOutbox(emailCodes(t))
 	s.url = p.url
 	ctx := context.Background()
 	const acct = fixtureAccount

@@ -60,6 +60,9 @@ type Config struct {
 	TrustForwardedProto bool
 	// Clock tells the sessions' time (default the wall clock).
 	Clock holdfast.Clock
+	// Emergency lets a holder who cannot sign in freeze their account
+	// (holder_emergency.go).
+	Emergency EmergencyConfig
 }
 
 // Server is the pages' handler.
@@ -107,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 	static, _ := fs.Sub(files, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.holderRoutes()
+	if err := s.emergencyRoutes(); err != nil {
+		return nil, err
+	}
 	s.consoleRoutes()
 	s.oidcRoutes()
 	return s, nil

@@ -54,6 +54,7 @@ type serveOptions struct {
 	// session left idle this long.
 	trustForwardedProto bool
 	staffIdle           time.Duration
+	emergency           emergencyOptions
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
@@ -231,6 +232,7 @@ func serveCmd() *cobra.Command {
 	f.Float64Var(&o.rates.SelfService, "rate-self-service", rpc.DefaultTokenRates.SelfService, "self-service calls per second each token may make (0: no limit)")
 	o.oidc.flags(cmd)
 	o.auditLog.flags(cmd, true)
+	o.emergency.flags(cmd)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure always (they are whenever a request comes over TLS)")
 	f.BoolVar(&o.trustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy that sets X-Forwarded-Proto (overwriting the client's): mark cookies Secure when it says https")
 	f.DurationVar(&o.staffIdle, "staff-idle-timeout", 30*time.Minute, "end a Console session no request used for this long (a session lasts 8 h at most)")
@@ -584,7 +586,11 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 	if err != nil {
 		return nil, err
 	}
-	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, TrustForwardedProto: o.trustForwardedProto, StaffIdle: o.staffIdle, Logger: log, OIDC: oidc}
+	emergency, err := o.emergency.config(&o.delivery, staff)
+	if err != nil {
+		return nil, err
+	}
+	cfg := web.Config{Engine: eng, Staff: staff, Evidence: evidence, HolderKey: holderKey, SessionKey: sessionKey, SecureCookies: o.secureCookies, TrustForwardedProto: o.trustForwardedProto, StaffIdle: o.staffIdle, Logger: log, OIDC: oidc, Emergency: emergency}
 	// The staff store is the server's backend: its outbox feeds the
 	// Console's dead-letter page.
 	if box, ok := staff.(web.Outbox); ok {
