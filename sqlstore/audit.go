@@ -35,7 +35,7 @@ func (t *accountTx) Append(e *holdfast.AuditEntry) error {
 		return err
 	}
 	e.Chain(t.headSeq, t.headHash)
-	if _, err := t.q.Exec(t.ctx, `INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, auditFields(e)...); err != nil {
+	if _, err := t.q.Exec(t.ctx, t.s.appendAudit(), auditFields(e)...); err != nil {
 		return t.failf(err, "append audit %s/%d", t.id, e.Seq)
 	}
 	t.headSeq, t.headHash = e.Seq, e.Hash
@@ -153,4 +153,14 @@ func orphan(account string, chain []holdfast.AuditEntry) *holdfast.AuditBreak {
 	}
 	return &holdfast.AuditBreak{Account: account, Seq: int64(len(chain)) + 1,
 		Problem: "audit entries exist but the account record is missing: it was deleted"}
+}
+
+// appendAudit inserts an entry, and where the log needs a queue
+// (decision 114), queues it in the same statement.
+func (s *Store) appendAudit() string {
+	insert := `INSERT INTO audit (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if s.d.RowidLog {
+		return insert
+	}
+	return `WITH entry AS (` + insert + ` RETURNING account, seq) INSERT INTO tlog_queue (account, seq) SELECT account, seq FROM entry`
 }
