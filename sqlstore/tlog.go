@@ -21,8 +21,8 @@ import (
 // pays no round trip for it. IntegrateLog, run by one node at a time,
 // gives queued entries their leaf indexes in queue order and stores the
 // new nodes (the leaves' hashes too, apart from which entry each leaf is,
-// so that moving a leaf's entry shows) and a signed checkpoint in one
-// transaction.
+// so that moving a leaf's entry shows; above them, every
+// tlog.StrataStep-th level) and a signed checkpoint in one transaction.
 // Queueing instead of numbering in the account transaction keeps account
 // transactions from serialising on one counter row across the cluster
 // (each would hold it until its commit's fsync); the store still assigns
@@ -90,7 +90,11 @@ func (s *Store) integrate(ctx context.Context, signer note.Signer, now time.Time
 			return false, err
 		}
 		var nodes, leaves, ids [][]any
-		visit := func(id compact.NodeID, h []byte) { nodes = append(nodes, []any{id.Level, id.Index, h}) }
+		visit := func(id compact.NodeID, h []byte) {
+			if tlog.Stored(id) {
+				nodes = append(nodes, []any{id.Level, id.Index, h})
+			}
+		}
 		for _, e := range batch {
 			leaf, err := tlog.LeafHash(e.entryHash)
 			if err != nil {
@@ -226,8 +230,15 @@ func execMany(ctx context.Context, q Querier, query string, rows [][]any) error 
 	return nil
 }
 
-// nodeReader reads stored nodes on q, all in one statement.
+// nodeReader reads any complete node on q: the stored ones (every
+// tlog.StrataStep-th level) in one statement, the others rehashed from
+// them.
 func (s *Store) nodeReader(q Querier) tlog.NodeReader {
+	return tlog.Strata(s.storedNodes(q))
+}
+
+// storedNodes reads stored nodes on q, all in one statement.
+func (s *Store) storedNodes(q Querier) tlog.NodeReader {
 	return func(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
 		if len(ids) == 0 {
 			return nil, nil

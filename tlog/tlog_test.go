@@ -14,19 +14,44 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// memTree keeps every node Append reports, as a store keeps them.
+// memTree keeps the nodes Append reports, as a store keeps them: every
+// one, or (strata) those tlog.Stored keeps.
 type memTree struct {
-	nodes map[compact.NodeID][]byte
-	rng   *compact.Range
-	roots [][]byte // roots[n]: the root of the first n leaves
+	nodes  map[compact.NodeID][]byte
+	rng    *compact.Range
+	roots  [][]byte // roots[n]: the root of the first n leaves
+	strata bool
 }
 
-func newMemTree() *memTree {
-	return &memTree{nodes: map[compact.NodeID][]byte{}, rng: tlog.NewRange(), roots: [][]byte{rfc6962.DefaultHasher.EmptyRoot()}}
+func newMemTree(strata bool) *memTree {
+	return &memTree{nodes: map[compact.NodeID][]byte{}, rng: tlog.NewRange(), roots: [][]byte{rfc6962.DefaultHasher.EmptyRoot()}, strata: strata}
+}
+
+// reader reads any complete node, as a store's reader does.
+func (m *memTree) reader() tlog.NodeReader {
+	if m.strata {
+		return tlog.Strata(m.read)
+	}
+	return m.read
+}
+
+// storedUnder is a stored node that node id is made from: id itself, or
+// (strata) one of the stored nodes under it.
+func (m *memTree) storedUnder(r *rand.Rand, id compact.NodeID) compact.NodeID {
+	if !m.strata {
+		return id
+	}
+	k := id.Level % tlog.StrataStep
+	return compact.NewNodeID(id.Level-k, id.Index<<k+uint64(r.IntN(1<<k)))
 }
 
 func (m *memTree) append(t *testing.T, leaf []byte) {
-	if err := m.rng.Append(leaf, func(id compact.NodeID, h []byte) { m.nodes[id] = h }); err != nil {
+	keep := func(id compact.NodeID, h []byte) {
+		if !m.strata || tlog.Stored(id) {
+			m.nodes[id] = h
+		}
+	}
+	if err := m.rng.Append(leaf, keep); err != nil {
 		t.Fatal(err)
 	}
 	root, err := m.rng.GetRootHash(nil)
@@ -57,11 +82,17 @@ func entryHash(i int) string {
 // root at each size, and a single flipped bit in any stored node a proof
 // uses makes that proof fail.
 func TestProofsProperty(t *testing.T) {
+	for _, strata := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strata=%v", strata), func(t *testing.T) { testProofs(t, strata) })
+	}
+}
+
+func testProofs(t *testing.T, strata bool) {
 	ctx := context.Background()
 	h := rfc6962.DefaultHasher
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := range 30 {
-		m := newMemTree()
+		m := newMemTree(strata)
 		n := 1 + r.IntN(300)
 		leaves := make([][]byte, n)
 		for i := range n {
@@ -76,18 +107,18 @@ func TestProofsProperty(t *testing.T) {
 			size := uint64(1 + r.IntN(n))
 			old := uint64(r.IntN(int(size) + 1))
 			index := uint64(r.IntN(int(size)))
-			root, err := tlog.Root(ctx, size, m.read)
+			root, err := tlog.Root(ctx, size, m.reader())
 			if err != nil || string(root) != string(m.roots[size]) {
 				t.Fatalf("Root(%d) = %x, %v; want %x", size, root, err, m.roots[size])
 			}
-			incl, err := tlog.Inclusion(ctx, index, size, m.read)
+			incl, err := tlog.Inclusion(ctx, index, size, m.reader())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := proof.VerifyInclusion(h, index, size, leaves[index], incl, m.roots[size]); err != nil {
 				t.Fatalf("inclusion of %d in %d: %v", index, size, err)
 			}
-			cons, err := tlog.Consistency(ctx, old, size, m.read)
+			cons, err := tlog.Consistency(ctx, old, size, m.reader())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,16 +131,17 @@ func TestProofsProperty(t *testing.T) {
 			if len(nodes.IDs) == 0 {
 				continue
 			}
-			id := nodes.IDs[r.IntN(len(nodes.IDs))]
+			used := nodes.IDs[r.IntN(len(nodes.IDs))]
+			id := m.storedUnder(r, used)
 			orig := m.nodes[id]
 			flipped := append([]byte(nil), orig...)
 			flipped[r.IntN(len(flipped))] ^= 1 << r.IntN(8)
 			m.nodes[id] = flipped
-			bad, err := tlog.Inclusion(ctx, index, size, m.read)
+			bad, err := tlog.Inclusion(ctx, index, size, m.reader())
 			if err == nil && proof.VerifyInclusion(h, index, size, leaves[index], bad, m.roots[size]) == nil {
 				t.Fatalf("a flipped bit in node %+v went unnoticed by the inclusion proof of %d in %d", id, index, size)
 			}
-			if root, err := tlog.Root(ctx, size, m.read); err == nil && string(root) == string(m.roots[size]) && isFrontier(id, size) {
+			if root, err := tlog.Root(ctx, size, m.reader()); err == nil && string(root) == string(m.roots[size]) && isFrontier(used, size) {
 				t.Fatalf("a flipped bit in frontier node %+v left the root of %d unchanged", id, size)
 			}
 			m.nodes[id] = orig
