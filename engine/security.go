@@ -426,11 +426,14 @@ func (e *Engine) AddTrustedContact(ctx context.Context, account, contact string,
 	if contact == account {
 		return holdfast.Errorf(holdfast.InvalidArgument, "contact", "a trusted contact is someone else: name another account than your own")
 	}
-	if err := e.knownAccount(ctx, contact); err != nil {
-		return err
-	}
+	// Read before the transaction, told after the holder's own checks
+	// (locked settings say so first).
+	unknown := e.knownAccount(ctx, contact)
 	var invitedAt time.Time
 	err := e.securityOp(ctx, account, actor, auditContactAdd, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if unknown != nil {
+			return false, unknown
+		}
 		a := tx.Account()
 		sec := &a.Security
 		if slices.Contains(a.TrustedContacts, contact) {
