@@ -183,7 +183,9 @@ func contactsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s is invited to be a trusted contact of %s: they may act once they accept in their Security Center\n", args[1], args[0]) })
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				fmt.Fprintf(w, "%s is invited to be a trusted contact of %s: they may act once they accept in their Security Center\n", args[1], args[0])
+			})
 		})
 	remove := holderCmd("remove ACCOUNT CONTACT", "Take a trusted contact's power away",
 		func(cmd *cobra.Command, c *client, args []string) error {
