@@ -86,6 +86,8 @@ func newFixture(t *testing.T) *fixture {
 		must(s.eng.AddTrustedContact(ctx, acct, c, user))
 	}
 	must(s.eng.AcceptContactInvitation(ctx, "u2-family-account", acct, holdfast.User("u2-family-account")))
+	// A neighbour asks the holder to be their contact.
+	must(s.eng.AddTrustedContact(ctx, "u3-friend", acct, holdfast.User("u3-friend")))
 	// Two sessions on the holder's one device (a second device would add
 	// a step-up, which the pages show like any other restriction).
 	for _, l := range [][2]string{{"sess-browser", "203.0.113.7"}, {"sess-app", "203.0.113.8"}} {
