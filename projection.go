@@ -35,6 +35,13 @@ const (
 	AuditUnlockCancel    = "cancel_settings_unlock"
 	AuditContactAdd      = "add_trusted_contact"
 	AuditContactRemove   = "remove_trusted_contact"
+	// A trusted-contact invitation also writes the invited account:
+	// AuditContactInvited when it arrives there, AuditContactAccept or
+	// AuditContactDecline on both accounts when it is answered (and
+	// AuditContactRemove there when the holder withdraws it).
+	AuditContactInvited = "trusted_contact_invited"
+	AuditContactAccept  = "accept_trusted_contact"
+	AuditContactDecline = "decline_trusted_contact"
 )
 
 // ApprovalActions are the actions whose entries name a restriction but
@@ -54,7 +61,7 @@ var accountRecordActions = []string{
 	AuditAccountCreated, AuditAccountUpdated, AuditUnfreezeRequest, AuditVerified,
 	AuditSecureAccount, AuditRevokeSession, AuditWhitelistAdd, AuditWhitelistRemove, AuditWhitelistOn,
 	AuditWhitelistOff, AuditAntiPhishing, AuditLockSettings, AuditUnlockRequest, AuditUnlockCancel,
-	AuditContactAdd, AuditContactRemove,
+	AuditContactAdd, AuditContactRemove, AuditContactInvited, AuditContactAccept, AuditContactDecline,
 }
 
 var caseActions = []string{AuditCaseOpened, AuditCaseEntry, AuditCaseState, AuditCaseAssign, AuditCaseDecided}
@@ -197,6 +204,8 @@ type AccountAudited struct {
 	WhitelistEnabled    bool                        `json:"security.whitelist.enabled"`
 	Whitelist           map[string]WhitelistAddress `json:"security.whitelist.addresses"`
 	AntiPhishingSet     bool                        `json:"security.anti_phishing_code"`
+	InvitedContacts     map[string]time.Time        `json:"security.invited_contacts"`
+	ContactInvitations  map[string]time.Time        `json:"security.contact_invitations"`
 }
 
 // Audited returns the audited part of a (a stored account, or a record
@@ -207,6 +216,7 @@ func Audited(a *Account) *AccountAudited {
 		VerifiedAt: a.VerifiedAt, UnfreezeRequestedAt: a.UnfreezeRequestedAt,
 		SessionsValidAfter: a.Security.SessionsValidAfter, SettingsLock: a.Security.SettingsLock,
 		WhitelistEnabled: a.Security.Whitelist.Enabled, AntiPhishingSet: a.Security.AntiPhishingCode != "",
+		InvitedContacts: a.Security.InvitedContacts, ContactInvitations: a.Security.ContactInvitations,
 	}
 	if n := len(a.Security.Whitelist.Addresses); n > 0 {
 		out.Whitelist = make(map[string]WhitelistAddress, n)

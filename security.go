@@ -30,6 +30,14 @@ type Security struct {
 	SettingsLock     *SettingsLock `json:"settings_lock,omitempty"`
 	Email            string        `json:"email,omitempty"`
 	Phone            string        `json:"phone,omitempty"`
+	// InvitedContacts are the trusted contacts the holder invited who
+	// have not accepted yet (contact's account → when invited): they
+	// cannot act until they do. Account.TrustedContacts are the accepted
+	// ones.
+	InvitedContacts map[string]time.Time `json:"invited_contacts,omitempty"`
+	// ContactInvitations ask this account's holder to be a trusted
+	// contact of other accounts (inviting account → when invited).
+	ContactInvitations map[string]time.Time `json:"contact_invitations,omitempty"`
 	// Notices is the notification rate limit's current window.
 	Notices NoticeWindow `json:"notices"`
 	// Limits holds the self-service rate limit's windows, by operation.
@@ -134,6 +142,8 @@ func (s Security) Clone() Security {
 		c.SettingsLock = &l
 	}
 	c.Limits = cloneMap(s.Limits)
+	c.InvitedContacts = maps.Clone(s.InvitedContacts)
+	c.ContactInvitations = maps.Clone(s.ContactInvitations)
 	return c
 }
 
@@ -313,10 +323,24 @@ type SecurityOverview struct {
 	AntiPhishingSet bool          `json:"anti_phishing_code_set"`
 	Whitelist       WhitelistView `json:"whitelist"`
 	SettingsLock    *SettingsLock `json:"settings_lock,omitempty"`
-	TrustedContacts []string      `json:"trusted_contacts"`
-	Sessions        []SessionInfo `json:"sessions"`
-	Devices         []DeviceInfo  `json:"devices"`
-	APIKeys         []APIKeyInfo  `json:"api_keys"`
+	// TrustedContacts have accepted and may act for the account.
+	TrustedContacts []string `json:"trusted_contacts"`
+	// InvitedContacts have not accepted yet, and cannot act; oldest
+	// first.
+	InvitedContacts []ContactInvite `json:"invited_contacts"`
+	// ContactInvitations ask this account's holder to be a trusted
+	// contact of other accounts; oldest first.
+	ContactInvitations []ContactInvite `json:"contact_invitations"`
+	Sessions           []SessionInfo   `json:"sessions"`
+	Devices            []DeviceInfo    `json:"devices"`
+	APIKeys            []APIKeyInfo    `json:"api_keys"`
+}
+
+// ContactInvite is a trusted-contact invitation: Account names the
+// other side (the invited contact, or the account that invited).
+type ContactInvite struct {
+	Account   string    `json:"account"`
+	InvitedAt time.Time `json:"invited_at"`
 }
 
 // APIKeyInfo is a key as the holder sees it.
@@ -343,8 +367,15 @@ type SecurityService interface {
 	LockSettings(ctx context.Context, account string, unlockDelay Duration, actor Actor) (*Restriction, error)
 	RequestSettingsUnlock(ctx context.Context, account string, actor Actor) (*Restriction, error)
 	CancelSettingsUnlock(ctx context.Context, account string, actor Actor) (*Restriction, error)
+	// AddTrustedContact invites contact, an existing account other than
+	// the holder's, to be a trusted contact: it may act once its holder
+	// accepts (AcceptContactInvitation).
 	AddTrustedContact(ctx context.Context, account, contact string, actor Actor) error
 	RemoveTrustedContact(ctx context.Context, account, contact string, actor Actor) error
+	// AcceptContactInvitation and DeclineContactInvitation answer, as the
+	// holder of account, the invitation of inviter's holder.
+	AcceptContactInvitation(ctx context.Context, account, inviter string, actor Actor) error
+	DeclineContactInvitation(ctx context.Context, account, inviter string, actor Actor) error
 	Security(ctx context.Context, account string, actor Actor) (*SecurityOverview, error)
 	LoginHistory(ctx context.Context, account string, limit int, actor Actor) ([]*Event, error)
 	SecurityCheckup(ctx context.Context, account string, actor Actor) (*Checkup, error)

@@ -70,14 +70,6 @@ func (e *Engine) OpenCase(ctx context.Context, req holdfast.OpenCaseRequest) (*h
 				return false, holdfast.Errorf(holdfast.Conflict, "type", "case %s of this type is already open for this restriction; add to it instead", c.ID)
 			}
 		}
-		c := &holdfast.Case{
-			ID: newID("case"), Account: req.Account, Type: req.Type, State: holdfast.CaseOpen,
-			Restrictions: linked, OpenedBy: req.Actor.String(), CreatedAt: now, UpdatedAt: now,
-			DueAt: now.Add(tp.Due.Std()), Entries: []holdfast.CaseEntry{},
-		}
-		if strings.TrimSpace(req.Statement) != "" {
-			c.Entries = append(c.Entries, holdfast.CaseEntry{At: now, Actor: req.Actor.String(), Type: holdfast.EntryStatement, Text: req.Statement})
-		}
 		if holder && req.Type == holdfast.CaseUnlockRequest {
 			// Asking to end a self-freeze early is the holder's unfreeze
 			// request; support may lift once they have verified.
@@ -87,7 +79,8 @@ func (e *Engine) OpenCase(ctx context.Context, req holdfast.OpenCaseRequest) (*h
 				}
 			}
 		}
-		if err := e.saveCase(tx, now, req.Actor, auditCaseOpened, c); err != nil {
+		c, err := e.newCase(tx, now, req.Type, linked, req.Statement, req.Actor)
+		if err != nil {
 			return false, err
 		}
 		out = c
@@ -97,6 +90,21 @@ func (e *Engine) OpenCase(ctx context.Context, req holdfast.OpenCaseRequest) (*h
 		return nil, err
 	}
 	return e.caseView(ctx, out, req.Actor), nil
+}
+
+// newCase opens a case of type t on tx's account, linking the
+// restrictions linked, with the opener's statement (if any), due by the
+// type's service level.
+func (e *Engine) newCase(tx holdfast.AccountTx, now time.Time, t holdfast.CaseType, linked []string, statement string, actor holdfast.Actor) (*holdfast.Case, error) {
+	c := &holdfast.Case{
+		ID: newID("case"), Account: tx.Account().ID, Type: t, State: holdfast.CaseOpen,
+		Restrictions: linked, OpenedBy: actor.String(), CreatedAt: now, UpdatedAt: now,
+		DueAt: now.Add(e.policy.Cases.Types[t].Due.Std()), Entries: []holdfast.CaseEntry{},
+	}
+	if strings.TrimSpace(statement) != "" {
+		c.Entries = append(c.Entries, holdfast.CaseEntry{At: now, Actor: actor.String(), Type: holdfast.EntryStatement, Text: statement})
+	}
+	return c, e.saveCase(tx, now, actor, auditCaseOpened, c)
 }
 
 // unlinkable explains why the named restriction cannot be linked: unknown

@@ -30,6 +30,8 @@ func (e *Engine) Security(ctx context.Context, account string, actor holdfast.Ac
 	if out.TrustedContacts == nil {
 		out.TrustedContacts = []string{}
 	}
+	out.InvitedContacts = invites(sec.InvitedContacts)
+	out.ContactInvitations = invites(sec.ContactInvitations)
 	if sl := sec.SettingsLock; sl != nil {
 		c := *sl
 		out.SettingsLock = &c
@@ -51,6 +53,16 @@ func (e *Engine) Security(ctx context.Context, account string, actor holdfast.Ac
 		out.APIKeys = append(out.APIKeys, holdfast.APIKeyInfo{ID: id, APIKey: *k, Active: k.RevokedAt.IsZero()})
 	}
 	return out, nil
+}
+
+// invites lists invitations by account → time, oldest first.
+func invites(m map[string]time.Time) []holdfast.ContactInvite {
+	out := []holdfast.ContactInvite{}
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, holdfast.ContactInvite{Account: id, InvitedAt: m[id]})
+	}
+	slices.SortStableFunc(out, func(x, y holdfast.ContactInvite) int { return x.InvitedAt.Compare(y.InvitedAt) })
+	return out
 }
 
 // readSecurity loads an account for the holder or staff; an unknown

@@ -201,10 +201,13 @@ func (e *Engine) mayseeReason(actor holdfast.Actor, kind holdfast.Kind) bool {
 }
 
 // mayContact reports whether a trusted-contact actor is one the account's
-// holder named; other actors pass.
+// holder named and who accepted; other actors pass.
 func mayContact(actor holdfast.Actor, a *holdfast.Account) error {
 	if actor.Type != holdfast.ActorTrustedContact || slices.Contains(a.TrustedContacts, actor.ID) {
 		return nil
+	}
+	if _, ok := a.Security.InvitedContacts[actor.ID]; ok {
+		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s is invited as a trusted contact of this account but has not accepted yet", actor)
 	}
 	return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s is not a trusted contact of this account", actor)
 }

@@ -411,37 +411,193 @@ func (e *Engine) CancelSettingsUnlock(ctx context.Context, account string, actor
 	return out, err
 }
 
-// AddTrustedContact names someone who may freeze or panic-lock the account
-// for the holder. Who may stop your withdrawals is a security setting.
+// AddTrustedContact invites contact, an existing account other than the
+// holder's, to freeze or panic-lock the account for the holder. Who may
+// stop your withdrawals is a security setting. The contact may act only
+// once its own holder accepts (AcceptContactInvitation), so that nobody
+// holds that power without knowing it and a mistyped id gives it to
+// nobody. The invitation is written on the holder's account first, then
+// on the contact's: a repeated call delivers it again if the second
+// write failed.
 func (e *Engine) AddTrustedContact(ctx context.Context, account, contact string, actor holdfast.Actor) error {
 	if err := holdfast.ValidateID("contact", contact); err != nil {
 		return err
 	}
-	return e.securityOp(ctx, account, actor, auditContactAdd, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+	if contact == account {
+		return holdfast.Errorf(holdfast.InvalidArgument, "contact", "a trusted contact is someone else: name another account than your own")
+	}
+	// Read before the transaction, told after the holder's own checks
+	// (locked settings say so first).
+	unknown := e.knownAccount(ctx, contact)
+	var invitedAt time.Time
+	err := e.securityOp(ctx, account, actor, auditContactAdd, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if unknown != nil {
+			return false, unknown
+		}
 		a := tx.Account()
+		sec := &a.Security
 		if slices.Contains(a.TrustedContacts, contact) {
+			return false, nil // accepted already
+		}
+		if at, ok := sec.InvitedContacts[contact]; ok {
+			invitedAt = at
 			return false, nil
 		}
-		if len(a.TrustedContacts) >= e.policy.Security.MaxTrustedContacts {
-			return false, holdfast.Errorf(holdfast.ResourceExhausted, "contact", "at most %d trusted contacts", e.policy.Security.MaxTrustedContacts)
+		if len(a.TrustedContacts)+len(sec.InvitedContacts) >= e.policy.Security.MaxTrustedContacts {
+			return false, holdfast.Errorf(holdfast.ResourceExhausted, "contact", "at most %d trusted contacts, invited ones included", e.policy.Security.MaxTrustedContacts)
 		}
-		a.TrustedContacts = append(a.TrustedContacts, contact)
+		if sec.InvitedContacts == nil {
+			sec.InvitedContacts = map[string]time.Time{}
+		}
+		sec.InvitedContacts[contact], invitedAt = now, now
 		return false, e.notifyHolder(tx, now, noticeContactAdded, map[string]string{"contact": contact})
+	})
+	if err != nil || invitedAt.IsZero() {
+		return err
+	}
+	return e.update(ctx, contact, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		sec := &tx.Account().Security
+		if _, ok := sec.ContactInvitations[account]; ok {
+			return false, nil
+		}
+		if sec.ContactInvitations == nil {
+			sec.ContactInvitations = map[string]time.Time{}
+		}
+		sec.ContactInvitations[account] = invitedAt
+		if err := saveAccount(tx, now, actor, holdfast.AuditContactInvited); err != nil {
+			return false, err
+		}
+		return false, e.notifyHolder(tx, now, noticeContactInvited, map[string]string{"inviter": account})
 	})
 }
 
-// RemoveTrustedContact takes a contact's power away.
+// knownAccount refuses an id the store has no account for: a trusted
+// contact must be someone who can accept.
+func (e *Engine) knownAccount(ctx context.Context, id string) error {
+	_, err := e.store.Account(ctx, id)
+	if holdfast.ErrorCode(err) == holdfast.NotFound {
+		return holdfast.Errorf(holdfast.NotFound, "contact", "there is no account %s: a trusted contact must have an account", id)
+	}
+	return err
+}
+
+// RemoveTrustedContact takes a contact's power away, or withdraws an
+// invitation not yet answered (which then leaves the contact's list too).
 func (e *Engine) RemoveTrustedContact(ctx context.Context, account, contact string, actor holdfast.Actor) error {
 	if err := holdfast.ValidateID("contact", contact); err != nil {
 		return err
 	}
-	return e.securityOp(ctx, account, actor, auditContactRemove, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+	invited := false
+	err := e.securityOp(ctx, account, actor, auditContactRemove, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		a := tx.Account()
-		i := slices.Index(a.TrustedContacts, contact)
-		if i < 0 {
-			return false, holdfast.Errorf(holdfast.NotFound, "contact", "%s is not a trusted contact", contact)
+		if _, ok := a.Security.InvitedContacts[contact]; ok {
+			delete(a.Security.InvitedContacts, contact)
+			invited = true
+		} else {
+			i := slices.Index(a.TrustedContacts, contact)
+			if i < 0 {
+				return false, holdfast.Errorf(holdfast.NotFound, "contact", "%s is not a trusted contact", contact)
+			}
+			a.TrustedContacts = slices.Delete(a.TrustedContacts, i, i+1)
 		}
-		a.TrustedContacts = slices.Delete(a.TrustedContacts, i, i+1)
 		return false, e.notifyHolder(tx, now, noticeContactRemoved, map[string]string{"contact": contact})
 	})
+	if err != nil || !invited {
+		return err
+	}
+	// The invitation is gone from the holder's account, which is what
+	// counts; one left on the contact's (a failure here) is refused as
+	// stale when answered, and removed then.
+	if err := e.dropInvitation(ctx, contact, account, actor, auditContactRemove); err != nil {
+		e.log.Warn("a withdrawn trusted-contact invitation stays listed on the contact's account", "account", account, "contact", contact, "err", err)
+	}
+	return nil
+}
+
+// dropInvitation removes inviter's invitation from account's list,
+// recording action by actor; no invitation is no error.
+func (e *Engine) dropInvitation(ctx context.Context, account, inviter string, actor holdfast.Actor, action string) error {
+	return e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		sec := &tx.Account().Security
+		if _, ok := sec.ContactInvitations[inviter]; !ok {
+			return false, nil
+		}
+		delete(sec.ContactInvitations, inviter)
+		return false, saveAccount(tx, now, actor, action)
+	})
+}
+
+// AcceptContactInvitation makes the holder of account a trusted contact of
+// inviter, as inviter's holder asked: from then on they may freeze or
+// panic-lock it. Only the invited holder accepts. The inviting account is
+// written first, then the invitation leaves this one's list: a repeated
+// call finishes what a failure left.
+func (e *Engine) AcceptContactInvitation(ctx context.Context, account, inviter string, actor holdfast.Actor) error {
+	return e.answerInvitation(ctx, account, inviter, actor, true)
+}
+
+// DeclineContactInvitation refuses inviter's invitation: the inviting
+// holder is told, and may invite again.
+func (e *Engine) DeclineContactInvitation(ctx context.Context, account, inviter string, actor holdfast.Actor) error {
+	return e.answerInvitation(ctx, account, inviter, actor, false)
+}
+
+func (e *Engine) answerInvitation(ctx context.Context, account, inviter string, actor holdfast.Actor, accept bool) error {
+	if err := holdfast.ValidateID("account", account); err != nil {
+		return err
+	}
+	if err := holdfast.ValidateID("inviter", inviter); err != nil {
+		return err
+	}
+	action, notice := holdfast.AuditContactAccept, noticeContactAccepted
+	if !accept {
+		action, notice = holdfast.AuditContactDecline, noticeContactDeclined
+	}
+	if !actor.IsHolder(account) {
+		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "only the invited holder may answer an invitation to be a trusted contact")
+	}
+	// The invitation must be on this account's list (the inviting
+	// account is written only to answer one that is), and the answer
+	// counts against this account's rate limit.
+	err := e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if _, ok := tx.Account().Security.ContactInvitations[inviter]; !ok {
+			return false, holdfast.Errorf(holdfast.NotFound, "inviter", "no invitation from %s to be a trusted contact", inviter)
+		}
+		if err := e.takeLimit(tx, now, action); err != nil {
+			return false, err
+		}
+		return false, tx.SaveAccount()
+	})
+	if err != nil {
+		return err
+	}
+	stale := false
+	err = e.update(ctx, inviter, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		in := tx.Account()
+		_, invited := in.Security.InvitedContacts[account]
+		stale = !invited && !(accept && slices.Contains(in.TrustedContacts, account))
+		if !invited {
+			// Accepted before (finish below), or withdrawn by the
+			// inviting holder meanwhile.
+			return false, nil
+		}
+		delete(in.Security.InvitedContacts, account)
+		if accept && !slices.Contains(in.TrustedContacts, account) {
+			in.TrustedContacts = append(in.TrustedContacts, account)
+		}
+		if err := saveAccount(tx, now, actor, action); err != nil {
+			return false, err
+		}
+		return false, e.notifyHolder(tx, now, notice, map[string]string{"contact": account})
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.dropInvitation(ctx, account, inviter, actor, action); err != nil {
+		return err
+	}
+	if stale {
+		return holdfast.Errorf(holdfast.NotFound, "inviter", "%s withdrew the invitation", inviter)
+	}
+	return nil
 }

@@ -51,7 +51,8 @@ func (e *Engine) RequestUnfreeze(ctx context.Context, account string, actor hold
 }
 
 // RequestUnfreezeApplied is RequestUnfreeze, also naming the audit entry
-// a receipt of the request proves: after the account record (which holds
+// a receipt of the request proves: after the unlock_request case it opens
+// (none when one is open already) and the account record (which holds
 // staff-only fields), an unfreeze_requested entry of the self_freeze as
 // it stands, which the holder may read whole.
 func (e *Engine) RequestUnfreezeApplied(ctx context.Context, account string, actor holdfast.Actor) (*Applied, error) {
@@ -63,20 +64,26 @@ func (e *Engine) RequestUnfreezeApplied(ctx context.Context, account string, act
 	}
 	var out *Applied
 	err := e.update(ctx, account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
-		i := slices.IndexFunc(tx.Restrictions(), func(r *holdfast.Restriction) bool {
-			return r.Kind == holdfast.KindSelfFreeze && r.ActiveAt(now)
-		})
-		if i < 0 {
+		var freezes []*holdfast.Restriction
+		for _, r := range tx.Restrictions() {
+			if r.Kind == holdfast.KindSelfFreeze && r.ActiveAt(now) {
+				freezes = append(freezes, r)
+			}
+		}
+		if len(freezes) == 0 {
 			return false, holdfast.Errorf(holdfast.FailedPrecondition, "account", "the account has no active self_freeze")
 		}
 		if err := e.takeLimit(tx, now, holdfast.AuditUnfreezeRequest); err != nil {
+			return false, err
+		}
+		if err := e.unlockCase(tx, now, actor, freezes); err != nil {
 			return false, err
 		}
 		tx.Account().UnfreezeRequestedAt = now
 		if err := saveAccount(tx, now, actor, holdfast.AuditUnfreezeRequest); err != nil {
 			return false, err
 		}
-		freeze := tx.Restrictions()[i]
+		freeze := freezes[0]
 		if err := tx.Append(&holdfast.AuditEntry{Account: account, At: now, Actor: actor.String(), Action: holdfast.AuditUnfreezeRequested,
 			Restriction: freeze.ID, After: mustJSON(freeze), Reason: "holder asked to end the freeze early"}); err != nil {
 			return false, err
@@ -87,6 +94,77 @@ func (e *Engine) RequestUnfreezeApplied(ctx context.Context, account string, act
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// unlockCase opens the unlock_request case in which support decides an
+// early unfreeze, linking the freezes, unless one is open for any of them
+// already (the holder opened it from the appeals page, or asked before).
+// A policy whose unlock_request cannot end a self_freeze gets none.
+func (e *Engine) unlockCase(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, freezes []*holdfast.Restriction) error {
+	tp := e.policy.Cases.Types[holdfast.CaseUnlockRequest]
+	if tp == nil || !slices.Contains(tp.Ends, holdfast.KindSelfFreeze) {
+		return nil
+	}
+	ids := make([]string, len(freezes))
+	for i, r := range freezes {
+		ids[i] = r.ID
+	}
+	for _, c := range tx.Cases() {
+		if c.Type == holdfast.CaseUnlockRequest && !c.State.Final() && slices.ContainsFunc(c.Restrictions, func(id string) bool { return slices.Contains(ids, id) }) {
+			return nil
+		}
+	}
+	_, err := e.newCase(tx, now, holdfast.CaseUnlockRequest, ids, "", actor)
+	return err
+}
+
+// Progress returns what the holder waits for beyond their restrictions'
+// own ends: the early unfreeze they asked for (while a freeze it asks to
+// end is in force), with its case and whether they have verified since,
+// and the amounts approved appeals keep held.
+func (e *Engine) Progress(ctx context.Context, account string, actor holdfast.Actor) (*holdfast.Progress, error) {
+	a, now, err := e.readSecurity(ctx, account, actor)
+	if err != nil {
+		return nil, err
+	}
+	out := &holdfast.Progress{Holds: slices.Clone(a.Holds)}
+	if out.Holds == nil {
+		out.Holds = []holdfast.AmountHold{}
+	}
+	asked := a.UnfreezeRequestedAt
+	if asked.IsZero() {
+		return out, nil
+	}
+	freezes, err := e.store.Restrictions(ctx, holdfast.RestrictionFilter{Account: account, Kind: holdfast.KindSelfFreeze, ActiveAt: now})
+	if err != nil {
+		return nil, err
+	}
+	u := &holdfast.UnfreezeProgress{RequestedAt: asked}
+	for _, r := range freezes {
+		// A request made before a freeze started is not about it (the
+		// lift's precondition says the same).
+		if !asked.Before(r.StartsAt) {
+			u.Restrictions = append(u.Restrictions, r.ID)
+		}
+	}
+	if len(u.Restrictions) == 0 {
+		return out, nil
+	}
+	if !a.VerifiedAt.IsZero() && !a.VerifiedAt.Before(asked) {
+		u.VerifiedAt = a.VerifiedAt
+	}
+	cases, err := e.store.Cases(ctx, holdfast.CaseFilter{Account: account, Type: holdfast.CaseUnlockRequest, Open: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cases {
+		if slices.ContainsFunc(c.Restrictions, func(id string) bool { return slices.Contains(u.Restrictions, id) }) {
+			u.Case, u.DueAt = c.ID, c.DueAt
+			break
+		}
+	}
+	out.Unfreeze = u
 	return out, nil
 }
 
@@ -200,7 +278,7 @@ func (e *Engine) Status(ctx context.Context, account string, view holdfast.View,
 		for _, fx := range blocks {
 			c.Effect = max(c.Effect, fx)
 		}
-		st.Causes = append(st.Causes, holdfast.StatusCause{Cause: c, Blocks: blocks})
+		st.Causes = append(st.Causes, holdfast.StatusCause{Cause: c, Blocks: blocks, Device: ru.device})
 	}
 	for _, a := range holdfast.Actions {
 		req := holdfast.CheckRequest{Account: account, Action: a, View: view}

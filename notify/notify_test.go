@@ -391,7 +391,7 @@ func TestPush(t *testing.T) {
 	if got["id"] != "cmd-14" || got["account"] != "acc-3" || got["notice"] != "trusted_contact_added" || got["phone"] != "+15550003" {
 		t.Errorf("push body = %v", got)
 	}
-	if got["subject"] != "[NOMAIL] A trusted contact was added" {
+	if got["subject"] != "[NOMAIL] A trusted contact was invited" {
 		t.Errorf("push subject = %q", got["subject"])
 	}
 	if !strings.Contains(got["body"], "dana@example.com") || !strings.Contains(got["body"], "Anti-phishing code: NOMAIL") {

@@ -162,6 +162,28 @@ func (e *env) apply(staff, account string, kind holdfast.Kind, dur string) strin
 }
 
 // history returns the account's audit log length, read as admin.
+// holder makes account known, as the exchange's services do: by
+// reporting a sign-in.
+func (e *env) holder(account string) {
+	e.t.Helper()
+	if status, body := e.post("events", "/holdfast.v1.EventService/Ingest", `{"event":{"type":"login","account":"`+account+`","device":"phone","session":"s1"}}`); status != 200 {
+		e.t.Fatalf("login of %s: %d %s", account, status, body)
+	}
+}
+
+// contact makes contact a trusted contact of account: invited through
+// the API, accepted by its holder (in the Security Center).
+func (e *env) contact(account, contact string) {
+	e.t.Helper()
+	e.holder(contact)
+	if status, body := e.post("self", "/holdfast.v1.SelfService/AddTrustedContact", `{"account":"`+account+`","contact":"`+contact+`"}`); status != 200 {
+		e.t.Fatalf("invite %s: %d %s", contact, status, body)
+	}
+	if err := e.engine.AcceptContactInvitation(context.Background(), contact, account, holdfast.User(contact)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) history(account string) int {
 	e.t.Helper()
 	res, err := e.as("admin").Restriction.History(context.Background(), connect.NewRequest(&holdfastv1.HistoryRequest{Account: account}))

@@ -203,11 +203,13 @@ func TestFourEyesLift(t *testing.T) {
 	wantErr(t, err, holdfast.FailedPrecondition, "request")
 }
 
-// TestSelfFreezeLifecycle: freeze, request_unfreeze, verify, support lifts.
+// TestSelfFreezeLifecycle: freeze, request_unfreeze (which opens the
+// unlock_request case support decides it in), verify, support lifts.
 func TestSelfFreezeLifecycle(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	if _, err := e.as("self").Self.Freeze(ctx, connect.NewRequest(&holdfastv1.FreezeRequest{Account: "acct-1", Duration: "permanent"})); err != nil {
+	fr, err := e.as("self").Self.Freeze(ctx, connect.NewRequest(&holdfastv1.FreezeRequest{Account: "acct-1", Duration: "permanent"}))
+	if err != nil {
 		t.Fatal(err)
 	}
 	lift := func() error {
@@ -217,6 +219,10 @@ func TestSelfFreezeLifecycle(t *testing.T) {
 	wantErr(t, lift(), holdfast.FailedPrecondition, "")
 	if _, err := e.as("self").Self.RequestUnfreeze(ctx, connect.NewRequest(&holdfastv1.RequestUnfreezeRequest{Account: "acct-1"})); err != nil {
 		t.Fatal(err)
+	}
+	cs, err := e.as("self").Case.ListCases(ctx, connect.NewRequest(&holdfastv1.ListCasesRequest{Account: "acct-1", Type: "unlock_request", Open: true}))
+	if err != nil || len(cs.Msg.Cases) != 1 || len(cs.Msg.Cases[0].Restrictions) != 1 || cs.Msg.Cases[0].Restrictions[0] != fr.Msg.Restriction.Id {
+		t.Fatalf("unlock_request cases after the request = %v, %v", cs, err)
 	}
 	wantErr(t, lift(), holdfast.FailedPrecondition, "")
 	if _, err := e.as("events").Self.Verify(ctx, connect.NewRequest(&holdfastv1.VerifyRequest{Account: "acct-1", Factors: []string{"email"}})); err != nil {

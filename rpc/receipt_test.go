@@ -110,9 +110,7 @@ func TestFreezeReceipts(t *testing.T) {
 		t.Errorf("secure_account again: repeat %v receipt %v err %v; want a repeat without a receipt", rep.Msg.GetRepeat(), rep.Msg.GetReceipt(), err)
 	}
 
-	if _, err := self.AddTrustedContact(ctx, connect.NewRequest(&holdfastv1.AddTrustedContactRequest{Account: "u4", Contact: "mum"})); err != nil {
-		t.Fatal(err)
-	}
+	e.contact("u4", "mum")
 	byContact, err := self.PanicLock(ctx, connect.NewRequest(&holdfastv1.PanicLockRequest{Account: "u4", TrustedContact: "mum"}))
 	if err != nil {
 		t.Fatal(err)

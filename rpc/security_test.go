@@ -1,10 +1,13 @@
 package rpc_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast/holdfast"
 )
 
 // The holder's security operations on SelfService, through JSON over HTTP
@@ -217,10 +220,28 @@ func TestSettingsLockJSON(t *testing.T) {
 }
 
 // TestTrustedContactJSON: the exchange's backend freezes and panic-locks
-// for a contact the holder named; anyone else is refused.
+// for a contact the holder named and who accepted; anyone else is
+// refused, an invited contact too.
 func TestTrustedContactJSON(t *testing.T) {
 	e := newEnv(t)
+	e.holder("friend-1")
+	for _, tt := range []struct{ contact, code string }{{"acct-t", "invalid_argument"}, {"nobody-1", "not_found"}} {
+		status, got := e.call("self", "AddTrustedContact", `{"account":"acct-t","contact":"`+tt.contact+`"}`)
+		if d := detail(t, got, tt.code); status == 200 || d["field"] != "contact" {
+			t.Errorf("add %s as a contact: %d %v", tt.contact, status, got)
+		}
+	}
 	e.ok("self", "AddTrustedContact", `{"account":"acct-t","contact":"friend-1"}`)
+	if sec := e.ok("self", "GetSecurity", `{"account":"acct-t"}`); fmt.Sprint(sec["trusted_contacts"]) != "[]" {
+		t.Fatalf("trusted_contacts before accepting = %v", sec["trusted_contacts"])
+	}
+	status, got := e.call("self", "Freeze", `{"account":"acct-t","duration":"24h","trusted_contact":"friend-1"}`)
+	if detail(t, got, "permission_denied"); status != 403 {
+		t.Fatalf("freeze by an invited contact: %d %v", status, got)
+	}
+	if err := e.engine.AcceptContactInvitation(context.Background(), "friend-1", "acct-t", holdfast.User("friend-1")); err != nil {
+		t.Fatal(err)
+	}
 	if sec := e.ok("self", "GetSecurity", `{"account":"acct-t"}`); fmt.Sprint(sec["trusted_contacts"]) != "[friend-1]" {
 		t.Fatalf("trusted_contacts = %v", sec["trusted_contacts"])
 	}
@@ -256,12 +277,12 @@ func TestTrustedContactJSON(t *testing.T) {
 		})
 	}
 	// While frozen, the contact cannot be removed (a security change)...
-	status, got := e.call("self", "RemoveTrustedContact", `{"account":"acct-t","contact":"friend-1"}`)
+	status, got = e.call("self", "RemoveTrustedContact", `{"account":"acct-t","contact":"friend-1"}`)
 	if d := detail(t, got, "failed_precondition"); status != 400 || causeWith(d["causes"], "kind", "self_freeze") == nil {
 		t.Errorf("remove a contact while frozen: %d %v", status, got)
 	}
 	// ...otherwise removing one takes the power away.
-	e.ok("self", "AddTrustedContact", `{"account":"acct-t2","contact":"friend-2"}`)
+	e.contact("acct-t2", "friend-2")
 	e.ok("self", "RemoveTrustedContact", `{"account":"acct-t2","contact":"friend-2"}`)
 	status, got = e.call("self", "Freeze", `{"account":"acct-t2","duration":"48h","trusted_contact":"friend-2"}`)
 	if detail(t, got, "permission_denied"); status != 403 {

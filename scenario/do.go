@@ -17,6 +17,7 @@ var ops = map[string]bool{
 	"lock_settings": true, "request_settings_unlock": true, "cancel_settings_unlock": true,
 	// Beyond the format's list: the rest of the self-service API.
 	"remove_whitelist_address": true, "remove_trusted_contact": true, "revoke_session": true,
+	"accept_trusted_contact": true, "decline_trusted_contact": true,
 }
 
 func knownOp(op string) bool {
@@ -130,6 +131,10 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 		return "", r.eng.AddTrustedContact(ctx, d.Account, d.Contact, actor)
 	case "remove_trusted_contact":
 		return "", r.eng.RemoveTrustedContact(ctx, d.Account, d.Contact, actor)
+	case "accept_trusted_contact":
+		return "", r.eng.AcceptContactInvitation(ctx, d.Account, d.Inviter, actor)
+	case "decline_trusted_contact":
+		return "", r.eng.DeclineContactInvitation(ctx, d.Account, d.Inviter, actor)
 	case "lock_settings":
 		delay, err := parseDuration("unlock_delay", d.UnlockDelay)
 		if err != nil {

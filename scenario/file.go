@@ -119,6 +119,7 @@ type Do struct {
 	Address     string `yaml:"address"`
 	Code        string `yaml:"code"`
 	Contact     string `yaml:"contact"`
+	Inviter     string `yaml:"inviter"`
 	UnlockDelay string `yaml:"unlock_delay"`
 	Session     string `yaml:"session"`
 }

@@ -44,24 +44,41 @@ func (s *Server) securityRoutes() {
 	s.mux.Handle("POST /me/settings/cancel-unlock", s.actHolder(settings, s.cancelUnlock))
 	s.mux.Handle("POST /me/settings/contacts/add", s.actHolder(settings, s.addContact))
 	s.mux.Handle("POST /me/settings/contacts/remove", s.actHolder(settings, s.removeContact))
+	s.mux.Handle("POST /me/settings/invitations/accept", s.actHolder(settings, s.answerInvitation(true)))
+	s.mux.Handle("POST /me/settings/invitations/decline", s.actHolder(settings, s.answerInvitation(false)))
 
 	s.mux.Handle("GET /me/checkup", s.showHolder(holderScreen{template: "holder/checkup", section: "checkup", load: func(r *http.Request, account string) (any, error) {
 		return s.cfg.Engine.SecurityCheckup(r.Context(), account, holdfast.User(account))
 	}}))
 }
 
-// homeData is the home's own: the freeze durations the policy offers.
+// homeData is the home's own: the freeze durations the policy offers,
+// and what the holder waits for.
 type homeData struct {
 	FreezeDurations []holdfast.Duration
 	// PanicDurations are the panic button's choices, offered again on
 	// the lock's card to make it longer.
 	PanicDurations []holdfast.Duration
+	*holdfast.Progress
+}
+
+// UnfreezeOf is the early unfreeze the holder asked for of the
+// self-freeze with this id, or nil.
+func (d homeData) UnfreezeOf(id string) *holdfast.UnfreezeProgress {
+	if u := d.Unfreeze; u != nil && slices.Contains(u.Restrictions, id) {
+		return u
+	}
+	return nil
 }
 
 func (s *Server) homeScreen() holderScreen {
-	return holderScreen{template: "holder/home", section: "home", load: func(*http.Request, string) (any, error) {
+	return holderScreen{template: "holder/home", section: "home", load: func(r *http.Request, account string) (any, error) {
 		ss := s.cfg.Engine.Policy().SelfService
-		return homeData{FreezeDurations: ss.FreezeDurations, PanicDurations: panicChoices(ss)}, nil
+		pr, err := s.cfg.Engine.Progress(r.Context(), account, holdfast.User(account))
+		if err != nil {
+			return nil, err
+		}
+		return homeData{FreezeDurations: ss.FreezeDurations, PanicDurations: panicChoices(ss), Progress: pr}, nil
 	}}
 }
 
@@ -110,7 +127,8 @@ func (s *Server) freeze(_ http.ResponseWriter, r *http.Request, account string) 
 	return s.withReceipt(flashURL("/me/", "frozen"), a.Entry), nil
 }
 
-// requestUnfreeze records the holder's wish to end their freeze early;
+// requestUnfreeze records the holder's wish to end their freeze early
+// and opens its unlock request case; the home then shows the steps:
 // support lifts it once they have verified their identity.
 func (s *Server) requestUnfreeze(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
 	a, err := s.cfg.Engine.RequestUnfreezeApplied(r.Context(), account, holdfast.User(account))
@@ -251,4 +269,19 @@ func (s *Server) removeContact(_ http.ResponseWriter, r *http.Request, account s
 		return "", err
 	}
 	return flashURL("/me/settings", "contact_removed"), nil
+}
+
+// answerInvitation accepts or declines another holder's invitation to be
+// their trusted contact.
+func (s *Server) answerInvitation(accept bool) holderAction {
+	return func(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
+		answer, done := s.cfg.Engine.DeclineContactInvitation, "invitation_declined"
+		if accept {
+			answer, done = s.cfg.Engine.AcceptContactInvitation, "invitation_accepted"
+		}
+		if err := answer(r.Context(), account, r.FormValue("inviter"), holdfast.User(account)); err != nil {
+			return "", err
+		}
+		return flashURL("/me/settings", done), nil
+	}
 }

@@ -335,7 +335,7 @@ func TestCheckupAndSettings(t *testing.T) {
 			t.Errorf("checkup lacks %q: %q", want, findings)
 		}
 	}
-	for fc, href := range map[string]string{"no_anti_phishing_code": "/me/settings", "whitelist_off": "/me/whitelist", "key_can_withdraw": "/me/keys"} {
+	for fc, href := range map[string]string{"no_anti_phishing_code": "/me/settings#anti-phishing", "whitelist_off": "/me/whitelist#whitelist-on", "key_can_withdraw": "/me/keys#key-list"} {
 		res, err := chromedp.Run(s.browser, chromedp.AttributeValue(chromedp.CSS(`li[data-code="`+fc+`"] a`), "href"))
 		if err != nil || res.Value != href {
 			t.Errorf("%s links to %+v (%v), want %s", fc, res, err, href)

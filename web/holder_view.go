@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -105,30 +106,34 @@ func init() {
 	funcs["holderActor"] = caseActorWords
 	funcs["holderCaseType"] = caseTypeWords
 	funcs["holderSize"] = sizeWords
+	funcs["holderDeviceAnchor"] = deviceAnchor
 }
 
 // doneMessages are what a done code says; a code not listed says "Done."
 var doneMessages = map[string]string{
-	"panic_lock":        "Withdrawals are stopped. Nobody can lift this early.",
-	"secured":           "Your account is secured: it is frozen, and every session and API key is signed out.",
-	"frozen":            "Your account is frozen.",
-	"session_revoked":   "The session is logged out.",
-	"sessions_revoked":  "Every session is logged out.",
-	"whitelist_added":   "The address is on your whitelist. It becomes usable at the time shown.",
-	"whitelist_removed": "The address is off your whitelist.",
-	"whitelist_on":      "The withdrawal whitelist is on.",
-	"whitelist_off":     "The withdrawal whitelist is off.",
-	"anti_phishing_set": "Your anti-phishing code is set. Every message from us will show it.",
-	"settings_locked":   "Your security settings are locked.",
-	"unlock_requested":  "Unlock requested. Your settings unlock at the time shown, unless you cancel.",
-	"unlock_cancelled":  "The unlock is cancelled: your settings stay locked.",
-	"contact_added":     "The trusted contact is added.",
-	"contact_removed":   "The trusted contact is removed.",
-	"case_opened":       "Your appeal is open. Add anything that helps us review it.",
-	"statement_added":   "Your statement is added.",
-	"evidence_added":    "Your file is uploaded.",
-	"case_withdrawn":    "Your appeal is withdrawn.",
-	"secured_again":     "Your account was already secured and stays frozen; anything signed in since is signed out.",
+	"panic_lock":          "Withdrawals are stopped. Nobody can lift this early.",
+	"secured":             "Your account is secured: it is frozen, and every session and API key is signed out.",
+	"frozen":              "Your account is frozen.",
+	"session_revoked":     "The session is logged out.",
+	"sessions_revoked":    "Every session is logged out.",
+	"whitelist_added":     "The address is on your whitelist. It becomes usable at the time shown.",
+	"whitelist_removed":   "The address is off your whitelist.",
+	"whitelist_on":        "The withdrawal whitelist is on.",
+	"whitelist_off":       "The withdrawal whitelist is off.",
+	"anti_phishing_set":   "Your anti-phishing code is set. Every message from us will show it.",
+	"settings_locked":     "Your security settings are locked.",
+	"unlock_requested":    "Unlock requested. Your settings unlock at the time shown, unless you cancel.",
+	"unlock_cancelled":    "The unlock is cancelled: your settings stay locked.",
+	"contact_added":       "The invitation is sent. Your contact can act for you once they accept it in their own Security Center.",
+	"contact_removed":     "Removed: they cannot act for you.",
+	"invitation_accepted": "Invitation accepted: you are now their trusted contact.",
+	"invitation_declined": "Invitation declined.",
+	"unfreeze_requested":  "Your request to end the freeze early is sent. What happens next is shown with the freeze.",
+	"case_opened":         "Your appeal is open. Add anything that helps us review it.",
+	"statement_added":     "Your statement is added.",
+	"evidence_added":      "Your file is uploaded.",
+	"case_withdrawn":      "Your appeal is withdrawn.",
+	"secured_again":       "Your account was already secured and stays frozen; anything signed in since is signed out.",
 }
 
 func doneText(code string) string {
@@ -239,23 +244,32 @@ func plural(n int, thing string) string {
 	return strconv.Itoa(n) + " " + thing + "s"
 }
 
-// findingLink is the page that fixes a checkup finding ("" when the
-// Security Center has none: factors are set up in the exchange's app).
-func findingLink(code string) string {
+// findingLink is where a checkup finding is fixed: the page, and the
+// element on it (a form, a list, a section), so that "Fix this" lands on
+// it. "" when the Security Center has none: factors are set up in the
+// exchange's app.
+func findingLink(code, subject string) string {
 	switch {
-	case code == "whitelist_off" || code == "address_unused":
-		return "/me/whitelist"
 	case code == "no_anti_phishing_code":
-		return "/me/settings"
+		return "/me/settings#anti-phishing"
+	case code == "whitelist_off":
+		return "/me/whitelist#whitelist-on"
+	case code == "address_unused":
+		return "/me/whitelist#address-list"
 	case strings.HasPrefix(code, "key_"):
-		return "/me/keys"
-	case code == "new_device" || code == "unverified_device" || code == "dormant":
-		return "/me/devices"
+		return "/me/keys#key-list"
+	case code == "new_device" || code == "unverified_device":
+		return "/me/devices#" + deviceAnchor(subject)
+	case code == "dormant":
+		return "/me/devices#sessions"
 	case code == "recent_restriction":
-		return "/me/"
+		return "/me/#status"
 	}
 	return ""
 }
+
+// deviceAnchor is the id of a device's row on the devices page.
+func deviceAnchor(id string) string { return "device-" + url.PathEscape(id) }
 
 // caseActorWords says who wrote a case entry, without naming staff.
 func caseActorWords(actor, account string) string {

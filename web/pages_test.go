@@ -80,7 +80,14 @@ func newFixture(t *testing.T) *fixture {
 	must(err)
 	_, err = s.eng.AddWhitelistAddress(ctx, acct, "0x52908400098527886E0F7030069857D2E4169EE7", user)
 	must(err)
-	must(s.eng.AddTrustedContact(ctx, acct, "u2-family-account", user))
+	// A family member's account, who accepted, and a friend's, invited.
+	for _, c := range []string{"u2-family-account", "u3-friend"} {
+		s.holderIngest(holdfast.Event{Type: holdfast.EventLogin, Account: c, Device: "phone", Session: "s-" + c})
+		must(s.eng.AddTrustedContact(ctx, acct, c, user))
+	}
+	must(s.eng.AcceptContactInvitation(ctx, "u2-family-account", acct, holdfast.User("u2-family-account")))
+	// A neighbour asks the holder to be their contact.
+	must(s.eng.AddTrustedContact(ctx, "u3-friend", acct, holdfast.User("u3-friend")))
 	// Two sessions on the holder's one device (a second device would add
 	// a step-up, which the pages show like any other restriction).
 	for _, l := range [][2]string{{"sess-browser", "203.0.113.7"}, {"sess-app", "203.0.113.8"}} {

@@ -60,7 +60,9 @@ func TestNotificationsArriveBySMTP(t *testing.T) {
 	must(eng.SetAntiPhishingCode(ctx, "u1", "heron-42", holder))
 	_, err = eng.Apply(ctx, holdfast.ApplyRequest{Account: "u1", Kind: holdfast.KindReduceOnly, Actor: bob, Reason: "burst"})
 	must(err)
+	ingest(holdfast.Event{Type: holdfast.EventLogin, Account: "c1", Device: "d9", Session: "s9"})
 	must(eng.AddTrustedContact(ctx, "u1", "c1", holder))
+	must(eng.AcceptContactInvitation(ctx, "c1", "u1", holdfast.User("c1")))
 	_, err = eng.PanicLock(ctx, "u1", 0, holdfast.Actor{Type: holdfast.ActorTrustedContact, ID: "c1"})
 	must(err)
 	ingest(holdfast.Event{Type: holdfast.EventLogin, Account: "u1", Device: "d2", Country: "DE", Session: "s2"})
@@ -88,7 +90,8 @@ func TestNotificationsArriveBySMTP(t *testing.T) {
 	want := map[string]string{ // subject → text its body must hold
 		"Your anti-phishing code was changed":            "u1",
 		"Your account has been restricted":               "reduce_only",
-		"A trusted contact was added":                    "c1",
+		"A trusted contact was invited":                  "c1",
+		"Your trusted contact accepted":                  "c1",
 		"Your trusted contact acted on your account":     "panic_lock",
 		"New sign-in to your account":                    "d2",
 		"Your security settings are locked":              "u1",

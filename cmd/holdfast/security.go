@@ -177,13 +177,15 @@ func settingsCmd() *cobra.Command {
 }
 
 func contactsCmd() *cobra.Command {
-	add := holderCmd("add ACCOUNT CONTACT", "Name a trusted contact, who may freeze or panic-lock the account",
+	add := holderCmd("add ACCOUNT CONTACT", "Invite a trusted contact (another account), who may freeze or panic-lock the account once they accept",
 		func(cmd *cobra.Command, c *client, args []string) error {
 			res, err := c.clients().Self.AddTrustedContact(cmd.Context(), connect.NewRequest(&holdfastv1.AddTrustedContactRequest{Account: args[0], Contact: args[1]}))
 			if err != nil {
 				return err
 			}
-			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s is a trusted contact of %s\n", args[1], args[0]) })
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				fmt.Fprintf(w, "%s is invited to be a trusted contact of %s: they may act once they accept in their Security Center\n", args[1], args[0])
+			})
 		})
 	remove := holderCmd("remove ACCOUNT CONTACT", "Take a trusted contact's power away",
 		func(cmd *cobra.Command, c *client, args []string) error {

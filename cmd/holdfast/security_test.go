@@ -18,8 +18,10 @@ func TestSecurityCLI(t *testing.T) {
 		t.Fatal(errw)
 	}
 	t.Setenv("HOLDFAST_TOKEN", strings.TrimSpace(tok))
-	if code, _, errw := cli(t, "event", "--type", "login", "--account", "acct-1", "--device", "d1", "--country", "DE", "--session", "s1"); code != 0 {
-		t.Fatal(errw)
+	for _, a := range []string{"acct-1", "friend-1"} {
+		if code, _, errw := cli(t, "event", "--type", "login", "--account", a, "--device", "d1", "--country", "DE", "--session", "s1"); code != 0 {
+			t.Fatal(errw)
+		}
 	}
 
 	tests := []struct {
@@ -50,8 +52,9 @@ func TestSecurityCLI(t *testing.T) {
 		{"show hides the code", []string{"security", "show", "acct-2", "--json"}, 0, `"anti_phishing_code_set": true`, ""},
 		{"lock needs a delay", []string{"settings", "lock", "acct-3"}, 2, ``, "error: invalid_argument: --unlock-delay is required"},
 		{"unknown contact", []string{"freeze", "--account", "acct-3", "--duration", "24h", "--as-contact", "friend-1"}, 1, ``, "error: permission_denied: "},
-		{"add a contact", []string{"contacts", "add", "acct-3", "friend-1"}, 0, `^friend-1 is a trusted contact of acct-3\n$`, ""},
-		{"contact freezes", []string{"freeze", "--account", "acct-3", "--duration", "24h", "--as-contact", "friend-1"}, 0, `applied by trusted_contact:friend-1`, ""},
+		{"a contact needs an account", []string{"contacts", "add", "acct-3", "nobody-1"}, 1, ``, "error: not_found: there is no account nobody-1"},
+		{"invite a contact", []string{"contacts", "add", "acct-3", "friend-1"}, 0, `^friend-1 is invited to be a trusted contact of acct-3: they may act once they accept`, ""},
+		{"an invited contact cannot act", []string{"freeze", "--account", "acct-3", "--duration", "24h", "--as-contact", "friend-1"}, 1, ``, "error: permission_denied: trusted_contact:friend-1 is invited as a trusted contact of this account but has not accepted yet"},
 		{"lock", []string{"settings", "lock", "acct-4", "--unlock-delay", "7d"}, 0, `(?s)^security settings of acct-4 locked; .*settings_lock on acct-4\n`, ""},
 		{"unlock", []string{"settings", "unlock", "acct-4"}, 0, `^unlock requested for acct-4: the settings unlock at \S+Z\n`, ""},
 		{"cancel unlock", []string{"settings", "cancel-unlock", "acct-4"}, 0, `(?s)^unlock cancelled for acct-4: .*until lifted`, ""},
