@@ -35,6 +35,8 @@ const (
 	AuditUnlockCancel    = "cancel_settings_unlock"
 	AuditContactAdd      = "add_trusted_contact"
 	AuditContactRemove   = "remove_trusted_contact"
+	AuditKeyRevoke       = "revoke_api_key"
+	AuditKeyIPWhitelist  = "set_api_key_ip_whitelist"
 )
 
 // ApprovalActions are the actions whose entries name a restriction but
@@ -54,7 +56,7 @@ var accountRecordActions = []string{
 	AuditAccountCreated, AuditAccountUpdated, AuditUnfreezeRequest, AuditVerified,
 	AuditSecureAccount, AuditRevokeSession, AuditWhitelistAdd, AuditWhitelistRemove, AuditWhitelistOn,
 	AuditWhitelistOff, AuditAntiPhishing, AuditLockSettings, AuditUnlockRequest, AuditUnlockCancel,
-	AuditContactAdd, AuditContactRemove,
+	AuditContactAdd, AuditContactRemove, AuditKeyRevoke, AuditKeyIPWhitelist,
 }
 
 var caseActions = []string{AuditCaseOpened, AuditCaseEntry, AuditCaseState, AuditCaseAssign, AuditCaseDecided}
