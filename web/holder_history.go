@@ -52,8 +52,8 @@ func init() {
 	funcs["historyWhere"] = historyWhere
 }
 
-// historySentences say what each item is; a restriction's are its
-// label followed by these.
+// historySentences say what each item is; a restriction's are these
+// followed by its label.
 var historySentences = map[holdfast.HistoryWhat]string{
 	holdfast.HistorySignIn:             "Signed in",
 	holdfast.HistoryDeviceVerified:     "Sign-in verified",
@@ -84,17 +84,28 @@ var historySentences = map[holdfast.HistoryWhat]string{
 }
 
 var restrictionSentences = map[holdfast.HistoryWhat]string{
-	holdfast.HistoryRestrictionApplied:  "started",
-	holdfast.HistoryRestrictionExtended: "extended",
-	holdfast.HistoryRestrictionLifted:   "lifted",
-	holdfast.HistoryRestrictionEnded:    "ended",
+	holdfast.HistoryRestrictionApplied:  "Restriction started",
+	holdfast.HistoryRestrictionExtended: "Restriction extended",
+	holdfast.HistoryRestrictionLifted:   "Restriction lifted",
+	holdfast.HistoryRestrictionEnded:    "Restriction ended",
 }
 
-// historyWhat says what an item is, for people: "Panic lock started",
-// "Address bc1q… (BTC) added to the withdrawal whitelist".
+// historyKinds name the kinds whose status label does not read as a
+// thing that starts and ends ("Account frozen by you" was maybe frozen by
+// a trusted contact).
+var historyKinds = map[holdfast.Kind]string{
+	holdfast.KindSelfFreeze: "Account freeze",
+}
+
+// historyWhat says what an item is, for people: "Restriction started:
+// Panic lock", "Address added to the withdrawal whitelist".
 func historyWhat(it holdfast.HistoryItem) string {
 	if verb, ok := restrictionSentences[it.What]; ok {
-		return kindWords(it.Kind) + " " + verb
+		label, ok := historyKinds[it.Kind]
+		if !ok {
+			label = kindWords(it.Kind)
+		}
+		return verb + ": " + label
 	}
 	s, ok := historySentences[it.What]
 	if !ok {
