@@ -214,7 +214,7 @@ func (e *Engine) AddWhitelistAddress(ctx context.Context, account string, nw hol
 		wl := &a.Security.Whitelist
 		if w := wl.Addresses[address]; w != nil {
 			if w.Network != "" && w.Network != network {
-				return false, holdfast.Errorf(holdfast.Conflict, "network", "%s is already whitelisted on %s; remove it first to whitelist it on %s", address, w.Network, network)
+				return false, holdfast.Errorf(holdfast.Conflict, "network", "the address %s is already whitelisted on %s; remove it first to whitelist it on %s", address, w.Network, network)
 			}
 			if w.Network == "" {
 				// Whitelisted before networks were asked for: named now.
