@@ -42,6 +42,8 @@ const (
 	AuditContactInvited = "trusted_contact_invited"
 	AuditContactAccept  = "accept_trusted_contact"
 	AuditContactDecline = "decline_trusted_contact"
+	AuditKeyRevoke      = "revoke_api_key"
+	AuditKeyIPWhitelist = "set_api_key_ip_whitelist"
 )
 
 // ApprovalActions are the actions whose entries name a restriction but
@@ -61,7 +63,7 @@ var accountRecordActions = []string{
 	AuditAccountCreated, AuditAccountUpdated, AuditUnfreezeRequest, AuditVerified,
 	AuditSecureAccount, AuditRevokeSession, AuditWhitelistAdd, AuditWhitelistRemove, AuditWhitelistOn,
 	AuditWhitelistOff, AuditAntiPhishing, AuditLockSettings, AuditUnlockRequest, AuditUnlockCancel,
-	AuditContactAdd, AuditContactRemove, AuditContactInvited, AuditContactAccept, AuditContactDecline,
+	AuditContactAdd, AuditContactRemove, AuditContactInvited, AuditContactAccept, AuditContactDecline, AuditKeyRevoke, AuditKeyIPWhitelist,
 }
 
 var caseActions = []string{AuditCaseOpened, AuditCaseEntry, AuditCaseState, AuditCaseAssign, AuditCaseDecided}

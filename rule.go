@@ -172,6 +172,12 @@ const (
 	CommandRestrictionApplied CommandType = "restriction_applied"
 	CommandRestrictionLifted  CommandType = "restriction_lifted"
 	CommandRestrictionExpired CommandType = "restriction_expired"
+	// CommandRevokeAPIKey revokes one key (Data: api_key), the holder's
+	// choice in the Security Center.
+	CommandRevokeAPIKey CommandType = "revoke_api_key"
+	// CommandAPIKeyIPWhitelist tells the key's new IP whitelist (Data:
+	// api_key, ip_whitelist comma-separated, empty for any address).
+	CommandAPIKeyIPWhitelist CommandType = "api_key_ip_whitelist_changed"
 	// CommandIndexChanged tells the other nodes of a cluster to reload an
 	// account (the change feed); it never leaves Holdfast.
 	CommandIndexChanged CommandType = "index_changed"

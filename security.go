@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Security is what protects an account beyond its restrictions: the
@@ -90,9 +92,40 @@ type Whitelist struct {
 
 // WhitelistAddress is one whitelisted destination.
 type WhitelistAddress struct {
+	// Network is the chain the address is on, one of the policy's
+	// whitelist_networks ("BTC", "ETH", "TRX"); empty for an address
+	// whitelisted before networks were asked for.
+	Network string `json:"network,omitempty"`
+	// Label is the holder's own name for it ("Cold wallet").
+	Label      string    `json:"label,omitempty"`
 	AddedAt    time.Time `json:"added_at"`
 	UsableAt   time.Time `json:"usable_at"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+}
+
+// NewWhitelistAddress is an address to whitelist, as the holder names it.
+type NewWhitelistAddress struct {
+	Address string `json:"address"`
+	Network string `json:"network"`
+	Label   string `json:"label,omitempty"`
+}
+
+// MaxLabelLength bounds a whitelist address's label, in characters.
+const MaxLabelLength = 40
+
+// ValidateLabel checks a label the holder gave something: at most
+// MaxLabelLength characters of valid text without control characters
+// (empty is fine: labels are optional).
+func ValidateLabel(field, label string) error {
+	if !utf8.ValidString(label) || utf8.RuneCountInString(label) > MaxLabelLength {
+		return Errorf(InvalidArgument, field, "a %s is at most %d characters", field, MaxLabelLength)
+	}
+	for _, r := range label {
+		if unicode.IsControl(r) {
+			return Errorf(InvalidArgument, field, "a %s may not hold control characters", field)
+		}
+	}
+	return nil
 }
 
 // SettingsLock is the holder's lock on their security settings, enforced
@@ -228,6 +261,9 @@ type SecurityPolicy struct {
 	SettingsUnlockDelayMax Duration `yaml:"settings_unlock_delay_max" json:"settings_unlock_delay_max"`
 	MaxTrustedContacts     int      `yaml:"max_trusted_contacts" json:"max_trusted_contacts"`
 	MaxWhitelistAddresses  int      `yaml:"max_whitelist_addresses" json:"max_whitelist_addresses"`
+	// WhitelistNetworks are the networks (chains) a whitelisted address
+	// may be on; every address names one.
+	WhitelistNetworks []string `yaml:"whitelist_networks" json:"whitelist_networks"`
 	// Notifications: at most NotifyLimit per NotifyWindow per account.
 	NotifyLimit  int      `yaml:"notify_limit" json:"notify_limit"`
 	NotifyWindow Duration `yaml:"notify_window" json:"notify_window"`
@@ -360,7 +396,7 @@ type SecurityService interface {
 	// key, tells the identity service and notifies the holder, atomically.
 	SecureAccount(ctx context.Context, account string, actor Actor) (*SecureResult, error)
 	RevokeSession(ctx context.Context, account, session string, actor Actor) error
-	AddWhitelistAddress(ctx context.Context, account, address string, actor Actor) (*WhitelistEntryView, error)
+	AddWhitelistAddress(ctx context.Context, account string, w NewWhitelistAddress, actor Actor) (*WhitelistEntryView, error)
 	RemoveWhitelistAddress(ctx context.Context, account, address string, actor Actor) error
 	SetWhitelist(ctx context.Context, account string, enabled bool, actor Actor) error
 	SetAntiPhishingCode(ctx context.Context, account, code string, actor Actor) error
@@ -376,7 +412,17 @@ type SecurityService interface {
 	// holder of account, the invitation of inviter's holder.
 	AcceptContactInvitation(ctx context.Context, account, inviter string, actor Actor) error
 	DeclineContactInvitation(ctx context.Context, account, inviter string, actor Actor) error
+	// RevokeAPIKey revokes one API key (protective: never blocked).
+	RevokeAPIKey(ctx context.Context, account, key string, actor Actor) (*APIKeyInfo, error)
+	// SetAPIKeyIPWhitelist replaces a key's IP whitelist (empty: any
+	// address). Letting the key be used from an address it could not be
+	// used from before is a security change.
+	SetAPIKeyIPWhitelist(ctx context.Context, account, key string, ips []string, actor Actor) (*APIKeyInfo, error)
 	Security(ctx context.Context, account string, actor Actor) (*SecurityOverview, error)
 	LoginHistory(ctx context.Context, account string, limit int, actor Actor) ([]*Event, error)
+	// SecurityHistory is the account's security history as its holder
+	// sees it: a page of at most limit items before entry before (0: the
+	// newest), newest first.
+	SecurityHistory(ctx context.Context, account string, before int64, limit int, actor Actor) (*HistoryPage, error)
 	SecurityCheckup(ctx context.Context, account string, actor Actor) (*Checkup, error)
 }

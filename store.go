@@ -50,6 +50,10 @@ type Store interface {
 	Cases(ctx context.Context, f CaseFilter) ([]*Case, error)
 	// History returns an account's audit entries in chain order.
 	History(ctx context.Context, account string) ([]AuditEntry, error)
+	// HistoryBefore returns at most limit of an account's audit entries
+	// numbered below before (0: from the newest), newest first: the log
+	// read a page at a time from its end.
+	HistoryBefore(ctx context.Context, account string, before int64, limit int) ([]AuditEntry, error)
 	// VerifyAudit checks one account's chain, or every chain when account
 	// is empty.
 	VerifyAudit(ctx context.Context, account string) (*AuditReport, error)

@@ -62,7 +62,7 @@ func TestLawEnforcementHoldNeverReachesTheHolder(t *testing.T) {
 	if err == nil {
 		look("withdrawal", w.HolderCauses, nil)
 	}
-	_, err = eng.AddWhitelistAddress(ctx, "u1", "addr-1", holder)
+	_, err = eng.AddWhitelistAddress(ctx, "u1", holdfast.NewWhitelistAddress{Address: "addr-1", Network: "BTC"}, holder)
 	look("whitelist add", nil, err)
 	if holdfast.ErrorCode(err) != holdfast.FailedPrecondition {
 		t.Errorf("whitelist add under the hold: %v", err)

@@ -224,10 +224,15 @@ func audit(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, action st
 // saveAccount persists a new or changed account before its first audit
 // entry, so the chain always hangs off a stored account.
 func saveAccount(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, action string) error {
+	return saveAccountFor(tx, now, actor, action, "")
+}
+
+// saveAccountFor is saveAccount with the entry's reason.
+func saveAccountFor(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, action, reason string) error {
 	if err := tx.SaveAccount(); err != nil {
 		return err
 	}
-	return tx.Append(&holdfast.AuditEntry{Account: tx.Account().ID, At: now, Actor: actor.String(), Action: action, After: mustJSON(accountRecord(tx.Account()))})
+	return tx.Append(&holdfast.AuditEntry{Account: tx.Account().ID, At: now, Actor: actor.String(), Action: action, After: mustJSON(accountRecord(tx.Account())), Reason: reason})
 }
 
 // accountRecord is the part of an account that the audit log records (the

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -41,6 +42,13 @@ const secureReason = "holder secured the account"
 // not be blocked by a restriction. fn reports whether restrictions changed;
 // the account and its audit entry are saved after it.
 func (e *Engine) securityOp(ctx context.Context, account string, actor holdfast.Actor, op string, gate holdfast.Action, fn txFunc) error {
+	return e.securityOpOn(ctx, account, actor, op, "", gate, fn)
+}
+
+// securityOpOn is securityOp on one thing of the account's (a whitelisted
+// address, an API key), which its audit entry names as its reason: the
+// holder's history says which.
+func (e *Engine) securityOpOn(ctx context.Context, account string, actor holdfast.Actor, op, subject string, gate holdfast.Action, fn txFunc) error {
 	if err := holdfast.ValidateID("account", account); err != nil {
 		return err
 	}
@@ -60,7 +68,7 @@ func (e *Engine) securityOp(ctx context.Context, account string, actor holdfast.
 		if err != nil {
 			return false, err
 		}
-		return changed, saveAccount(tx, now, actor, op)
+		return changed, saveAccountFor(tx, now, actor, op, subject)
 	})
 }
 
@@ -184,17 +192,34 @@ func (e *Engine) RevokeSession(ctx context.Context, account, session string, act
 	})
 }
 
-// AddWhitelistAddress whitelists a withdrawal address, usable after the
-// policy's delay. It counts as adding a withdrawal address.
-func (e *Engine) AddWhitelistAddress(ctx context.Context, account, address string, actor holdfast.Actor) (*holdfast.WhitelistEntryView, error) {
+// AddWhitelistAddress whitelists a withdrawal address on one of the
+// policy's networks, with the holder's label, usable after the policy's
+// delay. It counts as adding a withdrawal address.
+func (e *Engine) AddWhitelistAddress(ctx context.Context, account string, nw holdfast.NewWhitelistAddress, actor holdfast.Actor) (*holdfast.WhitelistEntryView, error) {
+	address := nw.Address
 	if err := holdfast.ValidateID("address", address); err != nil {
 		return nil, err
 	}
+	network, err := e.whitelistNetwork(nw.Network)
+	if err != nil {
+		return nil, err
+	}
+	label := strings.TrimSpace(nw.Label)
+	if err := holdfast.ValidateLabel("label", label); err != nil {
+		return nil, err
+	}
 	var out *holdfast.WhitelistEntryView
-	err := e.securityOp(ctx, account, actor, auditWhitelistAdd, holdfast.ActionAddWithdrawalAddress, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+	err = e.securityOpOn(ctx, account, actor, auditWhitelistAdd, address, holdfast.ActionAddWithdrawalAddress, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		a := tx.Account()
 		wl := &a.Security.Whitelist
 		if w := wl.Addresses[address]; w != nil {
+			if w.Network != "" && w.Network != network {
+				return false, holdfast.Errorf(holdfast.Conflict, "network", "the address %s is already whitelisted on %s; remove it first to whitelist it on %s", address, w.Network, network)
+			}
+			if w.Network == "" {
+				// Whitelisted before networks were asked for: named now.
+				w.Network, w.Label = network, cmp.Or(w.Label, label)
+			}
 			out = &holdfast.WhitelistEntryView{Address: address, WhitelistAddress: *w, Usable: !now.Before(w.UsableAt)}
 			return false, nil // already there: the delay is not restarted
 		}
@@ -204,7 +229,7 @@ func (e *Engine) AddWhitelistAddress(ctx context.Context, account, address strin
 		if wl.Addresses == nil {
 			wl.Addresses = map[string]*holdfast.WhitelistAddress{}
 		}
-		w := &holdfast.WhitelistAddress{AddedAt: now, UsableAt: now.Add(e.policy.Security.WhitelistDelay.Std())}
+		w := &holdfast.WhitelistAddress{Network: network, Label: label, AddedAt: now, UsableAt: now.Add(e.policy.Security.WhitelistDelay.Std())}
 		wl.Addresses[address] = w
 		// A new destination is also a new address for withdrawal review.
 		if a.Activity.AddressBook == nil {
@@ -212,9 +237,22 @@ func (e *Engine) AddWhitelistAddress(ctx context.Context, account, address strin
 		}
 		a.Activity.AddressBook[address] = now
 		out = &holdfast.WhitelistEntryView{Address: address, WhitelistAddress: *w}
-		return false, e.notifyHolder(tx, now, noticeAddressAdded, map[string]string{"address": address, "usable_at": w.UsableAt.UTC().Format(time.RFC3339)})
+		return false, e.notifyHolder(tx, now, noticeAddressAdded, map[string]string{"address": address, "network": network, "usable_at": w.UsableAt.UTC().Format(time.RFC3339)})
 	})
 	return out, err
+}
+
+// whitelistNetwork reads a network as one of the policy's, in any case.
+func (e *Engine) whitelistNetwork(network string) (string, error) {
+	nets := e.policy.Security.WhitelistNetworks
+	n := strings.ToUpper(strings.TrimSpace(network))
+	if n == "" {
+		return "", holdfast.Errorf(holdfast.InvalidArgument, "network", "network is required: the chain the address is on (%s)", strings.Join(nets, ", "))
+	}
+	if !slices.Contains(nets, n) {
+		return "", holdfast.Errorf(holdfast.InvalidArgument, "network", "network must be one of %s, not %q", strings.Join(nets, ", "), network)
+	}
+	return n, nil
 }
 
 // RemoveWhitelistAddress takes an address off the whitelist.
@@ -222,7 +260,7 @@ func (e *Engine) RemoveWhitelistAddress(ctx context.Context, account, address st
 	if err := holdfast.ValidateID("address", address); err != nil {
 		return err
 	}
-	return e.securityOp(ctx, account, actor, auditWhitelistRemove, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+	return e.securityOpOn(ctx, account, actor, auditWhitelistRemove, address, holdfast.ActionChangeSecuritySettings, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
 		wl := &tx.Account().Security.Whitelist
 		if wl.Addresses[address] == nil {
 			return false, holdfast.Errorf(holdfast.NotFound, "address", "%s is not on the whitelist", address)

@@ -154,7 +154,7 @@ func TestSecurityCheckup(t *testing.T) {
 		}
 	}
 	ingest(holdfast.Event{Type: holdfast.EventAPIKeyCreated, Account: "u1", APIKey: "old-key", Permissions: []string{"read"}, IPWhitelist: []string{"10.0.0.1"}})
-	if _, err := eng.AddWhitelistAddress(ctx, "u1", "addr-old", user("u1")); err != nil {
+	if _, err := eng.AddWhitelistAddress(ctx, "u1", holdfast.NewWhitelistAddress{Address: "addr-old", Network: "BTC"}, user("u1")); err != nil {
 		t.Fatal(err)
 	}
 	clk.now = start.Add(100 * 24 * time.Hour)

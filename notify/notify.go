@@ -93,6 +93,8 @@ var Notices = []string{
 	"whitelist_enabled",
 	"whitelist_disabled",
 	"anti_phishing_code_changed",
+	"api_key_revoked",
+	"api_key_ip_whitelist_changed",
 	"sanctions_notice",
 	"emergency_freeze_code",
 	GenericNotice,

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -499,6 +500,7 @@ func (c *checker) security(p *holdfast.Policy) {
 	} {
 		c.span(path+"."+d.field, d.v, true)
 	}
+	c.networks(path+".whitelist_networks", s.WhitelistNetworks)
 	if lo, hi := s.SettingsUnlockDelayMin, s.SettingsUnlockDelayMax; lo > 0 && hi > 0 && lo > hi {
 		c.errorf(path+".settings_unlock_delay_min", "settings_unlock_delay_min %s is longer than settings_unlock_delay_max %s", lo, hi)
 	}
@@ -578,3 +580,22 @@ func (c *checker) cases(p *holdfast.Policy) {
 		}
 	}
 }
+
+// networks checks the whitelist's networks: at least one, each a short
+// upper-case code as a holder picks it ("BTC", "ETH", "ARB-NOVA"), none
+// twice.
+func (c *checker) networks(path string, ns []string) {
+	if len(ns) == 0 {
+		c.errorf(path, "list at least one network (BTC, ETH, ...)")
+	}
+	for i, n := range ns {
+		if !networkCode.MatchString(n) {
+			c.errorf(fmt.Sprintf("%s[%d]", path, i), "network %q must be 1 to 16 upper-case letters, digits, - or _, starting with a letter or digit", n)
+		}
+		if slices.Index(ns, n) < i {
+			c.errorf(fmt.Sprintf("%s[%d]", path, i), "network %s is listed twice", n)
+		}
+	}
+}
+
+var networkCode = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_-]{0,15}$`)

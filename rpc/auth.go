@@ -149,6 +149,9 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.SelfServiceGetSecurityProcedure:            {holdfast.ScopeSelfService, holdfast.ScopeStaff},
 	holdfastv1connect.SelfServiceLoginHistoryProcedure:           {holdfast.ScopeSelfService, holdfast.ScopeStaff},
 	holdfastv1connect.SelfServiceSecurityCheckupProcedure:        {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceRevokeApiKeyProcedure:           {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceSetApiKeyIpWhitelistProcedure:   {holdfast.ScopeSelfService, holdfast.ScopeStaff},
+	holdfastv1connect.SelfServiceSecurityHistoryProcedure:        {holdfast.ScopeSelfService, holdfast.ScopeStaff},
 
 	holdfastv1connect.EventServiceIngestProcedure:      {holdfast.ScopeEvents},
 	holdfastv1connect.EventServiceIngestBatchProcedure: {holdfast.ScopeEvents},

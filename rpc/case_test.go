@@ -388,7 +388,7 @@ func TestLawEnforcementNeverReachesTheHolder(t *testing.T) {
 		{"self", "/holdfast.v1.CaseService/OpenCase", `{"account":"acct-le","type":"source_of_funds"}`},
 		{"self", "/holdfast.v1.CaseService/GetCase", `{"account":"acct-le","case":"case_nosuch"}`},
 		{"self", "/holdfast.v1.SelfService/Freeze", `{"account":"acct-le","duration":"24h"}`},
-		{"self", "/holdfast.v1.SelfService/AddWhitelistAddress", `{"account":"acct-le","address":"bc1qxyz"}`},
+		{"self", "/holdfast.v1.SelfService/AddWhitelistAddress", `{"account":"acct-le","address":"bc1qxyz","network":"BTC"}`},
 	} {
 		_, body := e.post(call.token, call.path, call.body)
 		leak(call.path+" "+call.body, body)

@@ -246,6 +246,20 @@ func pbWhitelistEntry(w *holdfast.WhitelistEntryView) *holdfastv1.WhitelistEntry
 		UsableAt:   pbTime(w.UsableAt),
 		LastUsedAt: pbTime(w.LastUsedAt),
 		Usable:     w.Usable,
+		Network:    opt(w.Network),
+		Label:      opt(w.Label),
+	}
+}
+
+func pbAPIKey(k *holdfast.APIKeyInfo) *holdfastv1.ApiKeyInfo {
+	return &holdfastv1.ApiKeyInfo{
+		Id:          k.ID,
+		Permissions: strs(k.Permissions),
+		IpWhitelist: strs(k.IPWhitelist),
+		CreatedAt:   pbTime(k.CreatedAt),
+		RevokedAt:   pbTime(k.RevokedAt),
+		LastUsedAt:  pbTime(k.LastUsedAt),
+		Active:      k.Active,
 	}
 }
 
@@ -300,15 +314,28 @@ func pbSecurity(o *holdfast.SecurityOverview) *holdfastv1.GetSecurityResponse {
 			Known:     d.Known,
 		}
 	}
-	for i, k := range o.APIKeys {
-		out.ApiKeys[i] = &holdfastv1.ApiKeyInfo{
-			Id:          k.ID,
-			Permissions: strs(k.Permissions),
-			IpWhitelist: strs(k.IPWhitelist),
-			CreatedAt:   pbTime(k.CreatedAt),
-			RevokedAt:   pbTime(k.RevokedAt),
-			LastUsedAt:  pbTime(k.LastUsedAt),
-			Active:      k.Active,
+	for i := range o.APIKeys {
+		out.ApiKeys[i] = pbAPIKey(&o.APIKeys[i])
+	}
+	return out
+}
+
+func pbHistory(p *holdfast.HistoryPage) *holdfastv1.SecurityHistoryResponse {
+	out := &holdfastv1.SecurityHistoryResponse{Account: p.Account, Items: make([]*holdfastv1.HistoryItem, len(p.Items)), Next: p.Next}
+	for i, it := range p.Items {
+		out.Items[i] = &holdfastv1.HistoryItem{
+			At:          pbTime(it.At),
+			What:        string(it.What),
+			By:          opt(string(it.By)),
+			Kind:        opt(string(it.Kind)),
+			Restriction: opt(it.Restriction),
+			Subject:     opt(it.Subject),
+			Network:     opt(it.Network),
+			Channel:     opt(it.Channel),
+			Device:      opt(it.Device),
+			Country:     opt(it.Country),
+			Ip:          opt(it.IP),
+			Receipt:     it.Receipt,
 		}
 	}
 	return out

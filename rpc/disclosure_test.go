@@ -82,7 +82,8 @@ func TestHiddenHoldLooksLikeTermsViolation(t *testing.T) {
 		st := api("status", "self", "/holdfast.v1.SelfService/Status", `{"account":"ACCT"}`)
 		api("security", "self", "/holdfast.v1.SelfService/GetSecurity", `{"account":"ACCT"}`)
 		api("checkup", "self", "/holdfast.v1.SelfService/SecurityCheckup", `{"account":"ACCT"}`)
-		api("whitelist add", "self", "/holdfast.v1.SelfService/AddWhitelistAddress", `{"account":"ACCT","address":"addr-1"}`)
+		api("whitelist add", "self", "/holdfast.v1.SelfService/AddWhitelistAddress", `{"account":"ACCT","address":"addr-1","network":"BTC"}`)
+		api("history", "self", "/holdfast.v1.SelfService/SecurityHistory", `{"account":"ACCT"}`)
 		api("anti-phishing", "self", "/holdfast.v1.SelfService/SetAntiPhishingCode", `{"account":"ACCT","code":"kiwi"}`)
 		// The holder appeals the restriction by the id their status shows.
 		shown := ""
@@ -132,11 +133,11 @@ func TestHiddenHoldLooksLikeTermsViolation(t *testing.T) {
 			out[name] = fmt.Sprintf("%d %s %s", res.StatusCode, res.Header.Get("Location"), b)
 		}
 		page("sign-in", func() (*http.Response, error) { return c.Get(site.URL + "/me/login?token=" + tok) })
-		for _, p := range []string{"/me/", "/me/checkup", "/me/appeals", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings"} {
+		for _, p := range []string{"/me/", "/me/checkup", "/me/appeals", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/history"} {
 			page("page "+p, func() (*http.Response, error) { return c.Get(site.URL + p) })
 		}
 		page("page whitelist add", func() (*http.Response, error) {
-			return c.PostForm(site.URL+"/me/whitelist/add", url.Values{"address": {"addr-2"}})
+			return c.PostForm(site.URL+"/me/whitelist/add", url.Values{"address": {"addr-2"}, "network": {"BTC"}})
 		})
 		page("page appeal", func() (*http.Response, error) {
 			return c.PostForm(site.URL+"/me/appeals", url.Values{"type": {"c2c_appeal"}, "statement": {"please"}})

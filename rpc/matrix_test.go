@@ -70,7 +70,7 @@ var matrix = map[string]callSpec{
 	"/holdfast.v1.SelfService/Verify":                 {eventsOrSt, `{"account":"{account}","factors":["email"]}`},
 	"/holdfast.v1.SelfService/SecureAccount":          {holderOrSt, `{"account":"{account}"}`},
 	"/holdfast.v1.SelfService/RevokeSession":          {holderOrSt, `{"account":"{account}","session":"s1"}`},
-	"/holdfast.v1.SelfService/AddWhitelistAddress":    {holderOrSt, `{"account":"{account}","address":"bc1q{n}"}`},
+	"/holdfast.v1.SelfService/AddWhitelistAddress":    {holderOrSt, `{"account":"{account}","address":"bc1q{n}","network":"BTC"}`},
 	"/holdfast.v1.SelfService/RemoveWhitelistAddress": {holderOrSt, `{"account":"{account}","address":"bc1q"}`},
 	"/holdfast.v1.SelfService/SetWhitelist":           {holderOrSt, `{"account":"{account}","enabled":true}`},
 	"/holdfast.v1.SelfService/SetAntiPhishingCode":    {holderOrSt, `{"account":"{account}","code":"blue-heron"}`},
@@ -82,6 +82,9 @@ var matrix = map[string]callSpec{
 	"/holdfast.v1.SelfService/GetSecurity":            {holderOrSt, `{"account":"{account}"}`},
 	"/holdfast.v1.SelfService/LoginHistory":           {holderOrSt, `{"account":"{account}"}`},
 	"/holdfast.v1.SelfService/SecurityCheckup":        {holderOrSt, `{"account":"{account}"}`},
+	"/holdfast.v1.SelfService/SecurityHistory":        {holderOrSt, `{"account":"{account}"}`},
+	"/holdfast.v1.SelfService/RevokeApiKey":           {holderOrSt, `{"account":"{account}","api_key":"k1"}`},
+	"/holdfast.v1.SelfService/SetApiKeyIpWhitelist":   {holderOrSt, `{"account":"{account}","api_key":"k1","ip_whitelist":["10.0.0.1"]}`},
 
 	"/holdfast.v1.EventService/Ingest":      {eventsOnly, `{"event":{"id":"mx-{n}","type":"login","account":"{account}","device":"d1"}}`},
 	"/holdfast.v1.EventService/IngestBatch": {eventsOnly, `{"events":[{"id":"mxb-{n}","type":"login","account":"{account}","device":"d1"}]}`},

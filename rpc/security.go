@@ -49,11 +49,11 @@ func (h *selfService) AddWhitelistAddress(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	w, err := h.engine.AddWhitelistAddress(ctx, m.Account, m.Address, actor)
+	w, err := h.engine.AddWhitelistAddress(ctx, m.Account, holdfast.NewWhitelistAddress{Address: m.Address, Network: m.Network, Label: m.Label}, actor)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&holdfastv1.AddWhitelistAddressResponse{Address: w.Address, AddedAt: pbTime(w.AddedAt), UsableAt: pbTime(w.UsableAt), Usable: w.Usable}), nil
+	return connect.NewResponse(&holdfastv1.AddWhitelistAddressResponse{Address: w.Address, AddedAt: pbTime(w.AddedAt), UsableAt: pbTime(w.UsableAt), Usable: w.Usable, Network: w.Network, Label: opt(w.Label)}), nil
 }
 
 func (h *selfService) RemoveWhitelistAddress(ctx context.Context, req *connect.Request[holdfastv1.RemoveWhitelistAddressRequest]) (*connect.Response[holdfastv1.RemoveWhitelistAddressResponse], error) {
@@ -199,4 +199,43 @@ func (h *selfService) SecurityCheckup(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	return connect.NewResponse(pbCheckup(c)), nil
+}
+
+func (h *selfService) RevokeApiKey(ctx context.Context, req *connect.Request[holdfastv1.RevokeApiKeyRequest]) (*connect.Response[holdfastv1.RevokeApiKeyResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	k, err := h.engine.RevokeAPIKey(ctx, m.Account, m.ApiKey, actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.RevokeApiKeyResponse{Key: pbAPIKey(k)}), nil
+}
+
+func (h *selfService) SetApiKeyIpWhitelist(ctx context.Context, req *connect.Request[holdfastv1.SetApiKeyIpWhitelistRequest]) (*connect.Response[holdfastv1.SetApiKeyIpWhitelistResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	k, err := h.engine.SetAPIKeyIPWhitelist(ctx, m.Account, m.ApiKey, m.IpWhitelist, actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.SetApiKeyIpWhitelistResponse{Key: pbAPIKey(k)}), nil
+}
+
+func (h *selfService) SecurityHistory(ctx context.Context, req *connect.Request[holdfastv1.SecurityHistoryRequest]) (*connect.Response[holdfastv1.SecurityHistoryResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.engine.SecurityHistory(ctx, m.Account, m.Before, int(m.Limit), actor)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(pbHistory(p)), nil
 }

@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,22 +148,123 @@ func TestAPIKeyChecks(t *testing.T) {
 	}
 }
 
+// TestHolderKeyControlsJSON: the holder narrows a key's IP whitelist
+// (checks follow at once), widening it starts a cooling-off, and a key
+// the holder revoked fails Check as unauthenticated; the exchange is told
+// both through the outbox, and the history says what happened.
+func TestHolderKeyControlsJSON(t *testing.T) {
+	e := newEnv(t)
+	e.ingestJSON(`{"type":"api_key_created","account":"acct-h","api_key":"bot","permissions":["read","trade"],"ip_whitelist":["10.0.0.0/8"]}`)
+	inside := `{"account":"acct-h","action":"trade","api_key":"bot","ip":"10.1.2.3"}`
+	if got := e.check(inside); got["effect"] != "allow" {
+		t.Fatalf("the new key: %v", got)
+	}
+	res := e.ok("self", "SetApiKeyIpWhitelist", `{"account":"acct-h","api_key":"bot","ip_whitelist":["10.9.0.0/16"," 10.9.0.0/16"]}`)
+	if k := res["key"].(map[string]any); fmt.Sprint(k["ip_whitelist"]) != "[10.9.0.0/16]" || k["active"] != true {
+		t.Errorf("narrowed key = %v", res)
+	}
+	if got := e.check(inside); got["effect"] != "deny" || causeWith(got["causes"], "code", "permission_denied") == nil {
+		t.Errorf("outside the narrowed whitelist: %v", got)
+	}
+	if got := e.check(`{"account":"acct-h","action":"withdraw"}`); got["effect"] != "allow" {
+		t.Errorf("narrowing started a restriction: %v", got)
+	}
+	status, got := e.call("self", "SetApiKeyIpWhitelist", `{"account":"acct-h","api_key":"bot","ip_whitelist":["10.9.0.0/33"]}`)
+	if d := detail(t, got, "invalid_argument"); status != 400 || d["field"] != "ip_whitelist" {
+		t.Errorf("a bad prefix: %d %v", status, got)
+	}
+	e.ok("self", "SetApiKeyIpWhitelist", `{"account":"acct-h","api_key":"bot"}`)
+	if got := e.check(`{"account":"acct-h","action":"withdraw"}`); got["effect"] != "deny" || causeWith(got["causes"], "kind", "cooling_off") == nil {
+		t.Errorf("withdraw after widening a key to any address: %v", got)
+	}
+
+	res = e.ok("self", "RevokeApiKey", `{"account":"acct-h","api_key":"bot"}`)
+	if k := res["key"].(map[string]any); k["active"] != false || k["revoked_at"] == nil {
+		t.Errorf("revoked key = %v", res)
+	}
+	got = e.check(inside)
+	if got["effect"] != "deny" || causeWith(got["causes"], "code", "unauthenticated") == nil {
+		t.Errorf("a check with the revoked key: %v", got)
+	}
+	status, got = e.call("self", "RevokeApiKey", `{"account":"acct-h","api_key":"nope"}`)
+	if d := detail(t, got, "not_found"); status != 404 || d["field"] != "api_key" {
+		t.Errorf("revoking an unknown key: %d %v", status, got)
+	}
+	status, _ = e.call("self", "RevokeApiKey", `{"account":"acct-other","api_key":"bot"}`)
+	if status == 200 {
+		t.Error("a key was revoked on another account")
+	}
+
+	var told []string
+	cmds, err := e.db.ListCommands(context.Background(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range cmds {
+		if c := d.Command; c.Account == "acct-h" && (c.Type == holdfast.CommandRevokeAPIKey || c.Type == holdfast.CommandAPIKeyIPWhitelist) {
+			told = append(told, string(c.Type)+" "+c.Data["api_key"]+" "+c.Data["ip_whitelist"])
+		}
+	}
+	slices.Sort(told)
+	if want := []string{"api_key_ip_whitelist_changed bot ", "api_key_ip_whitelist_changed bot 10.9.0.0/16", "revoke_api_key bot "}; !slices.Equal(told, want) {
+		t.Errorf("commands to the exchange: %q, want %q", told, want)
+	}
+
+	h := e.ok("self", "SecurityHistory", `{"account":"acct-h"}`)
+	var whats []string
+	for _, it := range h["items"].([]any) {
+		m := it.(map[string]any)
+		whats = append(whats, fmt.Sprint(m["what"], "/", m["by"], "/", m["subject"], "/", m["kind"]))
+	}
+	want := []string{
+		"api_key_revoked/holder/bot/<nil>",
+		// The change's record follows the cooling-off it started.
+		"api_key_ip_whitelist_changed/holder/bot/<nil>",
+		"restriction_applied/automatic/<nil>/cooling_off",
+		"api_key_ip_whitelist_changed/holder/bot/<nil>",
+		"api_key_created/<nil>/bot/<nil>",
+	}
+	if !slices.Equal(whats, want) {
+		t.Errorf("history items:\n%s\nwant\n%s", strings.Join(whats, "\n"), strings.Join(want, "\n"))
+	}
+	status, got = e.call("self", "SecurityHistory", `{"account":"acct-h","limit":201}`)
+	if d := detail(t, got, "invalid_argument"); status != 400 || d["field"] != "limit" {
+		t.Errorf("a limit over 200: %d %v", status, got)
+	}
+}
+
 // TestWhitelistJSON: an address waits for the policy's delay; adding one is
 // refused during a cooling_off, with the causes in the error; turning the
 // whitelist off needs enabled said outright.
 func TestWhitelistJSON(t *testing.T) {
 	e := newEnv(t)
-	res := e.ok("self", "AddWhitelistAddress", `{"account":"acct-w","address":"bc1qaddr1"}`)
+	res := e.ok("self", "AddWhitelistAddress", `{"account":"acct-w","address":"bc1qaddr1","network":"btc","label":"Cold wallet"}`)
 	added, err1 := time.Parse(time.RFC3339, fmt.Sprint(res["added_at"]))
 	usable, err2 := time.Parse(time.RFC3339, fmt.Sprint(res["usable_at"]))
-	if res["address"] != "bc1qaddr1" || res["usable"] != false || err1 != nil || err2 != nil || usable.Sub(added) != 24*time.Hour {
+	if res["address"] != "bc1qaddr1" || res["network"] != "BTC" || res["label"] != "Cold wallet" || res["usable"] != false || err1 != nil || err2 != nil || usable.Sub(added) != 24*time.Hour {
 		t.Fatalf("add_whitelist_address = %v", res)
 	}
 	e.ok("self", "SetWhitelist", `{"account":"acct-w","enabled":true}`)
 	sec := e.ok("self", "GetSecurity", `{"account":"acct-w"}`)
 	wl, _ := sec["whitelist"].(map[string]any)
-	if wl["enabled"] != true || causeWith(wl["addresses"], "address", "bc1qaddr1") == nil {
+	if a := causeWith(wl["addresses"], "address", "bc1qaddr1"); wl["enabled"] != true || a == nil || a["network"] != "BTC" || a["label"] != "Cold wallet" {
 		t.Errorf("whitelist = %v", sec["whitelist"])
+	}
+	// The network is required and one of the policy's; the label short.
+	for body, field := range map[string]string{
+		`{"account":"acct-w","address":"bc1qaddr3"}`:                                                           "network",
+		`{"account":"acct-w","address":"bc1qaddr3","network":"DOGE"}`:                                          "network",
+		`{"account":"acct-w","address":"bc1qaddr3","network":"BTC","label":"` + strings.Repeat("x", 41) + `"}`: "label",
+		`{"account":"acct-w","address":"bc1qaddr1","network":"ETH"}`:                                           "network",
+	} {
+		status, got := e.call("self", "AddWhitelistAddress", body)
+		code := "invalid_argument"
+		if strings.Contains(body, `"bc1qaddr1","network":"ETH"`) {
+			code = "conflict" // whitelisted on BTC already
+		}
+		if d := detail(t, got, code); status == 200 || d["field"] != field {
+			t.Errorf("AddWhitelistAddress %s: %d %v, want %s on %s", body, status, got, code, field)
+		}
 	}
 	status, got := e.call("self", "SetWhitelist", `{"account":"acct-w"}`)
 	if status != 400 || detail(t, got, "invalid_argument")["field"] != "enabled" {
@@ -170,7 +272,7 @@ func TestWhitelistJSON(t *testing.T) {
 	}
 
 	e.ingestJSON(`{"type":"password_changed","account":"acct-c","device":"d1"}`)
-	status, got = e.call("self", "AddWhitelistAddress", `{"account":"acct-c","address":"bc1qaddr2"}`)
+	status, got = e.call("self", "AddWhitelistAddress", `{"account":"acct-c","address":"bc1qaddr2","network":"ETH"}`)
 	d := detail(t, got, "failed_precondition")
 	if status != 400 || got["code"] != "failed_precondition" || causeWith(d["causes"], "kind", "cooling_off") == nil {
 		t.Fatalf("whitelist add during a cooling_off: %d %v", status, got)

@@ -18,6 +18,7 @@ var ops = map[string]bool{
 	// Beyond the format's list: the rest of the self-service API.
 	"remove_whitelist_address": true, "remove_trusted_contact": true, "revoke_session": true,
 	"accept_trusted_contact": true, "decline_trusted_contact": true,
+	"revoke_api_key": true, "set_api_key_ip_whitelist": true,
 }
 
 func knownOp(op string) bool {
@@ -119,7 +120,13 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 	case "revoke_session":
 		return "", r.eng.RevokeSession(ctx, d.Account, d.Session, actor)
 	case "add_whitelist_address":
-		_, err := r.eng.AddWhitelistAddress(ctx, d.Account, d.Address, actor)
+		_, err := r.eng.AddWhitelistAddress(ctx, d.Account, holdfast.NewWhitelistAddress{Address: d.Address, Network: d.Network, Label: d.Label}, actor)
+		return "", err
+	case "revoke_api_key":
+		_, err := r.eng.RevokeAPIKey(ctx, d.Account, d.APIKey, actor)
+		return "", err
+	case "set_api_key_ip_whitelist":
+		_, err := r.eng.SetAPIKeyIPWhitelist(ctx, d.Account, d.APIKey, d.IPWhitelist, actor)
 		return "", err
 	case "remove_whitelist_address":
 		return "", r.eng.RemoveWhitelistAddress(ctx, d.Account, d.Address, actor)

@@ -116,12 +116,16 @@ type Do struct {
 		Asset  string `yaml:"asset"`
 		Amount string `yaml:"amount"`
 	} `yaml:"keep_held"`
-	Address     string `yaml:"address"`
-	Code        string `yaml:"code"`
-	Contact     string `yaml:"contact"`
-	Inviter     string `yaml:"inviter"`
-	UnlockDelay string `yaml:"unlock_delay"`
-	Session     string `yaml:"session"`
+	Address     string   `yaml:"address"`
+	Network     string   `yaml:"network"`
+	Label       string   `yaml:"label"`
+	APIKey      string   `yaml:"api_key"`
+	IPWhitelist []string `yaml:"ip_whitelist"`
+	Code        string   `yaml:"code"`
+	Contact     string   `yaml:"contact"`
+	Inviter     string   `yaml:"inviter"`
+	UnlockDelay string   `yaml:"unlock_delay"`
+	Session     string   `yaml:"session"`
 }
 
 // Expect is a decision check.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/internal/column"
@@ -67,6 +68,25 @@ func (s *Store) History(ctx context.Context, account string) ([]holdfast.AuditEn
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: history of %s: %w", s.d.Name, account, err)
+	}
+	return out, nil
+}
+
+// HistoryBefore returns at most limit of the account's entries below
+// before (0: all), newest first, down the (account, seq) key.
+func (s *Store) HistoryBefore(ctx context.Context, account string, before int64, limit int) ([]holdfast.AuditEntry, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	out := []holdfast.AuditEntry{}
+	err := each(ctx, s.conn.Read(), `SELECT `+auditCols+` FROM audit WHERE account = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, []any{account, before, limit}, func(r Row) error {
+		var e holdfast.AuditEntry
+		err := r.Scan(auditFields(&e)...)
+		out = append(out, e)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: history of %s before %d: %w", s.d.Name, account, before, err)
 	}
 	return out, nil
 }

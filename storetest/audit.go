@@ -44,6 +44,34 @@ func testAuditChain(t *testing.T, h *harness) {
 		}
 		prev = e.Hash
 	}
+	// Read from the end a page at a time, the same entries come back
+	// newest first, each once.
+	var back []holdfast.AuditEntry
+	for before := int64(0); ; {
+		page, err := h.s.HistoryBefore(h.ctx, "a1", before, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, page...)
+		if len(page) < 4 {
+			break
+		}
+		before = page[len(page)-1].Seq
+	}
+	if len(back) != len(es) {
+		t.Fatalf("HistoryBefore in pages of 4 read %d entries, want %d", len(back), len(es))
+	}
+	for i, e := range back {
+		if want := es[len(es)-1-i]; e.Seq != want.Seq || e.Hash != want.Hash || string(e.Before) != string(want.Before) {
+			t.Errorf("HistoryBefore's entry %d is %d (%s), want %d (%s)", i, e.Seq, e.Hash, want.Seq, want.Hash)
+		}
+	}
+	if page, err := h.s.HistoryBefore(h.ctx, "a1", 1, 4); err != nil || len(page) != 0 {
+		t.Errorf("HistoryBefore(a1, 1) = %v, %v; want nothing before the first entry", page, err)
+	}
+	if page, err := h.s.HistoryBefore(h.ctx, "nobody", 0, 4); err != nil || len(page) != 0 {
+		t.Errorf("HistoryBefore(nobody) = %v, %v; want empty", page, err)
+	}
 	a, err := h.s.Account(h.ctx, "a1")
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ func (s *Server) holderRoutes() {
 	s.mux.Handle("GET /me/receipt", s.asHolder(s.receipt))
 	s.securityRoutes()
 	s.appealRoutes()
+	s.historyRoutes()
 }
 
 // holderLogin turns a sign-in link into a session. A link works once:

@@ -28,9 +28,9 @@ func (s *Server) securityRoutes() {
 	s.mux.Handle("POST /me/devices/revoke", s.actHolder(devices, s.revokeSession))
 	s.mux.Handle("POST /me/devices/revoke-all", s.actHolder(devices, s.revokeAllSessions))
 
-	s.mux.Handle("GET /me/keys", s.showHolder(holderScreen{template: "holder/keys", section: "keys", load: s.overview}))
+	s.keyRoutes()
 
-	whitelist := holderScreen{template: "holder/whitelist", section: "whitelist", load: s.overview}
+	whitelist := holderScreen{template: "holder/whitelist", section: "whitelist", load: s.whitelistData}
 	s.mux.Handle("GET /me/whitelist", s.showHolder(whitelist))
 	s.mux.Handle("POST /me/whitelist/add", s.actHolder(whitelist, s.whitelistAdd))
 	s.mux.Handle("POST /me/whitelist/remove", s.actHolder(whitelist, s.whitelistRemove))
@@ -169,9 +169,24 @@ func (s *Server) revokeAllSessions(_ http.ResponseWriter, r *http.Request, accou
 	return flashURL("/me/devices", "sessions_revoked"), nil
 }
 
+// whitelistData is the whitelist page's own: the addresses, and the
+// networks the form offers.
+type whitelistData struct {
+	*holdfast.SecurityOverview
+	Networks []string
+}
+
+func (s *Server) whitelistData(r *http.Request, account string) (any, error) {
+	ov, err := s.cfg.Engine.Security(r.Context(), account, holdfast.User(account))
+	if err != nil {
+		return nil, err
+	}
+	return whitelistData{SecurityOverview: ov, Networks: s.cfg.Engine.Policy().Security.WhitelistNetworks}, nil
+}
+
 func (s *Server) whitelistAdd(_ http.ResponseWriter, r *http.Request, account string) (string, error) {
-	addr := strings.TrimSpace(r.FormValue("address"))
-	if _, err := s.cfg.Engine.AddWhitelistAddress(r.Context(), account, addr, holdfast.User(account)); err != nil {
+	nw := holdfast.NewWhitelistAddress{Address: strings.TrimSpace(r.FormValue("address")), Network: r.FormValue("network"), Label: r.FormValue("label")}
+	if _, err := s.cfg.Engine.AddWhitelistAddress(r.Context(), account, nw, holdfast.User(account)); err != nil {
 		return "", err
 	}
 	return flashURL("/me/whitelist", "whitelist_added"), nil

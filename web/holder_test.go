@@ -262,7 +262,7 @@ func TestNonDisclosure(t *testing.T) {
 	}
 	s.screenshot("security-center-under-review")
 	forbidden := []string{"law_enforcement", "LE-REF-1", reason, "liaison1"}
-	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup"} {
+	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup", "/me/history"} {
 		s.run(chromedp.Navigate(s.url+p), chromedp.WaitReady(chromedp.CSS("#main")))
 		page := s.html()
 		for _, f := range forbidden {
@@ -286,8 +286,9 @@ func TestNonDisclosure(t *testing.T) {
 	}
 }
 
-// TestWhitelist: an added address shows when it becomes usable; the
-// whitelist turns on and the address comes off again.
+// TestWhitelist: an added address, with its network and label, shows
+// when it becomes usable; the whitelist turns on and the address comes
+// off again.
 func TestWhitelist(t *testing.T) {
 	s := newSite(t)
 	s.signIn("u1")
@@ -296,6 +297,8 @@ func TestWhitelist(t *testing.T) {
 		chromedp.Navigate(s.url+"/me/whitelist"),
 		chromedp.WaitVisible(chromedp.CSS("#address")),
 		chromedp.SendKeys(chromedp.CSS("#address"), addr),
+		chromedp.SetValue(chromedp.CSS("#network"), "BTC"),
+		chromedp.SendKeys(chromedp.CSS("#label"), "Cold wallet"),
 		holderClickTo("#address-add", "#address-list"),
 	)
 	row := s.text("#address-list tbody tr")
@@ -303,9 +306,15 @@ func TestWhitelist(t *testing.T) {
 	if len(ov.Whitelist.Addresses) != 1 {
 		t.Fatalf("whitelist %+v", ov.Whitelist)
 	}
+	if w := ov.Whitelist.Addresses[0]; w.Network != "BTC" || w.Label != "Cold wallet" {
+		t.Errorf("the engine's entry: %+v", w)
+	}
 	usable := ov.Whitelist.Addresses[0].UsableAt.UTC().Format("2006-01-02 15:04 UTC")
 	if !strings.Contains(row, addr) || !strings.Contains(row, "Usable from "+usable) {
 		t.Errorf("address row %q, want the usable time %s", row, usable)
+	}
+	if got := s.text("#address-list tbody tr .label") + " / " + s.text("#address-list tbody tr .network"); got != "Cold wallet / BTC" {
+		t.Errorf("the row's label and network: %q", got)
 	}
 	s.run(
 		holderClickTo("#whitelist-on", "#whitelist-off"),
@@ -401,7 +410,7 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("Location"), string(body)
 	}
-	if status, loc, _ := post("/me/whitelist/add", url.Values{"address": {"addr-1"}}); status != http.StatusSeeOther || loc != "/me/whitelist?done=whitelist_added" {
+	if status, loc, _ := post("/me/whitelist/add", url.Values{"address": {"addr-1"}, "network": {"ETH"}}); status != http.StatusSeeOther || loc != "/me/whitelist?done=whitelist_added" {
 		t.Errorf("add address: %d %q", status, loc)
 	}
 	// A refusal is a sentence for people: no engine identifier, no Go
@@ -414,6 +423,9 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 		}
 		noIdentifiers(t, what, body)
 	}
+	refused("address without a network", "/me/whitelist/add", url.Values{"address": {"addr-3"}}, "Network is required: the chain the address is on (BTC, ETH, TRX")
+	refused("address on an unknown network", "/me/whitelist/add", url.Values{"address": {"addr-3"}, "network": {"DOGE"}}, "Network must be one of BTC, ETH")
+	refused("address with a long label", "/me/whitelist/add", url.Values{"address": {"addr-3"}, "network": {"BTC"}, "label": {strings.Repeat("x", 41)}}, "A label is at most 40 characters")
 	refused("bad freeze duration", "/me/freeze", url.Values{"duration": {"5d"}}, "A freeze lasts one of 1 day, 2 days, 7 days, permanent, not 5 days")
 	refused("bad unlock delay", "/me/settings/lock", url.Values{"unlock_delay": {"90d"}}, "The unlock delay must be from")
 	refused("unfreeze request without a freeze", "/me/unfreeze", nil, "Your account is not frozen by you, so there is no freeze to end early.")
@@ -421,7 +433,7 @@ func TestFormsWithoutJavaScript(t *testing.T) {
 		t.Errorf("lock settings: %d %q", status, loc)
 	}
 	refused("settings locked twice", "/me/settings/lock", url.Values{"unlock_delay": {"1d"}}, "Your security settings are already locked.")
-	refused("a change the settings lock blocks", "/me/whitelist/add", url.Values{"address": {"addr-2"}},
+	refused("a change the settings lock blocks", "/me/whitelist/add", url.Values{"address": {"addr-2"}, "network": {"BTC"}},
 		"Adding withdrawal addresses is not possible on your account right now: Security settings locked.")
 	if status, loc, _ := post("/me/freeze", url.Values{"duration": {"1d"}}); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/me/?done=frozen&receipt=") {
 		t.Errorf("freeze: %d %q", status, loc)
@@ -707,7 +719,7 @@ func TestHiddenHoldReadsAsTermsReview(t *testing.T) {
 		}
 		return strings.ReplaceAll(string(b), account, "ACCOUNT")
 	}
-	for _, p := range []string{"/me/", "/me/appeals", "/me/checkup"} {
+	for _, p := range []string{"/me/", "/me/appeals", "/me/checkup", "/me/history"} {
 		held, real := page("held", p), page("tosu", p)
 		if held != real {
 			t.Errorf("%s differs between a hidden hold and a real Terms-of-Use review:\n%s", p, firstDifference(held, real))
@@ -746,7 +758,7 @@ func TestHolderPagesInWords(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup", "/me/panic", "/me/secure"} {
+	for _, p := range []string{"/me/", "/me/devices", "/me/keys", "/me/whitelist", "/me/settings", "/me/appeals", "/me/checkup", "/me/panic", "/me/secure", "/me/history"} {
 		resp, err := c.Get(s.url + p)
 		if err != nil {
 			t.Fatal(err)

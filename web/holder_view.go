@@ -134,6 +134,8 @@ var doneMessages = map[string]string{
 	"evidence_added":      "Your file is uploaded.",
 	"case_withdrawn":      "Your appeal is withdrawn.",
 	"secured_again":       "Your account was already secured and stays frozen; anything signed in since is signed out.",
+	"key_revoked":         "The API key is revoked: it no longer works.",
+	"key_ips_saved":       "The key's IP whitelist is saved.",
 }
 
 func doneText(code string) string {

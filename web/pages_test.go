@@ -29,6 +29,7 @@ var everyPage = []struct{ path, ready, shot string }{
 	{"/me/whitelist", "#address-list tbody tr", ""},
 	{"/me/settings", "#contact-list li", ""},
 	{"/me/checkup", "#finding-list li", ""},
+	{"/me/history", "#history-list tbody tr .who", "security-history"},
 	{"/me/appeals", "#case-list tbody tr", ""},
 	{"/me/appeals/{case}", "#entries .entry-evidence", "appeal"},
 	{"/me/appeals/no-such-appeal", "#error", ""},
@@ -76,9 +77,9 @@ func newFixture(t *testing.T) *fixture {
 	comp := holdfast.Staff("bob", holdfast.RoleCompliance)
 
 	user := holdfast.User(acct)
-	_, err := s.eng.AddWhitelistAddress(ctx, acct, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", user)
+	_, err := s.eng.AddWhitelistAddress(ctx, acct, holdfast.NewWhitelistAddress{Address: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", Network: "BTC", Label: "Cold wallet"}, user)
 	must(err)
-	_, err = s.eng.AddWhitelistAddress(ctx, acct, "0x52908400098527886E0F7030069857D2E4169EE7", user)
+	_, err = s.eng.AddWhitelistAddress(ctx, acct, holdfast.NewWhitelistAddress{Address: "0x52908400098527886E0F7030069857D2E4169EE7", Network: "ETH"}, user)
 	must(err)
 	// A family member's account, who accepted, and a friend's, invited.
 	for _, c := range []string{"u2-family-account", "u3-friend"} {

@@ -157,7 +157,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		checkCmd(), authorizeWithdrawalCmd(),
 		applyCmd(), liftCmd(), extendCmd(), approveCmd(), approvalsCmd(), getCmd(), listCmd(), historyCmd(),
 		freezeCmd(), panicLockCmd(), requestUnfreezeCmd(), verifyCmd(), statusCmd(),
-		secureCmd(), sessionsCmd(), whitelistCmd(), antiPhishingCmd(), settingsCmd(), contactsCmd(), securityCmd(),
+		secureCmd(), sessionsCmd(), keysCmd(), whitelistCmd(), antiPhishingCmd(), settingsCmd(), contactsCmd(), securityCmd(),
 		auditCmd(), receiptCmd(), staffCmd(), tokenCmd(), policyCmd(), outboxCmd(),
 		simulateCmd(), versionCmd(),
 		backtestCmd(), eventsCmd(),

@@ -14,7 +14,7 @@ import (
 
 // The holder's security operations (SelfService): with a self_service
 // token they act as the holder; staff tokens may only read (security
-// show, logins, checkup). Accounts and what is acted on are positional:
+// show, logins, checkup, history). Accounts and what is acted on are positional:
 // `holdfast whitelist add ACCOUNT ADDRESS`.
 
 // holderCmd builds a command that calls the server with the positional
@@ -83,9 +83,10 @@ func sessionsCmd() *cobra.Command {
 }
 
 func whitelistCmd() *cobra.Command {
-	add := holderCmd("add ACCOUNT ADDRESS", "Whitelist a withdrawal address (usable after the policy's delay)",
+	var network, label string
+	add := holderCmd("add ACCOUNT ADDRESS", "Whitelist a withdrawal address on a network (usable after the policy's delay)",
 		func(cmd *cobra.Command, c *client, args []string) error {
-			res, err := c.clients().Self.AddWhitelistAddress(cmd.Context(), connect.NewRequest(&holdfastv1.AddWhitelistAddressRequest{Account: args[0], Address: args[1]}))
+			res, err := c.clients().Self.AddWhitelistAddress(cmd.Context(), connect.NewRequest(&holdfastv1.AddWhitelistAddressRequest{Account: args[0], Address: args[1], Network: network, Label: label}))
 			if err != nil {
 				return err
 			}
@@ -94,9 +95,11 @@ func whitelistCmd() *cobra.Command {
 				if !res.Msg.Usable {
 					when = "from " + ts(res.Msg.UsableAt)
 				}
-				fmt.Fprintf(w, "%s is on %s's whitelist, usable %s\n", res.Msg.Address, args[0], when)
+				fmt.Fprintf(w, "%s (%s) is on %s's whitelist, usable %s\n", res.Msg.Address, res.Msg.Network, args[0], when)
 			})
 		})
+	add.Flags().StringVar(&network, "network", "", "the chain the address is on: one of the policy's whitelist_networks (BTC, ETH, TRX, ...); required")
+	add.Flags().StringVar(&label, "label", "", `the holder's name for it ("Cold wallet")`)
 	remove := holderCmd("remove ACCOUNT ADDRESS", "Take an address off the whitelist",
 		func(cmd *cobra.Command, c *client, args []string) error {
 			res, err := c.clients().Self.RemoveWhitelistAddress(cmd.Context(), connect.NewRequest(&holdfastv1.RemoveWhitelistAddressRequest{Account: args[0], Address: args[1]}))
@@ -231,7 +234,74 @@ func securityCmd() *cobra.Command {
 			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) { printCheckup(w, res.Msg) })
 		})
-	return group("security", "Read a holder's protections", show, logins, checkup)
+	var before int64
+	var hlimit int32
+	history := holderCmd("history ACCOUNT", "The account's security history as its holder sees it, newest first",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.SecurityHistory(cmd.Context(), connect.NewRequest(&holdfastv1.SecurityHistoryRequest{Account: args[0], Before: before, Limit: hlimit}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				table(w, "AT\tWHAT\tBY\tKIND\tDETAILS", func(tw io.Writer) {
+					for _, it := range res.Msg.Items {
+						var details []string
+						for _, d := range []string{it.GetSubject(), it.GetNetwork(), it.GetChannel(), it.GetDevice(), it.GetCountry(), it.GetIp()} {
+							if d != "" {
+								details = append(details, d)
+							}
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ts(it.At), it.What, dash(it.GetBy()), dash(it.GetKind()), dash(strings.Join(details, " ")))
+					}
+				})
+				if res.Msg.Next != 0 {
+					fmt.Fprintf(w, "older: --before %d\n", res.Msg.Next)
+				}
+			})
+		})
+	history.Flags().Int64Var(&before, "before", 0, "the page before this cursor (an earlier answer's next)")
+	history.Flags().Int32Var(&hlimit, "limit", 0, "at most this many entries (0: 50; at most 200)")
+	return group("security", "Read a holder's protections", show, logins, checkup, history)
+}
+
+// quoted is a label as the listing shows it: ` "Cold wallet"`, or
+// nothing.
+func quoted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(" %q", s)
+}
+
+func keysCmd() *cobra.Command {
+	revoke := holderCmd("revoke ACCOUNT KEY", "Revoke one API key (checks naming it are then unauthenticated)",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.RevokeApiKey(cmd.Context(), connect.NewRequest(&holdfastv1.RevokeApiKeyRequest{Account: args[0], ApiKey: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "API key %s of %s revoked\n", args[1], args[0]) })
+		})
+	var ips string
+	whitelist := holderCmd("ip-whitelist ACCOUNT KEY", "Set the addresses a key may be used from (widening it is a security change: starts a cooling_off)",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			if !cmd.Flags().Changed("ips") {
+				return usagef(`--ips is required: addresses and CIDR prefixes, comma-separated ("" for any address)`)
+			}
+			res, err := c.clients().Self.SetApiKeyIpWhitelist(cmd.Context(), connect.NewRequest(&holdfastv1.SetApiKeyIpWhitelistRequest{Account: args[0], ApiKey: args[1], IpWhitelist: splitList(ips)}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				list := strings.Join(res.Msg.Key.GetIpWhitelist(), ", ")
+				if list == "" {
+					list = "any address"
+				}
+				fmt.Fprintf(w, "API key %s of %s may be used from %s\n", args[1], args[0], list)
+			})
+		})
+	whitelist.Flags().StringVar(&ips, "ips", "", `addresses and CIDR prefixes, comma-separated; "" for any address`)
+	return group("keys", "Manage a holder's API keys", revoke, whitelist)
 }
 
 func dash(s string) string {
@@ -252,7 +322,7 @@ func printSecurity(w io.Writer, s *holdfastv1.GetSecurityResponse) {
 		if !a.Usable {
 			usable = "usable from " + ts(a.UsableAt)
 		}
-		fmt.Fprintf(w, "    %s  added %s, %s\n", a.Address, ts(a.AddedAt), usable)
+		fmt.Fprintf(w, "    %s  %s%s, added %s, %s\n", a.Address, dash(a.GetNetwork()), quoted(a.GetLabel()), ts(a.AddedAt), usable)
 	}
 	switch l := s.SettingsLock; {
 	case l == nil:

@@ -900,9 +900,14 @@ func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
 }
 
 type AddWhitelistAddressRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Required: the chain the address is on (BTC, ETH, TRX, ...: the
+	// policy's whitelist_networks).
+	Network string `protobuf:"bytes,3,opt,name=network,proto3" json:"network,omitempty"`
+	// The holder's name for it ("Cold wallet"), at most 40 characters.
+	Label         string `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -951,6 +956,20 @@ func (x *AddWhitelistAddressRequest) GetAddress() string {
 	return ""
 }
 
+func (x *AddWhitelistAddressRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *AddWhitelistAddressRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
 type AddWhitelistAddressResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Address string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
@@ -958,6 +977,8 @@ type AddWhitelistAddressResponse struct {
 	// Withdrawals may go to it from then on.
 	UsableAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=usable_at,proto3" json:"usable_at,omitempty"`
 	Usable        bool                   `protobuf:"varint,4,opt,name=usable,proto3" json:"usable,omitempty"`
+	Network       string                 `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
+	Label         *string                `protobuf:"bytes,6,opt,name=label,proto3,oneof" json:"label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1018,6 +1039,20 @@ func (x *AddWhitelistAddressResponse) GetUsable() bool {
 		return x.Usable
 	}
 	return false
+}
+
+func (x *AddWhitelistAddressResponse) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *AddWhitelistAddressResponse) GetLabel() string {
+	if x != nil && x.Label != nil {
+		return *x.Label
+	}
+	return ""
 }
 
 type RemoveWhitelistAddressRequest struct {
@@ -1945,12 +1980,15 @@ func (x *Whitelist) GetAddresses() []*WhitelistEntry {
 
 // WhitelistEntry is one whitelisted address.
 type WhitelistEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	AddedAt       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=added_at,proto3" json:"added_at,omitempty"`
-	UsableAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=usable_at,proto3" json:"usable_at,omitempty"`
-	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_used_at,proto3" json:"last_used_at,omitempty"`
-	Usable        bool                   `protobuf:"varint,5,opt,name=usable,proto3" json:"usable,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Address    string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	AddedAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=added_at,proto3" json:"added_at,omitempty"`
+	UsableAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=usable_at,proto3" json:"usable_at,omitempty"`
+	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_used_at,proto3" json:"last_used_at,omitempty"`
+	Usable     bool                   `protobuf:"varint,5,opt,name=usable,proto3" json:"usable,omitempty"`
+	// Unset for an address whitelisted before networks were asked for.
+	Network       *string `protobuf:"bytes,6,opt,name=network,proto3,oneof" json:"network,omitempty"`
+	Label         *string `protobuf:"bytes,7,opt,name=label,proto3,oneof" json:"label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2018,6 +2056,20 @@ func (x *WhitelistEntry) GetUsable() bool {
 		return x.Usable
 	}
 	return false
+}
+
+func (x *WhitelistEntry) GetNetwork() string {
+	if x != nil && x.Network != nil {
+		return *x.Network
+	}
+	return ""
+}
+
+func (x *WhitelistEntry) GetLabel() string {
+	if x != nil && x.Label != nil {
+		return *x.Label
+	}
+	return ""
 }
 
 // SettingsLock is the holder's lock on their security settings.
@@ -2559,6 +2611,484 @@ func (x *Login) GetSession() string {
 	return ""
 }
 
+type RevokeApiKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	ApiKey        string                 `protobuf:"bytes,2,opt,name=api_key,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeApiKeyRequest) Reset() {
+	*x = RevokeApiKeyRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeApiKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeApiKeyRequest) ProtoMessage() {}
+
+func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RevokeApiKeyRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *RevokeApiKeyRequest) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+type RevokeApiKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *ApiKeyInfo            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeApiKeyResponse) Reset() {
+	*x = RevokeApiKeyResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeApiKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeApiKeyResponse) ProtoMessage() {}
+
+func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *RevokeApiKeyResponse) GetKey() *ApiKeyInfo {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type SetApiKeyIpWhitelistRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	ApiKey  string                 `protobuf:"bytes,2,opt,name=api_key,proto3" json:"api_key,omitempty"`
+	// Addresses or CIDR prefixes (at most 20); empty: any address.
+	IpWhitelist   []string `protobuf:"bytes,3,rep,name=ip_whitelist,proto3" json:"ip_whitelist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApiKeyIpWhitelistRequest) Reset() {
+	*x = SetApiKeyIpWhitelistRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApiKeyIpWhitelistRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApiKeyIpWhitelistRequest) ProtoMessage() {}
+
+func (x *SetApiKeyIpWhitelistRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApiKeyIpWhitelistRequest.ProtoReflect.Descriptor instead.
+func (*SetApiKeyIpWhitelistRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SetApiKeyIpWhitelistRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetApiKeyIpWhitelistRequest) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *SetApiKeyIpWhitelistRequest) GetIpWhitelist() []string {
+	if x != nil {
+		return x.IpWhitelist
+	}
+	return nil
+}
+
+type SetApiKeyIpWhitelistResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *ApiKeyInfo            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetApiKeyIpWhitelistResponse) Reset() {
+	*x = SetApiKeyIpWhitelistResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetApiKeyIpWhitelistResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetApiKeyIpWhitelistResponse) ProtoMessage() {}
+
+func (x *SetApiKeyIpWhitelistResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetApiKeyIpWhitelistResponse.ProtoReflect.Descriptor instead.
+func (*SetApiKeyIpWhitelistResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SetApiKeyIpWhitelistResponse) GetKey() *ApiKeyInfo {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type SecurityHistoryRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Items older than this page cursor (a response's next); 0: the newest.
+	Before int64 `protobuf:"varint,2,opt,name=before,proto3" json:"before,omitempty"`
+	// At most this many entries' items (0: 50; at most 200), and the
+	// restrictions that ran to their end among them.
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityHistoryRequest) Reset() {
+	*x = SecurityHistoryRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityHistoryRequest) ProtoMessage() {}
+
+func (x *SecurityHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityHistoryRequest.ProtoReflect.Descriptor instead.
+func (*SecurityHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SecurityHistoryRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SecurityHistoryRequest) GetBefore() int64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *SecurityHistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type SecurityHistoryResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Newest first.
+	Items []*HistoryItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// The before of the next, older, page; unset on the last.
+	Next          int64 `protobuf:"varint,3,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityHistoryResponse) Reset() {
+	*x = SecurityHistoryResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityHistoryResponse) ProtoMessage() {}
+
+func (x *SecurityHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityHistoryResponse.ProtoReflect.Descriptor instead.
+func (*SecurityHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SecurityHistoryResponse) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SecurityHistoryResponse) GetItems() []*HistoryItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *SecurityHistoryResponse) GetNext() int64 {
+	if x != nil {
+		return x.Next
+	}
+	return 0
+}
+
+// HistoryItem is one line of the holder's security history.
+type HistoryItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	At    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// sign_in, device_verified, password_changed, password_reset,
+	// two_factor_changed, email_changed, phone_changed,
+	// withdrawal_address_added, api_key_created, api_key_revoked,
+	// api_key_ip_whitelist_changed, account_secured, session_logged_out,
+	// whitelist_address_added, whitelist_address_removed,
+	// whitelist_enabled, whitelist_disabled, anti_phishing_code_set,
+	// settings_locked, settings_unlock_requested,
+	// settings_unlock_cancelled, trusted_contact_added,
+	// trusted_contact_removed, unfreeze_requested, emergency_code_sent,
+	// emergency_code_refused, restriction_applied, restriction_extended,
+	// restriction_lifted, restriction_ended.
+	What string `protobuf:"bytes,2,opt,name=what,proto3" json:"what,omitempty"`
+	// holder, trusted_contact, staff or automatic; unset for what the
+	// exchange reported (a sign-in, a password change) and for an end by
+	// time.
+	By *string `protobuf:"bytes,3,opt,name=by,proto3,oneof" json:"by,omitempty"`
+	// The restriction as the holder is shown it (a hidden one: the cover
+	// kind, by an opaque id).
+	Kind        *string `protobuf:"bytes,4,opt,name=kind,proto3,oneof" json:"kind,omitempty"`
+	Restriction *string `protobuf:"bytes,5,opt,name=restriction,proto3,oneof" json:"restriction,omitempty"`
+	// The whitelisted address or the API key concerned.
+	Subject *string `protobuf:"bytes,6,opt,name=subject,proto3,oneof" json:"subject,omitempty"`
+	Network *string `protobuf:"bytes,7,opt,name=network,proto3,oneof" json:"network,omitempty"`
+	// Where an emergency freeze code went: email, phone, none.
+	Channel *string `protobuf:"bytes,8,opt,name=channel,proto3,oneof" json:"channel,omitempty"`
+	Device  *string `protobuf:"bytes,9,opt,name=device,proto3,oneof" json:"device,omitempty"`
+	Country *string `protobuf:"bytes,10,opt,name=country,proto3,oneof" json:"country,omitempty"`
+	Ip      *string `protobuf:"bytes,11,opt,name=ip,proto3,oneof" json:"ip,omitempty"`
+	// The entry whose receipt proves the holder's own freeze (unset: none).
+	Receipt       int64 `protobuf:"varint,12,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryItem) Reset() {
+	*x = HistoryItem{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryItem) ProtoMessage() {}
+
+func (x *HistoryItem) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryItem.ProtoReflect.Descriptor instead.
+func (*HistoryItem) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *HistoryItem) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *HistoryItem) GetWhat() string {
+	if x != nil {
+		return x.What
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetBy() string {
+	if x != nil && x.By != nil {
+		return *x.By
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetKind() string {
+	if x != nil && x.Kind != nil {
+		return *x.Kind
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetRestriction() string {
+	if x != nil && x.Restriction != nil {
+		return *x.Restriction
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetSubject() string {
+	if x != nil && x.Subject != nil {
+		return *x.Subject
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetNetwork() string {
+	if x != nil && x.Network != nil {
+		return *x.Network
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetChannel() string {
+	if x != nil && x.Channel != nil {
+		return *x.Channel
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetDevice() string {
+	if x != nil && x.Device != nil {
+		return *x.Device
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetCountry() string {
+	if x != nil && x.Country != nil {
+		return *x.Country
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetIp() string {
+	if x != nil && x.Ip != nil {
+		return *x.Ip
+	}
+	return ""
+}
+
+func (x *HistoryItem) GetReceipt() int64 {
+	if x != nil {
+		return x.Receipt
+	}
+	return 0
+}
+
 type SecurityCheckupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -2568,7 +3098,7 @@ type SecurityCheckupRequest struct {
 
 func (x *SecurityCheckupRequest) Reset() {
 	*x = SecurityCheckupRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +3110,7 @@ func (x *SecurityCheckupRequest) String() string {
 func (*SecurityCheckupRequest) ProtoMessage() {}
 
 func (x *SecurityCheckupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +3123,7 @@ func (x *SecurityCheckupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityCheckupRequest.ProtoReflect.Descriptor instead.
 func (*SecurityCheckupRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{44}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SecurityCheckupRequest) GetAccount() string {
@@ -2615,7 +3145,7 @@ type SecurityCheckupResponse struct {
 
 func (x *SecurityCheckupResponse) Reset() {
 	*x = SecurityCheckupResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +3157,7 @@ func (x *SecurityCheckupResponse) String() string {
 func (*SecurityCheckupResponse) ProtoMessage() {}
 
 func (x *SecurityCheckupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +3170,7 @@ func (x *SecurityCheckupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityCheckupResponse.ProtoReflect.Descriptor instead.
 func (*SecurityCheckupResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{45}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SecurityCheckupResponse) GetAccount() string {
@@ -2683,7 +3213,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +3225,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +3238,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{46}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Finding) GetCode() string {
@@ -2817,15 +3347,20 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x14RevokeSessionRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\"\x17\n" +
-	"\x15RevokeSessionResponse\"P\n" +
+	"\x15RevokeSessionResponse\"\x80\x01\n" +
 	"\x1aAddWhitelistAddressRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xc1\x01\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
+	"\anetwork\x18\x03 \x01(\tR\anetwork\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\"\x80\x02\n" +
 	"\x1bAddWhitelistAddressResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x126\n" +
 	"\badded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\badded_at\x128\n" +
 	"\tusable_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tusable_at\x12\x16\n" +
-	"\x06usable\x18\x04 \x01(\bR\x06usable\"S\n" +
+	"\x06usable\x18\x04 \x01(\bR\x06usable\x12\x18\n" +
+	"\anetwork\x18\x05 \x01(\tR\anetwork\x12\x19\n" +
+	"\x05label\x18\x06 \x01(\tH\x00R\x05label\x88\x01\x01B\b\n" +
+	"\x06_label\"S\n" +
 	"\x1dRemoveWhitelistAddressRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\" \n" +
@@ -2874,13 +3409,18 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\bapi_keys\x18\b \x03(\v2\x17.holdfast.v1.ApiKeyInfoR\bapi_keys\"`\n" +
 	"\tWhitelist\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x129\n" +
-	"\taddresses\x18\x02 \x03(\v2\x1b.holdfast.v1.WhitelistEntryR\taddresses\"\xf4\x01\n" +
+	"\taddresses\x18\x02 \x03(\v2\x1b.holdfast.v1.WhitelistEntryR\taddresses\"\xc4\x02\n" +
 	"\x0eWhitelistEntry\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x126\n" +
 	"\badded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\badded_at\x128\n" +
 	"\tusable_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tusable_at\x12>\n" +
 	"\flast_used_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\flast_used_at\x12\x16\n" +
-	"\x06usable\x18\x05 \x01(\bR\x06usable\"\x86\x02\n" +
+	"\x06usable\x18\x05 \x01(\bR\x06usable\x12\x1d\n" +
+	"\anetwork\x18\x06 \x01(\tH\x00R\anetwork\x88\x01\x01\x12\x19\n" +
+	"\x05label\x18\a \x01(\tH\x01R\x05label\x88\x01\x01B\n" +
+	"\n" +
+	"\b_networkB\b\n" +
+	"\x06_label\"\x86\x02\n" +
 	"\fSettingsLock\x12 \n" +
 	"\vrestriction\x18\x01 \x01(\tR\vrestriction\x12\"\n" +
 	"\funlock_delay\x18\x02 \x01(\tR\funlock_delay\x128\n" +
@@ -2946,7 +3486,53 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\b_countryB\x05\n" +
 	"\x03_ipB\n" +
 	"\n" +
-	"\b_session\"2\n" +
+	"\b_session\"I\n" +
+	"\x13RevokeApiKeyRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\aapi_key\x18\x02 \x01(\tR\aapi_key\"A\n" +
+	"\x14RevokeApiKeyResponse\x12)\n" +
+	"\x03key\x18\x01 \x01(\v2\x17.holdfast.v1.ApiKeyInfoR\x03key\"u\n" +
+	"\x1bSetApiKeyIpWhitelistRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\aapi_key\x18\x02 \x01(\tR\aapi_key\x12\"\n" +
+	"\fip_whitelist\x18\x03 \x03(\tR\fip_whitelist\"I\n" +
+	"\x1cSetApiKeyIpWhitelistResponse\x12)\n" +
+	"\x03key\x18\x01 \x01(\v2\x17.holdfast.v1.ApiKeyInfoR\x03key\"`\n" +
+	"\x16SecurityHistoryRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\x03R\x06before\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"w\n" +
+	"\x17SecurityHistoryResponse\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12.\n" +
+	"\x05items\x18\x02 \x03(\v2\x18.holdfast.v1.HistoryItemR\x05items\x12\x12\n" +
+	"\x04next\x18\x03 \x01(\x03R\x04next\"\xcc\x03\n" +
+	"\vHistoryItem\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04what\x18\x02 \x01(\tR\x04what\x12\x13\n" +
+	"\x02by\x18\x03 \x01(\tH\x00R\x02by\x88\x01\x01\x12\x17\n" +
+	"\x04kind\x18\x04 \x01(\tH\x01R\x04kind\x88\x01\x01\x12%\n" +
+	"\vrestriction\x18\x05 \x01(\tH\x02R\vrestriction\x88\x01\x01\x12\x1d\n" +
+	"\asubject\x18\x06 \x01(\tH\x03R\asubject\x88\x01\x01\x12\x1d\n" +
+	"\anetwork\x18\a \x01(\tH\x04R\anetwork\x88\x01\x01\x12\x1d\n" +
+	"\achannel\x18\b \x01(\tH\x05R\achannel\x88\x01\x01\x12\x1b\n" +
+	"\x06device\x18\t \x01(\tH\x06R\x06device\x88\x01\x01\x12\x1d\n" +
+	"\acountry\x18\n" +
+	" \x01(\tH\aR\acountry\x88\x01\x01\x12\x13\n" +
+	"\x02ip\x18\v \x01(\tH\bR\x02ip\x88\x01\x01\x12\x18\n" +
+	"\areceipt\x18\f \x01(\x03R\areceiptB\x05\n" +
+	"\x03_byB\a\n" +
+	"\x05_kindB\x0e\n" +
+	"\f_restrictionB\n" +
+	"\n" +
+	"\b_subjectB\n" +
+	"\n" +
+	"\b_networkB\n" +
+	"\n" +
+	"\b_channelB\t\n" +
+	"\a_deviceB\n" +
+	"\n" +
+	"\b_countryB\x05\n" +
+	"\x03_ip\"2\n" +
 	"\x16SecurityCheckupRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\"\x91\x01\n" +
 	"\x17SecurityCheckupResponse\x12\x18\n" +
@@ -2960,7 +3546,7 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x03fix\x18\x04 \x01(\tR\x03fix\x12\x1d\n" +
 	"\asubject\x18\x05 \x01(\tH\x00R\asubject\x88\x01\x01B\n" +
 	"\n" +
-	"\b_subject2\xd4\r\n" +
+	"\b_subject2\xf4\x0f\n" +
 	"\vSelfService\x12A\n" +
 	"\x06Freeze\x12\x1a.holdfast.v1.FreezeRequest\x1a\x1b.holdfast.v1.FreezeResponse\x12J\n" +
 	"\tPanicLock\x12\x1d.holdfast.v1.PanicLockRequest\x1a\x1e.holdfast.v1.PanicLockResponse\x12\\\n" +
@@ -2977,10 +3563,13 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x15RequestSettingsUnlock\x12).holdfast.v1.RequestSettingsUnlockRequest\x1a*.holdfast.v1.RequestSettingsUnlockResponse\x12k\n" +
 	"\x14CancelSettingsUnlock\x12(.holdfast.v1.CancelSettingsUnlockRequest\x1a).holdfast.v1.CancelSettingsUnlockResponse\x12b\n" +
 	"\x11AddTrustedContact\x12%.holdfast.v1.AddTrustedContactRequest\x1a&.holdfast.v1.AddTrustedContactResponse\x12k\n" +
-	"\x14RemoveTrustedContact\x12(.holdfast.v1.RemoveTrustedContactRequest\x1a).holdfast.v1.RemoveTrustedContactResponse\x12P\n" +
+	"\x14RemoveTrustedContact\x12(.holdfast.v1.RemoveTrustedContactRequest\x1a).holdfast.v1.RemoveTrustedContactResponse\x12S\n" +
+	"\fRevokeApiKey\x12 .holdfast.v1.RevokeApiKeyRequest\x1a!.holdfast.v1.RevokeApiKeyResponse\x12k\n" +
+	"\x14SetApiKeyIpWhitelist\x12(.holdfast.v1.SetApiKeyIpWhitelistRequest\x1a).holdfast.v1.SetApiKeyIpWhitelistResponse\x12P\n" +
 	"\vGetSecurity\x12\x1f.holdfast.v1.GetSecurityRequest\x1a .holdfast.v1.GetSecurityResponse\x12S\n" +
 	"\fLoginHistory\x12 .holdfast.v1.LoginHistoryRequest\x1a!.holdfast.v1.LoginHistoryResponse\x12\\\n" +
-	"\x0fSecurityCheckup\x12#.holdfast.v1.SecurityCheckupRequest\x1a$.holdfast.v1.SecurityCheckupResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
+	"\x0fSecurityCheckup\x12#.holdfast.v1.SecurityCheckupRequest\x1a$.holdfast.v1.SecurityCheckupResponse\x12\\\n" +
+	"\x0fSecurityHistory\x12#.holdfast.v1.SecurityHistoryRequest\x1a$.holdfast.v1.SecurityHistoryResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
 	file_holdfast_v1_selfservice_proto_rawDescOnce sync.Once
@@ -2994,7 +3583,7 @@ func file_holdfast_v1_selfservice_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_selfservice_proto_rawDescData
 }
 
-var file_holdfast_v1_selfservice_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_holdfast_v1_selfservice_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_holdfast_v1_selfservice_proto_goTypes = []any{
 	(*FreezeRequest)(nil),                  // 0: holdfast.v1.FreezeRequest
 	(*FreezeResponse)(nil),                 // 1: holdfast.v1.FreezeResponse
@@ -3040,99 +3629,116 @@ var file_holdfast_v1_selfservice_proto_goTypes = []any{
 	(*LoginHistoryRequest)(nil),            // 41: holdfast.v1.LoginHistoryRequest
 	(*LoginHistoryResponse)(nil),           // 42: holdfast.v1.LoginHistoryResponse
 	(*Login)(nil),                          // 43: holdfast.v1.Login
-	(*SecurityCheckupRequest)(nil),         // 44: holdfast.v1.SecurityCheckupRequest
-	(*SecurityCheckupResponse)(nil),        // 45: holdfast.v1.SecurityCheckupResponse
-	(*Finding)(nil),                        // 46: holdfast.v1.Finding
-	nil,                                    // 47: holdfast.v1.StatusResponse.EffectsEntry
-	nil,                                    // 48: holdfast.v1.StatusCause.BlocksEntry
-	(*Restriction)(nil),                    // 49: holdfast.v1.Restriction
-	(*Receipt)(nil),                        // 50: holdfast.v1.Receipt
-	(*timestamppb.Timestamp)(nil),          // 51: google.protobuf.Timestamp
+	(*RevokeApiKeyRequest)(nil),            // 44: holdfast.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),           // 45: holdfast.v1.RevokeApiKeyResponse
+	(*SetApiKeyIpWhitelistRequest)(nil),    // 46: holdfast.v1.SetApiKeyIpWhitelistRequest
+	(*SetApiKeyIpWhitelistResponse)(nil),   // 47: holdfast.v1.SetApiKeyIpWhitelistResponse
+	(*SecurityHistoryRequest)(nil),         // 48: holdfast.v1.SecurityHistoryRequest
+	(*SecurityHistoryResponse)(nil),        // 49: holdfast.v1.SecurityHistoryResponse
+	(*HistoryItem)(nil),                    // 50: holdfast.v1.HistoryItem
+	(*SecurityCheckupRequest)(nil),         // 51: holdfast.v1.SecurityCheckupRequest
+	(*SecurityCheckupResponse)(nil),        // 52: holdfast.v1.SecurityCheckupResponse
+	(*Finding)(nil),                        // 53: holdfast.v1.Finding
+	nil,                                    // 54: holdfast.v1.StatusResponse.EffectsEntry
+	nil,                                    // 55: holdfast.v1.StatusCause.BlocksEntry
+	(*Restriction)(nil),                    // 56: holdfast.v1.Restriction
+	(*Receipt)(nil),                        // 57: holdfast.v1.Receipt
+	(*timestamppb.Timestamp)(nil),          // 58: google.protobuf.Timestamp
 }
 var file_holdfast_v1_selfservice_proto_depIdxs = []int32{
-	49, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
-	50, // 1: holdfast.v1.FreezeResponse.receipt:type_name -> holdfast.v1.Receipt
-	49, // 2: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
-	50, // 3: holdfast.v1.PanicLockResponse.receipt:type_name -> holdfast.v1.Receipt
-	50, // 4: holdfast.v1.RequestUnfreezeResponse.receipt:type_name -> holdfast.v1.Receipt
+	56, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
+	57, // 1: holdfast.v1.FreezeResponse.receipt:type_name -> holdfast.v1.Receipt
+	56, // 2: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
+	57, // 3: holdfast.v1.PanicLockResponse.receipt:type_name -> holdfast.v1.Receipt
+	57, // 4: holdfast.v1.RequestUnfreezeResponse.receipt:type_name -> holdfast.v1.Receipt
 	8,  // 5: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
-	47, // 6: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
-	51, // 7: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
-	51, // 8: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
-	48, // 9: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
-	49, // 10: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
-	49, // 11: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
-	50, // 12: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
-	51, // 13: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
-	51, // 14: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
-	49, // 15: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 16: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	49, // 17: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	54, // 6: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
+	58, // 7: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
+	58, // 8: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
+	55, // 9: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
+	56, // 10: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
+	56, // 11: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
+	57, // 12: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
+	58, // 13: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
+	58, // 14: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
+	56, // 15: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
+	56, // 16: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	56, // 17: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
 	35, // 18: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
 	37, // 19: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
 	38, // 20: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
 	39, // 21: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
 	40, // 22: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
 	36, // 23: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
-	51, // 24: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
-	51, // 25: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
-	51, // 26: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
-	51, // 27: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
-	51, // 28: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
-	51, // 29: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	51, // 30: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	51, // 31: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
-	51, // 32: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
-	51, // 33: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
-	51, // 34: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	51, // 35: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
+	58, // 24: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
+	58, // 25: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
+	58, // 26: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
+	58, // 27: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
+	58, // 28: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
+	58, // 29: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	58, // 30: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	58, // 31: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
+	58, // 32: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
+	58, // 33: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
+	58, // 34: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	58, // 35: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
 	43, // 36: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
-	51, // 37: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
-	51, // 38: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
-	46, // 39: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
-	0,  // 40: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
-	2,  // 41: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
-	4,  // 42: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
-	6,  // 43: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
-	9,  // 44: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
-	11, // 45: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
-	13, // 46: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
-	15, // 47: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
-	17, // 48: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
-	19, // 49: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
-	21, // 50: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
-	23, // 51: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
-	25, // 52: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
-	27, // 53: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
-	29, // 54: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
-	31, // 55: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
-	33, // 56: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
-	41, // 57: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
-	44, // 58: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
-	1,  // 59: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
-	3,  // 60: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
-	5,  // 61: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
-	7,  // 62: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
-	10, // 63: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
-	12, // 64: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
-	14, // 65: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
-	16, // 66: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
-	18, // 67: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
-	20, // 68: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
-	22, // 69: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
-	24, // 70: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
-	26, // 71: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
-	28, // 72: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
-	30, // 73: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
-	32, // 74: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
-	34, // 75: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
-	42, // 76: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
-	45, // 77: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
-	59, // [59:78] is the sub-list for method output_type
-	40, // [40:59] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	58, // 37: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
+	40, // 38: holdfast.v1.RevokeApiKeyResponse.key:type_name -> holdfast.v1.ApiKeyInfo
+	40, // 39: holdfast.v1.SetApiKeyIpWhitelistResponse.key:type_name -> holdfast.v1.ApiKeyInfo
+	50, // 40: holdfast.v1.SecurityHistoryResponse.items:type_name -> holdfast.v1.HistoryItem
+	58, // 41: holdfast.v1.HistoryItem.at:type_name -> google.protobuf.Timestamp
+	58, // 42: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
+	53, // 43: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
+	0,  // 44: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
+	2,  // 45: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
+	4,  // 46: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
+	6,  // 47: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
+	9,  // 48: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
+	11, // 49: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
+	13, // 50: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
+	15, // 51: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
+	17, // 52: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
+	19, // 53: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
+	21, // 54: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
+	23, // 55: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
+	25, // 56: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
+	27, // 57: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
+	29, // 58: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
+	31, // 59: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
+	44, // 60: holdfast.v1.SelfService.RevokeApiKey:input_type -> holdfast.v1.RevokeApiKeyRequest
+	46, // 61: holdfast.v1.SelfService.SetApiKeyIpWhitelist:input_type -> holdfast.v1.SetApiKeyIpWhitelistRequest
+	33, // 62: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
+	41, // 63: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
+	51, // 64: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
+	48, // 65: holdfast.v1.SelfService.SecurityHistory:input_type -> holdfast.v1.SecurityHistoryRequest
+	1,  // 66: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
+	3,  // 67: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
+	5,  // 68: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
+	7,  // 69: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
+	10, // 70: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
+	12, // 71: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
+	14, // 72: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
+	16, // 73: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
+	18, // 74: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
+	20, // 75: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
+	22, // 76: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
+	24, // 77: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
+	26, // 78: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
+	28, // 79: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
+	30, // 80: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
+	32, // 81: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
+	45, // 82: holdfast.v1.SelfService.RevokeApiKey:output_type -> holdfast.v1.RevokeApiKeyResponse
+	47, // 83: holdfast.v1.SelfService.SetApiKeyIpWhitelist:output_type -> holdfast.v1.SetApiKeyIpWhitelistResponse
+	34, // 84: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
+	42, // 85: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
+	52, // 86: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
+	49, // 87: holdfast.v1.SelfService.SecurityHistory:output_type -> holdfast.v1.SecurityHistoryResponse
+	66, // [66:88] is the sub-list for method output_type
+	44, // [44:66] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_selfservice_proto_init() }
@@ -3142,18 +3748,21 @@ func file_holdfast_v1_selfservice_proto_init() {
 	}
 	file_holdfast_v1_types_proto_init()
 	file_holdfast_v1_selfservice_proto_msgTypes[8].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[16].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[19].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[36].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[38].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[39].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[43].OneofWrappers = []any{}
-	file_holdfast_v1_selfservice_proto_msgTypes[46].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[50].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_selfservice_proto_rawDesc), len(file_holdfast_v1_selfservice_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -77,6 +77,12 @@ const (
 	// SelfServiceRemoveTrustedContactProcedure is the fully-qualified name of the SelfService's
 	// RemoveTrustedContact RPC.
 	SelfServiceRemoveTrustedContactProcedure = "/holdfast.v1.SelfService/RemoveTrustedContact"
+	// SelfServiceRevokeApiKeyProcedure is the fully-qualified name of the SelfService's RevokeApiKey
+	// RPC.
+	SelfServiceRevokeApiKeyProcedure = "/holdfast.v1.SelfService/RevokeApiKey"
+	// SelfServiceSetApiKeyIpWhitelistProcedure is the fully-qualified name of the SelfService's
+	// SetApiKeyIpWhitelist RPC.
+	SelfServiceSetApiKeyIpWhitelistProcedure = "/holdfast.v1.SelfService/SetApiKeyIpWhitelist"
 	// SelfServiceGetSecurityProcedure is the fully-qualified name of the SelfService's GetSecurity RPC.
 	SelfServiceGetSecurityProcedure = "/holdfast.v1.SelfService/GetSecurity"
 	// SelfServiceLoginHistoryProcedure is the fully-qualified name of the SelfService's LoginHistory
@@ -85,6 +91,9 @@ const (
 	// SelfServiceSecurityCheckupProcedure is the fully-qualified name of the SelfService's
 	// SecurityCheckup RPC.
 	SelfServiceSecurityCheckupProcedure = "/holdfast.v1.SelfService/SecurityCheckup"
+	// SelfServiceSecurityHistoryProcedure is the fully-qualified name of the SelfService's
+	// SecurityHistory RPC.
+	SelfServiceSecurityHistoryProcedure = "/holdfast.v1.SelfService/SecurityHistory"
 )
 
 // SelfServiceClient is a client for the holdfast.v1.SelfService service.
@@ -125,9 +134,12 @@ type SelfServiceClient interface {
 	// RevokeSession signs one session out. Errors: invalid_argument
 	// (session), not_found (session), permission_denied, resource_exhausted.
 	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
-	// AddWhitelistAddress whitelists a withdrawal address, usable after the
-	// policy's delay; adding one already there changes nothing. It counts as
-	// add_withdrawal_address. Errors: invalid_argument (address),
+	// AddWhitelistAddress whitelists a withdrawal address on a network (one
+	// of the policy's whitelist_networks, any case), with an optional label,
+	// usable after the policy's delay; adding one already there on the same
+	// network changes nothing. It counts as add_withdrawal_address.
+	// Errors: invalid_argument (address, network, label), conflict
+	// (network: the address is whitelisted on another network),
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted (rate, or the whitelist is full).
 	AddWhitelistAddress(context.Context, *connect.Request[v1.AddWhitelistAddressRequest]) (*connect.Response[v1.AddWhitelistAddressResponse], error)
@@ -173,6 +185,21 @@ type SelfServiceClient interface {
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted.
 	RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error)
+	// RevokeApiKey revokes one API key: a check naming it is then
+	// unauthenticated. Protective, so never blocked; a key revoked already
+	// stays as it was. The exchange is told (revoke_api_key).
+	// Errors: invalid_argument (api_key), not_found (api_key),
+	// permission_denied, resource_exhausted.
+	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// SetApiKeyIpWhitelist replaces the addresses and CIDR prefixes a key
+	// may be used from (none: any address). Narrowing it only protects; a
+	// list that lets the key be used from an address it could not before is
+	// a security change, blocked like one and starting a cooling_off.
+	// The exchange is told (api_key_ip_whitelist_changed).
+	// Errors: invalid_argument (api_key, ip_whitelist), not_found (api_key),
+	// failed_precondition (a revoked key; or blocked, with causes),
+	// permission_denied, resource_exhausted.
+	SetApiKeyIpWhitelist(context.Context, *connect.Request[v1.SetApiKeyIpWhitelistRequest]) (*connect.Response[v1.SetApiKeyIpWhitelistResponse], error)
 	// GetSecurity is the Security Center's overview of the account's
 	// protections: never the anti-phishing code itself.
 	// Errors: invalid_argument (account), permission_denied.
@@ -184,6 +211,13 @@ type SelfServiceClient interface {
 	// fix, most severe first. Errors: invalid_argument (account),
 	// permission_denied.
 	SecurityCheckup(context.Context, *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error)
+	// SecurityHistory is the account's security history as its holder sees
+	// it, newest first, a page at a time: sign-ins, security changes,
+	// restrictions applied, extended, lifted and ended, and who acted
+	// (never a staff member, never a restriction hidden from the holder but
+	// as its cover kind). Errors: invalid_argument (account, before, limit),
+	// permission_denied.
+	SecurityHistory(context.Context, *connect.Request[v1.SecurityHistoryRequest]) (*connect.Response[v1.SecurityHistoryResponse], error)
 }
 
 // NewSelfServiceClient constructs a client for the holdfast.v1.SelfService service. By default, it
@@ -293,6 +327,18 @@ func NewSelfServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(selfServiceMethods.ByName("RemoveTrustedContact")),
 			connect.WithClientOptions(opts...),
 		),
+		revokeApiKey: connect.NewClient[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse](
+			httpClient,
+			baseURL+SelfServiceRevokeApiKeyProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("RevokeApiKey")),
+			connect.WithClientOptions(opts...),
+		),
+		setApiKeyIpWhitelist: connect.NewClient[v1.SetApiKeyIpWhitelistRequest, v1.SetApiKeyIpWhitelistResponse](
+			httpClient,
+			baseURL+SelfServiceSetApiKeyIpWhitelistProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("SetApiKeyIpWhitelist")),
+			connect.WithClientOptions(opts...),
+		),
 		getSecurity: connect.NewClient[v1.GetSecurityRequest, v1.GetSecurityResponse](
 			httpClient,
 			baseURL+SelfServiceGetSecurityProcedure,
@@ -309,6 +355,12 @@ func NewSelfServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+SelfServiceSecurityCheckupProcedure,
 			connect.WithSchema(selfServiceMethods.ByName("SecurityCheckup")),
+			connect.WithClientOptions(opts...),
+		),
+		securityHistory: connect.NewClient[v1.SecurityHistoryRequest, v1.SecurityHistoryResponse](
+			httpClient,
+			baseURL+SelfServiceSecurityHistoryProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("SecurityHistory")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -332,9 +384,12 @@ type selfServiceClient struct {
 	cancelSettingsUnlock   *connect.Client[v1.CancelSettingsUnlockRequest, v1.CancelSettingsUnlockResponse]
 	addTrustedContact      *connect.Client[v1.AddTrustedContactRequest, v1.AddTrustedContactResponse]
 	removeTrustedContact   *connect.Client[v1.RemoveTrustedContactRequest, v1.RemoveTrustedContactResponse]
+	revokeApiKey           *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	setApiKeyIpWhitelist   *connect.Client[v1.SetApiKeyIpWhitelistRequest, v1.SetApiKeyIpWhitelistResponse]
 	getSecurity            *connect.Client[v1.GetSecurityRequest, v1.GetSecurityResponse]
 	loginHistory           *connect.Client[v1.LoginHistoryRequest, v1.LoginHistoryResponse]
 	securityCheckup        *connect.Client[v1.SecurityCheckupRequest, v1.SecurityCheckupResponse]
+	securityHistory        *connect.Client[v1.SecurityHistoryRequest, v1.SecurityHistoryResponse]
 }
 
 // Freeze calls holdfast.v1.SelfService.Freeze.
@@ -417,6 +472,16 @@ func (c *selfServiceClient) RemoveTrustedContact(ctx context.Context, req *conne
 	return c.removeTrustedContact.CallUnary(ctx, req)
 }
 
+// RevokeApiKey calls holdfast.v1.SelfService.RevokeApiKey.
+func (c *selfServiceClient) RevokeApiKey(ctx context.Context, req *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
+	return c.revokeApiKey.CallUnary(ctx, req)
+}
+
+// SetApiKeyIpWhitelist calls holdfast.v1.SelfService.SetApiKeyIpWhitelist.
+func (c *selfServiceClient) SetApiKeyIpWhitelist(ctx context.Context, req *connect.Request[v1.SetApiKeyIpWhitelistRequest]) (*connect.Response[v1.SetApiKeyIpWhitelistResponse], error) {
+	return c.setApiKeyIpWhitelist.CallUnary(ctx, req)
+}
+
 // GetSecurity calls holdfast.v1.SelfService.GetSecurity.
 func (c *selfServiceClient) GetSecurity(ctx context.Context, req *connect.Request[v1.GetSecurityRequest]) (*connect.Response[v1.GetSecurityResponse], error) {
 	return c.getSecurity.CallUnary(ctx, req)
@@ -430,6 +495,11 @@ func (c *selfServiceClient) LoginHistory(ctx context.Context, req *connect.Reque
 // SecurityCheckup calls holdfast.v1.SelfService.SecurityCheckup.
 func (c *selfServiceClient) SecurityCheckup(ctx context.Context, req *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error) {
 	return c.securityCheckup.CallUnary(ctx, req)
+}
+
+// SecurityHistory calls holdfast.v1.SelfService.SecurityHistory.
+func (c *selfServiceClient) SecurityHistory(ctx context.Context, req *connect.Request[v1.SecurityHistoryRequest]) (*connect.Response[v1.SecurityHistoryResponse], error) {
+	return c.securityHistory.CallUnary(ctx, req)
 }
 
 // SelfServiceHandler is an implementation of the holdfast.v1.SelfService service.
@@ -470,9 +540,12 @@ type SelfServiceHandler interface {
 	// RevokeSession signs one session out. Errors: invalid_argument
 	// (session), not_found (session), permission_denied, resource_exhausted.
 	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
-	// AddWhitelistAddress whitelists a withdrawal address, usable after the
-	// policy's delay; adding one already there changes nothing. It counts as
-	// add_withdrawal_address. Errors: invalid_argument (address),
+	// AddWhitelistAddress whitelists a withdrawal address on a network (one
+	// of the policy's whitelist_networks, any case), with an optional label,
+	// usable after the policy's delay; adding one already there on the same
+	// network changes nothing. It counts as add_withdrawal_address.
+	// Errors: invalid_argument (address, network, label), conflict
+	// (network: the address is whitelisted on another network),
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted (rate, or the whitelist is full).
 	AddWhitelistAddress(context.Context, *connect.Request[v1.AddWhitelistAddressRequest]) (*connect.Response[v1.AddWhitelistAddressResponse], error)
@@ -518,6 +591,21 @@ type SelfServiceHandler interface {
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted.
 	RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error)
+	// RevokeApiKey revokes one API key: a check naming it is then
+	// unauthenticated. Protective, so never blocked; a key revoked already
+	// stays as it was. The exchange is told (revoke_api_key).
+	// Errors: invalid_argument (api_key), not_found (api_key),
+	// permission_denied, resource_exhausted.
+	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// SetApiKeyIpWhitelist replaces the addresses and CIDR prefixes a key
+	// may be used from (none: any address). Narrowing it only protects; a
+	// list that lets the key be used from an address it could not before is
+	// a security change, blocked like one and starting a cooling_off.
+	// The exchange is told (api_key_ip_whitelist_changed).
+	// Errors: invalid_argument (api_key, ip_whitelist), not_found (api_key),
+	// failed_precondition (a revoked key; or blocked, with causes),
+	// permission_denied, resource_exhausted.
+	SetApiKeyIpWhitelist(context.Context, *connect.Request[v1.SetApiKeyIpWhitelistRequest]) (*connect.Response[v1.SetApiKeyIpWhitelistResponse], error)
 	// GetSecurity is the Security Center's overview of the account's
 	// protections: never the anti-phishing code itself.
 	// Errors: invalid_argument (account), permission_denied.
@@ -529,6 +617,13 @@ type SelfServiceHandler interface {
 	// fix, most severe first. Errors: invalid_argument (account),
 	// permission_denied.
 	SecurityCheckup(context.Context, *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error)
+	// SecurityHistory is the account's security history as its holder sees
+	// it, newest first, a page at a time: sign-ins, security changes,
+	// restrictions applied, extended, lifted and ended, and who acted
+	// (never a staff member, never a restriction hidden from the holder but
+	// as its cover kind). Errors: invalid_argument (account, before, limit),
+	// permission_denied.
+	SecurityHistory(context.Context, *connect.Request[v1.SecurityHistoryRequest]) (*connect.Response[v1.SecurityHistoryResponse], error)
 }
 
 // NewSelfServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -634,6 +729,18 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(selfServiceMethods.ByName("RemoveTrustedContact")),
 		connect.WithHandlerOptions(opts...),
 	)
+	selfServiceRevokeApiKeyHandler := connect.NewUnaryHandler(
+		SelfServiceRevokeApiKeyProcedure,
+		svc.RevokeApiKey,
+		connect.WithSchema(selfServiceMethods.ByName("RevokeApiKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceSetApiKeyIpWhitelistHandler := connect.NewUnaryHandler(
+		SelfServiceSetApiKeyIpWhitelistProcedure,
+		svc.SetApiKeyIpWhitelist,
+		connect.WithSchema(selfServiceMethods.ByName("SetApiKeyIpWhitelist")),
+		connect.WithHandlerOptions(opts...),
+	)
 	selfServiceGetSecurityHandler := connect.NewUnaryHandler(
 		SelfServiceGetSecurityProcedure,
 		svc.GetSecurity,
@@ -650,6 +757,12 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 		SelfServiceSecurityCheckupProcedure,
 		svc.SecurityCheckup,
 		connect.WithSchema(selfServiceMethods.ByName("SecurityCheckup")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceSecurityHistoryHandler := connect.NewUnaryHandler(
+		SelfServiceSecurityHistoryProcedure,
+		svc.SecurityHistory,
+		connect.WithSchema(selfServiceMethods.ByName("SecurityHistory")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/holdfast.v1.SelfService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -686,12 +799,18 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 			selfServiceAddTrustedContactHandler.ServeHTTP(w, r)
 		case SelfServiceRemoveTrustedContactProcedure:
 			selfServiceRemoveTrustedContactHandler.ServeHTTP(w, r)
+		case SelfServiceRevokeApiKeyProcedure:
+			selfServiceRevokeApiKeyHandler.ServeHTTP(w, r)
+		case SelfServiceSetApiKeyIpWhitelistProcedure:
+			selfServiceSetApiKeyIpWhitelistHandler.ServeHTTP(w, r)
 		case SelfServiceGetSecurityProcedure:
 			selfServiceGetSecurityHandler.ServeHTTP(w, r)
 		case SelfServiceLoginHistoryProcedure:
 			selfServiceLoginHistoryHandler.ServeHTTP(w, r)
 		case SelfServiceSecurityCheckupProcedure:
 			selfServiceSecurityCheckupHandler.ServeHTTP(w, r)
+		case SelfServiceSecurityHistoryProcedure:
+			selfServiceSecurityHistoryHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -765,6 +884,14 @@ func (UnimplementedSelfServiceHandler) RemoveTrustedContact(context.Context, *co
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RemoveTrustedContact is not implemented"))
 }
 
+func (UnimplementedSelfServiceHandler) RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RevokeApiKey is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) SetApiKeyIpWhitelist(context.Context, *connect.Request[v1.SetApiKeyIpWhitelistRequest]) (*connect.Response[v1.SetApiKeyIpWhitelistResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SetApiKeyIpWhitelist is not implemented"))
+}
+
 func (UnimplementedSelfServiceHandler) GetSecurity(context.Context, *connect.Request[v1.GetSecurityRequest]) (*connect.Response[v1.GetSecurityResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.GetSecurity is not implemented"))
 }
@@ -775,4 +902,8 @@ func (UnimplementedSelfServiceHandler) LoginHistory(context.Context, *connect.Re
 
 func (UnimplementedSelfServiceHandler) SecurityCheckup(context.Context, *connect.Request[v1.SecurityCheckupRequest]) (*connect.Response[v1.SecurityCheckupResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SecurityCheckup is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) SecurityHistory(context.Context, *connect.Request[v1.SecurityHistoryRequest]) (*connect.Response[v1.SecurityHistoryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.SecurityHistory is not implemented"))
 }
