@@ -208,6 +208,34 @@ func TestConsoleCodeOnce(t *testing.T) {
 	}
 }
 
+// TestConsoleCodeReplayInBrowser: in Chromium, a code that signed a
+// staff member in is refused when typed again, in another browser, even
+// with the right password, and the page says why; the next code works.
+func TestConsoleCodeReplayInBrowser(t *testing.T) {
+	s := newSite(t)
+	fay := s.addConsoleStaff("fay", holdfast.RoleSupport)
+	code := totpCode(t, fay.secret)
+	s.typeConsoleLogin(fay.id, fay.password, code)
+	s.run(chromedp.WaitVisible(chromedp.CSS("#account")))
+
+	other := s.newSession()
+	other.typeConsoleLogin(fay.id, fay.password, code)
+	other.run(chromedp.WaitVisible(chromedp.CSS(`p.error[role="alert"]`)))
+	if got := other.text(`p.error`); !strings.Contains(got, "A code works once") {
+		t.Errorf("a replayed code: the page says %q", got)
+	}
+	if strings.Contains(other.html(), `id="account"`) {
+		t.Error("a replayed code signed the second browser in")
+	}
+	// The next time step's code signs in.
+	next, err := totp.GenerateCode(fay.secret, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.typeConsoleLogin(fay.id, fay.password, next)
+	other.run(chromedp.WaitVisible(chromedp.CSS("#account")))
+}
+
 // TestSessionBounds: a Console session ends after its idle timeout
 // without a request (each request moves it) and after StaffSession
 // however busy; a Security Center session after 15 minutes. The server's
