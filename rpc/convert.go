@@ -290,6 +290,7 @@ func pbSecurity(o *holdfast.SecurityOverview) *holdfastv1.GetSecurityResponse {
 	if out.TrustedContacts == nil {
 		out.TrustedContacts = []string{}
 	}
+	out.InvitedContacts, out.ContactInvitations = pbInvites(o.InvitedContacts), pbInvites(o.ContactInvitations)
 	for i := range o.Whitelist.Addresses {
 		out.Whitelist.Addresses[i] = pbWhitelistEntry(&o.Whitelist.Addresses[i])
 	}
@@ -487,4 +488,12 @@ func pbReceipt(rc *holdfast.Receipt, vkey string) (*holdfastv1.Receipt, error) {
 		Document: string(doc), Account: e.Account, Seq: e.Seq, Action: e.Action, Kind: string(r.Kind), Restriction: r.ID,
 		At: pbTime(e.At), StartsAt: pbTime(r.StartsAt), EndsAt: pbTime(r.EndsAt), LeafIndex: rc.Leaf, TreeSize: cp.Size,
 	}, nil
+}
+
+func pbInvites(in []holdfast.ContactInvite) []*holdfastv1.ContactInvite {
+	out := make([]*holdfastv1.ContactInvite, len(in))
+	for i, c := range in {
+		out[i] = &holdfastv1.ContactInvite{Account: c.Account, InvitedAt: pbTime(c.InvitedAt)}
+	}
+	return out
 }

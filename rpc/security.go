@@ -149,6 +149,30 @@ func (h *selfService) AddTrustedContact(ctx context.Context, req *connect.Reques
 	return connect.NewResponse(&holdfastv1.AddTrustedContactResponse{}), nil
 }
 
+func (h *selfService) AcceptContactInvitation(ctx context.Context, req *connect.Request[holdfastv1.AcceptContactInvitationRequest]) (*connect.Response[holdfastv1.AcceptContactInvitationResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.engine.AcceptContactInvitation(ctx, m.Account, m.Inviter, actor); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.AcceptContactInvitationResponse{}), nil
+}
+
+func (h *selfService) DeclineContactInvitation(ctx context.Context, req *connect.Request[holdfastv1.DeclineContactInvitationRequest]) (*connect.Response[holdfastv1.DeclineContactInvitationResponse], error) {
+	m := req.Msg
+	actor, err := holderActor(ctx, m.Account, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.engine.DeclineContactInvitation(ctx, m.Account, m.Inviter, actor); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&holdfastv1.DeclineContactInvitationResponse{}), nil
+}
+
 func (h *selfService) RemoveTrustedContact(ctx context.Context, req *connect.Request[holdfastv1.RemoveTrustedContactRequest]) (*connect.Response[holdfastv1.RemoveTrustedContactResponse], error) {
 	m := req.Msg
 	actor, err := holderActor(ctx, m.Account, false)

@@ -341,11 +341,28 @@ func TestTrustedContactJSON(t *testing.T) {
 	if detail(t, got, "permission_denied"); status != 403 {
 		t.Fatalf("freeze by an invited contact: %d %v", status, got)
 	}
-	if err := e.engine.AcceptContactInvitation(context.Background(), "friend-1", "acct-t", holdfast.User("friend-1")); err != nil {
-		t.Fatal(err)
+	// Both sides see the invitation; the invited holder answers through
+	// the API as in the Security Center.
+	if sec := e.ok("self", "GetSecurity", `{"account":"acct-t"}`); !strings.Contains(fmt.Sprint(sec["invited_contacts"]), "account:friend-1") {
+		t.Errorf("invited_contacts = %v", sec["invited_contacts"])
 	}
-	if sec := e.ok("self", "GetSecurity", `{"account":"acct-t"}`); fmt.Sprint(sec["trusted_contacts"]) != "[friend-1]" {
-		t.Fatalf("trusted_contacts = %v", sec["trusted_contacts"])
+	if sec := e.ok("self", "GetSecurity", `{"account":"friend-1"}`); !strings.Contains(fmt.Sprint(sec["contact_invitations"]), "account:acct-t") {
+		t.Errorf("contact_invitations = %v", sec["contact_invitations"])
+	}
+	status, got = e.call("self", "AcceptContactInvitation", `{"account":"friend-1","inviter":"acct-other"}`)
+	if d := detail(t, got, "not_found"); status == 200 || d["field"] != "inviter" {
+		t.Errorf("accept an invitation nobody sent: %d %v", status, got)
+	}
+	e.ok("self", "AcceptContactInvitation", `{"account":"friend-1","inviter":"acct-t"}`)
+	if sec := e.ok("self", "GetSecurity", `{"account":"acct-t"}`); fmt.Sprint(sec["trusted_contacts"]) != "[friend-1]" || fmt.Sprint(sec["invited_contacts"]) != "[]" {
+		t.Fatalf("trusted_contacts = %v, invited_contacts = %v", sec["trusted_contacts"], sec["invited_contacts"])
+	}
+	// A declined invitation is gone on both sides.
+	e.holder("friend-2")
+	e.ok("self", "AddTrustedContact", `{"account":"acct-t","contact":"friend-2"}`)
+	e.ok("self", "DeclineContactInvitation", `{"account":"friend-2","inviter":"acct-t"}`)
+	if sec := e.ok("self", "GetSecurity", `{"account":"acct-t"}`); fmt.Sprint(sec["trusted_contacts"]) != "[friend-1]" || fmt.Sprint(sec["invited_contacts"]) != "[]" {
+		t.Errorf("after a decline: trusted_contacts = %v, invited_contacts = %v", sec["trusted_contacts"], sec["invited_contacts"])
 	}
 
 	res := e.ok("self", "Freeze", `{"account":"acct-t","duration":"24h","trusted_contact":"friend-1"}`)

@@ -198,7 +198,23 @@ func contactsCmd() *cobra.Command {
 			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s is no longer a trusted contact of %s\n", args[1], args[0]) })
 		})
-	return group("contacts", "Manage a holder's trusted contacts", add, remove)
+	accept := holderCmd("accept ACCOUNT INVITER", "Accept, as ACCOUNT's holder, INVITER's invitation to be their trusted contact",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.AcceptContactInvitation(cmd.Context(), connect.NewRequest(&holdfastv1.AcceptContactInvitationRequest{Account: args[0], Inviter: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s is now a trusted contact of %s\n", args[0], args[1]) })
+		})
+	decline := holderCmd("decline ACCOUNT INVITER", "Decline, as ACCOUNT's holder, INVITER's invitation to be their trusted contact",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			res, err := c.clients().Self.DeclineContactInvitation(cmd.Context(), connect.NewRequest(&holdfastv1.DeclineContactInvitationRequest{Account: args[0], Inviter: args[1]}))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) { fmt.Fprintf(w, "%s declined to be a trusted contact of %s\n", args[0], args[1]) })
+		})
+	return group("contacts", "Manage a holder's trusted contacts", add, remove, accept, decline)
 }
 
 func securityCmd() *cobra.Command {

@@ -1775,6 +1775,238 @@ func (*RemoveTrustedContactResponse) Descriptor() ([]byte, []int) {
 	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{32}
 }
 
+type AcceptContactInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The invited account, whose holder answers.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The account that asked.
+	Inviter       string `protobuf:"bytes,2,opt,name=inviter,proto3" json:"inviter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptContactInvitationRequest) Reset() {
+	*x = AcceptContactInvitationRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptContactInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptContactInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptContactInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptContactInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptContactInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AcceptContactInvitationRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *AcceptContactInvitationRequest) GetInviter() string {
+	if x != nil {
+		return x.Inviter
+	}
+	return ""
+}
+
+type AcceptContactInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptContactInvitationResponse) Reset() {
+	*x = AcceptContactInvitationResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptContactInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptContactInvitationResponse) ProtoMessage() {}
+
+func (x *AcceptContactInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptContactInvitationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptContactInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{34}
+}
+
+type DeclineContactInvitationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Inviter       string                 `protobuf:"bytes,2,opt,name=inviter,proto3" json:"inviter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineContactInvitationRequest) Reset() {
+	*x = DeclineContactInvitationRequest{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineContactInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineContactInvitationRequest) ProtoMessage() {}
+
+func (x *DeclineContactInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineContactInvitationRequest.ProtoReflect.Descriptor instead.
+func (*DeclineContactInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DeclineContactInvitationRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *DeclineContactInvitationRequest) GetInviter() string {
+	if x != nil {
+		return x.Inviter
+	}
+	return ""
+}
+
+type DeclineContactInvitationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeclineContactInvitationResponse) Reset() {
+	*x = DeclineContactInvitationResponse{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeclineContactInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeclineContactInvitationResponse) ProtoMessage() {}
+
+func (x *DeclineContactInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeclineContactInvitationResponse.ProtoReflect.Descriptor instead.
+func (*DeclineContactInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{36}
+}
+
+// ContactInvite is a trusted-contact invitation not yet answered.
+type ContactInvite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The other account: the one invited, or the one that asked.
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	InvitedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=invited_at,proto3" json:"invited_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactInvite) Reset() {
+	*x = ContactInvite{}
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactInvite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactInvite) ProtoMessage() {}
+
+func (x *ContactInvite) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactInvite.ProtoReflect.Descriptor instead.
+func (*ContactInvite) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ContactInvite) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ContactInvite) GetInvitedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InvitedAt
+	}
+	return nil
+}
+
 type GetSecurityRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -1784,7 +2016,7 @@ type GetSecurityRequest struct {
 
 func (x *GetSecurityRequest) Reset() {
 	*x = GetSecurityRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[33]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +2028,7 @@ func (x *GetSecurityRequest) String() string {
 func (*GetSecurityRequest) ProtoMessage() {}
 
 func (x *GetSecurityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[33]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2041,7 @@ func (x *GetSecurityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityRequest.ProtoReflect.Descriptor instead.
 func (*GetSecurityRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{33}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetSecurityRequest) GetAccount() string {
@@ -1833,15 +2065,22 @@ type GetSecurityResponse struct {
 	// Newest first.
 	Sessions []*SessionInfo `protobuf:"bytes,6,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	// Most recently seen first.
-	Devices       []*DeviceInfo `protobuf:"bytes,7,rep,name=devices,proto3" json:"devices,omitempty"`
-	ApiKeys       []*ApiKeyInfo `protobuf:"bytes,8,rep,name=api_keys,proto3" json:"api_keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Devices []*DeviceInfo `protobuf:"bytes,7,rep,name=devices,proto3" json:"devices,omitempty"`
+	ApiKeys []*ApiKeyInfo `protobuf:"bytes,8,rep,name=api_keys,proto3" json:"api_keys,omitempty"`
+	// Contacts the holder invited who have not accepted (they cannot act
+	// yet), oldest first.
+	InvitedContacts []*ContactInvite `protobuf:"bytes,9,rep,name=invited_contacts,proto3" json:"invited_contacts,omitempty"`
+	// Invitations asking this account's holder to be a trusted contact,
+	// oldest first: answer with AcceptContactInvitation or
+	// DeclineContactInvitation.
+	ContactInvitations []*ContactInvite `protobuf:"bytes,10,rep,name=contact_invitations,proto3" json:"contact_invitations,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetSecurityResponse) Reset() {
 	*x = GetSecurityResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[34]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2092,7 @@ func (x *GetSecurityResponse) String() string {
 func (*GetSecurityResponse) ProtoMessage() {}
 
 func (x *GetSecurityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[34]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2105,7 @@ func (x *GetSecurityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecurityResponse.ProtoReflect.Descriptor instead.
 func (*GetSecurityResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{34}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetSecurityResponse) GetAccount() string {
@@ -1925,6 +2164,20 @@ func (x *GetSecurityResponse) GetApiKeys() []*ApiKeyInfo {
 	return nil
 }
 
+func (x *GetSecurityResponse) GetInvitedContacts() []*ContactInvite {
+	if x != nil {
+		return x.InvitedContacts
+	}
+	return nil
+}
+
+func (x *GetSecurityResponse) GetContactInvitations() []*ContactInvite {
+	if x != nil {
+		return x.ContactInvitations
+	}
+	return nil
+}
+
 // Whitelist is the withdrawal whitelist.
 type Whitelist struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1936,7 +2189,7 @@ type Whitelist struct {
 
 func (x *Whitelist) Reset() {
 	*x = Whitelist{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[35]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2201,7 @@ func (x *Whitelist) String() string {
 func (*Whitelist) ProtoMessage() {}
 
 func (x *Whitelist) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[35]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2214,7 @@ func (x *Whitelist) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Whitelist.ProtoReflect.Descriptor instead.
 func (*Whitelist) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{35}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Whitelist) GetEnabled() bool {
@@ -1995,7 +2248,7 @@ type WhitelistEntry struct {
 
 func (x *WhitelistEntry) Reset() {
 	*x = WhitelistEntry{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[36]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2007,7 +2260,7 @@ func (x *WhitelistEntry) String() string {
 func (*WhitelistEntry) ProtoMessage() {}
 
 func (x *WhitelistEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[36]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2020,7 +2273,7 @@ func (x *WhitelistEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhitelistEntry.ProtoReflect.Descriptor instead.
 func (*WhitelistEntry) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{36}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WhitelistEntry) GetAddress() string {
@@ -2089,7 +2342,7 @@ type SettingsLock struct {
 
 func (x *SettingsLock) Reset() {
 	*x = SettingsLock{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[37]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2354,7 @@ func (x *SettingsLock) String() string {
 func (*SettingsLock) ProtoMessage() {}
 
 func (x *SettingsLock) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[37]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2367,7 @@ func (x *SettingsLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettingsLock.ProtoReflect.Descriptor instead.
 func (*SettingsLock) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{37}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SettingsLock) GetRestriction() string {
@@ -2169,7 +2422,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[38]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2434,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[38]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2447,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{38}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SessionInfo) GetId() string {
@@ -2262,7 +2515,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[39]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2527,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[39]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2540,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{39}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeviceInfo) GetId() string {
@@ -2350,7 +2603,7 @@ type ApiKeyInfo struct {
 
 func (x *ApiKeyInfo) Reset() {
 	*x = ApiKeyInfo{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[40]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2615,7 @@ func (x *ApiKeyInfo) String() string {
 func (*ApiKeyInfo) ProtoMessage() {}
 
 func (x *ApiKeyInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[40]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2628,7 @@ func (x *ApiKeyInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKeyInfo.ProtoReflect.Descriptor instead.
 func (*ApiKeyInfo) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{40}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ApiKeyInfo) GetId() string {
@@ -2438,7 +2691,7 @@ type LoginHistoryRequest struct {
 
 func (x *LoginHistoryRequest) Reset() {
 	*x = LoginHistoryRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[41]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2703,7 @@ func (x *LoginHistoryRequest) String() string {
 func (*LoginHistoryRequest) ProtoMessage() {}
 
 func (x *LoginHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[41]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2716,7 @@ func (x *LoginHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginHistoryRequest.ProtoReflect.Descriptor instead.
 func (*LoginHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{41}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LoginHistoryRequest) GetAccount() string {
@@ -2490,7 +2743,7 @@ type LoginHistoryResponse struct {
 
 func (x *LoginHistoryResponse) Reset() {
 	*x = LoginHistoryResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[42]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2755,7 @@ func (x *LoginHistoryResponse) String() string {
 func (*LoginHistoryResponse) ProtoMessage() {}
 
 func (x *LoginHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[42]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2768,7 @@ func (x *LoginHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginHistoryResponse.ProtoReflect.Descriptor instead.
 func (*LoginHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{42}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *LoginHistoryResponse) GetLogins() []*Login {
@@ -2541,7 +2794,7 @@ type Login struct {
 
 func (x *Login) Reset() {
 	*x = Login{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[43]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2553,7 +2806,7 @@ func (x *Login) String() string {
 func (*Login) ProtoMessage() {}
 
 func (x *Login) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[43]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2566,7 +2819,7 @@ func (x *Login) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Login.ProtoReflect.Descriptor instead.
 func (*Login) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{43}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Login) GetId() string {
@@ -2621,7 +2874,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2886,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[44]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2899,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{44}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RevokeApiKeyRequest) GetAccount() string {
@@ -2672,7 +2925,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2937,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[45]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2950,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{45}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevokeApiKeyResponse) GetKey() *ApiKeyInfo {
@@ -2719,7 +2972,7 @@ type SetApiKeyIpWhitelistRequest struct {
 
 func (x *SetApiKeyIpWhitelistRequest) Reset() {
 	*x = SetApiKeyIpWhitelistRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +2984,7 @@ func (x *SetApiKeyIpWhitelistRequest) String() string {
 func (*SetApiKeyIpWhitelistRequest) ProtoMessage() {}
 
 func (x *SetApiKeyIpWhitelistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[46]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +2997,7 @@ func (x *SetApiKeyIpWhitelistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApiKeyIpWhitelistRequest.ProtoReflect.Descriptor instead.
 func (*SetApiKeyIpWhitelistRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{46}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SetApiKeyIpWhitelistRequest) GetAccount() string {
@@ -2777,7 +3030,7 @@ type SetApiKeyIpWhitelistResponse struct {
 
 func (x *SetApiKeyIpWhitelistResponse) Reset() {
 	*x = SetApiKeyIpWhitelistResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[47]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +3042,7 @@ func (x *SetApiKeyIpWhitelistResponse) String() string {
 func (*SetApiKeyIpWhitelistResponse) ProtoMessage() {}
 
 func (x *SetApiKeyIpWhitelistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[47]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +3055,7 @@ func (x *SetApiKeyIpWhitelistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetApiKeyIpWhitelistResponse.ProtoReflect.Descriptor instead.
 func (*SetApiKeyIpWhitelistResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{47}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SetApiKeyIpWhitelistResponse) GetKey() *ApiKeyInfo {
@@ -2826,7 +3079,7 @@ type SecurityHistoryRequest struct {
 
 func (x *SecurityHistoryRequest) Reset() {
 	*x = SecurityHistoryRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[48]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +3091,7 @@ func (x *SecurityHistoryRequest) String() string {
 func (*SecurityHistoryRequest) ProtoMessage() {}
 
 func (x *SecurityHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[48]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +3104,7 @@ func (x *SecurityHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityHistoryRequest.ProtoReflect.Descriptor instead.
 func (*SecurityHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{48}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SecurityHistoryRequest) GetAccount() string {
@@ -2888,7 +3141,7 @@ type SecurityHistoryResponse struct {
 
 func (x *SecurityHistoryResponse) Reset() {
 	*x = SecurityHistoryResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[49]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3153,7 @@ func (x *SecurityHistoryResponse) String() string {
 func (*SecurityHistoryResponse) ProtoMessage() {}
 
 func (x *SecurityHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[49]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3166,7 @@ func (x *SecurityHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityHistoryResponse.ProtoReflect.Descriptor instead.
 func (*SecurityHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{49}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SecurityHistoryResponse) GetAccount() string {
@@ -2977,7 +3230,7 @@ type HistoryItem struct {
 
 func (x *HistoryItem) Reset() {
 	*x = HistoryItem{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[50]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3242,7 @@ func (x *HistoryItem) String() string {
 func (*HistoryItem) ProtoMessage() {}
 
 func (x *HistoryItem) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[50]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3255,7 @@ func (x *HistoryItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryItem.ProtoReflect.Descriptor instead.
 func (*HistoryItem) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{50}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *HistoryItem) GetAt() *timestamppb.Timestamp {
@@ -3098,7 +3351,7 @@ type SecurityCheckupRequest struct {
 
 func (x *SecurityCheckupRequest) Reset() {
 	*x = SecurityCheckupRequest{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[51]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3363,7 @@ func (x *SecurityCheckupRequest) String() string {
 func (*SecurityCheckupRequest) ProtoMessage() {}
 
 func (x *SecurityCheckupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[51]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3376,7 @@ func (x *SecurityCheckupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityCheckupRequest.ProtoReflect.Descriptor instead.
 func (*SecurityCheckupRequest) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{51}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SecurityCheckupRequest) GetAccount() string {
@@ -3145,7 +3398,7 @@ type SecurityCheckupResponse struct {
 
 func (x *SecurityCheckupResponse) Reset() {
 	*x = SecurityCheckupResponse{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[52]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3410,7 @@ func (x *SecurityCheckupResponse) String() string {
 func (*SecurityCheckupResponse) ProtoMessage() {}
 
 func (x *SecurityCheckupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[52]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3423,7 @@ func (x *SecurityCheckupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityCheckupResponse.ProtoReflect.Descriptor instead.
 func (*SecurityCheckupResponse) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{52}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SecurityCheckupResponse) GetAccount() string {
@@ -3213,7 +3466,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[53]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3225,7 +3478,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_holdfast_v1_selfservice_proto_msgTypes[53]
+	mi := &file_holdfast_v1_selfservice_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3238,7 +3491,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{53}
+	return file_holdfast_v1_selfservice_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Finding) GetCode() string {
@@ -3395,9 +3648,22 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x1bRemoveTrustedContactRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
 	"\acontact\x18\x02 \x01(\tR\acontact\"\x1e\n" +
-	"\x1cRemoveTrustedContactResponse\".\n" +
+	"\x1cRemoveTrustedContactResponse\"T\n" +
+	"\x1eAcceptContactInvitationRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\ainviter\x18\x02 \x01(\tR\ainviter\"!\n" +
+	"\x1fAcceptContactInvitationResponse\"U\n" +
+	"\x1fDeclineContactInvitationRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x18\n" +
+	"\ainviter\x18\x02 \x01(\tR\ainviter\"\"\n" +
+	" DeclineContactInvitationResponse\"e\n" +
+	"\rContactInvite\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12:\n" +
+	"\n" +
+	"invited_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"invited_at\".\n" +
 	"\x12GetSecurityRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xa8\x03\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xbe\x04\n" +
 	"\x13GetSecurityResponse\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x126\n" +
 	"\x16anti_phishing_code_set\x18\x02 \x01(\bR\x16anti_phishing_code_set\x124\n" +
@@ -3406,7 +3672,10 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x10trusted_contacts\x18\x05 \x03(\tR\x10trusted_contacts\x124\n" +
 	"\bsessions\x18\x06 \x03(\v2\x18.holdfast.v1.SessionInfoR\bsessions\x121\n" +
 	"\adevices\x18\a \x03(\v2\x17.holdfast.v1.DeviceInfoR\adevices\x123\n" +
-	"\bapi_keys\x18\b \x03(\v2\x17.holdfast.v1.ApiKeyInfoR\bapi_keys\"`\n" +
+	"\bapi_keys\x18\b \x03(\v2\x17.holdfast.v1.ApiKeyInfoR\bapi_keys\x12F\n" +
+	"\x10invited_contacts\x18\t \x03(\v2\x1a.holdfast.v1.ContactInviteR\x10invited_contacts\x12L\n" +
+	"\x13contact_invitations\x18\n" +
+	" \x03(\v2\x1a.holdfast.v1.ContactInviteR\x13contact_invitations\"`\n" +
 	"\tWhitelist\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x129\n" +
 	"\taddresses\x18\x02 \x03(\v2\x1b.holdfast.v1.WhitelistEntryR\taddresses\"\xc4\x02\n" +
@@ -3546,7 +3815,7 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x03fix\x18\x04 \x01(\tR\x03fix\x12\x1d\n" +
 	"\asubject\x18\x05 \x01(\tH\x00R\asubject\x88\x01\x01B\n" +
 	"\n" +
-	"\b_subject2\xf4\x0f\n" +
+	"\b_subject2\xe3\x11\n" +
 	"\vSelfService\x12A\n" +
 	"\x06Freeze\x12\x1a.holdfast.v1.FreezeRequest\x1a\x1b.holdfast.v1.FreezeResponse\x12J\n" +
 	"\tPanicLock\x12\x1d.holdfast.v1.PanicLockRequest\x1a\x1e.holdfast.v1.PanicLockResponse\x12\\\n" +
@@ -3563,7 +3832,9 @@ const file_holdfast_v1_selfservice_proto_rawDesc = "" +
 	"\x15RequestSettingsUnlock\x12).holdfast.v1.RequestSettingsUnlockRequest\x1a*.holdfast.v1.RequestSettingsUnlockResponse\x12k\n" +
 	"\x14CancelSettingsUnlock\x12(.holdfast.v1.CancelSettingsUnlockRequest\x1a).holdfast.v1.CancelSettingsUnlockResponse\x12b\n" +
 	"\x11AddTrustedContact\x12%.holdfast.v1.AddTrustedContactRequest\x1a&.holdfast.v1.AddTrustedContactResponse\x12k\n" +
-	"\x14RemoveTrustedContact\x12(.holdfast.v1.RemoveTrustedContactRequest\x1a).holdfast.v1.RemoveTrustedContactResponse\x12S\n" +
+	"\x14RemoveTrustedContact\x12(.holdfast.v1.RemoveTrustedContactRequest\x1a).holdfast.v1.RemoveTrustedContactResponse\x12t\n" +
+	"\x17AcceptContactInvitation\x12+.holdfast.v1.AcceptContactInvitationRequest\x1a,.holdfast.v1.AcceptContactInvitationResponse\x12w\n" +
+	"\x18DeclineContactInvitation\x12,.holdfast.v1.DeclineContactInvitationRequest\x1a-.holdfast.v1.DeclineContactInvitationResponse\x12S\n" +
 	"\fRevokeApiKey\x12 .holdfast.v1.RevokeApiKeyRequest\x1a!.holdfast.v1.RevokeApiKeyResponse\x12k\n" +
 	"\x14SetApiKeyIpWhitelist\x12(.holdfast.v1.SetApiKeyIpWhitelistRequest\x1a).holdfast.v1.SetApiKeyIpWhitelistResponse\x12P\n" +
 	"\vGetSecurity\x12\x1f.holdfast.v1.GetSecurityRequest\x1a .holdfast.v1.GetSecurityResponse\x12S\n" +
@@ -3583,162 +3854,174 @@ func file_holdfast_v1_selfservice_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_selfservice_proto_rawDescData
 }
 
-var file_holdfast_v1_selfservice_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_holdfast_v1_selfservice_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_holdfast_v1_selfservice_proto_goTypes = []any{
-	(*FreezeRequest)(nil),                  // 0: holdfast.v1.FreezeRequest
-	(*FreezeResponse)(nil),                 // 1: holdfast.v1.FreezeResponse
-	(*PanicLockRequest)(nil),               // 2: holdfast.v1.PanicLockRequest
-	(*PanicLockResponse)(nil),              // 3: holdfast.v1.PanicLockResponse
-	(*RequestUnfreezeRequest)(nil),         // 4: holdfast.v1.RequestUnfreezeRequest
-	(*RequestUnfreezeResponse)(nil),        // 5: holdfast.v1.RequestUnfreezeResponse
-	(*StatusRequest)(nil),                  // 6: holdfast.v1.StatusRequest
-	(*StatusResponse)(nil),                 // 7: holdfast.v1.StatusResponse
-	(*StatusCause)(nil),                    // 8: holdfast.v1.StatusCause
-	(*VerifyRequest)(nil),                  // 9: holdfast.v1.VerifyRequest
-	(*VerifyResponse)(nil),                 // 10: holdfast.v1.VerifyResponse
-	(*SecureAccountRequest)(nil),           // 11: holdfast.v1.SecureAccountRequest
-	(*SecureAccountResponse)(nil),          // 12: holdfast.v1.SecureAccountResponse
-	(*RevokeSessionRequest)(nil),           // 13: holdfast.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),          // 14: holdfast.v1.RevokeSessionResponse
-	(*AddWhitelistAddressRequest)(nil),     // 15: holdfast.v1.AddWhitelistAddressRequest
-	(*AddWhitelistAddressResponse)(nil),    // 16: holdfast.v1.AddWhitelistAddressResponse
-	(*RemoveWhitelistAddressRequest)(nil),  // 17: holdfast.v1.RemoveWhitelistAddressRequest
-	(*RemoveWhitelistAddressResponse)(nil), // 18: holdfast.v1.RemoveWhitelistAddressResponse
-	(*SetWhitelistRequest)(nil),            // 19: holdfast.v1.SetWhitelistRequest
-	(*SetWhitelistResponse)(nil),           // 20: holdfast.v1.SetWhitelistResponse
-	(*SetAntiPhishingCodeRequest)(nil),     // 21: holdfast.v1.SetAntiPhishingCodeRequest
-	(*SetAntiPhishingCodeResponse)(nil),    // 22: holdfast.v1.SetAntiPhishingCodeResponse
-	(*LockSettingsRequest)(nil),            // 23: holdfast.v1.LockSettingsRequest
-	(*LockSettingsResponse)(nil),           // 24: holdfast.v1.LockSettingsResponse
-	(*RequestSettingsUnlockRequest)(nil),   // 25: holdfast.v1.RequestSettingsUnlockRequest
-	(*RequestSettingsUnlockResponse)(nil),  // 26: holdfast.v1.RequestSettingsUnlockResponse
-	(*CancelSettingsUnlockRequest)(nil),    // 27: holdfast.v1.CancelSettingsUnlockRequest
-	(*CancelSettingsUnlockResponse)(nil),   // 28: holdfast.v1.CancelSettingsUnlockResponse
-	(*AddTrustedContactRequest)(nil),       // 29: holdfast.v1.AddTrustedContactRequest
-	(*AddTrustedContactResponse)(nil),      // 30: holdfast.v1.AddTrustedContactResponse
-	(*RemoveTrustedContactRequest)(nil),    // 31: holdfast.v1.RemoveTrustedContactRequest
-	(*RemoveTrustedContactResponse)(nil),   // 32: holdfast.v1.RemoveTrustedContactResponse
-	(*GetSecurityRequest)(nil),             // 33: holdfast.v1.GetSecurityRequest
-	(*GetSecurityResponse)(nil),            // 34: holdfast.v1.GetSecurityResponse
-	(*Whitelist)(nil),                      // 35: holdfast.v1.Whitelist
-	(*WhitelistEntry)(nil),                 // 36: holdfast.v1.WhitelistEntry
-	(*SettingsLock)(nil),                   // 37: holdfast.v1.SettingsLock
-	(*SessionInfo)(nil),                    // 38: holdfast.v1.SessionInfo
-	(*DeviceInfo)(nil),                     // 39: holdfast.v1.DeviceInfo
-	(*ApiKeyInfo)(nil),                     // 40: holdfast.v1.ApiKeyInfo
-	(*LoginHistoryRequest)(nil),            // 41: holdfast.v1.LoginHistoryRequest
-	(*LoginHistoryResponse)(nil),           // 42: holdfast.v1.LoginHistoryResponse
-	(*Login)(nil),                          // 43: holdfast.v1.Login
-	(*RevokeApiKeyRequest)(nil),            // 44: holdfast.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),           // 45: holdfast.v1.RevokeApiKeyResponse
-	(*SetApiKeyIpWhitelistRequest)(nil),    // 46: holdfast.v1.SetApiKeyIpWhitelistRequest
-	(*SetApiKeyIpWhitelistResponse)(nil),   // 47: holdfast.v1.SetApiKeyIpWhitelistResponse
-	(*SecurityHistoryRequest)(nil),         // 48: holdfast.v1.SecurityHistoryRequest
-	(*SecurityHistoryResponse)(nil),        // 49: holdfast.v1.SecurityHistoryResponse
-	(*HistoryItem)(nil),                    // 50: holdfast.v1.HistoryItem
-	(*SecurityCheckupRequest)(nil),         // 51: holdfast.v1.SecurityCheckupRequest
-	(*SecurityCheckupResponse)(nil),        // 52: holdfast.v1.SecurityCheckupResponse
-	(*Finding)(nil),                        // 53: holdfast.v1.Finding
-	nil,                                    // 54: holdfast.v1.StatusResponse.EffectsEntry
-	nil,                                    // 55: holdfast.v1.StatusCause.BlocksEntry
-	(*Restriction)(nil),                    // 56: holdfast.v1.Restriction
-	(*Receipt)(nil),                        // 57: holdfast.v1.Receipt
-	(*timestamppb.Timestamp)(nil),          // 58: google.protobuf.Timestamp
+	(*FreezeRequest)(nil),                    // 0: holdfast.v1.FreezeRequest
+	(*FreezeResponse)(nil),                   // 1: holdfast.v1.FreezeResponse
+	(*PanicLockRequest)(nil),                 // 2: holdfast.v1.PanicLockRequest
+	(*PanicLockResponse)(nil),                // 3: holdfast.v1.PanicLockResponse
+	(*RequestUnfreezeRequest)(nil),           // 4: holdfast.v1.RequestUnfreezeRequest
+	(*RequestUnfreezeResponse)(nil),          // 5: holdfast.v1.RequestUnfreezeResponse
+	(*StatusRequest)(nil),                    // 6: holdfast.v1.StatusRequest
+	(*StatusResponse)(nil),                   // 7: holdfast.v1.StatusResponse
+	(*StatusCause)(nil),                      // 8: holdfast.v1.StatusCause
+	(*VerifyRequest)(nil),                    // 9: holdfast.v1.VerifyRequest
+	(*VerifyResponse)(nil),                   // 10: holdfast.v1.VerifyResponse
+	(*SecureAccountRequest)(nil),             // 11: holdfast.v1.SecureAccountRequest
+	(*SecureAccountResponse)(nil),            // 12: holdfast.v1.SecureAccountResponse
+	(*RevokeSessionRequest)(nil),             // 13: holdfast.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),            // 14: holdfast.v1.RevokeSessionResponse
+	(*AddWhitelistAddressRequest)(nil),       // 15: holdfast.v1.AddWhitelistAddressRequest
+	(*AddWhitelistAddressResponse)(nil),      // 16: holdfast.v1.AddWhitelistAddressResponse
+	(*RemoveWhitelistAddressRequest)(nil),    // 17: holdfast.v1.RemoveWhitelistAddressRequest
+	(*RemoveWhitelistAddressResponse)(nil),   // 18: holdfast.v1.RemoveWhitelistAddressResponse
+	(*SetWhitelistRequest)(nil),              // 19: holdfast.v1.SetWhitelistRequest
+	(*SetWhitelistResponse)(nil),             // 20: holdfast.v1.SetWhitelistResponse
+	(*SetAntiPhishingCodeRequest)(nil),       // 21: holdfast.v1.SetAntiPhishingCodeRequest
+	(*SetAntiPhishingCodeResponse)(nil),      // 22: holdfast.v1.SetAntiPhishingCodeResponse
+	(*LockSettingsRequest)(nil),              // 23: holdfast.v1.LockSettingsRequest
+	(*LockSettingsResponse)(nil),             // 24: holdfast.v1.LockSettingsResponse
+	(*RequestSettingsUnlockRequest)(nil),     // 25: holdfast.v1.RequestSettingsUnlockRequest
+	(*RequestSettingsUnlockResponse)(nil),    // 26: holdfast.v1.RequestSettingsUnlockResponse
+	(*CancelSettingsUnlockRequest)(nil),      // 27: holdfast.v1.CancelSettingsUnlockRequest
+	(*CancelSettingsUnlockResponse)(nil),     // 28: holdfast.v1.CancelSettingsUnlockResponse
+	(*AddTrustedContactRequest)(nil),         // 29: holdfast.v1.AddTrustedContactRequest
+	(*AddTrustedContactResponse)(nil),        // 30: holdfast.v1.AddTrustedContactResponse
+	(*RemoveTrustedContactRequest)(nil),      // 31: holdfast.v1.RemoveTrustedContactRequest
+	(*RemoveTrustedContactResponse)(nil),     // 32: holdfast.v1.RemoveTrustedContactResponse
+	(*AcceptContactInvitationRequest)(nil),   // 33: holdfast.v1.AcceptContactInvitationRequest
+	(*AcceptContactInvitationResponse)(nil),  // 34: holdfast.v1.AcceptContactInvitationResponse
+	(*DeclineContactInvitationRequest)(nil),  // 35: holdfast.v1.DeclineContactInvitationRequest
+	(*DeclineContactInvitationResponse)(nil), // 36: holdfast.v1.DeclineContactInvitationResponse
+	(*ContactInvite)(nil),                    // 37: holdfast.v1.ContactInvite
+	(*GetSecurityRequest)(nil),               // 38: holdfast.v1.GetSecurityRequest
+	(*GetSecurityResponse)(nil),              // 39: holdfast.v1.GetSecurityResponse
+	(*Whitelist)(nil),                        // 40: holdfast.v1.Whitelist
+	(*WhitelistEntry)(nil),                   // 41: holdfast.v1.WhitelistEntry
+	(*SettingsLock)(nil),                     // 42: holdfast.v1.SettingsLock
+	(*SessionInfo)(nil),                      // 43: holdfast.v1.SessionInfo
+	(*DeviceInfo)(nil),                       // 44: holdfast.v1.DeviceInfo
+	(*ApiKeyInfo)(nil),                       // 45: holdfast.v1.ApiKeyInfo
+	(*LoginHistoryRequest)(nil),              // 46: holdfast.v1.LoginHistoryRequest
+	(*LoginHistoryResponse)(nil),             // 47: holdfast.v1.LoginHistoryResponse
+	(*Login)(nil),                            // 48: holdfast.v1.Login
+	(*RevokeApiKeyRequest)(nil),              // 49: holdfast.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),             // 50: holdfast.v1.RevokeApiKeyResponse
+	(*SetApiKeyIpWhitelistRequest)(nil),      // 51: holdfast.v1.SetApiKeyIpWhitelistRequest
+	(*SetApiKeyIpWhitelistResponse)(nil),     // 52: holdfast.v1.SetApiKeyIpWhitelistResponse
+	(*SecurityHistoryRequest)(nil),           // 53: holdfast.v1.SecurityHistoryRequest
+	(*SecurityHistoryResponse)(nil),          // 54: holdfast.v1.SecurityHistoryResponse
+	(*HistoryItem)(nil),                      // 55: holdfast.v1.HistoryItem
+	(*SecurityCheckupRequest)(nil),           // 56: holdfast.v1.SecurityCheckupRequest
+	(*SecurityCheckupResponse)(nil),          // 57: holdfast.v1.SecurityCheckupResponse
+	(*Finding)(nil),                          // 58: holdfast.v1.Finding
+	nil,                                      // 59: holdfast.v1.StatusResponse.EffectsEntry
+	nil,                                      // 60: holdfast.v1.StatusCause.BlocksEntry
+	(*Restriction)(nil),                      // 61: holdfast.v1.Restriction
+	(*Receipt)(nil),                          // 62: holdfast.v1.Receipt
+	(*timestamppb.Timestamp)(nil),            // 63: google.protobuf.Timestamp
 }
 var file_holdfast_v1_selfservice_proto_depIdxs = []int32{
-	56, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
-	57, // 1: holdfast.v1.FreezeResponse.receipt:type_name -> holdfast.v1.Receipt
-	56, // 2: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
-	57, // 3: holdfast.v1.PanicLockResponse.receipt:type_name -> holdfast.v1.Receipt
-	57, // 4: holdfast.v1.RequestUnfreezeResponse.receipt:type_name -> holdfast.v1.Receipt
+	61, // 0: holdfast.v1.FreezeResponse.restriction:type_name -> holdfast.v1.Restriction
+	62, // 1: holdfast.v1.FreezeResponse.receipt:type_name -> holdfast.v1.Receipt
+	61, // 2: holdfast.v1.PanicLockResponse.restriction:type_name -> holdfast.v1.Restriction
+	62, // 3: holdfast.v1.PanicLockResponse.receipt:type_name -> holdfast.v1.Receipt
+	62, // 4: holdfast.v1.RequestUnfreezeResponse.receipt:type_name -> holdfast.v1.Receipt
 	8,  // 5: holdfast.v1.StatusResponse.causes:type_name -> holdfast.v1.StatusCause
-	54, // 6: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
-	58, // 7: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
-	58, // 8: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
-	55, // 9: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
-	56, // 10: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
-	56, // 11: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
-	57, // 12: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
-	58, // 13: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
-	58, // 14: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
-	56, // 15: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
-	56, // 16: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	56, // 17: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
-	35, // 18: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
-	37, // 19: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
-	38, // 20: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
-	39, // 21: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
-	40, // 22: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
-	36, // 23: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
-	58, // 24: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
-	58, // 25: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
-	58, // 26: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
-	58, // 27: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
-	58, // 28: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
-	58, // 29: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	58, // 30: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	58, // 31: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
-	58, // 32: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
-	58, // 33: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
-	58, // 34: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
-	58, // 35: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
-	43, // 36: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
-	58, // 37: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
-	40, // 38: holdfast.v1.RevokeApiKeyResponse.key:type_name -> holdfast.v1.ApiKeyInfo
-	40, // 39: holdfast.v1.SetApiKeyIpWhitelistResponse.key:type_name -> holdfast.v1.ApiKeyInfo
-	50, // 40: holdfast.v1.SecurityHistoryResponse.items:type_name -> holdfast.v1.HistoryItem
-	58, // 41: holdfast.v1.HistoryItem.at:type_name -> google.protobuf.Timestamp
-	58, // 42: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
-	53, // 43: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
-	0,  // 44: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
-	2,  // 45: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
-	4,  // 46: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
-	6,  // 47: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
-	9,  // 48: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
-	11, // 49: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
-	13, // 50: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
-	15, // 51: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
-	17, // 52: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
-	19, // 53: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
-	21, // 54: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
-	23, // 55: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
-	25, // 56: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
-	27, // 57: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
-	29, // 58: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
-	31, // 59: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
-	44, // 60: holdfast.v1.SelfService.RevokeApiKey:input_type -> holdfast.v1.RevokeApiKeyRequest
-	46, // 61: holdfast.v1.SelfService.SetApiKeyIpWhitelist:input_type -> holdfast.v1.SetApiKeyIpWhitelistRequest
-	33, // 62: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
-	41, // 63: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
-	51, // 64: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
-	48, // 65: holdfast.v1.SelfService.SecurityHistory:input_type -> holdfast.v1.SecurityHistoryRequest
-	1,  // 66: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
-	3,  // 67: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
-	5,  // 68: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
-	7,  // 69: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
-	10, // 70: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
-	12, // 71: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
-	14, // 72: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
-	16, // 73: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
-	18, // 74: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
-	20, // 75: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
-	22, // 76: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
-	24, // 77: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
-	26, // 78: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
-	28, // 79: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
-	30, // 80: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
-	32, // 81: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
-	45, // 82: holdfast.v1.SelfService.RevokeApiKey:output_type -> holdfast.v1.RevokeApiKeyResponse
-	47, // 83: holdfast.v1.SelfService.SetApiKeyIpWhitelist:output_type -> holdfast.v1.SetApiKeyIpWhitelistResponse
-	34, // 84: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
-	42, // 85: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
-	52, // 86: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
-	49, // 87: holdfast.v1.SelfService.SecurityHistory:output_type -> holdfast.v1.SecurityHistoryResponse
-	66, // [66:88] is the sub-list for method output_type
-	44, // [44:66] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	59, // 6: holdfast.v1.StatusResponse.effects:type_name -> holdfast.v1.StatusResponse.EffectsEntry
+	63, // 7: holdfast.v1.StatusCause.starts_at:type_name -> google.protobuf.Timestamp
+	63, // 8: holdfast.v1.StatusCause.ends_at:type_name -> google.protobuf.Timestamp
+	60, // 9: holdfast.v1.StatusCause.blocks:type_name -> holdfast.v1.StatusCause.BlocksEntry
+	61, // 10: holdfast.v1.VerifyResponse.ended:type_name -> holdfast.v1.Restriction
+	61, // 11: holdfast.v1.SecureAccountResponse.freeze:type_name -> holdfast.v1.Restriction
+	62, // 12: holdfast.v1.SecureAccountResponse.receipt:type_name -> holdfast.v1.Receipt
+	63, // 13: holdfast.v1.AddWhitelistAddressResponse.added_at:type_name -> google.protobuf.Timestamp
+	63, // 14: holdfast.v1.AddWhitelistAddressResponse.usable_at:type_name -> google.protobuf.Timestamp
+	61, // 15: holdfast.v1.LockSettingsResponse.restriction:type_name -> holdfast.v1.Restriction
+	61, // 16: holdfast.v1.RequestSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	61, // 17: holdfast.v1.CancelSettingsUnlockResponse.restriction:type_name -> holdfast.v1.Restriction
+	63, // 18: holdfast.v1.ContactInvite.invited_at:type_name -> google.protobuf.Timestamp
+	40, // 19: holdfast.v1.GetSecurityResponse.whitelist:type_name -> holdfast.v1.Whitelist
+	42, // 20: holdfast.v1.GetSecurityResponse.settings_lock:type_name -> holdfast.v1.SettingsLock
+	43, // 21: holdfast.v1.GetSecurityResponse.sessions:type_name -> holdfast.v1.SessionInfo
+	44, // 22: holdfast.v1.GetSecurityResponse.devices:type_name -> holdfast.v1.DeviceInfo
+	45, // 23: holdfast.v1.GetSecurityResponse.api_keys:type_name -> holdfast.v1.ApiKeyInfo
+	37, // 24: holdfast.v1.GetSecurityResponse.invited_contacts:type_name -> holdfast.v1.ContactInvite
+	37, // 25: holdfast.v1.GetSecurityResponse.contact_invitations:type_name -> holdfast.v1.ContactInvite
+	41, // 26: holdfast.v1.Whitelist.addresses:type_name -> holdfast.v1.WhitelistEntry
+	63, // 27: holdfast.v1.WhitelistEntry.added_at:type_name -> google.protobuf.Timestamp
+	63, // 28: holdfast.v1.WhitelistEntry.usable_at:type_name -> google.protobuf.Timestamp
+	63, // 29: holdfast.v1.WhitelistEntry.last_used_at:type_name -> google.protobuf.Timestamp
+	63, // 30: holdfast.v1.SettingsLock.locked_at:type_name -> google.protobuf.Timestamp
+	63, // 31: holdfast.v1.SettingsLock.unlock_requested_at:type_name -> google.protobuf.Timestamp
+	63, // 32: holdfast.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	63, // 33: holdfast.v1.SessionInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	63, // 34: holdfast.v1.DeviceInfo.first_seen:type_name -> google.protobuf.Timestamp
+	63, // 35: holdfast.v1.DeviceInfo.last_seen:type_name -> google.protobuf.Timestamp
+	63, // 36: holdfast.v1.ApiKeyInfo.created_at:type_name -> google.protobuf.Timestamp
+	63, // 37: holdfast.v1.ApiKeyInfo.revoked_at:type_name -> google.protobuf.Timestamp
+	63, // 38: holdfast.v1.ApiKeyInfo.last_used_at:type_name -> google.protobuf.Timestamp
+	48, // 39: holdfast.v1.LoginHistoryResponse.logins:type_name -> holdfast.v1.Login
+	63, // 40: holdfast.v1.Login.at:type_name -> google.protobuf.Timestamp
+	45, // 41: holdfast.v1.RevokeApiKeyResponse.key:type_name -> holdfast.v1.ApiKeyInfo
+	45, // 42: holdfast.v1.SetApiKeyIpWhitelistResponse.key:type_name -> holdfast.v1.ApiKeyInfo
+	55, // 43: holdfast.v1.SecurityHistoryResponse.items:type_name -> holdfast.v1.HistoryItem
+	63, // 44: holdfast.v1.HistoryItem.at:type_name -> google.protobuf.Timestamp
+	63, // 45: holdfast.v1.SecurityCheckupResponse.at:type_name -> google.protobuf.Timestamp
+	58, // 46: holdfast.v1.SecurityCheckupResponse.findings:type_name -> holdfast.v1.Finding
+	0,  // 47: holdfast.v1.SelfService.Freeze:input_type -> holdfast.v1.FreezeRequest
+	2,  // 48: holdfast.v1.SelfService.PanicLock:input_type -> holdfast.v1.PanicLockRequest
+	4,  // 49: holdfast.v1.SelfService.RequestUnfreeze:input_type -> holdfast.v1.RequestUnfreezeRequest
+	6,  // 50: holdfast.v1.SelfService.Status:input_type -> holdfast.v1.StatusRequest
+	9,  // 51: holdfast.v1.SelfService.Verify:input_type -> holdfast.v1.VerifyRequest
+	11, // 52: holdfast.v1.SelfService.SecureAccount:input_type -> holdfast.v1.SecureAccountRequest
+	13, // 53: holdfast.v1.SelfService.RevokeSession:input_type -> holdfast.v1.RevokeSessionRequest
+	15, // 54: holdfast.v1.SelfService.AddWhitelistAddress:input_type -> holdfast.v1.AddWhitelistAddressRequest
+	17, // 55: holdfast.v1.SelfService.RemoveWhitelistAddress:input_type -> holdfast.v1.RemoveWhitelistAddressRequest
+	19, // 56: holdfast.v1.SelfService.SetWhitelist:input_type -> holdfast.v1.SetWhitelistRequest
+	21, // 57: holdfast.v1.SelfService.SetAntiPhishingCode:input_type -> holdfast.v1.SetAntiPhishingCodeRequest
+	23, // 58: holdfast.v1.SelfService.LockSettings:input_type -> holdfast.v1.LockSettingsRequest
+	25, // 59: holdfast.v1.SelfService.RequestSettingsUnlock:input_type -> holdfast.v1.RequestSettingsUnlockRequest
+	27, // 60: holdfast.v1.SelfService.CancelSettingsUnlock:input_type -> holdfast.v1.CancelSettingsUnlockRequest
+	29, // 61: holdfast.v1.SelfService.AddTrustedContact:input_type -> holdfast.v1.AddTrustedContactRequest
+	31, // 62: holdfast.v1.SelfService.RemoveTrustedContact:input_type -> holdfast.v1.RemoveTrustedContactRequest
+	33, // 63: holdfast.v1.SelfService.AcceptContactInvitation:input_type -> holdfast.v1.AcceptContactInvitationRequest
+	35, // 64: holdfast.v1.SelfService.DeclineContactInvitation:input_type -> holdfast.v1.DeclineContactInvitationRequest
+	49, // 65: holdfast.v1.SelfService.RevokeApiKey:input_type -> holdfast.v1.RevokeApiKeyRequest
+	51, // 66: holdfast.v1.SelfService.SetApiKeyIpWhitelist:input_type -> holdfast.v1.SetApiKeyIpWhitelistRequest
+	38, // 67: holdfast.v1.SelfService.GetSecurity:input_type -> holdfast.v1.GetSecurityRequest
+	46, // 68: holdfast.v1.SelfService.LoginHistory:input_type -> holdfast.v1.LoginHistoryRequest
+	56, // 69: holdfast.v1.SelfService.SecurityCheckup:input_type -> holdfast.v1.SecurityCheckupRequest
+	53, // 70: holdfast.v1.SelfService.SecurityHistory:input_type -> holdfast.v1.SecurityHistoryRequest
+	1,  // 71: holdfast.v1.SelfService.Freeze:output_type -> holdfast.v1.FreezeResponse
+	3,  // 72: holdfast.v1.SelfService.PanicLock:output_type -> holdfast.v1.PanicLockResponse
+	5,  // 73: holdfast.v1.SelfService.RequestUnfreeze:output_type -> holdfast.v1.RequestUnfreezeResponse
+	7,  // 74: holdfast.v1.SelfService.Status:output_type -> holdfast.v1.StatusResponse
+	10, // 75: holdfast.v1.SelfService.Verify:output_type -> holdfast.v1.VerifyResponse
+	12, // 76: holdfast.v1.SelfService.SecureAccount:output_type -> holdfast.v1.SecureAccountResponse
+	14, // 77: holdfast.v1.SelfService.RevokeSession:output_type -> holdfast.v1.RevokeSessionResponse
+	16, // 78: holdfast.v1.SelfService.AddWhitelistAddress:output_type -> holdfast.v1.AddWhitelistAddressResponse
+	18, // 79: holdfast.v1.SelfService.RemoveWhitelistAddress:output_type -> holdfast.v1.RemoveWhitelistAddressResponse
+	20, // 80: holdfast.v1.SelfService.SetWhitelist:output_type -> holdfast.v1.SetWhitelistResponse
+	22, // 81: holdfast.v1.SelfService.SetAntiPhishingCode:output_type -> holdfast.v1.SetAntiPhishingCodeResponse
+	24, // 82: holdfast.v1.SelfService.LockSettings:output_type -> holdfast.v1.LockSettingsResponse
+	26, // 83: holdfast.v1.SelfService.RequestSettingsUnlock:output_type -> holdfast.v1.RequestSettingsUnlockResponse
+	28, // 84: holdfast.v1.SelfService.CancelSettingsUnlock:output_type -> holdfast.v1.CancelSettingsUnlockResponse
+	30, // 85: holdfast.v1.SelfService.AddTrustedContact:output_type -> holdfast.v1.AddTrustedContactResponse
+	32, // 86: holdfast.v1.SelfService.RemoveTrustedContact:output_type -> holdfast.v1.RemoveTrustedContactResponse
+	34, // 87: holdfast.v1.SelfService.AcceptContactInvitation:output_type -> holdfast.v1.AcceptContactInvitationResponse
+	36, // 88: holdfast.v1.SelfService.DeclineContactInvitation:output_type -> holdfast.v1.DeclineContactInvitationResponse
+	50, // 89: holdfast.v1.SelfService.RevokeApiKey:output_type -> holdfast.v1.RevokeApiKeyResponse
+	52, // 90: holdfast.v1.SelfService.SetApiKeyIpWhitelist:output_type -> holdfast.v1.SetApiKeyIpWhitelistResponse
+	39, // 91: holdfast.v1.SelfService.GetSecurity:output_type -> holdfast.v1.GetSecurityResponse
+	47, // 92: holdfast.v1.SelfService.LoginHistory:output_type -> holdfast.v1.LoginHistoryResponse
+	57, // 93: holdfast.v1.SelfService.SecurityCheckup:output_type -> holdfast.v1.SecurityCheckupResponse
+	54, // 94: holdfast.v1.SelfService.SecurityHistory:output_type -> holdfast.v1.SecurityHistoryResponse
+	71, // [71:95] is the sub-list for method output_type
+	47, // [47:71] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_selfservice_proto_init() }
@@ -3750,19 +4033,19 @@ func file_holdfast_v1_selfservice_proto_init() {
 	file_holdfast_v1_selfservice_proto_msgTypes[8].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[16].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[19].OneofWrappers = []any{}
-	file_holdfast_v1_selfservice_proto_msgTypes[36].OneofWrappers = []any{}
-	file_holdfast_v1_selfservice_proto_msgTypes[38].OneofWrappers = []any{}
-	file_holdfast_v1_selfservice_proto_msgTypes[39].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[41].OneofWrappers = []any{}
 	file_holdfast_v1_selfservice_proto_msgTypes[43].OneofWrappers = []any{}
-	file_holdfast_v1_selfservice_proto_msgTypes[50].OneofWrappers = []any{}
-	file_holdfast_v1_selfservice_proto_msgTypes[53].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[44].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[48].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[55].OneofWrappers = []any{}
+	file_holdfast_v1_selfservice_proto_msgTypes[58].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_selfservice_proto_rawDesc), len(file_holdfast_v1_selfservice_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   56,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

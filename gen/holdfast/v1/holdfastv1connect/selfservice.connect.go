@@ -77,6 +77,12 @@ const (
 	// SelfServiceRemoveTrustedContactProcedure is the fully-qualified name of the SelfService's
 	// RemoveTrustedContact RPC.
 	SelfServiceRemoveTrustedContactProcedure = "/holdfast.v1.SelfService/RemoveTrustedContact"
+	// SelfServiceAcceptContactInvitationProcedure is the fully-qualified name of the SelfService's
+	// AcceptContactInvitation RPC.
+	SelfServiceAcceptContactInvitationProcedure = "/holdfast.v1.SelfService/AcceptContactInvitation"
+	// SelfServiceDeclineContactInvitationProcedure is the fully-qualified name of the SelfService's
+	// DeclineContactInvitation RPC.
+	SelfServiceDeclineContactInvitationProcedure = "/holdfast.v1.SelfService/DeclineContactInvitation"
 	// SelfServiceRevokeApiKeyProcedure is the fully-qualified name of the SelfService's RevokeApiKey
 	// RPC.
 	SelfServiceRevokeApiKeyProcedure = "/holdfast.v1.SelfService/RevokeApiKey"
@@ -174,9 +180,12 @@ type SelfServiceClient interface {
 	// request and a full delay. Errors: failed_precondition (no unlock
 	// pending), permission_denied, resource_exhausted.
 	CancelSettingsUnlock(context.Context, *connect.Request[v1.CancelSettingsUnlockRequest]) (*connect.Response[v1.CancelSettingsUnlockResponse], error)
-	// AddTrustedContact names someone who may freeze or panic-lock the
-	// account for the holder (Freeze and PanicLock with trusted_contact): a
-	// security change. Errors: invalid_argument (contact),
+	// AddTrustedContact invites an existing account other than the holder's
+	// to be a trusted contact, who may freeze or panic-lock the account for
+	// the holder (Freeze and PanicLock with trusted_contact) once its own
+	// holder accepts (AcceptContactInvitation): a security change. Errors:
+	// invalid_argument (contact: the holder's own account), not_found
+	// (contact: no such account),
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted (rate, or too many contacts).
 	AddTrustedContact(context.Context, *connect.Request[v1.AddTrustedContactRequest]) (*connect.Response[v1.AddTrustedContactResponse], error)
@@ -185,6 +194,14 @@ type SelfServiceClient interface {
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted.
 	RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error)
+	// AcceptContactInvitation answers yes, as the holder of account, to
+	// inviter's invitation: the account becomes inviter's trusted contact
+	// and may act for it. Errors: invalid_argument (inviter), not_found
+	// (no invitation from inviter), permission_denied, resource_exhausted.
+	AcceptContactInvitation(context.Context, *connect.Request[v1.AcceptContactInvitationRequest]) (*connect.Response[v1.AcceptContactInvitationResponse], error)
+	// DeclineContactInvitation answers no: the invitation is gone on both
+	// accounts. Errors as AcceptContactInvitation.
+	DeclineContactInvitation(context.Context, *connect.Request[v1.DeclineContactInvitationRequest]) (*connect.Response[v1.DeclineContactInvitationResponse], error)
 	// RevokeApiKey revokes one API key: a check naming it is then
 	// unauthenticated. Protective, so never blocked; a key revoked already
 	// stays as it was. The exchange is told (revoke_api_key).
@@ -327,6 +344,18 @@ func NewSelfServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(selfServiceMethods.ByName("RemoveTrustedContact")),
 			connect.WithClientOptions(opts...),
 		),
+		acceptContactInvitation: connect.NewClient[v1.AcceptContactInvitationRequest, v1.AcceptContactInvitationResponse](
+			httpClient,
+			baseURL+SelfServiceAcceptContactInvitationProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("AcceptContactInvitation")),
+			connect.WithClientOptions(opts...),
+		),
+		declineContactInvitation: connect.NewClient[v1.DeclineContactInvitationRequest, v1.DeclineContactInvitationResponse](
+			httpClient,
+			baseURL+SelfServiceDeclineContactInvitationProcedure,
+			connect.WithSchema(selfServiceMethods.ByName("DeclineContactInvitation")),
+			connect.WithClientOptions(opts...),
+		),
 		revokeApiKey: connect.NewClient[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse](
 			httpClient,
 			baseURL+SelfServiceRevokeApiKeyProcedure,
@@ -368,28 +397,30 @@ func NewSelfServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 
 // selfServiceClient implements SelfServiceClient.
 type selfServiceClient struct {
-	freeze                 *connect.Client[v1.FreezeRequest, v1.FreezeResponse]
-	panicLock              *connect.Client[v1.PanicLockRequest, v1.PanicLockResponse]
-	requestUnfreeze        *connect.Client[v1.RequestUnfreezeRequest, v1.RequestUnfreezeResponse]
-	status                 *connect.Client[v1.StatusRequest, v1.StatusResponse]
-	verify                 *connect.Client[v1.VerifyRequest, v1.VerifyResponse]
-	secureAccount          *connect.Client[v1.SecureAccountRequest, v1.SecureAccountResponse]
-	revokeSession          *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
-	addWhitelistAddress    *connect.Client[v1.AddWhitelistAddressRequest, v1.AddWhitelistAddressResponse]
-	removeWhitelistAddress *connect.Client[v1.RemoveWhitelistAddressRequest, v1.RemoveWhitelistAddressResponse]
-	setWhitelist           *connect.Client[v1.SetWhitelistRequest, v1.SetWhitelistResponse]
-	setAntiPhishingCode    *connect.Client[v1.SetAntiPhishingCodeRequest, v1.SetAntiPhishingCodeResponse]
-	lockSettings           *connect.Client[v1.LockSettingsRequest, v1.LockSettingsResponse]
-	requestSettingsUnlock  *connect.Client[v1.RequestSettingsUnlockRequest, v1.RequestSettingsUnlockResponse]
-	cancelSettingsUnlock   *connect.Client[v1.CancelSettingsUnlockRequest, v1.CancelSettingsUnlockResponse]
-	addTrustedContact      *connect.Client[v1.AddTrustedContactRequest, v1.AddTrustedContactResponse]
-	removeTrustedContact   *connect.Client[v1.RemoveTrustedContactRequest, v1.RemoveTrustedContactResponse]
-	revokeApiKey           *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
-	setApiKeyIpWhitelist   *connect.Client[v1.SetApiKeyIpWhitelistRequest, v1.SetApiKeyIpWhitelistResponse]
-	getSecurity            *connect.Client[v1.GetSecurityRequest, v1.GetSecurityResponse]
-	loginHistory           *connect.Client[v1.LoginHistoryRequest, v1.LoginHistoryResponse]
-	securityCheckup        *connect.Client[v1.SecurityCheckupRequest, v1.SecurityCheckupResponse]
-	securityHistory        *connect.Client[v1.SecurityHistoryRequest, v1.SecurityHistoryResponse]
+	freeze                   *connect.Client[v1.FreezeRequest, v1.FreezeResponse]
+	panicLock                *connect.Client[v1.PanicLockRequest, v1.PanicLockResponse]
+	requestUnfreeze          *connect.Client[v1.RequestUnfreezeRequest, v1.RequestUnfreezeResponse]
+	status                   *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	verify                   *connect.Client[v1.VerifyRequest, v1.VerifyResponse]
+	secureAccount            *connect.Client[v1.SecureAccountRequest, v1.SecureAccountResponse]
+	revokeSession            *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	addWhitelistAddress      *connect.Client[v1.AddWhitelistAddressRequest, v1.AddWhitelistAddressResponse]
+	removeWhitelistAddress   *connect.Client[v1.RemoveWhitelistAddressRequest, v1.RemoveWhitelistAddressResponse]
+	setWhitelist             *connect.Client[v1.SetWhitelistRequest, v1.SetWhitelistResponse]
+	setAntiPhishingCode      *connect.Client[v1.SetAntiPhishingCodeRequest, v1.SetAntiPhishingCodeResponse]
+	lockSettings             *connect.Client[v1.LockSettingsRequest, v1.LockSettingsResponse]
+	requestSettingsUnlock    *connect.Client[v1.RequestSettingsUnlockRequest, v1.RequestSettingsUnlockResponse]
+	cancelSettingsUnlock     *connect.Client[v1.CancelSettingsUnlockRequest, v1.CancelSettingsUnlockResponse]
+	addTrustedContact        *connect.Client[v1.AddTrustedContactRequest, v1.AddTrustedContactResponse]
+	removeTrustedContact     *connect.Client[v1.RemoveTrustedContactRequest, v1.RemoveTrustedContactResponse]
+	acceptContactInvitation  *connect.Client[v1.AcceptContactInvitationRequest, v1.AcceptContactInvitationResponse]
+	declineContactInvitation *connect.Client[v1.DeclineContactInvitationRequest, v1.DeclineContactInvitationResponse]
+	revokeApiKey             *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	setApiKeyIpWhitelist     *connect.Client[v1.SetApiKeyIpWhitelistRequest, v1.SetApiKeyIpWhitelistResponse]
+	getSecurity              *connect.Client[v1.GetSecurityRequest, v1.GetSecurityResponse]
+	loginHistory             *connect.Client[v1.LoginHistoryRequest, v1.LoginHistoryResponse]
+	securityCheckup          *connect.Client[v1.SecurityCheckupRequest, v1.SecurityCheckupResponse]
+	securityHistory          *connect.Client[v1.SecurityHistoryRequest, v1.SecurityHistoryResponse]
 }
 
 // Freeze calls holdfast.v1.SelfService.Freeze.
@@ -470,6 +501,16 @@ func (c *selfServiceClient) AddTrustedContact(ctx context.Context, req *connect.
 // RemoveTrustedContact calls holdfast.v1.SelfService.RemoveTrustedContact.
 func (c *selfServiceClient) RemoveTrustedContact(ctx context.Context, req *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error) {
 	return c.removeTrustedContact.CallUnary(ctx, req)
+}
+
+// AcceptContactInvitation calls holdfast.v1.SelfService.AcceptContactInvitation.
+func (c *selfServiceClient) AcceptContactInvitation(ctx context.Context, req *connect.Request[v1.AcceptContactInvitationRequest]) (*connect.Response[v1.AcceptContactInvitationResponse], error) {
+	return c.acceptContactInvitation.CallUnary(ctx, req)
+}
+
+// DeclineContactInvitation calls holdfast.v1.SelfService.DeclineContactInvitation.
+func (c *selfServiceClient) DeclineContactInvitation(ctx context.Context, req *connect.Request[v1.DeclineContactInvitationRequest]) (*connect.Response[v1.DeclineContactInvitationResponse], error) {
+	return c.declineContactInvitation.CallUnary(ctx, req)
 }
 
 // RevokeApiKey calls holdfast.v1.SelfService.RevokeApiKey.
@@ -580,9 +621,12 @@ type SelfServiceHandler interface {
 	// request and a full delay. Errors: failed_precondition (no unlock
 	// pending), permission_denied, resource_exhausted.
 	CancelSettingsUnlock(context.Context, *connect.Request[v1.CancelSettingsUnlockRequest]) (*connect.Response[v1.CancelSettingsUnlockResponse], error)
-	// AddTrustedContact names someone who may freeze or panic-lock the
-	// account for the holder (Freeze and PanicLock with trusted_contact): a
-	// security change. Errors: invalid_argument (contact),
+	// AddTrustedContact invites an existing account other than the holder's
+	// to be a trusted contact, who may freeze or panic-lock the account for
+	// the holder (Freeze and PanicLock with trusted_contact) once its own
+	// holder accepts (AcceptContactInvitation): a security change. Errors:
+	// invalid_argument (contact: the holder's own account), not_found
+	// (contact: no such account),
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted (rate, or too many contacts).
 	AddTrustedContact(context.Context, *connect.Request[v1.AddTrustedContactRequest]) (*connect.Response[v1.AddTrustedContactResponse], error)
@@ -591,6 +635,14 @@ type SelfServiceHandler interface {
 	// failed_precondition (blocked, with causes), permission_denied,
 	// resource_exhausted.
 	RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error)
+	// AcceptContactInvitation answers yes, as the holder of account, to
+	// inviter's invitation: the account becomes inviter's trusted contact
+	// and may act for it. Errors: invalid_argument (inviter), not_found
+	// (no invitation from inviter), permission_denied, resource_exhausted.
+	AcceptContactInvitation(context.Context, *connect.Request[v1.AcceptContactInvitationRequest]) (*connect.Response[v1.AcceptContactInvitationResponse], error)
+	// DeclineContactInvitation answers no: the invitation is gone on both
+	// accounts. Errors as AcceptContactInvitation.
+	DeclineContactInvitation(context.Context, *connect.Request[v1.DeclineContactInvitationRequest]) (*connect.Response[v1.DeclineContactInvitationResponse], error)
 	// RevokeApiKey revokes one API key: a check naming it is then
 	// unauthenticated. Protective, so never blocked; a key revoked already
 	// stays as it was. The exchange is told (revoke_api_key).
@@ -729,6 +781,18 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(selfServiceMethods.ByName("RemoveTrustedContact")),
 		connect.WithHandlerOptions(opts...),
 	)
+	selfServiceAcceptContactInvitationHandler := connect.NewUnaryHandler(
+		SelfServiceAcceptContactInvitationProcedure,
+		svc.AcceptContactInvitation,
+		connect.WithSchema(selfServiceMethods.ByName("AcceptContactInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
+	selfServiceDeclineContactInvitationHandler := connect.NewUnaryHandler(
+		SelfServiceDeclineContactInvitationProcedure,
+		svc.DeclineContactInvitation,
+		connect.WithSchema(selfServiceMethods.ByName("DeclineContactInvitation")),
+		connect.WithHandlerOptions(opts...),
+	)
 	selfServiceRevokeApiKeyHandler := connect.NewUnaryHandler(
 		SelfServiceRevokeApiKeyProcedure,
 		svc.RevokeApiKey,
@@ -799,6 +863,10 @@ func NewSelfServiceHandler(svc SelfServiceHandler, opts ...connect.HandlerOption
 			selfServiceAddTrustedContactHandler.ServeHTTP(w, r)
 		case SelfServiceRemoveTrustedContactProcedure:
 			selfServiceRemoveTrustedContactHandler.ServeHTTP(w, r)
+		case SelfServiceAcceptContactInvitationProcedure:
+			selfServiceAcceptContactInvitationHandler.ServeHTTP(w, r)
+		case SelfServiceDeclineContactInvitationProcedure:
+			selfServiceDeclineContactInvitationHandler.ServeHTTP(w, r)
 		case SelfServiceRevokeApiKeyProcedure:
 			selfServiceRevokeApiKeyHandler.ServeHTTP(w, r)
 		case SelfServiceSetApiKeyIpWhitelistProcedure:
@@ -882,6 +950,14 @@ func (UnimplementedSelfServiceHandler) AddTrustedContact(context.Context, *conne
 
 func (UnimplementedSelfServiceHandler) RemoveTrustedContact(context.Context, *connect.Request[v1.RemoveTrustedContactRequest]) (*connect.Response[v1.RemoveTrustedContactResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.RemoveTrustedContact is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) AcceptContactInvitation(context.Context, *connect.Request[v1.AcceptContactInvitationRequest]) (*connect.Response[v1.AcceptContactInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.AcceptContactInvitation is not implemented"))
+}
+
+func (UnimplementedSelfServiceHandler) DeclineContactInvitation(context.Context, *connect.Request[v1.DeclineContactInvitationRequest]) (*connect.Response[v1.DeclineContactInvitationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.SelfService.DeclineContactInvitation is not implemented"))
 }
 
 func (UnimplementedSelfServiceHandler) RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
