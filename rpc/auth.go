@@ -360,6 +360,11 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 		scopes, ok := procedureScopes[r.URL.Path]
 		_, unary := inputTypes[r.URL.Path]
 		switch {
+		case publicProcedures[r.URL.Path]:
+			// Reflection and health, deliberately open (discovery.go);
+			// they carry no principal, so nothing else can trust them.
+			next.ServeHTTP(w, r)
+			return
 		case !ok && (unary || streamingProcedures[r.URL.Path]):
 			// A procedure nobody has given scopes to is never served.
 			fail(w, r, errorf(holdfast.PermissionDenied, "authorization", "%s is not open to any token", r.URL.Path))

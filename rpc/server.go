@@ -1,7 +1,8 @@
 // Package rpc serves Holdfast's API: the connect services of
 // proto/holdfast/v1 (gRPC, gRPC-Web and JSON over HTTP from one schema),
 // bearer-token authentication, one error presenter, and the operator
-// endpoints /healthz, /readyz and /metrics. Handlers parse, validate, call
+// endpoints /healthz, /readyz and /metrics, with gRPC server reflection
+// and grpc.health.v1.Health for tools and probes. Handlers parse, validate, call
 // the engine and respond; every rule lives in the engine.
 package rpc
 
@@ -154,6 +155,7 @@ func Handler(cfg Config) http.Handler {
 		}
 		io.WriteString(w, "ready\n"+ruleErrorDetail(cfg.Engine))
 	})
+	handleDiscovery(mux, cfg.Engine)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 
 	ew := connect.NewErrorWriter(opts...)
