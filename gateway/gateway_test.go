@@ -213,3 +213,14 @@ func BenchmarkMatchDefault(b *testing.B) {
 		tb.Match(r.method, r.path)
 	}
 }
+
+// BenchmarkMatchUnclean: paths that need decoding or cleaning take the
+// slow path, which copies.
+func BenchmarkMatchUnclean(b *testing.B) {
+	tb := defaultTable(b)
+	paths := []string{"/api/v1//withdrawals/", "/api/v1/%6Frders/42", "/api/v1/./balances"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tb.Match("POST", paths[i%len(paths)])
+	}
+}
