@@ -33,6 +33,8 @@ type Policy struct {
 	Cases CasePolicy `yaml:"cases" json:"cases"`
 	// Security holds the numbers behind the holder's protections.
 	Security SecurityPolicy `yaml:"security" json:"security"`
+	// Gateway maps the exchange's HTTP routes onto actions.
+	Gateway GatewayPolicy `yaml:"gateway" json:"gateway"`
 	// Rules are the triggers, in order.
 	Rules []Rule `yaml:"rules" json:"rules"`
 

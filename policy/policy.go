@@ -146,6 +146,9 @@ func parse(data []byte) (*holdfast.Policy, []issue) {
 	if len(issues) == 0 {
 		issues = check(p, d.lines)
 	}
+	if len(issues) == 0 {
+		gatewayDefaults(&p.Gateway)
+	}
 	slices.SortStableFunc(issues, func(a, b issue) int { return a.line - b.line })
 	return p, issues
 }

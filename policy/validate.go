@@ -80,6 +80,7 @@ func check(p *holdfast.Policy, lines map[string]int) []issue {
 	c.triggers(p)
 	c.security(p)
 	c.cases(p)
+	c.gateway(p)
 	return c.issues
 }
 

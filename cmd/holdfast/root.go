@@ -158,7 +158,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		applyCmd(), liftCmd(), extendCmd(), approveCmd(), approvalsCmd(), getCmd(), listCmd(), historyCmd(),
 		freezeCmd(), panicLockCmd(), requestUnfreezeCmd(), verifyCmd(), statusCmd(),
 		secureCmd(), sessionsCmd(), keysCmd(), whitelistCmd(), antiPhishingCmd(), settingsCmd(), contactsCmd(), securityCmd(),
-		auditCmd(), receiptCmd(), staffCmd(), tokenCmd(), policyCmd(), outboxCmd(),
+		auditCmd(), receiptCmd(), staffCmd(), tokenCmd(), policyCmd(), gatewayCmd(), outboxCmd(),
 		simulateCmd(), versionCmd(),
 		backtestCmd(), eventsCmd(),
 		eventCmd(),
