@@ -14,7 +14,7 @@ var (
 	ErrPathTooLong  = errors.New("the path is longer than 8192 bytes")
 	ErrPathEncoding = errors.New("the path has a bad or doubled percent-encoding")
 	ErrPathDotDot   = errors.New("the path has a .. segment")
-	ErrPathChar     = errors.New("the path has a control character or backslash")
+	ErrPathChar     = errors.New("the path has a control character, a backslash or a semicolon")
 )
 
 // Clean turns a request path as sent (percent-encoded, possibly with a
@@ -23,7 +23,8 @@ var (
 // (%2F becomes a /), empty and "." segments and a trailing / are removed.
 // A path that could mean something else to the server behind the gateway
 // is refused: one with a ".." segment, a "%" left after decoding (double
-// encoding), a backslash or a control character, or a bad escape.
+// encoding), a backslash, a semicolon (servlet containers strip ";params"
+// from a segment) or a control character, or a bad escape.
 func Clean(raw string) (string, error) {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
@@ -69,7 +70,7 @@ func isClean(raw string) bool {
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		switch {
-		case c == '%' || c == '\\' || c < 0x20 || c == 0x7f:
+		case c == '%' || c == '\\' || c == ';' || c < 0x20 || c == 0x7f:
 			return false
 		case c == '/' && prev == '/':
 			return false
@@ -81,8 +82,8 @@ func isClean(raw string) bool {
 	return true
 }
 
-// unescape decodes %XX once and refuses what decodes to a "%", "\" or a
-// control character.
+// unescape decodes %XX once and refuses what decodes to a "%", "\", ";"
+// or a control character.
 func unescape(s string) (string, error) {
 	var b strings.Builder
 	b.Grow(len(s))
@@ -98,7 +99,7 @@ func unescape(s string) (string, error) {
 				return "", ErrPathEncoding
 			}
 		}
-		if c == '\\' || c < 0x20 || c == 0x7f {
+		if c == '\\' || c == ';' || c < 0x20 || c == 0x7f {
 			return "", ErrPathChar
 		}
 		b.WriteByte(c)
