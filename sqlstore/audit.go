@@ -176,11 +176,15 @@ func orphan(account string, chain []holdfast.AuditEntry) *holdfast.AuditBreak {
 }
 
 // appendAudit inserts an entry, and where the log needs a queue
-// (decision 114), queues it in the same statement.
+// (decision 117), queues it in the same statement.
 func (s *Store) appendAudit() string {
-	insert := `INSERT INTO audit (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if s.d.RowidLog {
-		return insert
+		return insertAudit
 	}
-	return `WITH entry AS (` + insert + ` RETURNING account, seq) INSERT INTO tlog_queue (account, seq) SELECT account, seq FROM entry`
+	return insertAndQueueAudit
 }
+
+const (
+	insertAudit         = `INSERT INTO audit (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAndQueueAudit = `WITH entry AS (` + insertAudit + ` RETURNING account, seq) INSERT INTO tlog_queue (account, seq) SELECT account, seq FROM entry`
+)

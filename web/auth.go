@@ -40,35 +40,54 @@ const MinKeyBytes = 32
 
 // MintHolderToken signs a token for account valid for ttl.
 func MintHolderToken(key []byte, account string, ttl time.Duration, now time.Time) (string, error) {
-	if len(key) < MinKeyBytes {
-		return "", fmt.Errorf("web: the holder token key must be at least %d bytes", MinKeyBytes)
-	}
-	var n [12]byte
-	if _, err := rand.Read(n[:]); err != nil {
+	c, err := newHolderClaims(key, account, ttl, now)
+	if err != nil {
 		return "", err
 	}
-	body, err := json.Marshal(HolderClaims{Account: account, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n[:])})
+	body, err := json.Marshal(c)
 	if err != nil {
 		return "", err
 	}
 	return sign(key, body), nil
 }
 
+// newHolderClaims checks that key is long enough and makes the claims of
+// a new token for account, with a fresh nonce.
+func newHolderClaims(key []byte, account string, ttl time.Duration, now time.Time) (HolderClaims, error) {
+	if len(key) < MinKeyBytes {
+		return HolderClaims{}, fmt.Errorf("web: the holder token key must be at least %d bytes", MinKeyBytes)
+	}
+	var n [12]byte
+	if _, err := rand.Read(n[:]); err != nil {
+		return HolderClaims{}, err
+	}
+	return HolderClaims{Account: account, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n[:])}, nil
+}
+
 // VerifyHolderToken checks the signature and expiry and returns the
 // claims.
 func VerifyHolderToken(key []byte, token string, now time.Time) (*HolderClaims, error) {
-	body, err := verify(key, token)
-	if err != nil {
+	var c HolderClaims
+	if err := verifyClaims(key, token, now, &c, &c); err != nil {
 		return nil, err
 	}
-	var c HolderClaims
-	if err := json.Unmarshal(body, &c); err != nil || c.Account == "" {
-		return nil, errors.New("web: malformed token")
+	return &c, nil
+}
+
+// verifyClaims checks a token's signature, decodes its body into into
+// (c, or a struct embedding it) and checks c's account and expiry.
+func verifyClaims(key []byte, token string, now time.Time, into any, c *HolderClaims) error {
+	body, err := verify(key, token)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, into); err != nil || c.Account == "" {
+		return errors.New("web: malformed token")
 	}
 	if now.Unix() >= c.Expires {
-		return nil, errors.New("web: token expired")
+		return errors.New("web: token expired")
 	}
-	return &c, nil
+	return nil
 }
 
 // linkHash is what the store keeps of a used sign-in link.

@@ -82,14 +82,11 @@ func VerifyEmergencyRequest(holderKey []byte, token string, now time.Time) (*Eme
 // a verified holder of account back: the sign-in link's claims with
 // purpose "emergency_freeze", under the key derived from the holder key.
 func MintEmergencyToken(key []byte, account string, ttl time.Duration, now time.Time) (string, error) {
-	if len(key) < MinKeyBytes {
-		return "", fmt.Errorf("web: the holder token key must be at least %d bytes", MinKeyBytes)
-	}
-	var n [12]byte
-	if _, err := rand.Read(n[:]); err != nil {
+	c, err := newHolderClaims(key, account, ttl, now)
+	if err != nil {
 		return "", err
 	}
-	body, err := json.Marshal(emergencyClaims{HolderClaims{Account: account, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n[:])}, EmergencyPurpose})
+	body, err := json.Marshal(emergencyClaims{c, EmergencyPurpose})
 	if err != nil {
 		return "", err
 	}
@@ -99,14 +96,11 @@ func MintEmergencyToken(key []byte, account string, ttl time.Duration, now time.
 // verifyEmergencyToken checks an identity service's token: signature,
 // expiry and purpose (a plain sign-in link freezes nothing).
 func verifyEmergencyToken(key []byte, token string, now time.Time) (*emergencyClaims, error) {
-	key = emergencyTokenKey(key)
-	c, err := VerifyHolderToken(key, token, now)
-	if err != nil {
+	var ec emergencyClaims
+	if err := verifyClaims(emergencyTokenKey(key), token, now, &ec, &ec.HolderClaims); err != nil {
 		return nil, err
 	}
-	body, _ := verify(key, token)
-	var ec emergencyClaims
-	if err := json.Unmarshal(body, &ec); err != nil || ec.Purpose != EmergencyPurpose || holdfast.ValidateID("account", c.Account) != nil {
+	if ec.Purpose != EmergencyPurpose || holdfast.ValidateID("account", ec.Account) != nil {
 		return nil, errors.New("web: not an emergency token")
 	}
 	return &ec, nil

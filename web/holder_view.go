@@ -191,8 +191,7 @@ func kindWords(k holdfast.Kind) string {
 	if l, ok := kindLabels[k]; ok {
 		return l
 	}
-	w := strings.ReplaceAll(string(k), "_", " ")
-	return strings.ToUpper(w[:1]) + w[1:]
+	return upperFirst(strings.ReplaceAll(string(k), "_", " "))
 }
 
 // blockWords is what a cause blocks, in words.
