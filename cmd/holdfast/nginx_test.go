@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nginxBin finds Debian's nginx (built with the auth_request module). The
+// test skips loudly without it, and fails when HOLDFAST_REQUIRE_SERVICES=1
+// (.ci/run installs it).
+func nginxBin(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	msg := "nginx is not installed (apt-get install nginx): SKIPPING the nginx forward-auth test"
+	if os.Getenv("HOLDFAST_REQUIRE_SERVICES") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// gatewayConf is testdata/gateway/nginx.conf, the configuration
+// docs/gateway.md shows, with the test's addresses and token and without
+// its stand-in API. It fails the test unless docs/gateway.md shows the
+// file's gateway server as it is here.
+func gatewayConf(t *testing.T, holdfastAddr, exchangeAddr, listen, token string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "gateway", "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	start, end := strings.Index(conf, "  upstream holdfast"), strings.Index(conf, "  # stand-in API")
+	if start < 0 || end < start {
+		t.Fatal("testdata/gateway/nginx.conf lost its upstream holdfast or its stand-in API")
+	}
+	if doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "gateway.md")); err != nil || !strings.Contains(string(doc), conf[start:end]) {
+		t.Errorf("docs/gateway.md does not show testdata/gateway/nginx.conf's gateway as it is (%v)", err)
+	}
+	const standInEnd = "  # end of the stand-in API\n"
+	cut := strings.Index(conf, standInEnd)
+	if cut < end {
+		t.Fatal("testdata/gateway/nginx.conf: the stand-in API has no end")
+	}
+	conf = conf[:end] + conf[cut+len(standInEnd):]
+	for _, r := range []struct {
+		old, new string
+		n        int
+	}{
+		{"127.0.0.1:7433;", holdfastAddr + ";", 1},
+		{"127.0.0.1:8081;", exchangeAddr + ";", 1},
+		{"listen 127.0.0.1:8080;", "listen " + listen + ";", 1},
+		{"Bearer hf_GATEWAY_TOKEN", "Bearer " + token, 2},
+	} {
+		if got := strings.Count(conf, r.old); got != r.n {
+			t.Fatalf("testdata/gateway/nginx.conf has %q %d times, want %d", r.old, got, r.n)
+		}
+		conf = strings.ReplaceAll(conf, r.old, r.new)
+	}
+	if os.Geteuid() == 0 {
+		// Workers run as nobody by default and write temporary files into
+		// the test's directory, which is root's alone.
+		conf = strings.Replace(conf, "worker_processes 1;", "worker_processes 1;\nuser root;", 1)
+	}
+	return conf
+}
+
+// reached is one request the exchange's API received through nginx.
+type reached struct {
+	Method, URI, Body, Action, Account string
+}
+
+// exchangeAPI stands for the exchange's own API behind the gateway: it
+// records every request that gets through.
+type exchangeAPI struct {
+	mu   sync.Mutex
+	seen []reached
+}
+
+func (e *exchangeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	e.mu.Lock()
+	e.seen = append(e.seen, reached{r.Method, r.RequestURI, string(b), r.Header.Get("X-Holdfast-Action"), r.Header.Get("X-Account-Id")})
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"from":"exchange"}`)
+}
+
+// take returns what reached the API since the last call.
+func (e *exchangeAPI) take() []reached {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.seen
+	e.seen = nil
+	return s
+}
+
+// serveStoppable runs `holdfast serve` in-process on dir and addr and
+// returns once it is ready; stop ends it and waits (also at the test's end).
+func serveStoppable(t *testing.T, dir, addr string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errw syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", dir, "--addr", addr, "--log-level", "error"}, &out, &errw)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("serve did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	waitReady(t, "http://"+addr, &errw)
+	return stop
+}
+
+// startNginx runs nginx in the foreground with conf in dir, waits until
+// every address in listen accepts connections, and stops it when the test
+// ends.
+func startNginx(t *testing.T, bin, dir, conf string, listen ...string) {
+	t.Helper()
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil { // it holds a token
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path, "-g", "daemon off;")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	errorLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return out.String() + string(b)
+	}
+	for _, addr := range listen {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				t.Fatalf("nginx exited: %v\n%s", err, errorLog())
+			default:
+			}
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nginx does not listen on %s\n%s", addr, errorLog())
+			}
+		}
+	}
+}
+
+// gatewayReply is what a client of the exchange got back through nginx.
+type gatewayReply struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// jsonHas reports whether the JSON text holds, at any depth, key with the
+// string value want.
+func jsonHas(text, key, want string) bool {
+	var v any
+	if json.Unmarshal([]byte(text), &v) != nil {
+		return false
+	}
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			if s, ok := v[key].(string); ok && s == want {
+				return true
+			}
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if walk(x) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
+}
+
+// TestNginxForwardAuth puts a real nginx in front of an API with
+// auth_request to `holdfast serve`'s /gateway/auth, and checks what the
+// exchange's clients get and what reaches the API: a panic lock stops a
+// withdrawal at the gateway but not an order, until the lock ends; a
+// request naming no account, or a gateway holding a bad token, is
+// refused; a law-enforcement hold shows the holder only the generic
+// cause; and with Holdfast down nothing gets through.
+func TestNginxForwardAuth(t *testing.T) {
+	bin := nginxBin(t)
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data")
+	addr := freeAddr(t)
+	stop := serveStoppable(t, data, addr)
+	t.Setenv("HOLDFAST_SERVER", "http://"+addr)
+	t.Setenv("HOLDFAST_TOKEN", "")
+
+	gatewayToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "check"))
+	holderToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "self_service"))
+	mustCLI(t, "staff", "add", "--data", data, "--id", "lee", "--roles", "le_liaison")
+	leeToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "staff", "--staff", "lee"))
+
+	api := &exchangeAPI{}
+	upstream := httptest.NewServer(api)
+	t.Cleanup(upstream.Close)
+
+	exchange := strings.TrimPrefix(upstream.URL, "http://")
+	front, wrongToken := freeAddr(t), freeAddr(t)
+	for _, g := range []struct{ listen, token string }{{front, gatewayToken}, {wrongToken, "hf_" + strings.Repeat("A", 43)}} {
+		dir, err := os.MkdirTemp(tmp, "nginx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		startNginx(t, bin, dir, gatewayConf(t, addr, exchange, g.listen, g.token), g.listen)
+	}
+
+	client := &http.Client{Timeout: 15 * time.Second}
+	call := func(via, method, uri, account, body string, extra ...string) gatewayReply {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+via+uri, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if account != "" {
+			req.Header.Set("X-Account-Id", account)
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			req.Header.Set(extra[i], extra[i+1])
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, uri, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return gatewayReply{res.StatusCode, res.Header, string(b)}
+	}
+	// passed: the request got the exchange's answer and reached it once, as
+	// action.
+	passed := func(what string, r gatewayReply, method, uri, body, action string) {
+		t.Helper()
+		seen := api.take()
+		if r.Status != 200 || r.Body != `{"from":"exchange"}` || len(seen) != 1 ||
+			seen[0].Method != method || seen[0].URI != uri || seen[0].Body != body || seen[0].Action != action {
+			t.Fatalf("%s: got %d %q, the API saw %+v; want it passed as %s", what, r.Status, r.Body, seen, action)
+		}
+	}
+	// stopped: the request got status and the API saw nothing.
+	stopped := func(what string, r gatewayReply, status int) {
+		t.Helper()
+		if seen := api.take(); r.Status != status || len(seen) != 0 {
+			t.Fatalf("%s: got %d %q %v, the API saw %+v; want %d and nothing reaching the API", what, r.Status, r.Body, r.Header, seen, status)
+		}
+	}
+
+	passed("a read", call(front, "GET", "/api/v1/balances?asset=BTC", "u0", ""), "GET", "/api/v1/balances?asset=BTC", "", "view")
+
+	// The holder of u1 presses the panic button.
+	mustCLI(t, "panic-lock", "--token", holderToken, "--account", "u1", "--duration", "24h")
+	r := call(front, "POST", "/api/v1/withdrawals", "u1", `{"asset":"BTC","amount":"1"}`)
+	stopped("a withdrawal under a panic lock", r, 403)
+	var decision struct {
+		Effect string
+		Causes []struct{ Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.Body), &decision); err != nil || decision.Effect != "deny" || len(decision.Causes) != 1 || decision.Causes[0].Kind != "panic_lock" || decision.Causes[0].Message == "" {
+		t.Fatalf("the 403's body is not the holder's decision (%v): %s", err, r.Body)
+	}
+	if got := r.Header.Get("X-Holdfast-Effect"); got != "deny" {
+		t.Errorf("X-Holdfast-Effect %q, want deny", got)
+	}
+	if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 23*3600 || secs > 24*3600 {
+		t.Errorf("Retry-After %q, want the seconds left of a 24 h lock", r.Header.Get("Retry-After"))
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want JSON", ct)
+	}
+	// A client cannot dress the withdrawal up as another route with the
+	// headers Traefik and Caddy use: this gateway clears them.
+	stopped("a withdrawal claiming another URI", call(front, "POST", "/api/v1/withdrawals", "u1", "",
+		"X-Forwarded-Uri", "/api/v1/orders", "X-Forwarded-Method", "POST", "X-Original-URI", "/api/v1/orders"), 403)
+	// Money-out is held; trading is not.
+	passed("an order under a panic lock", call(front, "POST", "/api/v1/orders", "u1", `{"side":"buy"}`), "POST", "/api/v1/orders", `{"side":"buy"}`, "trade")
+
+	// No account on a mapped route: 401 naming the account.
+	r = call(front, "POST", "/api/v1/orders", "", `{"side":"buy"}`)
+	stopped("an order naming no account", r, 401)
+	if !jsonHas(r.Body, "field", "account") {
+		t.Errorf("401 without an account: body %q, want a JSON error on field account", r.Body)
+	}
+	// An unmapped write is shut until it is mapped.
+	stopped("an unmapped write", call(front, "POST", "/api/v2/withdrawals", "u0", ""), 403)
+
+	// A gateway with a bad token gets nothing through.
+	r = call(wrongToken, "GET", "/api/v1/balances", "u0", "")
+	stopped("a gateway with a bad token", r, 401)
+	if !jsonHas(r.Body, "field", "authorization") {
+		t.Errorf("401 for a bad gateway token: body %q, want a JSON error on field authorization", r.Body)
+	}
+
+	// A law-enforcement hold: the holder may still look, and is shown only
+	// the generic cause.
+	mustCLI(t, "apply", "--token", leeToken, "--account", "u2", "--kind", "law_enforcement_hold", "--reason", "production order 4417", "--reference", "LE-4417")
+	passed("a read under an LE hold", call(front, "GET", "/api/v1/balances", "u2", ""), "GET", "/api/v1/balances", "", "view")
+	r = call(front, "POST", "/api/v1/orders", "u2", `{"side":"sell"}`)
+	stopped("an order under an LE hold", r, 403)
+	if !jsonHas(r.Body, "kind", "terms_violation") {
+		t.Errorf("the LE hold's 403 does not show the generic cause: %s", r.Body)
+	}
+	for _, secret := range []string{"law_enforcement", "4417", "production order"} {
+		if strings.Contains(r.Body, secret) || strings.Contains(fmt.Sprint(r.Header), secret) {
+			t.Errorf("the LE hold's 403 shows %q: %v %s", secret, r.Header, r.Body)
+		}
+	}
+	if r.Header.Get("Retry-After") != "" {
+		t.Errorf("the LE hold's 403 has Retry-After %q; a hidden restriction has no end", r.Header.Get("Retry-After"))
+	}
+
+	// Holdfast down: nginx's auth subrequest fails, and the client gets 500
+	// with nothing reaching the API, on a money-out route or any other.
+	stop()
+	stopped("a withdrawal with Holdfast down", call(front, "POST", "/api/v1/withdrawals", "u0", ""), 500)
+	stopped("a read with Holdfast down", call(front, "GET", "/api/v1/balances", "u0", ""), 500)
+
+	// 25 hours later the panic lock has ended and the withdrawal goes
+	// through (the node's clock runs ahead: HOLDFAST_TEST_CLOCK_OFFSET).
+	t.Setenv(clockOffsetEnv, "25h")
+	serveStoppable(t, data, addr)
+	passed("a withdrawal after the lock", call(front, "POST", "/api/v1/withdrawals", "u1", `{"asset":"BTC","amount":"1"}`), "POST", "/api/v1/withdrawals", `{"asset":"BTC","amount":"1"}`, "withdraw")
+}
