@@ -233,8 +233,9 @@ func jsonHas(text, key, want string) bool {
 // exchange's clients get and what reaches the API: a panic lock stops a
 // withdrawal at the gateway but not an order, until the lock ends; a
 // request naming no account, or a gateway holding a bad token, is
-// refused; a law-enforcement hold shows the holder only the generic
-// cause; and with Holdfast down nothing gets through.
+// refused; an API key is judged by the address nginx saw, not by what the
+// client wrote in X-Forwarded-For; a law-enforcement hold shows the holder
+// only the generic cause; and with Holdfast down nothing gets through.
 func TestNginxForwardAuth(t *testing.T) {
 	bin := nginxBin(t)
 	tmp := t.TempDir()
@@ -248,6 +249,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	holderToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "self_service"))
 	mustCLI(t, "staff", "add", "--data", data, "--id", "lee", "--roles", "le_liaison")
 	leeToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "staff", "--staff", "lee"))
+	eventsToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "events"))
 
 	api := &exchangeAPI{}
 	upstream := httptest.NewServer(api)
@@ -339,6 +341,19 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 	// An unmapped write is shut until it is mapped.
 	stopped("an unmapped write", call(front, "POST", "/api/v2/withdrawals", "u0", ""), 403)
+
+	// The client's address is the one nginx saw (it appends it to
+	// X-Forwarded-For): an API key whitelisted for 10.0.0.0/8 is refused
+	// however the client fills X-Forwarded-For, one whitelisted for
+	// loopback is let through.
+	mustCLI(t, "event", "--token", eventsToken, "--type", "api_key_created", "--account", "u3", "--api-key", "k-office", "--permissions", "read,trade", "--ip-whitelist", "10.0.0.0/8")
+	mustCLI(t, "event", "--token", eventsToken, "--type", "api_key_created", "--account", "u3", "--api-key", "k-here", "--permissions", "read,trade", "--ip-whitelist", "127.0.0.0/8")
+	r = call(front, "POST", "/api/v1/orders", "u3", `{"side":"buy"}`, "X-Api-Key", "k-office", "X-Forwarded-For", "10.1.2.3")
+	stopped("an order with a key for another network", r, 403)
+	if !jsonHas(r.Body, "code", "permission_denied") {
+		t.Errorf("the key's refusal: %s", r.Body)
+	}
+	passed("an order with a key for this network", call(front, "POST", "/api/v1/orders", "u3", `{"side":"buy"}`, "X-Api-Key", "k-here"), "POST", "/api/v1/orders", `{"side":"buy"}`, "trade")
 
 	// A gateway with a bad token gets nothing through.
 	r = call(wrongToken, "GET", "/api/v1/balances", "u0", "")
