@@ -40,44 +40,53 @@ func nginxBin(t *testing.T) string {
 	return ""
 }
 
-// gatewayConf is testdata/gateway/nginx.conf, the configuration
-// docs/gateway.md shows, with the test's addresses and token and without
-// its stand-in API. It fails the test unless docs/gateway.md shows the
-// file's gateway server as it is here.
-func gatewayConf(t *testing.T, holdfastAddr, exchangeAddr, listen, token string) string {
+// replacement is one edit of a configuration file from testdata/gateway:
+// old must occur n times.
+type replacement struct {
+	old, new string
+	n        int
+}
+
+// gatewayFile is testdata/gateway/name with the edits made and without
+// its stand-in API (from the line "# stand-in API" to the line "# end of
+// the stand-in API"). It fails the test unless docs/gateway.md shows the
+// file from the line starting with from up to the stand-in API, as it is.
+func gatewayFile(t *testing.T, name, from string, edits ...replacement) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "gateway", "nginx.conf"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "gateway", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := string(b)
-	start, end := strings.Index(conf, "  upstream holdfast"), strings.Index(conf, "  # stand-in API")
-	if start < 0 || end < start {
-		t.Fatal("testdata/gateway/nginx.conf lost its upstream holdfast or its stand-in API")
-	}
-	if doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "gateway.md")); err != nil || !strings.Contains(string(doc), conf[start:end]) {
-		t.Errorf("docs/gateway.md does not show testdata/gateway/nginx.conf's gateway as it is (%v)", err)
-	}
-	const standInEnd = "  # end of the stand-in API\n"
+	lineStart := func(i int) int { return strings.LastIndexByte(conf[:max(i, 0)], '\n') + 1 }
+	start, end := strings.Index(conf, from), lineStart(strings.Index(conf, "# stand-in API"))
+	const standInEnd = "# end of the stand-in API\n"
 	cut := strings.Index(conf, standInEnd)
-	if cut < end {
-		t.Fatal("testdata/gateway/nginx.conf: the stand-in API has no end")
+	if start < 0 || end <= start || cut < end {
+		t.Fatalf("testdata/gateway/%s lost %q or its stand-in API", name, from)
+	}
+	if doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "gateway.md")); err != nil || !strings.Contains(string(doc), strings.TrimRight(conf[lineStart(start):end], "\n")+"\n") {
+		t.Errorf("docs/gateway.md does not show testdata/gateway/%s as it is (%v)", name, err)
 	}
 	conf = conf[:end] + conf[cut+len(standInEnd):]
-	for _, r := range []struct {
-		old, new string
-		n        int
-	}{
-		{"127.0.0.1:7433;", holdfastAddr + ";", 1},
-		{"127.0.0.1:8081;", exchangeAddr + ";", 1},
-		{"listen 127.0.0.1:8080;", "listen " + listen + ";", 1},
-		{"Bearer hf_GATEWAY_TOKEN", "Bearer " + token, 2},
-	} {
+	for _, r := range edits {
 		if got := strings.Count(conf, r.old); got != r.n {
-			t.Fatalf("testdata/gateway/nginx.conf has %q %d times, want %d", r.old, got, r.n)
+			t.Fatalf("testdata/gateway/%s has %q %d times, want %d", name, r.old, got, r.n)
 		}
 		conf = strings.ReplaceAll(conf, r.old, r.new)
 	}
+	return conf
+}
+
+// gatewayConf is testdata/gateway/nginx.conf, the configuration
+// docs/gateway.md shows, with the test's addresses and token.
+func gatewayConf(t *testing.T, holdfastAddr, exchangeAddr, listen, token string) string {
+	t.Helper()
+	conf := gatewayFile(t, "nginx.conf", "  upstream holdfast",
+		replacement{"127.0.0.1:7433;", holdfastAddr + ";", 1},
+		replacement{"127.0.0.1:8081;", exchangeAddr + ";", 1},
+		replacement{"listen 127.0.0.1:8080;", "listen " + listen + ";", 1},
+		replacement{"Bearer hf_GATEWAY_TOKEN", "Bearer " + token, 2})
 	if os.Geteuid() == 0 {
 		// Workers run as nobody by default and write temporary files into
 		// the test's directory, which is root's alone.
@@ -89,6 +98,9 @@ func gatewayConf(t *testing.T, holdfastAddr, exchangeAddr, listen, token string)
 // reached is one request the exchange's API received through nginx.
 type reached struct {
 	Method, URI, Body, Action, Account string
+	// Token is the X-Holdfast-Authorization the API got: the gateway's
+	// token must not reach it.
+	Token string
 }
 
 // exchangeAPI stands for the exchange's own API behind the gateway: it
@@ -101,7 +113,7 @@ type exchangeAPI struct {
 func (e *exchangeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	e.mu.Lock()
-	e.seen = append(e.seen, reached{r.Method, r.RequestURI, string(b), r.Header.Get("X-Holdfast-Action"), r.Header.Get("X-Account-Id")})
+	e.seen = append(e.seen, reached{r.Method, r.RequestURI, string(b), r.Header.Get("X-Holdfast-Action"), r.Header.Get("X-Account-Id"), r.Header.Get("X-Holdfast-Authorization")})
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `{"from":"exchange"}`)
@@ -114,6 +126,14 @@ func (e *exchangeAPI) take() []reached {
 	s := e.seen
 	e.seen = nil
 	return s
+}
+
+// httptestServer serves h on a loopback port until the test ends and
+// returns its address.
+func httptestServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
 
 // serveStoppable runs `holdfast serve` in-process on dir and addr and
@@ -152,6 +172,14 @@ func startNginx(t *testing.T, bin, dir, conf string, listen ...string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path, "-g", "daemon off;")
+	startGateway(t, cmd, syscall.SIGQUIT, filepath.Join(dir, "error.log"), listen...)
+}
+
+// startGateway starts cmd, waits until every address in listen accepts
+// connections, and stops it with stop (then kills it) when the test ends.
+// A failure shows its output and the log file errorLog.
+func startGateway(t *testing.T, cmd *exec.Cmd, stop os.Signal, errorLog string, listen ...string) {
+	t.Helper()
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -160,7 +188,7 @@ func startNginx(t *testing.T, bin, dir, conf string, listen ...string) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGQUIT)
+		cmd.Process.Signal(stop)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
@@ -168,15 +196,15 @@ func startNginx(t *testing.T, bin, dir, conf string, listen ...string) {
 			<-exited
 		}
 	})
-	errorLog := func() string {
-		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	logs := func() string {
+		b, _ := os.ReadFile(errorLog)
 		return out.String() + string(b)
 	}
 	for _, addr := range listen {
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			select {
 			case err := <-exited:
-				t.Fatalf("nginx exited: %v\n%s", err, errorLog())
+				t.Fatalf("%s exited: %v\n%s", filepath.Base(cmd.Path), err, logs())
 			default:
 			}
 			if c, err := net.Dial("tcp", addr); err == nil {
@@ -184,7 +212,7 @@ func startNginx(t *testing.T, bin, dir, conf string, listen ...string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("nginx does not listen on %s\n%s", addr, errorLog())
+				t.Fatalf("%s does not listen on %s\n%s", filepath.Base(cmd.Path), addr, logs())
 			}
 		}
 	}
@@ -195,6 +223,78 @@ type gatewayReply struct {
 	Status int
 	Header http.Header
 	Body   string
+}
+
+// gatewayRig sends requests through a gateway in front of api and says
+// what came back and what got through.
+type gatewayRig struct {
+	t   *testing.T
+	api *exchangeAPI
+}
+
+// call sends method uri through the gateway at via, naming account (if
+// any), with the extra headers given as name, value pairs.
+func (g *gatewayRig) call(via, method, uri, account, body string, extra ...string) gatewayReply {
+	g.t.Helper()
+	req, err := http.NewRequest(method, "http://"+via+uri, strings.NewReader(body))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if account != "" {
+		req.Header.Set("X-Account-Id", account)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
+	res, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		g.t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return gatewayReply{res.StatusCode, res.Header, string(b)}
+}
+
+// passed fails the test unless the request got the exchange's answer and
+// reached it once, with its method, URI and body, as action.
+func (g *gatewayRig) passed(what string, r gatewayReply, method, uri, body, action string) {
+	g.t.Helper()
+	seen := g.api.take()
+	if r.Status != 200 || r.Body != `{"from":"exchange"}` || len(seen) != 1 ||
+		seen[0].Method != method || seen[0].URI != uri || seen[0].Body != body || seen[0].Action != action || seen[0].Token != "" {
+		g.t.Fatalf("%s: got %d %q, the API saw %+v; want it passed as %s", what, r.Status, r.Body, seen, action)
+	}
+}
+
+// stopped fails the test unless the request got status and nothing
+// reached the API.
+func (g *gatewayRig) stopped(what string, r gatewayReply, status int) {
+	g.t.Helper()
+	if seen := g.api.take(); r.Status != status || len(seen) != 0 {
+		g.t.Fatalf("%s: got %d %q %v, the API saw %+v; want %d and nothing reaching the API", what, r.Status, r.Body, r.Header, seen, status)
+	}
+}
+
+// panicDenial fails the test unless r is Holdfast's 403 for a 24 h panic
+// lock: the holder's decision as JSON, its effect and Retry-After.
+func panicDenial(t *testing.T, r gatewayReply) {
+	t.Helper()
+	var decision struct {
+		Effect string
+		Causes []struct{ Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.Body), &decision); err != nil || decision.Effect != "deny" || len(decision.Causes) != 1 || decision.Causes[0].Kind != "panic_lock" || decision.Causes[0].Message == "" {
+		t.Fatalf("the 403's body is not the holder's decision (%v): %s", err, r.Body)
+	}
+	if got := r.Header.Get("X-Holdfast-Effect"); got != "deny" {
+		t.Errorf("X-Holdfast-Effect %q, want deny", got)
+	}
+	if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 23*3600 || secs > 24*3600 {
+		t.Errorf("Retry-After %q, want the seconds left of a 24 h lock", r.Header.Get("Retry-After"))
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want JSON", ct)
+	}
 }
 
 // jsonHas reports whether the JSON text holds, at any depth, key with the
@@ -252,10 +352,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	eventsToken := strings.TrimSpace(mustCLI(t, "token", "create", "--data", data, "--scopes", "events"))
 
 	api := &exchangeAPI{}
-	upstream := httptest.NewServer(api)
-	t.Cleanup(upstream.Close)
-
-	exchange := strings.TrimPrefix(upstream.URL, "http://")
+	exchange := httptestServer(t, api)
 	front, wrongToken := freeAddr(t), freeAddr(t)
 	for _, g := range []struct{ listen, token string }{{front, gatewayToken}, {wrongToken, "hf_" + strings.Repeat("A", 43)}} {
 		dir, err := os.MkdirTemp(tmp, "nginx")
@@ -265,44 +362,8 @@ func TestNginxForwardAuth(t *testing.T) {
 		startNginx(t, bin, dir, gatewayConf(t, addr, exchange, g.listen, g.token), g.listen)
 	}
 
-	client := &http.Client{Timeout: 15 * time.Second}
-	call := func(via, method, uri, account, body string, extra ...string) gatewayReply {
-		t.Helper()
-		req, err := http.NewRequest(method, "http://"+via+uri, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if account != "" {
-			req.Header.Set("X-Account-Id", account)
-		}
-		for i := 0; i+1 < len(extra); i += 2 {
-			req.Header.Set(extra[i], extra[i+1])
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, uri, err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return gatewayReply{res.StatusCode, res.Header, string(b)}
-	}
-	// passed: the request got the exchange's answer and reached it once, as
-	// action.
-	passed := func(what string, r gatewayReply, method, uri, body, action string) {
-		t.Helper()
-		seen := api.take()
-		if r.Status != 200 || r.Body != `{"from":"exchange"}` || len(seen) != 1 ||
-			seen[0].Method != method || seen[0].URI != uri || seen[0].Body != body || seen[0].Action != action {
-			t.Fatalf("%s: got %d %q, the API saw %+v; want it passed as %s", what, r.Status, r.Body, seen, action)
-		}
-	}
-	// stopped: the request got status and the API saw nothing.
-	stopped := func(what string, r gatewayReply, status int) {
-		t.Helper()
-		if seen := api.take(); r.Status != status || len(seen) != 0 {
-			t.Fatalf("%s: got %d %q %v, the API saw %+v; want %d and nothing reaching the API", what, r.Status, r.Body, r.Header, seen, status)
-		}
-	}
+	g := &gatewayRig{t: t, api: api}
+	call, passed, stopped := g.call, g.passed, g.stopped
 
 	passed("a read", call(front, "GET", "/api/v1/balances?asset=BTC", "u0", ""), "GET", "/api/v1/balances?asset=BTC", "", "view")
 
@@ -310,22 +371,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	mustCLI(t, "panic-lock", "--token", holderToken, "--account", "u1", "--duration", "24h")
 	r := call(front, "POST", "/api/v1/withdrawals", "u1", `{"asset":"BTC","amount":"1"}`)
 	stopped("a withdrawal under a panic lock", r, 403)
-	var decision struct {
-		Effect string
-		Causes []struct{ Kind, Message string }
-	}
-	if err := json.Unmarshal([]byte(r.Body), &decision); err != nil || decision.Effect != "deny" || len(decision.Causes) != 1 || decision.Causes[0].Kind != "panic_lock" || decision.Causes[0].Message == "" {
-		t.Fatalf("the 403's body is not the holder's decision (%v): %s", err, r.Body)
-	}
-	if got := r.Header.Get("X-Holdfast-Effect"); got != "deny" {
-		t.Errorf("X-Holdfast-Effect %q, want deny", got)
-	}
-	if secs, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || secs < 23*3600 || secs > 24*3600 {
-		t.Errorf("Retry-After %q, want the seconds left of a 24 h lock", r.Header.Get("Retry-After"))
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("Content-Type %q, want JSON", ct)
-	}
+	panicDenial(t, r)
 	// A client cannot dress the withdrawal up as another route with the
 	// headers Traefik and Caddy use: this gateway clears them.
 	stopped("a withdrawal claiming another URI", call(front, "POST", "/api/v1/withdrawals", "u1", "",
