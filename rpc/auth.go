@@ -114,6 +114,9 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.DecisionServiceBatchCheckProcedure:          {holdfast.ScopeCheck},
 	holdfastv1connect.DecisionServiceCheckStreamProcedure:         {holdfast.ScopeCheck},
 	holdfastv1connect.DecisionServiceAuthorizeWithdrawalProcedure: {holdfast.ScopeCheck},
+	// Gateways (gateway.go, extauthz.go).
+	forwardAuthPath:   {holdfast.ScopeCheck},
+	extAuthzProcedure: {holdfast.ScopeCheck},
 
 	holdfastv1connect.RestrictionServiceApplyProcedure:          {holdfast.ScopeStaff},
 	holdfastv1connect.RestrictionServiceLiftProcedure:           {holdfast.ScopeStaff},
@@ -374,6 +377,13 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 			return
 		}
 		header := r.Header.Get("Authorization")
+		if r.URL.Path == forwardAuthPath {
+			// The client's own Authorization (a JWT) travels beside the
+			// gateway's token.
+			if v := r.Header.Get(gatewayCredentialHeader); v != "" {
+				header = v
+			}
+		}
 		p, err := a.admit(r.Context(), header, r.URL.Path, scopes)
 		if err != nil {
 			fail(w, r, err)

@@ -23,6 +23,10 @@ type Metrics struct {
 	events      *prometheus.CounterVec
 	// authRejected counts API calls refused by the auth layer, by reason.
 	authRejected *prometheus.CounterVec
+	// gatewayDecisions and gatewayDuration are the gateway path's
+	// (forward-auth and ext_authz).
+	gatewayDecisions *prometheus.CounterVec
+	gatewayDuration  *prometheus.HistogramVec
 }
 
 // NewMetrics creates the series and registers them with the Go runtime and
@@ -66,6 +70,16 @@ func NewMetrics() *Metrics {
 		m.authRejected.WithLabelValues(r) // every reason shows, at 0
 	}
 	m.Registry.MustRegister(m.authRejected)
+	m.gatewayDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "holdfast_gateway_decisions_total",
+		Help: "Gateway answers (forward-auth and ext_authz) by route (the policy's \"METHOD PATH\", or unmapped) and effect: allow, deny, review, unauthenticated (no account), refused (an unmapped write or an unreadable URI), error (the engine failed; the gateway fails closed).",
+	}, []string{"route", "effect"})
+	m.gatewayDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "holdfast_gateway_duration_seconds",
+		Help:    "Time to answer a gateway, from the request read to the answer, by transport (forward_auth, ext_authz).",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10), // 1µs .. 262ms
+	}, []string{"transport"})
+	m.Registry.MustRegister(m.gatewayDecisions, m.gatewayDuration)
 	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

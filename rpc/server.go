@@ -27,6 +27,7 @@ import (
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/gateway"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/gen/holdfast/v1/holdfastv1connect"
 )
@@ -56,6 +57,10 @@ type Config struct {
 	// AuthCache, if set, lets the caller make the API forget cached
 	// tokens (see AuthCache.Forget).
 	AuthCache *AuthCache
+	// Gateway answers forward-auth and ext_authz; nil: built from the
+	// engine's policy (serve builds it first, so that a JWKS file that
+	// cannot be read stops it at start).
+	Gateway *gateway.Authorizer
 }
 
 // DefaultMaxBodyBytes is 1 MiB: a BatchCheck of 1000 checks fits easily.
@@ -156,6 +161,9 @@ func Handler(cfg Config) http.Handler {
 		io.WriteString(w, "ready\n"+ruleErrorDetail(cfg.Engine))
 	})
 	handleDiscovery(mux, cfg.Engine)
+	gw := newGatewayServer(s, cfg.Engine, cfg.Gateway)
+	mux.HandleFunc(forwardAuthPath, gw.serveForwardAuth)
+	mux.Handle(extAuthzProcedure, connect.NewUnaryHandler(extAuthzProcedure, gw.extAuthzCheck, opts...))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 
 	ew := connect.NewErrorWriter(opts...)

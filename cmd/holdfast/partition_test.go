@@ -450,7 +450,7 @@ func (s *partitionSuite) call(o *op) {
 		_, err = c.Restriction.Extend(ctx, connect.NewRequest(&holdfastv1.ExtendRequest{Account: o.Account, Kind: freezeKind, By: "1h", Reason: "partition suite"}))
 		o.Result = "ok"
 		if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeFailedPrecondition {
-			o.Result, err = "none", nil
+			o.Result, o.Error, err = "none", err.Error(), nil
 		}
 	case "liftpanic":
 		_, err = c.Restriction.Lift(ctx, connect.NewRequest(&holdfastv1.LiftRequest{Account: o.Account, Kind: "panic_lock", Reason: "partition suite"}))
@@ -459,10 +459,14 @@ func (s *partitionSuite) call(o *op) {
 			o.Result, err = "fail", nil
 		}
 	case "lift":
-		_, err = c.Restriction.Lift(ctx, connect.NewRequest(&holdfastv1.LiftRequest{Account: o.Account, Kind: freezeKind, Reason: "partition suite"}))
+		var res *connect.Response[holdfastv1.LiftResponse]
+		res, err = c.Restriction.Lift(ctx, connect.NewRequest(&holdfastv1.LiftRequest{Account: o.Account, Kind: freezeKind, Reason: "partition suite"}))
 		o.Result = "ok"
+		if err == nil {
+			o.ID = res.Msg.GetRestriction().GetId() // which one, for a failure's history
+		}
 		if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeFailedPrecondition {
-			o.Result, err = "none", nil
+			o.Result, o.Error, err = "none", err.Error(), nil
 		}
 	case "withdraw", "retry":
 		var res *connect.Response[holdfastv1.AuthorizeWithdrawalResponse]

@@ -22,6 +22,7 @@ import (
 	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/engine"
+	"github.com/holdfast/holdfast/gateway"
 	"github.com/holdfast/holdfast/policy"
 	"github.com/holdfast/holdfast/postgres"
 	"github.com/holdfast/holdfast/rpc"
@@ -392,7 +393,12 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if _, err := db.Staff(ctx, "admin"); errors.Is(statErr, os.ErrNotExist) || holdfast.ErrorCode(err) == holdfast.NotFound {
 		firstStartHint(out, o.where.data, ln.Addr().String(), o.where.postgres(), adminSocket)
 	}
-	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens})
+	gw, err := gateway.NewAuthorizer(ctx, eng.Policy().Gateway, eng, nil)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens, Gateway: gw})
 	pages, err := o.pages(eng, db, evidence, log)
 	if err != nil {
 		srv.Close()
