@@ -76,7 +76,8 @@ done
 grep listening "$work/opa.log" || { echo "the OPA server is not ready" >&2; exit 1; }
 if [ "$only" != opa ]; then
   curl -sf "http://$hf_addr/readyz" >/dev/null || { echo "holdfast serve is not ready" >&2; exit 1; }
-  grep -m1 -o 'ready.*' "$work/serve.log" || true
+  grep -m1 '"msg":"ready"' "$work/serve.log" |
+    jq -r '"holdfast ready: \(.restrictions) restrictions over \(.accounts) accounts, started in \(.startup / 1e9 * 10 | round / 10) s"' || true
   echo "== same verdicts from both on 2,000 requests"
   HOLDFAST_BENCH_EXTAUTHZ_PREP=$work HOLDFAST_BENCH_EXTAUTHZ_SAME="$hf_addr,$hf_token,$opa_addr,$opa_token" \
     "$work/bench.test" -test.run '^TestExtAuthzSameAnswers$' -test.v | grep -vE '^(=== RUN|PASS)$'
