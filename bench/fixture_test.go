@@ -179,14 +179,10 @@ func holdfastEngine(tb testing.TB) *holdfastEnv {
 	return &hf
 }
 
-func (h *holdfastEnv) load() error {
-	ds := dataSet()
-	ctx := context.Background()
-	t0 := time.Now()
-	db, err := sqlite.Open(ctx, tmpDir)
-	if err != nil {
-		return err
-	}
+// fillStore writes every restriction of ds, with its audit entry, through
+// the store's exported write path, 256 writers at once so that group commit
+// batches them.
+func fillStore(ctx context.Context, db *sqlite.DB, ds *dataset) error {
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
@@ -227,9 +223,19 @@ func (h *holdfastEnv) load() error {
 	}
 	close(work)
 	wg.Wait()
-	if firstErr != nil {
+	return firstErr
+}
+
+func (h *holdfastEnv) load() error {
+	ctx := context.Background()
+	t0 := time.Now()
+	db, err := sqlite.Open(ctx, tmpDir)
+	if err != nil {
+		return err
+	}
+	if err := fillStore(ctx, db, dataSet()); err != nil {
 		db.Close()
-		return firstErr
+		return err
 	}
 	clk := holdfast.NewCoarseClock(time.Millisecond)
 	m := rpc.NewMetrics()
@@ -281,9 +287,10 @@ type opaEnv struct {
 	loadTime time.Duration
 }
 
-var opaEngine = sync.OnceValues(func() (*opaEnv, error) {
-	ds := dataSet()
-	t0 := time.Now()
+// opaData is the data document every OPA fixture is loaded with:
+// restrictions by account (kind, start and end in Unix seconds) and the
+// kind → action → effect table, allow left out.
+func opaData(ds *dataset) map[string]any {
 	restrictions := make(map[string]any, len(ds.byAccount))
 	for acct, xs := range ds.byAccount {
 		list := make([]any, len(xs))
@@ -302,7 +309,12 @@ var opaEngine = sync.OnceValues(func() (*opaEnv, error) {
 		}
 		effects[string(k)] = row
 	}
-	data := map[string]any{"restrictions": restrictions, "effects": effects}
+	return map[string]any{"restrictions": restrictions, "effects": effects}
+}
+
+var opaEngine = sync.OnceValues(func() (*opaEnv, error) {
+	t0 := time.Now()
+	data := opaData(dataSet())
 	pq, err := rego.New(
 		rego.Query("data.holdfast.effect"),
 		rego.Module("holdfast.rego", regoPolicy),

@@ -76,7 +76,12 @@ func NewAuthorizer(ctx context.Context, g holdfast.GatewayPolicy, check Checker,
 	if err != nil {
 		return nil, err
 	}
-	a := &Authorizer{table: t, account: g.Account, proxies: parseProxies(g.Account.TrustedProxies), check: check}
+	// Canonical names: http.Header.Get then takes its fast path.
+	acct := g.Account
+	for _, h := range []*string{&acct.Header, &acct.APIKeyHeader, &acct.SessionHeader, &acct.DeviceHeader} {
+		*h = http.CanonicalHeaderKey(*h)
+	}
+	a := &Authorizer{table: t, account: acct, proxies: parseProxies(g.Account.TrustedProxies), check: check}
 	if g.Account.JWT != nil {
 		if a.jwt, err = newJWTVerifier(ctx, g.Account.JWT, client); err != nil {
 			return nil, err

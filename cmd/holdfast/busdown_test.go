@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,6 +56,7 @@ func TestWritesAnswerWhileNATSIsDown(t *testing.T) {
 	rand.Read(pb[:])
 	prefix := "hfdown" + hex.EncodeToString(pb[:])
 	var clients []*rpc.Clients
+	var nodes []*node
 	key := sharedAuditKey(t)
 	for range 2 {
 		addr := freePort(t)
@@ -64,6 +66,7 @@ func TestWritesAnswerWhileNATSIsDown(t *testing.T) {
 		n.start()
 		t.Cleanup(n.kill)
 		clients = append(clients, rpc.NewClients(nil, n.url, strings.TrimSpace(tok)))
+		nodes = append(nodes, n)
 	}
 	a, b := clients[0], clients[1]
 
@@ -97,6 +100,22 @@ func TestWritesAnswerWhileNATSIsDown(t *testing.T) {
 		if err != nil || took > 2*time.Second {
 			t.Errorf("%s with NATS down: %v after %s; want an answer well within the caller's 5 s", w.name, err, took)
 		}
+	}
+
+	// Past --max-lag without the feed, node B cannot know of the panic
+	// lock: a gateway asking it is refused money-out routes, for any
+	// account, and still let through to trade.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := forwardAuth(t, nodes[1], strings.TrimSpace(tok), "POST", "/api/v1/withdrawals", "X-Account-Id", "u9")
+		if r.status == http.StatusForbidden && strings.Contains(r.body, `"effect":"deny"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stale node still answers the gateway %d %s for a withdrawal", r.status, r.body)
+		}
+	}
+	if r := forwardAuth(t, nodes[1], strings.TrimSpace(tok), "POST", "/api/v1/orders", "X-Account-Id", "u9"); r.status != http.StatusOK {
+		t.Errorf("a stale node refuses an order at the gateway: %d %s", r.status, r.body)
 	}
 
 	ns = startNATS(t, natsAddr, natsDir)
