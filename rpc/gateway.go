@@ -79,6 +79,26 @@ func newGatewayServer(s *server, e *engine.Engine, auth *gateway.Authorizer) *ga
 	return g
 }
 
+// originalHeader is the original request's method or URI, from nginx's
+// header or Traefik's and Caddy's. Those two pass the client's own headers
+// on to the auth call: a client could add X-Original-URI: /api/v1/orders
+// to a withdrawal, so two names that disagree are refused, never ranked.
+func originalHeader(h http.Header, nginx, traefik, field string) (string, error) {
+	a, b := h.Values(nginx), h.Values(traefik)
+	if len(a) > 1 || len(b) > 1 {
+		return "", holdfast.Errorf(holdfast.InvalidArgument, field, "the original %s is sent more than once", field)
+	}
+	switch {
+	case len(a) == 0 && len(b) == 0:
+		return "", nil
+	case len(b) == 0:
+		return a[0], nil
+	case len(a) == 0 || a[0] == b[0]:
+		return b[0], nil
+	}
+	return "", holdfast.Errorf(holdfast.InvalidArgument, field, "%s and %s disagree; the gateway must send one and strip the other from clients", nginx, traefik)
+}
+
 // authorize answers r and counts it. A non-nil error means fail closed.
 func (g *gatewayServer) authorize(ctx context.Context, r gateway.Request, transport string) (gateway.Answer, error) {
 	start := time.Now()
@@ -87,6 +107,12 @@ func (g *gatewayServer) authorize(ctx context.Context, r gateway.Request, transp
 	if err == nil {
 		ans, err = g.auth.Authorize(ctx, r)
 	}
+	g.count(&ans, err, transport, start)
+	return ans, err
+}
+
+// count records one answer (err: the engine failed) and its time.
+func (g *gatewayServer) count(ans *gateway.Answer, err error, transport string, start time.Time) {
 	effect := gatewayError
 	if err == nil {
 		switch ans.Outcome {
@@ -111,7 +137,6 @@ func (g *gatewayServer) authorize(ctx context.Context, r gateway.Request, transp
 		}
 	}
 	g.took.WithLabelValues(transport).Observe(time.Since(start).Seconds())
-	return ans, err
 }
 
 // retryAfter is the Retry-After value of a decision that ends by time
@@ -131,14 +156,19 @@ func retryAfter(d *holdfast.Decision) string {
 // (gateways pass only 401 and 403 through to the client); no account is
 // 401. An engine failure is 500, which every gateway treats as a refusal.
 func (g *gatewayServer) serveForwardAuth(w http.ResponseWriter, r *http.Request) {
-	req := gateway.Request{Method: r.Header.Get("X-Original-Method"), URI: r.Header.Get("X-Original-URI"), Headers: r.Header}
-	if req.Method == "" {
-		req.Method = r.Header.Get("X-Forwarded-Method")
+	req := gateway.Request{Headers: r.Header}
+	var err error
+	req.Method, err = originalHeader(r.Header, "X-Original-Method", "X-Forwarded-Method", "method")
+	if err == nil {
+		req.URI, err = originalHeader(r.Header, "X-Original-URI", "X-Forwarded-Uri", "uri")
 	}
-	if req.URI == "" {
-		req.URI = r.Header.Get("X-Forwarded-Uri")
+	var ans gateway.Answer
+	if err != nil {
+		ans, err = gateway.Answer{Outcome: gateway.Refused, Route: gateway.Route{Index: -1}, Err: err}, nil
+		g.count(&ans, nil, "forward_auth", time.Now())
+	} else {
+		ans, err = g.authorize(r.Context(), req, "forward_auth")
 	}
-	ans, err := g.authorize(r.Context(), req, "forward_auth")
 	h := w.Header()
 	if err != nil {
 		h.Set("X-Holdfast-Effect", "deny")

@@ -140,6 +140,12 @@ func TestGatewayForwardAuth(t *testing.T) {
 			status: 403, body: `"field":"X-Device-Id"`},
 		{name: "a forged client address", gw: gw, method: "POST", uri: "/api/v1/withdrawals", headers: []string{"X-Account-Id", "acct-free", "X-Forwarded-For", "not-an-ip, 10.0.0.1"},
 			status: 200, effect: "allow"},
+		{name: "the two header pairs disagree on the URI", gw: gw, method: "POST", uri: "/api/v1/orders", headers: []string{"X-Account-Id", "acct-panic", "X-Forwarded-Method", "POST", "X-Forwarded-Uri", "/api/v1/withdrawals"},
+			status: 403, effect: "deny", body: `"field":"uri"`},
+		{name: "the two header pairs disagree on the method", gw: gw, method: "GET", uri: "/api/v1/withdrawals", headers: []string{"X-Account-Id", "acct-panic", "X-Forwarded-Method", "POST", "X-Forwarded-Uri", "/api/v1/withdrawals"},
+			status: 403, effect: "deny", body: `"field":"method"`},
+		{name: "the two header pairs agree", gw: gw, method: "POST", uri: "/api/v1/orders", headers: []string{"X-Account-Id", "acct-panic", "X-Forwarded-Method", "POST", "X-Forwarded-Uri", "/api/v1/orders"},
+			status: 200, effect: "allow"},
 		{name: "no gateway token", method: "POST", uri: "/api/v1/orders", headers: []string{"X-Account-Id", "acct-free"},
 			status: 401, body: `"field":"authorization"`},
 		{name: "a wrong gateway token", gw: "hf_" + strings.Repeat("x", 43), method: "POST", uri: "/api/v1/orders", headers: []string{"X-Account-Id", "acct-free"},
@@ -195,7 +201,7 @@ func TestGatewayForwardAuth(t *testing.T) {
 	for _, want := range []string{
 		`holdfast_gateway_decisions_total{effect="deny",route="POST /api/v1/withdrawals"} 4`,
 		`holdfast_gateway_decisions_total{effect="unauthenticated",route="POST /api/v1/withdrawals"} 2`,
-		`holdfast_gateway_decisions_total{effect="refused",route="unmapped"} 5`,
+		`holdfast_gateway_decisions_total{effect="refused",route="unmapped"} 7`,
 		`holdfast_gateway_duration_seconds_count{transport="forward_auth"}`,
 	} {
 		if !strings.Contains(string(b), want) {
