@@ -61,7 +61,8 @@ printf '{"authorization":"Bearer %s"}' "$hf_token" >"$work/hf.md"
 printf '{"authorization":"Bearer %s"}' "$opa_token" >"$work/opa.md"
 
 if [ "$only" != opa ]; then
-  "$work/holdfast" serve --data "$work/data" --addr "$hf_addr" >/dev/null 2>"$work/serve.log" &
+  # HF_SERVE_ARGS adds flags, e.g. --pprof-addr 127.0.0.1:6060 to profile a run.
+  "$work/holdfast" serve --data "$work/data" --addr "$hf_addr" ${HF_SERVE_ARGS:-} >/dev/null 2>"$work/serve.log" &
   hf_pid=$!
 fi
 HOLDFAST_BENCH_EXTAUTHZ=$opa_addr HOLDFAST_BENCH_EXTAUTHZ_TOKEN=$opa_token \
@@ -83,13 +84,23 @@ if [ "$only" != opa ]; then
     "$work/bench.test" -test.run '^TestExtAuthzSameAnswers$' -test.v | grep -vE '^(=== RUN|PASS)$'
 fi
 
-# run NAME ADDR CONC: one ghz run; prints "rps p50_ns p99_ns".
+# cpu_ticks PID: the process's user and system CPU time so far, in clock
+# ticks (/proc/PID/stat fields 14 and 15).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run NAME ADDR CONC PID: one ghz run; prints "rps p50_ns p99_ns
+# cpu_us_per_request", the last being the server's own CPU time (PID's)
+# per answered call: what a check costs the server, whatever the load
+# generator beside it on the same cores costs.
 run() {
-  local name=$1 addr=$2 conc=$3 out=$work/$1-$3.json
+  local name=$1 addr=$2 conc=$3 pid=$4 out=$work/$1-$3.json
   local args=(--insecure --protoset "$work/authz.protoset" --call envoy.service.auth.v3.Authorization.Check
     --data-file "$work/requests.json" --metadata-file "$work/$name.md" -c "$conc" --connections "$conns")
   ghz "${args[@]}" -z 2s -O json "$addr" >/dev/null
+  local t0 t1
+  t0=$(cpu_ticks "$pid")
   ghz "${args[@]}" -z "${secs}s" -O json "$addr" >"$out"
+  t1=$(cpu_ticks "$pid")
   # When the duration ends ghz closes its connections under the calls in
   # flight (at most one per caller), which fail as Unavailable ("transport
   # is closing"); ghz leaves failed calls out of the figures. More than
@@ -100,22 +111,22 @@ run() {
     echo "$name: $bad calls failed: $(jq -c '.errorDistribution' "$out")" >&2
     exit 1
   fi
-  jq -r '[.rps, (.latencyDistribution[] | select(.percentage == 50) | .latency),
-    (.latencyDistribution[] | select(.percentage == 99) | .latency)] | map(tostring) | join(" ")' "$out"
+  jq -r --argjson ticks "$((t1 - t0))" --argjson hz "$(getconf CLK_TCK)" '[.rps, (.latencyDistribution[] | select(.percentage == 50) | .latency),
+    (.latencyDistribution[] | select(.percentage == 99) | .latency), ($ticks / $hz * 1e6 / .count)] | map(tostring) | join(" ")' "$out"
 }
 
 ms() { awk -v ns="$1" 'BEGIN { printf "%.2f ms", ns / 1e6 }'; }
 for c in $concs; do
   echo "== ghz -c $c --connections $conns, ${secs}s each, envoy.service.auth.v3.Authorization/Check"
   if [ "$only" != opa ]; then
-    res=$(run hf "$hf_addr" "$c")
-    read -r hf_rps hf_p50 hf_p99 <<<"$res"
-    printf '%-9s %9.0f req/s  p50 %10s  p99 %10s\n' holdfast "$hf_rps" "$(ms "$hf_p50")" "$(ms "$hf_p99")"
+    res=$(run hf "$hf_addr" "$c" "$hf_pid")
+    read -r hf_rps hf_p50 hf_p99 hf_cpu <<<"$res"
+    printf '%-9s %9.0f req/s  p50 %10s  p99 %10s  server CPU %5.0f µs/req\n' holdfast "$hf_rps" "$(ms "$hf_p50")" "$(ms "$hf_p99")" "$hf_cpu"
   fi
-  res=$(run opa "$opa_addr" "$c")
-  read -r opa_rps opa_p50 opa_p99 <<<"$res"
-  printf '%-9s %9.0f req/s  p50 %10s  p99 %10s\n' opa "$opa_rps" "$(ms "$opa_p50")" "$(ms "$opa_p99")"
+  res=$(run opa "$opa_addr" "$c" "$opa_pid")
+  read -r opa_rps opa_p50 opa_p99 opa_cpu <<<"$res"
+  printf '%-9s %9.0f req/s  p50 %10s  p99 %10s  server CPU %5.0f µs/req\n' opa "$opa_rps" "$(ms "$opa_p50")" "$(ms "$opa_p99")" "$opa_cpu"
   [ "$only" != opa ] || continue
-  awk -v a="$hf_rps" -v b="$opa_rps" -v p="$hf_p99" -v q="$opa_p99" \
-    'BEGIN { printf "holdfast/OPA throughput = %.1f×, OPA/holdfast p99 = %.1f×\n", a / b, q / p }'
+  awk -v a="$hf_rps" -v b="$opa_rps" -v p="$hf_p99" -v q="$opa_p99" -v x="$hf_cpu" -v y="$opa_cpu" \
+    'BEGIN { printf "holdfast/OPA throughput = %.1f×, OPA/holdfast p99 = %.1f×, OPA/holdfast server CPU per request = %.1f×\n", a / b, q / p, y / x }'
 done
