@@ -40,6 +40,9 @@ type Policy struct {
 
 	// Evaluator runs the compiled rules; set by the policy loader.
 	Evaluator RuleEvaluator `yaml:"-" json:"-"`
+	// Hash names the YAML the policy was parsed from (PolicyHash); set by
+	// the policy loader.
+	Hash string `yaml:"-" json:"-"`
 
 	// effects is the per-kind, per-action effect table built by Compile.
 	effects map[Kind]*EffectTable

@@ -130,6 +130,8 @@ type Origin struct {
 	Event     string            `json:"event"`
 	EventType EventType         `json:"event_type"`
 	Evidence  map[string]string `json:"evidence,omitempty"`
+	// Policy is the hash of the policy version whose rule it was.
+	Policy string `json:"policy,omitempty"`
 }
 
 // Clone returns a deep copy of o (nil for nil).

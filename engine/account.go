@@ -73,6 +73,6 @@ func (e *Engine) Tags(ctx context.Context, account string) ([]holdfast.Tag, erro
 // dormant reports whether the account has been inactive longer than the
 // policy's dormant_after at now (the derived dormant tag).
 func (e *Engine) dormant(a *holdfast.Account, now time.Time) bool {
-	after := e.policy.DormantAfter
+	after := e.policy().DormantAfter
 	return after > 0 && !a.LastActiveAt.IsZero() && now.Sub(a.LastActiveAt) > after.Std()
 }

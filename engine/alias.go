@@ -28,7 +28,7 @@ func (e *Engine) alias(id string) string {
 // level and text, the alias for an id, the real start and no end (a real
 // one under review has none).
 func (e *Engine) coverCause(ru *rule, fx holdfast.Effect) holdfast.Cause {
-	k, kp := e.policy.Cover()
+	k, kp := e.policy().Cover()
 	return holdfast.Cause{
 		ID:         ru.alias,
 		Kind:       k,
@@ -44,9 +44,9 @@ func (e *Engine) coverCause(ru *rule, fx holdfast.Effect) holdfast.Cause {
 // or the cover kind for a hidden restriction.
 func (e *Engine) holderKind(r *holdfast.Restriction) (holdfast.Kind, *holdfast.KindPolicy) {
 	if r.Disclose {
-		return r.Kind, e.policy.Kind(r.Kind)
+		return r.Kind, e.policy().Kind(r.Kind)
 	}
-	return e.policy.Cover()
+	return e.policy().Cover()
 }
 
 // seenKind is the kind actor is shown for r: the real one for staff and
@@ -57,7 +57,7 @@ func (e *Engine) seenKind(actor holdfast.Actor, r *holdfast.Restriction) (holdfa
 	case actor.IsHolder(r.Account):
 		return e.holderKind(r)
 	case visible(actor, r):
-		return r.Kind, e.policy.Kind(r.Kind)
+		return r.Kind, e.policy().Kind(r.Kind)
 	}
 	return "", nil
 }

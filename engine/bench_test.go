@@ -17,7 +17,8 @@ func benchEngine(b *testing.B, restricted int) *Engine {
 	b.Helper()
 	clk := holdfast.NewCoarseClock(time.Millisecond)
 	b.Cleanup(clk.Stop)
-	e := &Engine{policy: policy.Default(), clock: clk, index: newIndex()}
+	e := &Engine{clock: clk, index: newIndex()}
+	e.pol.Store(policy.Default())
 	now := time.Now()
 	kinds := []holdfast.Kind{holdfast.KindCoolingOff, holdfast.KindReduceOnly, holdfast.KindWithdrawalFreeze, holdfast.KindPanicLock}
 	rules := make(map[string][]rule, restricted)
@@ -137,7 +138,8 @@ func BenchmarkCheckPerAccount(b *testing.B) {
 		b.Run(fmt.Sprintf("restrictions=%d", n), func(b *testing.B) {
 			clk := holdfast.NewCoarseClock(time.Millisecond) // as the server's
 			b.Cleanup(clk.Stop)
-			e := &Engine{policy: policy.Default(), clock: clk, index: newIndex()}
+			e := &Engine{clock: clk, index: newIndex()}
+			e.pol.Store(policy.Default())
 			now := time.Now()
 			var rs []*holdfast.Restriction
 			for j := range n {

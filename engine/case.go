@@ -33,7 +33,7 @@ func (e *Engine) OpenCase(ctx context.Context, req holdfast.OpenCaseRequest) (*h
 	if err := holdfast.ValidateID("account", req.Account); err != nil {
 		return nil, err
 	}
-	tp := e.policy.Cases.Types[req.Type]
+	tp := e.policy().Cases.Types[req.Type]
 	if !req.Type.Valid() || tp == nil {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "type", "unknown case type %q (want one of %v)", req.Type, holdfast.CaseTypes)
 	}
@@ -99,7 +99,7 @@ func (e *Engine) newCase(tx holdfast.AccountTx, now time.Time, t holdfast.CaseTy
 	c := &holdfast.Case{
 		ID: newID("case"), Account: tx.Account().ID, Type: t, State: holdfast.CaseOpen,
 		Restrictions: linked, OpenedBy: actor.String(), CreatedAt: now, UpdatedAt: now,
-		DueAt: now.Add(e.policy.Cases.Types[t].Due.Std()), Entries: []holdfast.CaseEntry{},
+		DueAt: now.Add(e.policy().Cases.Types[t].Due.Std()), Entries: []holdfast.CaseEntry{},
 	}
 	if strings.TrimSpace(statement) != "" {
 		c.Entries = append(c.Entries, holdfast.CaseEntry{At: now, Actor: actor.String(), Type: holdfast.EntryStatement, Text: statement})
@@ -116,7 +116,7 @@ func (e *Engine) unlinkable(tx holdfast.AccountTx, req holdfast.OpenCaseRequest,
 		if req.Actor.IsHolder(r.Account) && !r.Disclose {
 			// The holder knows a hidden one by its alias, as the cover
 			// kind, which no case can end (the policy checks that).
-			id, kind = e.alias(r.ID), e.policy.Undisclosed.As
+			id, kind = e.alias(r.ID), e.policy().Undisclosed.As
 		} else if !visible(req.Actor, r) {
 			continue
 		}
@@ -131,9 +131,9 @@ func (e *Engine) unlinkable(tx holdfast.AccountTx, req holdfast.OpenCaseRequest,
 // those that may decide a case for any kind it can end.
 func (e *Engine) caseRoles(t holdfast.CaseType) []holdfast.Role {
 	var roles []holdfast.Role
-	if tp := e.policy.Cases.Types[t]; tp != nil {
+	if tp := e.policy().Cases.Types[t]; tp != nil {
 		for _, k := range tp.Ends {
-			for _, r := range e.policy.Kind(k).DecideCases {
+			for _, r := range e.policy().Kind(k).DecideCases {
 				if !slices.Contains(roles, r) {
 					roles = append(roles, r)
 				}
@@ -256,7 +256,7 @@ func (e *Engine) AddCaseEntry(ctx context.Context, req holdfast.CaseEntryRequest
 // fillTemplate renders one of the policy's explanation templates with
 // exactly its fields.
 func (e *Engine) fillTemplate(t holdfast.CaseType, name string, fields map[string]string) (string, error) {
-	tpl := e.policy.Cases.Templates[name]
+	tpl := e.policy().Cases.Templates[name]
 	if tpl == nil || !slices.Contains(tpl.Types, t) {
 		return "", holdfast.Errorf(holdfast.InvalidArgument, "template", "no template %q for %s cases", name, t)
 	}
@@ -391,8 +391,8 @@ func (e *Engine) DecideCase(ctx context.Context, req holdfast.DecideCaseRequest)
 			return false, holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not decide %s cases (needs one of %v)", req.Actor, c.Type, e.caseRoles(c.Type))
 		}
 		for _, r := range linked {
-			if !req.Actor.HasAnyRole(e.policy.Kind(r.Kind).DecideCases) {
-				return false, holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not decide a case about %s (needs one of %v)", req.Actor, r.Kind, e.policy.Kind(r.Kind).DecideCases)
+			if !req.Actor.HasAnyRole(e.policy().Kind(r.Kind).DecideCases) {
+				return false, holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not decide a case about %s (needs one of %v)", req.Actor, r.Kind, e.policy().Kind(r.Kind).DecideCases)
 			}
 		}
 		if req.Actor.String() == c.OpenedBy {
@@ -404,7 +404,7 @@ func (e *Engine) DecideCase(ctx context.Context, req holdfast.DecideCaseRequest)
 			c.State = holdfast.CaseRejected
 			c.NextSteps = req.NextSteps
 			if len(c.NextSteps) == 0 {
-				c.NextSteps = e.policy.Cases.Types[c.Type].NextSteps
+				c.NextSteps = e.policy().Cases.Types[c.Type].NextSteps
 			}
 			if err := e.saveCase(tx, now, req.Actor, auditCaseDecided, c); err != nil {
 				return false, err
@@ -418,7 +418,7 @@ func (e *Engine) DecideCase(ctx context.Context, req holdfast.DecideCaseRequest)
 			reason += ": " + req.Reason
 		}
 		for _, r := range linked {
-			mode := e.policy.Kind(r.Kind).Lift.Mode
+			mode := e.policy().Kind(r.Kind).Lift.Mode
 			fourEyes := false
 			if mode != holdfast.LiftByCase {
 				var err error

@@ -112,7 +112,7 @@ func (e *Engine) SecurityCheckup(ctx context.Context, account string, actor hold
 	if err != nil {
 		return nil, err
 	}
-	cp := &e.policy.Security.Checkup
+	cp := &e.policy().Security.Checkup
 	sec := &a.Security
 	out := &holdfast.Checkup{Account: account, At: now, Findings: []holdfast.Finding{}}
 	add := func(code string, sev holdfast.Severity, subject, msg, fix string) {

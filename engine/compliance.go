@@ -24,7 +24,7 @@ func (e *Engine) RecordSeizure(ctx context.Context, req holdfast.SeizureRequest)
 	if _, err := holdfast.ParseAmount("amount", req.Amount, false); err != nil {
 		return err
 	}
-	le := e.policy.Kind(holdfast.KindLawEnforcementHold)
+	le := e.policy().Kind(holdfast.KindLawEnforcementHold)
 	if req.Actor.Type != holdfast.ActorStaff || !req.Actor.HasAnyRole(le.Apply) {
 		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not record a seizure (needs one of %v)", req.Actor, le.Apply)
 	}

@@ -109,7 +109,7 @@ func (e *Engine) credEntryFor(a *holdfast.Account) *credEntry {
 	for id, s := range sec.Sessions {
 		ent.sessions[id] = credSession{started: unixNanos(s.StartedAt), revoked: !s.RevokedAt.IsZero()}
 	}
-	sp := &e.policy.Security
+	sp := &e.policy().Security
 	for id, k := range sec.APIKeys {
 		ck := &credKey{revoked: !k.RevokedAt.IsZero()}
 		for _, p := range k.Permissions {

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast/holdfast"
@@ -47,13 +49,18 @@ type Config struct {
 // Engine implements holdfast.DecisionService, holdfast.RestrictionService
 // and holdfast.SelfService.
 type Engine struct {
-	store  holdfast.Store
-	policy *holdfast.Policy
-	clock  holdfast.Clock
-	log    *slog.Logger
-	index  *index
-	creds  *credIndex
-	feed   *feed
+	store holdfast.Store
+	// pol is the policy in force; SwitchPolicy replaces it.
+	pol atomic.Pointer[holdfast.Policy]
+	// switching is held shared by each event's ingestion and exclusively
+	// by SwitchPolicy, so that no event is judged half by one version
+	// and half by another.
+	switching sync.RWMutex
+	clock     holdfast.Clock
+	log       *slog.Logger
+	index     *index
+	creds     *credIndex
+	feed      *feed
 	// aliasKey keys hidden restrictions' aliases.
 	aliasKey []byte
 	// ruleErrs counts rules that failed to evaluate (rule_errors.go).
@@ -80,8 +87,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{store: cfg.Store, policy: cfg.Policy, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey, broken: cfg.BrokenWithdrawals,
+	e := &Engine{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey, broken: cfg.BrokenWithdrawals,
 		tlog: transparencyLog{signer: cfg.LogSigner, vkey: cfg.LogVerifierKey}}
+	e.pol.Store(cfg.Policy)
 	if len(e.aliasKey) == 0 {
 		e.aliasKey = []byte(defaultAliasKey)
 	}
@@ -99,7 +107,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 }
 
 // Policy returns the policy in force.
-func (e *Engine) Policy() *holdfast.Policy { return e.policy }
+func (e *Engine) Policy() *holdfast.Policy { return e.pol.Load() }
+
+// policy is the policy in force. An operation that reads it more than
+// once may see a switch between two reads; event ingestion, which must
+// not, holds switching.
+func (e *Engine) policy() *holdfast.Policy { return e.pol.Load() }
 
 // Now returns the engine's clock reading.
 func (e *Engine) Now() time.Time { return e.clock.Now() }

@@ -22,9 +22,12 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
+	// One policy judges the whole event (see SwitchPolicy).
+	e.switching.RLock()
+	defer e.switching.RUnlock()
 	if ev.Type == holdfast.EventDeposit || ev.Type == holdfast.EventWithdrawalRequested {
 		// Rules compare the USD value: it must be known and sane.
-		if _, err := e.policy.Amounts.USDValue(ev.Asset, ev.Amount, ev.USDValue); err != nil {
+		if _, err := e.policy().Amounts.USDValue(ev.Asset, ev.Amount, ev.USDValue); err != nil {
 			return nil, err
 		}
 	}
@@ -52,8 +55,8 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 			return false, err
 		}
 		var matches []holdfast.RuleMatch
-		if e.policy.Evaluator != nil {
-			if matches, err = e.policy.Evaluator.Match(in); err != nil {
+		if e.policy().Evaluator != nil {
+			if matches, err = e.policy().Evaluator.Match(in); err != nil {
 				return false, err
 			}
 		}
@@ -66,7 +69,7 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 				// The message names no rule: RuleError.Rule does.
 				msg := strings.TrimPrefix(m.Err.Error(), "rule "+m.Rule.ID+": ")
 				res.RuleErrors = append(res.RuleErrors, holdfast.RuleError{Rule: m.Rule.ID, Message: msg})
-				if !e.policy.FailsClosed(m.Rule) {
+				if !e.policy().FailsClosed(m.Rule) {
 					continue
 				}
 			}
@@ -106,7 +109,7 @@ func (e *Engine) features(tx holdfast.AccountTx, now time.Time) (holdfast.Featur
 	if f.DepositCount > 0 {
 		f.DepositAvgUSD = a.Activity.DepositTotalUSD / float64(f.DepositCount)
 	}
-	since := now.Add(-e.policy.HighRisk.Window.Std())
+	since := now.Add(-e.policy().HighRisk.Window.Std())
 	for _, t := range a.Activity.RuleRestrictions {
 		if !t.Before(since) {
 			f.RuleRestrictions++
@@ -120,7 +123,7 @@ func (e *Engine) features(tx holdfast.AccountTx, now time.Time) (holdfast.Featur
 // withdrawn sums the USD value of the approved and in-review withdrawals in
 // the review policy's daily window.
 func (e *Engine) withdrawn(tx holdfast.AccountTx, now time.Time) (*big.Rat, error) {
-	ws, err := tx.Withdrawals(now.Add(-e.policy.WithdrawalReview.DailyWindow.Std()))
+	ws, err := tx.Withdrawals(now.Add(-e.policy().WithdrawalReview.DailyWindow.Std()))
 	sum := new(big.Rat)
 	for _, w := range ws {
 		if w.Outcome != holdfast.DenyOutcome {
@@ -231,12 +234,12 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 	req := holdfast.ApplyRequest{
 		Account: ev.Account, Kind: ap.Kind, Device: device, Actor: actor, Delay: delay,
 		Reason: reason,
-		Origin: &holdfast.Origin{Rule: m.Rule.ID, Event: ev.ID, EventType: ev.Type, Evidence: m.Evidence},
+		Origin: &holdfast.Origin{Rule: m.Rule.ID, Event: ev.ID, EventType: ev.Type, Evidence: m.Evidence, Policy: e.policy().Hash},
 	}
 	if ev.Disclose != nil {
 		req.Disclose = ev.Disclose
 	}
-	if e.policy.Kind(ap.Kind).RequireReference {
+	if e.policy().Kind(ap.Kind).RequireReference {
 		req.Reference = ev.CaseRef
 	}
 	if ap.Silent {
@@ -257,9 +260,9 @@ func (e *Engine) ruleApply(tx holdfast.AccountTx, now time.Time, ev *holdfast.Ev
 // countRuleRestriction keeps the high-risk window's count and tags the
 // account high_risk when it reaches the policy's count.
 func (e *Engine) countRuleRestriction(a *holdfast.Account, now time.Time, res *holdfast.IngestResult) {
-	since := now.Add(-e.policy.HighRisk.Window.Std())
+	since := now.Add(-e.policy().HighRisk.Window.Std())
 	a.Activity.RuleRestrictions = append(slices.DeleteFunc(a.Activity.RuleRestrictions, func(t time.Time) bool { return t.Before(since) }), now)
-	if len(a.Activity.RuleRestrictions) >= e.policy.HighRisk.Count && !a.HasTag(holdfast.TagHighRisk) {
+	if len(a.Activity.RuleRestrictions) >= e.policy().HighRisk.Count && !a.HasTag(holdfast.TagHighRisk) {
 		a.AddTag(holdfast.TagHighRisk)
 		res.Tags = append(res.Tags, holdfast.TagHighRisk)
 	}
@@ -389,7 +392,7 @@ func (e *Engine) signIn(tx holdfast.AccountTx, now time.Time, ev *holdfast.Event
 			sec.Sessions = map[string]*holdfast.Session{}
 		}
 		sec.Sessions[ev.Session] = &holdfast.Session{Device: ev.Device, IP: ev.IP, Country: ev.Country, StartedAt: now}
-		if over := len(sec.Sessions) - e.policy.Security.MaxSessions; over > 0 {
+		if over := len(sec.Sessions) - e.policy().Security.MaxSessions; over > 0 {
 			ids := slices.Sorted(maps.Keys(sec.Sessions))
 			slices.SortStableFunc(ids, func(x, y string) int { return sec.Sessions[x].StartedAt.Compare(sec.Sessions[y].StartedAt) })
 			for _, id := range ids[:over] {

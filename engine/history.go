@@ -103,7 +103,7 @@ func (e *Engine) endedItems(ctx context.Context, account string, from, upTo time
 	if err != nil {
 		return nil, err
 	}
-	cover, _ := e.policy.Cover()
+	cover, _ := e.policy().Cover()
 	var out []holdfast.HistoryItem
 	for _, r := range rs {
 		if !r.LiftedAt.IsZero() || r.EndsAt.IsZero() || !r.EndsAt.After(from) || r.EndsAt.After(upTo) {
@@ -236,7 +236,7 @@ func (e *Engine) restrictionItem(en *holdfast.AuditEntry, account string, it hol
 		return it, false
 	}
 	kind, _ := e.holderKind(r)
-	cover, _ := e.policy.Cover()
+	cover, _ := e.policy().Cover()
 	switch {
 	case kind == holdfast.KindSettingsLock && what == holdfast.HistoryRestrictionApplied:
 		return it, false // the settings_locked item says it

@@ -257,8 +257,8 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 		if r.Over(now) {
 			continue
 		}
-		fx := e.policy.Effects(r.Kind)
-		ru := rule{fx: *fx, acts: restricts(fx), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy.Kind(r.Kind)}
+		fx := e.policy().Effects(r.Kind)
+		ru := rule{fx: *fx, acts: restricts(fx), disclose: r.Disclose, start: r.StartsAt.UnixNano(), device: r.Device, id: r.ID, kind: r.Kind, kp: e.policy().Kind(r.Kind)}
 		if len(ru.kp.SeeReason) == 0 {
 			ru.origin = r.Origin.Clone()
 		}
@@ -270,8 +270,8 @@ func (e *Engine) rulesFor(rs []*holdfast.Restriction, now time.Time) []rule {
 			// (one a duress signal hid): what a panic lock blocks is fixed,
 			// money out and nothing else, whoever pressed it.
 			if r.Kind != holdfast.KindPanicLock {
-				k, _ := e.policy.Cover()
-				for i, f := range e.policy.Effects(k) {
+				k, _ := e.policy().Cover()
+				for i, f := range e.policy().Effects(k) {
 					ru.fx[i] = max(ru.fx[i], f)
 				}
 				ru.acts = restricts(&ru.fx)

@@ -43,7 +43,7 @@ const (
 // lives on the account; update saves it.
 func (e *Engine) notifyHolder(tx holdfast.AccountTx, now time.Time, notice string, data map[string]string) error {
 	a := tx.Account()
-	sp := &e.policy.Security
+	sp := &e.policy().Security
 	if !a.Security.Notices.Take(now, sp.NotifyWindow.Std(), sp.NotifyLimit) {
 		e.log.Warn("holder notification over the rate limit: not sent", "account", a.ID, "notice", notice)
 		return nil
@@ -67,7 +67,7 @@ func (e *Engine) restrictionData(r *holdfast.Restriction) map[string]string {
 // derive from the restriction, so overlapping windows and several servers
 // tell each holder once. It returns how many it wrote.
 func (e *Engine) AnnounceExpiring(ctx context.Context, from, to time.Time) (int, error) {
-	lead := e.policy.Security.ExpiringNotice.Std()
+	lead := e.policy().Security.ExpiringNotice.Std()
 	return e.enqueueForEnding(ctx, from.Add(lead), to.Add(lead), func(r *holdfast.Restriction) *holdfast.Command {
 		if !r.Disclose {
 			return nil // its holder knows of no end

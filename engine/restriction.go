@@ -160,7 +160,7 @@ func staffReason(reason string) error {
 // withinPanicTotal refuses a panic lock end past the policy's bound on
 // its whole length.
 func (e *Engine) withinPanicTotal(r *holdfast.Restriction, end time.Time, field string) error {
-	total := e.policy.SelfService.PanicLockMaxTotal
+	total := e.policy().SelfService.PanicLockMaxTotal
 	if end.Sub(r.StartsAt) > total.Std() {
 		return holdfast.Errorf(holdfast.InvalidArgument, field, "a panic lock lasts at most %s in all; this one started %s, so it can end no later than %s", total, r.StartsAt.Format(time.RFC3339), r.StartsAt.Add(total.Std()).Format(time.RFC3339))
 	}
@@ -175,7 +175,7 @@ func endsLater(a, b time.Time) bool {
 // newRestriction saves a restriction and its audit entry inside tx, and
 // tells the holder unless the caller sends a notice of its own.
 func (e *Engine) newRestriction(tx holdfast.AccountTx, now time.Time, req holdfast.ApplyRequest, d holdfast.Duration, tell bool) (*holdfast.Restriction, error) {
-	kp := e.policy.Kind(req.Kind)
+	kp := e.policy().Kind(req.Kind)
 	r := &holdfast.Restriction{
 		ID:        newID("rst"),
 		Account:   req.Account,
@@ -244,13 +244,13 @@ func (e *Engine) requiredFactors(a *holdfast.Account) []holdfast.Factor {
 	if len(a.Factors) > 0 {
 		return slices.Clone(a.Factors)
 	}
-	return slices.Clone(e.policy.StepUpFactors)
+	return slices.Clone(e.policy().StepUpFactors)
 }
 
 // duration resolves and checks a requested duration against the kind's
 // policy. Zero means the kind's default, and no default means until lifted.
 func (e *Engine) duration(kind holdfast.Kind, d holdfast.Duration) (holdfast.Duration, error) {
-	kp := e.policy.Kind(kind)
+	kp := e.policy().Kind(kind)
 	if d == 0 {
 		d = kp.DefaultDuration
 		if d == 0 {
@@ -341,7 +341,7 @@ func (e *Engine) lift(tx holdfast.AccountTx, now time.Time, r *holdfast.Restrict
 			return nil, err
 		}
 	}
-	if on := e.policy.Kind(r.Kind).OnLift; on != nil {
+	if on := e.policy().Kind(r.Kind).OnLift; on != nil {
 		if on.Tag != "" && !acct.HasTag(on.Tag) {
 			acct.AddTag(on.Tag)
 			if err := saveAccount(tx, now, holdfast.System, holdfast.AuditAccountUpdated); err != nil {
@@ -393,7 +393,7 @@ func (e *Engine) ask(ctx context.Context, tx holdfast.AccountTx, now time.Time, 
 		AskedRoles:  slices.Clone(actor.Roles),
 		Reason:      reason,
 		CreatedAt:   now,
-		ExpiresAt:   now.Add(e.policy.FourEyesExpiry.Std()),
+		ExpiresAt:   now.Add(e.policy().FourEyesExpiry.Std()),
 		State:       holdfast.ApprovalPending,
 	}
 	if err := tx.SaveApproval(a); err != nil {
@@ -557,7 +557,7 @@ func (e *Engine) Extend(ctx context.Context, req holdfast.ExtendRequest) (*holdf
 // need a second person (fourEyes); holders add at most panic_lock_max per
 // step and never pass the total. Rules and the system are not bounded.
 func (e *Engine) panicExtension(r *holdfast.Restriction, end time.Time, req holdfast.ExtendRequest, field string) (fourEyes bool, err error) {
-	ss := e.policy.SelfService
+	ss := e.policy().SelfService
 	switch req.Actor.Type {
 	case holdfast.ActorStaff:
 		if err := staffReason(req.Reason); err != nil {

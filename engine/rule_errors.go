@@ -61,7 +61,7 @@ func (e *Engine) RuleErrors() []RuleError {
 // is done (a retried transaction evaluates the rules again).
 func (e *Engine) ruleFailed(now time.Time, ev *holdfast.Event, failed []holdfast.RuleMatch) {
 	for _, m := range failed {
-		closed := e.policy.FailsClosed(m.Rule)
+		closed := e.policy().FailsClosed(m.Rule)
 		e.ruleErrs.add(now, ev, m, closed)
 		onError := holdfast.RuleOnErrorSkip
 		if closed {

@@ -12,7 +12,7 @@ import (
 
 // mayApply reports whether actor may apply kind to account.
 func (e *Engine) mayApply(actor holdfast.Actor, account string, kind holdfast.Kind) error {
-	kp := e.policy.Kind(kind)
+	kp := e.policy().Kind(kind)
 	switch actor.Type {
 	case holdfast.ActorSystem, holdfast.ActorRule:
 		return nil
@@ -37,7 +37,7 @@ func (e *Engine) mayApply(actor holdfast.Actor, account string, kind holdfast.Ki
 
 // mayExtend reports whether actor may move r's end later.
 func (e *Engine) mayExtend(actor holdfast.Actor, r *holdfast.Restriction) error {
-	kp := e.policy.Kind(r.Kind)
+	kp := e.policy().Kind(r.Kind)
 	switch actor.Type {
 	case holdfast.ActorSystem, holdfast.ActorRule:
 		return nil
@@ -59,7 +59,7 @@ func (e *Engine) mayExtend(actor holdfast.Actor, r *holdfast.Restriction) error 
 // direct lift or a shortening. A four-eyes kind is not refused here: the
 // caller turns it into an approval request (fourEyes reports that).
 func (e *Engine) mayEndEarly(actor holdfast.Actor, r *holdfast.Restriction, acct *holdfast.Account) (fourEyes bool, err error) {
-	rule := e.policy.Kind(r.Kind).Lift
+	rule := e.policy().Kind(r.Kind).Lift
 	switch rule.Mode {
 	case holdfast.LiftImmutable:
 		return false, holdfast.Errorf(holdfast.Immutable, "restriction", "a %s cannot be lifted or shortened by anyone; it ends at %s and can only be extended", r.Kind, r.EndsAt.Format(time.RFC3339))
@@ -112,15 +112,15 @@ func preconditionHolds(p holdfast.Precondition, r *holdfast.Restriction, acct *h
 // approvers are the roles that may approve a.
 func (e *Engine) approvers(a *holdfast.Approval) []holdfast.Role {
 	if a.Extends() {
-		return e.policy.SelfService.PanicLockExtensionApprove
+		return e.policy().SelfService.PanicLockExtensionApprove
 	}
-	return e.policy.Kind(a.Kind).Lift.Approve
+	return e.policy().Kind(a.Kind).Lift.Approve
 }
 
 // mayApprove checks the second person of a four-eyes lift or extension.
 func (e *Engine) mayApprove(actor holdfast.Actor, a *holdfast.Approval) error {
 	if a.Extends() {
-		approve := e.policy.SelfService.PanicLockExtensionApprove
+		approve := e.policy().SelfService.PanicLockExtensionApprove
 		if actor.Type != holdfast.ActorStaff || !actor.HasAnyRole(approve) {
 			return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not approve extending %s (needs one of %v)", actor, a.Kind, approve)
 		}
@@ -129,7 +129,7 @@ func (e *Engine) mayApprove(actor holdfast.Actor, a *holdfast.Approval) error {
 		}
 		return nil
 	}
-	rule := e.policy.Kind(a.Kind).Lift
+	rule := e.policy().Kind(a.Kind).Lift
 	if actor.Type != holdfast.ActorStaff || !actor.HasAnyRole(rule.Approve) {
 		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not approve lifting %s (needs one of %v)", actor, a.Kind, rule.Approve)
 	}
@@ -196,7 +196,7 @@ func (e *Engine) redact(actor holdfast.Actor, r *holdfast.Restriction) *holdfast
 // mayseeReason reports whether actor may read why a restriction of kind
 // was applied.
 func (e *Engine) mayseeReason(actor holdfast.Actor, kind holdfast.Kind) bool {
-	see := e.policy.Kind(kind).SeeReason
+	see := e.policy().Kind(kind).SeeReason
 	return len(see) == 0 || actor.Type == holdfast.ActorSystem || actor.HasAnyRole(see)
 }
 

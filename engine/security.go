@@ -76,7 +76,7 @@ func (e *Engine) securityOpOn(ctx context.Context, account string, actor holdfas
 // A refusal rolls the transaction back, so it costs nothing to store.
 func (e *Engine) takeLimit(tx holdfast.AccountTx, now time.Time, op string) error {
 	sec := &tx.Account().Security
-	sp := &e.policy.Security
+	sp := &e.policy().Security
 	if sec.Limits == nil {
 		sec.Limits = map[string]*holdfast.NoticeWindow{}
 	}
@@ -154,7 +154,7 @@ func (e *Engine) secureAccount(ctx context.Context, account string, actor holdfa
 		if res.Repeat {
 			return false, nil
 		}
-		req := holdfast.ApplyRequest{Account: a.ID, Kind: holdfast.KindSelfFreeze, Duration: e.policy.SelfService.SecureAccountFreeze, Actor: actor, Reason: reason}
+		req := holdfast.ApplyRequest{Account: a.ID, Kind: holdfast.KindSelfFreeze, Duration: e.policy().SelfService.SecureAccountFreeze, Actor: actor, Reason: reason}
 		d, err := e.duration(req.Kind, req.Duration)
 		if err != nil {
 			return false, err
@@ -223,13 +223,13 @@ func (e *Engine) AddWhitelistAddress(ctx context.Context, account string, nw hol
 			out = &holdfast.WhitelistEntryView{Address: address, WhitelistAddress: *w, Usable: !now.Before(w.UsableAt)}
 			return false, nil // already there: the delay is not restarted
 		}
-		if len(wl.Addresses) >= e.policy.Security.MaxWhitelistAddresses {
-			return false, holdfast.Errorf(holdfast.ResourceExhausted, "address", "the whitelist holds at most %d addresses", e.policy.Security.MaxWhitelistAddresses)
+		if len(wl.Addresses) >= e.policy().Security.MaxWhitelistAddresses {
+			return false, holdfast.Errorf(holdfast.ResourceExhausted, "address", "the whitelist holds at most %d addresses", e.policy().Security.MaxWhitelistAddresses)
 		}
 		if wl.Addresses == nil {
 			wl.Addresses = map[string]*holdfast.WhitelistAddress{}
 		}
-		w := &holdfast.WhitelistAddress{Network: network, Label: label, AddedAt: now, UsableAt: now.Add(e.policy.Security.WhitelistDelay.Std())}
+		w := &holdfast.WhitelistAddress{Network: network, Label: label, AddedAt: now, UsableAt: now.Add(e.policy().Security.WhitelistDelay.Std())}
 		wl.Addresses[address] = w
 		// A new destination is also a new address for withdrawal review.
 		if a.Activity.AddressBook == nil {
@@ -244,7 +244,7 @@ func (e *Engine) AddWhitelistAddress(ctx context.Context, account string, nw hol
 
 // whitelistNetwork reads a network as one of the policy's, in any case.
 func (e *Engine) whitelistNetwork(network string) (string, error) {
-	nets := e.policy.Security.WhitelistNetworks
+	nets := e.policy().Security.WhitelistNetworks
 	n := strings.ToUpper(strings.TrimSpace(network))
 	if n == "" {
 		return "", holdfast.Errorf(holdfast.InvalidArgument, "network", "network is required: the chain the address is on (%s)", strings.Join(nets, ", "))
@@ -297,7 +297,7 @@ func (e *Engine) SetWhitelist(ctx context.Context, account string, enabled bool,
 // securityChange starts (or, rolling, extends) the cooling_off that a
 // holder's weakening change of their security settings brings.
 func (e *Engine) securityChange(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, op string) error {
-	d := e.policy.Security.SecurityChangeCoolingOff
+	d := e.policy().Security.SecurityChangeCoolingOff
 	end := now.Add(d.Std())
 	for _, r := range tx.Restrictions() {
 		if r.Kind != holdfast.KindCoolingOff || r.Over(now) || r.EndsAt.IsZero() {
@@ -355,7 +355,7 @@ func (e *Engine) SetAntiPhishingCode(ctx context.Context, account, code string, 
 // LockSettings locks the holder's security settings behind a settings_lock
 // that only an unlock request followed by unlockDelay ends.
 func (e *Engine) LockSettings(ctx context.Context, account string, unlockDelay holdfast.Duration, actor holdfast.Actor) (*holdfast.Restriction, error) {
-	sp := &e.policy.Security
+	sp := &e.policy().Security
 	if unlockDelay < sp.SettingsUnlockDelayMin || unlockDelay > sp.SettingsUnlockDelayMax {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "unlock_delay", "the unlock delay must be from %s to %s, not %s", sp.SettingsUnlockDelayMin, sp.SettingsUnlockDelayMax, unlockDelay)
 	}
@@ -481,8 +481,8 @@ func (e *Engine) AddTrustedContact(ctx context.Context, account, contact string,
 			invitedAt = at
 			return false, nil
 		}
-		if len(a.TrustedContacts)+len(sec.InvitedContacts) >= e.policy.Security.MaxTrustedContacts {
-			return false, holdfast.Errorf(holdfast.ResourceExhausted, "contact", "at most %d trusted contacts, invited ones included", e.policy.Security.MaxTrustedContacts)
+		if len(a.TrustedContacts)+len(sec.InvitedContacts) >= e.policy().Security.MaxTrustedContacts {
+			return false, holdfast.Errorf(holdfast.ResourceExhausted, "contact", "at most %d trusted contacts, invited ones included", e.policy().Security.MaxTrustedContacts)
 		}
 		if sec.InvitedContacts == nil {
 			sec.InvitedContacts = map[string]time.Time{}

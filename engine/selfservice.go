@@ -18,10 +18,10 @@ func (e *Engine) Freeze(ctx context.Context, account string, d holdfast.Duration
 // its receipt).
 func (e *Engine) FreezeApplied(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*Applied, error) {
 	if d == 0 {
-		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "choose a duration: one of %v", e.policy.SelfService.FreezeDurations)
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "choose a duration: one of %v", e.policy().SelfService.FreezeDurations)
 	}
-	if !slices.Contains(e.policy.SelfService.FreezeDurations, d) {
-		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "a freeze lasts one of %v, not %s", e.policy.SelfService.FreezeDurations, d)
+	if !slices.Contains(e.policy().SelfService.FreezeDurations, d) {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "duration", "a freeze lasts one of %v, not %s", e.policy().SelfService.FreezeDurations, d)
 	}
 	return e.apply(ctx, holdfast.ApplyRequest{Account: account, Kind: holdfast.KindSelfFreeze, Duration: d, Actor: actor, Reason: "holder froze the account"})
 }
@@ -34,7 +34,7 @@ func (e *Engine) PanicLock(ctx context.Context, account string, d holdfast.Durat
 // PanicLockApplied is PanicLock, also naming the audit entry of the
 // change: the lock's apply, or the extend of a press on a lock in force.
 func (e *Engine) PanicLockApplied(ctx context.Context, account string, d holdfast.Duration, actor holdfast.Actor) (*Applied, error) {
-	ss := e.policy.SelfService
+	ss := e.policy().SelfService
 	if d == 0 {
 		d = ss.PanicLockDefault
 	}
@@ -102,7 +102,7 @@ func (e *Engine) RequestUnfreezeApplied(ctx context.Context, account string, act
 // already (the holder opened it from the appeals page, or asked before).
 // A policy whose unlock_request cannot end a self_freeze gets none.
 func (e *Engine) unlockCase(tx holdfast.AccountTx, now time.Time, actor holdfast.Actor, freezes []*holdfast.Restriction) error {
-	tp := e.policy.Cases.Types[holdfast.CaseUnlockRequest]
+	tp := e.policy().Cases.Types[holdfast.CaseUnlockRequest]
 	if tp == nil || !slices.Contains(tp.Ends, holdfast.KindSelfFreeze) {
 		return nil
 	}

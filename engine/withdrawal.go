@@ -16,12 +16,15 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	usd, err := e.policy.Amounts.USDValue(req.Asset, req.Amount, req.USDValue)
+	// One policy's thresholds decide the whole withdrawal.
+	e.switching.RLock()
+	defer e.switching.RUnlock()
+	usd, err := e.policy().Amounts.USDValue(req.Asset, req.Amount, req.USDValue)
 	if err != nil {
 		return nil, err
 	}
 	if req.AvailableBalance != "" {
-		if err := e.policy.Amounts.Balance("available_balance", req.AvailableBalance); err != nil {
+		if err := e.policy().Amounts.Balance("available_balance", req.AvailableBalance); err != nil {
 			return nil, err
 		}
 	}
@@ -94,7 +97,7 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 // reviews applies the policy's withdrawal-review rules to a withdrawal
 // worth usd: each that holds is a cause with effect review.
 func (e *Engine) reviews(tx holdfast.AccountTx, now time.Time, req *holdfast.WithdrawalRequest, usd *big.Rat) ([]holdfast.Cause, error) {
-	wr := e.policy.WithdrawalReview
+	wr := e.policy().WithdrawalReview
 	a := tx.Account()
 	var out []holdfast.Cause
 	add := func(code string) { out = append(out, reviewCause(code)) }

@@ -241,11 +241,11 @@ func TestDefault(t *testing.T) {
 	}
 }
 
-// data is p without its compiled rules (programs compare by identity), for
-// comparing policies as data.
+// data is p without its compiled rules (programs compare by identity) and
+// the hash of the bytes it came from, for comparing policies as data.
 func data(p *holdfast.Policy) *holdfast.Policy {
 	c := *p
-	c.Evaluator = nil
+	c.Evaluator, c.Hash = nil, ""
 	return &c
 }
 

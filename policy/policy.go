@@ -65,6 +65,7 @@ func Parse(data []byte) (*holdfast.Policy, error) {
 		return nil, issues[0].err()
 	}
 	p.Compile()
+	p.Hash = holdfast.PolicyHash(data)
 	return p, nil
 }
 

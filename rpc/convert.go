@@ -59,7 +59,7 @@ func pbOrigin(o *holdfast.Origin) *holdfastv1.Origin {
 	if o == nil {
 		return nil
 	}
-	return &holdfastv1.Origin{Rule: o.Rule, Event: o.Event, EventType: string(o.EventType), Evidence: o.Evidence}
+	return &holdfastv1.Origin{Rule: o.Rule, Event: o.Event, EventType: string(o.EventType), Evidence: o.Evidence, Policy: o.Policy}
 }
 
 func pbCauses(cs []holdfast.Cause) []*holdfastv1.Cause {

@@ -164,11 +164,14 @@ func (x *Cause) GetOrigin() *Origin {
 
 // Origin says why a rule applied a restriction.
 type Origin struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Event         string                 `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
-	EventType     string                 `protobuf:"bytes,3,opt,name=event_type,proto3" json:"event_type,omitempty"`
-	Evidence      map[string]string      `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Rule      string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Event     string                 `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	EventType string                 `protobuf:"bytes,3,opt,name=event_type,proto3" json:"event_type,omitempty"`
+	Evidence  map[string]string      `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The hash of the policy version whose rule applied it (holdfast policy
+	// versions).
+	Policy        string `protobuf:"bytes,5,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -229,6 +232,13 @@ func (x *Origin) GetEvidence() map[string]string {
 		return x.Evidence
 	}
 	return nil
+}
+
+func (x *Origin) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
 }
 
 // Restriction is one reason an account may not do something. It is active
@@ -927,14 +937,15 @@ const file_holdfast_v1_types_proto_rawDesc = "" +
 	"\x05_kindB\b\n" +
 	"\x06_levelB\a\n" +
 	"\x05_codeB\t\n" +
-	"\a_review\"\xce\x01\n" +
+	"\a_review\"\xe6\x01\n" +
 	"\x06Origin\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
 	"\x05event\x18\x02 \x01(\tR\x05event\x12\x1e\n" +
 	"\n" +
 	"event_type\x18\x03 \x01(\tR\n" +
 	"event_type\x12=\n" +
-	"\bevidence\x18\x04 \x03(\v2!.holdfast.v1.Origin.EvidenceEntryR\bevidence\x1a;\n" +
+	"\bevidence\x18\x04 \x03(\v2!.holdfast.v1.Origin.EvidenceEntryR\bevidence\x12\x16\n" +
+	"\x06policy\x18\x05 \x01(\tR\x06policy\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x05\n" +
