@@ -2,8 +2,13 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/policy"
 )
 
 // SwitchPolicy makes p the policy in force, without a restart. Events and
@@ -19,3 +24,267 @@ func (e *Engine) SwitchPolicy(ctx context.Context, p *holdfast.Policy) error {
 	e.log.Info("policy switched", "version", p.Hash)
 	return e.Rebuild(ctx)
 }
+
+// policyRoles may push, shadow, activate and approve policy versions.
+var policyRoles = []holdfast.Role{holdfast.RoleCompliance, holdfast.RoleAdmin}
+
+// maxPolicyBytes bounds a pushed policy (the default is ~30 KiB).
+const maxPolicyBytes = 1 << 20
+
+func (e *Engine) policyStore() (holdfast.PolicyStore, error) {
+	ps, ok := e.store.(holdfast.PolicyStore)
+	if !ok {
+		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "", "this store keeps no policy versions")
+	}
+	return ps, nil
+}
+
+func mayGovernPolicy(actor holdfast.Actor) error {
+	if actor.Type != holdfast.ActorStaff || !actor.HasAnyRole(policyRoles) {
+		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not change the policy (needs one of %v)", actor, policyRoles)
+	}
+	return nil
+}
+
+// PushPolicy validates yaml and stores it as a draft version. Errors:
+// invalid_argument (the first problem, with its line and field, or a kind
+// the version leaves out while restrictions of it are in force),
+// permission_denied, conflict (the same bytes were pushed before).
+func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []byte, comment string) (*holdfast.PolicyVersion, error) {
+	if err := mayGovernPolicy(actor); err != nil {
+		return nil, err
+	}
+	if len(comment) > maxReason {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "comment", "comment is longer than %d characters", maxReason)
+	}
+	if len(yaml) > maxPolicyBytes {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "yaml", "a policy is at most %d bytes, not %d", maxPolicyBytes, len(yaml))
+	}
+	p, err := policy.Parse(yaml)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.keepsKindsInForce(ctx, p); err != nil {
+		return nil, err
+	}
+	ps, err := e.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	now := e.clock.Now()
+	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: comment, Author: actor.ID, CreatedAt: now, State: holdfast.PolicyDraft}
+	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: actor.String(), Reason: comment}, holdfast.AuditPolicyPushed, v)
+	if err := ps.PushPolicy(ctx, v, entry); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// keepsKindsInForce refuses a policy that leaves out a kind some
+// restriction in force still has: the engine could no longer say what
+// that restriction blocks.
+func (e *Engine) keepsKindsInForce(ctx context.Context, p *holdfast.Policy) error {
+	used := map[holdfast.Kind]int{}
+	err := e.store.ActiveRestrictions(ctx, e.clock.Now(), func(r *holdfast.Restriction) error {
+		if _, ok := p.Kinds[r.Kind]; !ok {
+			used[r.Kind]++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(used) == 0 {
+		return nil
+	}
+	var missing []string
+	for k, n := range used {
+		missing = append(missing, fmt.Sprintf("%s (%d in force)", k, n))
+	}
+	sort.Strings(missing)
+	return holdfast.Errorf(holdfast.InvalidArgument, "kinds", "the policy leaves out %s: lift or let those restrictions end first, or keep the kind", strings.Join(missing, ", "))
+}
+
+// RequestPolicyActivation asks for version hash to become the active
+// policy; a second staff member must approve it (DecidePolicyActivation).
+// rollback marks a return to an earlier version. Errors:
+// permission_denied, not_found, failed_precondition (already active, or
+// another activation waiting), invalid_argument.
+func (e *Engine) RequestPolicyActivation(ctx context.Context, actor holdfast.Actor, hash, reason string, rollback bool) (*holdfast.PolicyActivation, error) {
+	if err := mayGovernPolicy(actor); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reason", "say why the policy should change")
+	}
+	if len(reason) > maxReason {
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reason", "reason is longer than %d characters", maxReason)
+	}
+	ps, err := e.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	v, err := ps.PolicyVersion(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if rollback && v.ActivatedAt.IsZero() {
+		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "version", "version %s was never active: a rollback returns to an earlier active version; activate it instead", short(v.Hash))
+	}
+	now := e.clock.Now()
+	a := &holdfast.PolicyActivation{ID: newID("pac"), Hash: v.Hash, Rollback: rollback, Reason: reason, RequestedBy: actor.ID, RequestedAt: now, State: holdfast.ActivationPending}
+	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: actor.String(), Reason: reason}, holdfast.AuditPolicyActivationAsked, a)
+	if err := ps.RequestPolicyActivation(ctx, a, entry); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// DecidePolicyActivation approves or rejects a pending activation. The
+// approver must be another staff member than the one who asked. On
+// approval this node switches at once; the others within their next poll
+// of the store (WatchPolicy). Errors: permission_denied, not_found,
+// conflict (decided already), invalid_argument (the version would leave
+// out a kind in force).
+func (e *Engine) DecidePolicyActivation(ctx context.Context, actor holdfast.Actor, id string, approve bool, reason string) (*holdfast.PolicyActivation, error) {
+	if err := mayGovernPolicy(actor); err != nil {
+		return nil, err
+	}
+	ps, err := e.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	a, err := ps.PolicyActivation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.RequestedBy == actor.ID {
+		return nil, holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s asked for this activation: another member of compliance or admin must decide it", actor.ID)
+	}
+	var next *holdfast.Policy
+	if approve {
+		v, err := ps.PolicyVersion(ctx, a.Hash)
+		if err != nil {
+			return nil, err
+		}
+		if next, err = policy.Parse(v.YAML); err != nil {
+			return nil, fmt.Errorf("stored policy %s no longer parses: %w", short(v.Hash), err)
+		}
+		if err := e.keepsKindsInForce(ctx, next); err != nil {
+			return nil, err
+		}
+	}
+	now := e.clock.Now()
+	action := holdfast.AuditPolicyActivationRejected
+	if approve {
+		action = holdfast.AuditPolicyActivated
+	}
+	decided := *a
+	decided.DecidedBy, decided.DecidedAt = actor.ID, now
+	decided.State = holdfast.ActivationRejected
+	if approve {
+		decided.State = holdfast.ActivationApproved
+	}
+	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: actor.String(), Reason: reason}, action, &decided)
+	if _, err := ps.DecidePolicyActivation(ctx, id, approve, actor.ID, entry); err != nil {
+		return nil, err
+	}
+	if approve {
+		if err := e.SwitchPolicy(ctx, next); err != nil {
+			e.log.Error("policy activated; rebuilding the index failed, the feed will retry", "version", next.Hash, "err", err)
+		}
+	}
+	return &decided, nil
+}
+
+// SetPolicyShadow starts shadowing version hash (empty: stops).
+func (e *Engine) SetPolicyShadow(ctx context.Context, actor holdfast.Actor, hash, reason string) error {
+	if err := mayGovernPolicy(actor); err != nil {
+		return err
+	}
+	ps, err := e.policyStore()
+	if err != nil {
+		return err
+	}
+	action, after := holdfast.AuditPolicyShadowStopped, any(nil)
+	if hash != "" {
+		v, err := ps.PolicyVersion(ctx, hash)
+		if err != nil {
+			return err
+		}
+		hash, action, after = v.Hash, holdfast.AuditPolicyShadowed, map[string]string{"hash": v.Hash}
+	}
+	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: e.clock.Now(), Actor: actor.String(), Reason: reason}, action, after)
+	return ps.SetPolicyShadow(ctx, hash, entry)
+}
+
+// InstallPolicy makes the policy this engine started with the store's
+// active version when the store has none, or checks that it is the
+// active one: a server's --policy file never silently overrides the
+// store. started is true when the file was installed (a first start).
+func (e *Engine) InstallPolicy(ctx context.Context, yaml []byte) (installed bool, err error) {
+	ps, err := e.policyStore()
+	if err != nil {
+		return false, err
+	}
+	p := e.policy()
+	active, err := ps.ActivePolicy(ctx)
+	switch holdfast.ErrorCode(err) {
+	case holdfast.NotFound:
+		now := e.clock.Now()
+		v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: "the policy the first server started with", Author: holdfast.System.String(), CreatedAt: now, State: holdfast.PolicyActive, ActivatedAt: now}
+		entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: holdfast.System.String(), Reason: "installed at first start"}, holdfast.AuditPolicyActivated, v)
+		return true, ps.InstallPolicy(ctx, v, entry)
+	case "":
+	default:
+		return false, err
+	}
+	if active.Hash != p.Hash {
+		return false, holdfast.Errorf(holdfast.FailedPrecondition, "policy",
+			"the store's active policy is version %s (activated %s, asked by %s, approved by %s), not this file's %s: start without --policy to run the active version, or push this file and have it activated (holdfast policy push FILE; holdfast policy activate VERSION)",
+			short(active.Hash), active.ActivatedAt.UTC().Format(time.RFC3339), orNone(active.RequestedBy), orNone(active.ApprovedBy), short(p.Hash))
+	}
+	return false, nil
+}
+
+// WatchPolicy polls the store every interval for the active version and
+// switches to it when it changes: how a node learns of an activation
+// approved on another node. It returns when ctx ends.
+func (e *Engine) WatchPolicy(ctx context.Context, interval time.Duration) {
+	ps, err := e.policyStore()
+	if err != nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		active, err := ps.ActivePolicy(ctx)
+		if err != nil || active.Hash == e.policy().Hash {
+			continue
+		}
+		p, err := policy.Parse(active.YAML)
+		if err != nil {
+			e.log.Error("the active policy does not parse; keeping the one in force", "version", active.Hash, "err", err)
+			continue
+		}
+		if err := e.SwitchPolicy(ctx, p); err != nil {
+			e.log.Error("policy switched; rebuilding the index failed", "version", p.Hash, "err", err)
+		}
+	}
+}
+
+// short is a version's first 12 hex digits, as listings show it.
+func short(hash string) string { return hash[:min(12, len(hash))] }
+
+func orNone(s string) string {
+	if s == "" {
+		return "nobody"
+	}
+	return s
+}
+
