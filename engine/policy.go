@@ -288,3 +288,53 @@ func orNone(s string) string {
 	return s
 }
 
+
+// PolicyVersions lists every stored version, newest first.
+func (e *Engine) PolicyVersions(ctx context.Context) ([]*holdfast.PolicyVersion, error) {
+	ps, err := e.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	return ps.PolicyVersions(ctx)
+}
+
+// PolicyVersion returns a version by hash or unique prefix; "" is the
+// active version.
+func (e *Engine) PolicyVersion(ctx context.Context, ref string) (*holdfast.PolicyVersion, error) {
+	ps, err := e.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	if ref == "" {
+		return ps.ActivePolicy(ctx)
+	}
+	return ps.PolicyVersion(ctx, ref)
+}
+
+// PolicyActivations lists activations, newest first.
+func (e *Engine) PolicyActivations(ctx context.Context, pendingOnly bool) ([]*holdfast.PolicyActivation, error) {
+	ps, err := e.policyStore()
+	if err != nil {
+		return nil, err
+	}
+	return ps.PolicyActivations(ctx, pendingOnly)
+}
+
+// DiffPolicies compares two stored versions ("" is the active one) by
+// what they do (policy.Diff).
+func (e *Engine) DiffPolicies(ctx context.Context, from, to string) (a, b *holdfast.PolicyVersion, changes []policy.Change, err error) {
+	var pa, pb *holdfast.Policy
+	for _, side := range []struct {
+		ref string
+		v   **holdfast.PolicyVersion
+		p   **holdfast.Policy
+	}{{from, &a, &pa}, {to, &b, &pb}} {
+		if *side.v, err = e.PolicyVersion(ctx, side.ref); err != nil {
+			return nil, nil, nil, err
+		}
+		if *side.p, err = policy.Parse((*side.v).YAML); err != nil {
+			return nil, nil, nil, fmt.Errorf("stored policy %s no longer parses: %w", short((*side.v).Hash), err)
+		}
+	}
+	return a, b, policy.Diff(pa, pb), nil
+}

@@ -176,6 +176,15 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.ComplianceServiceRecordSeizureProcedure: {holdfast.ScopeStaff},
 	holdfastv1connect.ComplianceServiceListInNoticeProcedure:  {holdfast.ScopeStaff},
 	holdfastv1connect.ComplianceServiceAccountReportProcedure: {holdfast.ScopeStaff},
+
+	holdfastv1connect.PolicyServicePushProcedure:             {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceListVersionsProcedure:     {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceGetVersionProcedure:       {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceDiffProcedure:             {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceActivateProcedure:         {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceDecideActivationProcedure: {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceListActivationsProcedure:  {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceShadowProcedure:           {holdfast.ScopeStaff},
 }
 
 // authenticator resolves bearer tokens against the store. Successful

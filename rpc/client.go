@@ -19,6 +19,7 @@ type Clients struct {
 	Event       holdfastv1connect.EventServiceClient
 	Case        holdfastv1connect.CaseServiceClient
 	Compliance  holdfastv1connect.ComplianceServiceClient
+	Policy      holdfastv1connect.PolicyServiceClient
 }
 
 // NewClients builds clients for baseURL that send token as a bearer token
@@ -38,6 +39,7 @@ func NewClients(httpClient connect.HTTPClient, baseURL, token string, opts ...co
 		Event:       holdfastv1connect.NewEventServiceClient(httpClient, baseURL, opts...),
 		Case:        holdfastv1connect.NewCaseServiceClient(httpClient, baseURL, opts...),
 		Compliance:  holdfastv1connect.NewComplianceServiceClient(httpClient, baseURL, opts...),
+		Policy:      holdfastv1connect.NewPolicyServiceClient(httpClient, baseURL, opts...),
 	}
 }
 

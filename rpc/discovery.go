@@ -22,6 +22,7 @@ var apiServices = []string{
 	holdfastv1connect.EventServiceName,
 	holdfastv1connect.CaseServiceName,
 	holdfastv1connect.ComplianceServiceName,
+	holdfastv1connect.PolicyServiceName,
 	extAuthzService,
 	grpchealth.HealthV1ServiceName,
 	grpcreflect.ReflectV1ServiceName,

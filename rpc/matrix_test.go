@@ -104,6 +104,15 @@ var matrix = map[string]callSpec{
 	"/holdfast.v1.ComplianceService/RecordSeizure": {staffOnly, `{"account":"{account}","asset":"BTC","amount":"1","reference":"ref-1"}`},
 	"/holdfast.v1.ComplianceService/ListInNotice":  {staffOnly, `{}`},
 	"/holdfast.v1.ComplianceService/AccountReport": {staffOnly, `{"account":"{account}"}`},
+
+	"/holdfast.v1.PolicyService/Push":             {staffOnly, `{"yaml":"version: 1","comment":"m"}`},
+	"/holdfast.v1.PolicyService/ListVersions":     {staffOnly, `{}`},
+	"/holdfast.v1.PolicyService/GetVersion":       {staffOnly, `{"version":"deadbeef00"}`},
+	"/holdfast.v1.PolicyService/Diff":             {staffOnly, `{"from":"deadbeef00","to":"deadbeef01"}`},
+	"/holdfast.v1.PolicyService/Activate":         {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
+	"/holdfast.v1.PolicyService/DecideActivation": {staffOnly, `{"id":"pac_nosuch"}`},
+	"/holdfast.v1.PolicyService/ListActivations":  {staffOnly, `{}`},
+	"/holdfast.v1.PolicyService/Shadow":           {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
 }
 
 // roleTokens are the test staff, one per role (env_test.go's testStaff).

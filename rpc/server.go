@@ -142,6 +142,7 @@ func Handler(cfg Config) http.Handler {
 	caseOpts := append(slices.Clone(opts), connect.WithReadMaxBytes(int(limits.of(caseServicePrefix, true))))
 	mux.Handle(holdfastv1connect.NewCaseServiceHandler(&cases{s}, caseOpts...))
 	mux.Handle(holdfastv1connect.NewComplianceServiceHandler(&compliance{s}, opts...))
+	mux.Handle(holdfastv1connect.NewPolicyServiceHandler(&policies{s}, opts...))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	// This handler exists only once the engine has loaded its index (see
 	// Gate); then a node is ready unless it is behind the change feed.
@@ -328,7 +329,7 @@ func (s *server) recovered(ctx context.Context, spec connect.Spec, _ http.Header
 // streamingProcedures lists the others, for checkBody.
 var inputTypes, streamingProcedures = func() (map[string]protoreflect.MessageType, map[string]bool) {
 	out, streaming := map[string]protoreflect.MessageType{}, map[string]bool{}
-	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto, holdfastv1.File_holdfast_v1_event_proto, holdfastv1.File_holdfast_v1_case_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{holdfastv1.File_holdfast_v1_decision_proto, holdfastv1.File_holdfast_v1_restriction_proto, holdfastv1.File_holdfast_v1_selfservice_proto, holdfastv1.File_holdfast_v1_event_proto, holdfastv1.File_holdfast_v1_case_proto, holdfastv1.File_holdfast_v1_policy_proto} {
 		for i := range fd.Services().Len() {
 			sd := fd.Services().Get(i)
 			for j := range sd.Methods().Len() {

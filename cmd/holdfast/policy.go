@@ -12,7 +12,7 @@ import (
 )
 
 func policyCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "policy", Short: "Show and check policy files"}
+	cmd := &cobra.Command{Use: "policy", Short: "Show, check and compare policy files; push, shadow and activate versions on the server"}
 	var path string
 	show := &cobra.Command{
 		Use:   "show [--policy FILE]",
@@ -57,6 +57,7 @@ func policyCmd() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(show, validate, policyDiffCmd())
+	cmd.AddCommand(policyVersionCmds()...)
 	return cmd
 }
 
