@@ -71,6 +71,7 @@ type Store interface {
 
 	StaffStore
 	EmergencyStore
+	PolicyStore
 	TransparencyLog
 	Close() error
 }

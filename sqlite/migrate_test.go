@@ -121,8 +121,11 @@ func TestMigrateLogToRowidOrder(t *testing.T) {
 	// Back to schema 15 as migration 012 left it: the trigger, the
 	// waiting entries in the queue, queued in an order that is not their
 	// rowid order, and the logged entries' rowids out of leaf order too.
+	// The tables of later migrations go too, as they were not there.
 	raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
 	exec(t, raw, `DELETE FROM schema_migrations WHERE version >= 16`)
+	exec(t, raw, `DROP TABLE policy_activations`)
+	exec(t, raw, `DROP TABLE policy_versions`)
 	exec(t, raw, `CREATE TRIGGER audit_enqueue AFTER INSERT ON audit BEGIN
 		INSERT INTO tlog_queue (account, seq) VALUES (NEW.account, NEW.seq); END`)
 	exec(t, raw, `INSERT INTO tlog_queue (account, seq) SELECT account, seq FROM audit

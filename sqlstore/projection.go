@@ -69,6 +69,20 @@ const statePage = 500
 // commit made meanwhile is no break.
 func (s *Store) VerifyState(ctx context.Context, account string) (*holdfast.StateReport, error) {
 	rep := &holdfast.StateReport{Breaks: []holdfast.StateBreak{}}
+	if account == "" || account == holdfast.PolicyAccount {
+		// The policy tables, against the policy chain: checked whether
+		// the chain has a head yet or not, so rows written without any
+		// entry are found too.
+		breaks, n, err := s.verifyPolicyState(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 || len(breaks) > 0 {
+			rep.Accounts++
+			rep.Entries += n
+			rep.Breaks = append(rep.Breaks, breaks...)
+		}
+	}
 	if account != "" {
 		return rep, s.verifyStateRange(ctx, account, account, rep)
 	}
@@ -123,8 +137,11 @@ func (s *Store) verifyStateRange(ctx context.Context, first, last string, rep *h
 		}
 	}
 	for _, id := range page.order {
-		if id == holdfast.StaffAccount {
-			continue // staff and tokens: their own chain, no state of an account
+		if id == holdfast.StaffAccount || id == holdfast.PolicyAccount {
+			// Staff and tokens: their own chain, no state of an account.
+			// The policy chain's tables are compared by VerifyState
+			// itself (verifyPolicyState).
+			continue
 		}
 		p := page.proj[id]
 		if p == nil {

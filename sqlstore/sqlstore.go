@@ -2,7 +2,8 @@
 // the queries, row mapping and transaction bodies behind every method of
 // holdfast.Store and holdfast.OutboxStore (accounts, the account
 // transaction, restrictions, approvals, cases, events, withdrawals, audit
-// appends and verification, the outbox, staff, tokens, sign-in links).
+// appends and verification, the outbox, staff, tokens, sign-in links, policy
+// versions and their activations).
 // Packages sqlite and postgres open, configure and migrate their database
 // and hand this package two small things:
 //

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +36,11 @@ func TamperState(t *testing.T, open Opener, raw Raw) {
 		{"case document changed", []string{`UPDATE cases SET doc = replace(doc, '"state":"open"', '"state":"approved"') WHERE id = 'case-1'`}, "appellant", "case case-1", "state", "differs"},
 		{"trusted contact added", []string{`UPDATE accounts SET trusted_contacts = '["mallory"]' WHERE id = 'appellant'`}, "appellant", "account", "trusted_contacts", "differs"},
 		{"request approved in the table", []string{`UPDATE approvals SET state = 'approved', decided_by = 'staff:mallory' WHERE id = 'apr-1'`}, "frozen", "request apr-1", "state", "differs"},
+		{"policy approver changed", []string{`UPDATE policy_versions SET approved_by = 'staff:mallory' WHERE state = 'active'`}, holdfast.PolicyAccount, "policy version " + policyOne, "approved_by", "differs"},
+		{"active policy retired in the table", []string{`UPDATE policy_versions SET state = 'retired' WHERE state = 'active'`}, holdfast.PolicyAccount, "policy version " + policyOne, "state", "differs"},
+		{"policy YAML swapped", []string{`UPDATE policy_versions SET yaml = (SELECT p.yaml FROM policy_versions p WHERE p.comment = 'first') WHERE comment = 'second'`}, holdfast.PolicyAccount, "policy version " + policyTwo, "yaml", "changed"},
+		{"policy request approved in the table", []string{`UPDATE policy_activations SET state = 'approved', decided_by = 'staff:mallory' WHERE id = 'pact-1'`}, holdfast.PolicyAccount, "policy activation pact-1", "state", "differs"},
+		{"policy request deleted", []string{`DELETE FROM policy_activations WHERE id = 'pact-1'`}, holdfast.PolicyAccount, "policy activation pact-1", "", "deleted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -64,8 +70,8 @@ func TamperState(t *testing.T, open Opener, raw Raw) {
 		h := newHarness(t, open)
 		stateFixture(h)
 		rep, err := h.s.VerifyState(h.ctx, "")
-		if err != nil || !rep.OK() || rep.Accounts != 5 {
-			t.Fatalf("VerifyState() = %+v, %v; want OK over 5 accounts", rep, err)
+		if err != nil || !rep.OK() || rep.Accounts != 6 {
+			t.Fatalf("VerifyState() = %+v, %v; want OK over 5 accounts and the policy chain", rep, err)
 		}
 	})
 }
@@ -109,9 +115,11 @@ func panicLockStillInForce(t *testing.T, h *harness) {
 // whose After is the record), a panic lock extended once (victim), a
 // self-freeze with a pending lift request (frozen), a withdrawal
 // (withdrawer), a case moved on once and a trusted contact (appellant),
-// and an account with a lifted restriction (bystander).
+// an account with a lifted restriction (bystander), and policy versions
+// (policyFixture).
 func stateFixture(h *harness) {
 	h.t.Helper()
+	policyFixture(h)
 	write := func(tx holdfast.AccountTx, at time.Time, action, restriction string, after any) error {
 		b, err := json.Marshal(after)
 		if err != nil {
@@ -191,4 +199,29 @@ func stateFixture(h *harness) {
 	h.update("bystander", t0.Add(time.Minute), func(tx holdfast.AccountTx) error {
 		return saveR(tx, t0.Add(time.Minute), holdfast.AuditLift, gone)
 	})
+}
+
+// The policy versions of policyFixture.
+var (
+	policyOne = holdfast.PolicyHash(policyYAML("one"))
+	policyTwo = holdfast.PolicyHash(policyYAML("two"))
+)
+
+// policyFixture installs policyOne (comment "first", active), pushes
+// policyTwo (comment "second"), shadows it and asks to activate it
+// (pact-1, pending).
+func policyFixture(h *harness) {
+	h.t.Helper()
+	e := func(d time.Duration) *holdfast.AuditEntry {
+		return &holdfast.AuditEntry{At: t0.Add(d), Actor: "staff:ann", Reason: "fixture"}
+	}
+	err := errors.Join(
+		h.s.InstallPolicy(h.ctx, &holdfast.PolicyVersion{YAML: policyYAML("one"), Comment: "first", Author: "staff:ann"}, e(0)),
+		h.s.PushPolicy(h.ctx, &holdfast.PolicyVersion{YAML: policyYAML("two"), Comment: "second", Author: "staff:ann"}, e(time.Minute)),
+		h.s.SetPolicyShadow(h.ctx, policyTwo, e(2*time.Minute)),
+		h.s.RequestPolicyActivation(h.ctx, &holdfast.PolicyActivation{ID: "pact-1", Hash: policyTwo, Reason: "ship", RequestedBy: "staff:ann"}, e(3*time.Minute)),
+	)
+	if err != nil {
+		h.t.Fatalf("policy fixture: %v", err)
+	}
 }

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 		{"PageSessions", testPageSessions},
 		{"TOTPStepOnce", testTOTPStep},
 		{"EmergencyCodes", testEmergencyCodes},
+		{"PolicyVersions", testPolicy},
 		{"RateLimits", testRateLimits},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},
