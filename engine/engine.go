@@ -164,9 +164,9 @@ type txFunc func(tx holdfast.AccountTx, now time.Time) (changed bool, err error)
 // update runs fn in a store transaction on account and, after the commit,
 // publishes the account's restrictions to the index.
 func (e *Engine) update(ctx context.Context, account string, fn txFunc) error {
-	if account == holdfast.StaffAccount {
-		// The staff audit chain is written only by staff changes.
-		return holdfast.Errorf(holdfast.InvalidArgument, "account", "%s is reserved for the staff audit chain", account)
+	if account == holdfast.StaffAccount || account == holdfast.PolicyAccount {
+		// The system chains are written only by staff and policy changes.
+		return holdfast.Errorf(holdfast.InvalidArgument, "account", "%s is reserved for a system audit chain", account)
 	}
 	var (
 		rules   []rule

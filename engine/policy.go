@@ -31,14 +31,6 @@ var policyRoles = []holdfast.Role{holdfast.RoleCompliance, holdfast.RoleAdmin}
 // maxPolicyBytes bounds a pushed policy (the default is ~30 KiB).
 const maxPolicyBytes = 1 << 20
 
-func (e *Engine) policyStore() (holdfast.PolicyStore, error) {
-	ps, ok := e.store.(holdfast.PolicyStore)
-	if !ok {
-		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "", "this store keeps no policy versions")
-	}
-	return ps, nil
-}
-
 func mayGovernPolicy(actor holdfast.Actor) error {
 	if actor.Type != holdfast.ActorStaff || !actor.HasAnyRole(policyRoles) {
 		return holdfast.Errorf(holdfast.PermissionDenied, "actor", "%s may not change the policy (needs one of %v)", actor, policyRoles)
@@ -67,10 +59,7 @@ func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []by
 	if err := e.keepsKindsInForce(ctx, p); err != nil {
 		return nil, err
 	}
-	ps, err := e.policyStore()
-	if err != nil {
-		return nil, err
-	}
+	ps := e.store
 	now := e.clock.Now()
 	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: comment, Author: actor.ID, CreatedAt: now, State: holdfast.PolicyDraft}
 	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: actor.String(), Reason: comment}, holdfast.AuditPolicyPushed, v)
@@ -120,10 +109,7 @@ func (e *Engine) RequestPolicyActivation(ctx context.Context, actor holdfast.Act
 	if len(reason) > maxReason {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "reason", "reason is longer than %d characters", maxReason)
 	}
-	ps, err := e.policyStore()
-	if err != nil {
-		return nil, err
-	}
+	ps := e.store
 	v, err := ps.PolicyVersion(ctx, hash)
 	if err != nil {
 		return nil, err
@@ -150,10 +136,7 @@ func (e *Engine) DecidePolicyActivation(ctx context.Context, actor holdfast.Acto
 	if err := mayGovernPolicy(actor); err != nil {
 		return nil, err
 	}
-	ps, err := e.policyStore()
-	if err != nil {
-		return nil, err
-	}
+	ps := e.store
 	a, err := ps.PolicyActivation(ctx, id)
 	if err != nil {
 		return nil, err
@@ -202,10 +185,7 @@ func (e *Engine) SetPolicyShadow(ctx context.Context, actor holdfast.Actor, hash
 	if err := mayGovernPolicy(actor); err != nil {
 		return err
 	}
-	ps, err := e.policyStore()
-	if err != nil {
-		return err
-	}
+	ps := e.store
 	action, after := holdfast.AuditPolicyShadowStopped, any(nil)
 	if hash != "" {
 		v, err := ps.PolicyVersion(ctx, hash)
@@ -218,43 +198,58 @@ func (e *Engine) SetPolicyShadow(ctx context.Context, actor holdfast.Actor, hash
 	return ps.SetPolicyShadow(ctx, hash, entry)
 }
 
-// InstallPolicy makes the policy this engine started with the store's
-// active version when the store has none, or checks that it is the
-// active one: a server's --policy file never silently overrides the
-// store. started is true when the file was installed (a first start).
-func (e *Engine) InstallPolicy(ctx context.Context, yaml []byte) (installed bool, err error) {
-	ps, err := e.policyStore()
-	if err != nil {
-		return false, err
-	}
-	p := e.policy()
+// StartingPolicy is the policy a server starts with: the store's active
+// version; or, on a store that has none, file (the --policy file or the
+// embedded default), which InstallPolicy then stores as the first active
+// version. A file named explicitly that is not the active version is
+// refused: the store governs, and a node must never quietly run another
+// policy than its peers.
+func StartingPolicy(ctx context.Context, ps holdfast.PolicyStore, file *holdfast.Policy, explicit bool) (*holdfast.Policy, error) {
 	active, err := ps.ActivePolicy(ctx)
 	switch holdfast.ErrorCode(err) {
 	case holdfast.NotFound:
-		now := e.clock.Now()
-		v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: "the policy the first server started with", Author: holdfast.System.String(), CreatedAt: now, State: holdfast.PolicyActive, ActivatedAt: now}
-		entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: holdfast.System.String(), Reason: "installed at first start"}, holdfast.AuditPolicyActivated, v)
-		return true, ps.InstallPolicy(ctx, v, entry)
+		return file, nil
 	case "":
 	default:
+		return nil, err
+	}
+	switch {
+	case active.Hash == file.Hash:
+		return file, nil
+	case explicit:
+		return nil, holdfast.Errorf(holdfast.FailedPrecondition, "policy",
+			"the store's active policy is version %s (activated %s, asked by %s, approved by %s), not this file's %s: start without --policy to run the active version, or push this file and have it activated (holdfast policy push FILE; holdfast policy activate VERSION)",
+			short(active.Hash), active.ActivatedAt.UTC().Format(time.RFC3339), orNone(active.RequestedBy), orNone(active.ApprovedBy), short(file.Hash))
+	}
+	p, err := policy.Parse(active.YAML)
+	if err != nil {
+		return nil, fmt.Errorf("the store's active policy %s no longer parses: %w", short(active.Hash), err)
+	}
+	return p, nil
+}
+
+// InstallPolicy stores the policy this engine runs, whose bytes are yaml,
+// as the active version of a store that has none (a first start).
+// installed says whether it did.
+func (e *Engine) InstallPolicy(ctx context.Context, yaml []byte) (installed bool, err error) {
+	if _, err := e.store.ActivePolicy(ctx); holdfast.ErrorCode(err) != holdfast.NotFound {
 		return false, err
 	}
-	if active.Hash != p.Hash {
-		return false, holdfast.Errorf(holdfast.FailedPrecondition, "policy",
-			"the store's active policy is version %s (activated %s, asked by %s, approved by %s), not this file's %s: start without --policy to run the active version, or push this file and have it activated (holdfast policy push FILE; holdfast policy activate VERSION)",
-			short(active.Hash), active.ActivatedAt.UTC().Format(time.RFC3339), orNone(active.RequestedBy), orNone(active.ApprovedBy), short(p.Hash))
+	p := e.policy()
+	if holdfast.PolicyHash(yaml) != p.Hash {
+		return false, fmt.Errorf("engine: the bytes to install are not the policy in force")
 	}
-	return false, nil
+	now := e.clock.Now()
+	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: "the policy the first server started with", Author: holdfast.System.String(), CreatedAt: now, State: holdfast.PolicyActive, ActivatedAt: now}
+	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: holdfast.System.String(), Reason: "installed at first start"}, holdfast.AuditPolicyActivated, v)
+	return true, e.store.InstallPolicy(ctx, v, entry)
 }
 
 // WatchPolicy polls the store every interval for the active version and
 // switches to it when it changes: how a node learns of an activation
 // approved on another node. It returns when ctx ends.
 func (e *Engine) WatchPolicy(ctx context.Context, interval time.Duration) {
-	ps, err := e.policyStore()
-	if err != nil {
-		return
-	}
+	ps := e.store
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -291,20 +286,14 @@ func orNone(s string) string {
 
 // PolicyVersions lists every stored version, newest first.
 func (e *Engine) PolicyVersions(ctx context.Context) ([]*holdfast.PolicyVersion, error) {
-	ps, err := e.policyStore()
-	if err != nil {
-		return nil, err
-	}
+	ps := e.store
 	return ps.PolicyVersions(ctx)
 }
 
 // PolicyVersion returns a version by hash or unique prefix; "" is the
 // active version.
 func (e *Engine) PolicyVersion(ctx context.Context, ref string) (*holdfast.PolicyVersion, error) {
-	ps, err := e.policyStore()
-	if err != nil {
-		return nil, err
-	}
+	ps := e.store
 	if ref == "" {
 		return ps.ActivePolicy(ctx)
 	}
@@ -313,10 +302,7 @@ func (e *Engine) PolicyVersion(ctx context.Context, ref string) (*holdfast.Polic
 
 // PolicyActivations lists activations, newest first.
 func (e *Engine) PolicyActivations(ctx context.Context, pendingOnly bool) ([]*holdfast.PolicyActivation, error) {
-	ps, err := e.policyStore()
-	if err != nil {
-		return nil, err
-	}
+	ps := e.store
 	return ps.PolicyActivations(ctx, pendingOnly)
 }
 

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+
+	"connectrpc.com/connect"
 
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/policy"
 )
 
@@ -62,21 +66,23 @@ func policyCmd() *cobra.Command {
 }
 
 func policyDiffCmd() *cobra.Command {
-	var asJSON, exitCodeFlag bool
+	var exitCodeFlag bool
+	c := &client{} // --json prints the changes as JSON (op, path, old, new, text)
 	diff := &cobra.Command{
 		Use:   "diff OLD NEW [--json] [--exit-code]",
 		Short: "Show what a policy changes against another: rules, thresholds, durations, effects",
 		Long: `Compare two policy files by what they do: rules by id (moved, added,
 removed, each field), each kind's effect on each action, gateway routes,
 lists as members added and removed, every other field by its YAML path.
-Comments and layout make no difference. Prints "no differences" when the
-two are equal. Exits 0, or with --exit-code 1 when the policies differ;
+Comments and layout make no difference. OLD and NEW are files, or
+versions stored on the server (a hash, or 8 or more of its first hex
+digits). Prints "no differences" when the two are equal. Exits 0, or with --exit-code 1 when the policies differ;
 2 when either cannot be read or is invalid (as diff(1) does).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var sides [2]*holdfast.Policy
 			for i, ref := range args {
-				p, err := policyForDiff(ref)
+				p, err := policyForDiff(cmd, c, ref)
 				if err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "error: "+err.Error())
 					return exitCode(2)
@@ -86,7 +92,7 @@ two are equal. Exits 0, or with --exit-code 1 when the policies differ;
 			changes := policy.Diff(sides[0], sides[1])
 			w := cmd.OutOrStdout()
 			switch {
-			case asJSON:
+			case c.json:
 				if changes == nil {
 					changes = []policy.Change{}
 				}
@@ -108,17 +114,27 @@ two are equal. Exits 0, or with --exit-code 1 when the policies differ;
 			return nil
 		},
 	}
-	diff.Flags().BoolVar(&asJSON, "json", false, "print the changes as JSON (op, path, old, new, text)")
 	diff.Flags().BoolVar(&exitCodeFlag, "exit-code", false, "exit 1 when the policies differ")
+	c.flags(diff)
 	return diff
 }
 
+// versionRef is what a stored version's name looks like on the command
+// line: 8 to 64 hex digits.
+var versionRef = regexp.MustCompile(`^[0-9a-fA-F]{8,64}$`)
+
 // policyForDiff reads one side of `policy diff`: a policy file, which
-// must be valid; the error is a line to print. (This is where a stored
-// version's hash would be looked up.)
-func policyForDiff(ref string) (*holdfast.Policy, error) {
+// must be valid, or a version stored on the server when no file has that
+// name; the error is a line to print.
+func policyForDiff(cmd *cobra.Command, c *client, ref string) (*holdfast.Policy, error) {
 	b, err := os.ReadFile(ref)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) && versionRef.MatchString(ref) {
+		res, err := c.clients().Policy.GetVersion(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyVersionRequest{Version: ref}))
+		if err != nil {
+			return nil, fmt.Errorf("version %s: %v", ref, err)
+		}
+		b = []byte(res.Msg.Yaml)
+	} else if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", ref, err)
 	}
 	p, err := policy.Parse(b)

@@ -340,6 +340,11 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
+	// The store's active version governs; a first start installs ours.
+	if pol, err = engine.StartingPolicy(ctx, db, pol, o.policy != ""); err != nil {
+		srv.Close()
+		return err
+	}
 	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey, BrokenWithdrawals: broken,
 		LogSigner: logSigner, LogVerifierKey: logKey}
 	var feedStart uint64
@@ -363,6 +368,14 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	if err := eng.CheckLogKey(ctx, o.auditLog.rotate); err != nil {
 		srv.Close()
 		return err
+	}
+	if err := installPolicy(ctx, eng, o.policy, log); err != nil {
+		srv.Close()
+		return err
+	}
+	if o.where.store != "" {
+		// Another node may approve an activation: follow the store.
+		go eng.WatchPolicy(ctx, policyPoll)
 	}
 	go eng.RunLog(ctx, o.auditLog.every)
 	if b != nil {
@@ -454,6 +467,28 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		return err
 	}
 	return nil
+}
+
+// policyPoll is how often a node on a shared store looks for a newly
+// activated policy version: within a second of an approval on any node,
+// every node judges by it.
+const policyPoll = 250 * time.Millisecond
+
+// installPolicy makes the policy this server started with the store's
+// first active version, when the store has none.
+func installPolicy(ctx context.Context, eng *engine.Engine, path string, log *slog.Logger) error {
+	yaml := policy.DefaultYAML()
+	if path != "" {
+		var err error
+		if yaml, err = os.ReadFile(path); err != nil {
+			return holdfast.Errorf(holdfast.InvalidArgument, "policy", "cannot read the policy file: %v", err)
+		}
+	}
+	installed, err := eng.InstallPolicy(ctx, yaml)
+	if installed {
+		log.Info("installed the policy as the store's first active version", "version", eng.Policy().Hash)
+	}
+	return err
 }
 
 func loadPolicy(path string) (*holdfast.Policy, error) {
