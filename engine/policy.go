@@ -283,7 +283,6 @@ func orNone(s string) string {
 	return s
 }
 
-
 // PolicyVersions lists every stored version, newest first.
 func (e *Engine) PolicyVersions(ctx context.Context) ([]*holdfast.PolicyVersion, error) {
 	ps := e.store
