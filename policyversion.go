@@ -134,3 +134,42 @@ type PolicyStore interface {
 	// version is active.
 	InstallPolicy(ctx context.Context, v *PolicyVersion, e *AuditEntry) error
 }
+
+// ShadowOutcome is where a shadowed version's rule would have judged a
+// live event otherwise than the active version: it would have applied
+// (or changed) what the active one did not, or not applied what the
+// active one did. Kept to report on, never enforced or notified.
+type ShadowOutcome struct {
+	Version   string    `json:"version"`
+	Rule      string    `json:"rule"`
+	Outcome   string    `json:"outcome"` // ShadowWouldApply or ShadowWouldNotApply
+	Event     string    `json:"event"`
+	EventType EventType `json:"event_type"`
+	Account   string    `json:"account"`
+	At        time.Time `json:"at"`
+	// Then is what the rule does in the version that matched, as written.
+	Then string `json:"then"`
+}
+
+// The outcomes of a shadow run.
+const (
+	ShadowWouldApply    = "would_apply"
+	ShadowWouldNotApply = "would_not_apply"
+)
+
+// ShadowCount is how often a rule had one outcome.
+type ShadowCount struct {
+	Rule    string `json:"rule"`
+	Outcome string `json:"outcome"`
+	Events  int64  `json:"events"`
+}
+
+// ShadowStore keeps shadow outcomes: records of what did not happen, so
+// outside every audit chain.
+type ShadowStore interface {
+	// RecordShadowOutcomes stores os.
+	RecordShadowOutcomes(ctx context.Context, os []*ShadowOutcome) error
+	// ShadowReport counts version's outcomes at or after since, by rule
+	// and outcome, and returns up to examples of the newest outcomes.
+	ShadowReport(ctx context.Context, version string, since time.Time, examples int) ([]ShadowCount, []*ShadowOutcome, error)
+}

@@ -71,6 +71,7 @@ type Store interface {
 
 	StaffStore
 	EmergencyStore
+	ShadowStore
 	PolicyStore
 	TransparencyLog
 	Close() error

@@ -56,6 +56,8 @@ type Engine struct {
 	// by SwitchPolicy, so that no event is judged half by one version
 	// and half by another.
 	switching sync.RWMutex
+	// shadow is the shadowed version's run (shadow.go).
+	shadow shadowRun
 	clock     holdfast.Clock
 	log       *slog.Logger
 	index     *index
@@ -101,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		e.feed = &feed{cfg: fc}
 	}
 	if err := e.Rebuild(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.loadShadow(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil

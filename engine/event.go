@@ -37,10 +37,11 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 	var (
 		res    *holdfast.IngestResult
 		failed []holdfast.RuleMatch
+		shadow []*holdfast.ShadowOutcome
 		at     time.Time
 	)
 	err := e.update(ctx, ev.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
-		failed, at = nil, now
+		failed, shadow, at = nil, nil, now
 		res = &holdfast.IngestResult{Event: ev.ID, Applied: []*holdfast.Restriction{}, Extended: []*holdfast.Restriction{}, Lifted: []*holdfast.Restriction{}, Tags: []holdfast.Tag{}, Commands: []string{}, Rules: []string{}}
 		seen, err := tx.Event(ev.ID)
 		if err != nil || seen {
@@ -60,6 +61,7 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 				return false, err
 			}
 		}
+		shadow = e.shadowOutcomes(in, matches)
 		for _, m := range matches {
 			if m.Err != nil {
 				// A rule that fails stops neither the others nor the event;
@@ -94,6 +96,9 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 	e.ruleFailed(at, &ev, failed)
 	if err != nil {
 		return nil, err
+	}
+	if !res.Duplicate {
+		e.recordShadow(ctx, shadow)
 	}
 	return res, nil
 }

@@ -176,6 +176,9 @@ func (e *Engine) DecidePolicyActivation(ctx context.Context, actor holdfast.Acto
 		if err := e.SwitchPolicy(ctx, next); err != nil {
 			e.log.Error("policy activated; rebuilding the index failed, the feed will retry", "version", next.Hash, "err", err)
 		}
+		if err := e.loadShadow(ctx); err != nil { // the shadowed version may be the one activated
+			e.log.Error("reading the shadowed policy version", "err", err)
+		}
 	}
 	return &decided, nil
 }
@@ -195,7 +198,10 @@ func (e *Engine) SetPolicyShadow(ctx context.Context, actor holdfast.Actor, hash
 		hash, action, after = v.Hash, holdfast.AuditPolicyShadowed, map[string]string{"hash": v.Hash}
 	}
 	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: e.clock.Now(), Actor: actor.String(), Reason: reason}, action, after)
-	return ps.SetPolicyShadow(ctx, hash, entry)
+	if err := ps.SetPolicyShadow(ctx, hash, entry); err != nil {
+		return err
+	}
+	return e.loadShadow(ctx)
 }
 
 // StartingPolicy is the policy a server starts with: the store's active
@@ -257,6 +263,9 @@ func (e *Engine) WatchPolicy(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if err := e.loadShadow(ctx); err != nil {
+			e.log.Warn("reading the shadowed policy version", "err", err)
 		}
 		active, err := ps.ActivePolicy(ctx)
 		if err != nil || active.Hash == e.policy().Hash {

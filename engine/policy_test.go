@@ -72,3 +72,33 @@ func TestSwitchPolicyJudgesEachEventByOneVersion(t *testing.T) {
 		t.Errorf("the engine's policy is %s after the switch", eng.Policy().Hash)
 	}
 }
+
+// TestShadowRun: a shadowed version judges each event beside the active
+// one and keeps where it would differ, enforcing nothing.
+func TestShadowRun(t *testing.T) {
+	ctx := context.Background()
+	eng, db := newEngine(t, t.TempDir())
+	if _, err := eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+		t.Fatal(err)
+	}
+	alice := holdfast.Staff("alice", holdfast.RoleCompliance)
+	yml := bytes.Replace(policy.DefaultYAML(), []byte("event.orders_per_minute > 100.0"), []byte("event.orders_per_minute > 50.0"), 1)
+	v, err := eng.PushPolicy(ctx, alice, yml, "stricter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.SetPolicyShadow(ctx, alice, v.Hash, "try it"); err != nil {
+		t.Fatal(err)
+	}
+	opm := 80.0
+	if _, err := eng.Ingest(ctx, holdfast.Event{ID: "ev-s", Type: holdfast.EventAPIActivity, Account: "u1", OrdersPerMinute: &opm}); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := db.Restrictions(ctx, holdfast.RestrictionFilter{Account: "u1"}); len(rs) != 0 {
+		t.Fatalf("the shadow was enforced: %v", rs)
+	}
+	counts, recent, err := db.ShadowReport(ctx, v.Hash, time.Time{}, 10)
+	if err != nil || len(counts) != 1 || counts[0] != (holdfast.ShadowCount{Rule: "api_burst", Outcome: holdfast.ShadowWouldApply, Events: 1}) || len(recent) != 1 || recent[0].Event != "ev-s" {
+		t.Fatalf("report %+v %+v %v; counts on the node %+v", counts, recent, err, eng.ShadowCounts())
+	}
+}

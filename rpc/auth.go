@@ -185,6 +185,7 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.PolicyServiceDecideActivationProcedure: {holdfast.ScopeStaff},
 	holdfastv1connect.PolicyServiceListActivationsProcedure:  {holdfast.ScopeStaff},
 	holdfastv1connect.PolicyServiceShadowProcedure:           {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceShadowReportProcedure:     {holdfast.ScopeStaff},
 }
 
 // authenticator resolves bearer tokens against the store. Successful

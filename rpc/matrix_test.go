@@ -113,6 +113,7 @@ var matrix = map[string]callSpec{
 	"/holdfast.v1.PolicyService/DecideActivation": {staffOnly, `{"id":"pac_nosuch"}`},
 	"/holdfast.v1.PolicyService/ListActivations":  {staffOnly, `{}`},
 	"/holdfast.v1.PolicyService/Shadow":           {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
+	"/holdfast.v1.PolicyService/ShadowReport":     {staffOnly, `{"version":"deadbeef00"}`},
 }
 
 // roleTokens are the test staff, one per role (env_test.go's testStaff).

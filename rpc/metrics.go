@@ -110,6 +110,7 @@ func (s timedStore) Update(ctx context.Context, account string, now time.Time, f
 func (m *Metrics) watchIndex(e *engine.Engine) {
 	_ = m.Registry.Register(indexCollector{e})
 	_ = m.Registry.Register(ruleErrorCollector{e})
+	_ = m.Registry.Register(shadowCollector{e})
 }
 
 var (

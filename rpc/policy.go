@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -145,4 +146,42 @@ func (h *policies) Shadow(ctx context.Context, req *connect.Request[holdfastv1.S
 		return nil, err
 	}
 	return connect.NewResponse(&holdfastv1.ShadowPolicyResponse{}), nil
+}
+
+func (h *policies) ShadowReport(ctx context.Context, req *connect.Request[holdfastv1.ShadowReportRequest]) (*connect.Response[holdfastv1.ShadowReportResponse], error) {
+	if _, err := staffActor(ctx); err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	examples := int(m.Examples)
+	switch {
+	case examples == 0:
+		examples = 20
+	case examples < 0 || examples > 500:
+		return nil, holdfast.Errorf(holdfast.InvalidArgument, "examples", "examples is 1 to 500, not %d", m.Examples)
+	}
+	ref := m.Version
+	if ref == "" {
+		p := h.engine.ShadowPolicy()
+		if p == nil {
+			return nil, holdfast.Errorf(holdfast.InvalidArgument, "version", "no version is shadowed: name one")
+		}
+		ref = p.Hash
+	}
+	var since time.Time
+	if m.Since != nil {
+		since = m.Since.AsTime()
+	}
+	v, counts, recent, err := h.engine.ShadowReport(ctx, ref, since, examples)
+	if err != nil {
+		return nil, err
+	}
+	out := &holdfastv1.ShadowReportResponse{Version: pbPolicyVersion(v), Counts: make([]*holdfastv1.ShadowRuleCount, len(counts)), Outcomes: make([]*holdfastv1.ShadowOutcome, len(recent))}
+	for i, c := range counts {
+		out.Counts[i] = &holdfastv1.ShadowRuleCount{Rule: c.Rule, Outcome: c.Outcome, Events: c.Events}
+	}
+	for i, o := range recent {
+		out.Outcomes[i] = &holdfastv1.ShadowOutcome{Rule: o.Rule, Outcome: o.Outcome, Event: o.Event, EventType: string(o.EventType), Account: o.Account, At: pbTime(o.At), Then: o.Then}
+	}
+	return connect.NewResponse(out), nil
 }

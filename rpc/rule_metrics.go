@@ -27,3 +27,16 @@ func (c ruleErrorCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(ruleErrorsDesc, prometheus.CounterValue, float64(n), rule)
 	}
 }
+
+var shadowDesc = prometheus.NewDesc("holdfast_shadow_outcomes_total", "Live events on which the shadowed policy version's rule would have judged otherwise than the active version, on this node since it started, by version (short hash), rule and outcome (would_apply, would_not_apply).", []string{"version", "rule", "outcome"}, nil)
+
+// shadowCollector exports the engine's shadow-run counts.
+type shadowCollector struct{ e *engine.Engine }
+
+func (c shadowCollector) Describe(ch chan<- *prometheus.Desc) { ch <- shadowDesc }
+
+func (c shadowCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.e.ShadowCounts() {
+		ch <- prometheus.MustNewConstMetric(shadowDesc, prometheus.CounterValue, float64(s.Events), s.Version[:min(12, len(s.Version))], s.Rule, s.Outcome)
+	}
+}

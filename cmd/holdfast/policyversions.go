@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/holdfast/holdfast"
 	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
@@ -18,7 +19,7 @@ import (
 
 func policyVersionCmds() []*cobra.Command {
 	return []*cobra.Command{policyPushCmd(), policyVersionsCmd(), policyActivationsCmd(), policyActivateCmd(false), policyActivateCmd(true),
-		policyDecideCmd(true), policyDecideCmd(false), policyShadowCmd()}
+		policyDecideCmd(true), policyDecideCmd(false), policyShadowCmd(), policyShadowReportCmd()}
 }
 
 func shortHash(h string) string { return h[:min(12, len(h))] }
@@ -169,4 +170,58 @@ func policyShadowCmd() *cobra.Command {
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
 	cmd.Flags().BoolVar(&stop, "stop", false, "stop shadowing")
 	return cmd
+}
+
+func policyShadowReportCmd() *cobra.Command {
+	var since string
+	var examples int32
+	cmd := holderCmd("shadow-report [VERSION]", "What a shadowed version would have done otherwise on live events, by rule",
+		func(cmd *cobra.Command, c *client, args []string) error {
+			req := &holdfastv1.ShadowReportRequest{Examples: examples}
+			if len(args) == 1 {
+				req.Version = args[0]
+			}
+			if since != "" {
+				t, err := parseSince(since)
+				if err != nil {
+					return err
+				}
+				req.Since = timestamppb.New(t)
+			}
+			res, err := c.clients().Policy.ShadowReport(cmd.Context(), connect.NewRequest(req))
+			if err != nil {
+				return err
+			}
+			return c.respond(cmd, res.Msg, func(w io.Writer) {
+				fmt.Fprintf(w, "version %s (%s)\n", shortHash(res.Msg.Version.Hash), res.Msg.Version.State)
+				if len(res.Msg.Counts) == 0 {
+					fmt.Fprintln(w, "no event was judged otherwise")
+				}
+				for _, n := range res.Msg.Counts {
+					fmt.Fprintf(w, "  %-32s %-16s %d event(s)\n", n.Rule, n.Outcome, n.Events)
+				}
+				if len(res.Msg.Outcomes) > 0 {
+					fmt.Fprintln(w, "newest:")
+				}
+				for _, o := range res.Msg.Outcomes {
+					fmt.Fprintf(w, "  %s  %s %s on %s (%s): %s %s\n", o.At.AsTime().UTC().Format(time.RFC3339), o.Rule, o.Outcome, o.Account, o.EventType, o.Event, o.Then)
+				}
+			})
+		})
+	cmd.Args = cobra.MaximumNArgs(1)
+	cmd.Flags().StringVar(&since, "since", "", "only outcomes since this time (RFC 3339) or this long ago (24h, 7d)")
+	cmd.Flags().Int32Var(&examples, "examples", 20, "how many of the newest outcomes to list (1-500)")
+	return cmd
+}
+
+// parseSince reads an RFC 3339 time or a duration back from now.
+func parseSince(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := holdfast.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return time.Time{}, holdfast.Errorf(holdfast.InvalidArgument, "since", "--since is an RFC 3339 time or a duration such as 24h or 7d, not %q", s)
+	}
+	return time.Now().Add(-d.Std()), nil
 }

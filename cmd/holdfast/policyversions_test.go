@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -94,6 +96,29 @@ func TestPolicyLifecycle(t *testing.T) {
 	}
 	if out := must(bob, "policy", "diff", policy.Default().Hash[:12], version[:12]); !strings.Contains(out, "rule api_burst") {
 		t.Errorf("diff of the versions: %s", out)
+	}
+
+	// Shadowed, the stricter threshold judges live events beside the
+	// active one and enforces nothing.
+	must(alice, "policy", "shadow", version[:12], "--reason", "see what it would catch")
+	if got := burst("acct-shadowed"); strings.Contains(got, "reduce_only") {
+		t.Fatalf("a shadowed version was enforced: %s", got)
+	}
+	out = must(bob, "policy", "shadow-report")
+	if !strings.Contains(out, "api_burst") || !strings.Contains(out, "would_apply") || !strings.Contains(out, "acct-shadowed") {
+		t.Errorf("shadow report: %s", out)
+	}
+	if strings.Contains(out, "acct-before") {
+		t.Errorf("the report holds an event from before the shadow run: %s", out)
+	}
+	res, err := http.Get(n.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if want := `holdfast_shadow_outcomes_total{outcome="would_apply",rule="api_burst",version="` + version[:12] + `"} 1`; !strings.Contains(string(b), want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 
 	// Activation needs a second person.

@@ -1083,6 +1083,282 @@ func (*ShadowPolicyResponse) Descriptor() ([]byte, []int) {
 	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{18}
 }
 
+type ShadowReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version (default: the one shadowed now).
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Outcomes at or after this time (default: all).
+	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// How many of the newest outcomes to list (default 20, at most 500).
+	Examples      int32 `protobuf:"varint,3,opt,name=examples,proto3" json:"examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowReportRequest) Reset() {
+	*x = ShadowReportRequest{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowReportRequest) ProtoMessage() {}
+
+func (x *ShadowReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowReportRequest.ProtoReflect.Descriptor instead.
+func (*ShadowReportRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ShadowReportRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ShadowReportRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ShadowReportRequest) GetExamples() int32 {
+	if x != nil {
+		return x.Examples
+	}
+	return 0
+}
+
+type ShadowRuleCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Outcome       string                 `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Events        int64                  `protobuf:"varint,3,opt,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowRuleCount) Reset() {
+	*x = ShadowRuleCount{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowRuleCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowRuleCount) ProtoMessage() {}
+
+func (x *ShadowRuleCount) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowRuleCount.ProtoReflect.Descriptor instead.
+func (*ShadowRuleCount) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ShadowRuleCount) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ShadowRuleCount) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *ShadowRuleCount) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+type ShadowOutcome struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Rule      string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Outcome   string                 `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Event     string                 `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	EventType string                 `protobuf:"bytes,4,opt,name=event_type,proto3" json:"event_type,omitempty"`
+	Account   string                 `protobuf:"bytes,5,opt,name=account,proto3" json:"account,omitempty"`
+	At        *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	// What the rule does in the version that matched.
+	Then          string `protobuf:"bytes,7,opt,name=then,proto3" json:"then,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowOutcome) Reset() {
+	*x = ShadowOutcome{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowOutcome) ProtoMessage() {}
+
+func (x *ShadowOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowOutcome.ProtoReflect.Descriptor instead.
+func (*ShadowOutcome) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ShadowOutcome) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ShadowOutcome) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *ShadowOutcome) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *ShadowOutcome) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *ShadowOutcome) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ShadowOutcome) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ShadowOutcome) GetThen() string {
+	if x != nil {
+		return x.Then
+	}
+	return ""
+}
+
+type ShadowReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       *PolicyVersion         `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Counts        []*ShadowRuleCount     `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty"`
+	Outcomes      []*ShadowOutcome       `protobuf:"bytes,3,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowReportResponse) Reset() {
+	*x = ShadowReportResponse{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowReportResponse) ProtoMessage() {}
+
+func (x *ShadowReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowReportResponse.ProtoReflect.Descriptor instead.
+func (*ShadowReportResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ShadowReportResponse) GetVersion() *PolicyVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *ShadowReportResponse) GetCounts() []*ShadowRuleCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ShadowReportResponse) GetOutcomes() []*ShadowOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
 var File_holdfast_v1_policy_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_policy_proto_rawDesc = "" +
@@ -1162,7 +1438,29 @@ const file_holdfast_v1_policy_proto_rawDesc = "" +
 	"\x13ShadowPolicyRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x16\n" +
-	"\x14ShadowPolicyResponse2\xd8\x05\n" +
+	"\x14ShadowPolicyResponse\"}\n" +
+	"\x13ShadowReportRequest\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1a\n" +
+	"\bexamples\x18\x03 \x01(\x05R\bexamples\"W\n" +
+	"\x0fShadowRuleCount\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06events\x18\x03 \x01(\x03R\x06events\"\xcd\x01\n" +
+	"\rShadowOutcome\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x12\x1e\n" +
+	"\n" +
+	"event_type\x18\x04 \x01(\tR\n" +
+	"event_type\x12\x18\n" +
+	"\aaccount\x18\x05 \x01(\tR\aaccount\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04then\x18\a \x01(\tR\x04then\"\xba\x01\n" +
+	"\x14ShadowReportResponse\x124\n" +
+	"\aversion\x18\x01 \x01(\v2\x1a.holdfast.v1.PolicyVersionR\aversion\x124\n" +
+	"\x06counts\x18\x02 \x03(\v2\x1c.holdfast.v1.ShadowRuleCountR\x06counts\x126\n" +
+	"\boutcomes\x18\x03 \x03(\v2\x1a.holdfast.v1.ShadowOutcomeR\boutcomes2\xad\x06\n" +
 	"\rPolicyService\x12G\n" +
 	"\x04Push\x12\x1e.holdfast.v1.PushPolicyRequest\x1a\x1f.holdfast.v1.PushPolicyResponse\x12_\n" +
 	"\fListVersions\x12&.holdfast.v1.ListPolicyVersionsRequest\x1a'.holdfast.v1.ListPolicyVersionsResponse\x12Y\n" +
@@ -1172,7 +1470,8 @@ const file_holdfast_v1_policy_proto_rawDesc = "" +
 	"\bActivate\x12\".holdfast.v1.ActivatePolicyRequest\x1a#.holdfast.v1.ActivatePolicyResponse\x12k\n" +
 	"\x10DecideActivation\x12*.holdfast.v1.DecidePolicyActivationRequest\x1a+.holdfast.v1.DecidePolicyActivationResponse\x12h\n" +
 	"\x0fListActivations\x12).holdfast.v1.ListPolicyActivationsRequest\x1a*.holdfast.v1.ListPolicyActivationsResponse\x12M\n" +
-	"\x06Shadow\x12 .holdfast.v1.ShadowPolicyRequest\x1a!.holdfast.v1.ShadowPolicyResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
+	"\x06Shadow\x12 .holdfast.v1.ShadowPolicyRequest\x1a!.holdfast.v1.ShadowPolicyResponse\x12S\n" +
+	"\fShadowReport\x12 .holdfast.v1.ShadowReportRequest\x1a!.holdfast.v1.ShadowReportResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
 	file_holdfast_v1_policy_proto_rawDescOnce sync.Once
@@ -1186,7 +1485,7 @@ func file_holdfast_v1_policy_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_policy_proto_rawDescData
 }
 
-var file_holdfast_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_holdfast_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_holdfast_v1_policy_proto_goTypes = []any{
 	(*PolicyVersion)(nil),                  // 0: holdfast.v1.PolicyVersion
 	(*PolicyActivation)(nil),               // 1: holdfast.v1.PolicyActivation
@@ -1207,13 +1506,17 @@ var file_holdfast_v1_policy_proto_goTypes = []any{
 	(*ListPolicyActivationsResponse)(nil),  // 16: holdfast.v1.ListPolicyActivationsResponse
 	(*ShadowPolicyRequest)(nil),            // 17: holdfast.v1.ShadowPolicyRequest
 	(*ShadowPolicyResponse)(nil),           // 18: holdfast.v1.ShadowPolicyResponse
-	(*timestamppb.Timestamp)(nil),          // 19: google.protobuf.Timestamp
+	(*ShadowReportRequest)(nil),            // 19: holdfast.v1.ShadowReportRequest
+	(*ShadowRuleCount)(nil),                // 20: holdfast.v1.ShadowRuleCount
+	(*ShadowOutcome)(nil),                  // 21: holdfast.v1.ShadowOutcome
+	(*ShadowReportResponse)(nil),           // 22: holdfast.v1.ShadowReportResponse
+	(*timestamppb.Timestamp)(nil),          // 23: google.protobuf.Timestamp
 }
 var file_holdfast_v1_policy_proto_depIdxs = []int32{
-	19, // 0: holdfast.v1.PolicyVersion.created_at:type_name -> google.protobuf.Timestamp
-	19, // 1: holdfast.v1.PolicyVersion.activated_at:type_name -> google.protobuf.Timestamp
-	19, // 2: holdfast.v1.PolicyActivation.requested_at:type_name -> google.protobuf.Timestamp
-	19, // 3: holdfast.v1.PolicyActivation.decided_at:type_name -> google.protobuf.Timestamp
+	23, // 0: holdfast.v1.PolicyVersion.created_at:type_name -> google.protobuf.Timestamp
+	23, // 1: holdfast.v1.PolicyVersion.activated_at:type_name -> google.protobuf.Timestamp
+	23, // 2: holdfast.v1.PolicyActivation.requested_at:type_name -> google.protobuf.Timestamp
+	23, // 3: holdfast.v1.PolicyActivation.decided_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: holdfast.v1.PushPolicyResponse.version:type_name -> holdfast.v1.PolicyVersion
 	0,  // 5: holdfast.v1.ListPolicyVersionsResponse.versions:type_name -> holdfast.v1.PolicyVersion
 	0,  // 6: holdfast.v1.GetPolicyVersionResponse.version:type_name -> holdfast.v1.PolicyVersion
@@ -1221,27 +1524,34 @@ var file_holdfast_v1_policy_proto_depIdxs = []int32{
 	1,  // 8: holdfast.v1.ActivatePolicyResponse.activation:type_name -> holdfast.v1.PolicyActivation
 	1,  // 9: holdfast.v1.DecidePolicyActivationResponse.activation:type_name -> holdfast.v1.PolicyActivation
 	1,  // 10: holdfast.v1.ListPolicyActivationsResponse.activations:type_name -> holdfast.v1.PolicyActivation
-	3,  // 11: holdfast.v1.PolicyService.Push:input_type -> holdfast.v1.PushPolicyRequest
-	5,  // 12: holdfast.v1.PolicyService.ListVersions:input_type -> holdfast.v1.ListPolicyVersionsRequest
-	7,  // 13: holdfast.v1.PolicyService.GetVersion:input_type -> holdfast.v1.GetPolicyVersionRequest
-	9,  // 14: holdfast.v1.PolicyService.Diff:input_type -> holdfast.v1.DiffPolicyRequest
-	11, // 15: holdfast.v1.PolicyService.Activate:input_type -> holdfast.v1.ActivatePolicyRequest
-	13, // 16: holdfast.v1.PolicyService.DecideActivation:input_type -> holdfast.v1.DecidePolicyActivationRequest
-	15, // 17: holdfast.v1.PolicyService.ListActivations:input_type -> holdfast.v1.ListPolicyActivationsRequest
-	17, // 18: holdfast.v1.PolicyService.Shadow:input_type -> holdfast.v1.ShadowPolicyRequest
-	4,  // 19: holdfast.v1.PolicyService.Push:output_type -> holdfast.v1.PushPolicyResponse
-	6,  // 20: holdfast.v1.PolicyService.ListVersions:output_type -> holdfast.v1.ListPolicyVersionsResponse
-	8,  // 21: holdfast.v1.PolicyService.GetVersion:output_type -> holdfast.v1.GetPolicyVersionResponse
-	10, // 22: holdfast.v1.PolicyService.Diff:output_type -> holdfast.v1.DiffPolicyResponse
-	12, // 23: holdfast.v1.PolicyService.Activate:output_type -> holdfast.v1.ActivatePolicyResponse
-	14, // 24: holdfast.v1.PolicyService.DecideActivation:output_type -> holdfast.v1.DecidePolicyActivationResponse
-	16, // 25: holdfast.v1.PolicyService.ListActivations:output_type -> holdfast.v1.ListPolicyActivationsResponse
-	18, // 26: holdfast.v1.PolicyService.Shadow:output_type -> holdfast.v1.ShadowPolicyResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	23, // 11: holdfast.v1.ShadowReportRequest.since:type_name -> google.protobuf.Timestamp
+	23, // 12: holdfast.v1.ShadowOutcome.at:type_name -> google.protobuf.Timestamp
+	0,  // 13: holdfast.v1.ShadowReportResponse.version:type_name -> holdfast.v1.PolicyVersion
+	20, // 14: holdfast.v1.ShadowReportResponse.counts:type_name -> holdfast.v1.ShadowRuleCount
+	21, // 15: holdfast.v1.ShadowReportResponse.outcomes:type_name -> holdfast.v1.ShadowOutcome
+	3,  // 16: holdfast.v1.PolicyService.Push:input_type -> holdfast.v1.PushPolicyRequest
+	5,  // 17: holdfast.v1.PolicyService.ListVersions:input_type -> holdfast.v1.ListPolicyVersionsRequest
+	7,  // 18: holdfast.v1.PolicyService.GetVersion:input_type -> holdfast.v1.GetPolicyVersionRequest
+	9,  // 19: holdfast.v1.PolicyService.Diff:input_type -> holdfast.v1.DiffPolicyRequest
+	11, // 20: holdfast.v1.PolicyService.Activate:input_type -> holdfast.v1.ActivatePolicyRequest
+	13, // 21: holdfast.v1.PolicyService.DecideActivation:input_type -> holdfast.v1.DecidePolicyActivationRequest
+	15, // 22: holdfast.v1.PolicyService.ListActivations:input_type -> holdfast.v1.ListPolicyActivationsRequest
+	17, // 23: holdfast.v1.PolicyService.Shadow:input_type -> holdfast.v1.ShadowPolicyRequest
+	19, // 24: holdfast.v1.PolicyService.ShadowReport:input_type -> holdfast.v1.ShadowReportRequest
+	4,  // 25: holdfast.v1.PolicyService.Push:output_type -> holdfast.v1.PushPolicyResponse
+	6,  // 26: holdfast.v1.PolicyService.ListVersions:output_type -> holdfast.v1.ListPolicyVersionsResponse
+	8,  // 27: holdfast.v1.PolicyService.GetVersion:output_type -> holdfast.v1.GetPolicyVersionResponse
+	10, // 28: holdfast.v1.PolicyService.Diff:output_type -> holdfast.v1.DiffPolicyResponse
+	12, // 29: holdfast.v1.PolicyService.Activate:output_type -> holdfast.v1.ActivatePolicyResponse
+	14, // 30: holdfast.v1.PolicyService.DecideActivation:output_type -> holdfast.v1.DecidePolicyActivationResponse
+	16, // 31: holdfast.v1.PolicyService.ListActivations:output_type -> holdfast.v1.ListPolicyActivationsResponse
+	18, // 32: holdfast.v1.PolicyService.Shadow:output_type -> holdfast.v1.ShadowPolicyResponse
+	22, // 33: holdfast.v1.PolicyService.ShadowReport:output_type -> holdfast.v1.ShadowReportResponse
+	25, // [25:34] is the sub-list for method output_type
+	16, // [16:25] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_policy_proto_init() }
@@ -1255,7 +1565,7 @@ func file_holdfast_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_policy_proto_rawDesc), len(file_holdfast_v1_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -53,6 +53,9 @@ const (
 	PolicyServiceListActivationsProcedure = "/holdfast.v1.PolicyService/ListActivations"
 	// PolicyServiceShadowProcedure is the fully-qualified name of the PolicyService's Shadow RPC.
 	PolicyServiceShadowProcedure = "/holdfast.v1.PolicyService/Shadow"
+	// PolicyServiceShadowReportProcedure is the fully-qualified name of the PolicyService's
+	// ShadowReport RPC.
+	PolicyServiceShadowReportProcedure = "/holdfast.v1.PolicyService/ShadowReport"
 )
 
 // PolicyServiceClient is a client for the holdfast.v1.PolicyService service.
@@ -86,6 +89,11 @@ type PolicyServiceClient interface {
 	// Shadow starts shadowing a version (or stops, with an empty version).
 	// Errors: not_found, failed_precondition (the active version).
 	Shadow(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error)
+	// ShadowReport says what a version, run in the shadow of the active
+	// one, would have done otherwise on live events: counts by rule and
+	// outcome (would_apply, would_not_apply) and the newest such events.
+	// Errors: not_found, invalid_argument.
+	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
 }
 
 // NewPolicyServiceClient constructs a client for the holdfast.v1.PolicyService service. By default,
@@ -147,6 +155,12 @@ func NewPolicyServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(policyServiceMethods.ByName("Shadow")),
 			connect.WithClientOptions(opts...),
 		),
+		shadowReport: connect.NewClient[v1.ShadowReportRequest, v1.ShadowReportResponse](
+			httpClient,
+			baseURL+PolicyServiceShadowReportProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("ShadowReport")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -160,6 +174,7 @@ type policyServiceClient struct {
 	decideActivation *connect.Client[v1.DecidePolicyActivationRequest, v1.DecidePolicyActivationResponse]
 	listActivations  *connect.Client[v1.ListPolicyActivationsRequest, v1.ListPolicyActivationsResponse]
 	shadow           *connect.Client[v1.ShadowPolicyRequest, v1.ShadowPolicyResponse]
+	shadowReport     *connect.Client[v1.ShadowReportRequest, v1.ShadowReportResponse]
 }
 
 // Push calls holdfast.v1.PolicyService.Push.
@@ -202,6 +217,11 @@ func (c *policyServiceClient) Shadow(ctx context.Context, req *connect.Request[v
 	return c.shadow.CallUnary(ctx, req)
 }
 
+// ShadowReport calls holdfast.v1.PolicyService.ShadowReport.
+func (c *policyServiceClient) ShadowReport(ctx context.Context, req *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error) {
+	return c.shadowReport.CallUnary(ctx, req)
+}
+
 // PolicyServiceHandler is an implementation of the holdfast.v1.PolicyService service.
 type PolicyServiceHandler interface {
 	// Push validates a policy and stores it as a draft version. Errors:
@@ -233,6 +253,11 @@ type PolicyServiceHandler interface {
 	// Shadow starts shadowing a version (or stops, with an empty version).
 	// Errors: not_found, failed_precondition (the active version).
 	Shadow(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error)
+	// ShadowReport says what a version, run in the shadow of the active
+	// one, would have done otherwise on live events: counts by rule and
+	// outcome (would_apply, would_not_apply) and the newest such events.
+	// Errors: not_found, invalid_argument.
+	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
 }
 
 // NewPolicyServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -290,6 +315,12 @@ func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(policyServiceMethods.ByName("Shadow")),
 		connect.WithHandlerOptions(opts...),
 	)
+	policyServiceShadowReportHandler := connect.NewUnaryHandler(
+		PolicyServiceShadowReportProcedure,
+		svc.ShadowReport,
+		connect.WithSchema(policyServiceMethods.ByName("ShadowReport")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/holdfast.v1.PolicyService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PolicyServicePushProcedure:
@@ -308,6 +339,8 @@ func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOp
 			policyServiceListActivationsHandler.ServeHTTP(w, r)
 		case PolicyServiceShadowProcedure:
 			policyServiceShadowHandler.ServeHTTP(w, r)
+		case PolicyServiceShadowReportProcedure:
+			policyServiceShadowReportHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -347,4 +380,8 @@ func (UnimplementedPolicyServiceHandler) ListActivations(context.Context, *conne
 
 func (UnimplementedPolicyServiceHandler) Shadow(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.Shadow is not implemented"))
+}
+
+func (UnimplementedPolicyServiceHandler) ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ShadowReport is not implemented"))
 }
