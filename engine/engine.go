@@ -58,11 +58,11 @@ type Engine struct {
 	switching sync.RWMutex
 	// shadow is the shadowed version's run (shadow.go).
 	shadow shadowRun
-	clock     holdfast.Clock
-	log       *slog.Logger
-	index     *index
-	creds     *credIndex
-	feed      *feed
+	clock  holdfast.Clock
+	log    *slog.Logger
+	index  *index
+	creds  *credIndex
+	feed   *feed
 	// aliasKey keys hidden restrictions' aliases.
 	aliasKey []byte
 	// ruleErrs counts rules that failed to evaluate (rule_errors.go).
