@@ -18,6 +18,67 @@ type shadowRun struct {
 	p atomic.Pointer[holdfast.Policy] // nil: nothing is shadowed
 	// counts: rule and outcome → *atomic.Int64, since this node started.
 	counts sync.Map
+	// queue, while RunShadow runs, takes outcomes to be written in
+	// batches off the event's path; without it they are written at once.
+	queue atomic.Pointer[chan *holdfast.ShadowOutcome]
+	// dropped counts outcomes lost to a full queue.
+	dropped atomic.Int64
+}
+
+// shadowBatch and shadowEvery bound how many outcomes one write keeps and
+// how long an outcome waits for it; shadowQueue how many may wait.
+const (
+	shadowBatch = 500
+	shadowEvery = 100 * time.Millisecond
+	shadowQueue = 20_000
+)
+
+// RunShadow writes shadow outcomes in batches until ctx ends, so that an
+// event's intake pays for a shadow run only its evaluation: a shadow
+// outcome is a record of what did not happen, and losing the last
+// fraction of a second of them in a crash loses nothing else. Outcomes
+// beyond the queue's room are counted as dropped and logged.
+func (e *Engine) RunShadow(ctx context.Context) {
+	q := make(chan *holdfast.ShadowOutcome, shadowQueue)
+	e.shadow.queue.Store(&q)
+	defer e.shadow.queue.Store(nil)
+	t := time.NewTicker(shadowEvery)
+	defer t.Stop()
+	batch := make([]*holdfast.ShadowOutcome, 0, shadowBatch)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := e.store.RecordShadowOutcomes(wctx, batch); err != nil {
+			e.log.Warn("shadow outcomes not kept", "outcomes", len(batch), "err", err)
+		}
+		cancel()
+		batch = batch[:0]
+		if n := e.shadow.dropped.Swap(0); n > 0 {
+			e.log.Warn("shadow outcomes dropped: the queue was full", "outcomes", n)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case o := <-q:
+					batch = append(batch, o)
+				default:
+					flush()
+					return
+				}
+			}
+		case o := <-q:
+			if batch = append(batch, o); len(batch) == shadowBatch {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
 }
 
 type shadowKey struct{ version, rule, outcome string }
@@ -114,7 +175,8 @@ func thens(ms []holdfast.RuleMatch) map[string]string {
 }
 
 // recordShadow keeps what an event's shadow run found, after the event
-// committed; a failure to keep it is logged, never the event's.
+// committed: through RunShadow's queue when it runs, else at once. A
+// failure to keep it is logged, never the event's.
 func (e *Engine) recordShadow(ctx context.Context, os []*holdfast.ShadowOutcome) {
 	if len(os) == 0 {
 		return
@@ -123,6 +185,16 @@ func (e *Engine) recordShadow(ctx context.Context, os []*holdfast.ShadowOutcome)
 		k := shadowKey{o.Version, o.Rule, o.Outcome}
 		v, _ := e.shadow.counts.LoadOrStore(k, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
+	}
+	if q := e.shadow.queue.Load(); q != nil {
+		for _, o := range os {
+			select {
+			case *q <- o:
+			default:
+				e.shadow.dropped.Add(1)
+			}
+		}
+		return
 	}
 	if err := e.store.RecordShadowOutcomes(ctx, os); err != nil {
 		e.log.Warn("shadow outcomes not kept", "event", os[0].Event, "err", err)

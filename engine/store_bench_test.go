@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -84,9 +85,34 @@ func BenchmarkColdStart(b *testing.B) {
 // BenchmarkIngest measures durable event intake on the embedded store: each
 // event runs the default policy's rules and commits its effects, the event
 // and its audit entry (synchronous=FULL), 64 callers at once.
-func BenchmarkIngest(b *testing.B) {
+func BenchmarkIngest(b *testing.B) { benchmarkIngest(b, false) }
+
+// BenchmarkIngestShadowed is BenchmarkIngest with a version shadowed
+// beside the default: api_burst at 50 orders a minute instead of 100, so
+// that two events in five of api_activity (one in ten of all) would be
+// judged otherwise and keep an outcome.
+func BenchmarkIngestShadowed(b *testing.B) { benchmarkIngest(b, true) }
+
+func benchmarkIngest(b *testing.B, shadowed bool) {
 	ctx := context.Background()
 	eng, _ := newEngine(b, b.TempDir())
+	if shadowed {
+		alice := holdfast.Staff("alice", holdfast.RoleCompliance)
+		if _, err := eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+			b.Fatal(err)
+		}
+		yml := bytes.Replace(policy.DefaultYAML(), []byte("event.orders_per_minute > 100.0"), []byte("event.orders_per_minute > 50.0"), 1)
+		v, err := eng.PushPolicy(ctx, alice, yml, "stricter")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := eng.SetPolicyShadow(ctx, alice, v.Hash, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		run, stop := context.WithCancel(ctx)
+		defer stop()
+		go eng.RunShadow(run) // as serve runs it
+	}
 	opm := func(v float64) *float64 { return &v }
 	var seq atomic.Int64
 	b.SetParallelism(32)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast/holdfast/policy"
 )
@@ -104,7 +105,12 @@ func TestPolicyLifecycle(t *testing.T) {
 	if got := burst("acct-shadowed"); strings.Contains(got, "reduce_only") {
 		t.Fatalf("a shadowed version was enforced: %s", got)
 	}
-	out = must(bob, "policy", "shadow-report")
+	// Outcomes are written in batches, a fraction of a second later.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if out = must(bob, "policy", "shadow-report"); strings.Contains(out, "acct-shadowed") {
+			break
+		}
+	}
 	if !strings.Contains(out, "api_burst") || !strings.Contains(out, "would_apply") || !strings.Contains(out, "acct-shadowed") {
 		t.Errorf("shadow report: %s", out)
 	}

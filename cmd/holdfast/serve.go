@@ -378,6 +378,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		go eng.WatchPolicy(ctx, policyPoll)
 	}
 	go eng.RunLog(ctx, o.auditLog.every)
+	go eng.RunShadow(ctx)
 	if b != nil {
 		go b.RunFeed(ctx, feedApplier(eng), feedStart)
 		go eng.RunAntiEntropy(ctx, o.cluster.antiEntropy)
