@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"os"
 
 	"github.com/holdfast/holdfast"
 )
@@ -19,6 +20,10 @@ var ops = map[string]bool{
 	"remove_whitelist_address": true, "remove_trusted_contact": true, "revoke_session": true,
 	"accept_trusted_contact": true, "decline_trusted_contact": true,
 	"revoke_api_key": true, "set_api_key_ip_whitelist": true,
+	// Policy releases (docs/scenarios.md): push a file, shadow, activate
+	// or roll back a version, approve or reject an activation.
+	"policy_push": true, "policy_shadow": true, "policy_activate": true, "policy_rollback": true,
+	"policy_approve": true, "policy_reject": true,
 }
 
 func knownOp(op string) bool {
@@ -152,6 +157,27 @@ func (r *runner) do(ctx context.Context, d *Do) (string, error) {
 		return restrictionID(r.eng.RequestSettingsUnlock(ctx, d.Account, actor))
 	case "cancel_settings_unlock":
 		return restrictionID(r.eng.CancelSettingsUnlock(ctx, d.Account, actor))
+	case "policy_push":
+		b, err := os.ReadFile(r.f.relative(d.Policy))
+		if err != nil {
+			return "", holdfast.Errorf(holdfast.InvalidArgument, "policy", "cannot read the policy file: %v", err)
+		}
+		v, err := r.eng.PushPolicy(ctx, actor, b, d.Reason)
+		if err != nil {
+			return "", err
+		}
+		return v.Hash, nil
+	case "policy_shadow":
+		return "", r.eng.SetPolicyShadow(ctx, actor, r.id(d.Version), d.Reason)
+	case "policy_activate", "policy_rollback":
+		a, err := r.eng.RequestPolicyActivation(ctx, actor, r.id(d.Version), d.Reason, d.Op == "policy_rollback")
+		if err != nil {
+			return "", err
+		}
+		return a.ID, nil
+	case "policy_approve", "policy_reject":
+		_, err := r.eng.DecidePolicyActivation(ctx, actor, r.id(d.Request), d.Op == "policy_approve", d.Reason)
+		return "", err
 	}
 	return "", notImplemented(d.Op)
 }

@@ -126,6 +126,11 @@ type Do struct {
 	Inviter     string   `yaml:"inviter"`
 	UnlockDelay string   `yaml:"unlock_delay"`
 	Session     string   `yaml:"session"`
+	// Policy is a policy file (relative to the scenario) for policy_push;
+	// Version a version's hash or the name a policy_push step kept with
+	// `as` ($name), for policy_shadow, policy_activate, policy_rollback.
+	Policy  string `yaml:"policy"`
+	Version string `yaml:"version"`
 }
 
 // Expect is a decision check.
@@ -353,9 +358,12 @@ func parseTime(s string) (time.Time, error) {
 }
 
 // policyPath resolves the file's policy relative to the file.
-func (f *File) policyPath() string {
-	if f.Policy == "" || filepath.IsAbs(f.Policy) {
-		return f.Policy
+func (f *File) policyPath() string { return f.relative(f.Policy) }
+
+// relative is a path the file names, from the file's own directory.
+func (f *File) relative(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
 	}
-	return filepath.Join(filepath.Dir(f.path), f.Policy)
+	return filepath.Join(filepath.Dir(f.path), p)
 }

@@ -48,12 +48,16 @@ type runner struct {
 // Run plays one checked file against a fresh engine on a temporary
 // embedded store.
 func Run(ctx context.Context, f *File) (*Result, error) {
-	pol := policy.Default()
+	yml := policy.DefaultYAML()
 	if p := f.policyPath(); p != "" {
 		var err error
-		if pol, err = policy.Load(p); err != nil {
-			return nil, &InvalidError{File: f.path, Step: -1, Field: "policy", Msg: err.Error()}
+		if yml, err = os.ReadFile(p); err != nil {
+			return nil, &InvalidError{File: f.path, Step: -1, Field: "policy", Msg: "cannot read the policy file: " + err.Error()}
 		}
+	}
+	pol, err := policy.Parse(yml)
+	if err != nil {
+		return nil, &InvalidError{File: f.path, Step: -1, Field: "policy", Msg: err.Error()}
 	}
 	dir, err := os.MkdirTemp("", "holdfast-scenario-")
 	if err != nil {
@@ -68,6 +72,11 @@ func Run(ctx context.Context, f *File) (*Result, error) {
 	clk := &clock{now: f.start}
 	eng, err := engine.New(ctx, engine.Config{Store: store, Policy: pol, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
+		return nil, err
+	}
+	// The file's policy is the store's first active version, as on a
+	// server's first start, so that policy_* steps can release others.
+	if _, err := eng.InstallPolicy(ctx, yml); err != nil {
 		return nil, err
 	}
 	r := &runner{f: f, eng: eng, clock: clk, staff: map[string][]holdfast.Role{}, vars: map[string]string{}, result: Result{Name: f.Name, Failures: []Failure{}}}
