@@ -55,7 +55,7 @@ steps:
   - at: 6m
     expect: {account: u3, action: trade, effect: deny, kinds: [reduce_only]}
   - at: 7m
-    do: {op: policy_rollback, version: `+policy.Default().Hash[:12]+`, reason: false positives, actor: "staff:bob"}
+    do: {op: policy_rollback, version: ` + policy.Default().Hash[:12] + `, reason: false positives, actor: "staff:bob"}
     as: back
   - at: 8m
     do: {op: policy_approve, request: $back, actor: "staff:alice"}
