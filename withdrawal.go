@@ -88,6 +88,8 @@ type Withdrawal struct {
 	// Seq is the authorization's position in the account's audit chain: an
 	// approval with a lower Seq committed before any change with a higher one.
 	Seq int64 `json:"seq"`
+	// Policy is the hash of the policy version whose thresholds decided it.
+	Policy string `json:"policy,omitempty"`
 }
 
 // InView returns the authorization as view may see it: for the holder,
@@ -95,7 +97,7 @@ type Withdrawal struct {
 func (w *Withdrawal) InView(v View) *Withdrawal {
 	c := *w
 	if v == ViewHolder {
-		c.Causes = w.HolderCauses
+		c.Causes, c.Policy = w.HolderCauses, ""
 	}
 	return &c
 }

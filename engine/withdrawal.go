@@ -52,7 +52,7 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 		d := e.decide(rules, &check, now, []holdfast.Cause{})
 		check.View = holdfast.ViewHolder
 		w := &holdfast.Withdrawal{
-			WithdrawalRequest: req, Outcome: holdfast.OutcomeOf(d.Effect), DecidedAt: now,
+			WithdrawalRequest: req, Outcome: holdfast.OutcomeOf(d.Effect), DecidedAt: now, Policy: e.policy().Hash,
 			Causes: d.Causes, HolderCauses: e.decide(rules, &check, now, []holdfast.Cause{}).Causes,
 		}
 		reviews, err := e.reviews(tx, now, &req, usd)

@@ -178,6 +178,7 @@ func pbWithdrawal(w *holdfast.Withdrawal) *holdfastv1.AuthorizeWithdrawalRespons
 		Causes:           pbCauses(w.Causes),
 		DecidedAt:        pbTime(w.DecidedAt),
 		Seq:              w.Seq,
+		Policy:           w.Policy,
 	}
 }
 

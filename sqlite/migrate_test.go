@@ -124,6 +124,7 @@ func TestMigrateLogToRowidOrder(t *testing.T) {
 	// The tables of later migrations go too, as they were not there.
 	raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
 	exec(t, raw, `DELETE FROM schema_migrations WHERE version >= 16`)
+	exec(t, raw, `ALTER TABLE withdrawals DROP COLUMN policy`)
 	exec(t, raw, `DROP TABLE shadow_outcomes`)
 	exec(t, raw, `DROP TABLE policy_activations`)
 	exec(t, raw, `DROP TABLE policy_versions`)

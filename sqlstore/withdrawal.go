@@ -9,14 +9,14 @@ import (
 	"github.com/holdfast/holdfast/internal/column"
 )
 
-const withdrawalCols = `request, outcome, causes, holder_causes, decided_at, seq`
+const withdrawalCols = `request, outcome, causes, holder_causes, decided_at, seq, policy`
 
 func scanWithdrawal(r Row) (*holdfast.Withdrawal, error) {
 	var (
 		w       holdfast.Withdrawal
 		request string
 	)
-	if err := r.Scan(&request, &w.Outcome, column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, &w.Seq); err != nil {
+	if err := r.Scan(&request, &w.Outcome, column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, &w.Seq, &w.Policy); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(request), &w.WithdrawalRequest); err != nil {
@@ -65,6 +65,6 @@ func (t *accountTx) SaveWithdrawal(w *holdfast.Withdrawal) error {
 	if err != nil {
 		return t.failf(err, "save withdrawal %s", w.ID)
 	}
-	return t.insertRow("withdrawal", w.ID, `INSERT INTO withdrawals (account, id, `+withdrawalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.id, w.ID, string(request), string(w.Outcome), column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, w.Seq)
+	return t.insertRow("withdrawal", w.ID, `INSERT INTO withdrawals (account, id, `+withdrawalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.id, w.ID, string(request), string(w.Outcome), column.List(&w.Causes), column.List(&w.HolderCauses), column.Nanos{T: &w.DecidedAt}, w.Seq, w.Policy)
 }

@@ -495,7 +495,9 @@ type AuthorizeWithdrawalResponse struct {
 	Causes    []*Cause               `protobuf:"bytes,9,rep,name=causes,proto3" json:"causes,omitempty"`
 	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,proto3" json:"decided_at,omitempty"`
 	// The authorization's position in the account's audit chain.
-	Seq           int64 `protobuf:"varint,11,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq int64 `protobuf:"varint,11,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The policy version (hash) whose thresholds decided it; staff view only.
+	Policy        string `protobuf:"bytes,12,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +609,13 @@ func (x *AuthorizeWithdrawalResponse) GetSeq() int64 {
 	return 0
 }
 
+func (x *AuthorizeWithdrawalResponse) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
 var File_holdfast_v1_decision_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_decision_proto_rawDesc = "" +
@@ -641,7 +650,7 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"\tusd_value\x18\x05 \x01(\tR\tusd_value\x12\x18\n" +
 	"\aaddress\x18\x06 \x01(\tR\aaddress\x12,\n" +
 	"\x11available_balance\x18\a \x01(\tR\x11available_balance\x12\x12\n" +
-	"\x04view\x18\b \x01(\tR\x04view\"\x9d\x03\n" +
+	"\x04view\x18\b \x01(\tR\x04view\"\xb5\x03\n" +
 	"\x1bAuthorizeWithdrawalResponse\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -656,7 +665,8 @@ const file_holdfast_v1_decision_proto_rawDesc = "" +
 	"decided_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"decided_at\x12\x10\n" +
-	"\x03seq\x18\v \x01(\x03R\x03seqB\f\n" +
+	"\x03seq\x18\v \x01(\x03R\x03seq\x12\x16\n" +
+	"\x06policy\x18\f \x01(\tR\x06policyB\f\n" +
 	"\n" +
 	"_usd_valueB\x14\n" +
 	"\x12_available_balance2\xe0\x02\n" +
