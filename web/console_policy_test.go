@@ -187,3 +187,36 @@ func readBody(t *testing.T, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// TestConsolePolicyShadow: compliance starts shadowing a version from its
+// row and stops it again; the page shows the state each time.
+func TestConsolePolicyShadow(t *testing.T) {
+	s := newSite(t)
+	v := s.pushPolicyVersion()
+	p := s.pagesWithOutbox()
+	comp := p.client(t, s.addConsoleStaff("cara", holdfast.RoleCompliance))
+
+	post := func(form url.Values, done string) string {
+		t.Helper()
+		resp, err := comp.PostForm(p.url+"/console/policy/shadow", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readBody(t, resp)
+		if got := resp.Request.URL.Query().Get("done"); got != done {
+			t.Fatalf("shadow %v ended at %s (%d)\n%s", form, resp.Request.URL, resp.StatusCode, body)
+		}
+		return body
+	}
+	body := post(url.Values{"version": {v.Hash}, "reason": {"try it on live events first"}}, "shadow_started")
+	if !strings.Contains(body, `class="version state-shadow" id="v-`+short(v.Hash)) || !strings.Contains(body, "Stop shadowing") {
+		t.Errorf("the page after shadowing does not show the version shadowed:\n%s", body)
+	}
+	if got, err := s.eng.PolicyVersion(context.Background(), v.Hash); err != nil || got.State != holdfast.PolicyShadow {
+		t.Errorf("the version after shadowing: %+v %v", got, err)
+	}
+	body = post(url.Values{"version": {v.Hash}, "stop": {"yes"}}, "shadow_stopped")
+	if !strings.Contains(body, `class="version state-draft" id="v-`+short(v.Hash)) || strings.Contains(body, "Stop shadowing") {
+		t.Errorf("the page after stopping does not show the version as a draft:\n%s", body)
+	}
+}
