@@ -26,6 +26,7 @@ func (s *Server) consoleRoutes() {
 	s.approvalRoutes()
 	s.caseRoutes()
 	s.outboxRoutes()
+	s.policyRoutes()
 }
 
 // consolePage is what every Console page gets.
@@ -39,16 +40,22 @@ type consolePage struct {
 // consoleDone says in words what a ?done= code reports (codes only travel in
 // the query string; an unknown one is shown as is).
 var consoleDone = map[string]string{
-	"applied":          "Restriction applied.",
-	"lifted":           "Restriction lifted.",
-	"lift_requested":   "Lift requested. This kind needs four eyes: a second, different staff member must approve it in Approvals before it ends.",
-	"extended":         "Restriction extended.",
-	"extend_requested": "Extension requested. It passes the policy's bound on a panic lock, so a second, different staff member must approve it in Approvals before the end moves.",
-	"approved":         "Approved: the restriction is lifted, or its end moved as asked.",
-	"noted":            "Note added.",
-	"assigned":         "Case assigned.",
-	"decided":          "Case decided.",
-	"redriven":         "Command put back in line for delivery.",
+	"applied":            "Restriction applied.",
+	"lifted":             "Restriction lifted.",
+	"lift_requested":     "Lift requested. This kind needs four eyes: a second, different staff member must approve it in Approvals before it ends.",
+	"extended":           "Restriction extended.",
+	"extend_requested":   "Extension requested. It passes the policy's bound on a panic lock, so a second, different staff member must approve it in Approvals before the end moves.",
+	"approved":           "Approved: the restriction is lifted, or its end moved as asked.",
+	"noted":              "Note added.",
+	"assigned":           "Case assigned.",
+	"decided":            "Case decided.",
+	"redriven":           "Command put back in line for delivery.",
+	"policy_requested":   "Activation requested. Another member of compliance or admin must approve it below before the policy changes.",
+	"rollback_requested": "Rollback requested. Another member of compliance or admin must approve it below before the policy changes.",
+	"policy_approved":    "Approved: the version is now the active policy. Servers sharing the store follow within a second.",
+	"policy_rejected":    "Activation rejected: the policy in force stays as it was.",
+	"shadow_started":     "Shadowing started: the version is tried on live events beside the active policy, never enforced.",
+	"shadow_stopped":     "Shadowing stopped.",
 }
 
 // DoneText is the page's confirmation, if any.

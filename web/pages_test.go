@@ -43,6 +43,9 @@ var everyPage = []struct{ path, ready, shot string }{
 	{"/console/cases", "#cases tbody tr", ""},
 	{"/console/cases/{case}", "#entries .evidence", ""},
 	{"/console/outbox", "#dead tbody tr", ""},
+	{"/console/policy", "#pending tbody tr .approve", "console-policy"},
+	{"/console/policy/diff", "#changes li", ""},
+	{"/console/policy/version", "#yaml", ""},
 }
 
 // fixtureAccount is the fixture's holder: restricted several ways at once.
@@ -52,7 +55,8 @@ const fixtureAccount = "u1"
 // under several kinds of restriction (one lift waiting for a second
 // approver), with a withdrawal held for review, an appeal with a file,
 // sessions, keys, whitelisted addresses and trusted contacts; a dead
-// letter in the outbox; and a staff member who may see all of it.
+// letter in the outbox; a policy version waiting for approval; and a
+// staff member who may see all of it.
 type fixture struct {
 	*site
 	caseID string
@@ -130,6 +134,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("no command to make a dead letter of")
 	}
 	must(s.db.FailCommand(ctx, claimed[0].Command.ID, claimed[0].LeaseUntil, time.Now(), "receiver answered 500 Internal Server Error", time.Time{}))
+
+	// A policy version pushed and waiting for a second person's approval.
+	v := s.pushPolicyVersion()
+	_, err = s.eng.RequestPolicyActivation(ctx, comp, v.Hash, "ticket 812: fewer step-ups for seasonal traders", false)
+	must(err)
 
 	return &fixture{site: s, caseID: c.ID, staff: s.addConsoleStaff("ada", holdfast.RoleAdmin, holdfast.RoleCompliance)}
 }

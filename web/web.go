@@ -139,6 +139,9 @@ func (s *Server) parse() error {
 }
 
 var funcs = template.FuncMap{
+	// short is a policy version's hash as the CLI lists it: its first 12
+	// hex digits.
+	"short": func(hash string) string { return hash[:min(12, len(hash))] },
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
