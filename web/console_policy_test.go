@@ -220,3 +220,27 @@ func TestConsolePolicyShadow(t *testing.T) {
 		t.Errorf("the page after stopping does not show the version as a draft:\n%s", body)
 	}
 }
+
+// TestConsoleRestrictionNamesPolicy: a restriction a rule applied shows,
+// on the account page, the rule, the event and the policy version that
+// applied it, linked to that version.
+func TestConsoleRestrictionNamesPolicy(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	opm := 500.0
+	if _, err := s.eng.Ingest(ctx, holdfast.Event{ID: "ev-burst", Type: holdfast.EventAPIActivity, Account: "u-burst", OrdersPerMinute: &opm}); err != nil {
+		t.Fatal(err)
+	}
+	p := s.pagesWithOutbox()
+	comp := p.client(t, s.addConsoleStaff("cara", holdfast.RoleCompliance))
+	resp, err := comp.Get(p.url + "/console/account?id=u-burst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	hash := s.eng.Policy().Hash
+	want := `rule api_burst, event ev-burst, policy <a href="/console/policy/version?v=` + hash + `">` + hash[:12] + `</a>`
+	if !strings.Contains(body, want) {
+		t.Errorf("the account page lacks %s:\n%s", want, body)
+	}
+}
