@@ -110,8 +110,9 @@ func benchmarkIngest(b *testing.B, shadowed bool) {
 			b.Fatal(err)
 		}
 		run, stop := context.WithCancel(ctx)
-		defer stop()
-		go eng.RunShadow(run) // as serve runs it
+		var done sync.WaitGroup
+		done.Go(func() { eng.RunShadow(run) }) // as serve runs it
+		defer func() { stop(); done.Wait() }()
 	}
 	opm := func(v float64) *float64 { return &v }
 	var seq atomic.Int64

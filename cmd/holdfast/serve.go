@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -378,7 +379,11 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		go eng.WatchPolicy(ctx, policyPoll)
 	}
 	go eng.RunLog(ctx, o.auditLog.every)
-	go eng.RunShadow(ctx)
+	// Shadow outcomes still queued are written before the store closes.
+	shadowCtx, stopShadow := context.WithCancel(ctx)
+	var shadowDone sync.WaitGroup
+	shadowDone.Go(func() { eng.RunShadow(shadowCtx) })
+	defer func() { stopShadow(); shadowDone.Wait() }()
 	if b != nil {
 		go b.RunFeed(ctx, feedApplier(eng), feedStart)
 		go eng.RunAntiEntropy(ctx, o.cluster.antiEntropy)
