@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/policy"
@@ -273,6 +274,19 @@ func (s *Server) consolePolicyVersion(w http.ResponseWriter, r *http.Request, ac
 		s.render(w, r, statusOf(err), "console/policy_version", p)
 		return
 	}
-	p.Data = pv
+	v := &versionView{PolicyVersion: pv}
+	// What the version did in the shadow of the active one, if it ever
+	// ran there: counts by rule and the newest events.
+	if _, counts, recent, err := s.cfg.Engine.ShadowReport(r.Context(), pv.Hash, time.Time{}, 20); err == nil {
+		v.ShadowCounts, v.ShadowRecent = counts, recent
+	}
+	p.Data = v
 	s.render(w, r, http.StatusOK, "console/policy_version", p)
+}
+
+// versionView is a version with what its shadow runs found.
+type versionView struct {
+	*holdfast.PolicyVersion
+	ShadowCounts []holdfast.ShadowCount
+	ShadowRecent []*holdfast.ShadowOutcome
 }

@@ -215,6 +215,18 @@ func TestConsolePolicyShadow(t *testing.T) {
 	if got, err := s.eng.PolicyVersion(context.Background(), v.Hash); err != nil || got.State != holdfast.PolicyShadow {
 		t.Errorf("the version after shadowing: %+v %v", got, err)
 	}
+	// A live event the shadowed version would judge otherwise shows on
+	// its page.
+	if err := s.eng.SetPolicyShadow(context.Background(), holdfast.Staff("cara", holdfast.RoleCompliance), v.Hash, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := comp.Get(p.url + "/console/policy/version?v=" + v.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := readBody(t, resp); !strings.Contains(page, `id="shadow-report"`) || !strings.Contains(page, "Shadowed now") {
+		t.Errorf("the version page has no shadow report:\n%s", page)
+	}
 	body = post(url.Values{"version": {v.Hash}, "stop": {"yes"}}, "shadow_stopped")
 	if !strings.Contains(body, `class="version state-draft" id="v-`+short(v.Hash)) || strings.Contains(body, "Stop shadowing") {
 		t.Errorf("the page after stopping does not show the version as a draft:\n%s", body)
