@@ -242,3 +242,16 @@ func TestPolicyRefusesEvent(t *testing.T) {
 		t.Errorf("kinds %s", dump(rep.Kinds))
 	}
 }
+
+// TestStricterExampleIsTheDefaultButTwoRules keeps the example candidate
+// in step with the default policy: it differs by its two thresholds only.
+func TestStricterExampleIsTheDefaultButTwoRules(t *testing.T) {
+	stricter, err := policy.Load(stricterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := policy.Diff(policy.Default(), stricter)
+	if len(changes) != 2 || changes[0].Path != "rules[deposit_over_average].when" || changes[1].Path != "rules[api_burst].when" {
+		t.Fatalf("%s differs from the default by %+v; regenerate it from policy/default.yaml with its two CHANGED rules", stricterFile, changes)
+	}
+}

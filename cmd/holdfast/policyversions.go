@@ -28,8 +28,11 @@ func printVersion(w io.Writer, v *holdfastv1.PolicyVersion) {
 	fmt.Fprintf(w, "%s  %-7s  %s by %s", shortHash(v.Hash), v.State, v.CreatedAt.AsTime().UTC().Format(time.RFC3339), v.Author)
 	if v.ActivatedAt != nil {
 		fmt.Fprintf(w, "  activated %s", v.ActivatedAt.AsTime().UTC().Format(time.RFC3339))
-		if v.RequestedBy != "" {
+		switch {
+		case v.ApprovedBy != "":
 			fmt.Fprintf(w, " (asked by %s, approved by %s)", v.RequestedBy, v.ApprovedBy)
+		case v.RequestedBy != "":
+			fmt.Fprintf(w, " (by %s)", v.RequestedBy)
 		}
 	}
 	if v.Comment != "" {
