@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,9 +39,19 @@ const (
 var gatewayEffects = []string{"allow", "deny", "review", gatewayUnauthenticated, gatewayRefused, gatewayError}
 
 // gatewayServer answers gateways: forward-auth over HTTP and Envoy's
-// ext_authz over gRPC, from one Authorizer.
+// ext_authz over gRPC, from the Authorizer of the policy in force. A policy
+// version activated while the server runs brings its own route map.
 type gatewayServer struct {
 	*server
+	eng  *engine.Engine
+	mu   sync.Mutex // builds of cur
+	cur  atomic.Pointer[gatewayState]
+	took *prometheus.HistogramVec
+}
+
+// gatewayState is one policy version's gateway.
+type gatewayState struct {
+	hash string
 	auth *gateway.Authorizer
 	// setupErr is why no Authorizer could be built (a JWKS file that
 	// cannot be read): every answer is then an error, never an allow.
@@ -47,36 +59,65 @@ type gatewayServer struct {
 	// counted[route+1][effect]: route -1 is an unmapped or refused
 	// request. Resolved once so that counting costs no label lookup.
 	counted [][]prometheus.Counter
-	took    *prometheus.HistogramVec
 }
 
+// newGatewayServer serves the engine's policy; auth, when set, is that
+// policy's Authorizer, built by the caller (serve builds it first, so
+// that a JWKS file that cannot be read stops it at start).
 func newGatewayServer(s *server, e *engine.Engine, auth *gateway.Authorizer) *gatewayServer {
-	g := &gatewayServer{server: s, auth: auth}
+	g := &gatewayServer{server: s, eng: e, took: s.metrics.gatewayDuration}
+	if e == nil {
+		g.cur.Store(g.build(nil, nil, errors.New("gateway: no engine")))
+		return g
+	}
+	g.cur.Store(g.build(e.Policy(), auth, nil))
+	return g
+}
+
+// state is the gateway of the policy in force, built on first use after
+// a switch.
+func (g *gatewayServer) state() *gatewayState {
+	st := g.cur.Load()
+	if g.eng == nil {
+		return st
+	}
+	p := g.eng.Policy()
+	if st.hash == p.Hash {
+		return st
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st = g.cur.Load(); st.hash != p.Hash {
+		st = g.build(p, nil, nil)
+		g.cur.Store(st)
+	}
+	return st
+}
+
+// build makes p's gateway (p nil: none, failing with err).
+func (g *gatewayServer) build(p *holdfast.Policy, auth *gateway.Authorizer, err error) *gatewayState {
+	st := &gatewayState{auth: auth, setupErr: err}
 	var routes []holdfast.GatewayRoute
-	switch {
-	case e == nil:
-		g.setupErr = errors.New("gateway: no engine")
-	case g.auth == nil:
-		g.auth, g.setupErr = gateway.NewAuthorizer(context.Background(), e.Policy().Gateway, e, nil)
-		if g.setupErr != nil {
-			s.log.Error("gateway: every gateway request will fail closed", "err", g.setupErr)
+	if p != nil {
+		st.hash, routes = p.Hash, p.Gateway.Routes
+		if st.auth == nil {
+			st.auth, st.setupErr = gateway.NewAuthorizer(context.Background(), p.Gateway, g.eng, nil)
 		}
 	}
-	if e != nil {
-		routes = e.Policy().Gateway.Routes
+	if st.setupErr != nil && p != nil {
+		g.log.Error("gateway: every gateway request will fail closed", "policy", p.Hash, "err", st.setupErr)
 	}
-	g.counted = make([][]prometheus.Counter, len(routes)+1)
-	for i := range g.counted {
+	st.counted = make([][]prometheus.Counter, len(routes)+1)
+	for i := range st.counted {
 		label := "unmapped"
 		if i > 0 {
 			label = routes[i-1].Method + " " + routes[i-1].Path
 		}
 		for _, effect := range gatewayEffects {
-			g.counted[i] = append(g.counted[i], s.metrics.gatewayDecisions.WithLabelValues(label, effect))
+			st.counted[i] = append(st.counted[i], g.metrics.gatewayDecisions.WithLabelValues(label, effect))
 		}
 	}
-	g.took = s.metrics.gatewayDuration
-	return g
+	return st
 }
 
 // originalHeader is the original request's method or URI, from nginx's
@@ -102,17 +143,18 @@ func originalHeader(h http.Header, nginx, traefik, field string) (string, error)
 // authorize answers r and counts it. A non-nil error means fail closed.
 func (g *gatewayServer) authorize(ctx context.Context, r gateway.Request, transport string) (gateway.Answer, error) {
 	start := time.Now()
+	st := g.state()
 	var ans gateway.Answer
-	err := g.setupErr
+	err := st.setupErr
 	if err == nil {
-		ans, err = g.auth.Authorize(ctx, r)
+		ans, err = st.auth.Authorize(ctx, r)
 	}
-	g.count(&ans, err, transport, start)
+	g.count(st, &ans, err, transport, start)
 	return ans, err
 }
 
-// count records one answer (err: the engine failed) and its time.
-func (g *gatewayServer) count(ans *gateway.Answer, err error, transport string, start time.Time) {
+// count records one answer of st (err: the engine failed) and its time.
+func (g *gatewayServer) count(st *gatewayState, ans *gateway.Answer, err error, transport string, start time.Time) {
 	effect := gatewayError
 	if err == nil {
 		switch ans.Outcome {
@@ -127,12 +169,12 @@ func (g *gatewayServer) count(ans *gateway.Answer, err error, transport string, 
 		}
 	}
 	route := ans.Route.Index + 1
-	if !ans.Mapped || route >= len(g.counted) {
+	if !ans.Mapped || route >= len(st.counted) {
 		route = 0
 	}
 	for i, e := range gatewayEffects {
 		if e == effect {
-			g.counted[route][i].Inc()
+			st.counted[route][i].Inc()
 			break
 		}
 	}
@@ -165,7 +207,7 @@ func (g *gatewayServer) serveForwardAuth(w http.ResponseWriter, r *http.Request)
 	var ans gateway.Answer
 	if err != nil {
 		ans, err = gateway.Answer{Outcome: gateway.Refused, Route: gateway.Route{Index: -1}, Err: err}, nil
-		g.count(&ans, nil, "forward_auth", time.Now())
+		g.count(g.state(), &ans, nil, "forward_auth", time.Now())
 	} else {
 		ans, err = g.authorize(r.Context(), req, "forward_auth")
 	}

@@ -30,6 +30,8 @@ func TestPolicyLifecycle(t *testing.T) {
 		return strings.TrimSpace(tok)
 	}
 	alice, bob, sam := token("alice", "staff,events"), token("bob", "staff"), token("sam", "staff")
+	_, gwTok, _ := cli(t, "token", "create", "--data", data, "--scopes", "check")
+	gw := strings.TrimSpace(gwTok)
 	addr := freePort(t)
 	n := &node{t: t, url: "http://" + addr, args: []string{bin, "serve", "--addr", addr, "--data", data, "--log-level", "error"}}
 	n.start()
@@ -77,6 +79,26 @@ func TestPolicyLifecycle(t *testing.T) {
 		return p
 	}
 	stricter := write("stricter.yaml", "event.orders_per_minute > 100.0", "event.orders_per_minute > 50.0")
+	// The version also maps a new money-out route for the gateway.
+	b, err := os.ReadFile(stricter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := "    - {method: GET, path: /api/v1/*, action: view}\n"
+	if !strings.Contains(string(b), route) {
+		t.Fatalf("the default policy has no route %q", route)
+	}
+	if err := os.WriteFile(stricter, []byte(strings.Replace(string(b), route, "    - {method: POST, path: /api/v2/payouts, action: withdraw}\n"+route, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	payout := func() int {
+		t.Helper()
+		return forwardAuth(t, n, gw, "POST", "/api/v2/payouts", "X-Account-Id", "acct-panicked").status
+	}
+	must(alice, "apply", "--account", "acct-panicked", "--kind", "withdrawal_freeze", "--reason", "flagged deposit")
+	if got := payout(); got != http.StatusForbidden {
+		t.Fatalf("an unmapped write before the activation: %d", got)
+	}
 
 	// Bad input first: nothing is stored.
 	badCEL := write("bad.yaml", "event.orders_per_minute > 100.0", "event.orders_per_minute >")
@@ -121,7 +143,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(res.Body)
+	b, _ = io.ReadAll(res.Body)
 	res.Body.Close()
 	if want := `holdfast_shadow_outcomes_total{outcome="would_apply",rule="api_burst",version="` + version[:12] + `"} 1`; !strings.Contains(string(b), want) {
 		t.Errorf("/metrics lacks %s", want)
@@ -140,6 +162,14 @@ func TestPolicyLifecycle(t *testing.T) {
 		t.Fatalf("a pending activation took effect: %s", got)
 	}
 	must(bob, "policy", "approve", id, "--reason", "reviewed the diff")
+	// The gateway now maps the new route, and the freeze stops it.
+	r := forwardAuth(t, n, gw, "POST", "/api/v2/payouts", "X-Account-Id", "acct-panicked")
+	if r.status != http.StatusForbidden || r.header.Get("X-Holdfast-Action") != "withdraw" {
+		t.Fatalf("the new version's route at the gateway: %d %s %s", r.status, r.header, r.body)
+	}
+	if r := forwardAuth(t, n, gw, "POST", "/api/v2/payouts", "X-Account-Id", "acct-free"); r.status != http.StatusOK {
+		t.Fatalf("an unrestricted payout through the new route: %d %s", r.status, r.body)
+	}
 	got := burst("acct-after")
 	if !strings.Contains(got, "reduce_only") || !strings.Contains(got, version) {
 		t.Fatalf("after the activation, 80 orders a minute: %s (want reduce_only naming %s)", got, version)
