@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -39,9 +38,10 @@ func mayGovernPolicy(actor holdfast.Actor) error {
 }
 
 // PushPolicy validates yaml and stores it as a draft version. Errors:
-// invalid_argument (the first problem, with its line and field, or a kind
-// the version leaves out while restrictions of it are in force),
-// permission_denied, conflict (the same bytes were pushed before).
+// invalid_argument (the first problem, with its line and field; a version
+// must give every kind its settings, so none can drop a kind that
+// restrictions in force still have), permission_denied, conflict (the
+// same bytes were pushed before).
 func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []byte, comment string) (*holdfast.PolicyVersion, error) {
 	if err := mayGovernPolicy(actor); err != nil {
 		return nil, err
@@ -56,9 +56,6 @@ func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []by
 	if err != nil {
 		return nil, err
 	}
-	if err := e.keepsKindsInForce(ctx, p); err != nil {
-		return nil, err
-	}
 	ps := e.store
 	now := e.clock.Now()
 	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: comment, Author: actor.ID, CreatedAt: now, State: holdfast.PolicyDraft}
@@ -67,31 +64,6 @@ func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []by
 		return nil, err
 	}
 	return v, nil
-}
-
-// keepsKindsInForce refuses a policy that leaves out a kind some
-// restriction in force still has: the engine could no longer say what
-// that restriction blocks.
-func (e *Engine) keepsKindsInForce(ctx context.Context, p *holdfast.Policy) error {
-	used := map[holdfast.Kind]int{}
-	err := e.store.ActiveRestrictions(ctx, e.clock.Now(), func(r *holdfast.Restriction) error {
-		if _, ok := p.Kinds[r.Kind]; !ok {
-			used[r.Kind]++
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(used) == 0 {
-		return nil
-	}
-	var missing []string
-	for k, n := range used {
-		missing = append(missing, fmt.Sprintf("%s (%d in force)", k, n))
-	}
-	sort.Strings(missing)
-	return holdfast.Errorf(holdfast.InvalidArgument, "kinds", "the policy leaves out %s: lift or let those restrictions end first, or keep the kind", strings.Join(missing, ", "))
 }
 
 // RequestPolicyActivation asks for version hash to become the active
@@ -130,8 +102,7 @@ func (e *Engine) RequestPolicyActivation(ctx context.Context, actor holdfast.Act
 // approver must be another staff member than the one who asked. On
 // approval this node switches at once; the others within their next poll
 // of the store (WatchPolicy). Errors: permission_denied, not_found,
-// conflict (decided already), invalid_argument (the version would leave
-// out a kind in force).
+// conflict (decided already).
 func (e *Engine) DecidePolicyActivation(ctx context.Context, actor holdfast.Actor, id string, approve bool, reason string) (*holdfast.PolicyActivation, error) {
 	if err := mayGovernPolicy(actor); err != nil {
 		return nil, err
@@ -152,9 +123,6 @@ func (e *Engine) DecidePolicyActivation(ctx context.Context, actor holdfast.Acto
 		}
 		if next, err = policy.Parse(v.YAML); err != nil {
 			return nil, fmt.Errorf("stored policy %s no longer parses: %w", short(v.Hash), err)
-		}
-		if err := e.keepsKindsInForce(ctx, next); err != nil {
-			return nil, err
 		}
 	}
 	now := e.clock.Now()

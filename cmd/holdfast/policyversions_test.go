@@ -105,6 +105,17 @@ func TestPolicyLifecycle(t *testing.T) {
 	if code, _, errw := as(alice, "policy", "push", badCEL); code == 0 || !strings.Contains(errw, "invalid_argument") || !strings.Contains(errw, "yaml.rules[") {
 		t.Errorf("invalid CEL: exit %d, %s", code, errw)
 	}
+	unknownKind := write("unknown-kind.yaml", "- apply: {kind: reduce_only, duration: 24h}", "- apply: {kind: house_arrest, duration: 24h}")
+	if code, _, errw := as(alice, "policy", "push", unknownKind); code == 0 || !strings.Contains(errw, `unknown kind "house_arrest"`) || !strings.Contains(errw, "yaml.rules[") {
+		t.Errorf("an unknown kind: exit %d, %s", code, errw)
+	}
+	// A version may not drop a kind (reduce_only is in force on
+	// acct-panicked below, and on the api_burst accounts): every kind
+	// needs its settings.
+	noKind := write("no-kind.yaml", "\n  reduce_only:\n", "\n  reduce_only_gone:\n")
+	if code, _, errw := as(alice, "policy", "push", noKind); code == 0 || !strings.Contains(errw, "invalid_argument") || !strings.Contains(errw, "reduce_only") {
+		t.Errorf("a version without reduce_only: exit %d, %s", code, errw)
+	}
 	if code, _, errw := as(sam, "policy", "push", stricter); code == 0 || !strings.Contains(errw, "permission_denied") {
 		t.Errorf("support pushes: exit %d, %s", code, errw)
 	}
