@@ -55,6 +55,7 @@ var consoleDone = map[string]string{
 	"policy_approved":    "Approved: the version is now the active policy. Servers sharing the store follow within a second.",
 	"policy_rejected":    "Activation rejected: the policy in force stays as it was.",
 	"shadow_started":     "Shadowing started: the version is tried on live events beside the active policy, never enforced.",
+	"policy_pushed":      "Version stored as a draft: compare it, shadow it, or ask for its activation below.",
 	"shadow_stopped":     "Shadowing stopped.",
 }
 

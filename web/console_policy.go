@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,6 +27,45 @@ func (s *Server) policyRoutes() {
 	s.mux.Handle("POST /console/policy/activate", s.asStaff(s.consolePolicyActivate))
 	s.mux.Handle("POST /console/policy/activations/{id}/decide", s.asStaff(s.consolePolicyDecide))
 	s.mux.Handle("POST /console/policy/shadow", s.asStaff(s.consolePolicyShadow))
+	s.mux.Handle("POST /console/policy/push", s.asStaff(s.consolePolicyPush))
+}
+
+// maxPolicyUpload bounds a pushed policy file and its form.
+const maxPolicyUpload = 2 << 20
+
+// consolePolicyPush stores an uploaded policy file as a draft version;
+// a file that does not validate is refused with its first problem, line
+// and field.
+func (s *Server) consolePolicyPush(w http.ResponseWriter, r *http.Request, actor holdfast.Actor, m *holdfast.StaffMember) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyUpload)
+	var (
+		yml []byte
+		err error
+	)
+	if err = r.ParseMultipartForm(maxPolicyUpload); err != nil {
+		err = userError("file", "The file could not be read, or is larger than 2 MiB.")
+	} else {
+		defer r.MultipartForm.RemoveAll()
+		f, _, ferr := r.FormFile("file")
+		if ferr != nil {
+			err = userError("file", "Choose the policy file (YAML) to push.")
+		} else {
+			yml, err = io.ReadAll(f)
+			f.Close()
+		}
+	}
+	var v *holdfast.PolicyVersion
+	if err == nil {
+		v, err = s.cfg.Engine.PushPolicy(r.Context(), actor, yml, strings.TrimSpace(r.FormValue("comment")))
+	}
+	if err != nil {
+		s.cfg.Logger.WarnContext(r.Context(), "web: console policy push refused", "staff", m.ID, "err", err)
+		text, status := policyRefused(actor, err, false)
+		s.showPolicy(w, r, actor, m, text, status)
+		return
+	}
+	s.cfg.Logger.InfoContext(r.Context(), "web: console policy pushed", "staff", m.ID, "version", v.Hash)
+	http.Redirect(w, r, policyURL("policy_pushed"), http.StatusSeeOther)
 }
 
 // policyRoles may change the policy: the engine's rule (engine/policy.go),

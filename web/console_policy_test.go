@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -254,5 +255,52 @@ func TestConsoleRestrictionNamesPolicy(t *testing.T) {
 	want := `rule api_burst, event ev-burst, policy <a href="/console/policy/version?v=` + hash + `">` + hash[:12] + `</a>`
 	if !strings.Contains(body, want) {
 		t.Errorf("the account page lacks %s:\n%s", want, body)
+	}
+}
+
+// TestConsolePolicyPush: a compliance member uploads a policy file and it
+// is stored as a draft; a file that does not validate is refused with its
+// problem and line, and nothing is stored.
+func TestConsolePolicyPush(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	if _, err := s.eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+		t.Fatal(err)
+	}
+	p := s.pagesWithOutbox()
+	comp := p.client(t, s.addConsoleStaff("cara", holdfast.RoleCompliance))
+	push := func(yml []byte) (*http.Response, string) {
+		t.Helper()
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("file", "stricter.yaml")
+		fw.Write(yml)
+		mw.WriteField("comment", "halve the burst threshold")
+		mw.Close()
+		resp, err := comp.Post(p.url+"/console/policy/push", mw.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, readBody(t, resp)
+	}
+	bad := bytes.Replace(policy.DefaultYAML(), []byte("event.orders_per_minute > 100.0"), []byte("event.orders_per_minute >"), 1)
+	resp, body := push(bad)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, ": rule api_burst: ") {
+		t.Errorf("an invalid file: %d\n%s", resp.StatusCode, body)
+	}
+	if vs, _ := s.eng.PolicyVersions(ctx); len(vs) != 1 {
+		t.Fatalf("an invalid file was stored: %d versions", len(vs))
+	}
+	good := bytes.Replace(policy.DefaultYAML(), []byte("event.orders_per_minute > 100.0"), []byte("event.orders_per_minute > 50.0"), 1)
+	resp, body = push(good)
+	if got := resp.Request.URL.Query().Get("done"); got != "policy_pushed" {
+		t.Fatalf("the push ended at %s (%d):\n%s", resp.Request.URL, resp.StatusCode, body)
+	}
+	v, err := s.eng.PolicyVersion(ctx, holdfast.PolicyHash(good))
+	if err != nil || v.State != holdfast.PolicyDraft || v.Author != "cara" || v.Comment != "halve the burst threshold" {
+		t.Fatalf("the pushed version: %+v %v", v, err)
+	}
+	if !strings.Contains(body, short(v.Hash)) {
+		t.Errorf("the page does not list the new version:\n%s", body)
 	}
 }
