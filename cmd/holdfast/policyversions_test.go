@@ -186,6 +186,10 @@ func TestPolicyLifecycle(t *testing.T) {
 		t.Fatalf("after the activation, 80 orders a minute: %s (want reduce_only naming %s)", got, version)
 	}
 
+	if out := must(bob, "history", "--account", "acct-after"); !strings.Contains(out, "POLICY") || !strings.Contains(out, version[:12]) {
+		t.Errorf("history does not name the version that applied the restriction:\n%s", out)
+	}
+
 	// Rollback, by two people again.
 	out = must(bob, "policy", "rollback", policy.Default().Hash[:12], "--reason", "too many false positives")
 	id = regexp.MustCompile(`pac_[a-z0-9]+`).FindString(out)

@@ -225,9 +225,9 @@ func historyCmd() *cobra.Command {
 				return err
 			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) {
-				table(w, "SEQ\tAT\tACTOR\tACTION\tRESTRICTION\tREASON", func(tw io.Writer) {
+				table(w, "SEQ\tAT\tACTOR\tACTION\tRESTRICTION\tPOLICY\tREASON", func(tw io.Writer) {
 					for _, e := range res.Msg.Entries {
-						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, ts(e.At), e.Actor, e.Action, firstOf(e.GetRestriction(), "-"), e.GetReason())
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, ts(e.At), e.Actor, e.Action, firstOf(e.GetRestriction(), "-"), firstOf(decidedBy(e), "-"), e.GetReason())
 					}
 				})
 			})
@@ -236,4 +236,16 @@ func historyCmd() *cobra.Command {
 	c.flags(cmd)
 	cmd.Flags().StringVar(&req.Account, "account", "", "account id")
 	return cmd
+}
+
+// decidedBy is the short hash of the policy version that decided an
+// entry's change: a rule's restriction (origin.policy) or a withdrawal
+// (policy); "" for everything people decided.
+func decidedBy(e *holdfastv1.AuditEntry) string {
+	after := e.GetAfter().GetFields()
+	v := after["policy"].GetStringValue()
+	if v == "" {
+		v = after["origin"].GetStructValue().GetFields()["policy"].GetStringValue()
+	}
+	return v[:min(12, len(v))]
 }
