@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,40 @@ func TestBacktestFailed(t *testing.T) {
 	b := pushStricter(t, backtestEngine(t, engine.Config{Backtest: broken}))
 	if b.State != holdfast.BacktestFailed || b.Error != "the replay's disk is full" || b.Report != nil {
 		t.Fatalf("failed backtest: %+v", b)
+	}
+}
+
+// TestBacktestProgress: while a run goes, the events it has read are
+// written to the store, where any reader sees them.
+func TestBacktestProgress(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	slow := func(ctx context.Context, events io.Reader, candidate, baseline *holdfast.Policy) (any, error) {
+		n, err := io.Copy(io.Discard, events)
+		<-release
+		return map[string]int64{"bytes": n}, err
+	}
+	eng := backtestEngine(t, engine.Config{Backtest: slow, BacktestProgress: 10 * time.Millisecond})
+	yml := bytes.Replace(policy.DefaultYAML(), []byte("event.orders_per_minute > 100.0"), []byte("event.orders_per_minute > 50.0"), 1)
+	v, err := eng.PushPolicy(ctx, holdfast.Staff("ann", holdfast.RoleCompliance), yml, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b *holdfast.PolicyBacktest
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, b, err = eng.PolicyBacktest(ctx, v.Hash); err != nil {
+			t.Fatal(err)
+		}
+		if b.Events == 5 {
+			break
+		}
+	}
+	if b.State != holdfast.BacktestRunning || b.Events != 5 || !b.FinishedAt.IsZero() {
+		t.Errorf("while running: %+v", b)
+	}
+	close(release)
+	eng.WaitBacktests()
+	if _, b, err = eng.PolicyBacktest(ctx, v.Hash); err != nil || b.State != holdfast.BacktestDone || b.Events != 5 || !strings.HasPrefix(string(b.Report), `{"bytes":`) {
+		t.Errorf("done: %+v, %v", b, err)
 	}
 }
