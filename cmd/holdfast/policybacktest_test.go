@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	holdfastv1 "github.com/holdfast/holdfast/gen/holdfast/v1"
 	"github.com/holdfast/holdfast/policy"
+	"github.com/holdfast/holdfast/rpc"
 )
 
 // TestPolicyBacktestOnPush records bursts of 80 orders a minute on a real
@@ -107,5 +113,39 @@ func TestPolicyBacktestOnPush(t *testing.T) {
 	}
 	if strings.Contains(out, "acct-bt-calm") || strings.Contains(out, "CAPPED") {
 		t.Errorf("policy backtest:\n%s", out)
+	}
+}
+
+// TestPolicyBacktestAcrossNodes: on PostgreSQL, a version pushed to one
+// node is backtested there, and another node shows the run and its result.
+func TestPolicyBacktestAcrossNodes(t *testing.T) {
+	cl := newCluster(t, 2)
+	ctx := context.Background()
+	a, b := rpc.NewClients(nil, cl.nodes[0].url, cl.token), rpc.NewClients(nil, cl.nodes[1].url, cl.token)
+	opm := 80.0
+	for i := range 3 {
+		if _, err := a.Event.Ingest(ctx, connect.NewRequest(&holdfastv1.IngestRequest{Event: &holdfastv1.Event{
+			Id: fmt.Sprintf("ev-%d", i), Type: "api_activity", Account: fmt.Sprintf("pg-burst-%d", i), OrdersPerMinute: &opm}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yml := strings.Replace(string(policy.DefaultYAML()), "event.orders_per_minute > 100.0", "event.orders_per_minute > 50.0", 1)
+	pushed, err := a.Policy.Push(ctx, connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: yml}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bt *holdfastv1.PolicyBacktest
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		res, err := b.Policy.GetBacktest(ctx, connect.NewRequest(&holdfastv1.GetPolicyBacktestRequest{Version: pushed.Msg.Version.Hash}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bt = res.Msg.Backtest; bt.State != "running" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if bt.State != "done" || bt.Events != 3 || len(bt.Kinds) != 1 || bt.Kinds[0].Kind != "reduce_only" ||
+		!slices.Equal(bt.Kinds[0].OnlyCandidate, []string{"pg-burst-0", "pg-burst-1", "pg-burst-2"}) || bt.Kinds[0].Baseline != 0 {
+		t.Fatalf("the other node's view of the backtest: %v", bt)
 	}
 }
