@@ -173,3 +173,59 @@ type ShadowStore interface {
 	// and outcome, and returns up to examples of the newest outcomes.
 	ShadowReport(ctx context.Context, version string, since time.Time, examples int) ([]ShadowCount, []*ShadowOutcome, error)
 }
+
+// BacktestState is where a version's backtest stands.
+type BacktestState string
+
+const (
+	BacktestRunning BacktestState = "running"
+	BacktestDone    BacktestState = "done"
+	BacktestFailed  BacktestState = "failed"
+)
+
+// Why a backtest replayed fewer events than its window held.
+const (
+	BacktestCappedTime = "time"
+	BacktestCappedSize = "size"
+)
+
+// PolicyBacktest is the backtest a push starts: the version's policy
+// replayed, beside the active version's, over the events recorded since
+// Since. Not audited: a backtest changes nothing.
+type PolicyBacktest struct {
+	// Version is the pushed (candidate) version; Baseline the version
+	// active when it was pushed.
+	Version  string        `json:"version"`
+	Baseline string        `json:"baseline"`
+	State    BacktestState `json:"state"`
+	// Since is where the window of recorded events starts.
+	Since time.Time `json:"since"`
+	// Events counts the events read so far (all of them once done).
+	Events int64 `json:"events"`
+	// Capped is BacktestCappedTime or BacktestCappedSize when the run
+	// stopped reading before the window's end: the report covers only
+	// the Events first events.
+	Capped     string    `json:"capped,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Error      string    `json:"error,omitempty"`
+	// Report is the backtest.Report as JSON, once done.
+	Report json.RawMessage `json:"report,omitempty"`
+}
+
+// BacktestStore keeps the backtests of policy versions, one per version,
+// outside every audit chain. Progress is written to it as a run goes, so
+// that every node can show it.
+type BacktestStore interface {
+	// StartPolicyBacktest stores b, a run just started. Errors: conflict
+	// when the version has one already.
+	StartPolicyBacktest(ctx context.Context, b *PolicyBacktest) error
+	// UpdatePolicyBacktest replaces the state, events, capped, updated,
+	// finished, error and report of b.Version's backtest. Errors:
+	// not_found.
+	UpdatePolicyBacktest(ctx context.Context, b *PolicyBacktest) error
+	// PolicyBacktest returns the backtest of version (a whole hash).
+	// Errors: not_found.
+	PolicyBacktest(ctx context.Context, version string) (*PolicyBacktest, error)
+}

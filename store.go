@@ -73,6 +73,7 @@ type Store interface {
 	EmergencyStore
 	ShadowStore
 	PolicyStore
+	BacktestStore
 	TransparencyLog
 	Close() error
 }

@@ -44,6 +44,17 @@ type Config struct {
 	LogSigner note.Signer
 	// LogVerifierKey is LogSigner's public key.
 	LogVerifierKey string
+	// Backtest, when set, replays each pushed policy version beside the
+	// active one over the events recorded in the last BacktestWindow
+	// (default 30 days), in the background, reading at most
+	// BacktestMaxEvents (default 1,000,000) for at most BacktestTimeout
+	// (default 10 minutes), and writes its progress every
+	// BacktestProgress (default 2s): see backtest.go.
+	Backtest          BacktestFunc
+	BacktestWindow    time.Duration
+	BacktestTimeout   time.Duration
+	BacktestMaxEvents int64
+	BacktestProgress  time.Duration
 }
 
 // Engine implements holdfast.DecisionService, holdfast.RestrictionService
@@ -73,6 +84,8 @@ type Engine struct {
 	ae antiEntropy
 	// tlog publishes the transparency log's checkpoints (tlog.go).
 	tlog transparencyLog
+	// bt runs the backtests pushes start (backtest.go).
+	bt *backtests
 }
 
 var (
@@ -90,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.Logger = slog.Default()
 	}
 	e := &Engine{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, index: newIndex(), creds: newCredIndex(), aliasKey: cfg.AliasKey, broken: cfg.BrokenWithdrawals,
-		tlog: transparencyLog{signer: cfg.LogSigner, vkey: cfg.LogVerifierKey}}
+		tlog: transparencyLog{signer: cfg.LogSigner, vkey: cfg.LogVerifierKey}, bt: newBacktests(cfg)}
 	e.pol.Store(cfg.Policy)
 	if len(e.aliasKey) == 0 {
 		e.aliasKey = []byte(defaultAliasKey)

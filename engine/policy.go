@@ -63,6 +63,7 @@ func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []by
 	if err := ps.PushPolicy(ctx, v, entry); err != nil {
 		return nil, err
 	}
+	e.startBacktest(ctx, p) // in the background (backtest.go)
 	return v, nil
 }
 

@@ -186,6 +186,7 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.PolicyServiceListActivationsProcedure:  {holdfast.ScopeStaff},
 	holdfastv1connect.PolicyServiceShadowProcedure:           {holdfast.ScopeStaff},
 	holdfastv1connect.PolicyServiceShadowReportProcedure:     {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceGetBacktestProcedure:      {holdfast.ScopeStaff},
 }
 
 // authenticator resolves bearer tokens against the store. Successful

@@ -114,6 +114,7 @@ var matrix = map[string]callSpec{
 	"/holdfast.v1.PolicyService/ListActivations":  {staffOnly, `{}`},
 	"/holdfast.v1.PolicyService/Shadow":           {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
 	"/holdfast.v1.PolicyService/ShadowReport":     {staffOnly, `{"version":"deadbeef00"}`},
+	"/holdfast.v1.PolicyService/GetBacktest":      {staffOnly, `{"version":"deadbeef00"}`},
 }
 
 // roleTokens are the test staff, one per role (env_test.go's testStaff).

@@ -125,6 +125,7 @@ func TestMigrateLogToRowidOrder(t *testing.T) {
 	raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
 	exec(t, raw, `DELETE FROM schema_migrations WHERE version >= 16`)
 	exec(t, raw, `ALTER TABLE withdrawals DROP COLUMN policy`)
+	exec(t, raw, `DROP TABLE policy_backtests`)
 	exec(t, raw, `DROP TABLE shadow_outcomes`)
 	exec(t, raw, `DROP TABLE policy_activations`)
 	exec(t, raw, `DROP TABLE policy_versions`)

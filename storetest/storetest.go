@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"TOTPStepOnce", testTOTPStep},
 		{"EmergencyCodes", testEmergencyCodes},
 		{"PolicyVersions", testPolicy},
+		{"PolicyBacktest", testPolicyBacktest},
 		{"RateLimits", testRateLimits},
 		{"PersistsAcrossReopen", testReopen},
 		{"Events", testEvents},

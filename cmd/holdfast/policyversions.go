@@ -19,7 +19,7 @@ import (
 
 func policyVersionCmds() []*cobra.Command {
 	return []*cobra.Command{policyPushCmd(), policyVersionsCmd(), policyActivationsCmd(), policyActivateCmd(false), policyActivateCmd(true),
-		policyDecideCmd(true), policyDecideCmd(false), policyShadowCmd(), policyShadowReportCmd()}
+		policyDecideCmd(true), policyDecideCmd(false), policyShadowCmd(), policyShadowReportCmd(), policyBacktestCmd()}
 }
 
 func shortHash(h string) string { return h[:min(12, len(h))] }
@@ -67,6 +67,7 @@ func policyPushCmd() *cobra.Command {
 			}
 			return c.respond(cmd, res.Msg, func(w io.Writer) {
 				fmt.Fprintf(w, "pushed %s (draft)\n", res.Msg.Version.Hash)
+				fmt.Fprintf(w, "backtest against the active version running: holdfast policy backtest %s\n", shortHash(res.Msg.Version.Hash))
 			})
 		})
 	cmd.Flags().StringVar(&comment, "comment", "", "what the version changes and why")

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/backtest"
 	"github.com/holdfast/holdfast/blob"
 	"github.com/holdfast/holdfast/bus"
 	"github.com/holdfast/holdfast/engine"
@@ -347,7 +348,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		return err
 	}
 	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey, BrokenWithdrawals: broken,
-		LogSigner: logSigner, LogVerifierKey: logKey}
+		LogSigner: logSigner, LogVerifierKey: logKey, Backtest: runBacktest}
 	var feedStart uint64
 	if b != nil {
 		// The feed's start is taken before the index is built from the
@@ -644,4 +645,10 @@ func (o *serveOptions) pages(eng *engine.Engine, staff holdfast.StaffStore, evid
 		cfg.Outbox = box
 	}
 	return web.New(cfg)
+}
+
+// runBacktest is backtest.Run for the engine, which backtests each pushed
+// policy version (the engine cannot import package backtest).
+func runBacktest(ctx context.Context, events io.Reader, candidate, baseline *holdfast.Policy) (any, error) {
+	return backtest.Run(ctx, events, candidate, baseline)
 }

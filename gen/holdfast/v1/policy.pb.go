@@ -1359,6 +1359,444 @@ func (x *ShadowReportResponse) GetOutcomes() []*ShadowOutcome {
 	return nil
 }
 
+type GetPolicyBacktestRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// How many example accounts to list per kind and side (default 20, at
+	// most 1000).
+	Examples      int32 `protobuf:"varint,2,opt,name=examples,proto3" json:"examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyBacktestRequest) Reset() {
+	*x = GetPolicyBacktestRequest{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyBacktestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyBacktestRequest) ProtoMessage() {}
+
+func (x *GetPolicyBacktestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyBacktestRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyBacktestRequest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetPolicyBacktestRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GetPolicyBacktestRequest) GetExamples() int32 {
+	if x != nil {
+		return x.Examples
+	}
+	return 0
+}
+
+// PolicyBacktestKind compares one kind: how many accounts each version
+// restricted with it during the replay, and examples (sorted) of those
+// only one of them restricted.
+type PolicyBacktestKind struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Kind               string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Baseline           int32                  `protobuf:"varint,2,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	Candidate          int32                  `protobuf:"varint,3,opt,name=candidate,proto3" json:"candidate,omitempty"`
+	OnlyBaselineCount  int32                  `protobuf:"varint,4,opt,name=only_baseline_count,proto3" json:"only_baseline_count,omitempty"`
+	OnlyCandidateCount int32                  `protobuf:"varint,5,opt,name=only_candidate_count,proto3" json:"only_candidate_count,omitempty"`
+	OnlyBaseline       []string               `protobuf:"bytes,6,rep,name=only_baseline,proto3" json:"only_baseline,omitempty"`
+	OnlyCandidate      []string               `protobuf:"bytes,7,rep,name=only_candidate,proto3" json:"only_candidate,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PolicyBacktestKind) Reset() {
+	*x = PolicyBacktestKind{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyBacktestKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyBacktestKind) ProtoMessage() {}
+
+func (x *PolicyBacktestKind) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyBacktestKind.ProtoReflect.Descriptor instead.
+func (*PolicyBacktestKind) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PolicyBacktestKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PolicyBacktestKind) GetBaseline() int32 {
+	if x != nil {
+		return x.Baseline
+	}
+	return 0
+}
+
+func (x *PolicyBacktestKind) GetCandidate() int32 {
+	if x != nil {
+		return x.Candidate
+	}
+	return 0
+}
+
+func (x *PolicyBacktestKind) GetOnlyBaselineCount() int32 {
+	if x != nil {
+		return x.OnlyBaselineCount
+	}
+	return 0
+}
+
+func (x *PolicyBacktestKind) GetOnlyCandidateCount() int32 {
+	if x != nil {
+		return x.OnlyCandidateCount
+	}
+	return 0
+}
+
+func (x *PolicyBacktestKind) GetOnlyBaseline() []string {
+	if x != nil {
+		return x.OnlyBaseline
+	}
+	return nil
+}
+
+func (x *PolicyBacktestKind) GetOnlyCandidate() []string {
+	if x != nil {
+		return x.OnlyCandidate
+	}
+	return nil
+}
+
+// PolicyBacktestRuleError is a rule whose condition failed to evaluate
+// during the replay, under one of the versions (baseline or candidate).
+type PolicyBacktestRuleError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        string                 `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Rule          string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	Count         uint64                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	FailsClosed   bool                   `protobuf:"varint,4,opt,name=fails_closed,proto3" json:"fails_closed,omitempty"`
+	LastError     string                 `protobuf:"bytes,5,opt,name=last_error,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyBacktestRuleError) Reset() {
+	*x = PolicyBacktestRuleError{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyBacktestRuleError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyBacktestRuleError) ProtoMessage() {}
+
+func (x *PolicyBacktestRuleError) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyBacktestRuleError.ProtoReflect.Descriptor instead.
+func (*PolicyBacktestRuleError) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PolicyBacktestRuleError) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *PolicyBacktestRuleError) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *PolicyBacktestRuleError) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *PolicyBacktestRuleError) GetFailsClosed() bool {
+	if x != nil {
+		return x.FailsClosed
+	}
+	return false
+}
+
+func (x *PolicyBacktestRuleError) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+// PolicyBacktest is a version's backtest.
+type PolicyBacktest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pushed version (candidate) and the one active at the push
+	// (baseline).
+	Version  string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Baseline string `protobuf:"bytes,2,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	// running, done or failed.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// The replay covers the events recorded after since.
+	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	// Events read so far; all those replayed once done.
+	Events int64 `protobuf:"varint,5,opt,name=events,proto3" json:"events,omitempty"`
+	// "time" or "size" when the run stopped reading at its time or size
+	// cap: the comparison covers only the first events of the window.
+	Capped     string                 `protobuf:"bytes,6,opt,name=capped,proto3" json:"capped,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,proto3" json:"started_at,omitempty"`
+	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,proto3" json:"updated_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=finished_at,proto3" json:"finished_at,omitempty"`
+	// Why it failed.
+	Error string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	// Once done: the distinct accounts of the events, the events skipped
+	// (invalid or refused), the per-kind comparison and the rule errors.
+	Accounts      int32                      `protobuf:"varint,11,opt,name=accounts,proto3" json:"accounts,omitempty"`
+	InvalidEvents int64                      `protobuf:"varint,12,opt,name=invalid_events,proto3" json:"invalid_events,omitempty"`
+	Kinds         []*PolicyBacktestKind      `protobuf:"bytes,13,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	RuleErrors    []*PolicyBacktestRuleError `protobuf:"bytes,14,rep,name=rule_errors,proto3" json:"rule_errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyBacktest) Reset() {
+	*x = PolicyBacktest{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyBacktest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyBacktest) ProtoMessage() {}
+
+func (x *PolicyBacktest) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyBacktest.ProtoReflect.Descriptor instead.
+func (*PolicyBacktest) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PolicyBacktest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *PolicyBacktest) GetBaseline() string {
+	if x != nil {
+		return x.Baseline
+	}
+	return ""
+}
+
+func (x *PolicyBacktest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PolicyBacktest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *PolicyBacktest) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *PolicyBacktest) GetCapped() string {
+	if x != nil {
+		return x.Capped
+	}
+	return ""
+}
+
+func (x *PolicyBacktest) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *PolicyBacktest) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *PolicyBacktest) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *PolicyBacktest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *PolicyBacktest) GetAccounts() int32 {
+	if x != nil {
+		return x.Accounts
+	}
+	return 0
+}
+
+func (x *PolicyBacktest) GetInvalidEvents() int64 {
+	if x != nil {
+		return x.InvalidEvents
+	}
+	return 0
+}
+
+func (x *PolicyBacktest) GetKinds() []*PolicyBacktestKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *PolicyBacktest) GetRuleErrors() []*PolicyBacktestRuleError {
+	if x != nil {
+		return x.RuleErrors
+	}
+	return nil
+}
+
+type GetPolicyBacktestResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       *PolicyVersion         `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Backtest      *PolicyBacktest        `protobuf:"bytes,2,opt,name=backtest,proto3" json:"backtest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyBacktestResponse) Reset() {
+	*x = GetPolicyBacktestResponse{}
+	mi := &file_holdfast_v1_policy_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyBacktestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyBacktestResponse) ProtoMessage() {}
+
+func (x *GetPolicyBacktestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_holdfast_v1_policy_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyBacktestResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyBacktestResponse) Descriptor() ([]byte, []int) {
+	return file_holdfast_v1_policy_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetPolicyBacktestResponse) GetVersion() *PolicyVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *GetPolicyBacktestResponse) GetBacktest() *PolicyBacktest {
+	if x != nil {
+		return x.Backtest
+	}
+	return nil
+}
+
 var File_holdfast_v1_policy_proto protoreflect.FileDescriptor
 
 const file_holdfast_v1_policy_proto_rawDesc = "" +
@@ -1460,7 +1898,49 @@ const file_holdfast_v1_policy_proto_rawDesc = "" +
 	"\x14ShadowReportResponse\x124\n" +
 	"\aversion\x18\x01 \x01(\v2\x1a.holdfast.v1.PolicyVersionR\aversion\x124\n" +
 	"\x06counts\x18\x02 \x03(\v2\x1c.holdfast.v1.ShadowRuleCountR\x06counts\x126\n" +
-	"\boutcomes\x18\x03 \x03(\v2\x1a.holdfast.v1.ShadowOutcomeR\boutcomes2\xad\x06\n" +
+	"\boutcomes\x18\x03 \x03(\v2\x1a.holdfast.v1.ShadowOutcomeR\boutcomes\"P\n" +
+	"\x18GetPolicyBacktestRequest\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
+	"\bexamples\x18\x02 \x01(\x05R\bexamples\"\x96\x02\n" +
+	"\x12PolicyBacktestKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
+	"\bbaseline\x18\x02 \x01(\x05R\bbaseline\x12\x1c\n" +
+	"\tcandidate\x18\x03 \x01(\x05R\tcandidate\x120\n" +
+	"\x13only_baseline_count\x18\x04 \x01(\x05R\x13only_baseline_count\x122\n" +
+	"\x14only_candidate_count\x18\x05 \x01(\x05R\x14only_candidate_count\x12$\n" +
+	"\ronly_baseline\x18\x06 \x03(\tR\ronly_baseline\x12&\n" +
+	"\x0eonly_candidate\x18\a \x03(\tR\x0eonly_candidate\"\x9f\x01\n" +
+	"\x17PolicyBacktestRuleError\x12\x16\n" +
+	"\x06policy\x18\x01 \x01(\tR\x06policy\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\x12\"\n" +
+	"\ffails_closed\x18\x04 \x01(\bR\ffails_closed\x12\x1e\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\n" +
+	"last_error\"\xcd\x04\n" +
+	"\x0ePolicyBacktest\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
+	"\bbaseline\x18\x02 \x01(\tR\bbaseline\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
+	"\x06events\x18\x05 \x01(\x03R\x06events\x12\x16\n" +
+	"\x06capped\x18\x06 \x01(\tR\x06capped\x12:\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"started_at\x12:\n" +
+	"\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updated_at\x12<\n" +
+	"\vfinished_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vfinished_at\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x12\x1a\n" +
+	"\baccounts\x18\v \x01(\x05R\baccounts\x12&\n" +
+	"\x0einvalid_events\x18\f \x01(\x03R\x0einvalid_events\x125\n" +
+	"\x05kinds\x18\r \x03(\v2\x1f.holdfast.v1.PolicyBacktestKindR\x05kinds\x12F\n" +
+	"\vrule_errors\x18\x0e \x03(\v2$.holdfast.v1.PolicyBacktestRuleErrorR\vrule_errors\"\x8a\x01\n" +
+	"\x19GetPolicyBacktestResponse\x124\n" +
+	"\aversion\x18\x01 \x01(\v2\x1a.holdfast.v1.PolicyVersionR\aversion\x127\n" +
+	"\bbacktest\x18\x02 \x01(\v2\x1b.holdfast.v1.PolicyBacktestR\bbacktest2\x8b\a\n" +
 	"\rPolicyService\x12G\n" +
 	"\x04Push\x12\x1e.holdfast.v1.PushPolicyRequest\x1a\x1f.holdfast.v1.PushPolicyResponse\x12_\n" +
 	"\fListVersions\x12&.holdfast.v1.ListPolicyVersionsRequest\x1a'.holdfast.v1.ListPolicyVersionsResponse\x12Y\n" +
@@ -1471,7 +1951,8 @@ const file_holdfast_v1_policy_proto_rawDesc = "" +
 	"\x10DecideActivation\x12*.holdfast.v1.DecidePolicyActivationRequest\x1a+.holdfast.v1.DecidePolicyActivationResponse\x12h\n" +
 	"\x0fListActivations\x12).holdfast.v1.ListPolicyActivationsRequest\x1a*.holdfast.v1.ListPolicyActivationsResponse\x12M\n" +
 	"\x06Shadow\x12 .holdfast.v1.ShadowPolicyRequest\x1a!.holdfast.v1.ShadowPolicyResponse\x12S\n" +
-	"\fShadowReport\x12 .holdfast.v1.ShadowReportRequest\x1a!.holdfast.v1.ShadowReportResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
+	"\fShadowReport\x12 .holdfast.v1.ShadowReportRequest\x1a!.holdfast.v1.ShadowReportResponse\x12\\\n" +
+	"\vGetBacktest\x12%.holdfast.v1.GetPolicyBacktestRequest\x1a&.holdfast.v1.GetPolicyBacktestResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
 	file_holdfast_v1_policy_proto_rawDescOnce sync.Once
@@ -1485,7 +1966,7 @@ func file_holdfast_v1_policy_proto_rawDescGZIP() []byte {
 	return file_holdfast_v1_policy_proto_rawDescData
 }
 
-var file_holdfast_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_holdfast_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_holdfast_v1_policy_proto_goTypes = []any{
 	(*PolicyVersion)(nil),                  // 0: holdfast.v1.PolicyVersion
 	(*PolicyActivation)(nil),               // 1: holdfast.v1.PolicyActivation
@@ -1510,13 +1991,18 @@ var file_holdfast_v1_policy_proto_goTypes = []any{
 	(*ShadowRuleCount)(nil),                // 20: holdfast.v1.ShadowRuleCount
 	(*ShadowOutcome)(nil),                  // 21: holdfast.v1.ShadowOutcome
 	(*ShadowReportResponse)(nil),           // 22: holdfast.v1.ShadowReportResponse
-	(*timestamppb.Timestamp)(nil),          // 23: google.protobuf.Timestamp
+	(*GetPolicyBacktestRequest)(nil),       // 23: holdfast.v1.GetPolicyBacktestRequest
+	(*PolicyBacktestKind)(nil),             // 24: holdfast.v1.PolicyBacktestKind
+	(*PolicyBacktestRuleError)(nil),        // 25: holdfast.v1.PolicyBacktestRuleError
+	(*PolicyBacktest)(nil),                 // 26: holdfast.v1.PolicyBacktest
+	(*GetPolicyBacktestResponse)(nil),      // 27: holdfast.v1.GetPolicyBacktestResponse
+	(*timestamppb.Timestamp)(nil),          // 28: google.protobuf.Timestamp
 }
 var file_holdfast_v1_policy_proto_depIdxs = []int32{
-	23, // 0: holdfast.v1.PolicyVersion.created_at:type_name -> google.protobuf.Timestamp
-	23, // 1: holdfast.v1.PolicyVersion.activated_at:type_name -> google.protobuf.Timestamp
-	23, // 2: holdfast.v1.PolicyActivation.requested_at:type_name -> google.protobuf.Timestamp
-	23, // 3: holdfast.v1.PolicyActivation.decided_at:type_name -> google.protobuf.Timestamp
+	28, // 0: holdfast.v1.PolicyVersion.created_at:type_name -> google.protobuf.Timestamp
+	28, // 1: holdfast.v1.PolicyVersion.activated_at:type_name -> google.protobuf.Timestamp
+	28, // 2: holdfast.v1.PolicyActivation.requested_at:type_name -> google.protobuf.Timestamp
+	28, // 3: holdfast.v1.PolicyActivation.decided_at:type_name -> google.protobuf.Timestamp
 	0,  // 4: holdfast.v1.PushPolicyResponse.version:type_name -> holdfast.v1.PolicyVersion
 	0,  // 5: holdfast.v1.ListPolicyVersionsResponse.versions:type_name -> holdfast.v1.PolicyVersion
 	0,  // 6: holdfast.v1.GetPolicyVersionResponse.version:type_name -> holdfast.v1.PolicyVersion
@@ -1524,34 +2010,44 @@ var file_holdfast_v1_policy_proto_depIdxs = []int32{
 	1,  // 8: holdfast.v1.ActivatePolicyResponse.activation:type_name -> holdfast.v1.PolicyActivation
 	1,  // 9: holdfast.v1.DecidePolicyActivationResponse.activation:type_name -> holdfast.v1.PolicyActivation
 	1,  // 10: holdfast.v1.ListPolicyActivationsResponse.activations:type_name -> holdfast.v1.PolicyActivation
-	23, // 11: holdfast.v1.ShadowReportRequest.since:type_name -> google.protobuf.Timestamp
-	23, // 12: holdfast.v1.ShadowOutcome.at:type_name -> google.protobuf.Timestamp
+	28, // 11: holdfast.v1.ShadowReportRequest.since:type_name -> google.protobuf.Timestamp
+	28, // 12: holdfast.v1.ShadowOutcome.at:type_name -> google.protobuf.Timestamp
 	0,  // 13: holdfast.v1.ShadowReportResponse.version:type_name -> holdfast.v1.PolicyVersion
 	20, // 14: holdfast.v1.ShadowReportResponse.counts:type_name -> holdfast.v1.ShadowRuleCount
 	21, // 15: holdfast.v1.ShadowReportResponse.outcomes:type_name -> holdfast.v1.ShadowOutcome
-	3,  // 16: holdfast.v1.PolicyService.Push:input_type -> holdfast.v1.PushPolicyRequest
-	5,  // 17: holdfast.v1.PolicyService.ListVersions:input_type -> holdfast.v1.ListPolicyVersionsRequest
-	7,  // 18: holdfast.v1.PolicyService.GetVersion:input_type -> holdfast.v1.GetPolicyVersionRequest
-	9,  // 19: holdfast.v1.PolicyService.Diff:input_type -> holdfast.v1.DiffPolicyRequest
-	11, // 20: holdfast.v1.PolicyService.Activate:input_type -> holdfast.v1.ActivatePolicyRequest
-	13, // 21: holdfast.v1.PolicyService.DecideActivation:input_type -> holdfast.v1.DecidePolicyActivationRequest
-	15, // 22: holdfast.v1.PolicyService.ListActivations:input_type -> holdfast.v1.ListPolicyActivationsRequest
-	17, // 23: holdfast.v1.PolicyService.Shadow:input_type -> holdfast.v1.ShadowPolicyRequest
-	19, // 24: holdfast.v1.PolicyService.ShadowReport:input_type -> holdfast.v1.ShadowReportRequest
-	4,  // 25: holdfast.v1.PolicyService.Push:output_type -> holdfast.v1.PushPolicyResponse
-	6,  // 26: holdfast.v1.PolicyService.ListVersions:output_type -> holdfast.v1.ListPolicyVersionsResponse
-	8,  // 27: holdfast.v1.PolicyService.GetVersion:output_type -> holdfast.v1.GetPolicyVersionResponse
-	10, // 28: holdfast.v1.PolicyService.Diff:output_type -> holdfast.v1.DiffPolicyResponse
-	12, // 29: holdfast.v1.PolicyService.Activate:output_type -> holdfast.v1.ActivatePolicyResponse
-	14, // 30: holdfast.v1.PolicyService.DecideActivation:output_type -> holdfast.v1.DecidePolicyActivationResponse
-	16, // 31: holdfast.v1.PolicyService.ListActivations:output_type -> holdfast.v1.ListPolicyActivationsResponse
-	18, // 32: holdfast.v1.PolicyService.Shadow:output_type -> holdfast.v1.ShadowPolicyResponse
-	22, // 33: holdfast.v1.PolicyService.ShadowReport:output_type -> holdfast.v1.ShadowReportResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	28, // 16: holdfast.v1.PolicyBacktest.since:type_name -> google.protobuf.Timestamp
+	28, // 17: holdfast.v1.PolicyBacktest.started_at:type_name -> google.protobuf.Timestamp
+	28, // 18: holdfast.v1.PolicyBacktest.updated_at:type_name -> google.protobuf.Timestamp
+	28, // 19: holdfast.v1.PolicyBacktest.finished_at:type_name -> google.protobuf.Timestamp
+	24, // 20: holdfast.v1.PolicyBacktest.kinds:type_name -> holdfast.v1.PolicyBacktestKind
+	25, // 21: holdfast.v1.PolicyBacktest.rule_errors:type_name -> holdfast.v1.PolicyBacktestRuleError
+	0,  // 22: holdfast.v1.GetPolicyBacktestResponse.version:type_name -> holdfast.v1.PolicyVersion
+	26, // 23: holdfast.v1.GetPolicyBacktestResponse.backtest:type_name -> holdfast.v1.PolicyBacktest
+	3,  // 24: holdfast.v1.PolicyService.Push:input_type -> holdfast.v1.PushPolicyRequest
+	5,  // 25: holdfast.v1.PolicyService.ListVersions:input_type -> holdfast.v1.ListPolicyVersionsRequest
+	7,  // 26: holdfast.v1.PolicyService.GetVersion:input_type -> holdfast.v1.GetPolicyVersionRequest
+	9,  // 27: holdfast.v1.PolicyService.Diff:input_type -> holdfast.v1.DiffPolicyRequest
+	11, // 28: holdfast.v1.PolicyService.Activate:input_type -> holdfast.v1.ActivatePolicyRequest
+	13, // 29: holdfast.v1.PolicyService.DecideActivation:input_type -> holdfast.v1.DecidePolicyActivationRequest
+	15, // 30: holdfast.v1.PolicyService.ListActivations:input_type -> holdfast.v1.ListPolicyActivationsRequest
+	17, // 31: holdfast.v1.PolicyService.Shadow:input_type -> holdfast.v1.ShadowPolicyRequest
+	19, // 32: holdfast.v1.PolicyService.ShadowReport:input_type -> holdfast.v1.ShadowReportRequest
+	23, // 33: holdfast.v1.PolicyService.GetBacktest:input_type -> holdfast.v1.GetPolicyBacktestRequest
+	4,  // 34: holdfast.v1.PolicyService.Push:output_type -> holdfast.v1.PushPolicyResponse
+	6,  // 35: holdfast.v1.PolicyService.ListVersions:output_type -> holdfast.v1.ListPolicyVersionsResponse
+	8,  // 36: holdfast.v1.PolicyService.GetVersion:output_type -> holdfast.v1.GetPolicyVersionResponse
+	10, // 37: holdfast.v1.PolicyService.Diff:output_type -> holdfast.v1.DiffPolicyResponse
+	12, // 38: holdfast.v1.PolicyService.Activate:output_type -> holdfast.v1.ActivatePolicyResponse
+	14, // 39: holdfast.v1.PolicyService.DecideActivation:output_type -> holdfast.v1.DecidePolicyActivationResponse
+	16, // 40: holdfast.v1.PolicyService.ListActivations:output_type -> holdfast.v1.ListPolicyActivationsResponse
+	18, // 41: holdfast.v1.PolicyService.Shadow:output_type -> holdfast.v1.ShadowPolicyResponse
+	22, // 42: holdfast.v1.PolicyService.ShadowReport:output_type -> holdfast.v1.ShadowReportResponse
+	27, // 43: holdfast.v1.PolicyService.GetBacktest:output_type -> holdfast.v1.GetPolicyBacktestResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_holdfast_v1_policy_proto_init() }
@@ -1565,7 +2061,7 @@ func file_holdfast_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_holdfast_v1_policy_proto_rawDesc), len(file_holdfast_v1_policy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

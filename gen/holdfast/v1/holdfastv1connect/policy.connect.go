@@ -56,6 +56,9 @@ const (
 	// PolicyServiceShadowReportProcedure is the fully-qualified name of the PolicyService's
 	// ShadowReport RPC.
 	PolicyServiceShadowReportProcedure = "/holdfast.v1.PolicyService/ShadowReport"
+	// PolicyServiceGetBacktestProcedure is the fully-qualified name of the PolicyService's GetBacktest
+	// RPC.
+	PolicyServiceGetBacktestProcedure = "/holdfast.v1.PolicyService/GetBacktest"
 )
 
 // PolicyServiceClient is a client for the holdfast.v1.PolicyService service.
@@ -94,6 +97,15 @@ type PolicyServiceClient interface {
 	// outcome (would_apply, would_not_apply) and the newest such events.
 	// Errors: not_found, invalid_argument.
 	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
+	// GetBacktest returns the backtest a push started for a version (by
+	// hash or a unique prefix; empty: the active one): the version replayed
+	// beside the version active at the push over the recorded events of the
+	// last 30 days, in the background. While it runs: its state and the
+	// events read so far; once done, per kind, how many accounts each
+	// version restricted and which only one of them did. Errors: not_found
+	// (the version, or one never pushed, as the policy a first start
+	// installed), invalid_argument.
+	GetBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error)
 }
 
 // NewPolicyServiceClient constructs a client for the holdfast.v1.PolicyService service. By default,
@@ -161,6 +173,12 @@ func NewPolicyServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(policyServiceMethods.ByName("ShadowReport")),
 			connect.WithClientOptions(opts...),
 		),
+		getBacktest: connect.NewClient[v1.GetPolicyBacktestRequest, v1.GetPolicyBacktestResponse](
+			httpClient,
+			baseURL+PolicyServiceGetBacktestProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("GetBacktest")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -175,6 +193,7 @@ type policyServiceClient struct {
 	listActivations  *connect.Client[v1.ListPolicyActivationsRequest, v1.ListPolicyActivationsResponse]
 	shadow           *connect.Client[v1.ShadowPolicyRequest, v1.ShadowPolicyResponse]
 	shadowReport     *connect.Client[v1.ShadowReportRequest, v1.ShadowReportResponse]
+	getBacktest      *connect.Client[v1.GetPolicyBacktestRequest, v1.GetPolicyBacktestResponse]
 }
 
 // Push calls holdfast.v1.PolicyService.Push.
@@ -222,6 +241,11 @@ func (c *policyServiceClient) ShadowReport(ctx context.Context, req *connect.Req
 	return c.shadowReport.CallUnary(ctx, req)
 }
 
+// GetBacktest calls holdfast.v1.PolicyService.GetBacktest.
+func (c *policyServiceClient) GetBacktest(ctx context.Context, req *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error) {
+	return c.getBacktest.CallUnary(ctx, req)
+}
+
 // PolicyServiceHandler is an implementation of the holdfast.v1.PolicyService service.
 type PolicyServiceHandler interface {
 	// Push validates a policy and stores it as a draft version. Errors:
@@ -258,6 +282,15 @@ type PolicyServiceHandler interface {
 	// outcome (would_apply, would_not_apply) and the newest such events.
 	// Errors: not_found, invalid_argument.
 	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
+	// GetBacktest returns the backtest a push started for a version (by
+	// hash or a unique prefix; empty: the active one): the version replayed
+	// beside the version active at the push over the recorded events of the
+	// last 30 days, in the background. While it runs: its state and the
+	// events read so far; once done, per kind, how many accounts each
+	// version restricted and which only one of them did. Errors: not_found
+	// (the version, or one never pushed, as the policy a first start
+	// installed), invalid_argument.
+	GetBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error)
 }
 
 // NewPolicyServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -321,6 +354,12 @@ func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(policyServiceMethods.ByName("ShadowReport")),
 		connect.WithHandlerOptions(opts...),
 	)
+	policyServiceGetBacktestHandler := connect.NewUnaryHandler(
+		PolicyServiceGetBacktestProcedure,
+		svc.GetBacktest,
+		connect.WithSchema(policyServiceMethods.ByName("GetBacktest")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/holdfast.v1.PolicyService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PolicyServicePushProcedure:
@@ -341,6 +380,8 @@ func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOp
 			policyServiceShadowHandler.ServeHTTP(w, r)
 		case PolicyServiceShadowReportProcedure:
 			policyServiceShadowReportHandler.ServeHTTP(w, r)
+		case PolicyServiceGetBacktestProcedure:
+			policyServiceGetBacktestHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -384,4 +425,8 @@ func (UnimplementedPolicyServiceHandler) Shadow(context.Context, *connect.Reques
 
 func (UnimplementedPolicyServiceHandler) ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ShadowReport is not implemented"))
+}
+
+func (UnimplementedPolicyServiceHandler) GetBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.GetBacktest is not implemented"))
 }
