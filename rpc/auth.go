@@ -177,16 +177,16 @@ var procedureScopes = map[string][]holdfast.Scope{
 	holdfastv1connect.ComplianceServiceListInNoticeProcedure:  {holdfast.ScopeStaff},
 	holdfastv1connect.ComplianceServiceAccountReportProcedure: {holdfast.ScopeStaff},
 
-	holdfastv1connect.PolicyServicePushProcedure:             {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceListVersionsProcedure:     {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceGetVersionProcedure:       {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceDiffProcedure:             {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceActivateProcedure:         {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceDecideActivationProcedure: {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceListActivationsProcedure:  {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceShadowProcedure:           {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceShadowReportProcedure:     {holdfast.ScopeStaff},
-	holdfastv1connect.PolicyServiceGetBacktestProcedure:      {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServicePushPolicyProcedure:             {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceListPolicyVersionsProcedure:     {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceGetPolicyVersionProcedure:       {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceDiffPolicyProcedure:             {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceActivatePolicyProcedure:         {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceDecidePolicyActivationProcedure: {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceListPolicyActivationsProcedure:  {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceShadowPolicyProcedure:           {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceShadowReportProcedure:           {holdfast.ScopeStaff},
+	holdfastv1connect.PolicyServiceGetPolicyBacktestProcedure:      {holdfast.ScopeStaff},
 }
 
 // authenticator resolves bearer tokens against the store. Successful

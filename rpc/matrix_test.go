@@ -105,16 +105,16 @@ var matrix = map[string]callSpec{
 	"/holdfast.v1.ComplianceService/ListInNotice":  {staffOnly, `{}`},
 	"/holdfast.v1.ComplianceService/AccountReport": {staffOnly, `{"account":"{account}"}`},
 
-	"/holdfast.v1.PolicyService/Push":             {staffOnly, `{"yaml":"version: 1","comment":"m"}`},
-	"/holdfast.v1.PolicyService/ListVersions":     {staffOnly, `{}`},
-	"/holdfast.v1.PolicyService/GetVersion":       {staffOnly, `{"version":"deadbeef00"}`},
-	"/holdfast.v1.PolicyService/Diff":             {staffOnly, `{"from":"deadbeef00","to":"deadbeef01"}`},
-	"/holdfast.v1.PolicyService/Activate":         {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
-	"/holdfast.v1.PolicyService/DecideActivation": {staffOnly, `{"id":"pac_nosuch"}`},
-	"/holdfast.v1.PolicyService/ListActivations":  {staffOnly, `{}`},
-	"/holdfast.v1.PolicyService/Shadow":           {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
-	"/holdfast.v1.PolicyService/ShadowReport":     {staffOnly, `{"version":"deadbeef00"}`},
-	"/holdfast.v1.PolicyService/GetBacktest":      {staffOnly, `{"version":"deadbeef00"}`},
+	"/holdfast.v1.PolicyService/PushPolicy":             {staffOnly, `{"yaml":"version: 1","comment":"m"}`},
+	"/holdfast.v1.PolicyService/ListPolicyVersions":     {staffOnly, `{}`},
+	"/holdfast.v1.PolicyService/GetPolicyVersion":       {staffOnly, `{"version":"deadbeef00"}`},
+	"/holdfast.v1.PolicyService/DiffPolicy":             {staffOnly, `{"from":"deadbeef00","to":"deadbeef01"}`},
+	"/holdfast.v1.PolicyService/ActivatePolicy":         {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
+	"/holdfast.v1.PolicyService/DecidePolicyActivation": {staffOnly, `{"id":"pac_nosuch"}`},
+	"/holdfast.v1.PolicyService/ListPolicyActivations":  {staffOnly, `{}`},
+	"/holdfast.v1.PolicyService/ShadowPolicy":           {staffOnly, `{"version":"deadbeef00","reason":"m"}`},
+	"/holdfast.v1.PolicyService/ShadowReport":           {staffOnly, `{"version":"deadbeef00"}`},
+	"/holdfast.v1.PolicyService/GetPolicyBacktest":      {staffOnly, `{"version":"deadbeef00"}`},
 }
 
 // roleTokens are the test staff, one per role (env_test.go's testStaff).

@@ -29,7 +29,7 @@ func pbPolicyActivation(a *holdfast.PolicyActivation) *holdfastv1.PolicyActivati
 	}
 }
 
-func (h *policies) Push(ctx context.Context, req *connect.Request[holdfastv1.PushPolicyRequest]) (*connect.Response[holdfastv1.PushPolicyResponse], error) {
+func (h *policies) PushPolicy(ctx context.Context, req *connect.Request[holdfastv1.PushPolicyRequest]) (*connect.Response[holdfastv1.PushPolicyResponse], error) {
 	actor, err := staffActor(ctx)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (h *policies) Push(ctx context.Context, req *connect.Request[holdfastv1.Pus
 	return connect.NewResponse(&holdfastv1.PushPolicyResponse{Version: pbPolicyVersion(v)}), nil
 }
 
-func (h *policies) ListVersions(ctx context.Context, _ *connect.Request[holdfastv1.ListPolicyVersionsRequest]) (*connect.Response[holdfastv1.ListPolicyVersionsResponse], error) {
+func (h *policies) ListPolicyVersions(ctx context.Context, _ *connect.Request[holdfastv1.ListPolicyVersionsRequest]) (*connect.Response[holdfastv1.ListPolicyVersionsResponse], error) {
 	if _, err := staffActor(ctx); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (h *policies) ListVersions(ctx context.Context, _ *connect.Request[holdfast
 	return connect.NewResponse(out), nil
 }
 
-func (h *policies) GetVersion(ctx context.Context, req *connect.Request[holdfastv1.GetPolicyVersionRequest]) (*connect.Response[holdfastv1.GetPolicyVersionResponse], error) {
+func (h *policies) GetPolicyVersion(ctx context.Context, req *connect.Request[holdfastv1.GetPolicyVersionRequest]) (*connect.Response[holdfastv1.GetPolicyVersionResponse], error) {
 	if _, err := staffActor(ctx); err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (h *policies) GetVersion(ctx context.Context, req *connect.Request[holdfast
 	return connect.NewResponse(&holdfastv1.GetPolicyVersionResponse{Version: pbPolicyVersion(v), Yaml: string(v.YAML)}), nil
 }
 
-func (h *policies) Diff(ctx context.Context, req *connect.Request[holdfastv1.DiffPolicyRequest]) (*connect.Response[holdfastv1.DiffPolicyResponse], error) {
+func (h *policies) DiffPolicy(ctx context.Context, req *connect.Request[holdfastv1.DiffPolicyRequest]) (*connect.Response[holdfastv1.DiffPolicyResponse], error) {
 	if _, err := staffActor(ctx); err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (h *policies) Diff(ctx context.Context, req *connect.Request[holdfastv1.Dif
 	return connect.NewResponse(out), nil
 }
 
-func (h *policies) Activate(ctx context.Context, req *connect.Request[holdfastv1.ActivatePolicyRequest]) (*connect.Response[holdfastv1.ActivatePolicyResponse], error) {
+func (h *policies) ActivatePolicy(ctx context.Context, req *connect.Request[holdfastv1.ActivatePolicyRequest]) (*connect.Response[holdfastv1.ActivatePolicyResponse], error) {
 	actor, err := staffActor(ctx)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (h *policies) Activate(ctx context.Context, req *connect.Request[holdfastv1
 	return connect.NewResponse(&holdfastv1.ActivatePolicyResponse{Activation: pbPolicyActivation(a)}), nil
 }
 
-func (h *policies) DecideActivation(ctx context.Context, req *connect.Request[holdfastv1.DecidePolicyActivationRequest]) (*connect.Response[holdfastv1.DecidePolicyActivationResponse], error) {
+func (h *policies) DecidePolicyActivation(ctx context.Context, req *connect.Request[holdfastv1.DecidePolicyActivationRequest]) (*connect.Response[holdfastv1.DecidePolicyActivationResponse], error) {
 	actor, err := staffActor(ctx)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func (h *policies) DecideActivation(ctx context.Context, req *connect.Request[ho
 	return connect.NewResponse(&holdfastv1.DecidePolicyActivationResponse{Activation: pbPolicyActivation(a)}), nil
 }
 
-func (h *policies) ListActivations(ctx context.Context, req *connect.Request[holdfastv1.ListPolicyActivationsRequest]) (*connect.Response[holdfastv1.ListPolicyActivationsResponse], error) {
+func (h *policies) ListPolicyActivations(ctx context.Context, req *connect.Request[holdfastv1.ListPolicyActivationsRequest]) (*connect.Response[holdfastv1.ListPolicyActivationsResponse], error) {
 	if _, err := staffActor(ctx); err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (h *policies) ListActivations(ctx context.Context, req *connect.Request[hol
 	return connect.NewResponse(out), nil
 }
 
-func (h *policies) Shadow(ctx context.Context, req *connect.Request[holdfastv1.ShadowPolicyRequest]) (*connect.Response[holdfastv1.ShadowPolicyResponse], error) {
+func (h *policies) ShadowPolicy(ctx context.Context, req *connect.Request[holdfastv1.ShadowPolicyRequest]) (*connect.Response[holdfastv1.ShadowPolicyResponse], error) {
 	actor, err := staffActor(ctx)
 	if err != nil {
 		return nil, err

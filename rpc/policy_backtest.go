@@ -13,7 +13,7 @@ import (
 )
 
 // GetBacktest serves the backtest a push started for a version.
-func (h *policies) GetBacktest(ctx context.Context, req *connect.Request[holdfastv1.GetPolicyBacktestRequest]) (*connect.Response[holdfastv1.GetPolicyBacktestResponse], error) {
+func (h *policies) GetPolicyBacktest(ctx context.Context, req *connect.Request[holdfastv1.GetPolicyBacktestRequest]) (*connect.Response[holdfastv1.GetPolicyBacktestResponse], error) {
 	if _, err := staffActor(ctx); err != nil {
 		return nil, err
 	}

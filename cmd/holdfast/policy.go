@@ -129,7 +129,7 @@ var versionRef = regexp.MustCompile(`^[0-9a-fA-F]{8,64}$`)
 func policyForDiff(cmd *cobra.Command, c *client, ref string) (*holdfast.Policy, error) {
 	b, err := os.ReadFile(ref)
 	if errors.Is(err, os.ErrNotExist) && versionRef.MatchString(ref) {
-		res, err := c.clients().Policy.GetVersion(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyVersionRequest{Version: ref}))
+		res, err := c.clients().Policy.GetPolicyVersion(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyVersionRequest{Version: ref}))
 		if err != nil {
 			return nil, fmt.Errorf("version %s: %v", ref, err)
 		}

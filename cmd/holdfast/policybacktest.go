@@ -16,7 +16,7 @@ func policyBacktestCmd() *cobra.Command {
 	var examples int32
 	cmd := holderCmd("backtest VERSION", "The backtest of a pushed version against the version active at the push: progress, then what each restricts",
 		func(cmd *cobra.Command, c *client, args []string) error {
-			res, err := c.clients().Policy.GetBacktest(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyBacktestRequest{Version: args[0], Examples: examples}))
+			res, err := c.clients().Policy.GetPolicyBacktest(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyBacktestRequest{Version: args[0], Examples: examples}))
 			if err != nil {
 				return err
 			}

@@ -130,13 +130,13 @@ func TestPolicyBacktestAcrossNodes(t *testing.T) {
 		}
 	}
 	yml := strings.Replace(string(policy.DefaultYAML()), "event.orders_per_minute > 100.0", "event.orders_per_minute > 50.0", 1)
-	pushed, err := a.Policy.Push(ctx, connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: yml}))
+	pushed, err := a.Policy.PushPolicy(ctx, connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: yml}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var bt *holdfastv1.PolicyBacktest
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		res, err := b.Policy.GetBacktest(ctx, connect.NewRequest(&holdfastv1.GetPolicyBacktestRequest{Version: pushed.Msg.Version.Hash}))
+		res, err := b.Policy.GetPolicyBacktest(ctx, connect.NewRequest(&holdfastv1.GetPolicyBacktestRequest{Version: pushed.Msg.Version.Hash}))
 		if err != nil {
 			t.Fatal(err)
 		}

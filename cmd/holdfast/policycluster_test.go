@@ -36,12 +36,12 @@ func TestPolicyActivationAcrossNodes(t *testing.T) {
 	ctx := context.Background()
 	oldHash := policy.Default().Hash
 	yml := strings.Replace(string(policy.DefaultYAML()), "- apply: {kind: reduce_only, duration: 24h}", "- apply: {kind: reduce_only, duration: 12h}", 1)
-	pushed, err := clients[0].Policy.Push(ctx, connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: yml, Comment: "shorter burst lock"}))
+	pushed, err := clients[0].Policy.PushPolicy(ctx, connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: yml, Comment: "shorter burst lock"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	newHash := pushed.Msg.Version.Hash
-	asked, err := clients[0].Policy.Activate(ctx, connect.NewRequest(&holdfastv1.ActivatePolicyRequest{Version: newHash, Reason: "bots got faster"}))
+	asked, err := clients[0].Policy.ActivatePolicy(ctx, connect.NewRequest(&holdfastv1.ActivatePolicyRequest{Version: newHash, Reason: "bots got faster"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestPolicyActivationAcrossNodes(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	asking := time.Now()
-	if _, err := carol.Policy.DecideActivation(ctx, connect.NewRequest(&holdfastv1.DecidePolicyActivationRequest{Id: asked.Msg.Activation.Id, Approve: true})); err != nil {
+	if _, err := carol.Policy.DecidePolicyActivation(ctx, connect.NewRequest(&holdfastv1.DecidePolicyActivationRequest{Id: asked.Msg.Activation.Id, Approve: true})); err != nil {
 		t.Fatal(err)
 	}
 	approved := time.Now()

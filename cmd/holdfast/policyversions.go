@@ -61,7 +61,7 @@ func policyPushCmd() *cobra.Command {
 			if err != nil {
 				return holdfast.Errorf(holdfast.InvalidArgument, "file", "cannot read %s: %v", args[0], err)
 			}
-			res, err := c.clients().Policy.Push(cmd.Context(), connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: string(b), Comment: comment}))
+			res, err := c.clients().Policy.PushPolicy(cmd.Context(), connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: string(b), Comment: comment}))
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func policyPushCmd() *cobra.Command {
 func policyVersionsCmd() *cobra.Command {
 	return holderCmd("versions", "List the server's policy versions, newest first",
 		func(cmd *cobra.Command, c *client, _ []string) error {
-			res, err := c.clients().Policy.ListVersions(cmd.Context(), connect.NewRequest(&holdfastv1.ListPolicyVersionsRequest{}))
+			res, err := c.clients().Policy.ListPolicyVersions(cmd.Context(), connect.NewRequest(&holdfastv1.ListPolicyVersionsRequest{}))
 			if err != nil {
 				return err
 			}
@@ -93,7 +93,7 @@ func policyActivationsCmd() *cobra.Command {
 	var pending bool
 	cmd := holderCmd("activations", "List requests to activate a version, newest first",
 		func(cmd *cobra.Command, c *client, _ []string) error {
-			res, err := c.clients().Policy.ListActivations(cmd.Context(), connect.NewRequest(&holdfastv1.ListPolicyActivationsRequest{PendingOnly: pending}))
+			res, err := c.clients().Policy.ListPolicyActivations(cmd.Context(), connect.NewRequest(&holdfastv1.ListPolicyActivationsRequest{PendingOnly: pending}))
 			if err != nil {
 				return err
 			}
@@ -114,7 +114,7 @@ func policyActivateCmd(rollback bool) *cobra.Command {
 	}
 	var reason string
 	cmd := holderCmd(use, short, func(cmd *cobra.Command, c *client, args []string) error {
-		res, err := c.clients().Policy.Activate(cmd.Context(), connect.NewRequest(&holdfastv1.ActivatePolicyRequest{Version: args[0], Reason: reason, Rollback: rollback}))
+		res, err := c.clients().Policy.ActivatePolicy(cmd.Context(), connect.NewRequest(&holdfastv1.ActivatePolicyRequest{Version: args[0], Reason: reason, Rollback: rollback}))
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func policyDecideCmd(approve bool) *cobra.Command {
 	}
 	var reason string
 	cmd := holderCmd(use, short, func(cmd *cobra.Command, c *client, args []string) error {
-		res, err := c.clients().Policy.DecideActivation(cmd.Context(), connect.NewRequest(&holdfastv1.DecidePolicyActivationRequest{Id: args[0], Approve: approve, Reason: reason}))
+		res, err := c.clients().Policy.DecidePolicyActivation(cmd.Context(), connect.NewRequest(&holdfastv1.DecidePolicyActivationRequest{Id: args[0], Approve: approve, Reason: reason}))
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func policyShadowCmd() *cobra.Command {
 			case !stop:
 				version = args[0]
 			}
-			res, err := c.clients().Policy.Shadow(cmd.Context(), connect.NewRequest(&holdfastv1.ShadowPolicyRequest{Version: version, Reason: reason}))
+			res, err := c.clients().Policy.ShadowPolicy(cmd.Context(), connect.NewRequest(&holdfastv1.ShadowPolicyRequest{Version: version, Reason: reason}))
 			if err != nil {
 				return err
 			}

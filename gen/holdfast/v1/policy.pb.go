@@ -1940,19 +1940,20 @@ const file_holdfast_v1_policy_proto_rawDesc = "" +
 	"\vrule_errors\x18\x0e \x03(\v2$.holdfast.v1.PolicyBacktestRuleErrorR\vrule_errors\"\x8a\x01\n" +
 	"\x19GetPolicyBacktestResponse\x124\n" +
 	"\aversion\x18\x01 \x01(\v2\x1a.holdfast.v1.PolicyVersionR\aversion\x127\n" +
-	"\bbacktest\x18\x02 \x01(\v2\x1b.holdfast.v1.PolicyBacktestR\bbacktest2\x8b\a\n" +
-	"\rPolicyService\x12G\n" +
-	"\x04Push\x12\x1e.holdfast.v1.PushPolicyRequest\x1a\x1f.holdfast.v1.PushPolicyResponse\x12_\n" +
-	"\fListVersions\x12&.holdfast.v1.ListPolicyVersionsRequest\x1a'.holdfast.v1.ListPolicyVersionsResponse\x12Y\n" +
+	"\bbacktest\x18\x02 \x01(\v2\x1b.holdfast.v1.PolicyBacktestR\bbacktest2\xc1\a\n" +
+	"\rPolicyService\x12M\n" +
 	"\n" +
-	"GetVersion\x12$.holdfast.v1.GetPolicyVersionRequest\x1a%.holdfast.v1.GetPolicyVersionResponse\x12G\n" +
-	"\x04Diff\x12\x1e.holdfast.v1.DiffPolicyRequest\x1a\x1f.holdfast.v1.DiffPolicyResponse\x12S\n" +
-	"\bActivate\x12\".holdfast.v1.ActivatePolicyRequest\x1a#.holdfast.v1.ActivatePolicyResponse\x12k\n" +
-	"\x10DecideActivation\x12*.holdfast.v1.DecidePolicyActivationRequest\x1a+.holdfast.v1.DecidePolicyActivationResponse\x12h\n" +
-	"\x0fListActivations\x12).holdfast.v1.ListPolicyActivationsRequest\x1a*.holdfast.v1.ListPolicyActivationsResponse\x12M\n" +
-	"\x06Shadow\x12 .holdfast.v1.ShadowPolicyRequest\x1a!.holdfast.v1.ShadowPolicyResponse\x12S\n" +
-	"\fShadowReport\x12 .holdfast.v1.ShadowReportRequest\x1a!.holdfast.v1.ShadowReportResponse\x12\\\n" +
-	"\vGetBacktest\x12%.holdfast.v1.GetPolicyBacktestRequest\x1a&.holdfast.v1.GetPolicyBacktestResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
+	"PushPolicy\x12\x1e.holdfast.v1.PushPolicyRequest\x1a\x1f.holdfast.v1.PushPolicyResponse\x12e\n" +
+	"\x12ListPolicyVersions\x12&.holdfast.v1.ListPolicyVersionsRequest\x1a'.holdfast.v1.ListPolicyVersionsResponse\x12_\n" +
+	"\x10GetPolicyVersion\x12$.holdfast.v1.GetPolicyVersionRequest\x1a%.holdfast.v1.GetPolicyVersionResponse\x12M\n" +
+	"\n" +
+	"DiffPolicy\x12\x1e.holdfast.v1.DiffPolicyRequest\x1a\x1f.holdfast.v1.DiffPolicyResponse\x12Y\n" +
+	"\x0eActivatePolicy\x12\".holdfast.v1.ActivatePolicyRequest\x1a#.holdfast.v1.ActivatePolicyResponse\x12q\n" +
+	"\x16DecidePolicyActivation\x12*.holdfast.v1.DecidePolicyActivationRequest\x1a+.holdfast.v1.DecidePolicyActivationResponse\x12n\n" +
+	"\x15ListPolicyActivations\x12).holdfast.v1.ListPolicyActivationsRequest\x1a*.holdfast.v1.ListPolicyActivationsResponse\x12S\n" +
+	"\fShadowPolicy\x12 .holdfast.v1.ShadowPolicyRequest\x1a!.holdfast.v1.ShadowPolicyResponse\x12S\n" +
+	"\fShadowReport\x12 .holdfast.v1.ShadowReportRequest\x1a!.holdfast.v1.ShadowReportResponse\x12b\n" +
+	"\x11GetPolicyBacktest\x12%.holdfast.v1.GetPolicyBacktestRequest\x1a&.holdfast.v1.GetPolicyBacktestResponseB9Z7github.com/holdfast/holdfast/gen/holdfast/v1;holdfastv1b\x06proto3"
 
 var (
 	file_holdfast_v1_policy_proto_rawDescOnce sync.Once
@@ -2023,26 +2024,26 @@ var file_holdfast_v1_policy_proto_depIdxs = []int32{
 	25, // 21: holdfast.v1.PolicyBacktest.rule_errors:type_name -> holdfast.v1.PolicyBacktestRuleError
 	0,  // 22: holdfast.v1.GetPolicyBacktestResponse.version:type_name -> holdfast.v1.PolicyVersion
 	26, // 23: holdfast.v1.GetPolicyBacktestResponse.backtest:type_name -> holdfast.v1.PolicyBacktest
-	3,  // 24: holdfast.v1.PolicyService.Push:input_type -> holdfast.v1.PushPolicyRequest
-	5,  // 25: holdfast.v1.PolicyService.ListVersions:input_type -> holdfast.v1.ListPolicyVersionsRequest
-	7,  // 26: holdfast.v1.PolicyService.GetVersion:input_type -> holdfast.v1.GetPolicyVersionRequest
-	9,  // 27: holdfast.v1.PolicyService.Diff:input_type -> holdfast.v1.DiffPolicyRequest
-	11, // 28: holdfast.v1.PolicyService.Activate:input_type -> holdfast.v1.ActivatePolicyRequest
-	13, // 29: holdfast.v1.PolicyService.DecideActivation:input_type -> holdfast.v1.DecidePolicyActivationRequest
-	15, // 30: holdfast.v1.PolicyService.ListActivations:input_type -> holdfast.v1.ListPolicyActivationsRequest
-	17, // 31: holdfast.v1.PolicyService.Shadow:input_type -> holdfast.v1.ShadowPolicyRequest
+	3,  // 24: holdfast.v1.PolicyService.PushPolicy:input_type -> holdfast.v1.PushPolicyRequest
+	5,  // 25: holdfast.v1.PolicyService.ListPolicyVersions:input_type -> holdfast.v1.ListPolicyVersionsRequest
+	7,  // 26: holdfast.v1.PolicyService.GetPolicyVersion:input_type -> holdfast.v1.GetPolicyVersionRequest
+	9,  // 27: holdfast.v1.PolicyService.DiffPolicy:input_type -> holdfast.v1.DiffPolicyRequest
+	11, // 28: holdfast.v1.PolicyService.ActivatePolicy:input_type -> holdfast.v1.ActivatePolicyRequest
+	13, // 29: holdfast.v1.PolicyService.DecidePolicyActivation:input_type -> holdfast.v1.DecidePolicyActivationRequest
+	15, // 30: holdfast.v1.PolicyService.ListPolicyActivations:input_type -> holdfast.v1.ListPolicyActivationsRequest
+	17, // 31: holdfast.v1.PolicyService.ShadowPolicy:input_type -> holdfast.v1.ShadowPolicyRequest
 	19, // 32: holdfast.v1.PolicyService.ShadowReport:input_type -> holdfast.v1.ShadowReportRequest
-	23, // 33: holdfast.v1.PolicyService.GetBacktest:input_type -> holdfast.v1.GetPolicyBacktestRequest
-	4,  // 34: holdfast.v1.PolicyService.Push:output_type -> holdfast.v1.PushPolicyResponse
-	6,  // 35: holdfast.v1.PolicyService.ListVersions:output_type -> holdfast.v1.ListPolicyVersionsResponse
-	8,  // 36: holdfast.v1.PolicyService.GetVersion:output_type -> holdfast.v1.GetPolicyVersionResponse
-	10, // 37: holdfast.v1.PolicyService.Diff:output_type -> holdfast.v1.DiffPolicyResponse
-	12, // 38: holdfast.v1.PolicyService.Activate:output_type -> holdfast.v1.ActivatePolicyResponse
-	14, // 39: holdfast.v1.PolicyService.DecideActivation:output_type -> holdfast.v1.DecidePolicyActivationResponse
-	16, // 40: holdfast.v1.PolicyService.ListActivations:output_type -> holdfast.v1.ListPolicyActivationsResponse
-	18, // 41: holdfast.v1.PolicyService.Shadow:output_type -> holdfast.v1.ShadowPolicyResponse
+	23, // 33: holdfast.v1.PolicyService.GetPolicyBacktest:input_type -> holdfast.v1.GetPolicyBacktestRequest
+	4,  // 34: holdfast.v1.PolicyService.PushPolicy:output_type -> holdfast.v1.PushPolicyResponse
+	6,  // 35: holdfast.v1.PolicyService.ListPolicyVersions:output_type -> holdfast.v1.ListPolicyVersionsResponse
+	8,  // 36: holdfast.v1.PolicyService.GetPolicyVersion:output_type -> holdfast.v1.GetPolicyVersionResponse
+	10, // 37: holdfast.v1.PolicyService.DiffPolicy:output_type -> holdfast.v1.DiffPolicyResponse
+	12, // 38: holdfast.v1.PolicyService.ActivatePolicy:output_type -> holdfast.v1.ActivatePolicyResponse
+	14, // 39: holdfast.v1.PolicyService.DecidePolicyActivation:output_type -> holdfast.v1.DecidePolicyActivationResponse
+	16, // 40: holdfast.v1.PolicyService.ListPolicyActivations:output_type -> holdfast.v1.ListPolicyActivationsResponse
+	18, // 41: holdfast.v1.PolicyService.ShadowPolicy:output_type -> holdfast.v1.ShadowPolicyResponse
 	22, // 42: holdfast.v1.PolicyService.ShadowReport:output_type -> holdfast.v1.ShadowReportResponse
-	27, // 43: holdfast.v1.PolicyService.GetBacktest:output_type -> holdfast.v1.GetPolicyBacktestResponse
+	27, // 43: holdfast.v1.PolicyService.GetPolicyBacktest:output_type -> holdfast.v1.GetPolicyBacktestResponse
 	34, // [34:44] is the sub-list for method output_type
 	24, // [24:34] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name

@@ -33,71 +33,75 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
-	// PolicyServicePushProcedure is the fully-qualified name of the PolicyService's Push RPC.
-	PolicyServicePushProcedure = "/holdfast.v1.PolicyService/Push"
-	// PolicyServiceListVersionsProcedure is the fully-qualified name of the PolicyService's
-	// ListVersions RPC.
-	PolicyServiceListVersionsProcedure = "/holdfast.v1.PolicyService/ListVersions"
-	// PolicyServiceGetVersionProcedure is the fully-qualified name of the PolicyService's GetVersion
+	// PolicyServicePushPolicyProcedure is the fully-qualified name of the PolicyService's PushPolicy
 	// RPC.
-	PolicyServiceGetVersionProcedure = "/holdfast.v1.PolicyService/GetVersion"
-	// PolicyServiceDiffProcedure is the fully-qualified name of the PolicyService's Diff RPC.
-	PolicyServiceDiffProcedure = "/holdfast.v1.PolicyService/Diff"
-	// PolicyServiceActivateProcedure is the fully-qualified name of the PolicyService's Activate RPC.
-	PolicyServiceActivateProcedure = "/holdfast.v1.PolicyService/Activate"
-	// PolicyServiceDecideActivationProcedure is the fully-qualified name of the PolicyService's
-	// DecideActivation RPC.
-	PolicyServiceDecideActivationProcedure = "/holdfast.v1.PolicyService/DecideActivation"
-	// PolicyServiceListActivationsProcedure is the fully-qualified name of the PolicyService's
-	// ListActivations RPC.
-	PolicyServiceListActivationsProcedure = "/holdfast.v1.PolicyService/ListActivations"
-	// PolicyServiceShadowProcedure is the fully-qualified name of the PolicyService's Shadow RPC.
-	PolicyServiceShadowProcedure = "/holdfast.v1.PolicyService/Shadow"
+	PolicyServicePushPolicyProcedure = "/holdfast.v1.PolicyService/PushPolicy"
+	// PolicyServiceListPolicyVersionsProcedure is the fully-qualified name of the PolicyService's
+	// ListPolicyVersions RPC.
+	PolicyServiceListPolicyVersionsProcedure = "/holdfast.v1.PolicyService/ListPolicyVersions"
+	// PolicyServiceGetPolicyVersionProcedure is the fully-qualified name of the PolicyService's
+	// GetPolicyVersion RPC.
+	PolicyServiceGetPolicyVersionProcedure = "/holdfast.v1.PolicyService/GetPolicyVersion"
+	// PolicyServiceDiffPolicyProcedure is the fully-qualified name of the PolicyService's DiffPolicy
+	// RPC.
+	PolicyServiceDiffPolicyProcedure = "/holdfast.v1.PolicyService/DiffPolicy"
+	// PolicyServiceActivatePolicyProcedure is the fully-qualified name of the PolicyService's
+	// ActivatePolicy RPC.
+	PolicyServiceActivatePolicyProcedure = "/holdfast.v1.PolicyService/ActivatePolicy"
+	// PolicyServiceDecidePolicyActivationProcedure is the fully-qualified name of the PolicyService's
+	// DecidePolicyActivation RPC.
+	PolicyServiceDecidePolicyActivationProcedure = "/holdfast.v1.PolicyService/DecidePolicyActivation"
+	// PolicyServiceListPolicyActivationsProcedure is the fully-qualified name of the PolicyService's
+	// ListPolicyActivations RPC.
+	PolicyServiceListPolicyActivationsProcedure = "/holdfast.v1.PolicyService/ListPolicyActivations"
+	// PolicyServiceShadowPolicyProcedure is the fully-qualified name of the PolicyService's
+	// ShadowPolicy RPC.
+	PolicyServiceShadowPolicyProcedure = "/holdfast.v1.PolicyService/ShadowPolicy"
 	// PolicyServiceShadowReportProcedure is the fully-qualified name of the PolicyService's
 	// ShadowReport RPC.
 	PolicyServiceShadowReportProcedure = "/holdfast.v1.PolicyService/ShadowReport"
-	// PolicyServiceGetBacktestProcedure is the fully-qualified name of the PolicyService's GetBacktest
-	// RPC.
-	PolicyServiceGetBacktestProcedure = "/holdfast.v1.PolicyService/GetBacktest"
+	// PolicyServiceGetPolicyBacktestProcedure is the fully-qualified name of the PolicyService's
+	// GetPolicyBacktest RPC.
+	PolicyServiceGetPolicyBacktestProcedure = "/holdfast.v1.PolicyService/GetPolicyBacktest"
 )
 
 // PolicyServiceClient is a client for the holdfast.v1.PolicyService service.
 type PolicyServiceClient interface {
-	// Push validates a policy and stores it as a draft version. Errors:
+	// PushPolicy validates a policy and stores it as a draft version. Errors:
 	// invalid_argument (the first problem, with its line, in field
 	// `yaml.<path>`; a kind left out while restrictions of it are in force),
 	// conflict (the same bytes were pushed before), permission_denied.
-	Push(context.Context, *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error)
-	// ListVersions lists every version, newest first.
-	ListVersions(context.Context, *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error)
-	// GetVersion returns one version with its YAML, by hash or a unique
+	PushPolicy(context.Context, *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error)
+	// ListPolicyVersions lists every version, newest first.
+	ListPolicyVersions(context.Context, *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error)
+	// GetPolicyVersion returns one version with its YAML, by hash or a unique
 	// prefix of 8 or more hex digits (empty: the active one). Errors:
 	// not_found, invalid_argument.
-	GetVersion(context.Context, *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error)
-	// Diff compares two versions by what they do. Errors: not_found,
+	GetPolicyVersion(context.Context, *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error)
+	// DiffPolicy compares two versions by what they do. Errors: not_found,
 	// invalid_argument.
-	Diff(context.Context, *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error)
-	// Activate asks for a version to become the active policy; another
+	DiffPolicy(context.Context, *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error)
+	// ActivatePolicy asks for a version to become the active policy; another
 	// staff member must approve it. Errors: not_found, failed_precondition
 	// (active already, another activation waiting, a rollback to a version
 	// never active), invalid_argument (reason), permission_denied.
-	Activate(context.Context, *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error)
-	// DecideActivation approves or rejects a waiting activation. The one
+	ActivatePolicy(context.Context, *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error)
+	// DecidePolicyActivation approves or rejects a waiting activation. The one
 	// who asked may not decide. On approval every node switches to the
 	// version without a restart. Errors: not_found, conflict (decided
 	// already), permission_denied.
-	DecideActivation(context.Context, *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error)
-	// ListActivations lists activations, newest first.
-	ListActivations(context.Context, *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error)
-	// Shadow starts shadowing a version (or stops, with an empty version).
+	DecidePolicyActivation(context.Context, *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error)
+	// ListPolicyActivations lists activations, newest first.
+	ListPolicyActivations(context.Context, *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error)
+	// ShadowPolicy starts shadowing a version (or stops, with an empty version).
 	// Errors: not_found, failed_precondition (the active version).
-	Shadow(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error)
+	ShadowPolicy(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error)
 	// ShadowReport says what a version, run in the shadow of the active
 	// one, would have done otherwise on live events: counts by rule and
 	// outcome (would_apply, would_not_apply) and the newest such events.
 	// Errors: not_found, invalid_argument.
 	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
-	// GetBacktest returns the backtest a push started for a version (by
+	// GetPolicyBacktest returns the backtest a push started for a version (by
 	// hash or a unique prefix; empty: the active one): the version replayed
 	// beside the version active at the push over the recorded events of the
 	// last 30 days, in the background. While it runs: its state and the
@@ -105,7 +109,7 @@ type PolicyServiceClient interface {
 	// version restricted and which only one of them did. Errors: not_found
 	// (the version, or one never pushed, as the policy a first start
 	// installed), invalid_argument.
-	GetBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error)
+	GetPolicyBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error)
 }
 
 // NewPolicyServiceClient constructs a client for the holdfast.v1.PolicyService service. By default,
@@ -119,52 +123,52 @@ func NewPolicyServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 	baseURL = strings.TrimRight(baseURL, "/")
 	policyServiceMethods := v1.File_holdfast_v1_policy_proto.Services().ByName("PolicyService").Methods()
 	return &policyServiceClient{
-		push: connect.NewClient[v1.PushPolicyRequest, v1.PushPolicyResponse](
+		pushPolicy: connect.NewClient[v1.PushPolicyRequest, v1.PushPolicyResponse](
 			httpClient,
-			baseURL+PolicyServicePushProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("Push")),
+			baseURL+PolicyServicePushPolicyProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("PushPolicy")),
 			connect.WithClientOptions(opts...),
 		),
-		listVersions: connect.NewClient[v1.ListPolicyVersionsRequest, v1.ListPolicyVersionsResponse](
+		listPolicyVersions: connect.NewClient[v1.ListPolicyVersionsRequest, v1.ListPolicyVersionsResponse](
 			httpClient,
-			baseURL+PolicyServiceListVersionsProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("ListVersions")),
+			baseURL+PolicyServiceListPolicyVersionsProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("ListPolicyVersions")),
 			connect.WithClientOptions(opts...),
 		),
-		getVersion: connect.NewClient[v1.GetPolicyVersionRequest, v1.GetPolicyVersionResponse](
+		getPolicyVersion: connect.NewClient[v1.GetPolicyVersionRequest, v1.GetPolicyVersionResponse](
 			httpClient,
-			baseURL+PolicyServiceGetVersionProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("GetVersion")),
+			baseURL+PolicyServiceGetPolicyVersionProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("GetPolicyVersion")),
 			connect.WithClientOptions(opts...),
 		),
-		diff: connect.NewClient[v1.DiffPolicyRequest, v1.DiffPolicyResponse](
+		diffPolicy: connect.NewClient[v1.DiffPolicyRequest, v1.DiffPolicyResponse](
 			httpClient,
-			baseURL+PolicyServiceDiffProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("Diff")),
+			baseURL+PolicyServiceDiffPolicyProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("DiffPolicy")),
 			connect.WithClientOptions(opts...),
 		),
-		activate: connect.NewClient[v1.ActivatePolicyRequest, v1.ActivatePolicyResponse](
+		activatePolicy: connect.NewClient[v1.ActivatePolicyRequest, v1.ActivatePolicyResponse](
 			httpClient,
-			baseURL+PolicyServiceActivateProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("Activate")),
+			baseURL+PolicyServiceActivatePolicyProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("ActivatePolicy")),
 			connect.WithClientOptions(opts...),
 		),
-		decideActivation: connect.NewClient[v1.DecidePolicyActivationRequest, v1.DecidePolicyActivationResponse](
+		decidePolicyActivation: connect.NewClient[v1.DecidePolicyActivationRequest, v1.DecidePolicyActivationResponse](
 			httpClient,
-			baseURL+PolicyServiceDecideActivationProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("DecideActivation")),
+			baseURL+PolicyServiceDecidePolicyActivationProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("DecidePolicyActivation")),
 			connect.WithClientOptions(opts...),
 		),
-		listActivations: connect.NewClient[v1.ListPolicyActivationsRequest, v1.ListPolicyActivationsResponse](
+		listPolicyActivations: connect.NewClient[v1.ListPolicyActivationsRequest, v1.ListPolicyActivationsResponse](
 			httpClient,
-			baseURL+PolicyServiceListActivationsProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("ListActivations")),
+			baseURL+PolicyServiceListPolicyActivationsProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("ListPolicyActivations")),
 			connect.WithClientOptions(opts...),
 		),
-		shadow: connect.NewClient[v1.ShadowPolicyRequest, v1.ShadowPolicyResponse](
+		shadowPolicy: connect.NewClient[v1.ShadowPolicyRequest, v1.ShadowPolicyResponse](
 			httpClient,
-			baseURL+PolicyServiceShadowProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("Shadow")),
+			baseURL+PolicyServiceShadowPolicyProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("ShadowPolicy")),
 			connect.WithClientOptions(opts...),
 		),
 		shadowReport: connect.NewClient[v1.ShadowReportRequest, v1.ShadowReportResponse](
@@ -173,10 +177,10 @@ func NewPolicyServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(policyServiceMethods.ByName("ShadowReport")),
 			connect.WithClientOptions(opts...),
 		),
-		getBacktest: connect.NewClient[v1.GetPolicyBacktestRequest, v1.GetPolicyBacktestResponse](
+		getPolicyBacktest: connect.NewClient[v1.GetPolicyBacktestRequest, v1.GetPolicyBacktestResponse](
 			httpClient,
-			baseURL+PolicyServiceGetBacktestProcedure,
-			connect.WithSchema(policyServiceMethods.ByName("GetBacktest")),
+			baseURL+PolicyServiceGetPolicyBacktestProcedure,
+			connect.WithSchema(policyServiceMethods.ByName("GetPolicyBacktest")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -184,56 +188,56 @@ func NewPolicyServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 
 // policyServiceClient implements PolicyServiceClient.
 type policyServiceClient struct {
-	push             *connect.Client[v1.PushPolicyRequest, v1.PushPolicyResponse]
-	listVersions     *connect.Client[v1.ListPolicyVersionsRequest, v1.ListPolicyVersionsResponse]
-	getVersion       *connect.Client[v1.GetPolicyVersionRequest, v1.GetPolicyVersionResponse]
-	diff             *connect.Client[v1.DiffPolicyRequest, v1.DiffPolicyResponse]
-	activate         *connect.Client[v1.ActivatePolicyRequest, v1.ActivatePolicyResponse]
-	decideActivation *connect.Client[v1.DecidePolicyActivationRequest, v1.DecidePolicyActivationResponse]
-	listActivations  *connect.Client[v1.ListPolicyActivationsRequest, v1.ListPolicyActivationsResponse]
-	shadow           *connect.Client[v1.ShadowPolicyRequest, v1.ShadowPolicyResponse]
-	shadowReport     *connect.Client[v1.ShadowReportRequest, v1.ShadowReportResponse]
-	getBacktest      *connect.Client[v1.GetPolicyBacktestRequest, v1.GetPolicyBacktestResponse]
+	pushPolicy             *connect.Client[v1.PushPolicyRequest, v1.PushPolicyResponse]
+	listPolicyVersions     *connect.Client[v1.ListPolicyVersionsRequest, v1.ListPolicyVersionsResponse]
+	getPolicyVersion       *connect.Client[v1.GetPolicyVersionRequest, v1.GetPolicyVersionResponse]
+	diffPolicy             *connect.Client[v1.DiffPolicyRequest, v1.DiffPolicyResponse]
+	activatePolicy         *connect.Client[v1.ActivatePolicyRequest, v1.ActivatePolicyResponse]
+	decidePolicyActivation *connect.Client[v1.DecidePolicyActivationRequest, v1.DecidePolicyActivationResponse]
+	listPolicyActivations  *connect.Client[v1.ListPolicyActivationsRequest, v1.ListPolicyActivationsResponse]
+	shadowPolicy           *connect.Client[v1.ShadowPolicyRequest, v1.ShadowPolicyResponse]
+	shadowReport           *connect.Client[v1.ShadowReportRequest, v1.ShadowReportResponse]
+	getPolicyBacktest      *connect.Client[v1.GetPolicyBacktestRequest, v1.GetPolicyBacktestResponse]
 }
 
-// Push calls holdfast.v1.PolicyService.Push.
-func (c *policyServiceClient) Push(ctx context.Context, req *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error) {
-	return c.push.CallUnary(ctx, req)
+// PushPolicy calls holdfast.v1.PolicyService.PushPolicy.
+func (c *policyServiceClient) PushPolicy(ctx context.Context, req *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error) {
+	return c.pushPolicy.CallUnary(ctx, req)
 }
 
-// ListVersions calls holdfast.v1.PolicyService.ListVersions.
-func (c *policyServiceClient) ListVersions(ctx context.Context, req *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error) {
-	return c.listVersions.CallUnary(ctx, req)
+// ListPolicyVersions calls holdfast.v1.PolicyService.ListPolicyVersions.
+func (c *policyServiceClient) ListPolicyVersions(ctx context.Context, req *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error) {
+	return c.listPolicyVersions.CallUnary(ctx, req)
 }
 
-// GetVersion calls holdfast.v1.PolicyService.GetVersion.
-func (c *policyServiceClient) GetVersion(ctx context.Context, req *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error) {
-	return c.getVersion.CallUnary(ctx, req)
+// GetPolicyVersion calls holdfast.v1.PolicyService.GetPolicyVersion.
+func (c *policyServiceClient) GetPolicyVersion(ctx context.Context, req *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error) {
+	return c.getPolicyVersion.CallUnary(ctx, req)
 }
 
-// Diff calls holdfast.v1.PolicyService.Diff.
-func (c *policyServiceClient) Diff(ctx context.Context, req *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error) {
-	return c.diff.CallUnary(ctx, req)
+// DiffPolicy calls holdfast.v1.PolicyService.DiffPolicy.
+func (c *policyServiceClient) DiffPolicy(ctx context.Context, req *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error) {
+	return c.diffPolicy.CallUnary(ctx, req)
 }
 
-// Activate calls holdfast.v1.PolicyService.Activate.
-func (c *policyServiceClient) Activate(ctx context.Context, req *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error) {
-	return c.activate.CallUnary(ctx, req)
+// ActivatePolicy calls holdfast.v1.PolicyService.ActivatePolicy.
+func (c *policyServiceClient) ActivatePolicy(ctx context.Context, req *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error) {
+	return c.activatePolicy.CallUnary(ctx, req)
 }
 
-// DecideActivation calls holdfast.v1.PolicyService.DecideActivation.
-func (c *policyServiceClient) DecideActivation(ctx context.Context, req *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error) {
-	return c.decideActivation.CallUnary(ctx, req)
+// DecidePolicyActivation calls holdfast.v1.PolicyService.DecidePolicyActivation.
+func (c *policyServiceClient) DecidePolicyActivation(ctx context.Context, req *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error) {
+	return c.decidePolicyActivation.CallUnary(ctx, req)
 }
 
-// ListActivations calls holdfast.v1.PolicyService.ListActivations.
-func (c *policyServiceClient) ListActivations(ctx context.Context, req *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error) {
-	return c.listActivations.CallUnary(ctx, req)
+// ListPolicyActivations calls holdfast.v1.PolicyService.ListPolicyActivations.
+func (c *policyServiceClient) ListPolicyActivations(ctx context.Context, req *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error) {
+	return c.listPolicyActivations.CallUnary(ctx, req)
 }
 
-// Shadow calls holdfast.v1.PolicyService.Shadow.
-func (c *policyServiceClient) Shadow(ctx context.Context, req *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error) {
-	return c.shadow.CallUnary(ctx, req)
+// ShadowPolicy calls holdfast.v1.PolicyService.ShadowPolicy.
+func (c *policyServiceClient) ShadowPolicy(ctx context.Context, req *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error) {
+	return c.shadowPolicy.CallUnary(ctx, req)
 }
 
 // ShadowReport calls holdfast.v1.PolicyService.ShadowReport.
@@ -241,48 +245,48 @@ func (c *policyServiceClient) ShadowReport(ctx context.Context, req *connect.Req
 	return c.shadowReport.CallUnary(ctx, req)
 }
 
-// GetBacktest calls holdfast.v1.PolicyService.GetBacktest.
-func (c *policyServiceClient) GetBacktest(ctx context.Context, req *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error) {
-	return c.getBacktest.CallUnary(ctx, req)
+// GetPolicyBacktest calls holdfast.v1.PolicyService.GetPolicyBacktest.
+func (c *policyServiceClient) GetPolicyBacktest(ctx context.Context, req *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error) {
+	return c.getPolicyBacktest.CallUnary(ctx, req)
 }
 
 // PolicyServiceHandler is an implementation of the holdfast.v1.PolicyService service.
 type PolicyServiceHandler interface {
-	// Push validates a policy and stores it as a draft version. Errors:
+	// PushPolicy validates a policy and stores it as a draft version. Errors:
 	// invalid_argument (the first problem, with its line, in field
 	// `yaml.<path>`; a kind left out while restrictions of it are in force),
 	// conflict (the same bytes were pushed before), permission_denied.
-	Push(context.Context, *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error)
-	// ListVersions lists every version, newest first.
-	ListVersions(context.Context, *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error)
-	// GetVersion returns one version with its YAML, by hash or a unique
+	PushPolicy(context.Context, *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error)
+	// ListPolicyVersions lists every version, newest first.
+	ListPolicyVersions(context.Context, *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error)
+	// GetPolicyVersion returns one version with its YAML, by hash or a unique
 	// prefix of 8 or more hex digits (empty: the active one). Errors:
 	// not_found, invalid_argument.
-	GetVersion(context.Context, *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error)
-	// Diff compares two versions by what they do. Errors: not_found,
+	GetPolicyVersion(context.Context, *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error)
+	// DiffPolicy compares two versions by what they do. Errors: not_found,
 	// invalid_argument.
-	Diff(context.Context, *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error)
-	// Activate asks for a version to become the active policy; another
+	DiffPolicy(context.Context, *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error)
+	// ActivatePolicy asks for a version to become the active policy; another
 	// staff member must approve it. Errors: not_found, failed_precondition
 	// (active already, another activation waiting, a rollback to a version
 	// never active), invalid_argument (reason), permission_denied.
-	Activate(context.Context, *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error)
-	// DecideActivation approves or rejects a waiting activation. The one
+	ActivatePolicy(context.Context, *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error)
+	// DecidePolicyActivation approves or rejects a waiting activation. The one
 	// who asked may not decide. On approval every node switches to the
 	// version without a restart. Errors: not_found, conflict (decided
 	// already), permission_denied.
-	DecideActivation(context.Context, *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error)
-	// ListActivations lists activations, newest first.
-	ListActivations(context.Context, *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error)
-	// Shadow starts shadowing a version (or stops, with an empty version).
+	DecidePolicyActivation(context.Context, *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error)
+	// ListPolicyActivations lists activations, newest first.
+	ListPolicyActivations(context.Context, *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error)
+	// ShadowPolicy starts shadowing a version (or stops, with an empty version).
 	// Errors: not_found, failed_precondition (the active version).
-	Shadow(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error)
+	ShadowPolicy(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error)
 	// ShadowReport says what a version, run in the shadow of the active
 	// one, would have done otherwise on live events: counts by rule and
 	// outcome (would_apply, would_not_apply) and the newest such events.
 	// Errors: not_found, invalid_argument.
 	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
-	// GetBacktest returns the backtest a push started for a version (by
+	// GetPolicyBacktest returns the backtest a push started for a version (by
 	// hash or a unique prefix; empty: the active one): the version replayed
 	// beside the version active at the push over the recorded events of the
 	// last 30 days, in the background. While it runs: its state and the
@@ -290,7 +294,7 @@ type PolicyServiceHandler interface {
 	// version restricted and which only one of them did. Errors: not_found
 	// (the version, or one never pushed, as the policy a first start
 	// installed), invalid_argument.
-	GetBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error)
+	GetPolicyBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error)
 }
 
 // NewPolicyServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -300,52 +304,52 @@ type PolicyServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	policyServiceMethods := v1.File_holdfast_v1_policy_proto.Services().ByName("PolicyService").Methods()
-	policyServicePushHandler := connect.NewUnaryHandler(
-		PolicyServicePushProcedure,
-		svc.Push,
-		connect.WithSchema(policyServiceMethods.ByName("Push")),
+	policyServicePushPolicyHandler := connect.NewUnaryHandler(
+		PolicyServicePushPolicyProcedure,
+		svc.PushPolicy,
+		connect.WithSchema(policyServiceMethods.ByName("PushPolicy")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceListVersionsHandler := connect.NewUnaryHandler(
-		PolicyServiceListVersionsProcedure,
-		svc.ListVersions,
-		connect.WithSchema(policyServiceMethods.ByName("ListVersions")),
+	policyServiceListPolicyVersionsHandler := connect.NewUnaryHandler(
+		PolicyServiceListPolicyVersionsProcedure,
+		svc.ListPolicyVersions,
+		connect.WithSchema(policyServiceMethods.ByName("ListPolicyVersions")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceGetVersionHandler := connect.NewUnaryHandler(
-		PolicyServiceGetVersionProcedure,
-		svc.GetVersion,
-		connect.WithSchema(policyServiceMethods.ByName("GetVersion")),
+	policyServiceGetPolicyVersionHandler := connect.NewUnaryHandler(
+		PolicyServiceGetPolicyVersionProcedure,
+		svc.GetPolicyVersion,
+		connect.WithSchema(policyServiceMethods.ByName("GetPolicyVersion")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceDiffHandler := connect.NewUnaryHandler(
-		PolicyServiceDiffProcedure,
-		svc.Diff,
-		connect.WithSchema(policyServiceMethods.ByName("Diff")),
+	policyServiceDiffPolicyHandler := connect.NewUnaryHandler(
+		PolicyServiceDiffPolicyProcedure,
+		svc.DiffPolicy,
+		connect.WithSchema(policyServiceMethods.ByName("DiffPolicy")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceActivateHandler := connect.NewUnaryHandler(
-		PolicyServiceActivateProcedure,
-		svc.Activate,
-		connect.WithSchema(policyServiceMethods.ByName("Activate")),
+	policyServiceActivatePolicyHandler := connect.NewUnaryHandler(
+		PolicyServiceActivatePolicyProcedure,
+		svc.ActivatePolicy,
+		connect.WithSchema(policyServiceMethods.ByName("ActivatePolicy")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceDecideActivationHandler := connect.NewUnaryHandler(
-		PolicyServiceDecideActivationProcedure,
-		svc.DecideActivation,
-		connect.WithSchema(policyServiceMethods.ByName("DecideActivation")),
+	policyServiceDecidePolicyActivationHandler := connect.NewUnaryHandler(
+		PolicyServiceDecidePolicyActivationProcedure,
+		svc.DecidePolicyActivation,
+		connect.WithSchema(policyServiceMethods.ByName("DecidePolicyActivation")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceListActivationsHandler := connect.NewUnaryHandler(
-		PolicyServiceListActivationsProcedure,
-		svc.ListActivations,
-		connect.WithSchema(policyServiceMethods.ByName("ListActivations")),
+	policyServiceListPolicyActivationsHandler := connect.NewUnaryHandler(
+		PolicyServiceListPolicyActivationsProcedure,
+		svc.ListPolicyActivations,
+		connect.WithSchema(policyServiceMethods.ByName("ListPolicyActivations")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceShadowHandler := connect.NewUnaryHandler(
-		PolicyServiceShadowProcedure,
-		svc.Shadow,
-		connect.WithSchema(policyServiceMethods.ByName("Shadow")),
+	policyServiceShadowPolicyHandler := connect.NewUnaryHandler(
+		PolicyServiceShadowPolicyProcedure,
+		svc.ShadowPolicy,
+		connect.WithSchema(policyServiceMethods.ByName("ShadowPolicy")),
 		connect.WithHandlerOptions(opts...),
 	)
 	policyServiceShadowReportHandler := connect.NewUnaryHandler(
@@ -354,34 +358,34 @@ func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(policyServiceMethods.ByName("ShadowReport")),
 		connect.WithHandlerOptions(opts...),
 	)
-	policyServiceGetBacktestHandler := connect.NewUnaryHandler(
-		PolicyServiceGetBacktestProcedure,
-		svc.GetBacktest,
-		connect.WithSchema(policyServiceMethods.ByName("GetBacktest")),
+	policyServiceGetPolicyBacktestHandler := connect.NewUnaryHandler(
+		PolicyServiceGetPolicyBacktestProcedure,
+		svc.GetPolicyBacktest,
+		connect.WithSchema(policyServiceMethods.ByName("GetPolicyBacktest")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/holdfast.v1.PolicyService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case PolicyServicePushProcedure:
-			policyServicePushHandler.ServeHTTP(w, r)
-		case PolicyServiceListVersionsProcedure:
-			policyServiceListVersionsHandler.ServeHTTP(w, r)
-		case PolicyServiceGetVersionProcedure:
-			policyServiceGetVersionHandler.ServeHTTP(w, r)
-		case PolicyServiceDiffProcedure:
-			policyServiceDiffHandler.ServeHTTP(w, r)
-		case PolicyServiceActivateProcedure:
-			policyServiceActivateHandler.ServeHTTP(w, r)
-		case PolicyServiceDecideActivationProcedure:
-			policyServiceDecideActivationHandler.ServeHTTP(w, r)
-		case PolicyServiceListActivationsProcedure:
-			policyServiceListActivationsHandler.ServeHTTP(w, r)
-		case PolicyServiceShadowProcedure:
-			policyServiceShadowHandler.ServeHTTP(w, r)
+		case PolicyServicePushPolicyProcedure:
+			policyServicePushPolicyHandler.ServeHTTP(w, r)
+		case PolicyServiceListPolicyVersionsProcedure:
+			policyServiceListPolicyVersionsHandler.ServeHTTP(w, r)
+		case PolicyServiceGetPolicyVersionProcedure:
+			policyServiceGetPolicyVersionHandler.ServeHTTP(w, r)
+		case PolicyServiceDiffPolicyProcedure:
+			policyServiceDiffPolicyHandler.ServeHTTP(w, r)
+		case PolicyServiceActivatePolicyProcedure:
+			policyServiceActivatePolicyHandler.ServeHTTP(w, r)
+		case PolicyServiceDecidePolicyActivationProcedure:
+			policyServiceDecidePolicyActivationHandler.ServeHTTP(w, r)
+		case PolicyServiceListPolicyActivationsProcedure:
+			policyServiceListPolicyActivationsHandler.ServeHTTP(w, r)
+		case PolicyServiceShadowPolicyProcedure:
+			policyServiceShadowPolicyHandler.ServeHTTP(w, r)
 		case PolicyServiceShadowReportProcedure:
 			policyServiceShadowReportHandler.ServeHTTP(w, r)
-		case PolicyServiceGetBacktestProcedure:
-			policyServiceGetBacktestHandler.ServeHTTP(w, r)
+		case PolicyServiceGetPolicyBacktestProcedure:
+			policyServiceGetPolicyBacktestHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -391,42 +395,42 @@ func NewPolicyServiceHandler(svc PolicyServiceHandler, opts ...connect.HandlerOp
 // UnimplementedPolicyServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedPolicyServiceHandler struct{}
 
-func (UnimplementedPolicyServiceHandler) Push(context.Context, *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.Push is not implemented"))
+func (UnimplementedPolicyServiceHandler) PushPolicy(context.Context, *connect.Request[v1.PushPolicyRequest]) (*connect.Response[v1.PushPolicyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.PushPolicy is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) ListVersions(context.Context, *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ListVersions is not implemented"))
+func (UnimplementedPolicyServiceHandler) ListPolicyVersions(context.Context, *connect.Request[v1.ListPolicyVersionsRequest]) (*connect.Response[v1.ListPolicyVersionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ListPolicyVersions is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) GetVersion(context.Context, *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.GetVersion is not implemented"))
+func (UnimplementedPolicyServiceHandler) GetPolicyVersion(context.Context, *connect.Request[v1.GetPolicyVersionRequest]) (*connect.Response[v1.GetPolicyVersionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.GetPolicyVersion is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) Diff(context.Context, *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.Diff is not implemented"))
+func (UnimplementedPolicyServiceHandler) DiffPolicy(context.Context, *connect.Request[v1.DiffPolicyRequest]) (*connect.Response[v1.DiffPolicyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.DiffPolicy is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) Activate(context.Context, *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.Activate is not implemented"))
+func (UnimplementedPolicyServiceHandler) ActivatePolicy(context.Context, *connect.Request[v1.ActivatePolicyRequest]) (*connect.Response[v1.ActivatePolicyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ActivatePolicy is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) DecideActivation(context.Context, *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.DecideActivation is not implemented"))
+func (UnimplementedPolicyServiceHandler) DecidePolicyActivation(context.Context, *connect.Request[v1.DecidePolicyActivationRequest]) (*connect.Response[v1.DecidePolicyActivationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.DecidePolicyActivation is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) ListActivations(context.Context, *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ListActivations is not implemented"))
+func (UnimplementedPolicyServiceHandler) ListPolicyActivations(context.Context, *connect.Request[v1.ListPolicyActivationsRequest]) (*connect.Response[v1.ListPolicyActivationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ListPolicyActivations is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) Shadow(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.Shadow is not implemented"))
+func (UnimplementedPolicyServiceHandler) ShadowPolicy(context.Context, *connect.Request[v1.ShadowPolicyRequest]) (*connect.Response[v1.ShadowPolicyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ShadowPolicy is not implemented"))
 }
 
 func (UnimplementedPolicyServiceHandler) ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.ShadowReport is not implemented"))
 }
 
-func (UnimplementedPolicyServiceHandler) GetBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.GetBacktest is not implemented"))
+func (UnimplementedPolicyServiceHandler) GetPolicyBacktest(context.Context, *connect.Request[v1.GetPolicyBacktestRequest]) (*connect.Response[v1.GetPolicyBacktestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("holdfast.v1.PolicyService.GetPolicyBacktest is not implemented"))
 }
