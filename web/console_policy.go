@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/backtest"
 	"github.com/holdfast/holdfast/policy"
 )
 
@@ -315,6 +317,16 @@ func (s *Server) consolePolicyVersion(w http.ResponseWriter, r *http.Request, ac
 		return
 	}
 	v := &versionView{PolicyVersion: pv}
+	// The backtest its push started, against the version then active.
+	if _, bt, err := s.cfg.Engine.PolicyBacktest(r.Context(), pv.Hash); err == nil {
+		v.Backtest = bt
+		if len(bt.Report) > 0 {
+			var rep backtest.Report
+			if json.Unmarshal(bt.Report, &rep) == nil {
+				v.BacktestReport = &rep
+			}
+		}
+	}
 	// What the version did in the shadow of the active one, if it ever
 	// ran there: counts by rule and the newest events.
 	if _, counts, recent, err := s.cfg.Engine.ShadowReport(r.Context(), pv.Hash, time.Time{}, 20); err == nil {
@@ -327,6 +339,8 @@ func (s *Server) consolePolicyVersion(w http.ResponseWriter, r *http.Request, ac
 // versionView is a version with what its shadow runs found.
 type versionView struct {
 	*holdfast.PolicyVersion
-	ShadowCounts []holdfast.ShadowCount
-	ShadowRecent []*holdfast.ShadowOutcome
+	ShadowCounts   []holdfast.ShadowCount
+	ShadowRecent   []*holdfast.ShadowOutcome
+	Backtest       *holdfast.PolicyBacktest
+	BacktestReport *backtest.Report
 }

@@ -3,16 +3,19 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/holdfast/holdfast"
+	"github.com/holdfast/holdfast/backtest"
 	"github.com/holdfast/holdfast/policy"
 )
 
@@ -302,5 +305,38 @@ func TestConsolePolicyPush(t *testing.T) {
 	}
 	if !strings.Contains(body, short(v.Hash)) {
 		t.Errorf("the page does not list the new version:\n%s", body)
+	}
+}
+
+// TestConsolePolicyBacktest: a version's page shows the backtest its push
+// started: per kind, how many accounts each version restricted, with the
+// accounts only the new one did.
+func TestConsolePolicyBacktest(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	v := s.pushPolicyVersion()
+	rep, _ := json.Marshal(backtest.Report{Events: 7, Accounts: 3, Kinds: []backtest.KindReport{
+		{Kind: holdfast.KindStepUpVerification, Baseline: 2, Candidate: 1, OnlyBaseline: []string{"acct-45d"}},
+	}})
+	now := time.Now()
+	b := &holdfast.PolicyBacktest{Version: v.Hash, Baseline: s.eng.Policy().Hash, State: holdfast.BacktestRunning, Since: now.Add(-30 * 24 * time.Hour), StartedAt: now, UpdatedAt: now}
+	if err := s.db.StartPolicyBacktest(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b.State, b.Events, b.FinishedAt, b.Report = holdfast.BacktestDone, 7, now, rep
+	if err := s.db.UpdatePolicyBacktest(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	p := s.pagesWithOutbox()
+	comp := p.client(t, s.addConsoleStaff("cara", holdfast.RoleCompliance))
+	resp, err := comp.Get(p.url + "/console/policy/version?v=" + v.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	for _, want := range []string{"Done: 7 recorded event(s)", `<td data-label="Kind">step_up_verification</td>`, `<a href="/console/account?id=acct-45d">acct-45d</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the version page lacks %s:\n%s", want, body)
+		}
 	}
 }
