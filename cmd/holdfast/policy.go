@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 
@@ -17,12 +18,27 @@ import (
 
 func policyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Show, check and compare policy files; push, shadow and activate versions on the server"}
-	var path string
+	var path, version string
+	c := &client{}
 	show := &cobra.Command{
-		Use:   "show [--policy FILE]",
-		Short: "Print the effective policy (the embedded default, or FILE once it validates)",
+		Use:   "show [--policy FILE | --version VERSION]",
+		Short: "Print a policy: the embedded default, FILE once it validates, or a version stored on the server (\"active\": the one in force)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if version != "" {
+				if path != "" {
+					return usagef("give --policy or --version, not both")
+				}
+				if version == "active" {
+					version = ""
+				}
+				res, err := c.clients().Policy.GetPolicyVersion(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyVersionRequest{Version: version}))
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(cmd.OutOrStdout(), res.Msg.Yaml)
+				return err
+			}
 			if path == "" {
 				_, err := cmd.OutOrStdout().Write(policy.DefaultYAML())
 				return err
@@ -39,6 +55,9 @@ func policyCmd() *cobra.Command {
 		},
 	}
 	show.Flags().StringVar(&path, "policy", "", "policy file")
+	show.Flags().StringVar(&version, "version", "", "a version stored on the server: its hash, 8 or more of its first hex digits, or active")
+	show.Flags().StringVar(&c.server, "server", "", "server URL (default $HOLDFAST_SERVER or http://127.0.0.1:7433)")
+	show.Flags().StringVar(&c.token, "token", "", "bearer token (default $HOLDFAST_TOKEN)")
 	validate := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a policy file; print each problem as FILE:LINE: field: message",

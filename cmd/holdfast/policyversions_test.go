@@ -128,6 +128,12 @@ func TestPolicyLifecycle(t *testing.T) {
 	if code, _, errw := as(alice, "policy", "push", stricter); code == 0 || !strings.Contains(errw, "conflict") {
 		t.Errorf("the same bytes twice: exit %d, %s", code, errw)
 	}
+	if out := must(bob, "policy", "show", "--version", version[:12]); !strings.Contains(out, "event.orders_per_minute > 50.0") {
+		t.Errorf("policy show --version: %.200s", out)
+	}
+	if out := must(bob, "policy", "show", "--version", "active"); out != string(policy.DefaultYAML()) {
+		t.Errorf("policy show --version active is not the installed default: %.200s", out)
+	}
 	if out := must(bob, "policy", "diff", policy.Default().Hash[:12], version[:12]); !strings.Contains(out, "rule api_burst") {
 		t.Errorf("diff of the versions: %s", out)
 	}
