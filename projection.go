@@ -255,9 +255,9 @@ func (p *Projection) Compare(s *State) []StateBreak {
 	add := func(record, field, problem string) {
 		out = append(out, StateBreak{p.Account, record, field, problem})
 	}
-	compareSet(p.Restrictions, s.Restrictions, func(r *Restriction) string { return r.ID }, "restriction", add)
-	compareSet(p.Approvals, s.Approvals, func(a *Approval) string { return a.ID }, "request", add)
-	compareSet(p.Withdrawals, s.Withdrawals, func(w *Withdrawal) string { return w.ID }, "withdrawal", add)
+	CompareSet(p.Restrictions, s.Restrictions, func(r *Restriction) string { return r.ID }, "restriction", add)
+	CompareSet(p.Approvals, s.Approvals, func(a *Approval) string { return a.ID }, "request", add)
+	CompareSet(p.Withdrawals, s.Withdrawals, func(w *Withdrawal) string { return w.ID }, "withdrawal", add)
 	docs := make([]*Case, len(s.Cases))
 	for i, c := range s.Cases {
 		docs[i] = c.Doc
@@ -268,7 +268,7 @@ func (p *Projection) Compare(s *State) []StateBreak {
 			}
 		}
 	}
-	compareSet(p.Cases, docs, func(c *Case) string { return c.ID }, "case", add)
+	CompareSet(p.Cases, docs, func(c *Case) string { return c.ID }, "case", add)
 	if s.Account != nil {
 		want := p.Record
 		if want == nil {
@@ -283,9 +283,10 @@ func (p *Projection) Compare(s *State) []StateBreak {
 	return out
 }
 
-// compareSet compares rows with the log's records by id: a row differing,
-// a row the log never wrote, a record whose row is missing.
-func compareSet[T any](log map[string]*T, rows []*T, id func(*T) string, noun string, add func(record, field, problem string)) {
+// CompareSet compares rows with the log's records by id, calling add for
+// each problem: a row differing, a row the log never wrote, a record
+// whose row is missing (the state check of every table a chain explains).
+func CompareSet[T any](log map[string]*T, rows []*T, id func(*T) string, noun string, add func(record, field, problem string)) {
 	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
 		k := id(r)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -544,12 +543,12 @@ func (s *Store) comparePolicyState(ctx context.Context, head int64, add func(rec
 			add("policy version "+v.Hash, "yaml", "the policy's YAML is not the one its hash names: it was changed behind the log's back")
 		}
 	}
-	compareRows(versions, vs, func(v *holdfast.PolicyVersion) string { return v.Hash }, "policy version", add)
+	holdfast.CompareSet(versions, vs, func(v *holdfast.PolicyVersion) string { return v.Hash }, "policy version", add)
 	as, err := list(ctx, q, activationFields, `SELECT `+activationCols+` FROM policy_activations ORDER BY id`)
 	if err != nil {
 		return 0, fmt.Errorf("%s: verify state: policy activations: %w", s.d.Name, err)
 	}
-	compareRows(acts, as, func(a *holdfast.PolicyActivation) string { return a.ID }, "policy activation", add)
+	holdfast.CompareSet(acts, as, func(a *holdfast.PolicyActivation) string { return a.ID }, "policy activation", add)
 	return n, nil
 }
 
@@ -562,34 +561,4 @@ func decodeJSON[T any](b json.RawMessage) (*T, error) {
 		return nil, err
 	}
 	return v, nil
-}
-
-// compareRows compares rows with the log's records by key, in the words
-// of holdfast.Projection.Compare: a row differing, a row the log never
-// wrote, a record whose row is missing.
-func compareRows[T any](log map[string]*T, rows []*T, key func(*T) string, noun string, add func(record, field, problem string)) {
-	seen := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		k := key(r)
-		seen[k] = true
-		want := log[k]
-		switch {
-		case want == nil:
-			add(noun+" "+k, "", "the row has no audit entry: it was written behind the log's back")
-		default:
-			if f := holdfast.FirstDiff(want, r); f != "" {
-				add(noun+" "+k, f, "the row differs from its last audit entry")
-			}
-		}
-	}
-	missing := make([]string, 0, len(log))
-	for k := range log {
-		if !seen[k] {
-			missing = append(missing, k)
-		}
-	}
-	slices.Sort(missing)
-	for _, k := range missing {
-		add(noun+" "+k, "", "the log records it but its row is missing: it was deleted")
-	}
 }
