@@ -6,9 +6,11 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -411,6 +413,10 @@ func TestClusterCheckpoints(t *testing.T) {
 		perNode   = make([][]uint64, len(cl.nodes))
 		appended  atomic.Int64
 		pollFails atomic.Int64
+		// pollTimeouts counts polls the node did not answer in time.
+		pollTimeouts atomic.Int64
+		// firstPollErr says why the first failed poll failed.
+		firstPollErr atomic.Value
 	)
 	for i, n := range cl.nodes {
 		c := rpc.NewClients(nil, n.url, cl.token)
@@ -470,8 +476,19 @@ func TestClusterCheckpoints(t *testing.T) {
 		wg.Go(func() {
 			for running() {
 				msg, err := getCheckpoint(n.url)
+				var netErr net.Error
+				if errors.As(err, &netErr) && netErr.Timeout() {
+					// A node too busy to answer within the probe's 2 s
+					// (the suite runs beside others on 2 cores) says
+					// nothing about the log; any answer it gives must
+					// be right.
+					pollTimeouts.Add(1)
+					continue
+				}
 				if err != nil {
-					pollFails.Add(1)
+					if pollFails.Add(1) == 1 {
+						firstPollErr.Store(fmt.Sprintf("node %d: %v", i, err))
+					}
 					continue
 				}
 				if msg == nil {
@@ -494,7 +511,10 @@ func TestClusterCheckpoints(t *testing.T) {
 		seen[out] = true
 	}
 	if pollFails.Load() > 0 {
-		t.Errorf("%d checkpoint polls failed", pollFails.Load())
+		t.Errorf("%d checkpoint polls failed, the first: %v", pollFails.Load(), firstPollErr.Load())
+	}
+	if n := pollTimeouts.Load(); n > 0 {
+		t.Logf("%d checkpoint polls timed out (busy nodes), not counted", n)
 	}
 	for i, sizes := range perNode {
 		if !slices.IsSorted(sizes) {
