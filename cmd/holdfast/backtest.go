@@ -106,40 +106,17 @@ func printBacktest(w io.Writer, rep *backtest.Report, candidate, baseline string
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
-	if len(rep.Kinds) == 0 {
-		fmt.Fprintln(w, "Neither policy restricted any account.")
-	} else {
-		// DIFFERENCE is candidate - baseline; the ONLY columns count the
-		// accounts behind it (equal counts may still be different accounts).
-		table(w, "KIND\tBASELINE\tCANDIDATE\tDIFFERENCE\tONLY_BASELINE\tONLY_CANDIDATE", func(tw io.Writer) {
-			for _, k := range rep.Kinds {
-				diff := fmt.Sprintf("%+d", k.Candidate-k.Baseline)
-				if k.Candidate == k.Baseline {
-					diff = "0"
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\n", k.Kind, k.Baseline, k.Candidate, diff, len(k.OnlyBaseline), len(k.OnlyCandidate))
-			}
-		})
-		differs := false
-		for _, k := range rep.Kinds {
-			differs = differs || k.Differs()
-			printAccounts(w, k.Kind, "baseline", k.OnlyBaseline)
-			printAccounts(w, k.Kind, "candidate", k.OnlyCandidate)
-		}
-		if !differs {
-			fmt.Fprintln(w, "\nNo differences: both policies restricted the same accounts with each kind.")
-		}
+	kinds := make([]kindComparison, len(rep.Kinds))
+	for i, k := range rep.Kinds {
+		kinds[i] = kindComparison{kind: string(k.Kind), baseline: k.Baseline, candidate: k.Candidate,
+			onlyBaseline: shown(k.OnlyBaseline), onlyCandidate: shown(k.OnlyCandidate),
+			onlyBaselineN: len(k.OnlyBaseline), onlyCandidateN: len(k.OnlyCandidate)}
 	}
-	if len(rep.RuleErrors) > 0 {
-		fmt.Fprintf(w, "\nRules whose condition failed to evaluate (fix the policy):\n")
-		for _, re := range rep.RuleErrors {
-			fails := "open"
-			if re.FailsClosed {
-				fails = "closed"
-			}
-			fmt.Fprintf(w, "  %s (%s policy): %d time(s), failing %s; last: %s\n", re.Rule, re.Policy, re.Count, fails, re.LastError)
-		}
+	errs := make([]ruleErrorLine, len(rep.RuleErrors))
+	for i, re := range rep.RuleErrors {
+		errs[i] = ruleErrorLine{rule: re.Rule, policy: re.Policy + " policy", count: re.Count, failsClosed: re.FailsClosed, last: re.LastError}
 	}
+	printComparison(w, kinds, errs, "policy", "policies")
 	if len(rep.Invalid) > 0 {
 		fmt.Fprintf(w, "\nInvalid lines (skipped):\n")
 		for i, inv := range rep.Invalid {
@@ -156,17 +133,78 @@ func printBacktest(w io.Writer, rep *backtest.Report, candidate, baseline string
 	}
 }
 
-// printAccounts lists the accounts only one side restricted with kind.
-func printAccounts(w io.Writer, kind holdfast.Kind, side string, accounts []string) {
-	if len(accounts) == 0 {
+// shown is the part of accounts the human output lists.
+func shown(accounts []string) []string { return accounts[:min(len(accounts), backtestShown)] }
+
+// kindComparison is one kind's line of a backtest, from a file's replay or
+// a stored version's: the accounts each side restricted, and examples of
+// those only one side did out of how many.
+type kindComparison struct {
+	kind                          string
+	baseline, candidate           int
+	onlyBaseline, onlyCandidate   []string
+	onlyBaselineN, onlyCandidateN int
+}
+
+// ruleErrorLine is a rule that failed to evaluate during a backtest.
+type ruleErrorLine struct {
+	rule, policy, last string
+	count              uint64
+	failsClosed        bool
+}
+
+// printComparison writes what both kinds of backtest report in common:
+// the table by kind, the accounts only one side restricted, and the rules
+// that failed. one and many name the compared things ("policy",
+// "policies").
+func printComparison(w io.Writer, kinds []kindComparison, errs []ruleErrorLine, one, many string) {
+	if len(kinds) == 0 {
+		fmt.Fprintf(w, "Neither %s restricted any account.\n", one)
+	} else {
+		// DIFFERENCE is candidate - baseline; the ONLY columns count the
+		// accounts behind it (equal counts may still be different accounts).
+		table(w, "KIND\tBASELINE\tCANDIDATE\tDIFFERENCE\tONLY_BASELINE\tONLY_CANDIDATE", func(tw io.Writer) {
+			for _, k := range kinds {
+				diff := fmt.Sprintf("%+d", k.candidate-k.baseline)
+				if k.candidate == k.baseline {
+					diff = "0"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\n", k.kind, k.baseline, k.candidate, diff, k.onlyBaselineN, k.onlyCandidateN)
+			}
+		})
+		differs := false
+		for _, k := range kinds {
+			differs = differs || k.onlyBaselineN+k.onlyCandidateN > 0
+			printAccounts(w, k.kind, "baseline", k.onlyBaseline, k.onlyBaselineN)
+			printAccounts(w, k.kind, "candidate", k.onlyCandidate, k.onlyCandidateN)
+		}
+		if !differs {
+			fmt.Fprintf(w, "\nNo differences: both %s restricted the same accounts with each kind.\n", many)
+		}
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(w, "\nRules whose condition failed to evaluate (fix the policy):\n")
+		for _, re := range errs {
+			fails := "open"
+			if re.failsClosed {
+				fails = "closed"
+			}
+			fmt.Fprintf(w, "  %s (%s): %d time(s), failing %s; last: %s\n", re.rule, re.policy, re.count, fails, re.last)
+		}
+	}
+}
+
+// printAccounts lists the accounts (examples of total) that only one side
+// restricted with kind.
+func printAccounts(w io.Writer, kind, side string, accounts []string, total int) {
+	if total == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%s only under the %s (%d):\n", kind, side, len(accounts))
-	for i, a := range accounts {
-		if i == backtestShown {
-			fmt.Fprintf(w, "  … and %d more\n", len(accounts)-i)
-			break
-		}
+	fmt.Fprintf(w, "\n%s only under the %s (%d):\n", kind, side, total)
+	for _, a := range accounts {
 		fmt.Fprintf(w, "  %s\n", a)
+	}
+	if more := total - len(accounts); more > 0 {
+		fmt.Fprintf(w, "  … and %d more\n", more)
 	}
 }

@@ -50,50 +50,15 @@ func printPolicyBacktest(w io.Writer, v *holdfastv1.PolicyVersion, b *holdfastv1
 		fmt.Fprintf(w, "CAPPED by time: only the first %d events of the window were replayed\n", b.Events)
 	}
 	fmt.Fprintln(w)
-	if len(b.Kinds) == 0 {
-		fmt.Fprintln(w, "Neither version restricted any account.")
-	} else {
-		table(w, "KIND\tBASELINE\tCANDIDATE\tDIFFERENCE\tONLY_BASELINE\tONLY_CANDIDATE", func(tw io.Writer) {
-			for _, k := range b.Kinds {
-				diff := fmt.Sprintf("%+d", k.Candidate-k.Baseline)
-				if k.Candidate == k.Baseline {
-					diff = "0"
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\n", k.Kind, k.Baseline, k.Candidate, diff, k.OnlyBaselineCount, k.OnlyCandidateCount)
-			}
-		})
-		differs := false
-		for _, k := range b.Kinds {
-			differs = differs || k.OnlyBaselineCount+k.OnlyCandidateCount > 0
-			printExamples(w, k.Kind, "baseline", k.OnlyBaseline, k.OnlyBaselineCount)
-			printExamples(w, k.Kind, "candidate", k.OnlyCandidate, k.OnlyCandidateCount)
-		}
-		if !differs {
-			fmt.Fprintln(w, "\nNo differences: both versions restricted the same accounts with each kind.")
-		}
+	kinds := make([]kindComparison, len(b.Kinds))
+	for i, k := range b.Kinds {
+		kinds[i] = kindComparison{kind: k.Kind, baseline: int(k.Baseline), candidate: int(k.Candidate),
+			onlyBaseline: k.OnlyBaseline, onlyCandidate: k.OnlyCandidate,
+			onlyBaselineN: int(k.OnlyBaselineCount), onlyCandidateN: int(k.OnlyCandidateCount)}
 	}
-	if len(b.RuleErrors) > 0 {
-		fmt.Fprintf(w, "\nRules whose condition failed to evaluate (fix the policy):\n")
-		for _, re := range b.RuleErrors {
-			fails := "open"
-			if re.FailsClosed {
-				fails = "closed"
-			}
-			fmt.Fprintf(w, "  %s (%s): %d time(s), failing %s; last: %s\n", re.Rule, re.Policy, re.Count, fails, re.LastError)
-		}
+	errs := make([]ruleErrorLine, len(b.RuleErrors))
+	for i, re := range b.RuleErrors {
+		errs[i] = ruleErrorLine{rule: re.Rule, policy: re.Policy, count: re.Count, failsClosed: re.FailsClosed, last: re.LastError}
 	}
-}
-
-// printExamples lists example accounts only one side restricted with kind.
-func printExamples(w io.Writer, kind, side string, accounts []string, total int32) {
-	if total == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\n%s only under the %s (%d):\n", kind, side, total)
-	for _, a := range accounts {
-		fmt.Fprintf(w, "  %s\n", a)
-	}
-	if more := int(total) - len(accounts); more > 0 {
-		fmt.Fprintf(w, "  … and %d more\n", more)
-	}
+	printComparison(w, kinds, errs, "version", "versions")
 }
