@@ -57,11 +57,14 @@ func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn f
 		if err := t.lockAccount(); err != nil {
 			return false, err
 		}
-		if err := fn(t); err != nil {
-			return false, err
-		}
+		err := fn(t)
 		if t.err != nil {
+			// A failed read wins over what fn concluded from it: a
+			// lift that read no restrictions must not answer "none".
 			return false, t.err
+		}
+		if err != nil {
+			return false, err
 		}
 		if err := t.finish(); err != nil {
 			return false, err
@@ -77,7 +80,8 @@ func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn f
 // what fn reads and keeps the caches in step with fn's writes. Any error
 // it returns is sticky: fn cannot commit after a failed read or write,
 // even if it ignores the error, so no decision is recorded on a partial
-// view. (On PostgreSQL a failed statement also aborts the transaction.)
+// view, and the failure, not fn's answer, is what the caller gets. (On
+// PostgreSQL a failed statement also aborts the transaction.)
 type accountTx struct {
 	s    *Store
 	ctx  context.Context
