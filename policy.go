@@ -40,9 +40,12 @@ type Policy struct {
 
 	// Evaluator runs the compiled rules; set by the policy loader.
 	Evaluator RuleEvaluator `yaml:"-" json:"-"`
-	// Hash names the YAML the policy was parsed from (PolicyHash); set by
-	// the policy loader.
-	Hash string `yaml:"-" json:"-"`
+	// Source is the policy's self-contained YAML: the file it was parsed
+	// from, or, for an overlay, the built-in default with the file's
+	// settings merged in. Hash names it (PolicyHash). Both are set by the
+	// policy loader.
+	Source []byte `yaml:"-" json:"-"`
+	Hash   string `yaml:"-" json:"-"`
 
 	// effects is the per-kind, per-action effect table built by Compile.
 	effects map[Kind]*EffectTable

@@ -37,7 +37,7 @@ func backtestEngine(t *testing.T, cfg engine.Config) *engine.Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.WaitBacktests(); db.Close() })
-	if _, err := eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+	if _, err := eng.InstallPolicy(ctx); err != nil {
 		t.Fatal(err)
 	}
 	opm := 80.0

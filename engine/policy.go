@@ -52,13 +52,15 @@ func (e *Engine) PushPolicy(ctx context.Context, actor holdfast.Actor, yaml []by
 	if len(yaml) > maxPolicyBytes {
 		return nil, holdfast.Errorf(holdfast.InvalidArgument, "yaml", "a policy is at most %d bytes, not %d", maxPolicyBytes, len(yaml))
 	}
+	// An overlay is stored as the policy it means today (its Source), so
+	// that a later release's default cannot change a stored version.
 	p, err := policy.Parse(yaml)
 	if err != nil {
 		return nil, err
 	}
 	ps := e.store
 	now := e.clock.Now()
-	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: comment, Author: actor.ID, CreatedAt: now, State: holdfast.PolicyDraft}
+	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: p.Source, Comment: comment, Author: actor.ID, CreatedAt: now, State: holdfast.PolicyDraft}
 	entry := holdfast.PolicyEntry(holdfast.AuditEntry{At: now, Actor: actor.String(), Reason: comment}, holdfast.AuditPolicyPushed, v)
 	if err := ps.PushPolicy(ctx, v, entry); err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func (e *Engine) DecidePolicyActivation(ctx context.Context, actor holdfast.Acto
 		if err != nil {
 			return nil, err
 		}
-		if next, err = policy.Parse(v.YAML); err != nil {
+		if next, err = policy.ParseVersion(v.YAML); err != nil {
 			return nil, fmt.Errorf("stored policy %s no longer parses: %w", short(v.Hash), err)
 		}
 	}
@@ -196,23 +198,24 @@ func StartingPolicy(ctx context.Context, ps holdfast.PolicyStore, file *holdfast
 			"the store's active policy is version %s (activated %s, asked by %s, approved by %s), not this file's %s: start without --policy to run the active version, or push this file and have it activated (holdfast policy push FILE; holdfast policy activate VERSION)",
 			short(active.Hash), active.ActivatedAt.UTC().Format(time.RFC3339), orNone(active.RequestedBy), orNone(active.ApprovedBy), short(file.Hash))
 	}
-	p, err := policy.Parse(active.YAML)
+	p, err := policy.ParseVersion(active.YAML)
 	if err != nil {
 		return nil, fmt.Errorf("the store's active policy %s no longer parses: %w", short(active.Hash), err)
 	}
 	return p, nil
 }
 
-// InstallPolicy stores the policy this engine runs, whose bytes are yaml,
-// as the active version of a store that has none (a first start).
-// installed says whether it did.
-func (e *Engine) InstallPolicy(ctx context.Context, yaml []byte) (installed bool, err error) {
+// InstallPolicy stores the policy this engine runs (its Source) as the
+// active version of a store that has none (a first start). installed
+// says whether it did.
+func (e *Engine) InstallPolicy(ctx context.Context) (installed bool, err error) {
 	if _, err := e.store.ActivePolicy(ctx); holdfast.ErrorCode(err) != holdfast.NotFound {
 		return false, err
 	}
 	p := e.policy()
-	if holdfast.PolicyHash(yaml) != p.Hash {
-		return false, fmt.Errorf("engine: the bytes to install are not the policy in force")
+	yaml := p.Source
+	if len(yaml) == 0 || holdfast.PolicyHash(yaml) != p.Hash {
+		return false, fmt.Errorf("engine: the policy in force was not read from YAML (policy.Parse)")
 	}
 	now := e.clock.Now()
 	v := &holdfast.PolicyVersion{Hash: p.Hash, YAML: yaml, Comment: "the policy the first server started with", Author: holdfast.System.String(), CreatedAt: now, State: holdfast.PolicyActive, ActivatedAt: now}
@@ -240,7 +243,7 @@ func (e *Engine) WatchPolicy(ctx context.Context, interval time.Duration) {
 		if err != nil || active.Hash == e.policy().Hash {
 			continue
 		}
-		p, err := policy.Parse(active.YAML)
+		p, err := policy.ParseVersion(active.YAML)
 		if err != nil {
 			e.log.Error("the active policy does not parse; keeping the one in force", "version", active.Hash, "err", err)
 			continue
@@ -295,7 +298,7 @@ func (e *Engine) DiffPolicies(ctx context.Context, from, to string) (a, b *holdf
 		if *side.v, err = e.PolicyVersion(ctx, side.ref); err != nil {
 			return nil, nil, nil, err
 		}
-		if *side.p, err = policy.Parse((*side.v).YAML); err != nil {
+		if *side.p, err = policy.ParseVersion((*side.v).YAML); err != nil {
 			return nil, nil, nil, fmt.Errorf("stored policy %s no longer parses: %w", short((*side.v).Hash), err)
 		}
 	}

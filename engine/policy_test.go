@@ -78,7 +78,7 @@ func TestSwitchPolicyJudgesEachEventByOneVersion(t *testing.T) {
 func TestShadowRun(t *testing.T) {
 	ctx := context.Background()
 	eng, db := newEngine(t, t.TempDir())
-	if _, err := eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+	if _, err := eng.InstallPolicy(ctx); err != nil {
 		t.Fatal(err)
 	}
 	alice := holdfast.Staff("alice", holdfast.RoleCompliance)

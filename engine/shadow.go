@@ -116,7 +116,7 @@ func (e *Engine) loadShadow(ctx context.Context) error {
 	if cur := e.shadow.p.Load(); cur != nil && cur.Hash == v.Hash {
 		return nil
 	}
-	p, err := policy.Parse(v.YAML)
+	p, err := policy.ParseVersion(v.YAML)
 	if err != nil {
 		return err
 	}

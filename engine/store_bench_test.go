@@ -98,7 +98,7 @@ func benchmarkIngest(b *testing.B, shadowed bool) {
 	eng, _ := newEngine(b, b.TempDir())
 	if shadowed {
 		alice := holdfast.Staff("alice", holdfast.RoleCompliance)
-		if _, err := eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+		if _, err := eng.InstallPolicy(ctx); err != nil {
 			b.Fatal(err)
 		}
 		yml := bytes.Replace(policy.DefaultYAML(), []byte("event.orders_per_minute > 100.0"), []byte("event.orders_per_minute > 50.0"), 1)

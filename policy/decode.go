@@ -23,6 +23,12 @@ type issue struct {
 }
 
 func (is issue) err() *holdfast.Error {
+	if is.line > inheritedLine {
+		// An inherited field the file's settings made wrong: the field
+		// names it, the line is the default's.
+		return &holdfast.Error{Code: holdfast.InvalidArgument, Field: is.field,
+			Message: fmt.Sprintf("inherited from line %d of the built-in default: %s", is.line-inheritedLine, is.msg)}
+	}
 	return &holdfast.Error{Code: holdfast.InvalidArgument, Field: is.field, Message: fmt.Sprintf("line %d: %s", is.line, is.msg)}
 }
 

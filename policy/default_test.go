@@ -245,7 +245,7 @@ func TestDefault(t *testing.T) {
 // the hash of the bytes it came from, for comparing policies as data.
 func data(p *holdfast.Policy) *holdfast.Policy {
 	c := *p
-	c.Evaluator, c.Hash = nil, ""
+	c.Evaluator, c.Hash, c.Source = nil, "", nil
 	return &c
 }
 

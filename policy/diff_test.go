@@ -19,7 +19,8 @@ func edited(t *testing.T, edits ...edit) []Change {
 	for _, e := range edits {
 		text = e.apply(t, text)
 	}
-	p, err := Parse([]byte(text))
+	// Exactly as edited: a rule left out is gone, not inherited.
+	p, err := ParseVersion([]byte(text))
 	if err != nil {
 		t.Fatalf("the edited policy is invalid: %v", err)
 	}

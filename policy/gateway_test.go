@@ -54,14 +54,14 @@ func TestGatewayErrors(t *testing.T) {
 	}
 }
 
-// TestGatewayDefaults: a policy without a gateway section (one written
-// before it existed) maps nothing, lets safe methods through, refuses the
-// rest and reads the default headers.
+// TestGatewayDefaults: a stored version without a gateway section (one
+// written before it existed) maps nothing, lets safe methods through,
+// refuses the rest and reads the default headers.
 func TestGatewayDefaults(t *testing.T) {
 	def := string(DefaultYAML())
 	start := strings.Index(def, "\ngateway:")
 	end := strings.Index(def, "\n# Triggers.")
-	p, err := Parse([]byte(def[:start+1] + def[end+1:]))
+	p, err := ParseVersion([]byte(def[:start+1] + def[end+1:]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,13 +59,27 @@ func Load(path string) (*holdfast.Policy, error) {
 // invalid_argument, Field the YAML path of the offending field (for example
 // "kinds.cooling_off.blocks.deny[1]") and a Message that starts with
 // "line N: ". Validate lists every problem.
+//
+// data is an overlay on the built-in default (overlay.go): what it leaves
+// out is the default's. p.Source is the policy's self-contained YAML, data
+// itself when it sets every field, and p.Hash names it.
 func Parse(data []byte) (*holdfast.Policy, error) {
-	p, issues := parse(data)
+	return parseAs(data, false)
+}
+
+// ParseVersion parses a stored policy version: self-contained, read
+// exactly as written, so that it means the same to every release.
+func ParseVersion(data []byte) (*holdfast.Policy, error) {
+	return parseAs(data, true)
+}
+
+func parseAs(data []byte, exact bool) (*holdfast.Policy, error) {
+	p, issues := parse(data, exact)
 	if len(issues) > 0 {
 		return nil, issues[0].err()
 	}
 	p.Compile()
-	p.Hash = holdfast.PolicyHash(data)
+	p.Hash = holdfast.PolicyHash(p.Source)
 	return p, nil
 }
 
@@ -75,7 +89,7 @@ func Parse(data []byte) (*holdfast.Policy, error) {
 // those problems are reported, since checking a half-read policy would
 // report mostly noise.
 func Validate(data []byte) []error {
-	_, issues := parse(data)
+	_, issues := parse(data, false)
 	var errs []error
 	for _, is := range issues {
 		errs = append(errs, is.err())
@@ -114,8 +128,9 @@ func splitLine(msg string) (int, string, bool) {
 	return n, rest, true
 }
 
-// parse decodes and checks data; the issues come sorted by line.
-func parse(data []byte) (*holdfast.Policy, []issue) {
+// parse decodes and checks data, merged onto the default unless exact;
+// the issues come sorted by line, the file's before the default's.
+func parse(data []byte, exact bool) (*holdfast.Policy, []issue) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -140,18 +155,35 @@ func parse(data []byte) (*holdfast.Policy, []issue) {
 		return nil, []issue{{line: root.Line, msg: "the policy file is empty"}}
 	}
 
+	o := applyOverlay(root, exact)
+	if len(o.issues) > 0 {
+		return nil, sortIssues(o.issues)
+	}
 	d := &decoder{lines: map[string]int{"": root.Line}}
 	p := new(holdfast.Policy)
-	d.decode(root, reflect.ValueOf(p).Elem(), "")
+	d.decode(o.root, reflect.ValueOf(p).Elem(), "")
 	issues := d.issues
 	if len(issues) == 0 {
 		issues = check(p, d.lines)
 	}
-	if len(issues) == 0 {
-		gatewayDefaults(&p.Gateway)
+	if len(issues) > 0 {
+		return p, sortIssues(issues)
 	}
+	gatewayDefaults(&p.Gateway)
+	p.Source = data
+	if o.differs {
+		src, err := render(o.root)
+		if err != nil {
+			return p, []issue{{line: 1, msg: "cannot write the merged policy: " + err.Error()}}
+		}
+		p.Source = src
+	}
+	return p, nil
+}
+
+func sortIssues(issues []issue) []issue {
 	slices.SortStableFunc(issues, func(a, b issue) int { return a.line - b.line })
-	return p, issues
+	return issues
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

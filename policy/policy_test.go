@@ -139,22 +139,44 @@ func TestParseErrors(t *testing.T) {
 		{"dormant_after missing", edit{"", "dormant_after: 30d", ""}, "dormant_after", "version: 1", "dormant_after is required"},
 		{"second document", edit{"", "version: 1\n", "version: 1\n---\nversion: 1\n"}, "", "---", "one YAML document"},
 	}
+	// Cases where the edit leaves a field out: as an overlay the file
+	// inherits it from the default and is valid.
+	inherits := map[string]bool{"review threshold missing": true, "blocks nothing": true, "on_lift for without apply": true,
+		"disclose missing": true, "holder message missing": true, "lift missing": true, "direct without roles": true,
+		"four_eyes without approve": true, "four_eyes_expiry missing": true, "panic total missing": true, "dormant_after missing": true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text := tt.edit.apply(t, def)
-			_, err := Parse([]byte(text))
-			var e *holdfast.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("Parse: got %v, want a *holdfast.Error", err)
-			}
-			line := lineOf(t, text, tt.edit.anchor, tt.marker)
-			if e.Code != holdfast.InvalidArgument || e.Field != tt.field || !strings.HasPrefix(e.Message, fmt.Sprintf("line %d: ", line)) || !strings.Contains(e.Message, tt.msg) {
-				t.Errorf("got code %s field %q message %q\nwant code invalid_argument field %q message \"line %d: …%s…\"", e.Code, e.Field, e.Message, tt.field, line, tt.msg)
-			}
-			// Validate reports the same problem first, in the same form.
-			errs := Validate([]byte(text))
-			if len(errs) == 0 || errs[0].Error() != err.Error() {
-				t.Errorf("Validate: got %v, want first %v", errs, err)
+			edited := tt.edit.apply(t, def)
+			// Standing alone, the file has the problem; as an overlay too,
+			// unless the default fills in what it left out.
+			for _, text := range []string{edited + "\nextends: none\n", edited} {
+				_, err := Parse([]byte(text))
+				if text == edited && inherits[tt.name] {
+					if err != nil {
+						t.Errorf("as an overlay, the default should fill in what the file leaves out: %v", err)
+					}
+					continue
+				}
+				if text == edited && tt.name == "missing kind" {
+					// The default has the kind; the renamed one is unknown.
+					if err == nil || !strings.Contains(err.Error(), `unknown kind "c2c_frieze"`) {
+						t.Errorf("as an overlay: got %v, want the unknown kind", err)
+					}
+					continue
+				}
+				var e *holdfast.Error
+				if !errors.As(err, &e) {
+					t.Fatalf("Parse: got %v, want a *holdfast.Error", err)
+				}
+				line := lineOf(t, text, tt.edit.anchor, tt.marker)
+				if e.Code != holdfast.InvalidArgument || e.Field != tt.field || !strings.HasPrefix(e.Message, fmt.Sprintf("line %d: ", line)) || !strings.Contains(e.Message, tt.msg) {
+					t.Errorf("got code %s field %q message %q\nwant code invalid_argument field %q message \"line %d: …%s…\"", e.Code, e.Field, e.Message, tt.field, line, tt.msg)
+				}
+				// Validate reports the same problem first, in the same form.
+				errs := Validate([]byte(text))
+				if len(errs) == 0 || errs[0].Error() != err.Error() {
+					t.Errorf("Validate: got %v, want first %v", errs, err)
+				}
 			}
 		})
 	}

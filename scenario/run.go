@@ -76,7 +76,7 @@ func Run(ctx context.Context, f *File) (*Result, error) {
 	}
 	// The file's policy is the store's first active version, as on a
 	// server's first start, so that policy_* steps can release others.
-	if _, err := eng.InstallPolicy(ctx, yml); err != nil {
+	if _, err := eng.InstallPolicy(ctx); err != nil {
 		return nil, err
 	}
 	r := &runner{f: f, eng: eng, clock: clk, staff: map[string][]holdfast.Role{}, vars: map[string]string{}, result: Result{Name: f.Name, Failures: []Failure{}}}

@@ -26,7 +26,7 @@ import (
 func (s *site) pushPolicyVersion() *holdfast.PolicyVersion {
 	s.t.Helper()
 	ctx := context.Background()
-	if _, err := s.eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+	if _, err := s.eng.InstallPolicy(ctx); err != nil {
 		s.t.Fatal(err)
 	}
 	old := []byte("when: account.inactive_days > 30.0")
@@ -267,7 +267,7 @@ func TestConsoleRestrictionNamesPolicy(t *testing.T) {
 func TestConsolePolicyPush(t *testing.T) {
 	s := newSite(t)
 	ctx := context.Background()
-	if _, err := s.eng.InstallPolicy(ctx, policy.DefaultYAML()); err != nil {
+	if _, err := s.eng.InstallPolicy(ctx); err != nil {
 		t.Fatal(err)
 	}
 	p := s.pagesWithOutbox()

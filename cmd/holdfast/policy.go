@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 
 	"connectrpc.com/connect"
 
@@ -18,17 +19,26 @@ import (
 
 func policyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Show, check and compare policy files; push, shadow and activate versions on the server"}
-	var path, version string
+	var path, version, effective string
 	c := &client{}
 	show := &cobra.Command{
-		Use:   "show [--policy FILE | --version VERSION]",
-		Short: "Print a policy: the embedded default, FILE once it validates, or a version stored on the server (\"active\": the one in force)",
+		Use:   "show [--policy FILE | --effective FILE | --version VERSION]",
+		Short: "Print a policy: the embedded default, FILE once it validates, FILE merged onto the default, or a version stored on the server (\"active\": the one in force)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if version != "" {
-				if path != "" {
-					return usagef("give --policy or --version, not both")
+			if n := len(slices.DeleteFunc([]string{path, version, effective}, func(s string) bool { return s == "" })); n > 1 {
+				return usagef("give one of --policy, --effective and --version")
+			}
+			if effective != "" {
+				// What the server would run and store for this file.
+				p, err := loadPolicy(effective)
+				if err != nil {
+					return err
 				}
+				_, err = cmd.OutOrStdout().Write(p.Source)
+				return err
+			}
+			if version != "" {
 				if version == "active" {
 					version = ""
 				}
@@ -55,6 +65,7 @@ func policyCmd() *cobra.Command {
 		},
 	}
 	show.Flags().StringVar(&path, "policy", "", "policy file")
+	show.Flags().StringVar(&effective, "effective", "", "policy file: print it merged onto the built-in default, as the server stores it")
 	show.Flags().StringVar(&version, "version", "", "a version stored on the server: its hash, 8 or more of its first hex digits, or active")
 	show.Flags().StringVar(&c.server, "server", "", "server URL (default $HOLDFAST_SERVER or http://127.0.0.1:7433)")
 	show.Flags().StringVar(&c.token, "token", "", "bearer token (default $HOLDFAST_TOKEN)")
@@ -147,16 +158,17 @@ var versionRef = regexp.MustCompile(`^[0-9a-fA-F]{8,64}$`)
 // name; the error is a line to print.
 func policyForDiff(cmd *cobra.Command, c *client, ref string) (*holdfast.Policy, error) {
 	b, err := os.ReadFile(ref)
+	parse := policy.Parse // a file may be an overlay
 	if errors.Is(err, os.ErrNotExist) && versionRef.MatchString(ref) {
 		res, err := c.clients().Policy.GetPolicyVersion(cmd.Context(), connect.NewRequest(&holdfastv1.GetPolicyVersionRequest{Version: ref}))
 		if err != nil {
 			return nil, fmt.Errorf("version %s: %v", ref, err)
 		}
-		b = []byte(res.Msg.Yaml)
+		b, parse = []byte(res.Msg.Yaml), policy.ParseVersion
 	} else if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %v", ref, err)
 	}
-	p, err := policy.Parse(b)
+	p, err := parse(b)
 	if err != nil {
 		return nil, errors.New(policy.FormatError(ref, err))
 	}

@@ -371,7 +371,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
-	if err := installPolicy(ctx, eng, o.policy, log); err != nil {
+	if err := installPolicy(ctx, eng, log); err != nil {
 		srv.Close()
 		return err
 	}
@@ -483,15 +483,8 @@ const policyPoll = 250 * time.Millisecond
 
 // installPolicy makes the policy this server started with the store's
 // first active version, when the store has none.
-func installPolicy(ctx context.Context, eng *engine.Engine, path string, log *slog.Logger) error {
-	yaml := policy.DefaultYAML()
-	if path != "" {
-		var err error
-		if yaml, err = os.ReadFile(path); err != nil {
-			return holdfast.Errorf(holdfast.InvalidArgument, "policy", "cannot read the policy file: %v", err)
-		}
-	}
-	installed, err := eng.InstallPolicy(ctx, yaml)
+func installPolicy(ctx context.Context, eng *engine.Engine, log *slog.Logger) error {
+	installed, err := eng.InstallPolicy(ctx)
 	if installed {
 		log.Info("installed the policy as the store's first active version", "version", eng.Policy().Hash)
 	}
