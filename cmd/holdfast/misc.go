@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,4 +49,43 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "holdfast %s %s\n", v, runtime.Version())
 		},
 	}
+}
+
+// healthCmd asks a server whether it is up, or ready for traffic, and
+// answers with its exit code: the probe of a container image that has no
+// shell or curl (deploy/Dockerfile's HEALTHCHECK).
+func healthCmd() *cobra.Command {
+	var server string
+	var ready bool
+	cmd := &cobra.Command{
+		Use:   "health [--ready] [--server URL]",
+		Short: "Exit 0 if the server is up (/healthz), or ready for traffic (--ready: /readyz); else 1",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := "/healthz"
+			if ready {
+				path = "/readyz"
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			base := firstOf(server, os.Getenv("HOLDFAST_SERVER"), "http://127.0.0.1:7433")
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+path, nil)
+			if err != nil {
+				return usagef("--server: %v", err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s answered %s", path, resp.Status)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "server URL (default $HOLDFAST_SERVER or http://127.0.0.1:7433)")
+	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz: up, caught up with the change feed and holding its locks")
+	return cmd
 }

@@ -1,0 +1,227 @@
+// Package deploy checks the deployment files against what reads them: the
+// Kubernetes manifests against the Kubernetes API types (strictly: an
+// unknown or misspelt field fails), the Dockerfile with BuildKit's own
+// parser, and the arguments every file passes to holdfast against the
+// binary built from this checkout. It is a module of its own so that the
+// server never depends on Kubernetes' packages:
+//
+//	cd deploy && go test ./...
+package deploy
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// holdfast builds the binary from this checkout once.
+var holdfast = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "holdfast-deploy-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "holdfast")
+	out, err := exec.Command("go", "build", "-C", "..", "-o", bin, "./cmd/holdfast").CombinedOutput()
+	if err != nil {
+		return "", &exec.ExitError{Stderr: out}
+	}
+	return bin, nil
+})
+
+// acceptsArgs fails t unless holdfast parses args (a subcommand and its
+// flags): --help after them makes it stop once they parsed.
+func acceptsArgs(t *testing.T, where string, args []string) {
+	t.Helper()
+	bin, err := holdfast()
+	if err != nil {
+		t.Fatalf("building holdfast: %v", err)
+	}
+	if out, err := exec.Command(bin, append(slices.Clone(args), "--help")...).CombinedOutput(); err != nil {
+		t.Errorf("%s: holdfast refuses %q: %v\n%s", where, args, err, out)
+	}
+}
+
+// TestKubernetesManifests decodes every document of deploy/kubernetes
+// strictly into its API type and checks what Holdfast needs of it.
+func TestKubernetesManifests(t *testing.T) {
+	files, _ := filepath.Glob("kubernetes/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no manifests in deploy/kubernetes")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]int{}
+		for i, doc := range bytes.Split(data, []byte("\n---\n")) {
+			var head struct{ APIVersion, Kind string }
+			if err := yaml.Unmarshal(doc, &head); err != nil {
+				t.Fatalf("%s document %d: %v", f, i, err)
+			}
+			kinds[head.Kind]++
+			var pod *corev1.PodSpec
+			switch head.APIVersion + " " + head.Kind {
+			case "v1 Service":
+				var s corev1.Service
+				strict(t, f, i, doc, &s)
+			case "apps/v1 StatefulSet":
+				var s appsv1.StatefulSet
+				strict(t, f, i, doc, &s)
+				if *s.Spec.Replicas != 1 {
+					t.Errorf("%s: the embedded store takes exactly one server, not %d", f, *s.Spec.Replicas)
+				}
+				pod = &s.Spec.Template.Spec
+			case "apps/v1 Deployment":
+				var d appsv1.Deployment
+				strict(t, f, i, doc, &d)
+				if u := d.Spec.Strategy.RollingUpdate; u == nil || u.MaxUnavailable == nil || u.MaxUnavailable.IntValue() != 0 {
+					t.Errorf("%s: a rolling update must not take a node away before its successor is ready", f)
+				}
+				pod = &d.Spec.Template.Spec
+			case "policy/v1 PodDisruptionBudget":
+				var p policyv1.PodDisruptionBudget
+				strict(t, f, i, doc, &p)
+			default:
+				t.Errorf("%s document %d: unexpected %s %s", f, i, head.APIVersion, head.Kind)
+			}
+			if pod != nil {
+				checkPod(t, f, pod)
+			}
+		}
+		if kinds["Service"] != 1 {
+			t.Errorf("%s: want one Service, have %d", f, kinds["Service"])
+		}
+	}
+}
+
+func strict(t *testing.T, file string, i int, doc []byte, v any) {
+	t.Helper()
+	if err := yaml.UnmarshalStrict(doc, v); err != nil {
+		t.Errorf("%s document %d: %v", file, i, err)
+	}
+}
+
+// checkPod: non-root, read-only, probes on the endpoints holdfast serves,
+// and arguments holdfast accepts.
+func checkPod(t *testing.T, file string, pod *corev1.PodSpec) {
+	t.Helper()
+	if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("%s: the pod must run as non-root", file)
+	}
+	for _, c := range pod.Containers {
+		if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("%s: container %s: want a read-only root and no privilege escalation", file, c.Name)
+		}
+		for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+			want := map[string]string{"liveness": "/healthz", "readiness": "/readyz"}[name]
+			if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want {
+				t.Errorf("%s: container %s: want a %s probe on %s", file, c.Name, name, want)
+			}
+		}
+		acceptsArgs(t, file, c.Args)
+	}
+}
+
+// TestDockerfile parses the Dockerfile as BuildKit does and checks the
+// image's contract: a pinned Go as go.mod asks, a non-root user, the /data
+// volume, a health check holdfast answers, and a command it accepts.
+func TestDockerfile(t *testing.T) {
+	f, err := os.Open("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := parser.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\S+)`).FindSubmatch(mod)[1]
+	var from []string
+	var user, volume, health, entry, cmd []string
+	for _, n := range res.AST.Children {
+		var args []string
+		for a := n.Next; a != nil; a = a.Next {
+			args = append(args, a.Value)
+		}
+		switch strings.ToLower(n.Value) {
+		case "from":
+			from = append(from, args[0])
+		case "user":
+			user = args
+		case "volume":
+			volume = args
+		case "healthcheck":
+			health = args
+		case "entrypoint":
+			entry = args
+		case "cmd":
+			cmd = args
+		}
+	}
+	if len(from) != 2 || !strings.HasPrefix(from[0], "golang:"+string(goVersion)) {
+		t.Errorf("want two stages, the first on golang:%s (go.mod's): %v", goVersion, from)
+	}
+	if len(user) != 1 || strings.HasPrefix(user[0], "0") || strings.HasPrefix(user[0], "root") {
+		t.Errorf("USER %v: want a non-root user", user)
+	}
+	if !slices.Contains(volume, "/data") {
+		t.Errorf("VOLUME %v: want /data", volume)
+	}
+	if len(entry) != 1 || len(health) < 2 || health[0] != "CMD" || health[1] != entry[0] {
+		t.Fatalf("HEALTHCHECK %v: want holdfast's own probe (%v)", health, entry)
+	}
+	acceptsArgs(t, "HEALTHCHECK", health[2:])
+	acceptsArgs(t, "CMD", cmd)
+}
+
+// TestSystemdUnit checks the unit with systemd's own verifier where it is
+// installed, and that holdfast accepts its ExecStart.
+func TestSystemdUnit(t *testing.T) {
+	data, err := os.ReadFile("systemd/holdfast.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec1 := regexp.MustCompile(`(?m)^ExecStart=(\S+) (.*)$`).FindSubmatch(data)
+	if exec1 == nil {
+		t.Fatal("no ExecStart")
+	}
+	args := strings.Fields(strings.ReplaceAll(string(exec1[2]), "${STATE_DIRECTORY}", "/var/lib/holdfast"))
+	acceptsArgs(t, "ExecStart", args)
+	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes", "StateDirectory=holdfast"} {
+		if !bytes.Contains(data, []byte("\n"+want+"\n")) {
+			t.Errorf("the unit lacks %s", want)
+		}
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed: the unit's syntax is not checked")
+	}
+	bin, err := holdfast()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The verifier wants ExecStart's binary to exist.
+	unit := filepath.Join(t.TempDir(), "holdfast.service")
+	os.WriteFile(unit, bytes.ReplaceAll(data, exec1[1], []byte(bin)), 0o644)
+	if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
