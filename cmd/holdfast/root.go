@@ -159,7 +159,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		freezeCmd(), panicLockCmd(), requestUnfreezeCmd(), verifyCmd(), statusCmd(),
 		secureCmd(), sessionsCmd(), keysCmd(), whitelistCmd(), antiPhishingCmd(), settingsCmd(), contactsCmd(), securityCmd(),
 		auditCmd(), receiptCmd(), staffCmd(), tokenCmd(), policyCmd(), gatewayCmd(), outboxCmd(),
-		simulateCmd(), versionCmd(), healthCmd(),
+		simulateCmd(), versionCmd(), healthCmd(), configCmd(),
 		backtestCmd(), eventsCmd(),
 		eventCmd(),
 		caseCmd(), complianceCmd(),

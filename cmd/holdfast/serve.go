@@ -207,6 +207,9 @@ func serveCmd() *cobra.Command {
 		Short: "Run the Holdfast server on an embedded SQLite store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := applyConfig(cmd.Flags(), os.Getenv); err != nil {
+				return err
+			}
 			var lv slog.Level
 			if err := lv.UnmarshalText([]byte(level)); err != nil {
 				return usagef("--log-level must be debug, info, warn or error")
@@ -222,6 +225,7 @@ func serveCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.String("config", "", "YAML file of settings, keyed by these flags' names (default $"+configEnv+"); flags and HOLDFAST_* variables (HOLDFAST_MAX_LAG for --max-lag) override it")
 	o.where.flags(cmd, "data directory (created if missing): the embedded store, and case evidence unless in S3")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:7433", "listen address")
 	f.StringVar(&o.policy, "policy", "", "policy file (default: the embedded default policy)")
