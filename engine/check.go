@@ -47,7 +47,7 @@ func (e *Engine) CheckInto(req *holdfast.CheckRequest, buf []holdfast.Cause) hol
 			// Another account's hash: an inline slot holds one account.
 			return holdfast.Decision{Effect: holdfast.Allow, Causes: buf[:0]}
 		}
-		return e.decideInline(s, req, buf[:0])
+		return e.decideInline(s, req, ai, buf[:0])
 	}
 	ent := find(s.e, req.Account)
 	if ent == nil || len(ent.rules) == 0 {
@@ -60,8 +60,7 @@ func (e *Engine) CheckInto(req *holdfast.CheckRequest, buf []holdfast.Cause) hol
 // rules that cover the action can change the answer, so only they are
 // unpacked, on the stack; the entry is read only for an origin the answer
 // shows, or a hidden restriction's alias.
-func (e *Engine) decideInline(s *slot, req *holdfast.CheckRequest, causes []holdfast.Cause) holdfast.Decision {
-	ai := req.Action.Index()
+func (e *Engine) decideInline(s *slot, req *holdfast.CheckRequest, ai int, causes []holdfast.Cause) holdfast.Decision {
 	var rules [entryRules]rule
 	n := 0
 	for i := range s.n {
