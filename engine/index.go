@@ -17,9 +17,9 @@ import (
 // not with accounts. Reads are lock-free: each shard publishes an immutable
 // hash table (table.go) through an atomic pointer, and writers copy the
 // (small) shard table. Tables are keyed by the account's 64-bit hash,
-// computed once per check;
-// the entry names its account, and the rare accounts whose hashes collide
-// share a chain.
+// computed once per check; the entry names its account, and the rare
+// accounts whose hashes collide share a chain. A slot holding an account's
+// rules inline names it by a second keyed hash instead (table.go).
 const indexShards = 4096
 
 type index struct {
@@ -46,8 +46,9 @@ type indexShard struct {
 // bring a lifted restriction back.
 //
 // A check on a random restricted account is bound by cache misses, not by
-// the decision, so what it reads lives in the entry's own allocation: a
-// short name (to confirm the hash match) and up to entryRules rules.
+// the decision. Most read only the slot (table.go); the others read the
+// entry, so what they read lives in its own allocation: a short name (to
+// confirm the hash match) and up to entryRules rules.
 type accountEntry struct {
 	next    *accountEntry // another account with the same hash
 	fp      uint64        // fingerprint(account)
