@@ -37,11 +37,52 @@ func (e *Engine) Check(ctx context.Context, req holdfast.CheckRequest) (holdfast
 // causes to buf (which may be nil) so that a hot loop can reuse one buffer
 // and allocate nothing.
 func (e *Engine) CheckInto(req *holdfast.CheckRequest, buf []holdfast.Cause) holdfast.Decision {
-	ent := e.index.getFor(req.Account, req.Action.Index())
-	if ent == nil {
+	ai := req.Action.Index()
+	s := e.index.slotFor(req.Account, ai)
+	if s == nil {
+		return holdfast.Decision{Effect: holdfast.Allow, Causes: buf[:0]}
+	}
+	if s.n > 0 {
+		if s.fp != fingerprint(req.Account) {
+			// Another account's hash: an inline slot holds one account.
+			return holdfast.Decision{Effect: holdfast.Allow, Causes: buf[:0]}
+		}
+		return e.decideInline(s, req, ai, buf[:0])
+	}
+	ent := find(s.e, req.Account)
+	if ent == nil || len(ent.rules) == 0 {
 		return holdfast.Decision{Effect: holdfast.Allow, Causes: buf[:0]}
 	}
 	return e.decide(ent.rules, req, e.clock.Now(), buf[:0])
+}
+
+// decideInline is decide over the rules a slot holds inline. Only the
+// rules that cover the action can change the answer, so only they are
+// unpacked, on the stack; the entry is read only for an origin the answer
+// shows, or a hidden restriction's alias.
+func (e *Engine) decideInline(s *slot, req *holdfast.CheckRequest, ai int, causes []holdfast.Cause) holdfast.Decision {
+	var rules [entryRules]rule
+	n := 0
+	for i := range s.n {
+		hr := &s.hot[i]
+		fx := hr.effect(ai)
+		if fx == holdfast.Allow {
+			continue
+		}
+		ru := &rules[n]
+		n++
+		ru.fx[ai] = fx
+		ru.start, ru.end, ru.id, ru.kp = hr.start, hr.end, hr.id, hr.kp
+		ru.kind = holdfast.Kinds[hr.kind]
+		ru.disclose = hr.flags&hotDisclose != 0
+		if hr.flags&hotOrigin != 0 {
+			ru.origin = s.e.rules[i].origin
+		}
+		if !ru.disclose && req.View == holdfast.ViewHolder {
+			ru.alias = s.e.rules[i].alias
+		}
+	}
+	return e.decide(rules[:n], req, e.clock.Now(), causes)
 }
 
 // decide computes the decision over rules at now. It is the one place that

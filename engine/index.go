@@ -17,9 +17,9 @@ import (
 // not with accounts. Reads are lock-free: each shard publishes an immutable
 // hash table (table.go) through an atomic pointer, and writers copy the
 // (small) shard table. Tables are keyed by the account's 64-bit hash,
-// computed once per check;
-// the entry names its account, and the rare accounts whose hashes collide
-// share a chain.
+// computed once per check; the entry names its account, and the rare
+// accounts whose hashes collide share a chain. A slot holding an account's
+// rules inline names it by a second keyed hash instead (table.go).
 const indexShards = 4096
 
 type index struct {
@@ -46,10 +46,12 @@ type indexShard struct {
 // bring a lifted restriction back.
 //
 // A check on a random restricted account is bound by cache misses, not by
-// the decision, so what it reads lives in the entry's own allocation: a
-// short name (to confirm the hash match) and up to entryRules rules.
+// the decision. Most read only the slot (table.go); the others read the
+// entry, so what they read lives in its own allocation: a short name (to
+// confirm the hash match) and up to entryRules rules.
 type accountEntry struct {
 	next    *accountEntry // another account with the same hash
+	fp      uint64        // fingerprint(account)
 	nameLen uint8         // 0: the name is too long to hold inline
 	name    [entryName]byte
 	rules   []rule // inline[:n] when they fit
@@ -66,7 +68,7 @@ const (
 )
 
 func newEntry(account string, seq int64, rules []rule, putAt int64, next *accountEntry) *accountEntry {
-	e := &accountEntry{next: next, account: account, seq: seq, putAt: putAt, rules: rules}
+	e := &accountEntry{next: next, fp: fingerprint(account), account: account, seq: seq, putAt: putAt, rules: rules}
 	if len(account) <= entryName {
 		e.nameLen = uint8(copy(e.name[:], account))
 	}
@@ -78,6 +80,14 @@ func newEntry(account string, seq int64, rules []rule, putAt int64, next *accoun
 	}
 	return e
 }
+
+// fingerprintSeed keys fingerprint; it differs from every index's seed, so
+// that an account's hash and fingerprint are independent.
+var fingerprintSeed = maphash.MakeSeed()
+
+// fingerprint is the second half, after the index hash, of the 128-bit
+// keyed hash by which a slot holding its rules inline names its account.
+func fingerprint(account string) uint64 { return maphash.String(fingerprintSeed, account) }
 
 // is reports whether the entry is account's.
 func (e *accountEntry) is(account string) bool {
@@ -165,25 +175,30 @@ func without(e *accountEntry, account string) *accountEntry {
 
 // get returns the account's entry, or nil when it has no restrictions.
 func (ix *index) get(account string) *accountEntry {
-	return ix.getFor(account, -1)
+	h := maphash.String(ix.seed, account)
+	if w, m := bit(h); ix.present[w].Load()&m == 0 {
+		return nil
+	}
+	e := find(ix.shard(h).t.Load().get(h), account)
+	if e == nil || len(e.rules) == 0 {
+		return nil
+	}
+	return e
 }
 
-// getFor is get for a check on action index ai (-1: any action). It
-// returns nil when no rule of the account restricts the action.
-func (ix *index) getFor(account string, ai int) *accountEntry {
+// slotFor returns the slot a check of account on action index ai reads,
+// or nil when no rule on the slot's hash restricts the action (the check
+// allows). The slot may be another account's: the caller confirms.
+func (ix *index) slotFor(account string, ai int) *slot {
 	h := maphash.String(ix.seed, account)
 	if w, m := bit(h); ix.present[w].Load()&m == 0 {
 		return nil
 	}
 	s := ix.shard(h).t.Load().slot(h)
-	if ai >= 0 && !s.acts.has(ai) {
+	if !s.acts.has(ai) {
 		return nil
 	}
-	e := find(s.e, account)
-	if e == nil || len(e.rules) == 0 {
-		return nil
-	}
-	return e
+	return s
 }
 
 // put publishes the account's restrictions as of seq (at now) and reports
