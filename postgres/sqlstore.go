@@ -96,6 +96,7 @@ type pgxRunner interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // pgxQuerier runs sqlstore's ? queries on pgx, rebound to $n.
@@ -113,6 +114,28 @@ func (q pgxQuerier) QueryRow(ctx context.Context, query string, args ...any) sql
 func (q pgxQuerier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	return q.r.Query(ctx, sqlstore.Rebind(query), args...)
 }
+
+// SendBatch sends the statements in one pipeline: one round trip.
+func (q pgxQuerier) SendBatch(ctx context.Context, stmts []sqlstore.Stmt) sqlstore.BatchResults {
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		b.Queue(sqlstore.Rebind(s.Query), s.Args...)
+	}
+	return pgxBatch{q.r.SendBatch(ctx, b)}
+}
+
+type pgxBatch struct{ br pgx.BatchResults }
+
+func (b pgxBatch) Exec() (int64, error) {
+	tag, err := b.br.Exec()
+	return tag.RowsAffected(), err
+}
+
+func (b pgxBatch) QueryRow() sqlstore.Row { return pgxRow{b.br.QueryRow()} }
+
+func (b pgxBatch) Query() (sqlstore.Rows, error) { return b.br.Query() }
+
+func (b pgxBatch) Close() error { return b.br.Close() }
 
 // pgxRow reports a missing row as sqlstore.ErrNoRows.
 type pgxRow struct{ pgx.Row }
