@@ -65,7 +65,7 @@ func (r *roundTrips) reset() (int, []string) {
 // authorization of an existing account with earlier withdrawals costs,
 // begin and commit included, so that a change that adds one is seen.
 func TestAuthorizeWithdrawalRoundTrips(t *testing.T) {
-	const want = 5
+	const want = 3
 	dsn := newSchema(t, schemaName(t.Name()))
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {

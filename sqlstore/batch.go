@@ -24,6 +24,14 @@ type BatchResults interface {
 	Close() error
 }
 
+// Committer is a transaction's Querier that can send its last writes and
+// its commit at once. Reading the writes' results and then Close
+// commits; Close returns the commit's failure, and on any failure the
+// transaction is left to roll back.
+type Committer interface {
+	CommitBatch(ctx context.Context, stmts []Stmt) BatchResults
+}
+
 // sendBatch sends stmts at once where q can, and otherwise runs each when
 // its result is read (SQLite, in process, has no round trip to save).
 func sendBatch(ctx context.Context, q Querier, stmts []Stmt) BatchResults {

@@ -72,7 +72,13 @@ func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn f
 		}
 		// An update that stored nothing has nothing to commit, and on
 		// PostgreSQL its rollback drops the placeholder row.
-		return t.stored || t.wrote, nil
+		keep := t.stored || t.wrote
+		if keep {
+			err = t.commitWrites()
+		} else {
+			err = t.flush()
+		}
+		return keep && err == nil, err
 	})
 	return s.d.retryable(err) || s.d.retryable(txErr), err
 }
@@ -210,10 +216,36 @@ func (t *accountTx) finish() error {
 				return t.failf(err, "drop placeholder of %s", t.id)
 			}
 		}
-		return t.flush()
+		return nil
 	}
 	t.saveHead()
-	return t.flush()
+	return nil
+}
+
+// commitWrites sends the pending writes and, where the dialect can, the
+// commit with them (one round trip).
+func (t *accountTx) commitWrites() error {
+	c, ok := t.raw.(Committer)
+	if !ok || t.err != nil {
+		return t.flush()
+	}
+	pending := t.pending
+	t.pending = nil
+	stmts := make([]Stmt, len(pending))
+	for i, w := range pending {
+		stmts[i] = w.Stmt
+	}
+	br := c.CommitBatch(t.ctx, stmts)
+	defer br.Close()
+	for _, w := range pending {
+		if _, err := br.Exec(); err != nil {
+			return t.fail(w.fail(err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return t.fail(err)
+	}
+	return nil
 }
 
 // laterWrite is a write sent with the next statement: fail maps its
