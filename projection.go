@@ -2,8 +2,11 @@ package holdfast
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/big"
 	"reflect"
 	"slices"
 	"strings"
@@ -245,7 +248,10 @@ type State struct {
 	Restrictions []*Restriction
 	Approvals    []*Approval
 	Withdrawals  []*Withdrawal
-	Cases        []CaseRow
+	// WithdrawalTotals are the running totals stored with the withdrawals
+	// (by id; "" where none is stored yet).
+	WithdrawalTotals map[string]string
+	Cases            []CaseRow
 }
 
 // Compare reports every row of s the projection does not explain, and
@@ -258,6 +264,7 @@ func (p *Projection) Compare(s *State) []StateBreak {
 	CompareSet(p.Restrictions, s.Restrictions, func(r *Restriction) string { return r.ID }, "restriction", add)
 	CompareSet(p.Approvals, s.Approvals, func(a *Approval) string { return a.ID }, "request", add)
 	CompareSet(p.Withdrawals, s.Withdrawals, func(w *Withdrawal) string { return w.ID }, "withdrawal", add)
+	compareTotals(p.Withdrawals, s.WithdrawalTotals, add)
 	docs := make([]*Case, len(s.Cases))
 	for i, c := range s.Cases {
 		docs[i] = c.Doc
@@ -281,6 +288,45 @@ func (p *Projection) Compare(s *State) []StateBreak {
 		}
 	}
 	return out
+}
+
+// compareTotals checks the running totals the daily limit is judged on
+// against the log: each is the sum of CountedUSD over the account's
+// logged withdrawals up to and including it in (decided_at, seq, id)
+// order, or none is stored yet (an account whose withdrawals predate
+// them and has had none since). A row the log does not explain is
+// reported by CompareSet, not here.
+func compareTotals(logged map[string]*Withdrawal, totals map[string]string, add func(record, field, problem string)) {
+	stored := 0
+	for _, t := range totals {
+		if t != "" {
+			stored++
+		}
+	}
+	if stored == 0 {
+		return
+	}
+	ordered := slices.Collect(maps.Values(logged))
+	slices.SortFunc(ordered, func(a, b *Withdrawal) int {
+		if c := a.DecidedAt.Compare(b.DecidedAt); c != 0 {
+			return c
+		}
+		if a.Seq != b.Seq {
+			return cmp.Compare(a.Seq, b.Seq)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	sum := new(big.Rat)
+	for _, w := range ordered {
+		sum.Add(sum, w.CountedUSD())
+		total, ok := totals[w.ID]
+		if !ok {
+			continue // deleted
+		}
+		if got, ok := new(big.Rat).SetString(total); !ok || got.Cmp(sum) != 0 {
+			add("withdrawal "+w.ID, "total", "the running total differs from the sum of the withdrawals up to it: the daily limit would be judged on it")
+		}
+	}
 }
 
 // CompareSet compares rows with the log's records by id, calling add for

@@ -3,6 +3,7 @@ package holdfast
 import (
 	"context"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"time"
 
@@ -128,8 +129,16 @@ type AccountTx interface {
 	Withdrawal(id string) (*Withdrawal, error)
 	SaveWithdrawal(w *Withdrawal) error
 	// Withdrawals returns the account's recorded authorizations decided at
-	// or after since, oldest first (for the 24 h cumulative review).
+	// or after since, oldest first.
 	Withdrawals(since time.Time) ([]*Withdrawal, error)
+	// WithdrawnSince is the sum of CountedUSD over the account's recorded
+	// authorizations decided at or after since (the daily limit's total),
+	// its own update's saves included.
+	WithdrawnSince(since time.Time) (*big.Rat, error)
+	// PrefetchWithdrawal tells the transaction that Withdrawal(id),
+	// Restrictions() and WithdrawnSince(since) follow, so that a store may
+	// read them together; it changes no answer.
+	PrefetchWithdrawal(id string, since time.Time) error
 	// Event reports whether an event with this id was already recorded for
 	// the account (intake is idempotent by event id).
 	Event(id string) (bool, error)

@@ -92,6 +92,25 @@ type Withdrawal struct {
 	Policy string `json:"policy,omitempty"`
 }
 
+// CountedUSD is what the authorization counts towards the daily
+// withdrawal limit: its USD value (usd_value, or the amount of a
+// USD-pegged asset, which intake allows to leave usd_value out) unless it
+// was denied, since a denied withdrawal sends nothing.
+func (w *Withdrawal) CountedUSD() *big.Rat {
+	if w.Outcome == DenyOutcome {
+		return new(big.Rat)
+	}
+	s := w.USDValue
+	if s == "" {
+		s = w.Amount
+	}
+	v, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return new(big.Rat) // validated on intake
+	}
+	return v
+}
+
 // InView returns the authorization as view may see it: for the holder,
 // the holder causes stand in for the staff ones.
 func (w *Withdrawal) InView(v View) *Withdrawal {

@@ -128,14 +128,13 @@ func (e *Engine) features(tx holdfast.AccountTx, now time.Time) (holdfast.Featur
 // withdrawn sums the USD value of the approved and in-review withdrawals in
 // the review policy's daily window.
 func (e *Engine) withdrawn(tx holdfast.AccountTx, now time.Time) (*big.Rat, error) {
-	ws, err := tx.Withdrawals(now.Add(-e.policy().WithdrawalReview.DailyWindow.Std()))
-	sum := new(big.Rat)
-	for _, w := range ws {
-		if w.Outcome != holdfast.DenyOutcome {
-			sum.Add(sum, usdValue(w.Amount, w.USDValue))
-		}
-	}
-	return sum, err
+	return tx.WithdrawnSince(e.dailySince(now))
+}
+
+// dailySince is where the daily limit's window starts for a withdrawal
+// decided at now.
+func (e *Engine) dailySince(now time.Time) time.Time {
+	return now.Add(-e.policy().WithdrawalReview.DailyWindow.Std())
 }
 
 // usdValue is a withdrawal's or deposit's USD value: usd_value, or the

@@ -17,7 +17,7 @@ import (
 )
 
 // BenchmarkAuthorizeWithdrawal measures durable authorizations on the
-// embedded store (synchronous=FULL): many wallet callers at once, so that
+// embedded store (synchronous=FULL): 32 wallet callers at once, so that
 // group commit can batch them, while checkpoints of the transparency log
 // are published every second. Reports ops/s and the p50 and p99 latency.
 func BenchmarkAuthorizeWithdrawal(b *testing.B) {

@@ -30,6 +30,9 @@ func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.Withdrawa
 	}
 	var out *holdfast.Withdrawal
 	err = e.update(ctx, req.Account, func(tx holdfast.AccountTx, now time.Time) (bool, error) {
+		if err := tx.PrefetchWithdrawal(req.ID, e.dailySince(now)); err != nil {
+			return false, err
+		}
 		prev, err := tx.Withdrawal(req.ID)
 		if err != nil {
 			return false, err

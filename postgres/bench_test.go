@@ -18,9 +18,10 @@ import (
 )
 
 // BenchmarkAuthorizeWithdrawal measures durable, linearizable withdrawal
-// authorizations through the engine on PostgreSQL: many wallet callers at
-// once over 5,000 accounts, while checkpoints of the transparency log are
-// published every second. Reports ops/s and p50/p99.
+// authorizations through the engine on PostgreSQL: exactly 32 wallet
+// callers at once (benchtest.Callers, whatever GOMAXPROCS is) over 5,000
+// accounts, while checkpoints of the transparency log are published every
+// second. Reports ops/s and the p50/p99 of one authorization.
 func BenchmarkAuthorizeWithdrawal(b *testing.B) {
 	benchtest.Writes(b, benchtest.Withdrawal(newLoggedEngine(b)))
 }

@@ -188,6 +188,20 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
+// Withdrawals recorded before migration 022 count towards the daily
+// limit after it, as they did before.
+func TestMigrateWithdrawalTotals(t *testing.T) {
+	schema := schemaName(t.Name())
+	dsn := newSchema(t, schema)
+	in := func(table string) string { return pgx.Identifier{schema, table}.Sanitize() }
+	storetest.MigratedWithdrawalTotals(t, func() holdfast.Store { return open(t, dsn) }, func() {
+		admin(t, `DELETE FROM `+in("schema_migrations")+` WHERE version >= 22`,
+			`DROP INDEX `+in("withdrawals_decided"),
+			`ALTER TABLE `+in("withdrawals")+` DROP COLUMN total`,
+			`CREATE INDEX withdrawals_decided ON `+in("withdrawals")+` (account, decided_at)`)
+	})
+}
+
 // Nodes starting at once against an empty database migrate it once: the
 // advisory lock makes the others wait and then find nothing to do.
 func TestConcurrentOpen(t *testing.T) {

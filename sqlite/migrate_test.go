@@ -9,6 +9,7 @@ import (
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/sqlite"
+	"github.com/holdfast/holdfast/storetest"
 	"github.com/holdfast/holdfast/tlog"
 )
 
@@ -125,6 +126,9 @@ func TestMigrateLogToRowidOrder(t *testing.T) {
 	raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
 	exec(t, raw, `DELETE FROM schema_migrations WHERE version >= 16`)
 	exec(t, raw, `ALTER TABLE withdrawals DROP COLUMN policy`)
+	exec(t, raw, `ALTER TABLE withdrawals DROP COLUMN total`)
+	exec(t, raw, `DROP INDEX withdrawals_decided`)
+	exec(t, raw, `CREATE INDEX withdrawals_decided ON withdrawals (account, decided_at)`)
 	exec(t, raw, `DROP TABLE policy_backtests`)
 	exec(t, raw, `DROP TABLE shadow_outcomes`)
 	exec(t, raw, `DROP TABLE policy_activations`)
@@ -158,4 +162,18 @@ func TestMigrateLogToRowidOrder(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Queued != 0 {
 		t.Fatalf("VerifyLog after migrating = %+v, %v", rep, err)
 	}
+}
+
+// Withdrawals recorded before migration 022 count towards the daily
+// limit after it, as they did before.
+func TestMigrateWithdrawalTotals(t *testing.T) {
+	dir := t.TempDir()
+	storetest.MigratedWithdrawalTotals(t, func() holdfast.Store { return open(t, dir) }, func() {
+		raw := rawDB(t, filepath.Join(dir, sqlite.FileName))
+		defer raw.Close()
+		exec(t, raw, `DELETE FROM schema_migrations WHERE version >= 22`)
+		exec(t, raw, `DROP INDEX withdrawals_decided`)
+		exec(t, raw, `ALTER TABLE withdrawals DROP COLUMN total`)
+		exec(t, raw, `CREATE INDEX withdrawals_decided ON withdrawals (account, decided_at)`)
+	})
 }

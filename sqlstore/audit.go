@@ -20,6 +20,12 @@ func auditFields(e *holdfast.AuditEntry) []any {
 	}
 }
 
+// auditValues are auditFields of a copy of e, for a write sent later.
+func auditValues(e *holdfast.AuditEntry) []any {
+	c := *e
+	return auditFields(&c)
+}
+
 // Append chains e to the account's log and moves the head; the account
 // row's head moves once, when the update ends (saveHead).
 func (t *accountTx) Append(e *holdfast.AuditEntry) error {
@@ -36,25 +42,23 @@ func (t *accountTx) Append(e *holdfast.AuditEntry) error {
 		return err
 	}
 	e.Chain(t.headSeq, t.headHash)
-	if _, err := t.q.Exec(t.ctx, t.s.appendAudit(), auditFields(e)...); err != nil {
-		return t.failf(err, "append audit %s/%d", t.id, e.Seq)
-	}
+	seq := e.Seq
+	t.later(func(err error) error { return t.failf(err, "append audit %s/%d", t.id, seq) },
+		t.s.appendAudit(), auditValues(e)...)
 	t.headSeq, t.headHash = e.Seq, e.Hash
 	t.acct.AuditSeq, t.acct.AuditHash = e.Seq, e.Hash
 	return nil
 }
 
-// saveHead writes the audit chain's head to the account row, once per
-// update however many entries it appended.
-func (t *accountTx) saveHead() error {
+// saveHead queues the write of the audit chain's head to the account
+// row, once per update however many entries it appended.
+func (t *accountTx) saveHead() {
 	if !t.stored || t.headSeq == t.savedSeq {
-		return nil
+		return
 	}
-	if _, err := t.q.Exec(t.ctx, `UPDATE accounts SET audit_seq = ?, audit_hash = ? WHERE id = ?`, t.headSeq, t.headHash, t.id); err != nil {
-		return t.failf(err, "move audit head of %s", t.id)
-	}
+	t.later(func(err error) error { return t.failf(err, "move audit head of %s", t.id) },
+		`UPDATE accounts SET audit_seq = ?, audit_hash = ? WHERE id = ?`, t.headSeq, t.headHash, t.id)
 	t.savedSeq = t.headSeq
-	return nil
 }
 
 // History returns the account's entries in chain order.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -239,13 +240,20 @@ func (s *Store) readState(ctx context.Context, first, last string) (*statePageDa
 	if err != nil {
 		return nil, err
 	}
-	err = each(ctx, q, `SELECT account, `+withdrawalCols+` FROM withdrawals WHERE account >= ? AND account <= ? ORDER BY account, id`, rng, func(r Row) error {
-		var account string
-		v, err := scanWithdrawal(prefixed{r, &account})
+	err = each(ctx, q, `SELECT account, total, `+withdrawalCols+` FROM withdrawals WHERE account >= ? AND account <= ? ORDER BY account, id`, rng, func(r Row) error {
+		var (
+			account string
+			total   sql.NullString
+		)
+		v, err := scanWithdrawal(prefixed{prefixed{r, &account}, &total})
 		if err == nil {
 			v.Account = account // as the row's key says, whatever its request claims
 			st := p.of(account)
 			st.Withdrawals = append(st.Withdrawals, v)
+			if st.WithdrawalTotals == nil {
+				st.WithdrawalTotals = map[string]string{}
+			}
+			st.WithdrawalTotals[v.ID] = total.String
 		}
 		return err
 	})
@@ -291,7 +299,7 @@ func (s *Store) movedHeads(ctx context.Context, first, last string, heads map[st
 // rest as a scan function of the columns after it expects.
 type prefixed struct {
 	Row
-	first *string
+	first any
 }
 
 func (p prefixed) Scan(dest ...any) error { return p.Row.Scan(append([]any{p.first}, dest...)...) }

@@ -108,11 +108,11 @@ func (t *accountTx) Restrictions() []*holdfast.Restriction {
 		return nil
 	}
 	if !t.rs.loaded {
+		rows, err := t.q.Query(t.ctx, restrictionsQuery, t.id)
 		var rs []*holdfast.Restriction
-		err := eachInForce(t.ctx, t.q, `account = ? ORDER BY created_at, id`, []any{t.id}, t.now, func(r *holdfast.Restriction) error {
-			rs = append(rs, r)
-			return nil
-		})
+		if err == nil {
+			rs, err = inForce(rows, t.now)
+		}
 		if err != nil {
 			t.failf(err, "load restrictions of %s", t.id)
 			return nil
@@ -120,6 +120,26 @@ func (t *accountTx) Restrictions() []*holdfast.Restriction {
 		t.rs.rows, t.rs.loaded = rs, true
 	}
 	return slices.Clone(t.rs.rows)
+}
+
+// restrictionsQuery reads an account's restrictions for inForce.
+var restrictionsQuery = `SELECT ` + explainedCols + ` FROM restrictions r WHERE account = ? ORDER BY created_at, id`
+
+// inForce reads restrictionsQuery's rows, as eachInForce does, and closes
+// them.
+func inForce(rows Rows, at time.Time) ([]*holdfast.Restriction, error) {
+	defer rows.Close()
+	var rs []*holdfast.Restriction
+	for rows.Next() {
+		v, err := scanExplained(rows)
+		if err != nil {
+			return nil, err
+		}
+		if !v.Over(at) {
+			rs = append(rs, v)
+		}
+	}
+	return rs, rows.Err()
 }
 
 // SaveRestriction inserts r or updates it by id. The cached list follows:

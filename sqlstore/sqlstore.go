@@ -81,7 +81,8 @@ type Conn interface {
 	// SQLite runs fn as one job of the single writer's batch, in a
 	// savepoint; PostgreSQL in a READ COMMITTED transaction, after the
 	// process's other updates of account (they queue in memory, so a hot
-	// account holds one pooled connection, not all of them).
+	// account holds one pooled connection, not all of them). If fn
+	// committed through a Committer, Tx has nothing left to commit.
 	Tx(ctx context.Context, account string, fn func(Querier) (keep bool, err error)) error
 }
 

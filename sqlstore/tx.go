@@ -52,7 +52,8 @@ func (s *Store) Update(ctx context.Context, account string, now time.Time, fn fu
 func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn func(tx holdfast.AccountTx) error) (retry bool, err error) {
 	var txErr error // the transaction's own failure, if fn's error hid it
 	err = s.conn.Tx(ctx, account, func(q Querier) (bool, error) {
-		t := &accountTx{s: s, ctx: ctx, q: q, id: account, now: now}
+		t := &accountTx{s: s, ctx: ctx, raw: q, id: account, now: now}
+		t.q = txQuerier{t}
 		defer func() { t.done, txErr = true, t.err }()
 		if err := t.lockAccount(); err != nil {
 			return false, err
@@ -71,7 +72,13 @@ func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn f
 		}
 		// An update that stored nothing has nothing to commit, and on
 		// PostgreSQL its rollback drops the placeholder row.
-		return t.stored || t.wrote, nil
+		keep := t.stored || t.wrote
+		if keep {
+			err = t.commitWrites()
+		} else {
+			err = t.flush()
+		}
+		return keep && err == nil, err
 	})
 	return s.d.retryable(err) || s.d.retryable(txErr), err
 }
@@ -85,7 +92,8 @@ func (s *Store) attempt(ctx context.Context, account string, now time.Time, fn f
 type accountTx struct {
 	s    *Store
 	ctx  context.Context
-	q    Querier
+	q    Querier // raw, after the pending writes
+	raw  Querier // the transaction's
 	id   string
 	now  time.Time
 	done bool
@@ -99,9 +107,14 @@ type accountTx struct {
 	headHash    string
 	savedSeq    int64 // the head the account row holds
 
+	// pending are writes whose outcome nothing reads before the next
+	// statement, sent together with it or at the end (one round trip).
+	pending []laterWrite
+
 	rs    cache[holdfast.Restriction] // in force or to come at now
 	apps  cache[holdfast.Approval]    // pending
 	cases cache[holdfast.Case]
+	wt    withdrawalTotals
 }
 
 // fail records err as the transaction's outcome and returns it.
@@ -205,7 +218,95 @@ func (t *accountTx) finish() error {
 		}
 		return nil
 	}
-	return t.saveHead()
+	t.saveHead()
+	return nil
+}
+
+// commitWrites sends the pending writes and, where the dialect can, the
+// commit with them (one round trip).
+func (t *accountTx) commitWrites() error {
+	c, ok := t.raw.(Committer)
+	if !ok || t.err != nil {
+		return t.flush()
+	}
+	pending := t.pending
+	t.pending = nil
+	stmts := make([]Stmt, len(pending))
+	for i, w := range pending {
+		stmts[i] = w.Stmt
+	}
+	br := c.CommitBatch(t.ctx, stmts)
+	defer br.Close()
+	for _, w := range pending {
+		if _, err := br.Exec(); err != nil {
+			return t.fail(w.fail(err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+// laterWrite is a write sent with the next statement: fail maps its
+// failure to the transaction's (a unique key to a conflict, say).
+type laterWrite struct {
+	Stmt
+	fail func(error) error
+}
+
+// later queues a write whose result fn does not wait for.
+func (t *accountTx) later(fail func(error) error, query string, args ...any) {
+	t.pending = append(t.pending, laterWrite{Stmt{query, args}, fail})
+}
+
+// flush sends the pending writes in one batch.
+func (t *accountTx) flush() error {
+	if t.err != nil || len(t.pending) == 0 {
+		return t.err
+	}
+	pending := t.pending
+	t.pending = nil
+	stmts := make([]Stmt, len(pending))
+	for i, w := range pending {
+		stmts[i] = w.Stmt
+	}
+	br := sendBatch(t.ctx, t.raw, stmts)
+	defer br.Close()
+	for _, w := range pending {
+		if _, err := br.Exec(); err != nil {
+			return t.fail(w.fail(err))
+		}
+	}
+	if err := br.Close(); err != nil {
+		return t.failf(err, "write batch of %s", t.id)
+	}
+	return nil
+}
+
+// txQuerier is the transaction's Querier behind the pending writes: every
+// statement runs after them, so reads see them and writes keep order.
+type txQuerier struct{ t *accountTx }
+
+func (q txQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if err := q.t.flush(); err != nil {
+		return 0, err
+	}
+	return q.t.raw.Exec(ctx, query, args...)
+}
+
+func (q txQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
+	if err := q.t.flush(); err != nil {
+		return errRow{err}
+	}
+	return q.t.raw.QueryRow(ctx, query, args...)
+}
+
+func (q txQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	if err := q.t.flush(); err != nil {
+		return nil, err
+	}
+	return q.t.raw.Query(ctx, query, args...)
 }
 
 func (t *accountTx) Account() *holdfast.Account { return t.acct }

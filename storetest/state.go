@@ -31,6 +31,7 @@ func TamperState(t *testing.T, open Opener, raw Raw) {
 		{"restriction deleted", []string{`DELETE FROM restrictions WHERE id = 'rst-freeze'`}, "frozen", "restriction rst-freeze", "", "deleted"},
 		{"restriction without entry", []string{`INSERT INTO restrictions (id, account, kind, starts_at, disclose, created_at) VALUES ('rst-forged', 'frozen', 'reduce_only', 1, true, 1)`}, "frozen", "restriction rst-forged", "", "no audit entry"},
 		{"withdrawal outcome changed", []string{`UPDATE withdrawals SET outcome = 'approve' WHERE id = 'w-1'`}, "withdrawer", "withdrawal w-1", "outcome", "differs"},
+		{"withdrawal total changed", []string{`UPDATE withdrawals SET total = '1' WHERE id = 'w-1'`}, "withdrawer", "withdrawal w-1", "total", "running total"},
 		{"withdrawal deleted", []string{`DELETE FROM withdrawals WHERE id = 'w-1'`}, "withdrawer", "withdrawal w-1", "", "deleted"},
 		{"case status changed", []string{`UPDATE cases SET state = 'approved' WHERE id = 'case-1'`}, "appellant", "case case-1", "state", "column"},
 		{"case document changed", []string{`UPDATE cases SET doc = replace(doc, '"state":"open"', '"state":"approved"') WHERE id = 'case-1'`}, "appellant", "case case-1", "state", "differs"},

@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"EventDuplicates", testEventDuplicates},
 		{"ActivityAndOrigin", testActivityOrigin},
 		{"WithdrawalWindow", testWithdrawalWindow},
+		{"WithdrawnSince", testWithdrawnSince},
 		{"Outbox", testOutbox},
 		{"Cases", testCases},
 		{"OutboxLifecycle", testOutboxLifecycle},
