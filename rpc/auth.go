@@ -395,27 +395,39 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 				header = v
 			}
 		}
-		p, err := a.admit(r.Context(), header, r.URL.Path, scopes)
+		ctx, err := a.enter(r.Context(), r.URL.Path, scopes, header)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
-			fail(w, r, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, r.URL.Path))
-			return
-		}
-		ctx := context.WithValue(r.Context(), principalKey{}, p)
-		if streamingProcedures[r.URL.Path] {
-			// A stream lives long after its first request: it checks its
-			// token again for every message (from the cache), so a
-			// revocation ends it within the same bound as any call.
-			ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
-				_, err := a.admit(ctx, header, r.URL.Path, scopes)
-				return err
-			})
-		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// enter admits a call to procedure (which needs one of scopes) made with
+// the Authorization header, takes it from its token's rate limit and
+// returns the call's context carrying its principal. Both transports (this
+// HTTP layer and the native gRPC handlers) call it, so that a call is
+// judged the same way whichever way it came.
+func (a *authenticator) enter(ctx context.Context, procedure string, scopes []holdfast.Scope, header string) (context.Context, error) {
+	p, err := a.admit(ctx, header, procedure, scopes)
+	if err != nil {
+		return nil, err
+	}
+	if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
+		return nil, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, procedure)
+	}
+	ctx = context.WithValue(ctx, principalKey{}, p)
+	if streamingProcedures[procedure] {
+		// A stream lives long after its first request: it checks its
+		// token again for every message (from the cache), so a
+		// revocation ends it within the same bound as any call.
+		ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
+			_, err := a.admit(ctx, header, procedure, scopes)
+			return err
+		})
+	}
+	return ctx, nil
 }
 
 // admit authenticates a call to procedure and checks that its token has
