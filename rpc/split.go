@@ -36,7 +36,6 @@ func SplitGRPC(ln net.Listener) *Split {
 	s := &Split{ln: ln, deadline: 10 * time.Second}
 	s.http = newSplitListener(ln, ln.Close)
 	s.grpc = newSplitListener(ln, nil)
-	s.grpc.onAccept = func() { s.grpcOn.Store(true) }
 	go s.run()
 	return s
 }
@@ -44,8 +43,12 @@ func SplitGRPC(ln net.Listener) *Split {
 // HTTP is the listener for the HTTP server.
 func (s *Split) HTTP() net.Listener { return s.http }
 
-// GRPC is the listener for grpc-go.
-func (s *Split) GRPC() net.Listener { return s.grpc }
+// GRPC is the listener for grpc-go; from this call on, gRPC connections
+// wait for its Accept.
+func (s *Split) GRPC() net.Listener {
+	s.grpcOn.Store(true)
+	return s.grpc
+}
 
 func (s *Split) run() {
 	for {
@@ -198,14 +201,13 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 
 // splitListener is one side of a Split.
 type splitListener struct {
-	addr     net.Addr
-	conns    chan net.Conn
-	done     chan struct{}
-	close    func() error
-	once     sync.Once
-	errMu    sync.Mutex
-	err      error
-	onAccept func()
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	close func() error
+	once  sync.Once
+	errMu sync.Mutex
+	err   error
 }
 
 func newSplitListener(ln net.Listener, closeFn func() error) *splitListener {
@@ -228,9 +230,6 @@ func (l *splitListener) fail(err error) {
 }
 
 func (l *splitListener) Accept() (net.Conn, error) {
-	if l.onAccept != nil {
-		l.onAccept()
-	}
 	select {
 	case c := <-l.conns:
 		return c, nil

@@ -460,9 +460,10 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	var grpcSrv *grpc.Server
 	if split != nil {
 		grpcSrv = api.GRPCServer(&gate)
+		grpcLn := split.GRPC()
 		go func() {
 			defer close(grpcDone)
-			if err := grpcSrv.Serve(split.GRPC()); err != nil {
+			if err := grpcSrv.Serve(grpcLn); err != nil {
 				log.Error("gRPC server stopped", "err", err)
 			}
 		}()
