@@ -12,6 +12,7 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -44,6 +45,12 @@ func (a *API) GRPCServer(front *Gate) *grpc.Server {
 		// limit (bounded), bridged ones by connect's per procedure.
 		grpc.MaxRecvMsgSize(int(a.maxFrame)),
 		grpc.UnknownServiceHandler(bridge{next}.serve),
+		// As the HTTP server: an idle connection is closed after 2 min.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 2 * time.Minute}),
+		// The Go client (H2CClient) pings an idle connection every 10 s
+		// to notice a dead server; grpc-go's default (one ping per 5 min,
+		// none without a call) would close its CheckStream.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	srv.RegisterService(&decisionServiceDesc, n)
 	authv3.RegisterAuthorizationServer(srv, n)
@@ -101,7 +108,6 @@ func (n *nativeGRPC) checkStream(st grpc.ServerStream) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
 	receive := func() (*holdfastv1.CheckStreamRequest, error) {
 		m := new(holdfastv1.CheckStreamRequest)
 		if err := st.RecvMsg(m); err != nil {
@@ -110,13 +116,29 @@ func (n *nativeGRPC) checkStream(st grpc.ServerStream) error {
 		return m, n.bounded(m)
 	}
 	send := func(m *holdfastv1.CheckStreamResponse) error { return st.SendMsg(m) }
-	err = n.api.decide.checkStream(ctx, receive, send)
-	if s, ok := status.FromError(err); ok && err != nil {
-		// The transport's own (the client went away): counted as connect
-		// counts it, not presented as an internal error.
-		err = connect.NewError(connect.Code(s.Code()), errors.New(s.Message()))
-	}
-	return grpcError(n.api.s.observed(ctx, procedure, connect.ProtocolGRPC, start, err))
+	return n.run(ctx, procedure, func() error {
+		err := n.api.decide.checkStream(ctx, receive, send)
+		if s, ok := status.FromError(err); ok && err != nil {
+			// The transport's own (the client went away): counted as
+			// connect counts it, not presented as an internal error.
+			err = connect.NewError(connect.Code(s.Code()), errors.New(s.Message()))
+		}
+		return err
+	})
+}
+
+// run times f as observe does for connect: metrics, the debug log, the
+// error presented; a panic is an internal error, as connect's recover
+// makes it, and the server stays up.
+func (n *nativeGRPC) run(ctx context.Context, procedure string, f func() error) (err error) {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			err = n.api.s.recovered(ctx, connect.Spec{Procedure: procedure}, nil, p)
+		}
+		err = grpcError(n.api.s.observed(ctx, procedure, connect.ProtocolGRPC, start, err))
+	}()
+	return f()
 }
 
 // unary runs a native unary call: the gate, the token, the body limit,
@@ -130,10 +152,9 @@ func unary[Req proto.Message, Res any](n *nativeGRPC, ctx context.Context, proce
 	if err := n.bounded(m); err != nil {
 		return none, grpcError(n.api.s.refused(ctx, procedure, err))
 	}
-	start := time.Now()
-	res, err := h(ctx, m)
-	if err = n.api.s.observed(ctx, procedure, connect.ProtocolGRPC, start, err); err != nil {
-		return none, grpcError(err)
+	var res Res
+	if err := n.run(ctx, procedure, func() (err error) { res, err = h(ctx, m); return err }); err != nil {
+		return none, err
 	}
 	return res, nil
 }

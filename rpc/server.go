@@ -351,7 +351,7 @@ func (s *server) observed(ctx context.Context, procedure, protocol string, start
 		code, err = ce.Code().String(), ce
 	}
 	took := time.Since(start)
-	s.metrics.rpc.WithLabelValues(procedure, code).Observe(took.Seconds())
+	s.metrics.rpcTimer(procedure, code).Observe(took.Seconds())
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		var token string
 		if p := PrincipalFrom(ctx); p != nil {
