@@ -71,3 +71,22 @@ func TestGRPCGate(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCBodyLimit: over gRPC a message larger than the server's body
+// limit is resource_exhausted with connect's words, whether grpc-go
+// answers it natively (Check) or hands it to connect (BatchCheck).
+func TestGRPCBodyLimit(t *testing.T) {
+	e := newEnv(t, func(c *rpc.Config) { c.MaxBodyBytes = 1024 })
+	ctx := context.Background()
+	big := &holdfastv1.CheckRequest{Account: strings.Repeat("a", 2000), Action: "withdraw"}
+	_, native := e.grpc("check").Decision.Check(ctx, connect.NewRequest(big))
+	_, bridged := e.grpc("check").Decision.BatchCheck(ctx, connect.NewRequest(&holdfastv1.BatchCheckRequest{Checks: []*holdfastv1.CheckRequest{big}}))
+	for name, err := range map[string]error{"native": native, "bridged": bridged} {
+		if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "is larger than configured max 1024") {
+			t.Errorf("%s: %v, want resource_exhausted over 1024 bytes", name, err)
+		}
+	}
+	if _, err := e.grpc("check").Decision.Check(ctx, connect.NewRequest(&holdfastv1.CheckRequest{Account: "acct-1", Action: "withdraw"})); err != nil {
+		t.Fatalf("a small Check: %v", err)
+	}
+}
