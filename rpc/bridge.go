@@ -134,7 +134,9 @@ func (w *bridgeWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	if w.code != http.StatusOK {
-		return len(p), nil // a plain HTTP error body: the status says it
+		// A plain HTTP error (the gate's 503): its text is the message.
+		w.pending.Write(p[:min(len(p), max(0, 1024-w.pending.Len()))])
+		return len(p), nil
 	}
 	w.pending.Write(p)
 	for w.pending.Len() >= 5 {
@@ -181,7 +183,11 @@ func (w *bridgeWriter) finish() error {
 	}
 	code := trailer.Get("Grpc-Status")
 	if code == "" {
-		return status.Error(httpStatusCode(w.code), http.StatusText(w.code))
+		msg := strings.TrimSpace(w.pending.String())
+		if msg == "" {
+			msg = http.StatusText(w.code)
+		}
+		return status.Error(httpStatusCode(w.code), msg)
 	}
 	if code == "0" {
 		return nil

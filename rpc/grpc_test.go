@@ -49,7 +49,7 @@ func TestGRPCGate(t *testing.T) {
 	}
 	gate.Fence("not serving: lost the node lock on the store")
 	native, bridged := calls()
-	if connect.CodeOf(native) != connect.CodeUnavailable || connect.CodeOf(bridged) != connect.CodeUnavailable {
+	if connect.CodeOf(native) != connect.CodeUnavailable || connect.CodeOf(bridged) != connect.CodeUnavailable || !strings.Contains(bridged.Error(), "lost the node lock") {
 		t.Fatalf("fenced: %v, %v; want unavailable", native, bridged)
 	}
 	gate.Fence("")

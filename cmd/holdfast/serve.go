@@ -463,7 +463,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		grpcLn := split.GRPC()
 		go func() {
 			defer close(grpcDone)
-			if err := grpcSrv.Serve(grpcLn); err != nil {
+			if err := grpcSrv.Serve(grpcLn); err != nil && !errors.Is(err, net.ErrClosed) {
 				log.Error("gRPC server stopped", "err", err)
 			}
 		}()
