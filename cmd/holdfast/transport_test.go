@@ -53,13 +53,19 @@ func TestGRPCTransportsOnOnePort(t *testing.T) {
 	withToken := func(token string) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 	}
-	connectClient := func(token string, opts ...connect.ClientOption) holdfastv1connect.DecisionServiceClient {
+	// connectClients are the Connect client over gRPC (h2c) and over
+	// JSON (HTTP/1.1).
+	connectClients := func(token string) map[string]holdfastv1connect.DecisionServiceClient {
 		t.Helper()
-		c, err := hfclient.New(hfclient.Config{URL: n.url, Token: token, Retries: -1, Options: opts, HTTPClient: map[bool]*http.Client{true: rpc.H2CClient(), false: http.DefaultClient}[len(opts) > 0]})
+		grpcClient, err := hfclient.New(hfclient.Config{URL: n.url, Token: token, Retries: -1, HTTPClient: rpc.H2CClient(), Options: []connect.ClientOption{connect.WithGRPC()}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.Decision()
+		jsonClient, err := hfclient.New(hfclient.Config{URL: n.url, Token: token, Retries: -1, HTTPClient: http.DefaultClient, Options: []connect.ClientOption{connect.WithProtoJSON()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]holdfastv1connect.DecisionServiceClient{"connect gRPC": grpcClient.Decision(), "connect JSON": jsonClient.Decision()}
 	}
 	req := &holdfastv1.CheckRequest{Account: "acct-locked", Action: "withdraw"}
 
@@ -73,10 +79,7 @@ func TestGRPCTransportsOnOnePort(t *testing.T) {
 		len(batch.Decisions) != 2 || batch.Decisions[0].Effect != "deny" || batch.Decisions[1].Effect != "allow" {
 		t.Fatalf("grpc-go BatchCheck: %v %v", &batch, err)
 	}
-	for name, c := range map[string]holdfastv1connect.DecisionServiceClient{
-		"connect gRPC": connectClient(check, connect.WithGRPC()),
-		"connect JSON": connectClient(check, connect.WithProtoJSON()),
-	} {
+	for name, c := range connectClients(check) {
 		got, err := c.Check(ctx, connect.NewRequest(req))
 		if err != nil || got.Msg.Effect != "deny" {
 			t.Fatalf("%s Check: %v %v, want deny", name, got, err)
@@ -130,10 +133,7 @@ func TestGRPCTransportsOnOnePort(t *testing.T) {
 			if status.Code(bridgedErr) != tc.code || strings.ReplaceAll(status.Convert(bridgedErr).Message(), "BatchCheck", "Check") != st.Message() {
 				t.Fatalf("grpc-go bridged: %v, want %v", bridgedErr, err)
 			}
-			for name, c := range map[string]holdfastv1connect.DecisionServiceClient{
-				"connect gRPC": connectClient(tc.token, connect.WithGRPC()),
-				"connect JSON": connectClient(tc.token, connect.WithProtoJSON()),
-			} {
+			for name, c := range connectClients(tc.token) {
 				_, cerr := c.Check(ctx, connect.NewRequest(req))
 				code, _, msg := rpc.ErrorInfo(cerr)
 				var ce *connect.Error
