@@ -51,18 +51,22 @@ func (s *Split) GRPC() net.Listener {
 }
 
 func (s *Split) run() {
+	var wait time.Duration
 	for {
 		c, err := s.ln.Accept()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http does, rather than stop serving.
+			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			time.Sleep(wait)
+			continue
+		}
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
 			s.http.fail(err)
 			s.grpc.fail(err)
 			return
 		}
+		wait = 0
 		if !s.grpcOn.Load() {
 			s.http.deliver(c)
 			continue
