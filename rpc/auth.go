@@ -199,8 +199,10 @@ type authenticator struct {
 	ttl   time.Duration
 	now   func() time.Time
 
-	mu    sync.RWMutex
-	cache map[string]cachedPrincipal // by token hash
+	mu sync.RWMutex
+	// cache is keyed by the token's SHA-256: never the secret itself, and
+	// no hex encoding on the hot path.
+	cache map[[sha256.Size]byte]cachedPrincipal
 	// gen counts AuthCache.Forget calls (changed under mu): a lookup that
 	// began before one is not cached.
 	gen atomic.Uint64
@@ -245,7 +247,7 @@ const (
 var rejectReasons = []string{rejectBadToken, rejectExpired, rejectRevoked, rejectDisabled, rejectWrongScope}
 
 func newAuthenticator(store holdfast.StaffStore, rates TokenRates) *authenticator {
-	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[string]cachedPrincipal{}, limits: newTokenLimits(rates)}
+	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[[sha256.Size]byte]cachedPrincipal{}, limits: newTokenLimits(rates)}
 }
 
 // refusal is an authentication failure with the reason it is counted
@@ -275,12 +277,13 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 	}
 	// The store is searched by hash, so no comparison ever touches the
 	// secret itself; only the hash (useless to an attacker) is compared.
-	hash := HashToken(secret)
+	var buf [tokenLen]byte // on the stack: no allocation per call
+	sum := sha256.Sum256(append(buf[:0], secret...))
 	// now is taken before the store read: a cache entry never outlives
 	// the read that filled it by more than the TTL.
 	now := a.now()
 	a.mu.RLock()
-	c, ok := a.cache[hash]
+	c, ok := a.cache[sum]
 	a.mu.RUnlock()
 	if ok && now.Before(c.expires) {
 		if !c.p.expiresAt.IsZero() && !now.Before(c.p.expiresAt) {
@@ -288,6 +291,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 		}
 		return c.p, nil
 	}
+	hash := hex.EncodeToString(sum[:])
 	t, err := a.store.TokenByHash(ctx, hash)
 	switch holdfast.ErrorCode(err) {
 	case "":
@@ -329,7 +333,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (*Princ
 		}
 	}
 	if len(a.cache) < cacheMax && a.gen.Load() == gen {
-		a.cache[hash] = cachedPrincipal{p: p, expires: now.Add(a.ttl)}
+		a.cache[sum] = cachedPrincipal{p: p, expires: now.Add(a.ttl)}
 	}
 	a.mu.Unlock()
 	return p, nil
@@ -395,27 +399,39 @@ func (a *authenticator) authorize(next http.Handler, fail func(http.ResponseWrit
 				header = v
 			}
 		}
-		p, err := a.admit(r.Context(), header, r.URL.Path, scopes)
+		ctx, err := a.enter(r.Context(), r.URL.Path, scopes, header)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
-			fail(w, r, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, r.URL.Path))
-			return
-		}
-		ctx := context.WithValue(r.Context(), principalKey{}, p)
-		if streamingProcedures[r.URL.Path] {
-			// A stream lives long after its first request: it checks its
-			// token again for every message (from the cache), so a
-			// revocation ends it within the same bound as any call.
-			ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
-				_, err := a.admit(ctx, header, r.URL.Path, scopes)
-				return err
-			})
-		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// enter admits a call to procedure (which needs one of scopes) made with
+// the Authorization header, takes it from its token's rate limit and
+// returns the call's context carrying its principal. Both transports (this
+// HTTP layer and the native gRPC handlers) call it, so that a call is
+// judged the same way whichever way it came.
+func (a *authenticator) enter(ctx context.Context, procedure string, scopes []holdfast.Scope, header string) (context.Context, error) {
+	p, err := a.admit(ctx, header, procedure, scopes)
+	if err != nil {
+		return nil, err
+	}
+	if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
+		return nil, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, procedure)
+	}
+	ctx = context.WithValue(ctx, principalKey{}, p)
+	if streamingProcedures[procedure] {
+		// A stream lives long after its first request: it checks its
+		// token again for every message (from the cache), so a
+		// revocation ends it within the same bound as any call.
+		ctx = context.WithValue(ctx, reauthKey{}, func(ctx context.Context) error {
+			_, err := a.admit(ctx, header, procedure, scopes)
+			return err
+		})
+	}
+	return ctx, nil
 }
 
 // admit authenticates a call to procedure and checks that its token has

@@ -84,8 +84,14 @@ func (h *decisions) BatchCheck(ctx context.Context, req *connect.Request[holdfas
 // an empty or oversized batch) ends the stream. A stream is one call to
 // the rpc metrics; every check counts in the decision metrics.
 func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[holdfastv1.CheckStreamRequest, holdfastv1.CheckStreamResponse]) error {
+	return h.checkStream(ctx, st.Receive, st.Send)
+}
+
+// checkStream is CheckStream over either transport: receive returns the
+// next batch (io.EOF when the client is done), send answers it.
+func (h *decisions) checkStream(ctx context.Context, receive func() (*holdfastv1.CheckStreamRequest, error), send func(*holdfastv1.CheckStreamResponse) error) error {
 	for {
-		m, err := st.Receive()
+		m, err := receive()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -108,7 +114,7 @@ func (h *decisions) CheckStream(ctx context.Context, st *connect.BidiStream[hold
 			}
 			out.Decisions[i] = res
 		}
-		if err := st.Send(out); err != nil {
+		if err := send(out); err != nil {
 			return err
 		}
 	}

@@ -74,10 +74,17 @@ func newEnvWith(t *testing.T, ec engine.Config, opts ...func(*rpc.Config)) *env 
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv := httptest.NewUnstartedServer(rpc.Handler(cfg))
+	// Served as serve does: cleartext gRPC on grpc-go, the rest on
+	// net/http, one port; e.grpc's clients reach grpc-go.
+	api := rpc.New(cfg)
+	srv := httptest.NewUnstartedServer(api)
 	srv.Config.Protocols = rpc.NewHTTPServer("", nil).Protocols
+	split := rpc.SplitGRPC(srv.Listener)
+	srv.Listener = split.HTTP()
+	grpcSrv, grpcLn := api.GRPCServer(nil), split.GRPC()
+	go grpcSrv.Serve(grpcLn)
 	srv.Start()
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { grpcSrv.Stop(); srv.Close() })
 
 	e := &env{t: t, db: db, engine: eng, srv: srv, tokens: map[string]string{}}
 	now := time.Now()

@@ -33,7 +33,16 @@ const (
 // which Envoy with failure_mode_allow: false (the default) turns into a
 // 403.
 func (g *gatewayServer) extAuthzCheck(ctx context.Context, req *connect.Request[authv3.CheckRequest]) (*connect.Response[authv3.CheckResponse], error) {
-	attrs := req.Msg.GetAttributes()
+	res, err := g.extAuthz(ctx, req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(res), nil
+}
+
+// extAuthz is extAuthzCheck over either transport.
+func (g *gatewayServer) extAuthz(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
 	r := gateway.Request{Method: h.GetMethod(), URI: h.GetPath(), Headers: extAuthzHeaders(h)}
 	if a, err := netip.ParseAddr(attrs.GetSource().GetAddress().GetSocketAddress().GetAddress()); err == nil {
@@ -72,7 +81,7 @@ func (g *gatewayServer) extAuthzCheck(ctx context.Context, req *connect.Request[
 		body, _ := MarshalJSON(pbErrorDetail(asDomainError(ans.Err)))
 		out = denied(code, status, []*corev3.HeaderValueOption{header("x-holdfast-effect", "deny")}, body)
 	}
-	return connect.NewResponse(out), nil
+	return out, nil
 }
 
 func denied(code codes.Code, status typev3.StatusCode, hs []*corev3.HeaderValueOption, body []byte) *authv3.CheckResponse {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,29 @@ type Metrics struct {
 	// (forward-auth and ext_authz).
 	gatewayDecisions *prometheus.CounterVec
 	gatewayDuration  *prometheus.HistogramVec
+
+	// The series every call touches, bound once to their labels: a label
+	// lookup hashes the values and takes the vector's lock on every call.
+	rpcTimers sync.Map // rpcLabels → prometheus.Observer
+	counted   sync.Map // decisionLabels → prometheus.Counter
+}
+
+type rpcLabels struct{ procedure, code string }
+
+type decisionLabels struct {
+	action holdfast.Action
+	effect holdfast.Effect
+	kind   string
+}
+
+// rpcTimer is the holdfast_rpc_duration_seconds series of procedure and code.
+func (m *Metrics) rpcTimer(procedure, code string) prometheus.Observer {
+	k := rpcLabels{procedure, code}
+	if o, ok := m.rpcTimers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.rpcTimers.LoadOrStore(k, m.rpc.WithLabelValues(procedure, code))
+	return o.(prometheus.Observer)
 }
 
 // NewMetrics creates the series and registers them with the Go runtime and
@@ -167,7 +191,12 @@ func (m *Metrics) decided(action holdfast.Action, d *holdfast.Decision, took tim
 			break
 		}
 	}
-	m.decisions.WithLabelValues(string(action), d.Effect.String(), kind).Inc()
+	k := decisionLabels{action, d.Effect, kind}
+	c, ok := m.counted.Load(k)
+	if !ok {
+		c, _ = m.counted.LoadOrStore(k, m.decisions.WithLabelValues(string(action), d.Effect.String(), kind))
+	}
+	c.(prometheus.Counter).Inc()
 	if took > 0 {
 		m.check.Observe(took.Seconds())
 	}

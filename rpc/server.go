@@ -105,9 +105,26 @@ type server struct {
 	evidence blob.Store
 }
 
-// Handler returns the whole API: every service, /healthz, /readyz and
-// /metrics. Serve it with NewHTTPServer so that gRPC works without TLS.
-func Handler(cfg Config) http.Handler {
+// Handler returns the whole API over HTTP: every service, /healthz,
+// /readyz and /metrics. Serve it with NewHTTPServer so that gRPC works
+// without TLS.
+func Handler(cfg Config) http.Handler { return New(cfg) }
+
+// API is the whole API: an http.Handler, and the source of the native
+// gRPC server (GRPCServer) that shares its authentication, limits and
+// metrics.
+type API struct {
+	http.Handler
+	s        *server
+	auth     *authenticator
+	decide   *decisions
+	gw       *gatewayServer
+	maxBody  int   // a native call's message
+	maxFrame int64 // the largest message of any procedure (evidence)
+}
+
+// New builds the API.
+func New(cfg Config) *API {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
@@ -169,9 +186,7 @@ func Handler(cfg Config) http.Handler {
 
 	ew := connect.NewErrorWriter(opts...)
 	fail := func(w http.ResponseWriter, r *http.Request, err error) {
-		ce := present(r.Context(), s.log, r.URL.Path, err)
-		s.log.DebugContext(r.Context(), "rpc", "procedure", r.URL.Path, "code", ce.Code().String(), "err", ce.Message())
-		_ = ew.Write(w, r, ce)
+		_ = ew.Write(w, r, s.refused(r.Context(), r.URL.Path, err))
 	}
 	handleAudit(mux, cfg.Engine, fail)
 	auth := newAuthenticator(cfg.Staff, cfg.TokenRates)
@@ -185,7 +200,19 @@ func Handler(cfg Config) http.Handler {
 		}
 		fail(w, r, err)
 	}
-	return auth.authorize(checkBody(mux, limits, bodyFail), fail)
+	return &API{
+		Handler: auth.authorize(checkBody(mux, limits, bodyFail), fail),
+		s:       s, auth: auth, decide: &decisions{s}, gw: gw,
+		maxBody: cfg.MaxBodyBytes, maxFrame: limits.of(caseServicePrefix, false),
+	}
+}
+
+// refused presents the error of a call refused before its handler ran
+// (authentication, limits, an unreadable body) and logs it at debug level.
+func (s *server) refused(ctx context.Context, procedure string, err error) *connect.Error {
+	ce := present(ctx, s.log, procedure, err)
+	s.log.DebugContext(ctx, "rpc", "procedure", procedure, "code", ce.Code().String(), "err", ce.Message())
+	return ce
 }
 
 // staleDetail says why a stale node is not ready. A node holding a change
@@ -250,23 +277,52 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 
 // Gate lets the listener come up before the engine has loaded its index:
 // until Open, /healthz answers 200 and everything else (/readyz included)
-// 503, so an orchestrator sees a live but not ready node.
-type Gate struct{ h atomic.Pointer[http.Handler] }
+// 503, so an orchestrator sees a live but not ready node. Fence closes it
+// again but for /healthz and /metrics. The native gRPC server asks the
+// same gate (GRPCServer).
+type Gate struct {
+	h     atomic.Pointer[http.Handler]
+	fence atomic.Pointer[string]
+}
 
 // Open starts serving h.
 func (g *Gate) Open(h http.Handler) { g.h.Store(&h) }
 
+// Fence refuses every call but liveness and metrics with reason (503,
+// gRPC unavailable); "" serves again.
+func (g *Gate) Fence(reason string) {
+	if reason == "" {
+		g.fence.Store(nil)
+		return
+	}
+	g.fence.Store(&reason)
+}
+
+// refusal is why the gate turns a call to path away now ("": it does not).
+func (g *Gate) refusal(path string) string {
+	if g.h.Load() == nil {
+		if path == "/healthz" {
+			return ""
+		}
+		return "starting: loading the decision index"
+	}
+	if r := g.fence.Load(); r != nil && path != "/healthz" && path != "/metrics" {
+		return *r
+	}
+	return ""
+}
+
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if reason := g.refusal(r.URL.Path); reason != "" {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, reason, http.StatusServiceUnavailable)
+		return
+	}
 	if h := g.h.Load(); h != nil {
 		(*h).ServeHTTP(w, r)
 		return
 	}
-	if r.URL.Path == "/healthz" {
-		io.WriteString(w, "ok\n")
-		return
-	}
-	w.Header().Set("Retry-After", "1")
-	http.Error(w, "starting: loading the decision index", http.StatusServiceUnavailable)
+	io.WriteString(w, "ok\n") // /healthz while starting
 }
 
 // observe presents handler errors, times each call and logs one line per
@@ -295,7 +351,7 @@ func (s *server) observed(ctx context.Context, procedure, protocol string, start
 		code, err = ce.Code().String(), ce
 	}
 	took := time.Since(start)
-	s.metrics.rpc.WithLabelValues(procedure, code).Observe(took.Seconds())
+	s.metrics.rpcTimer(procedure, code).Observe(took.Seconds())
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		var token string
 		if p := PrincipalFrom(ctx); p != nil {

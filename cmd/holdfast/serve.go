@@ -14,10 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/backtest"
@@ -275,6 +275,9 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	var gate rpc.Gate
 	srv := rpc.NewHTTPServer(o.addr, &gate)
 	served := make(chan error, 1)
+	// Cleartext gRPC goes to grpc-go once the API is up (decision 148);
+	// over TLS every connection is net/http's, connect answering gRPC.
+	var split *rpc.Split
 	if o.tls.cert != "" {
 		tc, err := o.tls.config()
 		if err != nil {
@@ -283,6 +286,9 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		}
 		srv.TLSConfig = tc
 		ln = tls.NewListener(ln, tc)
+	} else {
+		split = rpc.SplitGRPC(ln)
+		ln = split.HTTP()
 	}
 	go func() { served <- srv.Serve(ln) }()
 
@@ -422,18 +428,17 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
-	api := rpc.Handler(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens, Gateway: gw})
+	api := rpc.New(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens, Gateway: gw})
 	pages, err := o.pages(eng, db, evidence, log)
 	if err != nil {
 		srv.Close()
 		return err
 	}
-	// fenced: the node lock is lost, so another node may be serving
+	// Fenced: the node lock is lost, so another node may be serving
 	// alone; answer nothing (but liveness and metrics) until it is back.
-	var fenced atomic.Bool
 	if nodeLock != nil {
 		go nodeLock.Watch(ctx, time.Second, func(err error) {
-			fenced.Store(true)
+			gate.Fence("not serving: lost the node lock on the store")
 			log.Error("lost the node lock on the store: not serving until it is taken again", "err", err)
 		}, func(ctx context.Context) error {
 			if b == nil {
@@ -443,23 +448,32 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 					return err
 				}
 			}
-			fenced.Store(false)
+			gate.Fence("")
 			log.Warn("took the node lock again: serving")
 			return nil
 		})
 	}
 	gate.Open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if fenced.Load() && r.URL.Path != "/healthz" && r.URL.Path != "/metrics" {
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "not serving: lost the node lock on the store", http.StatusServiceUnavailable)
-			return
-		}
 		if web.IsPage(r.URL.Path) {
 			pages.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	}))
+	grpcDone := make(chan struct{})
+	var grpcSrv *grpc.Server
+	if split != nil {
+		grpcSrv = api.GRPCServer(&gate)
+		grpcLn := split.GRPC()
+		go func() {
+			defer close(grpcDone)
+			if err := grpcSrv.Serve(grpcLn); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Error("gRPC server stopped", "err", err)
+			}
+		}()
+	} else {
+		close(grpcDone)
+	}
 	accounts, restrictions := eng.IndexStats()
 	log.Info("ready", "addr", "http://"+ln.Addr().String(), "data", o.where.data, "postgres", o.where.postgres(), "bus", o.cluster.bus != "", "accounts", accounts, "restrictions", restrictions, "startup", time.Since(start), "audit_key", logKey)
 
@@ -474,6 +488,18 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 	log.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if grpcSrv != nil {
+		// Both servers drain at once; a gRPC call still running when the
+		// time is up is cut off, as HTTP's are.
+		go grpcSrv.GracefulStop()
+		defer func() {
+			select {
+			case <-grpcDone:
+			case <-shutdown.Done():
+				grpcSrv.Stop()
+			}
+		}()
+	}
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
