@@ -64,6 +64,7 @@ else
   work=$(mktemp -d "${TMPDIR:-/tmp}/holdfast-compare.XXXXXX")
 fi
 pids=()
+bin=$work/bin
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
   [ -n "${WORK:-}" ] || rm -rf "$work"
@@ -73,9 +74,19 @@ trap cleanup EXIT
 if [ -x "$here/bench.test" ]; then
   bin=$here
   PATH="$here:$PATH"
-else
+fi
+# go install puts ghz in $(go env GOPATH)/bin, often not on PATH.
+if ! command -v ghz >/dev/null && command -v go >/dev/null; then
+  PATH="$PATH:$(go env GOPATH)/bin"
+fi
+# Before building: the first build of OPA takes minutes.
+if [ "$net" = 1 ]; then
+  need wrk "Install it: apt-get install wrk (or build https://github.com/wg/wrk)."
+  need ghz "Install it: go install github.com/bojand/ghz/cmd/ghz@v0.93.0 (then add \$(go env GOPATH)/bin to PATH), or use a kit."
+  need taskset "It comes with util-linux."
+fi
+if [ "$bin" != "$here" ]; then
   need go "Install Go (https://go.dev/dl/), or run a kit made by make bench-kit."
-  bin=$work/bin
   echo "== building (go build; the first build of OPA takes several minutes)"
   root=$(cd "$here/.." && pwd)
   (cd "$root" && go build -o "$bin/holdfast" ./cmd/holdfast)
@@ -84,11 +95,6 @@ else
     (cd "$here" && go build -o "$bin/opa" github.com/open-policy-agent/opa)
   fi
   cp "$here/questions.lua" "$bin/"
-fi
-if [ "$net" = 1 ]; then
-  need wrk "Install it: apt-get install wrk (or build https://github.com/wg/wrk)."
-  need ghz "Install it: go install github.com/bojand/ghz/cmd/ghz@v0.93.0 (then add \$(go env GOPATH)/bin to PATH), or use a kit."
-  need taskset "It comes with util-linux."
 fi
 
 echo "== $(date -u +%FT%TZ), $(uname -srm), $ncpu CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -19,7 +19,7 @@
 // and ghz (Holdfast's gRPC Check) load each at 32 and 128 connections,
 // and again with each server pinned to N CPUs with GOMAXPROCS=N:
 //
-//	make bench-compare                          # in process, about 3 minutes
+//	make bench-compare                          # in process, a few minutes
 //	make bench-compare NET=1                    # everything, about 10 minutes on 2 cores
 //	make bench-compare NET=1 CPUS="1 2" SECS=10
 //	make bench-kit KIT=/tmp/kit                 # prebuilt, for a machine without Go:
