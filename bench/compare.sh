@@ -18,8 +18,9 @@
 # Settings (environment): NET=1; CPUS (default "1 2 4 … nproc"); SECS
 # (default 5) per measured point, after 1 s of warm-up; CONCS (default
 # "32 128"); WRK_THREADS (default 2); GHZ_CONNS (default: as many as
-# concurrent calls, like wrk; 1 multiplexes them all); BENCHTIME (default 1s, go test
-# -benchtime); HF_PORT, OPA_PORT (default 7481, 7482).
+# concurrent calls, like wrk; 1 multiplexes them all); BENCHTIME
+# (default 1s, go test -benchtime); HF_PORT, OPA_PORT (default 7481,
+# 7482); WORK (below).
 #
 # Binaries: when this script lies beside bench.test (a kit made by
 # make bench-kit), it uses the binaries beside it and needs no Go;
