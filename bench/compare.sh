@@ -108,7 +108,7 @@ if [ "$net" = 1 ]; then
   tests+='|TestNetwork|TestServersPrepare'
   env+=(HOLDFAST_BENCH_NET=1 HOLDFAST_BENCH_SECS="$secs" HOLDFAST_BENCH_PREP="$work" HOLDFAST_BENCH_DATA="$work/data")
 fi
-echo "== in process (one process, the fixture loaded once; about 6 minutes here)"
+echo "== in process (one process, the fixture loaded once; a few minutes)"
 if [ -s "$work/inprocess.log" ] && grep -q '^PASS$' "$work/inprocess.log" && { [ "$net" != 1 ] || [ -s "$work/questions.txt" ]; }; then
   echo "   (from $work/inprocess.log, an earlier run)"
 else

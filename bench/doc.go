@@ -20,7 +20,7 @@
 // and again with each server pinned to N CPUs with GOMAXPROCS=N:
 //
 //	make bench-compare                          # in process, a few minutes
-//	make bench-compare NET=1                    # everything, about 10 minutes on 2 cores
+//	make bench-compare NET=1                    # everything, 4-12 minutes on 2 cores
 //	make bench-compare NET=1 CPUS="1 2" SECS=10
 //	make bench-kit KIT=/tmp/kit                 # prebuilt, for a machine without Go:
 //	NET=1 CPUS="1 2 4 8 16" /tmp/kit/compare.sh # there (needs wrk and taskset)
