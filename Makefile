@@ -1,5 +1,5 @@
 # The index of what a developer can do.
-.PHONY: run test bench bench-compare lint proto generate scenarios tools
+.PHONY: run test bench bench-compare bench-kit lint proto generate scenarios tools
 
 run:
 	go run ./cmd/holdfast serve
@@ -11,10 +11,20 @@ bench:
 	go test -run '^$$' -bench . -benchmem ./engine/ ./sqlite/
 
 # Holdfast against OPA and Casbin on the same data (a separate module, bench/,
-# so the product never depends on them). Over HTTP: HOLDFAST_BENCH_NET=1
-# go test -run TestNetwork -v . in bench/.
+# so the product never depends on them): in-process ratios and scaling with
+# GOMAXPROCS; NET=1 adds the servers (holdfast serve, opa run --server) under
+# wrk and ghz on loopback. CPUS="1 2 4" chooses the scaling points, SECS the
+# seconds per point. bench-kit builds the same run, prebuilt, for a machine
+# without Go (KIT=dir; also dir.tar.gz). See docs/performance.md.
+NET ?=
+CPUS ?=
+SECS ?=
+KIT ?= $(CURDIR)/bench-kit
 bench-compare:
-	cd bench && go test -run '^$$' -bench . -benchmem -benchtime 2s .
+	NET="$(NET)" CPUS="$(CPUS)" SECS="$(SECS)" bench/compare.sh
+
+bench-kit:
+	bench/kit.sh "$(KIT)"
 
 lint:
 	gofmt -l . | (! grep .)

@@ -7,6 +7,24 @@
 //	cd bench && go test -run 'TestCrossCheck|TestRatios' -v .
 //	cd bench && HOLDFAST_BENCH_NET=1 go test -run TestNetwork -v .
 //
+// make bench-compare (compare.sh) runs them as one report: the in-process
+// ratios, BenchmarkCheck, and BenchmarkCheckParallel at each GOMAXPROCS of
+// CPUS (default 1, 2, 4 … up to the CPUs). NET=1 adds TestNetwork and the
+// servers as deployed: holdfast serve beside OPA's own server (opa run
+// --server, built from the OPA module go.mod requires, go.mod's tool
+// directive), which serves serverRego over the same fixture (a data file
+// written by TestServersPrepare). Both must give the verdicts of a direct
+// reading of the data on 2,000 questions (TestServersSameAnswers), then
+// wrk (questions.lua: OPA's /v1/data and Holdfast's Connect JSON Check)
+// and ghz (Holdfast's gRPC Check) load each at 32 and 128 connections,
+// and again with each server pinned to N CPUs with GOMAXPROCS=N:
+//
+//	make bench-compare                          # in process, a few minutes
+//	make bench-compare NET=1                    # everything, 4-12 minutes on 2 cores
+//	make bench-compare NET=1 CPUS="1 2" SECS=10
+//	make bench-kit KIT=/tmp/kit                 # prebuilt, for a machine without Go:
+//	NET=1 CPUS="1 2 4 8 16" /tmp/kit/compare.sh # there (needs wrk and taskset)
+//
 // As an Envoy ext_authz service, Holdfast is compared with an OPA server
 // doing what OPA's Envoy plugin does (extauthz_test.go: grpc-go with the
 // go-control-plane types, a prepared Rego query over the default policy's

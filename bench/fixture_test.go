@@ -129,11 +129,18 @@ func questions(n int, restricted bool, s uint64) []question {
 	return qs
 }
 
-// tmpDir is removed by TestMain.
+// tmpDir is where Holdfast's store is filled: a fresh directory that
+// TestMain removes, or HOLDFAST_BENCH_DATA, which it keeps so that
+// holdfast serve can serve the same fixture afterwards (bench/compare.sh).
 var tmpDir string
 
 func TestMain(m *testing.M) {
-	d, err := os.MkdirTemp("", "holdfast-bench-")
+	keep := os.Getenv("HOLDFAST_BENCH_DATA")
+	d := keep
+	var err error
+	if keep == "" {
+		d, err = os.MkdirTemp("", "holdfast-bench-")
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -143,7 +150,9 @@ func TestMain(m *testing.M) {
 	if h := hf.cleanup; h != nil {
 		h()
 	}
-	os.RemoveAll(d)
+	if keep == "" {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
 
