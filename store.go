@@ -397,4 +397,13 @@ type OutboxStore interface {
 	// ListCommands lists commands in state (all when empty), newest
 	// first, at most limit (all when 0).
 	ListCommands(ctx context.Context, state CommandState, limit int) ([]Delivery, error)
+	// OutboxStats counts the pending and dead commands and gives the
+	// oldest pending one's creation (zero when none is pending).
+	OutboxStats(ctx context.Context) (OutboxStats, error)
+}
+
+// OutboxStats is the outbox's backlog, for operators' metrics.
+type OutboxStats struct {
+	Pending, Dead int
+	OldestPending time.Time
 }

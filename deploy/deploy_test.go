@@ -10,6 +10,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
@@ -94,6 +96,12 @@ func TestKubernetesManifests(t *testing.T) {
 			case "policy/v1 PodDisruptionBudget":
 				var p policyv1.PodDisruptionBudget
 				strict(t, f, i, doc, &p)
+			case "batch/v1 CronJob":
+				var c batchv1.CronJob
+				strict(t, f, i, doc, &c)
+				for _, ct := range c.Spec.JobTemplate.Spec.Template.Spec.Containers {
+					acceptsArgs(t, f, ct.Args)
+				}
 			default:
 				t.Errorf("%s document %d: unexpected %s %s", f, i, head.APIVersion, head.Kind)
 			}
@@ -223,5 +231,147 @@ func TestSystemdUnit(t *testing.T) {
 	os.WriteFile(unit, bytes.ReplaceAll(data, exec1[1], []byte(bin)), 0o644)
 	if out, err := exec.Command(analyze, "verify", unit).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// definedMetrics are the metric names the server's code defines.
+func definedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	re := regexp.MustCompile(`"(holdfast_[a-z_]+)"`)
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "bench" || d.Name() == "deploy" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range re.FindAllSubmatch(b, -1) {
+				names[string(m[1])] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+var metricRef = regexp.MustCompile(`\bholdfast_[a-z_]+`)
+
+// checkExpr: every Holdfast metric an expression names is one the server
+// defines (a histogram's _bucket, _count and _sum included), and its
+// brackets balance.
+func checkExpr(t *testing.T, where, expr string, defined map[string]bool) {
+	t.Helper()
+	for _, m := range metricRef.FindAllString(expr, -1) {
+		base := m
+		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+			if b, ok := strings.CutSuffix(m, suffix); ok && defined[b] {
+				base = b
+			}
+		}
+		if !defined[base] {
+			t.Errorf("%s: %s is not a metric the server defines", where, m)
+		}
+	}
+	depth, closedEarly := 0, false
+	for _, r := range expr {
+		switch r {
+		case '(', '{', '[':
+			depth++
+		case ')', '}', ']':
+			depth--
+		}
+		closedEarly = closedEarly || depth < 0
+	}
+	if depth != 0 || closedEarly {
+		t.Errorf("%s: unbalanced brackets in %s", where, expr)
+	}
+}
+
+// TestAlertRules: the rules file is Prometheus' format, each rule has a
+// severity, a summary and a valid for, and names only metrics that exist.
+func TestAlertRules(t *testing.T) {
+	data, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.UnmarshalStrict(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	defined := definedMetrics(t)
+	n := 0
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" || r.Expr == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("rule %q: want alert, expr, labels.severity and annotations.summary", r.Alert)
+			}
+			if r.For != "" && !regexp.MustCompile(`^[0-9]+[smh]$`).MatchString(r.For) {
+				t.Errorf("rule %s: for %q is not a Prometheus duration", r.Alert, r.For)
+			}
+			checkExpr(t, "alert "+r.Alert, r.Expr, defined)
+		}
+	}
+	for _, want := range []string{"holdfast_feed_stale", "holdfast_outbox_oldest_pending_age_seconds", "holdfast_rule_errors_total", "holdfast-audit-verify"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("no alert on %s", want)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rules")
+	}
+}
+
+// TestGrafanaDashboard: the dashboard is JSON Grafana reads, every panel
+// queries, and every query names metrics that exist.
+func TestGrafanaDashboard(t *testing.T) {
+	data, err := os.ReadFile("grafana/holdfast.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Title  string `json:"title"`
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Title == "" || d.UID == "" || len(d.Panels) == 0 {
+		t.Fatalf("dashboard without title, uid or panels")
+	}
+	defined := definedMetrics(t)
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, q := range p.Targets {
+			checkExpr(t, "panel "+p.Title, q.Expr, defined)
+		}
 	}
 }

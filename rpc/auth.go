@@ -242,9 +242,10 @@ const (
 	rejectRevoked    = "revoked"
 	rejectDisabled   = "disabled" // the staff member is disabled or removed
 	rejectWrongScope = "wrong_scope"
+	rejectRateLimit  = "rate_limited" // over the token's rate limit
 )
 
-var rejectReasons = []string{rejectBadToken, rejectExpired, rejectRevoked, rejectDisabled, rejectWrongScope}
+var rejectReasons = []string{rejectBadToken, rejectExpired, rejectRevoked, rejectDisabled, rejectWrongScope, rejectRateLimit}
 
 func newAuthenticator(store holdfast.StaffStore, rates TokenRates) *authenticator {
 	return &authenticator{store: store, ttl: cacheTTL, now: time.Now, cache: map[[sha256.Size]byte]cachedPrincipal{}, limits: newTokenLimits(rates)}
@@ -419,6 +420,7 @@ func (a *authenticator) enter(ctx context.Context, procedure string, scopes []ho
 		return nil, err
 	}
 	if !a.limits.allow(p.TokenID, scopes[slices.IndexFunc(scopes, p.Has)]) {
+		a.count(rejectRateLimit)
 		return nil, errorf(holdfast.ResourceExhausted, "authorization", "token %s is over its rate limit for %s; slow down and retry", p.TokenID, procedure)
 	}
 	ctx = context.WithValue(ctx, principalKey{}, p)

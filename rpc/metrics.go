@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -88,7 +90,7 @@ func NewMetrics() *Metrics {
 	}
 	m.authRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "holdfast_auth_rejected_total",
-		Help: "API calls refused before they ran, by reason: bad_token (missing, malformed or unknown), expired, revoked, disabled (the staff member is disabled or removed), wrong_scope.",
+		Help: "API calls refused before they ran, by reason: bad_token (missing, malformed or unknown), expired, revoked, disabled (the staff member is disabled or removed), wrong_scope, rate_limited (over the token's rate limit).",
 	}, []string{"reason"})
 	for _, r := range rejectReasons {
 		m.authRejected.WithLabelValues(r) // every reason shows, at 0
@@ -136,6 +138,77 @@ func (m *Metrics) watchIndex(e *engine.Engine) {
 	_ = m.Registry.Register(ruleErrorCollector{e})
 	_ = m.Registry.Register(shadowCollector{e})
 }
+
+// watchOutbox exports the outbox's backlog, when the store has one and can
+// count it.
+func (m *Metrics) watchOutbox(box Outbox, now func() time.Time) {
+	if s, ok := box.(outboxStats); ok {
+		_ = m.Registry.Register(outboxCollector{s, now})
+	}
+}
+
+type outboxStats interface {
+	OutboxStats(ctx context.Context) (holdfast.OutboxStats, error)
+}
+
+var (
+	outboxPendingDesc   = prometheus.NewDesc("holdfast_outbox_pending", "Commands to other services (webhooks, notifications) waiting to be delivered.", nil, nil)
+	outboxOldestDesc    = prometheus.NewDesc("holdfast_outbox_oldest_pending_age_seconds", "Age of the oldest command waiting to be delivered (0 when none waits).", nil, nil)
+	outboxDeadDesc      = prometheus.NewDesc("holdfast_outbox_dead", "Commands their deliverer gave up on: dead letters, until redriven (holdfast outbox redrive).", nil, nil)
+	outboxScrapeErrDesc = prometheus.NewDesc("holdfast_outbox_stats_error", "1 when the outbox could not be read for these metrics.", nil, nil)
+	buildInfoDesc       = prometheus.NewDesc("holdfast_build_info", "The running binary: always 1, labelled with its version and the commit it was built from.", []string{"version", "commit", "goversion"}, nil)
+)
+
+// outboxCollector reads the outbox's backlog at each scrape: two counts
+// and one row on the index of its state, from the store every node shares.
+type outboxCollector struct {
+	box outboxStats
+	now func() time.Time
+}
+
+func (c outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxPendingDesc
+	ch <- outboxOldestDesc
+	ch <- outboxDeadDesc
+	ch <- outboxScrapeErrDesc
+}
+
+func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := c.box.OutboxStats(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(outboxScrapeErrDesc, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(outboxScrapeErrDesc, prometheus.GaugeValue, 0)
+	ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(outboxDeadDesc, prometheus.GaugeValue, float64(st.Dead))
+	age := 0.0
+	if !st.OldestPending.IsZero() {
+		age = max(0, c.now().Sub(st.OldestPending).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(outboxOldestDesc, prometheus.GaugeValue, age)
+}
+
+// SetBuild exports holdfast_build_info for version, and the commit the
+// binary records (go build from a git checkout), if any.
+func (m *Metrics) SetBuild(version string) {
+	commit := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	_ = m.Registry.Register(buildCollector{prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, version, commit, runtime.Version())})
+}
+
+type buildCollector struct{ m prometheus.Metric }
+
+func (c buildCollector) Describe(ch chan<- *prometheus.Desc) { ch <- buildInfoDesc }
+func (c buildCollector) Collect(ch chan<- prometheus.Metric) { ch <- c.m }
 
 var (
 	indexAccountsDesc     = prometheus.NewDesc("holdfast_index_accounts", "Accounts with restrictions in the decision index.", nil, nil)

@@ -140,6 +140,9 @@ func New(cfg Config) *API {
 	limits := bodyLimits{max: int64(cfg.MaxBodyBytes), file: cfg.MaxEvidenceBytes}
 	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger, box: cfg.Outbox, evidence: cfg.Evidence}
 	cfg.Metrics.watchIndex(cfg.Engine)
+	if cfg.Outbox != nil {
+		cfg.Metrics.watchOutbox(cfg.Outbox, cfg.Engine.Now)
+	}
 
 	opts := append(codecOptions(),
 		connect.WithInterceptors(observer{s}),

@@ -259,3 +259,22 @@ func truncate(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "")
 }
+
+// OutboxStats counts by state on the index outbox_state (state, seq): the
+// oldest pending command is the first of its state.
+func (s *Store) OutboxStats(ctx context.Context) (holdfast.OutboxStats, error) {
+	var st holdfast.OutboxStats
+	q := s.conn.Read()
+	for state, n := range map[holdfast.CommandState]*int{holdfast.CommandPending: &st.Pending, holdfast.CommandDead: &st.Dead} {
+		if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE state = ?`, string(state)).Scan(n); err != nil {
+			return st, fmt.Errorf("%s: outbox stats: %w", s.d.Name, err)
+		}
+	}
+	if st.Pending > 0 {
+		err := q.QueryRow(ctx, `SELECT created_at FROM outbox WHERE state = ? ORDER BY seq LIMIT 1`, string(holdfast.CommandPending)).Scan(column.Nanos{T: &st.OldestPending})
+		if err != nil && !errors.Is(err, ErrNoRows) {
+			return st, fmt.Errorf("%s: outbox stats: %w", s.d.Name, err)
+		}
+	}
+	return st, nil
+}

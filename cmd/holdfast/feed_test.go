@@ -125,8 +125,8 @@ func (n *node) ready() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// metric returns the text of a node's /metrics line for name.
-func (n *node) metric(t *testing.T, name string) string {
+// allMetrics returns a node's /metrics text.
+func (n *node) allMetrics(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get(n.url + "/metrics")
 	if err != nil {
@@ -134,7 +134,13 @@ func (n *node) metric(t *testing.T, name string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
+	return string(b)
+}
+
+// metric returns the text of a node's /metrics line for name.
+func (n *node) metric(t *testing.T, name string) string {
+	t.Helper()
+	for line := range strings.Lines(n.allMetrics(t)) {
 		if strings.HasPrefix(line, name+" ") {
 			return strings.TrimSpace(line)
 		}

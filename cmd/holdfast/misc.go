@@ -39,16 +39,21 @@ func versionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if v == "" {
-				v = "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "holdfast %s %s\n", v, runtime.Version())
+			fmt.Fprintf(cmd.OutOrStdout(), "holdfast %s %s\n", versionString(), runtime.Version())
 		},
 	}
+}
+
+// versionString is the binary's version: set at build time, else the
+// module's, else (devel).
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
 
 // healthCmd asks a server whether it is up, or ready for traffic, and

@@ -303,3 +303,8 @@ func (o staffOutbox) ListCommands(ctx context.Context, state string, limit int) 
 func (o staffOutbox) RedriveCommand(ctx context.Context, id string, at time.Time) error {
 	return o.db.RedriveCommand(ctx, id, at)
 }
+
+// OutboxStats is the backlog, for the server's metrics.
+func (o staffOutbox) OutboxStats(ctx context.Context) (holdfast.OutboxStats, error) {
+	return o.db.OutboxStats(ctx)
+}

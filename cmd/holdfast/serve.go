@@ -317,6 +317,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		defer nodeLock.Close()
 	}
 	metrics := rpc.NewMetrics()
+	metrics.SetBuild(versionString())
 	coarse := holdfast.NewCoarseClock(time.Millisecond)
 	defer coarse.Stop()
 	clock, offset, err := testClock(coarse)
