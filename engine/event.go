@@ -3,6 +3,9 @@ package engine
 import (
 	"cmp"
 	"context"
+	"github.com/holdfast/holdfast/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"maps"
 	"math/big"
 	"slices"
@@ -57,7 +60,10 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 		}
 		var matches []holdfast.RuleMatch
 		if e.policy().Evaluator != nil {
-			if matches, err = e.policy().Evaluator.Match(in); err != nil {
+			_, span := telemetry.Tracer().Start(ctx, "rules.evaluate", trace.WithAttributes(attribute.String("holdfast.event.type", string(ev.Type))))
+			matches, err = e.policy().Evaluator.Match(in)
+			endSpan(span, err, err == nil, func() { span.SetAttributes(attribute.Int("holdfast.rules.matched", len(matches))) })
+			if err != nil {
 				return false, err
 			}
 		}

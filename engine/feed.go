@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/holdfast/holdfast/internal/telemetry"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -89,7 +90,9 @@ func changeID(store, account string, seq int64, hash string) string {
 // of an account is retried with success (or the index rebuilt), the node
 // is stale.
 func (e *Engine) Refresh(ctx context.Context, account string) error {
+	ctx, span := telemetry.Tracer().Start(ctx, "feed.apply")
 	_, err := e.refresh(ctx, account)
+	endSpan(span, err, false, nil)
 	if e.feed != nil {
 		e.feed.applied(account, err)
 	}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"github.com/holdfast/holdfast/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 	"math/big"
 	"slices"
 	"time"
@@ -12,7 +14,11 @@ import (
 // AuthorizeWithdrawal decides a withdrawal against the restrictions read in
 // the same store transaction that records the answer, so no approval can
 // commit after a blocking restriction has.
-func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.WithdrawalRequest) (*holdfast.Withdrawal, error) {
+func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.WithdrawalRequest) (w *holdfast.Withdrawal, err error) {
+	ctx, span := telemetry.Tracer().Start(ctx, "engine.authorize_withdrawal")
+	defer func() {
+		endSpan(span, err, w != nil, func() { span.SetAttributes(attribute.String("holdfast.outcome", string(w.Outcome))) })
+	}()
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}

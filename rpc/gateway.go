@@ -3,6 +3,12 @@ package rpc
 import (
 	"context"
 	"errors"
+	"github.com/holdfast/holdfast/internal/telemetry"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"math"
 	"net/http"
 	"strconv"
@@ -146,6 +152,18 @@ func (g *gatewayServer) authorize(ctx context.Context, r gateway.Request, transp
 	st := g.state()
 	var ans gateway.Answer
 	err := st.setupErr
+	if g.tracing {
+		var span trace.Span
+		ctx, span = telemetry.Tracer().Start(ctx, "gateway.decide", trace.WithAttributes(attribute.String("holdfast.gateway.transport", transport)))
+		defer func() {
+			span.SetAttributes(attribute.Int("holdfast.gateway.outcome", int(ans.Outcome)), attribute.String("holdfast.action", string(ans.Action)),
+				attribute.String("holdfast.effect", string(ans.Decision.Effect)))
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
 	if err == nil {
 		ans, err = st.auth.Authorize(ctx, r)
 	}
@@ -209,7 +227,12 @@ func (g *gatewayServer) serveForwardAuth(w http.ResponseWriter, r *http.Request)
 		ans, err = gateway.Answer{Outcome: gateway.Refused, Route: gateway.Route{Index: -1}, Err: err}, nil
 		g.count(g.state(), &ans, nil, "forward_auth", time.Now())
 	} else {
-		ans, err = g.authorize(r.Context(), req, "forward_auth")
+		ctx := r.Context()
+		if g.tracing {
+			// The caller's trace, as the gateway passed it on.
+			ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		ans, err = g.authorize(ctx, req, "forward_auth")
 	}
 	h := w.Header()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"net/http"
 	"runtime"
 	"time"
@@ -39,7 +40,7 @@ func (a *API) GRPCServer(front *Gate) *grpc.Server {
 		next = front
 	}
 	n := &nativeGRPC{api: a, front: front}
-	srv := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(rawCodec{}),
 		// Frames are bounded here by the largest any procedure accepts
 		// (evidence uploads); native calls then by the server's body
@@ -49,14 +50,18 @@ func (a *API) GRPCServer(front *Gate) *grpc.Server {
 		// Calls run on long-lived workers whose stacks have already grown:
 		// a fresh goroutine per call spent a sixth of the server's CPU
 		// growing and copying its stack.
-		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
+		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
 		// As the HTTP server: an idle connection is closed after 2 min.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 2 * time.Minute}),
 		// The Go client (H2CClient) pings an idle connection every 10 s
 		// to notice a dead server; grpc-go's default (one ping per 5 min,
 		// none without a call) would close its CheckStream.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
+	}
+	if a.s.tracing {
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler()))
+	}
+	srv := grpc.NewServer(opts...)
 	srv.RegisterService(&decisionServiceDesc, n)
 	authv3.RegisterAuthorizationServer(srv, n)
 	return srv

@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"github.com/holdfast/holdfast/internal/telemetry"
+	"go.opentelemetry.io/otel/codes"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -122,7 +124,12 @@ type timedStore struct {
 
 func (s timedStore) Update(ctx context.Context, account string, now time.Time, fn func(tx holdfast.AccountTx) error) error {
 	start := time.Now()
+	ctx, span := telemetry.Tracer().Start(ctx, "store.update") // a no-op span unless tracing is on
+	defer span.End()
 	err := s.Store.Update(ctx, account, now, fn)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	result := "ok"
 	if err != nil {
 		result = "error"

@@ -8,6 +8,7 @@ package rpc
 
 import (
 	"bytes"
+	"connectrpc.com/otelconnect"
 	"context"
 	"fmt"
 	"io"
@@ -35,6 +36,10 @@ import (
 // Config wires the API.
 type Config struct {
 	Engine *engine.Engine
+	// Tracing adds OpenTelemetry spans to every call (trusting the
+	// caller's W3C trace context) and gateway decision, through the
+	// global tracer provider (internal/telemetry). Off: no interceptor.
+	Tracing bool
 	// Staff resolves tokens and staff roles (the store).
 	Staff   holdfast.StaffStore
 	Metrics *Metrics     // nil: fresh metrics
@@ -103,6 +108,8 @@ type server struct {
 	log      *slog.Logger
 	box      Outbox
 	evidence blob.Store
+	// tracing: spans for calls and gateway decisions (Config.Tracing).
+	tracing bool
 }
 
 // Handler returns the whole API over HTTP: every service, /healthz,
@@ -138,7 +145,7 @@ func New(cfg Config) *API {
 		cfg.MaxEvidenceBytes = DefaultMaxEvidenceBytes
 	}
 	limits := bodyLimits{max: int64(cfg.MaxBodyBytes), file: cfg.MaxEvidenceBytes}
-	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger, box: cfg.Outbox, evidence: cfg.Evidence}
+	s := &server{engine: cfg.Engine, metrics: cfg.Metrics, log: cfg.Logger, box: cfg.Outbox, evidence: cfg.Evidence, tracing: cfg.Tracing}
 	cfg.Metrics.watchIndex(cfg.Engine)
 	if cfg.Outbox != nil {
 		cfg.Metrics.watchOutbox(cfg.Outbox, cfg.Engine.Now)
@@ -152,6 +159,13 @@ func New(cfg Config) *API {
 		// of the server's CPU under load and saved nothing on the wire.
 		connect.WithCompressMinBytes(4096),
 	)
+	if cfg.Tracing {
+		otel, err := otelconnect.NewInterceptor(otelconnect.WithTrustRemote(), otelconnect.WithoutMetrics())
+		if err != nil {
+			panic("rpc: otelconnect: " + err.Error()) // only for bad options
+		}
+		opts = append(opts, connect.WithInterceptors(otel))
+	}
 	mux := http.NewServeMux()
 	mux.Handle(holdfastv1connect.NewDecisionServiceHandler(&decisions{s}, opts...))
 	mux.Handle(holdfastv1connect.NewRestrictionServiceHandler(&restrictions{s}, opts...))

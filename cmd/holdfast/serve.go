@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/holdfast/holdfast/internal/telemetry"
 	"io"
 	"log/slog"
 	"net"
@@ -40,6 +41,8 @@ const fastPathQueue = 4096
 
 // serveOptions are the serve command's settings.
 type serveOptions struct {
+	// otlpEndpoint turns tracing on (internal/telemetry).
+	otlpEndpoint string
 	where        storeRef
 	addr, policy string
 	evidence     evidenceOptions
@@ -230,6 +233,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&o.addr, "addr", "127.0.0.1:7433", "listen address")
 	f.StringVar(&o.policy, "policy", "", "policy file (default: the embedded default policy)")
 	f.StringVar(&level, "log-level", "info", "debug logs one line per request")
+	f.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this URL, e.g. http://collector:4318 (default $"+telemetry.EndpointEnv+"; empty: tracing off)")
 	f.StringVar(&pprofAddr, "pprof-addr", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
 	o.evidence.flags(cmd)
 	o.delivery.flags(cmd)
@@ -250,6 +254,16 @@ func serveCmd() *cobra.Command {
 // opens the store, builds the engine and opens the gate; it stops
 // gracefully when ctx ends (SIGINT, SIGTERM).
 func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer) error {
+	tracing, stopTracing, err := telemetry.Setup(ctx, o.otlpEndpoint, versionString())
+	if err != nil {
+		return holdfast.Errorf(holdfast.InvalidArgument, "otlp-endpoint", "%v", err)
+	}
+	defer func() {
+		// The spans still buffered, within the shutdown's own bound.
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(flush)
+	}()
 	pol, err := loadPolicy(o.policy)
 	if err != nil {
 		return err
@@ -429,7 +443,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		srv.Close()
 		return err
 	}
-	api := rpc.New(rpc.Config{Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens, Gateway: gw})
+	api := rpc.New(rpc.Config{Tracing: tracing, Engine: eng, Staff: db, Metrics: metrics, Logger: log, Outbox: staffOutbox{db}, Evidence: evidence, MaxEvidenceBytes: o.evidence.max, TokenRates: o.rates, AuthCache: &tokens, Gateway: gw})
 	pages, err := o.pages(eng, db, evidence, log)
 	if err != nil {
 		srv.Close()
