@@ -29,10 +29,6 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/holdfast/holdfast"
 	"github.com/holdfast/holdfast/gateway"
@@ -428,25 +424,7 @@ func TestExtAuthzPrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	set := &descriptorpb.FileDescriptorSet{}
-	seen := map[string]bool{}
-	var add func(fd protoreflect.FileDescriptor)
-	add = func(fd protoreflect.FileDescriptor) {
-		if seen[fd.Path()] {
-			return
-		}
-		seen[fd.Path()] = true
-		imps := fd.Imports()
-		for i := range imps.Len() {
-			add(imps.Get(i).FileDescriptor)
-		}
-		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
-	}
-	add(authv3.File_envoy_service_auth_v3_external_auth_proto)
-	b, err = proto.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b = protoset(t, authv3.File_envoy_service_auth_v3_external_auth_proto)
 	if err := os.WriteFile(filepath.Join(dir, "authz.protoset"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
