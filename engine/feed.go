@@ -31,6 +31,10 @@ type FeedConfig struct {
 	// MaxLag is how far behind the feed a node may be before it fails
 	// closed for money-out actions and reports not ready (default 2 s).
 	MaxLag time.Duration
+	// OnDelay, if set, hears how long after its publication each feed
+	// message (a change or a heartbeat) was applied: the feed's lag as a
+	// distribution, for metrics.
+	OnDelay func(time.Duration)
 }
 
 // feed is the engine's change-feed state.
@@ -128,7 +132,11 @@ func (e *Engine) FeedAt(t time.Time) {
 	if e.feed == nil {
 		return
 	}
-	if now := e.clock.Now(); t.After(now) {
+	now := e.clock.Now()
+	if f := e.feed.cfg.OnDelay; f != nil {
+		f(max(0, now.Sub(t)))
+	}
+	if t.After(now) {
 		t = now
 	}
 	for {

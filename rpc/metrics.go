@@ -25,6 +25,7 @@ type Metrics struct {
 	check       prometheus.Histogram
 	rpc         *prometheus.HistogramVec
 	commit      *prometheus.HistogramVec
+	feedDelay   prometheus.Histogram
 	events      *prometheus.CounterVec
 	// authRejected counts API calls refused by the auth layer, by reason.
 	authRejected *prometheus.CounterVec
@@ -108,6 +109,12 @@ func NewMetrics() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10), // 1µs .. 262ms
 	}, []string{"transport"})
 	m.Registry.MustRegister(m.gatewayDecisions, m.gatewayDuration)
+	m.feedDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "holdfast_feed_delay_seconds",
+		Help:    "How long after its publication each change-feed message (a change or a heartbeat) was applied on this node.",
+		Buckets: feedDelayBuckets,
+	})
+	m.Registry.MustRegister(m.feedDelay)
 	m.Registry.MustRegister(m.decisions, m.withdrawals, m.check, m.rpc, m.commit, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -281,3 +288,11 @@ func (m *Metrics) decided(action holdfast.Action, d *holdfast.Decision, took tim
 		m.check.Observe(took.Seconds())
 	}
 }
+
+// feedDelayBuckets span a healthy feed (milliseconds) to one far past
+// --max-lag.
+var feedDelayBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10}
+
+// ObserveFeedDelay records how long after its publication a feed message
+// was applied (engine.FeedConfig.OnDelay).
+func (m *Metrics) ObserveFeedDelay(d time.Duration) { m.feedDelay.Observe(d.Seconds()) }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,6 +288,10 @@ func TestThreeNodes(t *testing.T) {
 	// a trade-blocking restriction from A's commit to B's and C's index.
 	lats := cl.propagation(t, 200, "p")
 	t.Logf("propagation to every node: p50 %s, p99 %s, max %s", lats[len(lats)/2], lats[len(lats)*99/100], lats[len(lats)-1])
+	// B's metrics saw those changes arrive: the feed's delay histogram.
+	if n, _ := strconv.Atoi(strings.TrimPrefix(cl.nodes[1].metric(t, "holdfast_feed_delay_seconds_count"), "holdfast_feed_delay_seconds_count ")); n < 200 {
+		t.Errorf("node B's holdfast_feed_delay_seconds counted %d feed messages; want at least the 200 changes", n)
+	}
 
 	// Kill A (SIGKILL) in the middle of a flood of applies through it:
 	// every apply A confirmed is in the store and seen by B.

@@ -385,7 +385,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		// The fast path, off the write's path: the answer never waits for
 		// NATS, and the outbox publishes whatever this does not.
 		fast := b.StartFastPath(ctx, fastPathQueue)
-		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: fast.Publish}
+		cfg.Feed = &engine.FeedConfig{MaxLag: o.cluster.maxLag, OnCommit: fast.Publish, OnDelay: metrics.ObserveFeedDelay}
 	}
 	eng, err := engine.New(ctx, cfg)
 	if err != nil {
