@@ -10,8 +10,6 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/mod/sumdb/note"
 	"log/slog"
 	"strconv"
@@ -295,15 +293,4 @@ func newID(prefix string) string {
 	var b [10]byte
 	_, _ = rand.Read(b[:])
 	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
-}
-
-// endSpan ends a span of the engine's: failed with err, or, when ok, with
-// what describe adds.
-func endSpan(span trace.Span, err error, ok bool, describe func()) {
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	} else if ok && describe != nil {
-		describe()
-	}
-	span.End()
 }

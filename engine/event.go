@@ -62,7 +62,8 @@ func (e *Engine) Ingest(ctx context.Context, ev holdfast.Event) (*holdfast.Inges
 		if e.policy().Evaluator != nil {
 			_, span := telemetry.Tracer().Start(ctx, "rules.evaluate", trace.WithAttributes(attribute.String("holdfast.event.type", string(ev.Type))))
 			matches, err = e.policy().Evaluator.Match(in)
-			endSpan(span, err, err == nil, func() { span.SetAttributes(attribute.Int("holdfast.rules.matched", len(matches))) })
+			span.SetAttributes(attribute.Int("holdfast.rules.matched", len(matches)))
+			telemetry.End(span, err)
 			if err != nil {
 				return false, err
 			}

@@ -96,7 +96,7 @@ func changeID(store, account string, seq int64, hash string) string {
 func (e *Engine) Refresh(ctx context.Context, account string) error {
 	ctx, span := telemetry.Tracer().Start(ctx, "feed.apply")
 	_, err := e.refresh(ctx, account)
-	endSpan(span, err, false, nil)
+	telemetry.End(span, err)
 	if e.feed != nil {
 		e.feed.applied(account, err)
 	}

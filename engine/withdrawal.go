@@ -17,7 +17,10 @@ import (
 func (e *Engine) AuthorizeWithdrawal(ctx context.Context, req holdfast.WithdrawalRequest) (w *holdfast.Withdrawal, err error) {
 	ctx, span := telemetry.Tracer().Start(ctx, "engine.authorize_withdrawal")
 	defer func() {
-		endSpan(span, err, w != nil, func() { span.SetAttributes(attribute.String("holdfast.outcome", string(w.Outcome))) })
+		if w != nil {
+			span.SetAttributes(attribute.String("holdfast.outcome", string(w.Outcome)))
+		}
+		telemetry.End(span, err)
 	}()
 	if err := req.Validate(); err != nil {
 		return nil, err

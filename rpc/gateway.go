@@ -6,7 +6,6 @@ import (
 	"github.com/holdfast/holdfast/internal/telemetry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"math"
@@ -158,10 +157,7 @@ func (g *gatewayServer) authorize(ctx context.Context, r gateway.Request, transp
 		defer func() {
 			span.SetAttributes(attribute.Int("holdfast.gateway.outcome", int(ans.Outcome)), attribute.String("holdfast.action", string(ans.Action)),
 				attribute.String("holdfast.effect", string(ans.Decision.Effect)))
-			if err != nil {
-				span.SetStatus(codes.Error, err.Error())
-			}
-			span.End()
+			telemetry.End(span, err)
 		}()
 	}
 	if err == nil {

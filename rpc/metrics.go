@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"github.com/holdfast/holdfast/internal/telemetry"
-	"go.opentelemetry.io/otel/codes"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -132,11 +131,8 @@ type timedStore struct {
 func (s timedStore) Update(ctx context.Context, account string, now time.Time, fn func(tx holdfast.AccountTx) error) error {
 	start := time.Now()
 	ctx, span := telemetry.Tracer().Start(ctx, "store.update") // a no-op span unless tracing is on
-	defer span.End()
 	err := s.Store.Update(ctx, account, now, fn)
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
+	telemetry.End(span, err)
 	result := "ok"
 	if err != nil {
 		result = "error"

@@ -33,7 +33,7 @@ var secretEnvs = []string{auditKeyEnv, webhookSecretEnv, webhookPreviousSecretEn
 // capitals with underscores. A flag whose variable is a secret's (the
 // --audit-key file beside $HOLDFAST_AUDIT_KEY, the key itself) has none.
 func envName(name string) string {
-	if name == "config" || name == "help" {
+	if !isSetting(name) {
 		return ""
 	}
 	env := "HOLDFAST_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -64,7 +64,7 @@ func applyConfig(fs *pflag.FlagSet, getenv func(string) string) (map[string]stri
 		env := envName(f.Name)
 		v, inFile := file[f.Name]
 		switch {
-		case f.Name == "config" || f.Name == "help":
+		case !isSetting(f.Name):
 			return
 		case f.Changed:
 			from[f.Name] = "flag"
@@ -159,7 +159,7 @@ func readConfig(fs *pflag.FlagSet, path string) (map[string]*yaml.Node, error) {
 		switch {
 		case f == nil && isSecretKey(k.Value):
 			errs.add(k.Value, "%s:%d: %s is a secret: give it in the environment only", path, k.Line, k.Value)
-		case f == nil || k.Value == "config" || k.Value == "help":
+		case f == nil || !isSetting(k.Value):
 			errs.add(k.Value, "%s:%d: unknown key %q (the keys are serve's flags: holdfast serve --help)", path, k.Line, k.Value)
 		case keys[k.Value] != nil:
 			errs.add(k.Value, "%s:%d: %s is given twice (first on line %d)", path, k.Line, k.Value, keys[k.Value].Line)
@@ -169,6 +169,10 @@ func readConfig(fs *pflag.FlagSet, path string) (map[string]*yaml.Node, error) {
 	}
 	return keys, errs.err()
 }
+
+// isSetting says whether serve's flag name is a setting: --config names
+// the file, --help is not one.
+func isSetting(name string) bool { return name != "config" && name != "help" }
 
 // isSecretKey says whether key names a secret (webhook-secret is
 // $HOLDFAST_WEBHOOK_SECRET), to say so rather than "unknown key".

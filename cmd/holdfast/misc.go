@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,7 +58,7 @@ func versionString() string {
 // answers with its exit code: the probe of a container image that has no
 // shell or curl (deploy/Dockerfile's HEALTHCHECK).
 func healthCmd() *cobra.Command {
-	var server string
+	c := &client{}
 	var ready bool
 	cmd := &cobra.Command{
 		Use:   "health [--ready] [--server URL]",
@@ -73,8 +71,8 @@ func healthCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
-			base := firstOf(server, os.Getenv("HOLDFAST_SERVER"), "http://127.0.0.1:7433")
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+path, nil)
+			base, _ := c.endpoint()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 			if err != nil {
 				return usagef("--server: %v", err)
 			}
@@ -90,7 +88,7 @@ func healthCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "server URL (default $HOLDFAST_SERVER or http://127.0.0.1:7433)")
+	cmd.Flags().StringVar(&c.server, "server", "", "server URL (default $HOLDFAST_SERVER or http://127.0.0.1:7433)")
 	cmd.Flags().BoolVar(&ready, "ready", false, "ask /readyz: up, caught up with the change feed and holding its locks")
 	return cmd
 }

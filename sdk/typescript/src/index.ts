@@ -247,7 +247,7 @@ export function createHoldfast(opts: HoldfastOptions): Holdfast {
       ? transport
       : createConnectTransport({ baseUrl: opts.baseUrl, httpVersion: "2", interceptors }));
   const decision = typed(createClient(DecisionService, transport));
-  const withView = <T extends { view?: string }>(req: T): T => (req.view || !opts.view ? req : { ...req, view: opts.view });
+  const withView = <T extends { view?: string }>(req: T): T => withDefaultView(req, opts.view);
 
   return {
     decision,
@@ -306,7 +306,7 @@ export class Checker {
       return Promise.reject(new HoldfastError("canceled", "the checker is closed"));
     }
     return new Promise((resolve, reject) => {
-      this.queued.push({ req: req.view || !this.view ? req : { ...req, view: this.view }, resolve, reject });
+      this.queued.push({ req: withDefaultView(req, this.view), resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         // Let the callers already running ask too before the message goes.
@@ -401,6 +401,11 @@ export class Checker {
       batch.forEach((w) => w.reject(failure));
     }
   }
+}
+
+/** withDefaultView gives req the view unless it names one itself. */
+function withDefaultView<T extends { view?: string }>(req: T, view?: string): T {
+  return req.view || !view ? req : { ...req, view };
 }
 
 function sleep(ms: number): Promise<void> {
