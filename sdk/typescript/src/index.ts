@@ -99,14 +99,41 @@ export class HoldfastError extends Error {
 }
 
 // A connection refused, reset or broken: the server was not there to
-// answer (for a write: it may or may not have taken effect).
+// answer (for a write: it may or may not have taken effect). connect-node
+// reports these under several codes (unknown, aborted, internal for a
+// broken pipe), so the Node error codes in the cause chain decide.
 function isNetworkFailure(ce: ConnectError): boolean {
   if (ce.code === Code.Unavailable) {
     return true;
   }
-  const cause = ce.cause as { code?: unknown } | undefined;
-  // Connect reports these as unknown or aborted, with Node's error as the cause.
-  return (ce.code === Code.Unknown || ce.code === Code.Aborted) && typeof cause?.code === "string" && ["ECONNRESET", "ECONNREFUSED", "EPIPE", "ERR_HTTP2_GOAWAY_SESSION", "ERR_HTTP2_STREAM_ERROR"].includes(cause.code);
+  for (let cause: unknown = ce.cause, depth = 0; cause && depth < 8; depth++) {
+    const c = cause as { code?: unknown; cause?: unknown };
+    if (typeof c.code === "string" && networkErrorCodes.has(c.code)) {
+      return true;
+    }
+    cause = c.cause;
+  }
+  return false;
+}
+
+const networkErrorCodes = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ERR_HTTP2_GOAWAY_SESSION",
+  "ERR_HTTP2_STREAM_ERROR",
+  "ERR_HTTP2_SESSION_ERROR",
+]);
+
+// An HTTP/2 stream the caller did not cancel ends "canceled" when the
+// server's connection goes away under it: that is the server being
+// unavailable, not a cancellation.
+function transportFailure(err: unknown, canceledByCaller: boolean): unknown {
+  const ce = ConnectError.from(err);
+  if (ce.code === Code.Canceled && !canceledByCaller && ce.findDetails(ErrorDetailSchema).length === 0) {
+    return new ConnectError(ce.rawMessage, Code.Unavailable, ce.metadata, undefined, err);
+  }
+  return err;
 }
 
 // typed wraps a generated client so that every call fails with a
@@ -224,7 +251,8 @@ export function createHoldfast(opts: HoldfastOptions): Holdfast {
     for (let attempt = 0; ; attempt++) {
       try {
         return await next(req);
-      } catch (err) {
+      } catch (caught) {
+        const err = transportFailure(caught, req.signal.aborted);
         const he = HoldfastError.from(err);
         if (req.stream || !isIdempotent(req.method.name) || he.code !== "unavailable" || attempt >= retries || req.signal.aborted) {
           throw err;

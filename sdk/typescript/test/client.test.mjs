@@ -2,6 +2,7 @@
 // withdrawals, retries of idempotent calls only, and the Checker, over
 // Connect and over gRPC.
 import assert from "node:assert/strict";
+import { createServer as createNetServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 
 import { createHoldfast, HoldfastError } from "../dist/index.js";
@@ -99,14 +100,51 @@ test("an idempotent call is retried while the server is away; a write is not", a
     onRetry: (method) => retried.push(method),
   });
   const back = srv.restartAfter(300);
-  const write = hf.restriction.apply({ account: "ts-retry", kind: "reduce_only", reason: "while away" });
-  await assert.rejects(write, (err) => {
-    assert.equal(err.code, "unavailable", `${err.code} ${err.message} cause ${err.cause?.cause?.code ?? err.cause?.code}`);
-    return true;
-  });
-  assert.deepEqual(retried, [], "a write must never be sent twice");
-  const d = await hf.check({ account: "ts-retry", action: "trade" });
-  assert.equal(d.effect, "allow");
-  assert.ok(retried.length > 0 && retried.every((m) => m === "Check"), `retries: ${retried}`);
-  await back;
+  try {
+    const write = hf.restriction.apply({ account: "ts-retry", kind: "reduce_only", reason: "while away" });
+    await assert.rejects(write, (err) => {
+      assert.equal(err.code, "unavailable", `${err.code} ${err.message} cause ${err.cause?.cause?.code ?? err.cause?.code}`);
+      return true;
+    });
+    assert.deepEqual(retried, [], "a write must never be sent twice");
+    const d = await hf.check({ account: "ts-retry", action: "trade" });
+    assert.equal(d.effect, "allow");
+    assert.ok(retried.length > 0 && retried.every((m) => m === "Check"), `retries: ${retried}`);
+  } finally {
+    await back; // the server is up again before the next test, or after() stops it
+  }
 });
+
+// A server that dies with the request half sent: Node reports a broken
+// pipe (Connect) or a canceled HTTP/2 stream (gRPC). Either is the server
+// being unavailable, and a write is still not sent twice.
+for (const protocol of ["connect", "grpc"]) {
+  test(`a connection dropped mid-request is unavailable (${protocol})`, async () => {
+    const dropper = createNetServer((sock) => sock.destroy());
+    await new Promise((r) => dropper.listen(0, "127.0.0.1", r));
+    try {
+      const tried = [];
+      const hf = createHoldfast({
+        baseUrl: `http://127.0.0.1:${dropper.address().port}`, token: "hf_x", protocol, retries: 2, retryDelayMs: 1,
+        onRetry: (method) => tried.push(method),
+      });
+      const big = "x".repeat(200_000); // still being written when the socket goes
+      await assert.rejects(hf.restriction.apply({ account: "ts-drop", kind: "reduce_only", reason: big }), (err) => {
+        assert.ok(err instanceof HoldfastError);
+        assert.equal(err.code, "unavailable", `${err.message}`);
+        return true;
+      });
+      assert.deepEqual(tried, [], "a write must never be sent twice");
+      await assert.rejects(hf.check({ account: "ts-drop", action: "trade", device: big }), { code: "unavailable" });
+      assert.deepEqual(tried, ["Check", "Check"], "a check is retried");
+      const checker = hf.checker();
+      try {
+        await assert.rejects(checker.check({ account: "ts-drop", action: "trade", device: big }), { code: "unavailable" });
+      } finally {
+        checker.close();
+      }
+    } finally {
+      dropper.close();
+    }
+  });
+}
