@@ -683,27 +683,44 @@ func (s *partitionSuite) check(t *testing.T, name string, hist []op) []string {
 			}
 		}
 	}
-	for id, want := range first {
-		var acct string
-		for _, o := range hist {
-			if o.ID == id {
-				acct = o.Account
-				break
-			}
-		}
-		for i := range s.nodes {
-			o := op{Node: i, Kind: "retry", Account: acct, ID: id}
-			for try := 0; try < 20; try++ {
-				if s.call(&o); o.Result != "unknown" {
-					break
-				}
-				time.Sleep(250 * time.Millisecond)
-			}
-			if o.Result != want {
-				v = append(v, fmt.Sprintf("%s: withdrawal %s answered %s, and %s on node %d after the fault (%s)", name, id, want, o.Result, i, o.Error))
-			}
+	// The retries run side by side: one at a time, the thousands a run
+	// acknowledges took minutes.
+	account := map[string]string{}
+	for _, o := range hist {
+		if _, ok := account[o.ID]; !ok {
+			account[o.ID] = o.Account
 		}
 	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		retried []string
+		slots   = make(chan struct{}, 16)
+	)
+	for id, want := range first {
+		for i := range s.nodes {
+			wg.Add(1)
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				o := op{Node: i, Kind: "retry", Account: account[id], ID: id}
+				for try := 0; try < 20; try++ {
+					if s.call(&o); o.Result != "unknown" {
+						break
+					}
+					time.Sleep(250 * time.Millisecond)
+				}
+				if o.Result != want {
+					mu.Lock()
+					retried = append(retried, fmt.Sprintf("%s: withdrawal %s answered %s, and %s on node %d after the fault (%s)", name, id, want, o.Result, i, o.Error))
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	slices.Sort(retried)
+	v = append(v, retried...)
 	// Every acknowledged lock is in the store.
 	for _, o := range hist {
 		if o.Kind != "apply" || o.Result != "ok" {
