@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -88,15 +90,21 @@ func waitOK(t *testing.T, url string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
+		// The last answer says why, when the wait fails.
+		var last string
 		resp, err := probe.Get(url)
 		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
+			last = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(body))
+		} else {
+			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not answering 200 within %v", url, within)
+			t.Fatalf("%s not answering 200 within %v; last answer: %s", url, within, last)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -129,7 +129,9 @@ func (n *nsNode) start(t *testing.T, wantReady bool) {
 	if wantReady {
 		path = "/readyz"
 	}
-	waitOK(t, n.url+path, 30*time.Second)
+	// Generous: three nodes start at once, on two cores, beside the rest
+	// of the suite.
+	waitOK(t, n.url+path, 60*time.Second)
 }
 
 func (n *nsNode) kill() {
