@@ -61,6 +61,34 @@ type serveOptions struct {
 	trustForwardedProto bool
 	staffIdle           time.Duration
 	emergency           emergencyOptions
+	backtest            backtestOptions
+}
+
+// backtestOptions cap the backtest each policy push starts: how far back
+// it replays events, for how long and how many.
+type backtestOptions struct {
+	window, timeout time.Duration
+	maxEvents       int64
+}
+
+func (o *backtestOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.DurationVar(&o.window, "backtest-window", engine.DefaultBacktestWindow, "a pushed policy's backtest replays the events of this long before the push")
+	f.DurationVar(&o.timeout, "backtest-timeout", engine.DefaultBacktestTimeout, "a backtest stops reading events after this long, and reports what it replayed as capped")
+	f.Int64Var(&o.maxEvents, "backtest-max-events", engine.DefaultBacktestMaxEvents, "a backtest replays at most this many events, and reports the run as capped")
+}
+
+// validate refuses caps that would make every backtest empty.
+func (o *backtestOptions) validate() *holdfast.Error {
+	for _, c := range []struct {
+		flag string
+		bad  bool
+	}{{"backtest-window", o.window <= 0}, {"backtest-timeout", o.timeout <= 0}, {"backtest-max-events", o.maxEvents <= 0}} {
+		if c.bad {
+			return holdfast.Errorf(holdfast.InvalidArgument, c.flag, "--%s must be positive", c.flag)
+		}
+	}
+	return nil
 }
 
 // oidcEnv holds the Console's OIDC client secret (never a flag: flags
@@ -220,6 +248,9 @@ func serveCmd() *cobra.Command {
 			if o.staffIdle <= 0 {
 				return usageError{holdfast.Errorf(holdfast.InvalidArgument, "staff-idle-timeout", "--staff-idle-timeout must be > 0")}
 			}
+			if err := o.backtest.validate(); err != nil {
+				return usageError{err}
+			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lv}))
 			if pprofAddr != "" {
 				go servePprof(pprofAddr, log)
@@ -244,6 +275,7 @@ func serveCmd() *cobra.Command {
 	o.oidc.flags(cmd)
 	o.auditLog.flags(cmd, true)
 	o.emergency.flags(cmd)
+	o.backtest.flags(cmd)
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "mark the Security Center's and Console's cookies Secure always (they are whenever a request comes over TLS)")
 	f.BoolVar(&o.trustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy that sets X-Forwarded-Proto (overwriting the client's): mark cookies Secure when it says https")
 	f.DurationVar(&o.staffIdle, "staff-idle-timeout", 30*time.Minute, "end a Console session no request used for this long (a session lasts 8 h at most)")
@@ -373,7 +405,8 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger, out io.Writer
 		return err
 	}
 	cfg := engine.Config{Store: metrics.Store(db), Policy: pol, Clock: clock, Logger: log, AliasKey: aliasKey, BrokenWithdrawals: broken,
-		LogSigner: logSigner, LogVerifierKey: logKey, Backtest: runBacktest}
+		LogSigner: logSigner, LogVerifierKey: logKey, Backtest: runBacktest,
+		BacktestWindow: o.backtest.window, BacktestTimeout: o.backtest.timeout, BacktestMaxEvents: o.backtest.maxEvents}
 	var feedStart uint64
 	if b != nil {
 		// The feed's start is taken before the index is built from the
