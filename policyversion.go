@@ -109,6 +109,10 @@ type PolicyStore interface {
 	ActivePolicy(ctx context.Context) (*PolicyVersion, error)
 	// ShadowPolicy returns the version being shadowed, or nil.
 	ShadowPolicy(ctx context.Context) (*PolicyVersion, error)
+	// PolicyHeads returns the hashes of the active and the shadowed
+	// version ("" when there is none), in one query: what a node polls
+	// to learn of a change made on another node.
+	PolicyHeads(ctx context.Context) (active, shadow string, err error)
 	// SetPolicyShadow makes hash the one shadowed version (the previous
 	// shadow goes back to draft), or stops shadowing when hash is empty.
 	// Errors: not_found; failed_precondition for the active version.

@@ -236,11 +236,23 @@ func (e *Engine) WatchPolicy(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := e.loadShadow(ctx); err != nil {
-			e.log.Warn("reading the shadowed policy version", "err", err)
+		// One query for both hashes; a version's YAML is read only when
+		// it changed.
+		activeHash, shadowHash, err := ps.PolicyHeads(ctx)
+		if err != nil {
+			e.log.Warn("reading the active and shadowed policy versions", "err", err)
+			continue
+		}
+		if cur := e.shadow.p.Load(); shadowHash == "" && cur != nil || shadowHash != "" && (cur == nil || cur.Hash != shadowHash) {
+			if err := e.loadShadow(ctx); err != nil {
+				e.log.Warn("reading the shadowed policy version", "err", err)
+			}
+		}
+		if activeHash == "" || activeHash == e.policy().Hash {
+			continue
 		}
 		active, err := ps.ActivePolicy(ctx)
-		if err != nil || active.Hash == e.policy().Hash {
+		if err != nil {
 			continue
 		}
 		p, err := policy.ParseVersion(active.YAML)

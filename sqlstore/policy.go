@@ -180,6 +180,27 @@ func (s *Store) ActivePolicy(ctx context.Context) (*holdfast.PolicyVersion, erro
 	return v, err
 }
 
+// PolicyHeads returns the active and the shadowed versions' hashes.
+func (s *Store) PolicyHeads(ctx context.Context) (active, shadow string, err error) {
+	err = each(ctx, s.conn.Read(), `SELECT hash, state FROM policy_versions WHERE state IN (?, ?)`,
+		[]any{holdfast.PolicyActive, holdfast.PolicyShadow}, func(r Row) error {
+			var hash, state string
+			if err := r.Scan(&hash, &state); err != nil {
+				return err
+			}
+			if state == string(holdfast.PolicyActive) {
+				active = hash
+			} else {
+				shadow = hash
+			}
+			return nil
+		})
+	if err != nil {
+		return "", "", fmt.Errorf("%s: the active and shadowed policy versions: %w", s.d.Name, err)
+	}
+	return active, shadow, nil
+}
+
 // ShadowPolicy returns the shadowed version, or nil.
 func (s *Store) ShadowPolicy(ctx context.Context) (*holdfast.PolicyVersion, error) {
 	return s.policyIn(ctx, s.conn.Read(), holdfast.PolicyShadow, false)

@@ -126,3 +126,67 @@ func TestPolicyActivationAcrossNodes(t *testing.T) {
 	}
 	t.Logf("%d events: %d by the old version, %d by the new", len(events), judged[oldHash], judged[newHash])
 }
+
+// TestPolicyShadowAcrossNodes: a version shadowed on one node is run on
+// every node's events within the poll, and so is the end of shadowing.
+func TestPolicyShadowAcrossNodes(t *testing.T) {
+	cl := newCluster(t, 2)
+	a, b := rpc.NewClients(nil, cl.nodes[0].url, cl.token), rpc.NewClients(nil, cl.nodes[1].url, cl.token)
+	ctx := context.Background()
+	yml := strings.Replace(string(policy.DefaultYAML()), "event.orders_per_minute > 100.0", "event.orders_per_minute > 50.0", 1)
+	pushed, err := a.Policy.PushPolicy(ctx, connect.NewRequest(&holdfastv1.PushPolicyRequest{Yaml: yml}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := pushed.Msg.Version.Hash
+	opm := 80.0 // a burst for the shadowed version only
+	seq := 0
+	ingestOnB := func() string {
+		seq++
+		id := fmt.Sprintf("shadow-ev-%d", seq)
+		if _, err := b.Event.Ingest(ctx, connect.NewRequest(&holdfastv1.IngestRequest{Event: &holdfastv1.Event{
+			Id: id, Type: "api_activity", Account: fmt.Sprintf("shadow-%d", seq), OrdersPerMinute: &opm}})); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	judged := func() map[string]bool {
+		res, err := a.Policy.ShadowReport(ctx, connect.NewRequest(&holdfastv1.ShadowReportRequest{Version: version, Examples: 500}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, o := range res.Msg.Outcomes {
+			out[o.Event] = true
+		}
+		return out
+	}
+
+	if _, err := a.Policy.ShadowPolicy(ctx, connect.NewRequest(&holdfastv1.ShadowPolicyRequest{Version: version, Reason: "try the stricter burst rule"})); err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	for deadline := time.Now().Add(10 * time.Second); seen == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		id := ingestOnB()
+		time.Sleep(300 * time.Millisecond) // outcomes are written in batches
+		if judged()[id] {
+			seen = id
+		}
+	}
+	if seen == "" {
+		t.Fatal("node 1 never ran the version shadowed on node 0")
+	}
+
+	if _, err := a.Policy.ShadowPolicy(ctx, connect.NewRequest(&holdfastv1.ShadowPolicyRequest{Version: "", Reason: "enough"})); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // several polls
+	after := []string{ingestOnB(), ingestOnB(), ingestOnB()}
+	time.Sleep(time.Second)
+	got := judged()
+	for _, id := range after {
+		if got[id] {
+			t.Errorf("node 1 still shadowed event %s after shadowing stopped on node 0", id)
+		}
+	}
+}
