@@ -326,19 +326,20 @@ func TestFixThisLandsOnTheFix(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#finding-list")),
 			holderClickTo(`#finding-list li:nth-child(`+strconv.Itoa(i+1)+`) a`, "#main"),
 		)
-		landed := evalJS[struct {
+		// The browser scrolls to the fragment once the page is laid out,
+		// which on a busy machine comes after #main is visible: the
+		// element must come into view, not be there at the first look.
+		type landing struct {
 			Path, Hash             string
 			Found, Visible, InView bool
-		}](s, `(() => {
-			const id = location.hash.slice(1);
-			const el = document.getElementById(id) || document.getElementById(decodeURIComponent(id));
-			const out = {Path: location.pathname, Hash: location.hash, Found: !!el, Visible: false, InView: false};
-			if (!el) return out;
-			const r = el.getBoundingClientRect(), st = getComputedStyle(el);
-			out.Visible = r.width > 0 && r.height > 0 && st.visibility !== "hidden" && st.display !== "none";
-			out.InView = r.top > -1 && r.top < innerHeight; // the browser scrolls to a fraction of a pixel
-			return out;
-		})()`)
+		}
+		var landed landing
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			landed = evalJS[landing](s, landedJS)
+			if landed.Found && landed.Visible && landed.InView || time.Now().After(deadline) {
+				break
+			}
+		}
 		if !landed.Found || !landed.Visible || !landed.InView {
 			t.Errorf("Fix this of %s (%s) lands on %s%s: element found %v, visible %v, in view %v", f.Code, f.Href, landed.Path, landed.Hash, landed.Found, landed.Visible, landed.InView)
 		}
@@ -364,3 +365,16 @@ func evalJS[T any](s *site, js string) T {
 	}
 	return out
 }
+
+// landedJS reports where a "Fix this" link landed: the page, and whether
+// the element its fragment names is there, visible and in view.
+const landedJS = `(() => {
+	const id = location.hash.slice(1);
+	const el = document.getElementById(id) || document.getElementById(decodeURIComponent(id));
+	const out = {Path: location.pathname, Hash: location.hash, Found: !!el, Visible: false, InView: false};
+	if (!el) return out;
+	const r = el.getBoundingClientRect(), st = getComputedStyle(el);
+	out.Visible = r.width > 0 && r.height > 0 && st.visibility !== "hidden" && st.display !== "none";
+	out.InView = r.top > -1 && r.top < innerHeight; // the browser scrolls to a fraction of a pixel
+	return out;
+})()`
