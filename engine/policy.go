@@ -243,7 +243,11 @@ func (e *Engine) WatchPolicy(ctx context.Context, interval time.Duration) {
 			e.log.Warn("reading the active and shadowed policy versions", "err", err)
 			continue
 		}
-		if cur := e.shadow.p.Load(); shadowHash == "" && cur != nil || shadowHash != "" && (cur == nil || cur.Hash != shadowHash) {
+		loaded := ""
+		if sp := e.shadow.p.Load(); sp != nil {
+			loaded = sp.Hash
+		}
+		if shadowHash != loaded {
 			if err := e.loadShadow(ctx); err != nil {
 				e.log.Warn("reading the shadowed policy version", "err", err)
 			}
