@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -42,14 +40,7 @@ func TestGatewayErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			text := tt.edit.apply(t, def)
 			_, err := Parse([]byte(text))
-			var e *holdfast.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("Parse: got %v, want a *holdfast.Error", err)
-			}
-			line := lineOf(t, text, tt.edit.anchor, tt.marker)
-			if e.Code != holdfast.InvalidArgument || e.Field != tt.field || !strings.HasPrefix(e.Message, fmt.Sprintf("line %d: ", line)) || !strings.Contains(e.Message, tt.want) {
-				t.Errorf("got code %s field %q message %q\nwant field %q message \"line %d: …%s…\"", e.Code, e.Field, e.Message, tt.field, line, tt.want)
-			}
+			wantLineError(t, err, text, tt.edit.anchor, tt.marker, tt.field, tt.want)
 		})
 	}
 }

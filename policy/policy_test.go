@@ -35,6 +35,21 @@ func (e edit) apply(t *testing.T, text string) string {
 }
 
 // lineOf returns the line of the first occurrence of marker after anchor.
+// wantLineError checks that Parse's err is an invalid_argument naming
+// field, at the line of marker (after anchor) in text, with msg in its
+// message.
+func wantLineError(t *testing.T, err error, text, anchor, marker, field, msg string) {
+	t.Helper()
+	var e *holdfast.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Parse: got %v, want a *holdfast.Error", err)
+	}
+	line := lineOf(t, text, anchor, marker)
+	if e.Code != holdfast.InvalidArgument || e.Field != field || !strings.HasPrefix(e.Message, fmt.Sprintf("line %d: ", line)) || !strings.Contains(e.Message, msg) {
+		t.Errorf("got code %s field %q message %q\nwant code invalid_argument field %q message \"line %d: …%s…\"", e.Code, e.Field, e.Message, field, line, msg)
+	}
+}
+
 func lineOf(t *testing.T, text, anchor, marker string) int {
 	t.Helper()
 	start := strings.Index(text, anchor)
@@ -164,14 +179,7 @@ func TestParseErrors(t *testing.T) {
 					}
 					continue
 				}
-				var e *holdfast.Error
-				if !errors.As(err, &e) {
-					t.Fatalf("Parse: got %v, want a *holdfast.Error", err)
-				}
-				line := lineOf(t, text, tt.edit.anchor, tt.marker)
-				if e.Code != holdfast.InvalidArgument || e.Field != tt.field || !strings.HasPrefix(e.Message, fmt.Sprintf("line %d: ", line)) || !strings.Contains(e.Message, tt.msg) {
-					t.Errorf("got code %s field %q message %q\nwant code invalid_argument field %q message \"line %d: …%s…\"", e.Code, e.Field, e.Message, tt.field, line, tt.msg)
-				}
+				wantLineError(t, err, text, tt.edit.anchor, tt.marker, tt.field, tt.msg)
 				// Validate reports the same problem first, in the same form.
 				errs := Validate([]byte(text))
 				if len(errs) == 0 || errs[0].Error() != err.Error() {
